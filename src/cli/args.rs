@@ -1,0 +1,101 @@
+//! The command line, defined once: these doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keep a Postfix gateway's relay recipient map in step with Active Directory / LDAP.
+///
+/// Reads the valid recipients from the directory, writes a Postfix map atomically, pushes
+/// it to the gateways and installs it there, refusing any change that looks like a broken
+/// directory read. Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 refused
+/// by a safety guard (nothing installed), 4 verify/doctor found problems.
+#[derive(Debug, Parser)]
+#[command(name = "rcptsync", version, max_term_width = 100)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "/etc/rcptsync/rcptsync.toml"
+    )]
+    pub config: PathBuf,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more: a summary even when nothing changed (-v), details of every decision (-vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands; each is one step of the pipeline and runs with the least privilege it needs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the sources, apply the recipient rules, write the map and print what changed.
+    ///
+    /// Prints nothing when nothing changed. Refuses (exit 3) and keeps the old map when a
+    /// safety guard fails.
+    Extract(Change),
+    /// Send the current map to every [[gateway]], only if it changed.
+    Push(Change),
+    /// Extract, then push.
+    Sync(Change),
+    /// On the gateway, as the SSH forced command: read one map from stdin into the spool.
+    Receive {
+        /// The spool directory.
+        #[arg(long, value_name = "DIR")]
+        spool: PathBuf,
+    },
+    /// On the gateway, as root: validate the spooled map, build it, swap it in, reload if needed.
+    Apply(Change),
+    /// Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted.
+    Verify {
+        /// The SMTP server to probe.
+        #[arg(long, value_name = "HOST:PORT")]
+        smtp: Option<String>,
+    },
+    /// Check the gateway's Postfix settings against the relay-gateway checklist.
+    Doctor {
+        /// Postfix's configuration directory.
+        #[arg(long, value_name = "DIR", default_value = "/etc/postfix")]
+        config_dir: PathBuf,
+    },
+    /// Remove proxyAddresses in excluded domains from the directory (dry run unless --apply).
+    Prune {
+        /// Really change the directory (an undo LDIF is written first).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML on stdout.
+    ImportIni {
+        /// The legacy .ini file.
+        file: PathBuf,
+    },
+}
+
+/// Flags of the commands that change something.
+#[derive(Debug, Args)]
+pub struct Change {
+    /// Show what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Override a safety guard (logged loudly); use only for an intended mass change.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

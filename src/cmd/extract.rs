@@ -1,0 +1,176 @@
+//! `rcptsync extract`: sources → recipient rules → safety guards → map file + diff.
+//!
+//! Runs unprivileged: it needs read access to the directory and write access to the output
+//! directory only. The order matters: every source is read completely before anything is
+//! compared or written, so a failing source aborts the run with the old map untouched; the
+//! guards run before the write; the write is atomic ([`crate::map::atomic`]).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use tracing::{error, info, warn};
+
+use crate::cli::ExitStatus;
+use crate::cli::args::Change;
+use crate::config::{Config, DomainSetting, Source, SourceKind};
+use crate::lock::Lock;
+use crate::map::{atomic, diff::Diff, text};
+use crate::rules::{Collector, Rules, guard};
+use crate::source::{ldif, list};
+
+/// Runs extract; `verbose` prints a summary even when nothing changed.
+pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<ExitStatus> {
+    let out = &config.output.path;
+    let accepted = match &config.recipients.domains {
+        DomainSetting::Listed(accepted) => accepted.clone(),
+        DomainSetting::Exchange => return Ok(not_yet("recipients.domains = \"exchange\"")),
+    };
+    if config
+        .sources
+        .iter()
+        .any(|s| matches!(s.kind, SourceKind::Ldap(_)))
+    {
+        return Ok(not_yet("kind = \"ldap\" sources"));
+    }
+    let _lock = if change.dry_run && !out.exists() {
+        None
+    } else {
+        prepare_dir(out)?;
+        Some(Lock::acquire(&lock_path(out))?)
+    };
+
+    let rules = Rules {
+        accepted,
+        excluded: config.recipients.excluded.clone(),
+        skip_auth_required: config.recipients.skip_auth_required,
+        use_mail_attribute: config.recipients.use_mail_attribute,
+    };
+    let mut collector = Collector::new(&rules);
+    for source in &config.sources {
+        read_source(source, &mut collector).with_context(|| format!("source {}", source.name))?;
+    }
+    for address in &config.recipients.extra {
+        collector.extra(address);
+    }
+    let (recipients, stats, rejections) = collector.finish();
+    for rejection in &rejections {
+        warn!("{rejection}");
+    }
+    info!(
+        "{} entries read; left out: {} requiring authenticated senders, {} non-SMTP proxy addresses, \
+         {} outside the accepted domains, {} in excluded domains, {} invalid",
+        stats.entries,
+        stats.auth_required,
+        stats.other_types,
+        stats.foreign,
+        stats.excluded,
+        rejections.len()
+    );
+
+    let new_text = text::render(&recipients, &config.output.value);
+    let previous = match fs_err::read(out) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    if previous.as_deref() == Some(new_text.as_slice()) {
+        if verbose {
+            println!(
+                "{}: {} recipients, unchanged",
+                out.display(),
+                recipients.len()
+            );
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let old_keys = previous
+        .as_deref()
+        .map(|bytes| text::keys(bytes, out))
+        .transpose()
+        .context("read the current map to compare against (fix or remove the line; removing the file also disables the removal guards for one run)")?;
+    let diff = Diff::new(old_keys.as_ref().unwrap_or(&BTreeSet::new()), &recipients);
+    let violations = guard::check(&config.safety, &recipients, old_keys.as_ref());
+
+    if change.dry_run || violations.is_empty() || change.force {
+        print!("{diff}");
+        println!(
+            "{}: {} recipients, {} added, {} removed{}",
+            out.display(),
+            recipients.len(),
+            diff.added.len(),
+            diff.removed.len(),
+            if change.dry_run {
+                " (dry run, nothing written)"
+            } else {
+                ""
+            }
+        );
+    }
+    if !violations.is_empty() {
+        if change.force {
+            for violation in &violations {
+                error!("--force overrides safety guard: {violation}");
+            }
+        } else {
+            for violation in &violations {
+                error!("safety guard: {violation}");
+            }
+            error!(
+                "refusing to replace {}, which is unchanged; check the sources, or run again with --force if this change is intended",
+                out.display()
+            );
+            return Ok(ExitStatus::Refused);
+        }
+    }
+    if change.dry_run {
+        return Ok(ExitStatus::Success);
+    }
+    atomic::write(out, &new_text, 0o644)?;
+    Ok(ExitStatus::Success)
+}
+
+fn not_yet(what: &str) -> ExitStatus {
+    error!("{what} are not yet implemented in this version of rcptsync");
+    ExitStatus::Usage
+}
+
+fn read_source(source: &Source, collector: &mut Collector<'_>) -> anyhow::Result<()> {
+    let before = collector.stats().entries;
+    match &source.kind {
+        SourceKind::Ldif(path) => {
+            for entry in ldif::Reader::open(path)? {
+                collector.entry(&entry?);
+            }
+        }
+        SourceKind::List(path) => {
+            list::read(path, |line, address| {
+                collector.listed(&format!("{}:{line}", path.display()), address);
+            })?;
+        }
+        SourceKind::Ldap(_) => {}
+    }
+    info!(
+        "source {}: {} entries",
+        source.name,
+        collector.stats().entries - before
+    );
+    Ok(())
+}
+
+/// The output directory is created on first use, as `install -d` would.
+fn prepare_dir(out: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        fs_err::create_dir_all(dir)?;
+        info!("created {}", dir.display());
+    }
+    Ok(())
+}
+
+fn lock_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}

@@ -1,0 +1,406 @@
+//! The configuration: the TOML file ([`raw`]) checked and resolved into values the commands
+//! can use without further checks.
+//!
+//! Everything that can be checked without touching the network is checked here, so that a
+//! mistake is a usage error (exit 2) naming the file and key before anything runs: addresses
+//! in `extra` and `canaries` pass the same validator as directory values, `exclude_domains`
+//! must compile, the map value must be a single token. Relative paths are resolved against the
+//! directory of the config file, so a config and its data can move together.
+
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+
+use crate::rules::address;
+use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
+use crate::rules::guard::Limits;
+
+/// A config that cannot be used; always a usage error (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read (the message names it).
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The TOML error, with line and key.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A key has a value that cannot work.
+    #[error("{}: {key}: {message}", path.display())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// The key, as written in the file (`recipients.extra`).
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// A checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The sources, in the order given.
+    pub sources: Vec<Source>,
+    /// The `[recipients]` policy.
+    pub recipients: Recipients,
+    /// The `[output]` map.
+    pub output: Output,
+    /// The `[safety]` guards.
+    pub safety: Limits,
+    /// The `[[gateway]]` tables, as written (used by `push`).
+    pub gateways: Vec<raw::Gateway>,
+    /// The `[install]` table, as written (used by `apply`).
+    pub install: Option<raw::Install>,
+}
+
+/// One `[[source]]`.
+#[derive(Debug)]
+pub struct Source {
+    /// The label used in logs and reports.
+    pub name: String,
+    /// What to read.
+    pub kind: SourceKind,
+}
+
+/// What a source reads.
+#[derive(Debug)]
+pub enum SourceKind {
+    /// A live directory.
+    Ldap(raw::Ldap),
+    /// An LDIF export at this path.
+    Ldif(PathBuf),
+    /// A list of addresses at this path.
+    List(PathBuf),
+}
+
+/// Where the accepted domains come from.
+#[derive(Debug)]
+pub enum DomainSetting {
+    /// Listed in the config.
+    Listed(AcceptedDomains),
+    /// Read from Exchange's accepted-domain objects in the directory.
+    Exchange,
+}
+
+/// The `[recipients]` table, checked.
+#[derive(Debug)]
+pub struct Recipients {
+    /// Accepted domains.
+    pub domains: DomainSetting,
+    /// Excluded domains.
+    pub excluded: ExcludedDomains,
+    /// Skip entries that require authenticated senders.
+    pub skip_auth_required: bool,
+    /// Also take `mail`.
+    pub use_mail_attribute: bool,
+    /// Extra addresses, already normalized.
+    pub extra: Vec<String>,
+}
+
+/// The `[output]` table, checked.
+#[derive(Debug)]
+pub struct Output {
+    /// The text map.
+    pub path: PathBuf,
+    /// The value written after every address.
+    pub value: String,
+}
+
+impl Config {
+    /// Reads and checks the config at `path`.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = fs_err::read_to_string(path)?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks config `text` as if read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
+        let raw: raw::Config = toml::from_str(text).map_err(|source| Error::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        Checker { path }.check(raw)
+    }
+}
+
+/// Turns raw values into checked ones, remembering the file for messages.
+struct Checker<'a> {
+    path: &'a Path,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            path: self.path.to_owned(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Resolves a path from the file against the config file's directory.
+    fn resolve(&self, value: &str) -> PathBuf {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        base.join(value)
+    }
+
+    fn address(&self, key: &str, value: &str) -> Result<String, Error> {
+        address::normalize(value).map_err(|e| self.invalid(key, format!("{value:?}: {e}")))
+    }
+
+    fn check(&self, raw: raw::Config) -> Result<Config, Error> {
+        if raw.source.is_empty() {
+            return Err(self.invalid(
+                "source",
+                "no [[source]] table; add at least one (kind = \"ldap\", \"ldif\" or \"list\")",
+            ));
+        }
+        let mut sources: Vec<Source> = Vec::new();
+        for source in raw.source {
+            let (name, kind) = match source {
+                raw::Source::Ldap(ldap) => (ldap.name.clone(), SourceKind::Ldap(ldap)),
+                raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
+                raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
+            };
+            if sources.iter().any(|s| s.name == name) {
+                return Err(self.invalid(
+                    "source.name",
+                    format!(
+                        "{name:?} is used by two sources; names label reports and must be unique"
+                    ),
+                ));
+            }
+            sources.push(Source { name, kind });
+        }
+        let recipients = self.recipients(raw.recipients, &sources)?;
+        let output = self.output(raw.output)?;
+        let safety = self.safety(raw.safety)?;
+        Ok(Config {
+            path: self.path.to_owned(),
+            sources,
+            recipients,
+            output,
+            safety,
+            gateways: raw.gateway,
+            install: raw.install,
+        })
+    }
+
+    fn recipients(&self, raw: raw::Recipients, sources: &[Source]) -> Result<Recipients, Error> {
+        let domains = match raw.domains {
+            raw::Domains::Keyword(word) if word == "exchange" => {
+                if !sources
+                    .iter()
+                    .any(|s| matches!(s.kind, SourceKind::Ldap(_)))
+                {
+                    return Err(self.invalid(
+                        "recipients.domains",
+                        "\"exchange\" reads the accepted domains from Active Directory and needs a kind = \"ldap\" source; list the domains instead",
+                    ));
+                }
+                DomainSetting::Exchange
+            }
+            raw::Domains::Keyword(word) => {
+                return Err(self.invalid(
+                    "recipients.domains",
+                    format!("{word:?} is neither a list of domains nor \"exchange\""),
+                ));
+            }
+            raw::Domains::List(names) => {
+                if names.is_empty() {
+                    return Err(self.invalid(
+                        "recipients.domains",
+                        "no accepted domains: nothing could ever be exported; list the domains the gateway relays",
+                    ));
+                }
+                for name in &names {
+                    let plain = name.strip_prefix("*.").unwrap_or(name);
+                    self.address("recipients.domains", &format!("x@{plain}"))
+                        .map_err(|_| {
+                            self.invalid(
+                                "recipients.domains",
+                                format!("{name:?} is not a domain name (write `example.com`, or `*.example.com` for its subdomains)"),
+                            )
+                        })?;
+                }
+                DomainSetting::Listed(AcceptedDomains::new(&names))
+            }
+        };
+        let excluded = ExcludedDomains::new(&raw.exclude_domains).map_err(|(pattern, e)| {
+            self.invalid(
+                "recipients.exclude_domains",
+                format!("{pattern:?} is not a valid regular expression: {e}"),
+            )
+        })?;
+        let extra = raw
+            .extra
+            .iter()
+            .map(|a| self.address("recipients.extra", a))
+            .collect::<Result<_, _>>()?;
+        Ok(Recipients {
+            domains,
+            excluded,
+            skip_auth_required: raw.skip_auth_required,
+            use_mail_attribute: raw.use_mail_attribute,
+            extra,
+        })
+    }
+
+    fn output(&self, raw: raw::Output) -> Result<Output, Error> {
+        if raw.path.is_empty() {
+            return Err(self.invalid("output.path", "empty path"));
+        }
+        if raw.value.is_empty()
+            || raw
+                .value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(self.invalid(
+                "output.value",
+                format!("{:?}: the map value must be one non-empty word without spaces (Postfix needs a non-empty value; \"OK\" is usual)", raw.value),
+            ));
+        }
+        Ok(Output {
+            path: self.resolve(&raw.path),
+            value: raw.value,
+        })
+    }
+
+    fn safety(&self, raw: raw::Safety) -> Result<Limits, Error> {
+        if !(0.0..=100.0).contains(&raw.max_removed_percent) {
+            return Err(self.invalid(
+                "safety.max_removed_percent",
+                format!(
+                    "{} is not a percentage between 0 and 100",
+                    raw.max_removed_percent
+                ),
+            ));
+        }
+        let canaries = raw
+            .canaries
+            .iter()
+            .map(|a| self.address("safety.canaries", a))
+            .collect::<Result<_, _>>()?;
+        Ok(Limits {
+            min_recipients: raw.min_recipients,
+            max_removed: raw.max_removed,
+            max_removed_percent: raw.max_removed_percent,
+            canaries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[source]]
+name = "export"
+kind = "ldif"
+path = "directory.ldif"
+
+[recipients]
+domains = ["example.com"]
+
+[output]
+path = "out/relay_recipients"
+"#;
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        Config::parse(text, Path::new("/etc/rcptsync/rcptsync.toml"))
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_safe_defaults_and_resolved_paths() {
+        let config = parse(MINIMAL).unwrap();
+        assert!(
+            matches!(&config.sources[0].kind, SourceKind::Ldif(p) if p == Path::new("/etc/rcptsync/directory.ldif"))
+        );
+        assert_eq!(
+            config.output.path,
+            Path::new("/etc/rcptsync/out/relay_recipients")
+        );
+        assert_eq!(config.output.value, "OK");
+        assert!(config.recipients.skip_auth_required);
+        assert_eq!(config.safety.min_recipients, 1);
+        assert_eq!(config.safety.max_removed, 500);
+        assert_eq!(config.safety.max_removed_percent, 10.0);
+    }
+
+    #[test]
+    fn unknown_keys_name_key_line_and_file() {
+        let e = error(&MINIMAL.replace("[output]", "[output]\npth = \"x\""));
+        assert!(
+            e.starts_with("/etc/rcptsync/rcptsync.toml: TOML parse error at line 11"),
+            "{e}"
+        );
+        assert!(e.contains("unknown field `pth`"), "{e}");
+        let e = error(&MINIMAL.replace("[recipients]", "[recipients]\nexclude_domain = []"));
+        assert!(e.contains("unknown field `exclude_domain`"), "{e}");
+        let e = error(&MINIMAL.replace(
+            "path = \"directory.ldif\"",
+            "path = \"directory.ldif\"\nservers = []",
+        ));
+        assert!(e.contains("unknown field `servers`"), "{e}");
+        let e = error(&MINIMAL.replace("kind = \"ldif\"", "kind = \"ldiff\""));
+        assert!(e.contains("unknown variant `ldiff`"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let e = error(&MINIMAL.replace(
+            "[output]",
+            "[safety]\ncanaries = [\"@example.com\"]\n[output]",
+        ));
+        assert!(
+            e.starts_with(
+                "/etc/rcptsync/rcptsync.toml: safety.canaries: \"@example.com\": bare @domain"
+            ),
+            "{e}"
+        );
+        let e = error(&MINIMAL.replace("[output]", "[output]\nvalue = \"O K\""));
+        assert!(e.contains("output.value"), "{e}");
+        let e = error(&MINIMAL.replace(
+            "domains = [\"example.com\"]",
+            "domains = [\"example.com\"]\nexclude_domains = [\"(\"]",
+        ));
+        assert!(
+            e.contains("recipients.exclude_domains: \"(\" is not a valid regular expression"),
+            "{e}"
+        );
+        let e = error(&MINIMAL.replace("[\"example.com\"]", "\"exchange\""));
+        assert!(e.contains("needs a kind = \"ldap\" source"), "{e}");
+        let e = error(&MINIMAL.replace("[\"example.com\"]", "[\"exa mple.com\"]"));
+        assert!(e.contains("is not a domain name"), "{e}");
+        let e =
+            error(&MINIMAL.replace("[output]", "[safety]\nmax_removed_percent = 150\n[output]"));
+        assert!(e.contains("not a percentage"), "{e}");
+        let e = error(&format!(
+            "{MINIMAL}\n[[source]]\nname = \"export\"\nkind = \"list\"\npath = \"x\"\n"
+        ));
+        assert!(e.contains("used by two sources"), "{e}");
+    }
+
+    #[test]
+    fn extras_are_normalized() {
+        let config = parse(&MINIMAL.replace(
+            "domains = [\"example.com\"]",
+            "domains = [\"example.com\"]\nextra = [\"PostMaster@Example.com\"]",
+        ))
+        .unwrap();
+        assert_eq!(config.recipients.extra, ["postmaster@example.com"]);
+    }
+}

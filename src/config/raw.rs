@@ -1,0 +1,183 @@
+//! The configuration file exactly as written: serde types, no I/O, no interpretation.
+//!
+//! Every table denies unknown keys, so a typo (`exclude_domain`) is an error naming the key
+//! and the line instead of a silently ignored safety setting. [`super::Config`] turns this into
+//! checked values.
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[[source]]` tables; at least one is required.
+    #[serde(default)]
+    pub source: Vec<Source>,
+    /// `[recipients]`.
+    pub recipients: Recipients,
+    /// `[output]`.
+    pub output: Output,
+    /// `[safety]`; every key has a safe default.
+    #[serde(default)]
+    pub safety: Safety,
+    /// `[[gateway]]` tables, used by `push`.
+    #[serde(default)]
+    pub gateway: Vec<Gateway>,
+    /// `[install]`, used on the gateway by `apply`.
+    pub install: Option<Install>,
+}
+
+/// One `[[source]]`, tagged by `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Source {
+    /// A live directory over LDAP/LDAPS.
+    Ldap(Ldap),
+    /// An LDIF export.
+    Ldif(FileSource),
+    /// A plain list of addresses.
+    List(FileSource),
+}
+
+/// `kind = "ldif"` and `kind = "list"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    /// Label for logs and reports.
+    pub name: String,
+    /// The file; relative paths are relative to the config file's directory.
+    pub path: String,
+}
+
+/// `kind = "ldap"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ldap {
+    /// Label for logs and reports.
+    pub name: String,
+    /// Tried in order.
+    pub servers: Vec<String>,
+    /// StartTLS on `ldap://` URLs.
+    #[serde(default)]
+    pub starttls: bool,
+    /// CA bundle; default: the system trust store.
+    pub ca_file: Option<String>,
+    /// Connect and per-operation timeout, e.g. "5s".
+    pub timeout: Option<String>,
+    /// Search base.
+    pub base_dn: String,
+    /// Search filter; default: the Exchange recipient filter.
+    pub filter: Option<String>,
+    /// Paged-results page size.
+    pub page_size: Option<u32>,
+    /// DN or UPN; absent means an anonymous bind.
+    pub bind_dn: Option<String>,
+    /// File holding the bind password.
+    pub bind_password_file: Option<String>,
+}
+
+/// `[recipients]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipients {
+    /// A list of accepted domains, or the word "exchange".
+    pub domains: Domains,
+    /// Regular expressions, anchored to the whole domain.
+    #[serde(default)]
+    pub exclude_domains: Vec<String>,
+    /// Skip entries with msExchRequireAuthToSendTo = TRUE.
+    #[serde(default = "yes")]
+    pub skip_auth_required: bool,
+    /// Also take `mail`.
+    #[serde(default)]
+    pub use_mail_attribute: bool,
+    /// Addresses added as they are.
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `domains = [...]` or `domains = "exchange"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Domains {
+    /// Accepted domains listed in the config.
+    List(Vec<String>),
+    /// A keyword; only "exchange" is valid.
+    Keyword(String),
+}
+
+/// `[output]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// Where the Postfix text map is written.
+    pub path: String,
+    /// The right-hand side of every map line.
+    #[serde(default = "ok")]
+    pub value: String,
+}
+
+fn ok() -> String {
+    "OK".to_owned()
+}
+
+/// `[safety]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Safety {
+    /// Refuse a map with fewer recipients.
+    pub min_recipients: usize,
+    /// Refuse more removals than this.
+    pub max_removed: usize,
+    /// Refuse removals above this percentage of the previous map.
+    pub max_removed_percent: f64,
+    /// Addresses that must be in every map.
+    pub canaries: Vec<String>,
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Self {
+            min_recipients: 1,
+            max_removed: 500,
+            max_removed_percent: 10.0,
+            canaries: Vec::new(),
+        }
+    }
+}
+
+/// One `[[gateway]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateway {
+    /// Label for logs and reports.
+    pub name: String,
+    /// Host name or address for ssh.
+    pub host: String,
+    /// SSH port.
+    pub port: Option<u16>,
+    /// SSH user on the gateway.
+    pub user: String,
+    /// Private key.
+    pub identity_file: Option<String>,
+    /// Known hosts file; host keys are always checked.
+    pub known_hosts: Option<String>,
+}
+
+/// `[install]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Install {
+    /// Spool directory that `receive` writes.
+    pub spool: Option<String>,
+    /// `TYPE:PATH` of the installed map.
+    pub map: Option<String>,
+    /// Postfix's config directory.
+    pub postfix_config_dir: Option<String>,
+    /// auto | always | never.
+    pub reload: Option<String>,
+}

@@ -1,0 +1,39 @@
+//! rcptsync gives a Postfix mail gateway a definitive, always-correct list of valid
+//! recipients taken from Active Directory / Exchange (or any LDAP directory, an LDIF export,
+//! or a plain list), so that the gateway rejects mail for unknown addresses at RCPT time
+//! instead of forwarding it inward.
+//!
+//! # The pipeline
+//!
+//! ```text
+//! internal host (unprivileged)                        mail gateway
+//!  source ──> rules ──> guards ──> map text ──push──> receive ──> apply ──> verify
+//!  (ldap, ldif, list)               + diff    (ssh)   (spool)    (root)    (SMTP)
+//! ```
+//!
+//! - [`source`] reads directory entries; [`rules`] turns them into map keys (pure logic);
+//!   [`rules::guard`] refuses a map that looks like a broken read;
+//! - [`map`] renders, compares and atomically replaces the map file;
+//! - [`config`] is the checked TOML configuration; [`cli`] and [`cmd`] are the command line.
+//!
+//! # Privileges
+//!
+//! | step      | runs as                | needs                                    |
+//! |-----------|------------------------|------------------------------------------|
+//! | `extract` | unprivileged user      | directory read access, its output dir    |
+//! | `receive` | the gateway's SSH user | its spool dir only (forced command)      |
+//! | `apply`   | root on the gateway    | Postfix's map dir; trusts nothing it gets |
+//!
+//! # Safety
+//!
+//! Nothing is ever written under a live name except by renaming a complete, flushed file over
+//! it; a failed or partial read never shrinks the map; an unchanged map leaves files and mtimes
+//! alone; concurrent runs are serialized by a [`lock`].
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod lock;
+pub mod map;
+pub mod rules;
+pub mod source;

@@ -1,0 +1,75 @@
+//! A lock file so that two runs never interleave.
+//!
+//! cron and systemd timers can overlap a slow run with the next one; two writers would race
+//! on the same map and on the "previous map" the guards compare against. The lock is an
+//! advisory `flock` on a file beside the map, held for the life of the [`Lock`] value and
+//! released by the kernel if the process dies, so a crash never leaves a stale lock behind.
+
+use std::fs::TryLockError;
+use std::path::{Path, PathBuf};
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Another run holds it right now.
+    #[error("{} is locked by another rcptsync run; it will be released when that run ends (the lock is released automatically if it crashes)", path.display())]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("lock {}: {source}", path.display())]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A held lock; dropping it releases the lock.
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Lock {
+    /// Takes the lock at `path` without waiting; creates the file if needed.
+    pub fn acquire(path: &Path) -> Result<Self, Error> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io)?
+            .into_parts()
+            .0;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(Error::Busy {
+                path: path.to_owned(),
+            }),
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.lock");
+        let first = Lock::acquire(&path).unwrap();
+        assert!(matches!(Lock::acquire(&path), Err(Error::Busy { .. })));
+        drop(first);
+        Lock::acquire(&path).unwrap();
+    }
+}

@@ -1,0 +1,232 @@
+//! Safety guards: the last line of defence against a bad directory read.
+//!
+//! A directory query that fails half-way, a filter typo or a wrong base DN yields a *smaller*
+//! set of recipients, not an error. Installed, that map would bounce real mail. So before a new
+//! map replaces the old one it must have at least `min_recipients` entries, must not remove
+//! more than `max_removed` addresses or `max_removed_percent` of the old map, and must contain
+//! every canary. A refusal leaves the old map byte-for-byte as it was; `--force` overrides it
+//! for the rare intended mass change, and says so loudly.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The `[safety]` limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Fewer recipients than this is refused.
+    pub min_recipients: usize,
+    /// More removals than this (counted against the previous map) is refused.
+    pub max_removed: usize,
+    /// Removals above this share of the previous map are refused.
+    pub max_removed_percent: f64,
+    /// Addresses (already normalized) that must be in every map.
+    pub canaries: Vec<String>,
+}
+
+/// One guard that did not hold; the message says which and by how much.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Violation {
+    /// The new map would be empty.
+    Empty,
+    /// Fewer recipients than `min_recipients`.
+    TooFew {
+        /// Recipients in the new map.
+        count: usize,
+        /// The configured minimum.
+        min: usize,
+    },
+    /// More absolute removals than `max_removed`.
+    TooManyRemoved {
+        /// Addresses the new map would drop.
+        removed: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// A larger share removed than `max_removed_percent`.
+    TooLargeShareRemoved {
+        /// Addresses the new map would drop.
+        removed: usize,
+        /// Size of the previous map.
+        previous: usize,
+        /// The configured maximum percentage.
+        max_percent: f64,
+    },
+    /// A canary address is missing.
+    CanaryMissing {
+        /// The missing address.
+        address: String,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => write!(f, "the new map would be empty"),
+            Self::TooFew { count, min } => write!(
+                f,
+                "the new map would have {count} recipients, fewer than min_recipients = {min}"
+            ),
+            Self::TooManyRemoved { removed, max } => write!(
+                f,
+                "{removed} addresses would be removed, more than max_removed = {max}"
+            ),
+            Self::TooLargeShareRemoved {
+                removed,
+                previous,
+                max_percent,
+            } => write!(
+                f,
+                "{removed} of {previous} addresses ({:.1}%) would be removed, more than max_removed_percent = {max_percent}",
+                percent(*removed, *previous)
+            ),
+            Self::CanaryMissing { address } => {
+                write!(f, "canary {address} is missing from the new map")
+            }
+        }
+    }
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// Checks `new` against the limits and the `previous` map (None when there is none yet, as
+/// on a first run: removal limits then have nothing to measure against).
+pub fn check(
+    limits: &Limits,
+    new: &BTreeSet<String>,
+    previous: Option<&BTreeSet<String>>,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if new.is_empty() {
+        violations.push(Violation::Empty);
+    } else if new.len() < limits.min_recipients {
+        violations.push(Violation::TooFew {
+            count: new.len(),
+            min: limits.min_recipients,
+        });
+    }
+    if let Some(previous) = previous {
+        let removed = previous.difference(new).count();
+        if removed > limits.max_removed {
+            violations.push(Violation::TooManyRemoved {
+                removed,
+                max: limits.max_removed,
+            });
+        }
+        if percent(removed, previous.len()) > limits.max_removed_percent {
+            violations.push(Violation::TooLargeShareRemoved {
+                removed,
+                previous: previous.len(),
+                max_percent: limits.max_removed_percent,
+            });
+        }
+    }
+    for canary in &limits.canaries {
+        if !new.contains(canary) {
+            violations.push(Violation::CanaryMissing {
+                address: canary.clone(),
+            });
+        }
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(n: std::ops::Range<usize>) -> BTreeSet<String> {
+        n.map(|i| format!("u{i}@example.com")).collect()
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            min_recipients: 1,
+            max_removed: 500,
+            max_removed_percent: 10.0,
+            canaries: vec![],
+        }
+    }
+
+    #[test]
+    fn passes_within_limits() {
+        assert!(check(&limits(), &set(0..100), Some(&set(0..110))).is_empty());
+        assert!(check(&limits(), &set(0..100), None).is_empty());
+    }
+
+    #[test]
+    fn empty_and_too_few() {
+        assert_eq!(
+            check(&limits(), &BTreeSet::new(), None),
+            vec![Violation::Empty]
+        );
+        let l = Limits {
+            min_recipients: 50,
+            ..limits()
+        };
+        assert_eq!(
+            check(&l, &set(0..49), None),
+            vec![Violation::TooFew { count: 49, min: 50 }]
+        );
+        assert!(check(&l, &set(0..50), None).is_empty());
+    }
+
+    #[test]
+    fn removals_absolute_and_percent() {
+        let l = Limits {
+            max_removed: 5,
+            max_removed_percent: 100.0,
+            ..limits()
+        };
+        assert!(check(&l, &set(0..95), Some(&set(0..100))).is_empty());
+        assert_eq!(
+            check(&l, &set(0..94), Some(&set(0..100))),
+            vec![Violation::TooManyRemoved { removed: 6, max: 5 }]
+        );
+        // Exactly 10% is allowed, more is not; additions do not offset removals.
+        assert!(check(&limits(), &set(10..200), Some(&set(0..100))).is_empty());
+        let v = check(&limits(), &set(11..200), Some(&set(0..100)));
+        assert_eq!(
+            v,
+            vec![Violation::TooLargeShareRemoved {
+                removed: 11,
+                previous: 100,
+                max_percent: 10.0
+            }]
+        );
+        assert_eq!(
+            v[0].to_string(),
+            "11 of 100 addresses (11.0%) would be removed, more than max_removed_percent = 10"
+        );
+    }
+
+    #[test]
+    fn canaries() {
+        let l = Limits {
+            canaries: vec!["u1@example.com".into(), "postmaster@example.com".into()],
+            ..limits()
+        };
+        assert_eq!(
+            check(&l, &set(0..10), None),
+            vec![Violation::CanaryMissing {
+                address: "postmaster@example.com".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn reports_every_violation() {
+        let l = Limits {
+            min_recipients: 10,
+            max_removed: 1,
+            canaries: vec!["x@example.com".into()],
+            ..limits()
+        };
+        assert_eq!(check(&l, &set(0..5), Some(&set(0..100))).len(), 4);
+    }
+}

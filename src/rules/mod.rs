@@ -1,0 +1,314 @@
+//! The recipient rules: which directory values become keys of the relay recipient map.
+//!
+//! Pure logic, no I/O. From each [`Entry`] only `smtp:` proxy addresses are taken (`SMTP:` is
+//! the primary; X500, X400, SIP, EUM and the rest are not mail addresses), `mail` only when
+//! asked for, `targetAddress` never. Entries that require authenticated senders are skipped
+//! when asked, disabled accounts never are (shared, room and equipment mailboxes are disabled
+//! accounts). Every address is validated strictly ([`address`]), then kept only when its domain
+//! is accepted and not excluded ([`domains`]). The result is a sorted, de-duplicated set of
+//! lower-case keys; what was left out and why is counted in [`Stats`], and every value that
+//! failed validation is kept as a [`Rejection`] for the report.
+
+pub mod address;
+pub mod domains;
+pub mod guard;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::source::Entry;
+use address::AddressError;
+use domains::{AcceptedDomains, ExcludedDomains};
+
+/// The `[recipients]` policy, compiled.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Domains the gateway relays for.
+    pub accepted: AcceptedDomains,
+    /// Domains whose addresses are never exported.
+    pub excluded: ExcludedDomains,
+    /// Skip entries with `msExchRequireAuthToSendTo: TRUE`.
+    pub skip_auth_required: bool,
+    /// Also take `mail` (directories without Exchange have no proxyAddresses).
+    pub use_mail_attribute: bool,
+}
+
+/// Counts of what the rules left out, for the `-v` summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Directory entries and list lines seen.
+    pub entries: usize,
+    /// Entries skipped because they require authenticated senders.
+    pub auth_required: usize,
+    /// proxyAddresses of other types (X500, SIP, ...).
+    pub other_types: usize,
+    /// Valid addresses outside the accepted domains (e.g. contacts' external addresses).
+    pub foreign: usize,
+    /// Valid addresses in excluded domains.
+    pub excluded: usize,
+}
+
+/// A value that failed validation; it is reported and never written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Where the value came from: a DN, `file:line` or a config key.
+    pub origin: String,
+    /// The attribute, or `line` for lists.
+    pub attribute: &'static str,
+    /// The value as found.
+    pub value: String,
+    /// Why it is not a safe map key.
+    pub reason: AddressError,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: rejected {} value {:?}: {}",
+            self.origin, self.attribute, self.value, self.reason
+        )
+    }
+}
+
+/// Accumulates recipients from any number of sources under one set of rules.
+#[derive(Debug)]
+pub struct Collector<'r> {
+    rules: &'r Rules,
+    recipients: BTreeSet<String>,
+    stats: Stats,
+    rejections: Vec<Rejection>,
+}
+
+impl<'r> Collector<'r> {
+    /// Starts an empty collection.
+    pub fn new(rules: &'r Rules) -> Self {
+        Self {
+            rules,
+            recipients: BTreeSet::new(),
+            stats: Stats::default(),
+            rejections: Vec::new(),
+        }
+    }
+
+    /// Applies the rules to one directory entry.
+    pub fn entry(&mut self, entry: &Entry) {
+        self.stats.entries += 1;
+        if self.rules.skip_auth_required && entry.require_auth {
+            self.stats.auth_required += 1;
+            return;
+        }
+        for value in &entry.proxy_addresses {
+            match value.split_once(':') {
+                Some((kind, address)) if kind.eq_ignore_ascii_case("smtp") => {
+                    self.candidate(&entry.dn, "proxyAddresses", value, address);
+                }
+                Some(_) => self.stats.other_types += 1,
+                None => self.rejections.push(Rejection {
+                    origin: entry.dn.clone(),
+                    attribute: "proxyAddresses",
+                    value: value.clone(),
+                    reason: AddressError::BadLocal {
+                        detail: "no address type prefix (expected smtp:address)",
+                    },
+                }),
+            }
+        }
+        if self.rules.use_mail_attribute {
+            for value in &entry.mail {
+                self.candidate(&entry.dn, "mail", value, value);
+            }
+        }
+    }
+
+    /// Applies the rules to one line of a plain list; `origin` is `file:line`.
+    pub fn listed(&mut self, origin: &str, value: &str) {
+        self.stats.entries += 1;
+        self.candidate(origin, "line", value, value);
+    }
+
+    /// Adds an address the config lists explicitly (`extra`); it was validated when the config
+    /// was loaded and is deliberately not subject to the domain rules.
+    pub fn extra(&mut self, key: &str) {
+        self.recipients.insert(key.to_owned());
+    }
+
+    fn candidate(&mut self, origin: &str, attribute: &'static str, value: &str, address: &str) {
+        let key = match address::normalize(address) {
+            Ok(key) => key,
+            Err(reason) => {
+                self.rejections.push(Rejection {
+                    origin: origin.to_owned(),
+                    attribute,
+                    value: value.to_owned(),
+                    reason,
+                });
+                return;
+            }
+        };
+        // The domain follows the last @: a quoted local part may contain one.
+        let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
+        if self.rules.excluded.matches(domain) {
+            self.stats.excluded += 1;
+        } else if !self.rules.accepted.contains(domain) {
+            self.stats.foreign += 1;
+        } else {
+            self.recipients.insert(key);
+        }
+    }
+
+    /// What was left out so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The recipients, what was left out, and the rejected values.
+    pub fn finish(self) -> (BTreeSet<String>, Stats, Vec<Rejection>) {
+        (self.recipients, self.stats, self.rejections)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules {
+            accepted: AcceptedDomains::new(["example.com", "*.sub.example.com"]),
+            excluded: ExcludedDomains::new(&[r"legacy\.example\.com".into()]).unwrap(),
+            skip_auth_required: true,
+            use_mail_attribute: false,
+        }
+    }
+
+    fn entry(proxy: &[&str]) -> Entry {
+        Entry {
+            dn: "CN=T,DC=example,DC=com".into(),
+            proxy_addresses: proxy.iter().map(|s| s.to_string()).collect(),
+            ..Entry::default()
+        }
+    }
+
+    fn run(rules: &Rules, entries: &[Entry]) -> (Vec<String>, Stats, Vec<Rejection>) {
+        let mut c = Collector::new(rules);
+        for e in entries {
+            c.entry(e);
+        }
+        let (set, stats, rejections) = c.finish();
+        (set.into_iter().collect(), stats, rejections)
+    }
+
+    #[test]
+    fn only_smtp_proxy_addresses_case_insensitive_prefix() {
+        let (set, stats, _) = run(
+            &rules(),
+            &[entry(&[
+                "SMTP:John.Doe@Example.com",
+                "smtp:jd@example.com",
+                "Smtp:j.d@example.com",
+                "X500:/o=ExchangeLabs/ou=Exchange/cn=Recipients/cn=jd",
+                "SIP:jd@example.com",
+                "EUM:1234;phone-context=x",
+                "X400:c=US;a= ;p=Example;o=Exchange;s=Doe;",
+            ])],
+        );
+        assert_eq!(
+            set,
+            ["j.d@example.com", "jd@example.com", "john.doe@example.com"]
+        );
+        assert_eq!(stats.other_types, 4);
+    }
+
+    #[test]
+    fn accepted_and_excluded_domains() {
+        let (set, stats, _) = run(
+            &rules(),
+            &[entry(&[
+                "smtp:a@example.com",
+                "smtp:b@legacy.example.com",
+                "smtp:c@LEGACY.EXAMPLE.COM",
+                "smtp:d@other.org",
+                "smtp:e@example.com.evil.net",
+                "smtp:f@eu.sub.example.com",
+            ])],
+        );
+        assert_eq!(set, ["a@example.com", "f@eu.sub.example.com"]);
+        assert_eq!((stats.excluded, stats.foreign), (2, 2));
+    }
+
+    #[test]
+    fn auth_required_entries_are_skipped_only_when_asked() {
+        let mut e = entry(&["SMTP:internal-list@example.com"]);
+        e.require_auth = true;
+        let (set, stats, _) = run(&rules(), std::slice::from_ref(&e));
+        assert!(set.is_empty());
+        assert_eq!(stats.auth_required, 1);
+        let keep = Rules {
+            skip_auth_required: false,
+            ..rules()
+        };
+        assert_eq!(run(&keep, &[e]).0, ["internal-list@example.com"]);
+    }
+
+    #[test]
+    fn mail_attribute_only_when_asked() {
+        let mut e = entry(&[]);
+        e.mail = vec!["Mail.Only@example.com".into()];
+        assert!(run(&rules(), std::slice::from_ref(&e)).0.is_empty());
+        let with_mail = Rules {
+            use_mail_attribute: true,
+            ..rules()
+        };
+        assert_eq!(run(&with_mail, &[e]).0, ["mail.only@example.com"]);
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_with_dn_and_never_kept() {
+        let (set, _, rejections) = run(
+            &rules(),
+            &[entry(&[
+                "smtp:@example.com",
+                "smtp:a\n@example.com",
+                "SMTP:ok@example.com",
+                "nocolon@example.com",
+            ])],
+        );
+        assert_eq!(set, ["ok@example.com"]);
+        assert_eq!(rejections.len(), 3);
+        assert_eq!(
+            rejections[0].to_string(),
+            "CN=T,DC=example,DC=com: rejected proxyAddresses value \"smtp:@example.com\": bare @domain (no local part); \
+             as a map key it would accept mail for every address in the domain"
+        );
+        assert!(rejections[2].to_string().contains("no address type prefix"));
+    }
+
+    #[test]
+    fn duplicates_merge_and_output_is_sorted() {
+        let (set, _, _) = run(
+            &rules(),
+            &[
+                entry(&["SMTP:b@example.com", "smtp:A@example.com"]),
+                entry(&["smtp:B@EXAMPLE.com"]),
+            ],
+        );
+        assert_eq!(set, ["a@example.com", "b@example.com"]);
+    }
+
+    #[test]
+    fn lists_and_extras() {
+        let rules = rules();
+        let mut c = Collector::new(&rules);
+        c.listed("extra.txt:3", "App@Example.com");
+        c.listed("extra.txt:4", "x@other.org");
+        c.listed("extra.txt:5", "bad value@example.com");
+        c.extra("postmaster@other.org");
+        let (set, stats, rejections) = c.finish();
+        assert_eq!(
+            set.into_iter().collect::<Vec<_>>(),
+            ["app@example.com", "postmaster@other.org"]
+        );
+        assert_eq!(stats.foreign, 1);
+        assert_eq!(rejections[0].origin, "extra.txt:5");
+    }
+}

@@ -1,0 +1,495 @@
+//! `kind = "ldif"`: an RFC 2849 LDIF export, as written by `ldifde` or `ldapsearch`.
+//!
+//! Handles what those tools really write: an optional `version:` line, `#` comments, folded
+//! lines, base64 (`::`) values, CRLF line ends, `changetype: add` (ldifde), attribute options
+//! (`proxyAddresses;range=0-1499`), and ldapsearch's `search:`/`result:` trailer records.
+//!
+//! The reader refuses exports that are visibly incomplete, because a shorter export means a
+//! shorter map: a `result:` other than `0 Success` (ldapsearch hit a size or time limit), or a
+//! ranged attribute whose last range does not end in `*` (the remaining values were never
+//! fetched). Every error names the file and line.
+
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::Entry;
+
+/// Why an LDIF file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read (the message names it).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The content is not LDIF we can trust.
+    #[error("{}:{line}: {message}", path.display())]
+    Syntax {
+        /// The LDIF file.
+        path: PathBuf,
+        /// 1-based line where the problem starts.
+        line: usize,
+        /// What is wrong and, where there is one, the fix.
+        message: String,
+    },
+}
+
+/// One logical line: folded continuations joined, line end removed.
+struct Logical {
+    line: usize,
+    bytes: Vec<u8>,
+}
+
+/// An attribute's ranges (`;range=LOW-HIGH`) seen so far in one entry.
+struct Ranged {
+    name: String,
+    line: usize,
+    ranges: Vec<(u64, Option<u64>)>,
+}
+
+/// Streams the entries of an LDIF file, one [`Entry`] at a time, so that memory does not grow
+/// with the size of the export.
+pub struct Reader<R> {
+    input: R,
+    path: PathBuf,
+    line: usize,
+    started: bool,
+}
+
+impl Reader<BufReader<fs_err::File>> {
+    /// Opens `path` for reading.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let file = fs_err::File::open(path)?;
+        Ok(Self::new(BufReader::with_capacity(1 << 16, file), path))
+    }
+}
+
+impl<R: BufRead> Reader<R> {
+    /// Reads LDIF from `input`; `path` is used in messages.
+    pub fn new(input: R, path: &Path) -> Self {
+        Self {
+            input,
+            path: path.to_owned(),
+            line: 0,
+            started: false,
+        }
+    }
+
+    fn syntax(&self, line: usize, message: impl Into<String>) -> Error {
+        Error::Syntax {
+            path: self.path.clone(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// Reads one physical line without its line end; None at end of file.
+    fn physical(&mut self, buf: &mut Vec<u8>) -> Result<bool, Error> {
+        if self.input.read_until(b'\n', buf)? == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        Ok(true)
+    }
+
+    /// Reads the next logical line, unfolding continuation lines (those starting with one space).
+    fn logical(&mut self) -> Result<Option<Logical>, Error> {
+        let mut bytes = Vec::new();
+        if !self.physical(&mut bytes)? {
+            return Ok(None);
+        }
+        let line = self.line;
+        if line == 1 {
+            self.check_encoding(&mut bytes)?;
+        }
+        while self.input.fill_buf()?.first() == Some(&b' ') {
+            let mut next = Vec::new();
+            self.physical(&mut next)?;
+            bytes.extend_from_slice(&next[1..]);
+        }
+        Ok(Some(Logical { line, bytes }))
+    }
+
+    /// ldifde writes UTF-16 with `-u`; say so instead of failing on garbage.
+    fn check_encoding(&self, first: &mut Vec<u8>) -> Result<(), Error> {
+        if first.starts_with(&[0xFF, 0xFE]) || first.starts_with(&[0xFE, 0xFF]) {
+            return Err(self.syntax(
+                1,
+                "the file is UTF-16 (ldifde -u); export without -u, or convert it with `iconv -f UTF-16 -t UTF-8`",
+            ));
+        }
+        if first.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            first.drain(..3);
+        }
+        Ok(())
+    }
+
+    /// Reads the next record's lines (comments dropped); empty at end of file.
+    fn record(&mut self) -> Result<Vec<Logical>, Error> {
+        let mut lines = Vec::new();
+        while let Some(logical) = self.logical()? {
+            if logical.bytes.is_empty() {
+                if lines.is_empty() {
+                    continue;
+                }
+                break;
+            }
+            if logical.bytes.first() == Some(&b'#') {
+                continue;
+            }
+            lines.push(logical);
+        }
+        Ok(lines)
+    }
+
+    /// Splits `name[;options]: value` / `name:: base64` into name, options and value bytes.
+    fn attribute(&self, logical: &Logical) -> Result<(String, String, Vec<u8>), Error> {
+        let bytes = &logical.bytes;
+        let Some(colon) = bytes.iter().position(|&b| b == b':') else {
+            return Err(self.syntax(
+                logical.line,
+                format!(
+                    "expected `attribute: value`, found {:?} (a continuation line must start with exactly one space)",
+                    String::from_utf8_lossy(bytes)
+                ),
+            ));
+        };
+        let description = &bytes[..colon];
+        if description.is_empty()
+            || !description
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-.;=*".contains(&b))
+        {
+            return Err(self.syntax(
+                logical.line,
+                format!(
+                    "invalid attribute description {:?}",
+                    String::from_utf8_lossy(description)
+                ),
+            ));
+        }
+        let description = String::from_utf8_lossy(description).to_ascii_lowercase();
+        let (name, options) = match description.split_once(';') {
+            Some((name, options)) => (name.to_owned(), options.to_owned()),
+            None => (description, String::new()),
+        };
+        let rest = &bytes[colon + 1..];
+        let value = match rest.first() {
+            Some(b':') => {
+                let encoded: Vec<u8> = rest[1..].iter().copied().filter(|&b| b != b' ').collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(&encoded)
+                    .map_err(|e| {
+                        self.syntax(
+                            logical.line,
+                            format!("invalid base64 value for {name}: {e}"),
+                        )
+                    })?
+            }
+            Some(b'<') => {
+                return Err(self.syntax(
+                    logical.line,
+                    format!("{name}: values given by URL (`:<`) are not supported; export the value inline"),
+                ));
+            }
+            _ => {
+                let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+                rest[start..].to_vec()
+            }
+        };
+        Ok((name, options, value))
+    }
+
+    /// Parses one record into an entry; None for records that carry no entry (version line,
+    /// search references, successful ldapsearch result trailers).
+    fn entry(&mut self, lines: Vec<Logical>) -> Result<Option<Entry>, Error> {
+        let mut lines = lines.into_iter();
+        let Some(first) = lines.next() else {
+            return Ok(None);
+        };
+        let (name, _, value) = self.attribute(&first)?;
+        let first_record = !self.started;
+        self.started = true;
+        match name.as_str() {
+            "version" if first_record => {
+                if value != b"1" {
+                    return Err(self.syntax(
+                        first.line,
+                        format!(
+                            "unsupported LDIF version {:?}",
+                            String::from_utf8_lossy(&value)
+                        ),
+                    ));
+                }
+                // RFC 2849 allows the first record to follow the version line directly.
+                return self.entry(lines.collect());
+            }
+            "dn" => {}
+            "search" => return self.search_result(lines).map(|()| None),
+            "ref" => return Ok(None),
+            _ => {
+                return Err(self.syntax(
+                    first.line,
+                    format!("a record must start with `dn:`, found `{name}:`"),
+                ));
+            }
+        }
+        let dn = String::from_utf8_lossy(&value).into_owned();
+        let mut entry = Entry {
+            dn,
+            ..Entry::default()
+        };
+        let mut ranged: Vec<Ranged> = Vec::new();
+        for logical in lines {
+            let (name, options, value) = self.attribute(&logical)?;
+            if name == "changetype" {
+                if !value.eq_ignore_ascii_case(b"add") {
+                    return Err(self.syntax(
+                        logical.line,
+                        format!(
+                            "entry {:?}: changetype {:?} is a change record, not an export of the directory",
+                            entry.dn,
+                            String::from_utf8_lossy(&value)
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if let Some(range) = options.split(';').find_map(|o| o.strip_prefix("range=")) {
+                let parsed = parse_range(range).ok_or_else(|| {
+                    self.syntax(
+                        logical.line,
+                        format!("invalid range option {range:?} on {name}"),
+                    )
+                })?;
+                match ranged.iter_mut().find(|r| r.name == name) {
+                    Some(r) => r.ranges.push(parsed),
+                    None => ranged.push(Ranged {
+                        name: name.clone(),
+                        line: logical.line,
+                        ranges: vec![parsed],
+                    }),
+                }
+            }
+            entry.add_value(&name, &value);
+        }
+        for r in &mut ranged {
+            if !complete(&mut r.ranges) {
+                return Err(self.syntax(
+                    r.line,
+                    format!(
+                        "entry {:?}: {} was exported in ranges and the export stops before the last value; \
+                         the export is incomplete (re-export with a tool that retrieves every range, such as ldifde \
+                         or rcptsync's LDAP source)",
+                        entry.dn, r.name
+                    ),
+                ));
+            }
+        }
+        Ok(Some(entry))
+    }
+
+    /// ldapsearch's trailer: `search: N`, `result: CODE text`. Anything but success means the
+    /// search stopped early, so the export is incomplete.
+    fn search_result(&self, lines: impl Iterator<Item = Logical>) -> Result<(), Error> {
+        for logical in lines {
+            let (name, _, value) = self.attribute(&logical)?;
+            if name == "result" {
+                let value = String::from_utf8_lossy(&value);
+                if !value.starts_with("0 ") && value != "0" {
+                    return Err(self.syntax(
+                        logical.line,
+                        format!(
+                            "ldapsearch reported `result: {value}`: the export is incomplete; \
+                             export with paging (ldapsearch -E pr=1000/noprompt) and check that it ends in `result: 0 Success`"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `0-1499` or `1500-*`.
+fn parse_range(range: &str) -> Option<(u64, Option<u64>)> {
+    let (low, high) = range.split_once('-')?;
+    let low = low.parse().ok()?;
+    let high = if high == "*" {
+        None
+    } else {
+        Some(high.parse().ok()?)
+    };
+    Some((low, high))
+}
+
+/// True when the ranges cover 0 to the end (`*`) without a gap.
+fn complete(ranges: &mut [(u64, Option<u64>)]) -> bool {
+    ranges.sort_unstable();
+    let mut next = 0;
+    for &(low, high) in ranges.iter() {
+        if low > next {
+            return false;
+        }
+        match high {
+            None => return true,
+            Some(high) => next = next.max(high + 1),
+        }
+    }
+    false
+}
+
+impl<R: BufRead> Iterator for Reader<R> {
+    type Item = Result<Entry, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let lines = match self.record() {
+                Ok(lines) if lines.is_empty() => return None,
+                Ok(lines) => lines,
+                Err(e) => return Some(Err(e)),
+            };
+            match self.entry(lines) {
+                Ok(Some(entry)) => return Some(Ok(entry)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<Entry>, Error> {
+        Reader::new(text.as_bytes(), Path::new("t.ldif")).collect()
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn plain_entries_and_multi_values() {
+        let entries = parse(
+            "version: 1\n\n# comment\ndn: CN=A,DC=x\nobjectClass: user\nproxyAddresses: SMTP:a@x.com\n\
+             proxyAddresses: smtp:a2@x.com\nmail: a@x.com\nmsExchRequireAuthToSendTo: FALSE\n\n\n\
+             dn: CN=B,DC=x\nPROXYADDRESSES: X500:/o=x\nmsExchRequireAuthToSendTo: TRUE\n",
+        )
+        .unwrap();
+        assert_eq!(
+            entries,
+            [
+                Entry {
+                    dn: "CN=A,DC=x".into(),
+                    proxy_addresses: vec!["SMTP:a@x.com".into(), "smtp:a2@x.com".into()],
+                    mail: vec!["a@x.com".into()],
+                    require_auth: false,
+                },
+                Entry {
+                    dn: "CN=B,DC=x".into(),
+                    proxy_addresses: vec!["X500:/o=x".into()],
+                    mail: vec![],
+                    require_auth: true,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn folded_lines_base64_and_crlf() {
+        // "SMTP:jörg@x.com" in base64, folded over two lines; a DN folded too; CRLF ends.
+        let entries = parse(
+            "dn:: Q049SsO2cmcs\r\n REM9eA==\r\nproxyAddresses: SMTP:very.long.addr\r\n ess@x.com\r\n\
+             proxyAddresses:: c210cDpqw7ZyZ0B4\r\n LmNvbQ==\r\n# a comment\r\n  folded into the comment\r\n",
+        )
+        .unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].dn, "CN=Jörg,DC=x");
+        assert_eq!(
+            entries[0].proxy_addresses,
+            ["SMTP:very.long.address@x.com", "smtp:jörg@x.com"]
+        );
+    }
+
+    #[test]
+    fn version_line_may_precede_first_record_directly() {
+        let entries = parse("version: 1\ndn: CN=A\nmail: a@x.com\n").unwrap();
+        assert_eq!(entries[0].mail, ["a@x.com"]);
+        assert!(error("version: 2\n").contains("t.ldif:1: unsupported LDIF version \"2\""));
+    }
+
+    #[test]
+    fn ldifde_changetype_add_and_bom() {
+        let entries = parse("\u{feff}dn: CN=A\nchangetype: add\nmail: a@x.com\n").unwrap();
+        assert_eq!(entries[0].dn, "CN=A");
+        let e = error("dn: CN=A\nchangetype: modify\nreplace: mail\n");
+        assert!(
+            e.contains("t.ldif:2:") && e.contains("change record"),
+            "{e}"
+        );
+        let utf16 = Reader::new(&[0xFF, 0xFE, b'd', 0][..], Path::new("u.ldif"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_err()
+            .to_string();
+        assert!(utf16.contains("UTF-16"), "{utf16}");
+    }
+
+    #[test]
+    fn ldapsearch_trailers() {
+        let ok = "# extended LDIF\n#\n\n# A\ndn: CN=A\nmail: a@x.com\n\n# search reference\nref: ldap://x/DC=y\n\n\
+                  # search result\nsearch: 2\nresult: 0 Success\ncontrol: 1.2.840.113556.1.4.319 false MAQCAQAEAA==\n\n# numEntries: 1\n";
+        assert_eq!(parse(ok).unwrap().len(), 1);
+        let truncated = "dn: CN=A\nmail: a@x.com\n\n# search result\nsearch: 2\nresult: 4 Size limit exceeded\n";
+        let e = error(truncated);
+        assert!(
+            e.starts_with("t.ldif:6: ldapsearch reported `result: 4 Size limit exceeded`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ranged_attributes() {
+        let complete = "dn: CN=A\nproxyAddresses;range=0-1: smtp:a@x.com\nproxyAddresses;range=0-1: smtp:b@x.com\n\
+                        proxyAddresses;range=2-*: smtp:c@x.com\n";
+        assert_eq!(parse(complete).unwrap()[0].proxy_addresses.len(), 3);
+        let truncated = "dn: CN=A\nproxyAddresses;range=0-1499: smtp:a@x.com\n";
+        let e = error(truncated);
+        assert!(
+            e.starts_with("t.ldif:2: entry \"CN=A\": proxyaddresses was exported in ranges"),
+            "{e}"
+        );
+        let gap = "dn: CN=A\nproxyAddresses;range=0-1: smtp:a@x.com\nproxyAddresses;range=5-*: smtp:c@x.com\n";
+        assert!(error(gap).contains("incomplete"));
+        assert!(error("dn: CN=A\nmail;range=x-1: a\n").contains("invalid range option"));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        assert_eq!(
+            error("dn: CN=A\nmail a@x.com\n").split(':').nth(1),
+            Some("2")
+        );
+        assert!(error("dn: CN=A\nmail a@x.com\n").contains("exactly one space"));
+        assert!(error("mail: a@x.com\n").contains("t.ldif:1: a record must start with `dn:`"));
+        assert!(
+            error("dn: CN=A\nmail:: !!!\n").contains("t.ldif:2: invalid base64 value for mail")
+        );
+        assert!(error("dn: CN=A\nmail:< file:///etc/passwd\n").contains("not supported"));
+        assert!(error("dn: CN=A\nma il: x\n").contains("invalid attribute description"));
+    }
+
+    #[test]
+    fn target_address_is_never_read() {
+        let entries = parse("dn: CN=Contact\ntargetAddress: SMTP:ext@other.org\nproxyAddresses: SMTP:ext@other.org\n").unwrap();
+        assert_eq!(entries[0].proxy_addresses, ["SMTP:ext@other.org"]);
+        assert!(entries[0].mail.is_empty());
+    }
+}

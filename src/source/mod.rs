@@ -1,0 +1,50 @@
+//! Sources of recipients: a directory (LDAP, or an LDIF export of one) or a plain list.
+//!
+//! A source only reads; it never decides what is a valid recipient. Directory sources turn
+//! each object into an [`Entry`] holding just the attributes the recipient rules look at, so
+//! that the rules (in [`crate::rules`]) are the same whatever the transport. Any read error is
+//! fatal for the run: a partial read must never reach the map.
+//!
+//! Security: sources need read access to the directory and to their files, nothing more.
+
+pub mod ldif;
+pub mod list;
+
+/// One directory object, reduced to what the recipient rules need.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// The object's DN, which every report about this entry names.
+    pub dn: String,
+    /// `proxyAddresses` values as stored (`SMTP:a@x`, `smtp:b@x`, `X500:/o=...`).
+    pub proxy_addresses: Vec<String>,
+    /// `mail` values, used only with `use_mail_attribute`.
+    pub mail: Vec<String>,
+    /// `msExchRequireAuthToSendTo` is TRUE: Exchange refuses unauthenticated senders anyway.
+    pub require_auth: bool,
+}
+
+impl Entry {
+    /// Reads an LDAP attribute into the entry; `name` is lower case without options.
+    /// Attributes the rules do not use are ignored (including `targetAddress`, which on
+    /// contacts is an external forwarding address and must never be exported).
+    pub fn add_value(&mut self, name: &str, value: &[u8]) {
+        match name {
+            "proxyaddresses" => self.proxy_addresses.push(text(value)),
+            "mail" => self.mail.push(text(value)),
+            "msexchrequireauthtosendto" => {
+                self.require_auth |= value.eq_ignore_ascii_case(b"TRUE");
+            }
+            _ => {}
+        }
+    }
+
+    /// The attributes [`Entry::add_value`] uses, for sources that can ask for only those.
+    pub const ATTRIBUTES: [&'static str; 3] =
+        ["proxyAddresses", "mail", "msExchRequireAuthToSendTo"];
+}
+
+/// Values are UTF-8 in LDAP; anything else is kept visibly broken (U+FFFD) so that the address
+/// validator rejects and reports it instead of the source failing the whole run.
+fn text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}
