@@ -169,7 +169,7 @@ impl<R: BufRead> Reader<R> {
             return Err(self.syntax(
                 logical.line,
                 format!(
-                    "invalid attribute description {:?}",
+                    "invalid attribute description {:?} (expected `attribute: value`)",
                     String::from_utf8_lossy(description)
                 ),
             ));

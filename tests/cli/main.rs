@@ -1,1 +1,8 @@
-//! Integration tests of the rcptsync binary.
+//! Integration tests of the rcptsync binary: one test binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod errors;
+mod example;
+mod extract;
+mod guards;
+mod util;

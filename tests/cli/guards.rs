@@ -1,0 +1,115 @@
+//! Every safety guard refuses with exit 3 and leaves the installed map byte-for-byte alone.
+
+use crate::util::{Env, map_of, users};
+
+/// Installs a map of u0..u{installed}, then runs extract against `directory` users with the
+/// `[safety]` table `safety`; asserts the refusal, the message and an untouched map.
+fn refused(installed: usize, directory: &str, safety: &str, message: &str) {
+    let env = Env::new(&users(installed), "");
+    assert_eq!(env.run(&["extract"]).code, 0);
+    let before = env.map().unwrap();
+    let mtime = env.age_map();
+
+    env.write("directory.ldif", directory);
+    env.config(safety);
+    let r = env.run(&["extract"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains(message),
+        "expected {message:?} in {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("refusing to replace"), "{}", r.stderr);
+    assert_eq!(r.stdout, "", "a refused run prints no diff");
+    assert_eq!(env.map().unwrap(), before);
+    assert_eq!(env.map_mtime(), mtime);
+
+    // A dry run reports the same refusal, with the diff, and writes nothing either.
+    let dry = env.run(&["extract", "--dry-run"]);
+    assert_eq!(dry.code, 3, "{dry:?}");
+    assert!(dry.stdout.contains("(dry run, nothing written)"));
+    assert_eq!(env.map().unwrap(), before);
+
+    // --force overrides, loudly.
+    let forced = env.run(&["extract", "--force"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert!(
+        forced.stderr.contains("--force overrides safety guard"),
+        "{}",
+        forced.stderr
+    );
+    assert_ne!(env.map().unwrap(), before);
+}
+
+#[test]
+fn empty_result() {
+    refused(5, "", "", "safety guard: the new map would be empty");
+}
+
+#[test]
+fn empty_result_is_refused_even_with_min_recipients_zero() {
+    refused(
+        5,
+        "# nothing\n",
+        "[safety]\nmin_recipients = 0\n",
+        "the new map would be empty",
+    );
+}
+
+#[test]
+fn fewer_than_min_recipients() {
+    refused(
+        20,
+        &users(19),
+        "[safety]\nmin_recipients = 20\n",
+        "safety guard: the new map would have 19 recipients, fewer than min_recipients = 20",
+    );
+}
+
+#[test]
+fn more_removals_than_max_removed() {
+    refused(
+        100,
+        &users(94),
+        "[safety]\nmax_removed = 5\nmax_removed_percent = 100\n",
+        "safety guard: 6 addresses would be removed, more than max_removed = 5",
+    );
+}
+
+#[test]
+fn larger_share_removed_than_max_removed_percent() {
+    refused(
+        100,
+        &users(89),
+        "[safety]\nmax_removed_percent = 10\n",
+        "safety guard: 11 of 100 addresses (11.0%) would be removed, more than max_removed_percent = 10",
+    );
+}
+
+#[test]
+fn canary_missing() {
+    refused(
+        10,
+        &users(10)[..].replace("u3@", "x3@"),
+        "[safety]\ncanaries = [\"U3@example.com\"]\n",
+        "safety guard: canary u3@example.com is missing from the new map",
+    );
+}
+
+#[test]
+fn within_limits_passes() {
+    let env = Env::new(&users(100), "");
+    assert_eq!(env.run(&["extract"]).code, 0);
+    env.write("directory.ldif", &users(90));
+    let r = env.run(&["extract"]);
+    assert_eq!(r.code, 0, "exactly 10% removed is allowed: {r:?}");
+    assert_eq!(env.map().unwrap(), map_of(0..90));
+}
+
+#[test]
+fn first_run_checks_min_and_canaries() {
+    let env = Env::new(&users(3), "[safety]\nmin_recipients = 4\n");
+    let r = env.run(&["extract"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(env.map().is_none());
+}
