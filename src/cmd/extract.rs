@@ -16,28 +16,46 @@ use crate::cli::args::Change;
 use crate::config::{Config, DomainSetting, Source, SourceKind};
 use crate::lock::Lock;
 use crate::map::{atomic, diff::Diff, text};
+use crate::rules::domains::AcceptedDomains;
 use crate::rules::{Collector, Rules, guard};
-use crate::source::{ldif, list};
+use crate::source::{ldap, ldif, list};
 
 /// Runs extract; `verbose` prints a summary even when nothing changed.
 pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<ExitStatus> {
     let out = &config.output.path;
-    let accepted = match &config.recipients.domains {
-        DomainSetting::Listed(accepted) => accepted.clone(),
-        DomainSetting::Exchange => return Ok(not_yet("recipients.domains = \"exchange\"")),
-    };
-    if config
-        .sources
-        .iter()
-        .any(|s| matches!(s.kind, SourceKind::Ldap(_)))
-    {
-        return Ok(not_yet("kind = \"ldap\" sources"));
-    }
     let _lock = if change.dry_run && !out.exists() {
         None
     } else {
         prepare_dir(out)?;
         Some(Lock::acquire(&lock_path(out))?)
+    };
+
+    // With domains = "exchange" the first LDAP source also tells the accepted domains; its
+    // connection is then reused for its search.
+    let mut open: Option<ldap::Connection> = None;
+    let mut open_index = None;
+    let accepted = match &config.recipients.domains {
+        DomainSetting::Listed(accepted) => accepted.clone(),
+        DomainSetting::Exchange => {
+            let Some((index, source, ldap_config)) =
+                config
+                    .sources
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, s)| match &s.kind {
+                        SourceKind::Ldap(l) => Some((i, s, l)),
+                        _ => None,
+                    })
+            else {
+                anyhow::bail!("recipients.domains = \"exchange\" needs a kind = \"ldap\" source");
+            };
+            let context = || format!("source {}: accepted domains", source.name);
+            let mut connection = ldap::connect(ldap_config).with_context(context)?;
+            let names = connection.accepted_domains().with_context(context)?;
+            open = Some(connection);
+            open_index = Some(index);
+            AcceptedDomains::new(names)
+        }
     };
 
     let rules = Rules {
@@ -47,8 +65,14 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
         use_mail_attribute: config.recipients.use_mail_attribute,
     };
     let mut collector = Collector::new(&rules);
-    for source in &config.sources {
-        read_source(source, &mut collector).with_context(|| format!("source {}", source.name))?;
+    for (index, source) in config.sources.iter().enumerate() {
+        let connection = if open_index == Some(index) {
+            open.take()
+        } else {
+            None
+        };
+        read_source(source, connection, &mut collector)
+            .with_context(|| format!("source {}", source.name))?;
     }
     for address in &config.recipients.extra {
         collector.extra(address);
@@ -130,12 +154,11 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
     Ok(ExitStatus::Success)
 }
 
-fn not_yet(what: &str) -> ExitStatus {
-    error!("{what} are not yet implemented in this version of rcptsync");
-    ExitStatus::Usage
-}
-
-fn read_source(source: &Source, collector: &mut Collector<'_>) -> anyhow::Result<()> {
+fn read_source(
+    source: &Source,
+    connection: Option<ldap::Connection>,
+    collector: &mut Collector<'_>,
+) -> anyhow::Result<()> {
     let before = collector.stats().entries;
     match &source.kind {
         SourceKind::Ldif(path) => {
@@ -148,7 +171,9 @@ fn read_source(source: &Source, collector: &mut Collector<'_>) -> anyhow::Result
                 collector.listed(&format!("{}:{line}", path.display()), address);
             })?;
         }
-        SourceKind::Ldap(_) => {}
+        SourceKind::Ldap(config) => {
+            ldap::read(config, connection, |entry| collector.entry(entry))?;
+        }
     }
     info!(
         "source {}: {} entries",

@@ -8,12 +8,15 @@
 //! directory of the config file, so a config and its data can move together.
 
 pub mod raw;
+pub mod secret;
 
 use std::path::{Path, PathBuf};
 
 use crate::rules::address;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
+use crate::source::ldap::{self, Bind, LdapSourceConfig};
+use secret::PasswordSource;
 
 /// A config that cannot be used; always a usage error (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +77,7 @@ pub struct Source {
 #[derive(Debug)]
 pub enum SourceKind {
     /// A live directory.
-    Ldap(raw::Ldap),
+    Ldap(LdapSourceConfig),
     /// An LDIF export at this path.
     Ldif(PathBuf),
     /// A list of addresses at this path.
@@ -165,7 +168,7 @@ impl Checker<'_> {
         let mut sources: Vec<Source> = Vec::new();
         for source in raw.source {
             let (name, kind) = match source {
-                raw::Source::Ldap(ldap) => (ldap.name.clone(), SourceKind::Ldap(ldap)),
+                raw::Source::Ldap(raw) => (raw.name.clone(), SourceKind::Ldap(self.ldap(raw)?)),
                 raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
                 raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
             };
@@ -190,6 +193,85 @@ impl Checker<'_> {
             safety,
             gateways: raw.gateway,
             install: raw.install,
+        })
+    }
+
+    fn ldap(&self, raw: raw::Ldap) -> Result<LdapSourceConfig, Error> {
+        if raw.servers.is_empty() {
+            return Err(self.invalid(
+                "source.servers",
+                "no servers; list at least one ldaps:// or ldap:// URL",
+            ));
+        }
+        for url in &raw.servers {
+            let tls = url.starts_with("ldaps://");
+            if !tls && !url.starts_with("ldap://") {
+                return Err(self.invalid(
+                    "source.servers",
+                    format!("{url:?} is not an ldap:// or ldaps:// URL"),
+                ));
+            }
+            if tls && raw.starttls {
+                return Err(self.invalid(
+                    "source.starttls",
+                    format!("starttls = true does not apply to {url} (ldaps:// is TLS already); use ldap:// with StartTLS, or drop starttls"),
+                ));
+            }
+        }
+        let timeout = match &raw.timeout {
+            None => std::time::Duration::from_secs(10),
+            Some(text) => humantime::parse_duration(text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    self.invalid(
+                        "source.timeout",
+                        format!("{text:?} is not a duration such as \"5s\" or \"1m\""),
+                    )
+                })?,
+        };
+        let filter = raw
+            .filter
+            .unwrap_or_else(|| ldap::DEFAULT_FILTER.to_owned());
+        ldap3::parse_filter(&filter).map_err(|()| {
+            self.invalid(
+                "source.filter",
+                format!("{filter:?} is not a valid LDAP filter (RFC 4515)"),
+            )
+        })?;
+        let page_size = raw.page_size.unwrap_or(1000);
+        let page_size = i32::try_from(page_size)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| self.invalid("source.page_size", format!("{page_size} is not a page size between 1 and 2147483647 (AD's maximum is 1000 by default)")))?;
+        let bind = match (raw.bind_dn, raw.bind_password_file) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(self.invalid("source.bind_password_file", "set without bind_dn; add bind_dn (a DN or UPN), or remove it for an anonymous bind"));
+            }
+            (Some(dn), file) => Some(Bind {
+                dn,
+                password: match file {
+                    Some(file) => PasswordSource::File(self.resolve(&file)),
+                    None => PasswordSource::Env,
+                },
+            }),
+        };
+        if raw.base_dn.trim().is_empty() {
+            return Err(self.invalid(
+                "source.base_dn",
+                "empty; give the directory's base, such as \"DC=example,DC=com\"",
+            ));
+        }
+        Ok(LdapSourceConfig {
+            servers: raw.servers,
+            starttls: raw.starttls,
+            ca_file: raw.ca_file.map(|f| self.resolve(&f)),
+            timeout,
+            base_dn: raw.base_dn,
+            filter,
+            page_size,
+            bind,
         })
     }
 

@@ -1,0 +1,690 @@
+//! `kind = "ldap"`: a live directory (Active Directory, Samba AD, OpenLDAP) over LDAP/LDAPS.
+//!
+//! Servers are tried in order; one that refuses the connection, times out or rejects the bind
+//! is logged with its reason and the next one is tried. Once a server has answered the bind,
+//! the search runs there to the end: a failure after that point fails the run, because the
+//! entries already seen cannot be trusted to form a complete set.
+//!
+//! The search is paged (RFC 2696, what AD's MaxPageSize of 1000 requires). Every page's result
+//! code is checked and the search is complete only when the server ends it with success and an
+//! empty cookie; anything else (size or time limit, busy, unavailable, a dropped connection)
+//! is an error and nothing is written. Multi-valued attributes that AD returns in ranges
+//! (`proxyAddresses;range=0-1499`) are completed with follow-up reads before the entry is
+//! used. Referrals (continuation references to other naming contexts) are not chased.
+//!
+//! TLS is verified, always: against `ca_file` or the system trust store, with the server name
+//! from the URL. There is no switch to turn verification off.
+//!
+//! Security: needs only read access to the recipients' attributes. The bind password is read
+//! at connect time and never logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap3::controls::{Control, ControlType, PagedResults};
+use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use tracing::{debug, info, warn};
+
+use super::Entry;
+use crate::config::secret::{self, PasswordSource};
+
+/// The Exchange recipient filter of the original recipe: users with and without mailboxes,
+/// contacts, groups, public folders and dynamic distribution lists, all with a mailNickname.
+pub const DEFAULT_FILTER: &str = "(&(mailNickname=*)(|\
+(&(objectCategory=person)(objectClass=user)(!(homeMDB=*))(!(msExchHomeServerName=*)))\
+(&(objectCategory=person)(objectClass=user)(|(homeMDB=*)(msExchHomeServerName=*)))\
+(&(objectCategory=person)(objectClass=contact))\
+(objectCategory=group)(objectCategory=publicFolder)\
+(objectClass=msExchDynamicDistributionList)))";
+
+/// A checked `kind = "ldap"` source.
+#[derive(Debug, Clone)]
+pub struct LdapSourceConfig {
+    /// `ldap://` or `ldaps://` URLs, tried in order.
+    pub servers: Vec<String>,
+    /// StartTLS on `ldap://` URLs.
+    pub starttls: bool,
+    /// PEM CA certificates to trust instead of the system store.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Connect timeout and per-operation timeout.
+    pub timeout: Duration,
+    /// Search base.
+    pub base_dn: String,
+    /// Search filter (already parsed once, so known to be valid).
+    pub filter: String,
+    /// Entries per page.
+    pub page_size: i32,
+    /// Simple bind; None for anonymous.
+    pub bind: Option<Bind>,
+}
+
+/// Simple-bind credentials.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    /// A DN or, on AD, a UPN (`svc@example.com`).
+    pub dn: String,
+    /// Where the password is read from, at connect time.
+    pub password: PasswordSource,
+}
+
+/// Why a directory could not be read; in every case nothing is written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No server could be connected to and bound.
+    #[error("no directory server could be used: {}", .0.join("; "))]
+    NoServer(Vec<String>),
+    /// The bind password could not be read.
+    #[error("bind password: {0}")]
+    Password(#[from] secret::Error),
+    /// The CA file could not be used.
+    #[error("ca_file {path}: {reason}")]
+    CaFile {
+        /// The CA file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The search did not complete.
+    #[error(
+        "{server}: search of {base:?} failed: {reason}; the result would be incomplete, so nothing was written"
+    )]
+    Search {
+        /// The server that answered the bind.
+        server: String,
+        /// The search base.
+        base: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A bound connection to one server.
+pub struct Connection {
+    conn: LdapConn,
+    url: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// Connects to the first server that accepts the connection and the bind.
+pub fn connect(config: &LdapSourceConfig) -> Result<Connection, Error> {
+    let password = config
+        .bind
+        .as_ref()
+        .map(|b| b.password.read())
+        .transpose()?;
+    let tls = tls_config(config)?;
+    let mut failures = Vec::new();
+    for url in &config.servers {
+        match connect_one(config, url, &tls, password.as_ref()) {
+            Ok(conn) => {
+                if failures.is_empty() {
+                    info!("connected to {url}");
+                } else {
+                    warn!("using {url} after {} failed server(s)", failures.len());
+                }
+                return Ok(Connection {
+                    conn,
+                    url: url.clone(),
+                    timeout: config.timeout,
+                });
+            }
+            Err(reason) => {
+                warn!("directory server {url}: {reason}");
+                failures.push(format!("{url}: {reason}"));
+            }
+        }
+    }
+    Err(Error::NoServer(failures))
+}
+
+/// The rustls configuration: the CA file's certificates, or the system trust store.
+fn tls_config(config: &LdapSourceConfig) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.ca_file {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let ca_error = |reason: String| Error::CaFile {
+                path: shown.clone(),
+                reason,
+            };
+            let pem = fs_err::read(path).map_err(|e| ca_error(e.to_string()))?;
+            let mut count = 0;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert =
+                    cert.map_err(|e| ca_error(format!("not a PEM certificate file: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| ca_error(format!("unusable certificate: {e}")))?;
+                count += 1;
+            }
+            if count == 0 {
+                return Err(ca_error("no PEM certificate in the file".into()));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // A single broken system certificate must not disable TLS altogether.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::CaFile {
+            path: String::new(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(tls))
+}
+
+/// Connects and binds to one server; the error is a sentence for the admin.
+fn connect_one(
+    config: &LdapSourceConfig,
+    url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+    password: Option<&secret::Secret>,
+) -> Result<LdapConn, String> {
+    let settings = LdapConnSettings::new()
+        .set_conn_timeout(config.timeout)
+        .set_starttls(config.starttls && url.starts_with("ldap://"))
+        .set_config(tls.clone());
+    let mut conn = LdapConn::with_settings(settings, url).map_err(|e| describe(&e))?;
+    if let (Some(bind), Some(password)) = (&config.bind, password) {
+        let result = conn
+            .with_timeout(config.timeout)
+            .simple_bind(&bind.dn, password.expose())
+            .map_err(|e| describe(&e))?;
+        match result.rc {
+            0 => {}
+            8 => {
+                return Err(format!(
+                    "the server refuses a simple bind without TLS (\"Strong(er) authentication required\"); \
+                     use an ldaps:// URL or starttls = true ({})",
+                    result.text.trim()
+                ));
+            }
+            49 => {
+                return Err(format!(
+                    "bind as {} failed: invalid credentials ({})",
+                    bind.dn,
+                    result.text.trim()
+                ));
+            }
+            rc => {
+                return Err(format!(
+                    "bind as {} failed: {} ({})",
+                    bind.dn,
+                    result_name(rc),
+                    result.text.trim()
+                ));
+            }
+        }
+    }
+    Ok(conn)
+}
+
+/// Turns an ldap3 error into a sentence, spelling out the TLS cases admins meet.
+fn describe(error: &LdapError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        let s = e.to_string();
+        if !text.contains(&s) {
+            text = format!("{text}: {s}");
+        }
+        source = e.source();
+    }
+    if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
+        format!(
+            "TLS certificate verification failed: the server's certificate is not signed by a trusted CA \
+             (set ca_file to the CA that issued it) [{text}]"
+        )
+    } else if text.contains("NotValidForName") || text.contains("not valid for name") {
+        format!(
+            "TLS certificate verification failed: the certificate does not match the host name in the URL \
+             (use the name the certificate was issued for) [{text}]"
+        )
+    } else if matches!(error, LdapError::Timeout { .. }) {
+        format!("timed out ({text})")
+    } else {
+        text
+    }
+}
+
+/// Short names of the LDAP result codes admins are likely to see.
+fn result_name(rc: u32) -> String {
+    let name = match rc {
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        8 => "strongerAuthRequired",
+        10 => "referral",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        80 => "other",
+        _ => return format!("result code {rc}"),
+    };
+    format!("result code {rc} ({name})")
+}
+
+/// An entry's values as (lower-case attribute name, value) pairs.
+type Values = Vec<(String, Vec<u8>)>;
+
+/// Ranged attributes still to be read: (name as the server spelled it, next index).
+type Pending = Vec<(String, u64)>;
+
+/// What one complete search found besides the entries.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Entries passed on.
+    pub entries: usize,
+    /// Pages fetched.
+    pub pages: usize,
+    /// Continuation references seen and not followed.
+    pub referrals: usize,
+    /// Entries whose ranged attributes needed follow-up reads.
+    pub ranged: usize,
+}
+
+impl Connection {
+    /// The server this connection is bound to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn search_error(&self, base: &str, reason: String) -> Error {
+        Error::Search {
+            server: self.url.clone(),
+            base: base.to_owned(),
+            reason,
+        }
+    }
+
+    /// Runs a complete paged subtree search and calls `each` for every entry, with attribute
+    /// names in lower case and without options. Ranged attributes are completed first.
+    pub fn search(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+        page_size: i32,
+        mut each: impl FnMut(&str, &mut dyn Iterator<Item = (String, Vec<u8>)>),
+    ) -> Result<SearchStats, Error> {
+        let mut stats = SearchStats::default();
+        let mut cookie = Vec::new();
+        loop {
+            let control = PagedResults {
+                size: page_size,
+                cookie: std::mem::take(&mut cookie),
+            };
+            let mut partial: Vec<(String, Values, Pending)> = Vec::new();
+            let timeout = self.timeout;
+            let mut stream = self
+                .conn
+                .with_controls(control)
+                .with_timeout(timeout)
+                .streaming_search(base, Scope::Subtree, filter, attrs)
+                .map_err(|e| self_error(&self.url, base, &e))?;
+            loop {
+                let next = match stream.next() {
+                    Ok(next) => next,
+                    Err(e) => return Err(self_error(&self.url, base, &e)),
+                };
+                let Some(raw) = next else { break };
+                if raw.is_ref() {
+                    stats.referrals += 1;
+                    continue;
+                }
+                if raw.is_intermediate() {
+                    continue;
+                }
+                let entry = SearchEntry::construct(raw);
+                let (values, pending) = flatten(entry.attrs, entry.bin_attrs);
+                stats.entries += 1;
+                if pending.is_empty() {
+                    each(&entry.dn, &mut values.into_iter());
+                } else {
+                    partial.push((entry.dn, values, pending));
+                }
+            }
+            let result = stream.result();
+            stats.pages += 1;
+            if result.rc != 0 {
+                return Err(self.search_error(
+                    base,
+                    format!(
+                        "the server ended page {} with {}{}",
+                        stats.pages,
+                        result_name(result.rc),
+                        if result.text.trim().is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", result.text.trim())
+                        }
+                    ),
+                ));
+            }
+            for (dn, mut values, pending) in partial {
+                stats.ranged += 1;
+                for (name, start) in pending {
+                    self.fetch_ranges(&dn, &name, start, &mut values)?;
+                }
+                each(&dn, &mut values.into_iter());
+            }
+            let paging = result.ctrls.iter().find_map(|c| match c {
+                Control(Some(ControlType::PagedResults), raw) => Some(raw.parse::<PagedResults>()),
+                _ => None,
+            });
+            match paging {
+                // No paging control in the answer: the server returned the whole result in one
+                // go (success was checked above).
+                None => break,
+                Some(pr) if pr.cookie.is_empty() => break,
+                Some(pr) => cookie = pr.cookie,
+            }
+        }
+        debug!(
+            server = %self.url,
+            pages = stats.pages,
+            referrals = stats.referrals,
+            "search complete"
+        );
+        Ok(stats)
+    }
+
+    /// Reads the rest of a ranged attribute, `name;range=START-*`, until the server says `*`.
+    fn fetch_ranges(
+        &mut self,
+        dn: &str,
+        name: &str,
+        mut start: u64,
+        values: &mut Values,
+    ) -> Result<(), Error> {
+        loop {
+            let request = format!("{name};range={start}-*");
+            let timeout = self.timeout;
+            let (entries, _) = self
+                .conn
+                .with_timeout(timeout)
+                .search(dn, Scope::Base, "(objectClass=*)", vec![request.as_str()])
+                .map_err(|e| self_error(&self.url, dn, &e))?
+                .success()
+                .map_err(|e| self_error(&self.url, dn, &e))?;
+            let entry = entries.into_iter().next().map(SearchEntry::construct);
+            let Some(entry) = entry else {
+                return Err(self.search_error(dn, format!("reading {request} returned no entry")));
+            };
+            let mut next = None;
+            let mut found = false;
+            for (description, raw) in entry
+                .attrs
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().map(String::into_bytes).collect::<Vec<_>>()))
+                .chain(entry.bin_attrs)
+            {
+                let (attr, range) = split_description(&description);
+                if attr != name.to_ascii_lowercase() {
+                    continue;
+                }
+                found = true;
+                match range.and_then(|r| r.split_once('-')) {
+                    Some((_, "*")) | None => next = None,
+                    Some((_, high)) => {
+                        next = Some(
+                            high.parse::<u64>().map_err(|_| {
+                                self.search_error(dn, format!("invalid range in {description}"))
+                            })? + 1,
+                        );
+                    }
+                }
+                values.extend(raw.into_iter().map(|v| (attr.clone(), v)));
+            }
+            if !found {
+                return Err(self.search_error(
+                    dn,
+                    format!("reading {request} returned no values; the entry changed during the search, try again"),
+                ));
+            }
+            match next {
+                Some(n) if n > start => start = n,
+                Some(_) => {
+                    return Err(
+                        self.search_error(dn, format!("the server repeated a range of {name}"))
+                    );
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads the accepted domains from Exchange's configuration: Authoritative (flags 0) and
+    /// InternalRelay (2) domains; ExternalRelay (1) domains are not ours to list.
+    pub fn accepted_domains(&mut self) -> Result<Vec<String>, Error> {
+        let timeout = self.timeout;
+        let (entries, _) = self
+            .conn
+            .with_timeout(timeout)
+            .search(
+                "",
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["configurationNamingContext"],
+            )
+            .map_err(|e| self_error(&self.url, "", &e))?
+            .success()
+            .map_err(|e| self_error(&self.url, "", &e))?;
+        let config_nc = entries
+            .into_iter()
+            .map(SearchEntry::construct)
+            .find_map(|e| e.attrs.get("configurationNamingContext").and_then(|v| v.first().cloned()))
+            .ok_or_else(|| {
+                self.search_error(
+                    "",
+                    "the server's rootDSE has no configurationNamingContext (is it Active Directory?); \
+                     list the domains in recipients.domains instead of \"exchange\""
+                        .into(),
+                )
+            })?;
+        let mut domains = Vec::new();
+        let mut rejected = Vec::new();
+        let stats = self.search(
+            &config_nc,
+            "(objectClass=msExchAcceptedDomain)",
+            &["msExchAcceptedDomainName", "msExchAcceptedDomainFlags"],
+            1000,
+            |dn, attrs| {
+                let mut name = None;
+                let mut flags = 0u32;
+                for (attr, value) in attrs {
+                    let value = String::from_utf8_lossy(&value).trim().to_owned();
+                    match attr.as_str() {
+                        "msexchaccepteddomainname" => name = Some(value),
+                        "msexchaccepteddomainflags" => flags = value.parse().unwrap_or(0),
+                        _ => {}
+                    }
+                }
+                match (name, flags & 3) {
+                    (Some(name), 0 | 2) => domains.push(name.to_ascii_lowercase()),
+                    (Some(name), _) => rejected.push(name),
+                    (None, _) => {
+                        warn!("accepted domain {dn} has no msExchAcceptedDomainName; ignored")
+                    }
+                }
+            },
+        )?;
+        if domains.is_empty() {
+            return Err(self.search_error(
+                &config_nc,
+                format!(
+                    "no Authoritative or InternalRelay accepted domain found ({} objects, {} external relay)",
+                    stats.entries,
+                    rejected.len()
+                ),
+            ));
+        }
+        domains.sort();
+        domains.dedup();
+        info!(
+            "accepted domains from Exchange: {}{}",
+            domains.join(", "),
+            if rejected.is_empty() {
+                String::new()
+            } else {
+                format!(" (external relay, not exported: {})", rejected.join(", "))
+            }
+        );
+        Ok(domains)
+    }
+}
+
+fn self_error(url: &str, base: &str, e: &LdapError) -> Error {
+    Error::Search {
+        server: url.to_owned(),
+        base: base.to_owned(),
+        reason: match e {
+            LdapError::LdapResult { result } => format!(
+                "{}{}",
+                result_name(result.rc),
+                if result.text.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", result.text.trim())
+                }
+            ),
+            _ => describe(e),
+        },
+    }
+}
+
+/// `proxyAddresses;range=0-1499` → (`proxyaddresses`, Some(`0-1499`)).
+fn split_description(description: &str) -> (String, Option<&str>) {
+    let mut parts = description.split(';');
+    let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let range = parts.find_map(|o| {
+        o.strip_prefix("range=")
+            .or_else(|| o.strip_prefix("Range="))
+            .or_else(|| o.strip_prefix("RANGE="))
+    });
+    (name, range)
+}
+
+/// An entry's attributes as (lower-case name, value) pairs, plus the ranged attributes still to
+/// be read (name as the server spelled it, next index).
+fn flatten(
+    attrs: std::collections::HashMap<String, Vec<String>>,
+    bin_attrs: std::collections::HashMap<String, Vec<Vec<u8>>>,
+) -> (Values, Pending) {
+    let mut values = Vec::new();
+    let mut pending = Vec::new();
+    let all = attrs
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().map(String::into_bytes).collect::<Vec<_>>()))
+        .chain(bin_attrs);
+    for (description, raw) in all {
+        let (name, range) = split_description(&description);
+        if let Some((_, high)) = range.and_then(|r| r.split_once('-'))
+            && high != "*"
+        {
+            let next = high.parse::<u64>().map_or(u64::MAX, |h| h + 1);
+            let plain = description.split(';').next().unwrap_or_default().to_owned();
+            pending.push((plain, next));
+        }
+        values.extend(raw.into_iter().map(|v| (name.clone(), v)));
+    }
+    (values, pending)
+}
+
+/// Reads every recipient entry of one LDAP source, calling `each` for each.
+pub fn read(
+    config: &LdapSourceConfig,
+    connection: Option<Connection>,
+    mut each: impl FnMut(&Entry),
+) -> Result<SearchStats, Error> {
+    let mut connection = match connection {
+        Some(c) => c,
+        None => connect(config)?,
+    };
+    let stats = connection.search(
+        &config.base_dn,
+        &config.filter,
+        &Entry::ATTRIBUTES,
+        config.page_size,
+        |dn, attrs| {
+            let mut entry = Entry {
+                dn: dn.to_owned(),
+                ..Entry::default()
+            };
+            for (name, value) in attrs {
+                entry.add_value(&name, &value);
+            }
+            each(&entry);
+        },
+    )?;
+    info!(
+        server = %connection.url(),
+        pages = stats.pages,
+        referrals = stats.referrals,
+        ranged = stats.ranged,
+        "read {} entries",
+        stats.entries
+    );
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_filter_parses() {
+        assert!(ldap3::parse_filter(DEFAULT_FILTER).is_ok());
+    }
+
+    #[test]
+    fn ranged_attributes_are_recognized() {
+        let attrs = [
+            (
+                "proxyAddresses;range=0-1".to_string(),
+                vec!["smtp:a@x".to_string(), "smtp:b@x".to_string()],
+            ),
+            ("mail".to_string(), vec!["m@x".to_string()]),
+        ]
+        .into();
+        let (values, pending) = flatten(attrs, Default::default());
+        assert_eq!(pending, [("proxyAddresses".to_string(), 2)]);
+        assert_eq!(values.len(), 3);
+        assert!(
+            values
+                .iter()
+                .any(|(n, v)| n == "proxyaddresses" && v == b"smtp:b@x")
+        );
+        let done = [(
+            "proxyAddresses;range=2-*".to_string(),
+            vec!["smtp:c@x".to_string()],
+        )]
+        .into();
+        assert!(flatten(done, Default::default()).1.is_empty());
+    }
+}
