@@ -4,4 +4,6 @@
 
 #[path = "../fixture/mod.rs"]
 mod fixture;
+mod samba;
+mod samba_fixture;
 mod slapd;
