@@ -106,8 +106,8 @@ fn config_errors_exit_2_and_name_file_and_key() {
     assert!(r.stderr.contains("line 14"), "{}", r.stderr);
 
     let r = run(
-        &["extract", "-c", "/nonexistent/rcptsync.toml"],
         &env.path(""),
+        &["extract", "-c", "/nonexistent/rcptsync.toml"],
     );
     assert_eq!(r.code, 2);
     assert!(

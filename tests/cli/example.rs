@@ -10,7 +10,7 @@ fn example_directory_gives_the_documented_map() {
     for name in ["rcptsync.toml", "directory.ldif", "extra.txt"] {
         fs_err::copy(examples.join(name), dir.path().join(name)).unwrap();
     }
-    let r = run(&["extract", "-c", "rcptsync.toml"], dir.path());
+    let r = run(dir.path(), &["extract", "-c", "rcptsync.toml"]);
     assert_eq!(r.code, 0, "{r:?}");
     let map = fs_err::read_to_string(dir.path().join("out/relay_recipients")).unwrap();
     let expected = [

@@ -1,16 +1,9 @@
 //! Test helpers: a temporary working directory with a config, and a way to run the binary.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
 
-/// What a run printed and how it exited.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use crate::support::{Run, rcptsync as run};
+use std::time::{Duration, SystemTime};
 
 /// A private directory holding a config, its sources and its output map.
 pub struct Env {
@@ -57,8 +50,8 @@ impl Env {
     pub fn run(&self, args: &[&str]) -> Run {
         let config = self.path("rcptsync.toml");
         run(
-            &[&["-c", config.to_str().unwrap()], args].concat(),
             self.dir.path(),
+            &[&["-c", config.to_str().unwrap()], args].concat(),
         )
     }
 
@@ -90,21 +83,6 @@ impl Env {
             .unwrap()
             .modified()
             .unwrap()
-    }
-}
-
-/// Runs the binary with `args` in `cwd`.
-pub fn run(args: &[&str], cwd: &Path) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_rcptsync"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RCPTSYNC_BIND_PASSWORD")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().expect("killed by a signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
     }
 }
 

@@ -4,6 +4,9 @@
 
 #[path = "../fixture/mod.rs"]
 mod fixture;
+#[path = "../support.rs"]
+mod support;
+
 mod samba;
 mod samba_fixture;
 mod slapd;

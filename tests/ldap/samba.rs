@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use crate::fixture::samba::Samba;
-use crate::slapd::rcptsync;
+use crate::support::rcptsync;
 
 /// Writes `admin.pw` and a config for one LDAP source (`servers` and TLS keys in `source`)
 /// binding as the domain administrator by UPN, with Exchange's accepted domains.
@@ -28,6 +28,15 @@ fn samba_config(samba: &Samba, source: &str) {
         ),
     )
     .unwrap();
+}
+
+/// A config for LDAPS with the DC's CA, the usual way to reach a DC.
+fn ldaps_config(samba: &Samba) {
+    let ca = samba.ca_file().display();
+    samba_config(
+        samba,
+        &format!("servers = [\"{}\"]\nca_file = \"{ca}\"", samba.ldaps_url()),
+    );
 }
 
 fn map(dir: &Path) -> Option<String> {
@@ -55,10 +64,7 @@ fn ldaps_with_upn_bind_and_exchange_accepted_domains() {
     let samba = Samba::start();
     let dir = samba.dir();
     let ca = samba.ca_file().display().to_string();
-    samba_config(
-        &samba,
-        &format!("servers = [\"{}\"]\nca_file = \"{ca}\"", samba.ldaps_url()),
-    );
+    ldaps_config(&samba);
     let r = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(map(dir).unwrap(), expected());
@@ -144,11 +150,7 @@ fn simple_bind_without_tls_is_refused_and_explained_then_failover_and_starttls_w
 fn domain_root_referrals_are_skipped_and_ranged_values_are_completed() {
     let samba = Samba::start();
     let dir = samba.dir();
-    let ca = samba.ca_file().display().to_string();
-    samba_config(
-        &samba,
-        &format!("servers = [\"{}\"]\nca_file = \"{ca}\"", samba.ldaps_url()),
-    );
+    ldaps_config(&samba);
     let config = rcptsync::config::Config::load(&dir.join("rcptsync.toml")).unwrap();
     let rcptsync::config::SourceKind::Ldap(source) = &config.sources[0].kind else {
         unreachable!()

@@ -7,33 +7,11 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
-
-/// What a run printed and how it exited.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs rcptsync with `args` in `dir`.
-pub fn rcptsync(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_rcptsync"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RCPTSYNC_BIND_PASSWORD")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
+use crate::support::{Run, rcptsync};
 
 /// Writes `bind.pw` (mode 0600) and `rcptsync.toml` for an LDAP source with `source` keys
-/// (servers etc.) and `rest` (recipients/safety tables after the defaults) into `dir`.
-pub fn ldap_config(dir: &Path, source: &str, domains: &str, rest: &str) {
+/// (servers etc.) and accepted `domains` (TOML) into `dir`.
+pub fn ldap_config(dir: &Path, source: &str, domains: &str) {
     let pw = dir.join("bind.pw");
     fs_err::write(&pw, format!("{}\n", Slapd::BIND_PW)).unwrap();
     fs_err::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -43,7 +21,7 @@ pub fn ldap_config(dir: &Path, source: &str, domains: &str, rest: &str) {
             "[[source]]\nname = \"ad\"\nkind = \"ldap\"\nbase_dn = \"{base}\"\n\
              bind_dn = \"{bind}\"\nbind_password_file = \"bind.pw\"\n{source}\n\n\
              [recipients]\ndomains = {domains}\nexclude_domains = ['legacy\\.example\\.com']\n\n\
-             [output]\npath = \"out/relay_recipients\"\n\n{rest}",
+             [output]\npath = \"out/relay_recipients\"\n",
             base = Slapd::BASE_DN,
             bind = Slapd::BIND_DN,
         ),
@@ -102,15 +80,20 @@ fn expected(corp: bool) -> BTreeSet<String> {
     keys
 }
 
-#[test]
-fn pages_through_more_than_the_size_limit() {
+/// slapd with [`directory`] and a config reading it over plain LDAP for `domains`.
+fn serving(domains: &str) -> Slapd {
     let slapd = Slapd::start(&directory());
     ldap_config(
         slapd.dir(),
         &format!("servers = [\"{}\"]", slapd.url()),
-        "[\"example.com\"]",
-        "",
+        domains,
     );
+    slapd
+}
+
+#[test]
+fn pages_through_more_than_the_size_limit() {
+    let slapd = serving("[\"example.com\"]");
     let r = rcptsync(slapd.dir(), &["-v", "extract", "-c", "rcptsync.toml"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(keys(slapd.dir()), expected(false));
@@ -120,13 +103,7 @@ fn pages_through_more_than_the_size_limit() {
 
 #[test]
 fn exchange_accepted_domains_are_read_from_the_configuration() {
-    let slapd = Slapd::start(&directory());
-    ldap_config(
-        slapd.dir(),
-        &format!("servers = [\"{}\"]", slapd.url()),
-        "\"exchange\"",
-        "",
-    );
+    let slapd = serving("\"exchange\"");
     let r = rcptsync(slapd.dir(), &["-v", "extract", "-c", "rcptsync.toml"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(keys(slapd.dir()), expected(true));
@@ -154,7 +131,6 @@ fn fails_over_to_the_next_server_and_says_which_answered() {
             slapd.url()
         ),
         "[\"example.com\"]",
-        "",
     );
     let r = rcptsync(slapd.dir(), &["extract", "-c", "rcptsync.toml"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -193,7 +169,6 @@ fn fails_without_touching_the_map(
             dir,
             &format!("servers = [\"{}\"]", slapd.url()),
             "[\"example.com\"]",
-            "",
         );
         assert_eq!(rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).code, 0);
     }
@@ -263,7 +238,6 @@ fn a_server_stopped_mid_paging_fails_the_search() {
         slapd.dir(),
         &format!("servers = [\"{}\"]", slapd.url()),
         "[\"example.com\"]",
-        "",
     );
     let config = Config::load(&slapd.path("rcptsync.toml")).unwrap();
     let SourceKind::Ldap(source) = &config.sources[0].kind else {
@@ -300,7 +274,6 @@ fn a_size_limit_hit_during_paging_is_detected() {
         dir,
         &format!("servers = [\"{}\"]", slapd.url()),
         "[\"example.com\"]",
-        "",
     );
     fs_err::create_dir_all(dir.join("out")).unwrap();
     fs_err::write(dir.join("out/relay_recipients"), "keep@example.com OK\n").unwrap();
@@ -330,7 +303,7 @@ fn ldaps_and_starttls_verify_the_certificate() {
             slapd.port
         ),
     ] {
-        ldap_config(dir, &source, "[\"example.com\"]", "");
+        ldap_config(dir, &source, "[\"example.com\"]");
         let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]);
         assert_eq!(r.code, 0, "{source}: {r:?}");
         assert_eq!(keys(dir), expected(false));
@@ -348,7 +321,6 @@ fn tls_with_an_unknown_ca_is_refused_with_a_clear_error() {
         slapd.dir(),
         &format!("servers = [\"{ldaps}\"]\nca_file = \"{ca}\""),
         "[\"example.com\"]",
-        "",
     );
     assert_eq!(
         rcptsync(slapd.dir(), &["extract", "-c", "rcptsync.toml"]).code,
@@ -385,7 +357,6 @@ fn tls_with_a_host_name_mismatch_is_refused() {
         slapd.dir(),
         &format!("servers = [\"{}\"]\nca_file = \"{ca}\"", slapd.ldaps_url()),
         "[\"example.com\"]",
-        "",
     );
     assert_eq!(
         rcptsync(slapd.dir(), &["extract", "-c", "rcptsync.toml"]).code,
@@ -453,13 +424,7 @@ fn bind_failures_and_password_handling() {
 
 #[test]
 fn anonymous_bind_works_when_no_bind_dn_is_set() {
-    let slapd = Slapd::start(&directory());
-    ldap_config(
-        slapd.dir(),
-        &format!("servers = [\"{}\"]", slapd.url()),
-        "[\"example.com\"]",
-        "",
-    );
+    let slapd = serving("[\"example.com\"]");
     let config = fs_err::read_to_string(slapd.path("rcptsync.toml")).unwrap();
     let anonymous: String = config
         .lines()
@@ -484,7 +449,6 @@ fn referrals_are_not_chased_and_do_not_fail_the_run() {
         slapd.dir(),
         &format!("servers = [\"{}\"]", slapd.url()),
         "[\"example.com\"]",
-        "",
     );
     let r = rcptsync(slapd.dir(), &["-vv", "extract", "-c", "rcptsync.toml"]);
     assert_eq!(r.code, 0, "{r:?}");
