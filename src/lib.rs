@@ -33,6 +33,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod install;
 pub mod lock;
 pub mod map;
 pub mod rules;

@@ -52,7 +52,20 @@ pub enum Command {
         spool: PathBuf,
     },
     /// On the gateway, as root: validate the spooled map, build it, swap it in, reload if needed.
-    Apply(Change),
+    ///
+    /// Prints nothing when the map is already installed. Refuses (exit 3) a map with an
+    /// invalid line or one that fails a safety guard; the installed map is then unchanged.
+    Apply {
+        /// Guards and dry run.
+        #[command(flatten)]
+        change: Change,
+        /// Apply this map file instead of the newest one in the spool.
+        #[arg(long, value_name = "FILE", conflicts_with = "rollback")]
+        from: Option<PathBuf>,
+        /// Swap the installed map with the previous one (PATH.prev); run again to undo.
+        #[arg(long)]
+        rollback: bool,
+    },
     /// Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted.
     Verify {
         /// The SMTP server to probe.

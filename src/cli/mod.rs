@@ -42,10 +42,21 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             let config = Config::load(&cli.config)?;
             cmd::extract::run(&config, change, cli.verbose > 0)
         }
+        Command::Apply {
+            change,
+            from,
+            rollback,
+        } => {
+            let config = Config::load(&cli.config)?;
+            let input = cmd::apply::Input {
+                from: from.as_deref(),
+                rollback: *rollback,
+            };
+            cmd::apply::run(&config, change, &input, cli.verbose > 0)
+        }
         Command::Push(_)
         | Command::Sync(_)
         | Command::Receive { .. }
-        | Command::Apply(_)
         | Command::Verify { .. }
         | Command::Doctor { .. }
         | Command::Prune { .. }

@@ -22,7 +22,8 @@ use crate::source::{ldap, ldif, list};
 
 /// Runs extract; `verbose` prints a summary even when nothing changed.
 pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<ExitStatus> {
-    let out = &config.output.path;
+    let parts = config.extraction()?;
+    let out = &parts.output.path;
     let _lock = if change.dry_run && !out.exists() {
         None
     } else {
@@ -34,7 +35,7 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
     // connection is then reused for its search.
     let mut open: Option<ldap::Connection> = None;
     let mut open_index = None;
-    let accepted = match &config.recipients.domains {
+    let accepted = match &parts.recipients.domains {
         DomainSetting::Listed(accepted) => accepted.clone(),
         DomainSetting::Exchange => {
             let Some((index, source, ldap_config)) =
@@ -60,12 +61,12 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
 
     let rules = Rules {
         accepted,
-        excluded: config.recipients.excluded.clone(),
-        skip_auth_required: config.recipients.skip_auth_required,
-        use_mail_attribute: config.recipients.use_mail_attribute,
+        excluded: parts.recipients.excluded.clone(),
+        skip_auth_required: parts.recipients.skip_auth_required,
+        use_mail_attribute: parts.recipients.use_mail_attribute,
     };
     let mut collector = Collector::new(&rules);
-    for (index, source) in config.sources.iter().enumerate() {
+    for (index, source) in parts.sources.iter().enumerate() {
         let connection = if open_index == Some(index) {
             open.take()
         } else {
@@ -74,7 +75,7 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
         read_source(source, connection, &mut collector)
             .with_context(|| format!("source {}", source.name))?;
     }
-    for address in &config.recipients.extra {
+    for address in &parts.recipients.extra {
         collector.extra(address);
     }
     let (recipients, stats, rejections) = collector.finish();
@@ -92,7 +93,8 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
         rejections.len()
     );
 
-    let new_text = text::render(&recipients, &config.output.value);
+    let value = parts.output.value.as_str();
+    let new_text = text::render(recipients.iter().map(|a| (a.as_str(), value)));
     let previous = match fs_err::read(out) {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

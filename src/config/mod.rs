@@ -52,16 +52,165 @@ pub struct Config {
     pub path: PathBuf,
     /// The sources, in the order given.
     pub sources: Vec<Source>,
-    /// The `[recipients]` policy.
-    pub recipients: Recipients,
-    /// The `[output]` map.
-    pub output: Output,
+    /// The `[recipients]` policy (absent on a gateway that only applies maps).
+    pub recipients: Option<Recipients>,
+    /// The `[output]` map (absent on a gateway that only applies maps).
+    pub output: Option<Output>,
     /// The `[safety]` guards.
     pub safety: Limits,
     /// The `[[gateway]]` tables, as written (used by `push`).
     pub gateways: Vec<raw::Gateway>,
-    /// The `[install]` table, as written (used by `apply`).
-    pub install: Option<raw::Install>,
+    /// The `[install]` table (used on the gateway).
+    pub install: Option<Install>,
+}
+
+/// What `extract` needs from the config: sources, rules and an output.
+#[derive(Debug)]
+pub struct Extraction<'a> {
+    /// The sources, at least one.
+    pub sources: &'a [Source],
+    /// The `[recipients]` table.
+    pub recipients: &'a Recipients,
+    /// The `[output]` table.
+    pub output: &'a Output,
+}
+
+impl Config {
+    fn missing(&self, what: &str, why: &str) -> Error {
+        Error::Invalid {
+            path: self.path.clone(),
+            key: what.to_owned(),
+            message: format!("missing; {why}"),
+        }
+    }
+
+    /// The parts `extract` needs, or a usage error naming the missing table.
+    pub fn extraction(&self) -> Result<Extraction<'_>, Error> {
+        if self.sources.is_empty() {
+            return Err(self.missing(
+                "[[source]]",
+                "add at least one (kind = \"ldap\", \"ldif\" or \"list\") to extract recipients",
+            ));
+        }
+        let recipients = self.recipients.as_ref().ok_or_else(|| {
+            self.missing(
+                "[recipients]",
+                "it says which domains are exported (domains = [...])",
+            )
+        })?;
+        let output = self.output.as_ref().ok_or_else(|| {
+            self.missing("[output]", "it says where the map is written (path = ...)")
+        })?;
+        Ok(Extraction {
+            sources: &self.sources,
+            recipients,
+            output,
+        })
+    }
+
+    /// The `[install]` table `apply` needs, or a usage error.
+    pub fn install(&self) -> Result<&Install, Error> {
+        self.install.as_ref().ok_or_else(|| {
+            self.missing(
+                "[install]",
+                "apply runs on the gateway and needs map = \"TYPE:PATH\" (and spool, postfix_config_dir)",
+            )
+        })
+    }
+}
+
+/// The `[install]` table, checked.
+#[derive(Debug, Clone)]
+pub struct Install {
+    /// Where `receive` leaves maps for `apply`.
+    pub spool: PathBuf,
+    /// The installed map.
+    pub map: MapSpec,
+    /// Postfix's configuration directory, passed to every Postfix command as `-c`.
+    pub postfix_config_dir: PathBuf,
+    /// When to run `postfix reload`.
+    pub reload: Reload,
+    /// Who writes cdb files.
+    pub cdb_writer: CdbWriter,
+}
+
+/// A Postfix map type rcptsync can install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapType {
+    /// Berkeley DB hash (`PATH.db`).
+    Hash,
+    /// Berkeley DB btree (`PATH.db`).
+    Btree,
+    /// D. J. Bernstein's constant database (`PATH.cdb`).
+    Cdb,
+    /// OpenLDAP's LMDB (`PATH.lmdb`).
+    Lmdb,
+    /// The text file itself, read into memory by each daemon (needs a reload).
+    Texthash,
+}
+
+impl MapType {
+    /// The name Postfix uses (`hash`, `lmdb`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hash => "hash",
+            Self::Btree => "btree",
+            Self::Cdb => "cdb",
+            Self::Lmdb => "lmdb",
+            Self::Texthash => "texthash",
+        }
+    }
+
+    /// The suffix of the indexed file postmap makes next to the text file, if any.
+    pub fn suffix(self) -> Option<&'static str> {
+        match self {
+            Self::Hash | Self::Btree => Some(".db"),
+            Self::Cdb => Some(".cdb"),
+            Self::Lmdb => Some(".lmdb"),
+            Self::Texthash => None,
+        }
+    }
+
+    /// Whether daemons only see a new map after `postfix reload`: texthash is read once,
+    /// the indexed types are reopened by the daemons when the file is replaced.
+    pub fn needs_reload(self) -> bool {
+        self == Self::Texthash
+    }
+}
+
+/// `TYPE:PATH` from `[install].map`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSpec {
+    /// The map type.
+    pub kind: MapType,
+    /// The text file; the indexed file is this plus [`MapType::suffix`].
+    pub path: PathBuf,
+}
+
+impl std::fmt::Display for MapSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind.name(), self.path.display())
+    }
+}
+
+/// `[install].reload`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// Only when the map type needs it (texthash).
+    Auto,
+    /// After every change.
+    Always,
+    /// Never (the admin reloads).
+    Never,
+}
+
+/// `[install].cdb_writer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CdbWriter {
+    /// rcptsync's own writer (faster; same format as postmap).
+    Native,
+    /// `postmap cdb:`.
+    Postmap,
 }
 
 /// One `[[source]]`.
@@ -159,12 +308,6 @@ impl Checker<'_> {
     }
 
     fn check(&self, raw: raw::Config) -> Result<Config, Error> {
-        if raw.source.is_empty() {
-            return Err(self.invalid(
-                "source",
-                "no [[source]] table; add at least one (kind = \"ldap\", \"ldif\" or \"list\")",
-            ));
-        }
         let mut sources: Vec<Source> = Vec::new();
         for source in raw.source {
             let (name, kind) = match source {
@@ -182,8 +325,12 @@ impl Checker<'_> {
             }
             sources.push(Source { name, kind });
         }
-        let recipients = self.recipients(raw.recipients, &sources)?;
-        let output = self.output(raw.output)?;
+        let recipients = raw
+            .recipients
+            .map(|r| self.recipients(r, &sources))
+            .transpose()?;
+        let output = raw.output.map(|o| self.output(o)).transpose()?;
+        let install = raw.install.map(|i| self.install(i)).transpose()?;
         let safety = self.safety(raw.safety)?;
         Ok(Config {
             path: self.path.to_owned(),
@@ -192,7 +339,7 @@ impl Checker<'_> {
             output,
             safety,
             gateways: raw.gateway,
-            install: raw.install,
+            install,
         })
     }
 
@@ -356,6 +503,64 @@ impl Checker<'_> {
         })
     }
 
+    fn install(&self, raw: raw::Install) -> Result<Install, Error> {
+        let map_text = raw
+            .map
+            .unwrap_or_else(|| "lmdb:/etc/postfix/relay_recipients".to_owned());
+        let (kind, path) = map_text.split_once(':').unwrap_or(("", ""));
+        let kind = match kind {
+            "hash" => MapType::Hash,
+            "btree" => MapType::Btree,
+            "cdb" => MapType::Cdb,
+            "lmdb" => MapType::Lmdb,
+            "texthash" => MapType::Texthash,
+            _ => {
+                return Err(self.invalid(
+                    "install.map",
+                    format!("{map_text:?} is not TYPE:PATH with TYPE one of hash, btree, cdb, lmdb, texthash"),
+                ));
+            }
+        };
+        if !path.starts_with('/') {
+            return Err(self.invalid(
+                "install.map",
+                format!("{map_text:?}: the path must be absolute, as in relay_recipient_maps"),
+            ));
+        }
+        let reload = match raw.reload.as_deref().unwrap_or("auto") {
+            "auto" => Reload::Auto,
+            "always" => Reload::Always,
+            "never" => Reload::Never,
+            other => {
+                return Err(self.invalid(
+                    "install.reload",
+                    format!("{other:?} is not auto, always or never"),
+                ));
+            }
+        };
+        let cdb_writer = match raw.cdb_writer.as_deref().unwrap_or("native") {
+            "native" => CdbWriter::Native,
+            "postmap" => CdbWriter::Postmap,
+            other => {
+                return Err(self.invalid(
+                    "install.cdb_writer",
+                    format!("{other:?} is not native or postmap"),
+                ));
+            }
+        };
+        Ok(Install {
+            spool: self.resolve(raw.spool.as_deref().unwrap_or("/var/spool/rcptsync")),
+            map: MapSpec {
+                kind,
+                path: PathBuf::from(path),
+            },
+            postfix_config_dir: self
+                .resolve(raw.postfix_config_dir.as_deref().unwrap_or("/etc/postfix")),
+            reload,
+            cdb_writer,
+        })
+    }
+
     fn safety(&self, raw: raw::Safety) -> Result<Limits, Error> {
         if !(0.0..=100.0).contains(&raw.max_removed_percent) {
             return Err(self.invalid(
@@ -483,6 +688,9 @@ path = "out/relay_recipients"
             "domains = [\"example.com\"]\nextra = [\"PostMaster@Example.com\"]",
         ))
         .unwrap();
-        assert_eq!(config.recipients.extra, ["postmaster@example.com"]);
+        assert_eq!(
+            config.extraction().unwrap().recipients.extra,
+            ["postmaster@example.com"]
+        );
     }
 }

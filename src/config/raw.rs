@@ -13,10 +13,10 @@ pub struct Config {
     /// `[[source]]` tables; at least one is required.
     #[serde(default)]
     pub source: Vec<Source>,
-    /// `[recipients]`.
-    pub recipients: Recipients,
-    /// `[output]`.
-    pub output: Output,
+    /// `[recipients]`, required by the commands that extract.
+    pub recipients: Option<Recipients>,
+    /// `[output]`, required by the commands that extract.
+    pub output: Option<Output>,
     /// `[safety]`; every key has a safe default.
     #[serde(default)]
     pub safety: Safety,
@@ -180,4 +180,6 @@ pub struct Install {
     pub postfix_config_dir: Option<String>,
     /// auto | always | never.
     pub reload: Option<String>,
+    /// How cdb maps are built: native | postmap.
+    pub cdb_writer: Option<String>,
 }

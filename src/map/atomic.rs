@@ -22,41 +22,110 @@ pub struct Error {
     pub source: std::io::Error,
 }
 
+/// The directory a file lives in (`.` for a bare name).
+pub fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// A new temporary file beside `path`, named `.NAME.XXXXXX.tmp` so that [`is_temp_of`]
+/// recognises it (and anything a tool derives from its name) as rcptsync's leftover.
+pub fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir_of(path))
+}
+
+/// Whether `file_name` is one of [`temp_beside`]'s files for `name` (or postmap's output for
+/// one, `.NAME.XXXXXX.tmp.db`): a leftover of a run that was killed.
+pub fn is_temp_of(file_name: &str, name: &str) -> bool {
+    file_name
+        .strip_prefix(&format!(".{name}."))
+        .is_some_and(|rest| rest.ends_with(".tmp") || rest.contains(".tmp."))
+}
+
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    fs_err::File::open(dir_of(path))?.sync_all()
+}
+
+/// The mode a replacement gets: the live file's if there is one (an admin may have tightened
+/// it), `mode` otherwise.
+pub fn mode_for(path: &Path, mode: u32) -> std::io::Result<u32> {
+    match fs_err::metadata(path) {
+        Ok(meta) => Ok(meta.permissions().mode() & 0o7777),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(mode),
+        Err(e) => Err(e),
+    }
+}
+
 /// Replaces `path` with `content` atomically. A new file gets mode `mode`; an existing file
-/// keeps its mode (an admin may have tightened it).
+/// keeps its mode.
 pub fn write(path: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
     let error = |source| Error {
         path: path.to_owned(),
         source,
     };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mode = match fs_err::metadata(path) {
-        Ok(meta) => meta.permissions().mode() & 0o7777,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => mode,
-        Err(e) => return Err(error(e)),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(error)?;
+    let mode = mode_for(path, mode).map_err(error)?;
+    let mut temp = temp_beside(path).map_err(error)?;
     temp.write_all(content).map_err(error)?;
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(error)?;
     temp.as_file().sync_all().map_err(error)?;
     temp.persist(path).map_err(|e| error(e.error))?;
-    fs_err::File::open(dir)
-        .and_then(|d| d.sync_all())
+    sync_dir(path).map_err(error)
+}
+
+/// Replaces `dest` with a copy of `source` atomically. A copy, not a link: Postfix daemons
+/// notice a replaced map only when the old file's link count drops to zero (or its mtime
+/// changes), so the old inode must not stay linked under another name.
+pub fn copy(source: &Path, dest: &Path) -> Result<(), Error> {
+    let temp = copy_beside(source, dest)?;
+    temp.persist(dest).map_err(|e| Error {
+        path: dest.to_owned(),
+        source: e.error,
+    })?;
+    sync_dir(dest).map_err(|source| Error {
+        path: dest.to_owned(),
+        source,
+    })
+}
+
+/// A flushed temporary copy of `source` (same mode) beside `dest`, removed unless persisted.
+pub fn copy_beside(source: &Path, dest: &Path) -> Result<tempfile::NamedTempFile, Error> {
+    let error = |e| Error {
+        path: dest.to_owned(),
+        source: e,
+    };
+    let mode = mode_for(source, 0o644).map_err(error)?;
+    let mut temp = temp_beside(dest).map_err(error)?;
+    std::io::copy(&mut fs_err::File::open(source).map_err(error)?, &mut temp).map_err(error)?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(error)?;
-    Ok(())
+    temp.as_file().sync_all().map_err(error)?;
+    Ok(temp)
+}
+
+/// Moves a complete file built by someone else (postmap) over `dest`: flushed first, then
+/// renamed, then the directory flushed.
+pub fn install(built: &Path, dest: &Path) -> Result<(), Error> {
+    let error = |source| Error {
+        path: dest.to_owned(),
+        source,
+    };
+    fs_err::File::open(built)
+        .and_then(|f| f.sync_all())
+        .map_err(error)?;
+    fs_err::rename(built, dest).map_err(error)?;
+    sync_dir(dest).map_err(error)
 }
 
 #[cfg(test)]
@@ -82,6 +151,45 @@ mod tests {
         );
         // No temporary file is left behind.
         assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn copy_makes_a_new_inode_and_install_renames() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (live, prev) = (dir.path().join("map"), dir.path().join("map.prev"));
+        write(&live, b"one\n", 0o640).unwrap();
+        copy(&live, &prev).unwrap();
+        let (a, b) = (
+            fs_err::metadata(&live).unwrap(),
+            fs_err::metadata(&prev).unwrap(),
+        );
+        assert_ne!(a.ino(), b.ino());
+        assert_eq!((a.nlink(), b.mode() & 0o777), (1, 0o640));
+        assert_eq!(fs_err::read(&prev).unwrap(), b"one\n");
+        let built = dir.path().join("built");
+        fs_err::write(&built, b"two\n").unwrap();
+        install(&built, &live).unwrap();
+        assert_eq!(fs_err::read(&live).unwrap(), b"two\n");
+        assert!(!built.exists());
+    }
+
+    #[test]
+    fn temp_names_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = temp_beside(&dir.path().join("relay_recipients")).unwrap();
+        let name = temp
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(is_temp_of(&name, "relay_recipients"), "{name}");
+        assert!(is_temp_of(&format!("{name}.db"), "relay_recipients"));
+        assert!(!is_temp_of("relay_recipients.db", "relay_recipients"));
+        assert!(!is_temp_of(".relay_recipients.lock", "relay_recipients"));
+        assert!(!is_temp_of(&name, "relay"));
     }
 
     #[test]

@@ -19,11 +19,12 @@ pub struct Error {
     pub message: String,
 }
 
-/// Renders the map text for `recipients`, each followed by `value`.
-pub fn render(recipients: &BTreeSet<String>, value: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(recipients.len() * (24 + value.len()));
-    for address in recipients {
-        out.extend_from_slice(address.as_bytes());
+/// Renders the map text, one `key value` line per entry, in the order given (callers pass
+/// sorted keys, so equal maps give equal bytes).
+pub fn render<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (key, value) in entries {
+        out.extend_from_slice(key.as_bytes());
         out.push(b' ');
         out.extend_from_slice(value.as_bytes());
         out.push(b'\n');
@@ -31,10 +32,29 @@ pub fn render(recipients: &BTreeSet<String>, value: &str) -> Vec<u8> {
     out
 }
 
-/// Reads the keys of a text map as Postfix would: `#` comment lines and blank lines are
-/// skipped, the key ends at the first whitespace and must be followed by a value.
+/// One `key value` line of a text map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// 1-based line number, for messages.
+    pub number: usize,
+    /// The key as written.
+    pub key: &'a str,
+    /// The value, surrounding whitespace removed.
+    pub value: &'a str,
+}
+
+/// Reads the keys of a text map (lower-cased, as Postfix folds them).
 pub fn keys(text: &[u8], path: &Path) -> Result<BTreeSet<String>, Error> {
-    let mut keys = BTreeSet::new();
+    Ok(lines(text, path)?
+        .into_iter()
+        .map(|line| line.key.to_ascii_lowercase())
+        .collect())
+}
+
+/// Reads a text map as Postfix would: `#` comment lines and blank lines are skipped, the key
+/// ends at the first whitespace and must be followed by a value.
+pub fn lines<'a>(text: &'a [u8], path: &Path) -> Result<Vec<Line<'a>>, Error> {
+    let mut lines = Vec::new();
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
         let error = |message: &str| Error {
             path: path.to_owned(),
@@ -57,9 +77,13 @@ pub fn keys(text: &[u8], path: &Path) -> Result<BTreeSet<String>, Error> {
         if value.trim().is_empty() {
             return Err(error("a key without a value"));
         }
-        keys.insert(key.to_ascii_lowercase());
+        lines.push(Line {
+            number: index + 1,
+            key,
+            value: value.trim(),
+        });
     }
-    Ok(keys)
+    Ok(lines)
 }
 
 #[cfg(test)]
@@ -69,7 +93,7 @@ mod tests {
     #[test]
     fn render_then_read_round_trips() {
         let set: BTreeSet<String> = ["b@x.com", "a@x.com"].map(String::from).into();
-        let text = render(&set, "OK");
+        let text = render(set.iter().map(|k| (k.as_str(), "OK")));
         assert_eq!(text, b"a@x.com OK\nb@x.com OK\n");
         assert_eq!(keys(&text, Path::new("m")).unwrap(), set);
     }

@@ -1,0 +1,286 @@
+//! Builds a Postfix map next to the live one and swaps it in, so that smtpd never sees a
+//! missing, partial or mixed map.
+//!
+//! The order of a change:
+//! 1. leftovers of a killed run (`.NAME.*.tmp*`) are removed (the caller holds the lock);
+//! 2. the text goes to a temporary file beside the map and the indexed file is built from it
+//!    (`postmap TYPE:TEMP`, or the native cdb writer), then checked with `postmap -q`;
+//! 3. the live text and indexed files are copied to `PATH.prev` (copies, so that the old
+//!    inode's link count drops to zero on the swap: that is how Postfix daemons notice a new
+//!    map);
+//! 4. the indexed file is renamed over the live one, then the text file;
+//! 5. `PATH.sha256` records which text the indexed file was built from. It is written last, so
+//!    after a crash between the renames the next run sees a mismatch and rebuilds, instead of
+//!    taking a half-swapped map for current.
+//!
+//! Nothing under a live name is ever opened for writing; a failure at any step before 4 leaves
+//! the live files exactly as they were.
+//!
+//! Security: runs as root on the gateway; every file it creates is in the map's directory and
+//! made by rcptsync or by postmap from a file rcptsync wrote.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::cdb;
+use super::postfix::{self, Postfix};
+use crate::config::{CdbWriter, MapSpec, MapType};
+use crate::map::atomic;
+
+/// Why a map could not be installed or rolled back; the live map is unchanged unless the
+/// message says otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file operation failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Replacing a file failed.
+    #[error(transparent)]
+    Write(#[from] atomic::Error),
+    /// postmap or postfix failed.
+    #[error(transparent)]
+    Postfix(#[from] postfix::Error),
+    /// The freshly built map does not answer as it should.
+    #[error(
+        "the newly built {map} does not return {key} (postmap -q said {found:?}); it was not installed"
+    )]
+    Verify {
+        /// The temporary map.
+        map: String,
+        /// The key that was looked up.
+        key: String,
+        /// What postmap returned.
+        found: Option<String>,
+    },
+    /// `--rollback` without a previous map.
+    #[error("there is no previous map to roll back to ({} is missing)", .0.display())]
+    NoPrevious(PathBuf),
+}
+
+/// The map at one `TYPE:PATH`, and how to build it.
+#[derive(Debug)]
+pub struct Installer<'a> {
+    spec: &'a MapSpec,
+    postfix: &'a Postfix,
+    cdb_writer: CdbWriter,
+}
+
+/// Appends `suffix` to a path (`map` + `.db`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Removes the listed files when dropped, unless disarmed: a failed build leaves nothing behind.
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Gives `file` the mode of `like` (0644 when `like` does not exist yet).
+fn set_mode(file: &Path, like: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = atomic::mode_for(like, 0o644)?;
+    fs_err::set_permissions(file, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+fn sha256_hex(text: &[u8]) -> String {
+    Sha256::digest(text)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl<'a> Installer<'a> {
+    /// An installer for `spec`, using `postfix`'s commands.
+    pub fn new(spec: &'a MapSpec, postfix: &'a Postfix, cdb_writer: CdbWriter) -> Self {
+        Self {
+            spec,
+            postfix,
+            cdb_writer,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.spec.path
+    }
+
+    fn indexed(&self, text: &Path) -> Option<PathBuf> {
+        self.spec.kind.suffix().map(|s| with_suffix(text, s))
+    }
+
+    fn map_name(&self, text: &Path) -> String {
+        format!("{}:{}", self.spec.kind.name(), text.display())
+    }
+
+    /// The previous map's text file (its indexed file is beside it, as for the live one).
+    pub fn previous_path(&self) -> PathBuf {
+        with_suffix(self.path(), ".prev")
+    }
+
+    fn state_path(&self) -> PathBuf {
+        with_suffix(self.path(), ".sha256")
+    }
+
+    /// The installed text, if there is one.
+    pub fn installed_text(&self) -> Result<Option<Vec<u8>>, Error> {
+        match fs_err::read(self.path()) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// True when `text` is installed completely: the live text is identical, the indexed file
+    /// exists, and the record says the indexed file was built from this text.
+    pub fn is_current(&self, text: &[u8]) -> Result<bool, Error> {
+        if self.installed_text()?.as_deref() != Some(text) {
+            return Ok(false);
+        }
+        if let Some(indexed) = self.indexed(self.path())
+            && !indexed.exists()
+        {
+            return Ok(false);
+        }
+        let recorded = fs_err::read_to_string(self.state_path()).unwrap_or_default();
+        Ok(recorded.trim() == sha256_hex(text))
+    }
+
+    /// Removes temporary files of earlier runs that were killed (the caller holds the lock).
+    pub fn remove_leftovers(&self) -> Result<(), Error> {
+        let name = self
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = atomic::dir_of(self.path());
+        for entry in fs_err::read_dir(dir)? {
+            let entry = entry?;
+            if atomic::is_temp_of(&entry.file_name().to_string_lossy(), &name) {
+                tracing::info!("removing leftover {}", entry.path().display());
+                fs_err::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds `text` (whose first entry or `probe` must be found) and swaps it in.
+    /// `entries` are the same (key, value) pairs, for the native cdb writer.
+    pub fn install(
+        &self,
+        text: &[u8],
+        entries: &[(&str, &str)],
+        probe: (&str, &str),
+    ) -> Result<(), Error> {
+        let mut temp = atomic::temp_beside(self.path())?;
+        temp.write_all(text)?;
+        set_mode(temp.path(), self.path())?;
+        temp.as_file().sync_all()?;
+        let temp = temp.into_temp_path();
+        let indexed = self.indexed(&temp);
+        let _cleanup = Cleanup(indexed.iter().cloned().collect());
+        self.build(&temp, indexed.as_deref(), entries)?;
+        if let (Some(built), Some(live)) = (&indexed, self.indexed(self.path())) {
+            // postmap honours root's umask; smtpd reads the map as the postfix user.
+            set_mode(built, &live)?;
+        }
+        let map = self.map_name(&temp);
+        let found = self.postfix.query(&map, probe.0)?;
+        if found.as_deref() != Some(probe.1) {
+            return Err(Error::Verify {
+                map,
+                key: probe.0.to_owned(),
+                found,
+            });
+        }
+        self.keep_previous()?;
+        let live_indexed = self.indexed(self.path());
+        if let (Some(built), Some(live)) = (&indexed, &live_indexed) {
+            atomic::install(built, live)?;
+        }
+        atomic::install(&temp, self.path())?;
+        atomic::write(
+            &self.state_path(),
+            format!("{}\n", sha256_hex(text)).as_bytes(),
+            0o644,
+        )?;
+        Ok(())
+    }
+
+    /// Makes the indexed file for the text at `temp`.
+    fn build(
+        &self,
+        temp: &Path,
+        indexed: Option<&Path>,
+        entries: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        match (self.spec.kind, self.cdb_writer, indexed) {
+            (MapType::Texthash, _, _) => Ok(()),
+            (MapType::Cdb, CdbWriter::Native, Some(indexed)) => {
+                let mut file = std::io::BufWriter::new(fs_err::File::create(indexed)?);
+                cdb::write(
+                    &mut file,
+                    entries.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+                )?;
+                file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                Ok(())
+            }
+            _ => Ok(self.postfix.postmap(&self.map_name(temp))?),
+        }
+    }
+
+    /// Copies the live files to `PATH.prev` (indexed first, so that a complete text always has
+    /// its indexed file).
+    fn keep_previous(&self) -> Result<(), Error> {
+        if !self.path().exists() {
+            return Ok(());
+        }
+        let previous = self.previous_path();
+        if let (Some(live), Some(prev)) = (self.indexed(self.path()), self.indexed(&previous))
+            && live.exists()
+        {
+            atomic::copy(&live, &prev)?;
+        }
+        atomic::copy(self.path(), &previous)?;
+        Ok(())
+    }
+
+    /// Swaps the live map and `PATH.prev`; returns the text that is live afterwards.
+    pub fn rollback(&self) -> Result<Vec<u8>, Error> {
+        let previous = self.previous_path();
+        let pairs: Vec<(PathBuf, PathBuf)> = self
+            .indexed(self.path())
+            .into_iter()
+            .zip(self.indexed(&previous))
+            .chain([(self.path().to_owned(), previous.clone())])
+            .collect();
+        for (_, prev) in &pairs {
+            if !prev.exists() {
+                return Err(Error::NoPrevious(prev.clone()));
+            }
+        }
+        let restored = fs_err::read(&previous)?;
+        for (live, prev) in &pairs {
+            // The live file is copied aside first, then the previous one renamed over it, then
+            // the copy becomes the new previous: rolling back twice restores the original.
+            let aside = atomic::copy_beside(live, prev)?.into_temp_path();
+            atomic::install(prev, live)?;
+            atomic::install(&aside, prev)?;
+        }
+        atomic::write(
+            &self.state_path(),
+            format!("{}\n", sha256_hex(&restored)).as_bytes(),
+            0o644,
+        )?;
+        Ok(restored)
+    }
+}

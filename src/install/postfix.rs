@@ -1,0 +1,208 @@
+//! Postfix's own commands, run the way an admin would run them: `postmap`, `postconf` and
+//! `postfix`, always with `-c CONFIG_DIR` (a gateway may run several instances, and Debian's
+//! "No configuration" install has no main.cf in /etc/postfix at all).
+//!
+//! The programs are looked up in PATH and then in /usr/sbin and /usr/local/sbin, because cron
+//! runs jobs with a PATH that lacks the sbin directories.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A Postfix command that could not be run or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The program is not installed.
+    #[error(
+        "{program} not found in PATH, /usr/sbin or /usr/local/sbin; install Postfix (apt-get install postfix{package})"
+    )]
+    NotFound {
+        /// postmap, postconf or postfix.
+        program: &'static str,
+        /// Extra packages to name (e.g. ` postfix-lmdb`).
+        package: String,
+    },
+    /// It ran and failed.
+    #[error("{command} failed: {reason}")]
+    Failed {
+        /// The command line.
+        command: String,
+        /// Exit status and what it printed on stderr.
+        reason: String,
+    },
+}
+
+/// One Postfix instance, named by its configuration directory.
+#[derive(Debug, Clone)]
+pub struct Postfix {
+    config_dir: PathBuf,
+}
+
+fn find(program: &'static str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+impl Postfix {
+    /// The instance whose main.cf is in `config_dir`.
+    pub fn new(config_dir: &Path) -> Self {
+        Self {
+            config_dir: config_dir.to_owned(),
+        }
+    }
+
+    /// Runs `program -c CONFIG_DIR args...`; Ok(Some(stdout)) on exit 0, Ok(None) on exit 1
+    /// when `one_means_no` (postmap -q's "not found"), an error otherwise.
+    fn run(
+        &self,
+        program: &'static str,
+        args: &[&str],
+        one_means_no: bool,
+    ) -> Result<Option<String>, Error> {
+        let binary = find(program).ok_or_else(|| Error::NotFound {
+            program,
+            package: String::new(),
+        })?;
+        let mut command = Command::new(&binary);
+        command.arg("-c").arg(&self.config_dir).args(args);
+        let shown = format!(
+            "{program} -c {} {}",
+            self.config_dir.display(),
+            args.join(" ")
+        );
+        let output = command.output().map_err(|e| Error::Failed {
+            command: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        match output.status.code() {
+            Some(0) => Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned())),
+            Some(1) if one_means_no && output.stderr.is_empty() => Ok(None),
+            _ => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let mut reason = output.status.to_string();
+                if !stderr.trim().is_empty() {
+                    reason = format!("{reason}: {}", stderr.trim().replace('\n', "; "));
+                }
+                let package = if stderr.contains("unsupported dictionary type: lmdb") {
+                    " postfix-lmdb"
+                } else if stderr.contains("unsupported dictionary type: cdb") {
+                    " postfix-cdb"
+                } else {
+                    ""
+                };
+                if !package.is_empty() {
+                    reason = format!("{reason} (install it with: apt-get install{package})");
+                }
+                Err(Error::Failed {
+                    command: shown,
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// `postmap TYPE:FILE`: builds the indexed file next to FILE.
+    pub fn postmap(&self, map: &str) -> Result<(), Error> {
+        self.run("postmap", &[map], false).map(drop)
+    }
+
+    /// `postmap -q KEY TYPE:FILE`: the value, or None when the key is not in the map.
+    pub fn query(&self, map: &str, key: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .run("postmap", &["-q", key, map], true)?
+            .map(|v| v.trim_end_matches('\n').to_owned()))
+    }
+
+    /// `postfix reload`: daemons re-read their configuration and maps.
+    pub fn reload(&self) -> Result<(), Error> {
+        self.run("postfix", &["reload"], false).map(drop)
+    }
+
+    /// `postfix status`: whether the instance's master daemon is running.
+    pub fn is_running(&self) -> Result<bool, Error> {
+        Ok(self.run("postfix", &["status"], true)?.is_some())
+    }
+
+    /// `postconf -x -h NAME`: a parameter's value with `$name` references expanded.
+    pub fn param(&self, name: &str) -> Result<String, Error> {
+        Ok(self
+            .run("postconf", &["-x", "-h", name], false)?
+            .unwrap_or_default()
+            .trim()
+            .to_owned())
+    }
+
+    /// What `relay_domains` says, expanded as far as postconf and the named files go.
+    pub fn relay_domains(&self) -> Result<RelayDomains, Error> {
+        let value = self.param("relay_domains")?;
+        let parent = self.param("parent_domain_matches_subdomains")?;
+        let mut domains = RelayDomains {
+            parent_matches: parent
+                .split([',', ' ', '\t', '\n'])
+                .any(|p| p == "relay_domains"),
+            ..RelayDomains::default()
+        };
+        for item in value
+            .split([',', ' ', '\t', '\n'])
+            .filter(|s| !s.is_empty())
+        {
+            if item.starts_with('/') {
+                // A file of domain names, as Postfix reads it: words, # comments.
+                let text = fs_err::read_to_string(item).map_err(|e| Error::Failed {
+                    command: format!("read relay_domains file {item}"),
+                    reason: e.to_string(),
+                })?;
+                for line in text.lines() {
+                    let line = line.split('#').next().unwrap_or_default();
+                    for word in line.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
+                        domains.names.insert(word.to_ascii_lowercase());
+                    }
+                }
+            } else if item.contains(':') {
+                domains.tables.push(item.to_owned());
+            } else {
+                domains.names.insert(item.to_ascii_lowercase());
+            }
+        }
+        Ok(domains)
+    }
+}
+
+/// The gateway's relay domains: names (`.example.com` for subdomains) and lookup tables.
+#[derive(Debug, Clone, Default)]
+pub struct RelayDomains {
+    names: BTreeSet<String>,
+    tables: Vec<String>,
+    parent_matches: bool,
+}
+
+impl RelayDomains {
+    /// Whether Postfix relays mail for `domain` (lower case).
+    pub fn covers(&self, postfix: &Postfix, domain: &str) -> Result<bool, Error> {
+        // The domain itself, then each parent as `.parent` (always) and `parent` (when
+        // parent_domain_matches_subdomains includes relay_domains).
+        let mut candidates = vec![domain.to_owned()];
+        let mut rest = domain;
+        while let Some((_, parent)) = rest.split_once('.') {
+            candidates.push(format!(".{parent}"));
+            if self.parent_matches {
+                candidates.push(parent.to_owned());
+            }
+            rest = parent;
+        }
+        for candidate in &candidates {
+            if self.names.contains(candidate) {
+                return Ok(true);
+            }
+            for table in &self.tables {
+                if postfix.query(table, candidate)?.is_some() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+}

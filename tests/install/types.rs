@@ -1,0 +1,99 @@
+//! Every map type: installed, seen by smtpd, replaced without a restart, left alone when
+//! unchanged, rolled back.
+
+use crate::util::Gateway;
+
+/// The whole life of a map of one type on a running Postfix.
+fn lifecycle(kind: &str, extra: &str) {
+    let mut gw = Gateway::new(kind, extra);
+    let first = gw.apply_keys(&[
+        "alice@example.com",
+        "bob@example.com",
+        "postmaster@example.com",
+    ]);
+    assert!(
+        first.stdout.ends_with("3 recipients, 3 added, 0 removed\n"),
+        "{first:?}"
+    );
+    gw.postfix.start();
+    gw.assert_answers(
+        &["alice@example.com", "Bob@Example.COM"],
+        &["mallory@example.com"],
+    );
+
+    // A change is seen by the running smtpd (texthash through the automatic reload).
+    let second = gw.apply_keys(&[
+        "alice@example.com",
+        "carol@example.com",
+        "postmaster@example.com",
+    ]);
+    assert!(
+        second
+            .stdout
+            .ends_with("3 recipients, 1 added, 1 removed\n"),
+        "{second:?}"
+    );
+    gw.assert_answers(
+        &["carol@example.com", "alice@example.com"],
+        &["bob@example.com", "mallory@example.com"],
+    );
+
+    // Unchanged: silent, and nothing is rebuilt or touched.
+    let files = gw.live_files();
+    let mtimes: Vec<_> = fs_err::read_dir(gw.postfix.path("maps"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let again = gw.apply(&[]);
+    assert_eq!(
+        (again.code, again.stdout.as_str(), again.stderr.as_str()),
+        (0, "", "")
+    );
+    assert_eq!(gw.live_files(), files);
+    let after: Vec<_> = fs_err::read_dir(gw.postfix.path("maps"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
+        .collect();
+    assert_eq!(mtimes, after);
+
+    // Rollback restores the previous map, and rolling back again undoes it.
+    let back = gw.apply(&["--rollback"]);
+    assert_eq!(back.code, 0, "{back:?}");
+    gw.assert_answers(&["bob@example.com"], &["carol@example.com"]);
+    assert_eq!(gw.apply(&["--rollback"]).code, 0);
+    gw.assert_answers(&["carol@example.com"], &["bob@example.com"]);
+    // And a rolled-back-to map is still "current" afterwards.
+    let again = gw.apply(&[]);
+    assert_eq!((again.code, again.stdout.as_str()), (0, ""), "{again:?}");
+}
+
+#[test]
+fn hash() {
+    lifecycle("hash", "");
+}
+
+#[test]
+fn btree() {
+    lifecycle("btree", "");
+}
+
+#[test]
+fn cdb_native() {
+    lifecycle("cdb", "");
+}
+
+#[test]
+fn cdb_postmap() {
+    lifecycle("cdb", "cdb_writer = \"postmap\"\n");
+}
+
+#[test]
+fn lmdb() {
+    lifecycle("lmdb", "");
+}
+
+#[test]
+fn texthash() {
+    lifecycle("texthash", "");
+}
