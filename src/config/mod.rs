@@ -616,12 +616,13 @@ path = "out/relay_recipients"
         assert!(
             matches!(&config.sources[0].kind, SourceKind::Ldif(p) if p == Path::new("/etc/rcptsync/directory.ldif"))
         );
+        let parts = config.extraction().unwrap();
         assert_eq!(
-            config.output.path,
+            parts.output.path,
             Path::new("/etc/rcptsync/out/relay_recipients")
         );
-        assert_eq!(config.output.value, "OK");
-        assert!(config.recipients.skip_auth_required);
+        assert_eq!(parts.output.value, "OK");
+        assert!(parts.recipients.skip_auth_required);
         assert_eq!(config.safety.min_recipients, 1);
         assert_eq!(config.safety.max_removed, 500);
         assert_eq!(config.safety.max_removed_percent, 10.0);
@@ -679,6 +680,30 @@ path = "out/relay_recipients"
             "{MINIMAL}\n[[source]]\nname = \"export\"\nkind = \"list\"\npath = \"x\"\n"
         ));
         assert!(e.contains("used by two sources"), "{e}");
+    }
+
+    #[test]
+    fn a_gateway_config_needs_only_install() {
+        let config = parse("[install]\nmap = \"cdb:/etc/postfix/relay_recipients\"\n").unwrap();
+        let install = config.install().unwrap();
+        assert_eq!(install.map.to_string(), "cdb:/etc/postfix/relay_recipients");
+        assert_eq!(install.spool, Path::new("/var/spool/rcptsync"));
+        assert_eq!(install.reload, Reload::Auto);
+        let e = config.extraction().unwrap_err().to_string();
+        assert!(e.contains("[[source]]: missing"), "{e}");
+        let e = parse(MINIMAL).unwrap().install().unwrap_err().to_string();
+        assert!(e.contains("[install]: missing"), "{e}");
+        for (bad, key) in [
+            ("map = \"dbm:/x\"", "install.map"),
+            ("map = \"hash:relative\"", "install.map"),
+            ("reload = \"sometimes\"", "install.reload"),
+            ("cdb_writer = \"fast\"", "install.cdb_writer"),
+        ] {
+            let e = parse(&format!("[install]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]
