@@ -114,7 +114,7 @@ pub fn run(
         return Ok(ExitStatus::Success);
     }
     let keys = entries.keys().cloned().collect();
-    let violations = guard::check(&config.safety, &keys, before_keys.as_ref());
+    let violations = guard::check(&config.safety, &keys, entries.len(), before_keys.as_ref());
     if !violations.is_empty() {
         let (level_force, level_refuse) = ("--force overrides safety guard", "safety guard");
         for violation in &violations {

@@ -75,10 +75,9 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
         read_source(source, connection, &mut collector)
             .with_context(|| format!("source {}", source.name))?;
     }
-    for address in &parts.recipients.extra {
-        collector.extra(address);
-    }
-    let (recipients, stats, rejections) = collector.finish();
+    let (mut recipients, stats, rejections) = collector.finish();
+    let sourced = recipients.len();
+    recipients.extend(parts.recipients.extra.iter().cloned());
     for rejection in &rejections {
         warn!("{rejection}");
     }
@@ -116,7 +115,7 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
         .transpose()
         .context("read the current map to compare against (fix or remove the line; removing the file also disables the removal guards for one run)")?;
     let diff = Diff::new(old_keys.as_ref().unwrap_or(&BTreeSet::new()), &recipients);
-    let violations = guard::check(&config.safety, &recipients, old_keys.as_ref());
+    let violations = guard::check(&config.safety, &recipients, sourced, old_keys.as_ref());
 
     if change.dry_run || violations.is_empty() || change.force {
         print!("{diff}");

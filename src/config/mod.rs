@@ -332,6 +332,15 @@ impl Checker<'_> {
         let output = raw.output.map(|o| self.output(o)).transpose()?;
         let install = raw.install.map(|i| self.install(i)).transpose()?;
         let safety = self.safety(raw.safety)?;
+        if let Some(extra) = recipients
+            .as_ref()
+            .and_then(|r| r.extra.iter().find(|e| safety.canaries.contains(e)))
+        {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{extra} is also in recipients.extra, so it is always in the map and cannot show that the directory was read; pick a canary that lives in the directory"),
+            ));
+        }
         Ok(Config {
             path: self.path.to_owned(),
             sources,
@@ -704,6 +713,18 @@ path = "out/relay_recipients"
                 .to_string();
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_canary_cannot_be_an_extra() {
+        let e = error(&MINIMAL.replace(
+            "domains = [\"example.com\"]",
+            "domains = [\"example.com\"]\nextra = [\"postmaster@example.com\"]\n[safety]\ncanaries = [\"PostMaster@example.com\"]",
+        ));
+        assert!(
+            e.contains("safety.canaries: postmaster@example.com is also in recipients.extra"),
+            "{e}"
+        );
     }
 
     #[test]

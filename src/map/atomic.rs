@@ -4,8 +4,9 @@
 //! makes smtpd answer 451 (or, for cdb, die). So the new content goes to a temporary file in
 //! the same directory, is flushed to disk, and is then renamed over the live name, which POSIX
 //! makes atomic: a reader sees the old file or the new one, never a mix. The directory is
-//! flushed afterwards so that the rename survives a crash. On any error the temporary file is
-//! removed and the live file is untouched.
+//! flushed afterwards so that the rename survives a crash. On any error before the rename the
+//! temporary file is removed and the live file is untouched; a failure to flush the directory
+//! after the rename is only a warning, because the new file is in place by then.
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -51,8 +52,16 @@ pub fn is_temp_of(file_name: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.ends_with(".tmp") || rest.contains(".tmp."))
 }
 
+/// Flushes the directory after a rename; the rename has happened, so a failure is reported
+/// but not returned (the caller must not think the live file is unchanged).
 fn sync_dir(path: &Path) -> std::io::Result<()> {
-    fs_err::File::open(dir_of(path))?.sync_all()
+    if let Err(e) = fs_err::File::open(dir_of(path)).and_then(|d| d.sync_all()) {
+        tracing::warn!(
+            "{} was replaced, but flushing its directory failed: {e}",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The mode a replacement gets: the live file's if there is one (an admin may have tightened

@@ -139,6 +139,14 @@ pub fn normalize(value: &str) -> Result<String, AddressError> {
     let (local, domain) = split(value)?;
     let local = local_part(local)?;
     domain_part(domain)?;
+    if local.starts_with('#') {
+        // Legal in RFC 5322, but a text map line starting with # is a comment: the address
+        // would silently vanish from the map (and quoting does not help: smtpd looks up the
+        // unquoted form).
+        return Err(AddressError::BadLocal {
+            detail: "starts with #, which a Postfix text map reads as a comment",
+        });
+    }
     let key = format!("{local}@{domain}").to_ascii_lowercase();
     // Unquoting only shortens, so the length checks above still hold.
     Ok(key)
@@ -433,6 +441,17 @@ mod tests {
         assert_eq!(ok.len(), 254);
         assert!(normalize(&ok).is_ok());
         assert_eq!(err(&format!("a{ok}")), AddressError::TooLong { len: 255 });
+    }
+
+    #[test]
+    fn a_leading_hash_would_be_a_comment() {
+        for value in ["#helpdesk@example.com", "\"#helpdesk\"@example.com"] {
+            assert!(err(value).to_string().contains("comment"), "{value}");
+        }
+        assert_eq!(
+            normalize("help#desk@example.com").unwrap(),
+            "help#desk@example.com"
+        );
     }
 
     #[test]

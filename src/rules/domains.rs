@@ -50,7 +50,6 @@ impl AcceptedDomains {
 #[derive(Debug, Clone)]
 pub struct ExcludedDomains {
     regex: Option<Regex>,
-    patterns: Vec<String>,
 }
 
 impl ExcludedDomains {
@@ -76,20 +75,12 @@ impl ExcludedDomains {
                     .map_err(|e| (joined, e))?,
             )
         };
-        Ok(Self {
-            regex,
-            patterns: patterns.to_vec(),
-        })
+        Ok(Self { regex })
     }
 
     /// True when the whole of `domain` matches one of the patterns.
     pub fn matches(&self, domain: &str) -> bool {
         self.regex.as_ref().is_some_and(|r| r.is_match(domain))
-    }
-
-    /// The patterns as configured, for reports.
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
     }
 }
 

@@ -61,10 +61,10 @@ pub enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => write!(f, "the new map would be empty"),
+            Self::Empty => write!(f, "the sources gave no recipients at all"),
             Self::TooFew { count, min } => write!(
                 f,
-                "the new map would have {count} recipients, fewer than min_recipients = {min}"
+                "the sources gave {count} recipients, fewer than min_recipients = {min}"
             ),
             Self::TooManyRemoved { removed, max } => write!(
                 f,
@@ -95,18 +95,21 @@ fn percent(part: usize, whole: usize) -> f64 {
 }
 
 /// Checks `new` against the limits and the `previous` map (None when there is none yet, as
-/// on a first run: removal limits then have nothing to measure against).
+/// on a first run: removal limits then have nothing to measure against). `sourced` is how many
+/// of `new` came from the directory: addresses the config adds itself (`extra`) must not make
+/// an empty directory read look like a map.
 pub fn check(
     limits: &Limits,
     new: &BTreeSet<String>,
+    sourced: usize,
     previous: Option<&BTreeSet<String>>,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
-    if new.is_empty() {
+    if sourced == 0 {
         violations.push(Violation::Empty);
-    } else if new.len() < limits.min_recipients {
+    } else if sourced < limits.min_recipients {
         violations.push(Violation::TooFew {
-            count: new.len(),
+            count: sourced,
             min: limits.min_recipients,
         });
     }
@@ -155,14 +158,22 @@ mod tests {
 
     #[test]
     fn passes_within_limits() {
-        assert!(check(&limits(), &set(0..100), Some(&set(0..110))).is_empty());
-        assert!(check(&limits(), &set(0..100), None).is_empty());
+        assert!(
+            check(
+                &limits(),
+                &set(0..100),
+                set(0..100).len(),
+                Some(&set(0..110))
+            )
+            .is_empty()
+        );
+        assert!(check(&limits(), &set(0..100), set(0..100).len(), None).is_empty());
     }
 
     #[test]
     fn empty_and_too_few() {
         assert_eq!(
-            check(&limits(), &BTreeSet::new(), None),
+            check(&limits(), &BTreeSet::new(), 0, None),
             vec![Violation::Empty]
         );
         let l = Limits {
@@ -170,10 +181,10 @@ mod tests {
             ..limits()
         };
         assert_eq!(
-            check(&l, &set(0..49), None),
+            check(&l, &set(0..49), set(0..49).len(), None),
             vec![Violation::TooFew { count: 49, min: 50 }]
         );
-        assert!(check(&l, &set(0..50), None).is_empty());
+        assert!(check(&l, &set(0..50), set(0..50).len(), None).is_empty());
     }
 
     #[test]
@@ -183,14 +194,27 @@ mod tests {
             max_removed_percent: 100.0,
             ..limits()
         };
-        assert!(check(&l, &set(0..95), Some(&set(0..100))).is_empty());
+        assert!(check(&l, &set(0..95), set(0..95).len(), Some(&set(0..100))).is_empty());
         assert_eq!(
-            check(&l, &set(0..94), Some(&set(0..100))),
+            check(&l, &set(0..94), set(0..94).len(), Some(&set(0..100))),
             vec![Violation::TooManyRemoved { removed: 6, max: 5 }]
         );
         // Exactly 10% is allowed, more is not; additions do not offset removals.
-        assert!(check(&limits(), &set(10..200), Some(&set(0..100))).is_empty());
-        let v = check(&limits(), &set(11..200), Some(&set(0..100)));
+        assert!(
+            check(
+                &limits(),
+                &set(10..200),
+                set(10..200).len(),
+                Some(&set(0..100))
+            )
+            .is_empty()
+        );
+        let v = check(
+            &limits(),
+            &set(11..200),
+            set(11..200).len(),
+            Some(&set(0..100)),
+        );
         assert_eq!(
             v,
             vec![Violation::TooLargeShareRemoved {
@@ -206,13 +230,30 @@ mod tests {
     }
 
     #[test]
+    fn only_sourced_recipients_count_for_empty_and_minimum() {
+        // Two extras and nothing from the directory: still an empty read.
+        assert_eq!(
+            check(&limits(), &set(0..2), 0, None),
+            vec![Violation::Empty]
+        );
+        let l = Limits {
+            min_recipients: 3,
+            ..limits()
+        };
+        assert_eq!(
+            check(&l, &set(0..4), 2, None),
+            vec![Violation::TooFew { count: 2, min: 3 }]
+        );
+    }
+
+    #[test]
     fn canaries() {
         let l = Limits {
             canaries: vec!["u1@example.com".into(), "postmaster@example.com".into()],
             ..limits()
         };
         assert_eq!(
-            check(&l, &set(0..10), None),
+            check(&l, &set(0..10), set(0..10).len(), None),
             vec![Violation::CanaryMissing {
                 address: "postmaster@example.com".into()
             }]
@@ -227,6 +268,9 @@ mod tests {
             canaries: vec!["x@example.com".into()],
             ..limits()
         };
-        assert_eq!(check(&l, &set(0..5), Some(&set(0..100))).len(), 4);
+        assert_eq!(
+            check(&l, &set(0..5), set(0..5).len(), Some(&set(0..100))).len(),
+            4
+        );
     }
 }

@@ -127,12 +127,6 @@ impl<'r> Collector<'r> {
         self.candidate(origin, "line", value, value);
     }
 
-    /// Adds an address the config lists explicitly (`extra`); it was validated when the config
-    /// was loaded and is deliberately not subject to the domain rules.
-    pub fn extra(&mut self, key: &str) {
-        self.recipients.insert(key.to_owned());
-    }
-
     fn candidate(&mut self, origin: &str, attribute: &'static str, value: &str, address: &str) {
         let key = match address::normalize(address) {
             Ok(key) => key,
@@ -296,18 +290,14 @@ mod tests {
     }
 
     #[test]
-    fn lists_and_extras() {
+    fn lists() {
         let rules = rules();
         let mut c = Collector::new(&rules);
         c.listed("extra.txt:3", "App@Example.com");
         c.listed("extra.txt:4", "x@other.org");
         c.listed("extra.txt:5", "bad value@example.com");
-        c.extra("postmaster@other.org");
         let (set, stats, rejections) = c.finish();
-        assert_eq!(
-            set.into_iter().collect::<Vec<_>>(),
-            ["app@example.com", "postmaster@other.org"]
-        );
+        assert_eq!(set.into_iter().collect::<Vec<_>>(), ["app@example.com"]);
         assert_eq!(stats.foreign, 1);
         assert_eq!(rejections[0].origin, "extra.txt:5");
     }

@@ -78,6 +78,9 @@ pub enum Error {
     /// The bind password could not be read.
     #[error("bind password: {0}")]
     Password(#[from] secret::Error),
+    /// The TLS settings could not be built.
+    #[error("TLS setup: {0}")]
+    Tls(String),
     /// The CA file could not be used.
     #[error("ca_file {path}: {reason}")]
     CaFile {
@@ -182,10 +185,7 @@ fn tls_config(config: &LdapSourceConfig) -> Result<Arc<rustls::ClientConfig>, Er
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::CaFile {
-            path: String::new(),
-            reason: e.to_string(),
-        })?
+        .map_err(|e| Error::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(tls))
@@ -204,6 +204,9 @@ fn connect_one(
         .set_config(tls.clone());
     let mut conn = LdapConn::with_settings(settings, url).map_err(|e| describe(&e))?;
     if let (Some(bind), Some(password)) = (&config.bind, password) {
+        if url.starts_with("ldap://") && !config.starttls {
+            warn!("{url}: the bind password is sent unencrypted; use ldaps:// or starttls = true");
+        }
         let result = conn
             .with_timeout(config.timeout)
             .simple_bind(&bind.dn, password.expose())
@@ -226,10 +229,9 @@ fn connect_one(
             }
             rc => {
                 return Err(format!(
-                    "bind as {} failed: {} ({})",
+                    "bind as {} failed: {}",
                     bind.dn,
-                    result_name(rc),
-                    result.text.trim()
+                    describe_result(rc, &result.text)
                 ));
             }
         }
@@ -262,6 +264,16 @@ fn describe(error: &LdapError) -> String {
         format!("timed out ({text})")
     } else {
         text
+    }
+}
+
+/// `result code 4 (sizeLimitExceeded): the server's text`.
+fn describe_result(rc: u32, text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        result_name(rc)
+    } else {
+        format!("{}: {text}", result_name(rc))
     }
 }
 
@@ -375,14 +387,9 @@ impl Connection {
                 return Err(self.search_error(
                     base,
                     format!(
-                        "the server ended page {} with {}{}",
+                        "the server ended page {} with {}",
                         stats.pages,
-                        result_name(result.rc),
-                        if result.text.trim().is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", result.text.trim())
-                        }
+                        describe_result(result.rc, &result.text)
                     ),
                 ));
             }
@@ -564,15 +571,7 @@ fn self_error(url: &str, base: &str, e: &LdapError) -> Error {
         server: url.to_owned(),
         base: base.to_owned(),
         reason: match e {
-            LdapError::LdapResult { result } => format!(
-                "{}{}",
-                result_name(result.rc),
-                if result.text.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", result.text.trim())
-                }
-            ),
+            LdapError::LdapResult { result } => describe_result(result.rc, &result.text),
             _ => describe(e),
         },
     }
@@ -583,9 +582,9 @@ fn split_description(description: &str) -> (String, Option<&str>) {
     let mut parts = description.split(';');
     let name = parts.next().unwrap_or_default().to_ascii_lowercase();
     let range = parts.find_map(|o| {
-        o.strip_prefix("range=")
-            .or_else(|| o.strip_prefix("Range="))
-            .or_else(|| o.strip_prefix("RANGE="))
+        o.get(..6)
+            .filter(|p| p.eq_ignore_ascii_case("range="))
+            .map(|_| &o[6..])
     });
     (name, range)
 }

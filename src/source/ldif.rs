@@ -54,6 +54,11 @@ pub struct Reader<R> {
     path: PathBuf,
     line: usize,
     started: bool,
+    /// The last ldapsearch trailer (`search:`/`result:`): its line, and whether its paged-results
+    /// control announced more pages.
+    last_trailer: Option<(usize, bool)>,
+    /// The first entry after that trailer, if any.
+    entry_after_trailer: Option<usize>,
 }
 
 impl Reader<BufReader<fs_err::File>> {
@@ -72,6 +77,8 @@ impl<R: BufRead> Reader<R> {
             path: path.to_owned(),
             line: 0,
             started: false,
+            last_trailer: None,
+            entry_after_trailer: None,
         }
     }
 
@@ -230,8 +237,17 @@ impl<R: BufRead> Reader<R> {
                 // RFC 2849 allows the first record to follow the version line directly.
                 return self.entry(lines.collect());
             }
-            "dn" => {}
-            "search" => return self.search_result(lines).map(|()| None),
+            "dn" => {
+                if self.last_trailer.is_some() && self.entry_after_trailer.is_none() {
+                    self.entry_after_trailer = Some(first.line);
+                }
+            }
+            "search" => {
+                let more = self.search_result(lines)?;
+                self.last_trailer = Some((first.line, more));
+                self.entry_after_trailer = None;
+                return Ok(None);
+            }
             "ref" => return Ok(None),
             _ => {
                 return Err(self.syntax(
@@ -248,6 +264,12 @@ impl<R: BufRead> Reader<R> {
         let mut ranged: Vec<Ranged> = Vec::new();
         for logical in lines {
             let (name, options, value) = self.attribute(&logical)?;
+            if name == "dn" {
+                return Err(self.syntax(
+                    logical.line,
+                    "`dn:` inside a record; records must be separated by a blank line",
+                ));
+            }
             if name == "changetype" {
                 if !value.eq_ignore_ascii_case(b"add") {
                     return Err(self.syntax(
@@ -261,7 +283,16 @@ impl<R: BufRead> Reader<R> {
                 }
                 continue;
             }
-            if let Some(range) = options.split(';').find_map(|o| o.strip_prefix("range=")) {
+            // Only the attributes the rules read must be complete; a big group's ranged
+            // `member` is none of rcptsync's business.
+            let used = Entry::ATTRIBUTES
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&name));
+            if let Some(range) = options
+                .split(';')
+                .find_map(|o| o.strip_prefix("range="))
+                .filter(|_| used)
+            {
                 let parsed = parse_range(range).ok_or_else(|| {
                     self.syntax(
                         logical.line,
@@ -295,11 +326,34 @@ impl<R: BufRead> Reader<R> {
         Ok(Some(entry))
     }
 
-    /// ldapsearch's trailer: `search: N`, `result: CODE text`. Anything but success means the
-    /// search stopped early, so the export is incomplete.
-    fn search_result(&self, lines: impl Iterator<Item = Logical>) -> Result<(), Error> {
+    /// ldapsearch's trailer: `search: N`, `result: CODE text`, and with paging a `control:` line
+    /// holding the paged-results cookie. Anything but success means the search stopped early,
+    /// so the export is incomplete. Returns whether the cookie announces more pages.
+    fn search_result(&self, lines: impl Iterator<Item = Logical>) -> Result<bool, Error> {
+        let mut more = false;
         for logical in lines {
             let (name, _, value) = self.attribute(&logical)?;
+            let value_text = String::from_utf8_lossy(&value);
+            if name == "control" && value_text.starts_with(PAGED_RESULTS_OID) {
+                let encoded = value_text
+                    .split_whitespace()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches(':');
+                let cookie_empty = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .ok()
+                    .and_then(|ber| paged_cookie_is_empty(&ber));
+                match cookie_empty {
+                    Some(empty) => more = !empty,
+                    None => {
+                        return Err(self.syntax(
+                            logical.line,
+                            format!("cannot read the paged-results control {value_text:?}, so the export may be incomplete"),
+                        ));
+                    }
+                }
+            }
             if name == "result" {
                 let value = String::from_utf8_lossy(&value);
                 if !value.starts_with("0 ") && value != "0" {
@@ -313,8 +367,53 @@ impl<R: BufRead> Reader<R> {
                 }
             }
         }
-        Ok(())
+        Ok(more)
     }
+
+    /// At the end of the file: an ldapsearch export must end with its last page's trailer.
+    fn check_end(&self) -> Result<(), Error> {
+        match (self.last_trailer, self.entry_after_trailer) {
+            (Some(_), Some(line)) => Err(self.syntax(
+                line,
+                "entries follow the last `search:`/`result:` trailer: ldapsearch was cut off in the middle \
+                 of a page and the export is incomplete; export again",
+            )),
+            (Some((line, true)), None) => Err(self.syntax(
+                line,
+                "the last page's paged-results cookie is not empty: ldapsearch stopped before the last \
+                 page and the export is incomplete; export again",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The paged-results control's OID (RFC 2696).
+const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
+
+/// Reads the BER value `SEQUENCE { INTEGER size, OCTET STRING cookie }`; Some(true) when the
+/// cookie is empty (the search is over), None when the value is not of that shape.
+fn paged_cookie_is_empty(ber: &[u8]) -> Option<bool> {
+    /// Reads one tag-length header; returns (tag, content length, header length).
+    fn header(bytes: &[u8]) -> Option<(u8, usize, usize)> {
+        let tag = *bytes.first()?;
+        let first = *bytes.get(1)?;
+        if first < 0x80 {
+            return Some((tag, usize::from(first), 2));
+        }
+        let count = usize::from(first & 0x7f);
+        let mut len = 0usize;
+        for i in 0..count {
+            len = len.checked_mul(256)? + usize::from(*bytes.get(2 + i)?);
+        }
+        Some((tag, len, 2 + count))
+    }
+    let (tag, _, skip) = header(ber)?;
+    let rest = ber.get(skip..).filter(|_| tag == 0x30)?;
+    let (tag, len, skip) = header(rest)?;
+    let rest = rest.get(skip + len..).filter(|_| tag == 0x02)?;
+    let (tag, len, _) = header(rest)?;
+    (tag == 0x04).then_some(len == 0)
 }
 
 /// `0-1499` or `1500-*`.
@@ -324,7 +423,7 @@ fn parse_range(range: &str) -> Option<(u64, Option<u64>)> {
     let high = if high == "*" {
         None
     } else {
-        Some(high.parse().ok()?)
+        Some(high.parse::<u64>().ok()?)
     };
     Some((low, high))
 }
@@ -339,7 +438,7 @@ fn complete(ranges: &mut [(u64, Option<u64>)]) -> bool {
         }
         match high {
             None => return true,
-            Some(high) => next = next.max(high + 1),
+            Some(high) => next = next.max(high.saturating_add(1)),
         }
     }
     false
@@ -351,7 +450,7 @@ impl<R: BufRead> Iterator for Reader<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let lines = match self.record() {
-                Ok(lines) if lines.is_empty() => return None,
+                Ok(lines) if lines.is_empty() => return self.check_end().err().map(Err),
                 Ok(lines) => lines,
                 Err(e) => return Some(Err(e)),
             };
@@ -456,6 +555,46 @@ mod tests {
     }
 
     #[test]
+    fn interrupted_paged_ldapsearch_exports_are_refused() {
+        const MORE: &str = "control: 1.2.840.113556.1.4.319 false MA0CAQAECAsAAAAAAAAA\n";
+        const DONE: &str = "control: 1.2.840.113556.1.4.319 false MAUCAQAEAA==\n";
+        let page = |n: usize, control: &str| {
+            format!(
+                "dn: CN=P{n}\nmail: p{n}@x.com\n\n# search result\nsearch: {n}\nresult: 0 Success\n{control}\n"
+            )
+        };
+        // Two pages, the last with an empty cookie: complete.
+        assert_eq!(
+            parse(&format!("{}{}", page(2, MORE), page(3, DONE)))
+                .unwrap()
+                .len(),
+            2
+        );
+        // Cut after a page that announced more: incomplete.
+        let e = error(&page(2, MORE));
+        assert!(
+            e.starts_with("t.ldif:5: the last page's paged-results cookie is not empty"),
+            "{e}"
+        );
+        // Cut in the middle of the next page: entries after the last trailer.
+        let e = error(&format!("{}dn: CN=Q\nmail: q@x.com\n", page(2, MORE)));
+        assert!(e.starts_with("t.ldif:9: entries follow the last"), "{e}");
+        // An unreadable control is not taken for the end.
+        assert!(
+            error(&page(2, "control: 1.2.840.113556.1.4.319 false !!!\n"))
+                .contains("cannot read the paged-results control")
+        );
+        // Exports without trailers (ldapsearch -LLL, ldifde) cannot say, and are accepted.
+        assert_eq!(parse("dn: CN=A\nmail: a@x.com\n").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_missing_blank_line_between_records_is_an_error() {
+        let e = error("dn: CN=A\nmail: a@x.com\ndn: CN=B\nmsExchRequireAuthToSendTo: TRUE\n");
+        assert!(e.starts_with("t.ldif:3: `dn:` inside a record"), "{e}");
+    }
+
+    #[test]
     fn ranged_attributes() {
         let complete = "dn: CN=A\nproxyAddresses;range=0-1: smtp:a@x.com\nproxyAddresses;range=0-1: smtp:b@x.com\n\
                         proxyAddresses;range=2-*: smtp:c@x.com\n";
@@ -469,6 +608,17 @@ mod tests {
         let gap = "dn: CN=A\nproxyAddresses;range=0-1: smtp:a@x.com\nproxyAddresses;range=5-*: smtp:c@x.com\n";
         assert!(error(gap).contains("incomplete"));
         assert!(error("dn: CN=A\nmail;range=x-1: a\n").contains("invalid range option"));
+        // Ranges on attributes the rules do not read do not matter.
+        assert_eq!(
+            parse("dn: CN=G\nmember;range=0-1499: CN=A\nmail: g@x.com\n")
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            error("dn: CN=A\nproxyAddresses;range=0-18446744073709551615: smtp:a@x.com\n")
+                .contains("incomplete")
+        );
     }
 
     #[test]

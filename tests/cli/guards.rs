@@ -43,7 +43,12 @@ fn refused(installed: usize, directory: &str, safety: &str, message: &str) {
 
 #[test]
 fn empty_result() {
-    refused(5, "", "", "safety guard: the new map would be empty");
+    refused(
+        5,
+        "",
+        "",
+        "safety guard: the sources gave no recipients at all",
+    );
 }
 
 #[test]
@@ -52,8 +57,30 @@ fn empty_result_is_refused_even_with_min_recipients_zero() {
         5,
         "# nothing\n",
         "[safety]\nmin_recipients = 0\n",
-        "the new map would be empty",
+        "the sources gave no recipients at all",
     );
+}
+
+#[test]
+fn extras_do_not_hide_an_empty_directory() {
+    refused(
+        5,
+        "# the export came back empty\n",
+        "[safety]\nmax_removed_percent = 100\n",
+        "safety guard: the sources gave no recipients at all",
+    );
+    // The same with extras configured: they are in the map, but the read is still empty.
+    let env = crate::util::Env::new("", "");
+    let config = fs_err::read_to_string(env.path("rcptsync.toml"))
+        .unwrap()
+        .replace(
+            "exclude_domains",
+            "extra = [\"postmaster@example.com\"]\nexclude_domains",
+        );
+    env.write("rcptsync.toml", &config);
+    let r = env.run(&["extract"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(env.map().is_none());
 }
 
 #[test]
@@ -62,7 +89,7 @@ fn fewer_than_min_recipients() {
         20,
         &users(19),
         "[safety]\nmin_recipients = 20\n",
-        "safety guard: the new map would have 19 recipients, fewer than min_recipients = 20",
+        "safety guard: the sources gave 19 recipients, fewer than min_recipients = 20",
     );
 }
 
