@@ -184,6 +184,13 @@ impl<'a> Installer<'a> {
         let mut temp = atomic::temp_beside(self.path())?;
         temp.write_all(text)?;
         set_mode(temp.path(), self.path())?;
+        if self.spec.kind == MapType::Texthash {
+            // Postfix re-reads a texthash file until its mtime is two seconds old, in case
+            // an editor is still writing it ("pausing to let file cool down"): every daemon
+            // would stall after the reload. This file is complete before it goes live.
+            let cooled = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
+            temp.as_file().set_modified(cooled)?;
+        }
         temp.as_file().sync_all()?;
         let temp = temp.into_temp_path();
         let indexed = self.indexed(&temp);

@@ -7,5 +7,6 @@ mod fixture;
 #[path = "../support.rs"]
 mod support;
 
+mod load;
 mod types;
 mod util;
