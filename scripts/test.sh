@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs rcptsync's whole test suite: unit tests, the binary's CLI tests, and the integration
-# tests against real servers (slapd, Samba AD DC) that the tests start on loopback themselves.
+# tests against real servers (slapd, Samba AD DC, Postfix) that the tests start on loopback
+# themselves.
 #
 # Installs the Debian packages those servers come from when they are missing (needs root, as
 # CI has); without root it says what to install. A test whose server is missing fails and
@@ -8,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(slapd ldap-utils samba ldb-tools krb5-user winbind openssl)
+packages=(slapd ldap-utils samba ldb-tools krb5-user winbind openssl
+          postfix postfix-cdb postfix-lmdb tinycdb lmdb-utils db-util)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -18,6 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         echo "scripts/test.sh: installing ${missing[*]}" >&2
         export DEBIAN_FRONTEND=noninteractive
+        # Postfix without a system configuration: the tests run private instances.
+        echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else

@@ -7,6 +7,8 @@ mod fixture;
 #[path = "../support.rs"]
 mod support;
 
+mod failures;
 mod load;
+mod native;
 mod types;
 mod util;

@@ -97,3 +97,67 @@ fn lmdb() {
 fn texthash() {
     lifecycle("texthash", "");
 }
+
+#[test]
+fn addresses_outside_relay_domains_are_reported() {
+    let gw = Gateway::new("hash", "");
+    // relay_domains as admins write it: a parameter reference, a lookup table, a file.
+    let etc = gw.postfix.config_dir();
+    fs_err::write(etc.join("relay_table"), "example.net OK\n").unwrap();
+    crate::fixture::run(
+        std::process::Command::new("postmap")
+            .arg("-c")
+            .arg(&etc)
+            .arg(format!("hash:{}/relay_table", etc.display())),
+    );
+    fs_err::write(etc.join("relay_file"), "# more\nexample.org\n").unwrap();
+    crate::fixture::run(
+        std::process::Command::new("postconf")
+            .arg("-c")
+            .arg(&etc)
+            .args([
+                "-e",
+                "my_relays = example.com",
+                &format!(
+                    "relay_domains = $my_relays, hash:{0}/relay_table, {0}/relay_file",
+                    etc.display()
+                ),
+            ]),
+    );
+    let r = gw.apply_keys(&[
+        "a@example.com",
+        "b@example.net",
+        "c@example.org",
+        "d@other.test",
+        "e@other.test",
+        "f@sub.example.com",
+    ]);
+    // sub.example.com is relayed: parent_domain_matches_subdomains includes relay_domains by default.
+    assert!(
+        r.stderr.contains(
+            "the map has addresses in domains this gateway does not relay (not in relay_domains): other.test (2)\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    // They are installed all the same: harmless, and the mismatch is the admin's to resolve.
+    assert!(
+        r.stdout.ends_with("6 recipients, 6 added, 0 removed\n"),
+        "{}",
+        r.stdout
+    );
+
+    crate::fixture::run(
+        std::process::Command::new("postconf")
+            .arg("-c")
+            .arg(&etc)
+            .args(["-e", "parent_domain_matches_subdomains ="]),
+    );
+    let r = gw.apply_keys(&["a@example.com", "b@example.net", "f@sub.example.com"]);
+    assert!(
+        r.stderr
+            .contains("(not in relay_domains): sub.example.com (1)\n"),
+        "{}",
+        r.stderr
+    );
+}

@@ -55,17 +55,18 @@ impl Gateway {
         r
     }
 
-    /// The live files of the map (text, indexed, previous): name and bytes, for comparisons.
-    pub fn live_files(&self) -> Vec<(String, Vec<u8>)> {
-        let mut files: Vec<(String, Vec<u8>)> = fs_err::read_dir(self.postfix.path("maps"))
+    /// The live files of the map (text, indexed, previous, digest record) by name and SHA-256,
+    /// for comparisons. Temporary files (`.NAME.XXXX.tmp*`, left by a killed run) are not live.
+    pub fn live_files(&self) -> Vec<(String, String)> {
+        use sha2::Digest as _;
+        let mut files: Vec<(String, String)> = fs_err::read_dir(self.postfix.path("maps"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| !p.file_name().unwrap().to_string_lossy().ends_with(".lock"))
-            .map(|p: PathBuf| {
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    fs_err::read(&p).unwrap(),
-                )
+            .map(|p: PathBuf| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+            .filter(|(name, _)| !name.ends_with(".lock") && !name.starts_with('.'))
+            .map(|(name, p)| {
+                let digest = sha2::Sha256::digest(fs_err::read(&p).unwrap());
+                (name, digest.iter().map(|b| format!("{b:02x}")).collect())
             })
             .collect();
         files.sort();
