@@ -161,3 +161,30 @@ fn addresses_outside_relay_domains_are_reported() {
         r.stderr
     );
 }
+
+#[test]
+fn reload_always_and_never() {
+    // always: even a hash map change reloads Postfix.
+    let mut gw = Gateway::new("hash", "reload = \"always\"\n");
+    gw.apply_keys(&["alice@example.com"]);
+    gw.postfix.start();
+    let reloads = |gw: &Gateway| gw.postfix.maillog().matches("reload -- version").count();
+    gw.apply_keys(&["alice@example.com", "bob@example.com"]);
+    assert_eq!(reloads(&gw), 1);
+
+    // never: a texthash map is installed but smtpd keeps the old one until someone reloads.
+    let mut gw = Gateway::new("texthash", "reload = \"never\"\n");
+    gw.apply_keys(&["alice@example.com"]);
+    gw.postfix.start();
+    gw.apply_keys(&["alice@example.com", "bob@example.com"]);
+    assert_eq!(reloads(&gw), 0);
+    gw.assert_answers(&["alice@example.com"], &["bob@example.com"]);
+    crate::fixture::run(
+        std::process::Command::new("postfix")
+            .arg("-c")
+            .arg(gw.postfix.config_dir())
+            .arg("reload"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    gw.assert_answers(&["alice@example.com", "bob@example.com"], &[]);
+}
