@@ -38,3 +38,4 @@ pub mod lock;
 pub mod map;
 pub mod rules;
 pub mod source;
+pub mod transport;

@@ -41,15 +41,22 @@ pub enum Command {
     /// Prints nothing when nothing changed. Refuses (exit 3) and keeps the old map when a
     /// safety guard fails.
     Extract(Change),
-    /// Send the current map to every [[gateway]], only if it changed.
+    /// Send the current map to every [[gateway]] over ssh, in parallel, only if it changed.
+    ///
+    /// --force pushes even an unchanged map; --dry-run says where it would push.
     Push(Change),
-    /// Extract, then push.
+    /// Extract, then push (only when the extract succeeded).
     Sync(Change),
     /// On the gateway, as the SSH forced command: read one map from stdin into the spool.
+    ///
+    /// Answers `OK COUNT SHA256` or `ERROR reason` on stdout. Needs no config file.
     Receive {
-        /// The spool directory.
+        /// The spool directory (apply's [install].spool).
         #[arg(long, value_name = "DIR")]
         spool: PathBuf,
+        /// Refuse maps larger than this many bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+        max_bytes: u64,
     },
     /// On the gateway, as root: validate the spooled map, build it, swap it in, reload if needed.
     ///

@@ -54,10 +54,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             };
             cmd::apply::run(&config, change, &input, cli.verbose > 0)
         }
-        Command::Push(_)
-        | Command::Sync(_)
-        | Command::Receive { .. }
-        | Command::Verify { .. }
+        Command::Push(change) => {
+            cmd::push::run(&Config::load(&cli.config)?, change, cli.verbose > 0)
+        }
+        Command::Sync(change) => {
+            cmd::sync::run(&Config::load(&cli.config)?, change, cli.verbose > 0)
+        }
+        Command::Receive { spool, max_bytes } => Ok(cmd::receive::run(spool, *max_bytes)),
+        Command::Verify { .. }
         | Command::Doctor { .. }
         | Command::Prune { .. }
         | Command::ImportIni { .. } => {

@@ -3,3 +3,6 @@
 
 pub mod apply;
 pub mod extract;
+pub mod push;
+pub mod receive;
+pub mod sync;

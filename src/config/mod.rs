@@ -58,8 +58,8 @@ pub struct Config {
     pub output: Option<Output>,
     /// The `[safety]` guards.
     pub safety: Limits,
-    /// The `[[gateway]]` tables, as written (used by `push`).
-    pub gateways: Vec<raw::Gateway>,
+    /// The `[[gateway]]` tables (used by `push`).
+    pub gateways: Vec<Gateway>,
     /// The `[install]` table (used on the gateway).
     pub install: Option<Install>,
 }
@@ -82,6 +82,13 @@ impl Config {
             key: what.to_owned(),
             message: format!("missing; {why}"),
         }
+    }
+
+    /// The `[output]` table (the map `extract` writes and `push` sends), or a usage error.
+    pub fn output(&self) -> Result<&Output, Error> {
+        self.output.as_ref().ok_or_else(|| {
+            self.missing("[output]", "it says where the map is written (path = ...)")
+        })
     }
 
     /// The parts `extract` needs, or a usage error naming the missing table.
@@ -117,6 +124,23 @@ impl Config {
             )
         })
     }
+}
+
+/// One `[[gateway]]`, checked.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// Label for reports and the push record.
+    pub name: String,
+    /// Host name or address for ssh.
+    pub host: String,
+    /// SSH port.
+    pub port: u16,
+    /// The gateway's receiving account.
+    pub user: String,
+    /// Private key; None leaves the choice to ssh's own configuration.
+    pub identity_file: Option<PathBuf>,
+    /// Known-hosts file; None means ssh's default. Host keys are checked either way.
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// The `[install]` table, checked.
@@ -332,6 +356,17 @@ impl Checker<'_> {
         let output = raw.output.map(|o| self.output(o)).transpose()?;
         let install = raw.install.map(|i| self.install(i)).transpose()?;
         let safety = self.safety(raw.safety)?;
+        for (i, gateway) in raw.gateway.iter().enumerate() {
+            if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
+                return Err(self.invalid(
+                    "gateway.name",
+                    format!(
+                        "{:?} is used by two gateways; names must be unique",
+                        gateway.name
+                    ),
+                ));
+            }
+        }
         if let Some(extra) = recipients
             .as_ref()
             .and_then(|r| r.extra.iter().find(|e| safety.canaries.contains(e)))
@@ -347,7 +382,11 @@ impl Checker<'_> {
             recipients,
             output,
             safety,
-            gateways: raw.gateway,
+            gateways: raw
+                .gateway
+                .into_iter()
+                .map(|g| self.gateway(g))
+                .collect::<Result<Vec<_>, _>>()?,
             install,
         })
     }
@@ -509,6 +548,41 @@ impl Checker<'_> {
         Ok(Output {
             path: self.resolve(&raw.path),
             value: raw.value,
+        })
+    }
+
+    fn gateway(&self, raw: raw::Gateway) -> Result<Gateway, Error> {
+        // Host and user end up on ssh's command line: nothing that ssh could read as an
+        // option or a second argument.
+        let token = |key: &str, value: &str, extra: &str| {
+            let ok = !value.is_empty()
+                && !value.starts_with('-')
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c));
+            if ok {
+                Ok(())
+            } else {
+                Err(self.invalid(
+                    format!("gateway.{key}"),
+                    format!("{value:?} is not a valid {key} (letters, digits, dots, hyphens; not starting with -)"),
+                ))
+            }
+        };
+        token("name", &raw.name, "")?;
+        token("host", &raw.host, ":[]%")?;
+        token("user", &raw.user, "")?;
+        let port = raw.port.unwrap_or(22);
+        if port == 0 {
+            return Err(self.invalid("gateway.port", "0 is not a port"));
+        }
+        Ok(Gateway {
+            name: raw.name,
+            host: raw.host,
+            port,
+            user: raw.user,
+            identity_file: raw.identity_file.map(|f| self.resolve(&f)),
+            known_hosts: raw.known_hosts.map(|f| self.resolve(&f)),
         })
     }
 
@@ -725,6 +799,43 @@ path = "out/relay_recipients"
             e.contains("safety.canaries: postmaster@example.com is also in recipients.extra"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn gateways_are_checked() {
+        let gw = |body: &str| format!("{MINIMAL}\n[[gateway]]\n{body}\n");
+        let config = parse(&gw("name = \"mx1\"\nhost = \"mx1.example.com\"\nuser = \"postrelay\"\nidentity_file = \"id\"")).unwrap();
+        assert_eq!(config.gateways[0].port, 22);
+        assert_eq!(
+            config.gateways[0].identity_file.as_deref(),
+            Some(Path::new("/etc/rcptsync/id"))
+        );
+        for (body, key) in [
+            (
+                "name = \"mx1\"\nhost = \"-oProxyCommand=x\"\nuser = \"u\"",
+                "gateway.host",
+            ),
+            (
+                "name = \"mx1\"\nhost = \"a b\"\nuser = \"u\"",
+                "gateway.host",
+            ),
+            (
+                "name = \"mx1\"\nhost = \"h\"\nuser = \"-l\"",
+                "gateway.user",
+            ),
+            (
+                "name = \"mx1\"\nhost = \"h\"\nuser = \"u\"\nport = 0",
+                "gateway.port",
+            ),
+        ] {
+            let e = error(&gw(body));
+            assert!(e.contains(key), "{body}: {e}");
+        }
+        let twice = format!(
+            "{}[[gateway]]\nname = \"mx1\"\nhost = \"h2\"\nuser = \"u\"\n",
+            gw("name = \"mx1\"\nhost = \"h\"\nuser = \"u\"")
+        );
+        assert!(error(&twice).contains("used by two gateways"));
     }
 
     #[test]

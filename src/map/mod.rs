@@ -3,4 +3,5 @@
 
 pub mod atomic;
 pub mod diff;
+pub mod payload;
 pub mod text;

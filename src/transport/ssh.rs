@@ -1,0 +1,182 @@
+//! Sends a payload to one gateway with the system `ssh` client.
+//!
+//! The connection is made with `BatchMode=yes` (never a prompt: cron has nobody to answer it)
+//! and `StrictHostKeyChecking=yes` (an unknown or changed host key is an error, never silently
+//! accepted), against the gateway's `known_hosts` file when one is configured. The remote side
+//! is the forced command `rcptsync receive` from the gateway user's authorized_keys; the
+//! command ssh asks for (`receive`) is only a label that the receiver checks.
+//!
+//! Failures are turned into what the admin has to do: add the host key, install the public key.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::config::Gateway;
+
+/// What the client asks the forced command for; `receive` refuses anything else.
+pub const REMOTE_COMMAND: &str = "receive";
+
+/// How long the TCP connection and the SSH handshake may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a push to one gateway failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No ssh client.
+    #[error("ssh not found in PATH; install OpenSSH's client (apt-get install openssh-client)")]
+    NoSsh,
+    /// ssh could not be run or fed.
+    #[error("run ssh: {0}")]
+    Io(#[from] std::io::Error),
+    /// The host key is not in known_hosts.
+    #[error(
+        "the host key of {host} (port {port}) is not known; check its fingerprint on the gateway \
+         (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it with: \
+         ssh-keyscan -p {port} {host} >> {known_hosts}"
+    )]
+    UnknownHostKey {
+        /// The gateway.
+        host: String,
+        /// Its port.
+        port: u16,
+        /// The known_hosts file to add it to.
+        known_hosts: String,
+    },
+    /// The host key differs from the one in known_hosts.
+    #[error(
+        "the host key of {host} has CHANGED since it was recorded in {known_hosts}: either the \
+         gateway was reinstalled or someone is intercepting the connection; verify the new key \
+         before replacing the old one (ssh-keygen -R {host} -f {known_hosts})"
+    )]
+    ChangedHostKey {
+        /// The gateway.
+        host: String,
+        /// The known_hosts file.
+        known_hosts: String,
+    },
+    /// The gateway did not accept our key.
+    #[error(
+        "{user}@{host} refused the key{key}; add its public key to ~{user}/.ssh/authorized_keys \
+         on the gateway with the forced command (see contrib/authorized_keys)"
+    )]
+    Refused {
+        /// The gateway.
+        host: String,
+        /// The account.
+        user: String,
+        /// " path" of the identity file, if configured.
+        key: String,
+    },
+    /// Anything else ssh or the receiver said.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn find_ssh() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join("ssh"))
+        .find(|p| p.is_file())
+}
+
+/// The ssh command line for `gateway` (without the payload).
+pub fn command(gateway: &Gateway) -> Result<Command, Error> {
+    let mut cmd = Command::new(find_ssh().ok_or(Error::NoSsh)?);
+    cmd.arg("-T")
+        .args(["-o", "BatchMode=yes"])
+        .args(["-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!("ConnectTimeout={}", CONNECT_TIMEOUT.as_secs()))
+        .args([
+            "-o",
+            "ServerAliveInterval=15",
+            "-o",
+            "ServerAliveCountMax=4",
+        ]);
+    if let Some(known_hosts) = &gateway.known_hosts {
+        cmd.arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known_hosts.display()));
+    }
+    if let Some(identity) = &gateway.identity_file {
+        cmd.arg("-i")
+            .arg(identity)
+            .args(["-o", "IdentitiesOnly=yes"]);
+    }
+    cmd.arg("-p")
+        .arg(gateway.port.to_string())
+        .arg("-l")
+        .arg(&gateway.user)
+        .arg(&gateway.host)
+        .arg(REMOTE_COMMAND);
+    Ok(cmd)
+}
+
+/// Sends `payload` to `gateway`; returns the receiver's reply (`OK ...`).
+pub fn send(gateway: &Gateway, payload: &[u8]) -> Result<String, Error> {
+    let mut child = command(gateway)?
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| Error::Failed("no stdin".into()))?;
+    // Write from a thread: ssh may stop reading (and we must still collect its output).
+    let written = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || stdin.write_all(payload));
+        let output = child.wait_with_output();
+        (writer.join(), output)
+    });
+    let output = written.1?;
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    if output.status.success() && stdout.starts_with("OK ") {
+        return Ok(stdout);
+    }
+    let known_hosts = gateway.known_hosts.as_ref().map_or_else(
+        || "~/.ssh/known_hosts".to_owned(),
+        |p| p.display().to_string(),
+    );
+    if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        return Err(Error::ChangedHostKey {
+            host: gateway.host.clone(),
+            known_hosts,
+        });
+    }
+    if stderr.contains("Host key verification failed") {
+        return Err(Error::UnknownHostKey {
+            host: gateway.host.clone(),
+            port: gateway.port,
+            known_hosts,
+        });
+    }
+    if stderr.contains("Permission denied") {
+        return Err(Error::Refused {
+            host: gateway.host.clone(),
+            user: gateway.user.clone(),
+            key: gateway
+                .identity_file
+                .as_ref()
+                .map(|p| format!(" {}", p.display()))
+                .unwrap_or_default(),
+        });
+    }
+    let said = [stdout.as_str(), stderr.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.replace('\n', "; "))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Error::Failed(format!(
+        "ssh {}@{}:{} ended with {}: {}",
+        gateway.user,
+        gateway.host,
+        gateway.port,
+        output.status,
+        if said.is_empty() { "no output" } else { &said }
+    )))
+}
