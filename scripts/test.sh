@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs rcptsync's whole test suite: unit tests, the binary's CLI tests, and the integration
-# tests against real servers (slapd, Samba AD DC, Postfix) that the tests start on loopback
-# themselves.
+# tests against real servers (slapd, Samba AD DC, Postfix, sshd) that the tests start on
+# loopback themselves.
 #
 # Installs the Debian packages those servers come from when they are missing (needs root, as
 # CI has); without root it says what to install. A test whose server is missing fails and
@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(slapd ldap-utils samba ldb-tools krb5-user winbind openssl
-          postfix postfix-cdb postfix-lmdb tinycdb lmdb-utils db-util)
+          postfix postfix-cdb postfix-lmdb tinycdb lmdb-utils db-util
+          openssh-server openssh-client)
 
 missing=()
 for p in "${packages[@]}"; do

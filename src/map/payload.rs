@@ -151,6 +151,15 @@ impl Payload {
                 .by_ref()
                 .take(MAX_HEADER_LINE as u64 + 1)
                 .read_until(b'\n', &mut line)?;
+            if index == 0
+                && !line.is_empty()
+                && !MAGIC
+                    .as_bytes()
+                    .starts_with(&line[..line.len().min(MAGIC.len())])
+            {
+                let shown = String::from_utf8_lossy(&line);
+                return Err(Error::Magic(shown.trim_end().chars().take(60).collect()));
+            }
             if line.last() != Some(&b'\n') {
                 return Err(Error::Header(if line.len() > MAX_HEADER_LINE {
                     "line too long".into()

@@ -7,4 +7,6 @@ mod fixture;
 #[path = "../support.rs"]
 mod support;
 
+mod e2e;
 mod push;
+mod receive;
