@@ -73,37 +73,40 @@ fn damaged_or_unexpected_input_never_replaces_the_spool_file() {
     let text = String::from_utf8(good.clone()).unwrap();
     let wrong_digest = text.replace("b@example.com", "c@example.com");
     let big = payload(&"x@example.com OK\n".repeat(1000));
-    let cases: Vec<(&str, Vec<u8>, Option<&str>, Vec<&str>, &str)> = vec![
-        (
+    /// One bad delivery: what it is, the bytes, SSH_ORIGINAL_COMMAND, extra arguments, and
+    /// what the reply must say.
+    struct Case<'a>(&'a str, Vec<u8>, Option<&'a str>, Vec<&'a str>, &'a str);
+    let cases = [
+        Case(
             "truncated",
             good[..good.len() - 5].to_vec(),
             None,
             vec![],
             "ERROR truncated",
         ),
-        (
+        Case(
             "wrong digest",
             wrong_digest.into_bytes(),
             None,
             vec![],
             "ERROR digest mismatch",
         ),
-        (
+        Case(
             "oversize",
             big,
             None,
             vec!["--max-bytes", "1000"],
             "more than the limit of 1000",
         ),
-        (
+        Case(
             "garbage",
             b"\x00\x01garbage".to_vec(),
             None,
             vec![],
             "ERROR not an rcptsync map",
         ),
-        ("empty", Vec::new(), None, vec![], "ERROR bad header"),
-        (
+        Case("empty", Vec::new(), None, vec![], "ERROR bad header"),
+        Case(
             "another command",
             good.clone(),
             Some("scp -t /etc"),
@@ -111,7 +114,7 @@ fn damaged_or_unexpected_input_never_replaces_the_spool_file() {
             "refusing the command \"scp -t /etc\"",
         ),
     ];
-    for (what, input, original, args, message) in cases {
+    for Case(what, input, original, args, message) in cases {
         let (code, stdout, stderr) = receive(spool.path(), &input, original, &args);
         assert_eq!(code, 1, "{what}: {stdout} {stderr}");
         assert!(stdout.contains(message), "{what}: {stdout}");
