@@ -13,15 +13,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "rcptsync", version, max_term_width = 100)]
 pub struct Cli {
-    /// The configuration file.
-    #[arg(
-        short,
-        long,
-        global = true,
-        value_name = "FILE",
-        default_value = "/etc/rcptsync/rcptsync.toml"
-    )]
-    pub config: PathBuf,
+    /// The configuration file [default: /etc/rcptsync/rcptsync.toml].
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -74,28 +68,57 @@ pub enum Command {
         rollback: bool,
     },
     /// Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted.
+    ///
+    /// Never sends DATA. Exit 4 when an answer is not what it should be, 1 when the server
+    /// cannot be reached.
     Verify {
         /// The SMTP server to probe.
-        #[arg(long, value_name = "HOST:PORT")]
-        smtp: Option<String>,
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:25")]
+        smtp: String,
+        /// Upgrade the session with STARTTLS first (the certificate is verified).
+        #[arg(long)]
+        starttls: bool,
     },
     /// Check the gateway's Postfix settings against the relay-gateway checklist.
+    ///
+    /// Each finding says what is wrong and the command that fixes it. Exit 4 when a finding
+    /// is an error.
     Doctor {
         /// Postfix's configuration directory.
         #[arg(long, value_name = "DIR", default_value = "/etc/postfix")]
         config_dir: PathBuf,
     },
     /// Remove proxyAddresses in excluded domains from the directory (dry run unless --apply).
+    ///
+    /// Deletes single values, never the attribute, never a primary SMTP: address; writes an
+    /// undo LDIF (for ldapmodify) before the first change.
     Prune {
-        /// Really change the directory (an undo LDIF is written first).
+        /// Really change the directory.
         #[arg(long)]
         apply: bool,
+        /// Where to write the undo LDIF [default: rcptsync-prune-undo-TIME.ldif].
+        #[arg(long, value_name = "FILE")]
+        undo: Option<PathBuf>,
     },
     /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML on stdout.
+    ///
+    /// The bind password goes to a separate file (mode 0600), never into the TOML.
     ImportIni {
         /// The legacy .ini file.
         file: PathBuf,
+        /// Where to write the bind password.
+        #[arg(long, value_name = "FILE", default_value = "bind.pw")]
+        password_file: PathBuf,
     },
+}
+
+impl Cli {
+    /// The configuration file to read.
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/etc/rcptsync/rcptsync.toml"))
+    }
 }
 
 /// Flags of the commands that change something.

@@ -37,36 +37,44 @@ fn classify(err: &anyhow::Error) -> ExitStatus {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
+    let load = || Config::load(&cli.config_path());
+    let verbose = cli.verbose > 0;
     match &cli.command {
         Command::Extract(change) => {
-            let config = Config::load(&cli.config)?;
-            cmd::extract::run(&config, change, cli.verbose > 0)
+            let config = load()?;
+            cmd::extract::run(&config, change, verbose)
         }
         Command::Apply {
             change,
             from,
             rollback,
         } => {
-            let config = Config::load(&cli.config)?;
+            let config = load()?;
             let input = cmd::apply::Input {
                 from: from.as_deref(),
                 rollback: *rollback,
             };
-            cmd::apply::run(&config, change, &input, cli.verbose > 0)
+            cmd::apply::run(&config, change, &input, verbose)
         }
-        Command::Push(change) => {
-            cmd::push::run(&Config::load(&cli.config)?, change, cli.verbose > 0)
-        }
-        Command::Sync(change) => {
-            cmd::sync::run(&Config::load(&cli.config)?, change, cli.verbose > 0)
-        }
+        Command::Push(change) => cmd::push::run(&load()?, change, verbose),
+        Command::Sync(change) => cmd::sync::run(&load()?, change, verbose),
         Command::Receive { spool, max_bytes } => Ok(cmd::receive::run(spool, *max_bytes)),
-        Command::Verify { .. }
-        | Command::Doctor { .. }
-        | Command::Prune { .. }
-        | Command::ImportIni { .. } => {
-            tracing::error!("this command is not yet implemented in this version of rcptsync");
-            Ok(ExitStatus::Usage)
+        Command::Verify { smtp, starttls } => cmd::verify::run(&load()?, smtp, *starttls),
+        Command::Doctor { config_dir } => {
+            // The rcptsync config is optional here: it only adds the installed map to check.
+            let config = match &cli.config {
+                Some(path) => Some(Config::load(path)?),
+                None => Some(cli.config_path())
+                    .filter(|p| p.exists())
+                    .map(|p| Config::load(&p))
+                    .transpose()?,
+            };
+            cmd::doctor::run(config.as_ref(), config_dir, verbose)
         }
+        Command::Prune { apply, undo } => cmd::prune::run(&load()?, *apply, undo.as_deref()),
+        Command::ImportIni {
+            file,
+            password_file,
+        } => cmd::import_ini::run(file, password_file),
     }
 }

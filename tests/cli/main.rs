@@ -8,4 +8,5 @@ mod errors;
 mod example;
 mod extract;
 mod guards;
+mod import_ini;
 mod util;

@@ -7,6 +7,7 @@ mod fixture;
 #[path = "../support.rs"]
 mod support;
 
+mod doctor;
 mod failures;
 mod load;
 mod native;

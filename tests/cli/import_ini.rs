@@ -1,0 +1,1 @@
+//! import-ini: the legacy relay_recipients.ini converted to TOML.

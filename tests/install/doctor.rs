@@ -1,0 +1,1 @@
+//! doctor against real Postfix configuration directories.
