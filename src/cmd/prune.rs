@@ -1,13 +1,150 @@
-//! `rcptsync prune`: remove proxyAddresses in excluded domains from the directory.
+//! `rcptsync prune`: removes proxyAddresses values in excluded domains from the directory (the
+//! legacy script's `delExcludes`), as a separate, deliberate step instead of a side effect of
+//! every extraction.
+//!
+//! A dry run by default: it lists each DN and value. With `--apply` it first writes an undo
+//! LDIF (for `ldapmodify`), then deletes each value with its own LDAP modify `delete` of that
+//! one value, never replacing the attribute, so concurrent changes to the other values are
+//! safe. A primary address (`SMTP:` in capitals) is never removed, only reported: the entry
+//! needs another primary first. The first failure stops the run; the undo LDIF is then
+//! rewritten to hold exactly the values that were removed.
+//!
+//! Security: needs a bind account with write access to proxyAddresses; nothing else does.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use tracing::{error, warn};
 
 use crate::cli::ExitStatus;
+use crate::config::{Config, SourceKind};
+use crate::map::atomic;
+use crate::source::{ldap, ldif};
 
-/// Not yet implemented.
-pub fn run(
-    _config: &crate::config::Config,
-    _apply: bool,
-    _undo: Option<&std::path::Path>,
-) -> anyhow::Result<ExitStatus> {
-    tracing::error!("this command is not yet implemented in this version of rcptsync");
-    Ok(ExitStatus::Usage)
+/// One value to remove.
+#[derive(Debug)]
+struct Removal {
+    dn: String,
+    value: String,
+}
+
+/// Runs prune.
+pub fn run(config: &Config, apply: bool, undo: Option<&Path>) -> anyhow::Result<ExitStatus> {
+    let parts = config.extraction()?;
+    let Some((name, source)) = parts.sources.iter().find_map(|s| match &s.kind {
+        SourceKind::Ldap(l) => Some((&s.name, l)),
+        _ => None,
+    }) else {
+        anyhow::bail!(crate::config::Error::Invalid {
+            path: config.path.clone(),
+            key: "[[source]]".into(),
+            message: "prune changes the directory and needs a kind = \"ldap\" source".into(),
+        });
+    };
+    let excluded = &parts.recipients.excluded;
+    let mut connection = ldap::connect(source).with_context(|| format!("source {name}"))?;
+
+    let mut removals = Vec::new();
+    let mut primaries = Vec::new();
+    connection
+        .search(
+            &source.base_dn,
+            &source.filter,
+            &["proxyAddresses"],
+            source.page_size,
+            |dn, attrs| {
+                for (attr, value) in attrs {
+                    if attr != "proxyaddresses" {
+                        continue;
+                    }
+                    let value = String::from_utf8_lossy(&value).into_owned();
+                    let Some((kind, address)) = value.split_once(':') else {
+                        continue;
+                    };
+                    let domain = address
+                        .rsplit_once('@')
+                        .map_or("", |(_, d)| d)
+                        .to_ascii_lowercase();
+                    if !kind.eq_ignore_ascii_case("smtp") || !excluded.matches(&domain) {
+                        continue;
+                    }
+                    let primary = kind == "SMTP";
+                    let removal = Removal {
+                        dn: dn.to_owned(),
+                        value: value.clone(),
+                    };
+                    if primary {
+                        primaries.push(removal);
+                    } else {
+                        removals.push(removal);
+                    }
+                }
+            },
+        )
+        .with_context(|| format!("source {name}"))?;
+
+    for p in &primaries {
+        warn!(
+            "{}: {} is the primary address and is not removed; give the entry another primary address first",
+            p.dn, p.value
+        );
+    }
+    for r in &removals {
+        println!("{}: {}", r.dn, r.value);
+    }
+    if !apply {
+        println!(
+            "{} value(s) in excluded domains would be removed (dry run; run with --apply to remove them)",
+            removals.len()
+        );
+        return Ok(ExitStatus::Success);
+    }
+    if removals.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+
+    let undo_path = undo.map_or_else(default_undo_path, Path::to_owned);
+    write_undo(&undo_path, &removals).context("write the undo LDIF before changing anything")?;
+    for (done, removal) in removals.iter().enumerate() {
+        if let Err(e) = connection.delete_value(&removal.dn, "proxyAddresses", &removal.value) {
+            write_undo(&undo_path, &removals[..done])?;
+            error!("{e}");
+            error!(
+                "stopped after removing {done} of {} value(s); {} restores the removed ones (ldapmodify -f {})",
+                removals.len(),
+                undo_path.display(),
+                undo_path.display()
+            );
+            return Ok(ExitStatus::Failure);
+        }
+    }
+    println!(
+        "removed {} value(s); to undo: ldapmodify -H {} -D BIND_DN -W -f {}",
+        removals.len(),
+        connection.url(),
+        undo_path.display()
+    );
+    Ok(ExitStatus::Success)
+}
+
+fn default_undo_path() -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    PathBuf::from(format!("rcptsync-prune-undo-{stamp}.ldif"))
+}
+
+/// The LDIF that adds the removed values back.
+fn write_undo(path: &Path, removals: &[Removal]) -> anyhow::Result<()> {
+    let mut text = String::from(
+        "# rcptsync prune: apply with ldapmodify -f THIS_FILE to restore the removed values\n\n",
+    );
+    for r in removals {
+        text.push_str(&ldif::line("dn", &r.dn));
+        text.push_str("changetype: modify\nadd: proxyAddresses\n");
+        text.push_str(&ldif::line("proxyAddresses", &r.value));
+        text.push_str("-\n\n");
+    }
+    atomic::write(path, text.as_bytes(), 0o600)?;
+    Ok(())
 }

@@ -89,6 +89,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A modification was refused.
+    #[error("{server}: modify {dn:?} failed: {reason}")]
+    Modify {
+        /// The server.
+        server: String,
+        /// The entry.
+        dn: String,
+        /// The server's answer.
+        reason: String,
+    },
     /// The search did not complete.
     #[error(
         "{server}: search of {base:?} failed: {reason}; the result would be incomplete, so nothing was written"
@@ -483,6 +493,27 @@ impl Connection {
                 }
                 None => return Ok(()),
             }
+        }
+    }
+
+    /// Deletes one value of one attribute (an LDAP modify `delete` naming the value, so other
+    /// values and concurrent changes to them are left alone).
+    pub fn delete_value(&mut self, dn: &str, attribute: &str, value: &str) -> Result<(), Error> {
+        let timeout = self.timeout;
+        let values = std::collections::HashSet::from([value]);
+        let result = self
+            .conn
+            .with_timeout(timeout)
+            .modify(dn, vec![ldap3::Mod::Delete(attribute, values)])
+            .map_err(|e| self_error(&self.url, dn, &e))?;
+        if result.rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::Modify {
+                server: self.url.clone(),
+                dn: dn.to_owned(),
+                reason: describe_result(result.rc, &result.text),
+            })
         }
     }
 

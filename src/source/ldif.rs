@@ -388,6 +388,22 @@ impl<R: BufRead> Reader<R> {
     }
 }
 
+/// One `name: value` line of LDIF, base64-encoded (`name:: ...`) when RFC 2849 requires it:
+/// non-ASCII, control characters, or a leading space, colon or `<`.
+pub fn line(name: &str, value: &str) -> String {
+    let safe = value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with([' ', ':', '<'])
+        && !value.ends_with(' ');
+    if safe {
+        format!("{name}: {value}\n")
+    } else {
+        format!(
+            "{name}:: {}\n",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    }
+}
+
 /// The paged-results control's OID (RFC 2696).
 const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 
@@ -586,6 +602,25 @@ mod tests {
         );
         // Exports without trailers (ldapsearch -LLL, ldifde) cannot say, and are accepted.
         assert_eq!(parse("dn: CN=A\nmail: a@x.com\n").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn lines_are_encoded_when_they_must_be() {
+        assert_eq!(line("dn", "CN=A,DC=x"), "dn: CN=A,DC=x\n");
+        assert_eq!(line("dn", "CN=Jörg"), "dn:: Q049SsO2cmc=\n");
+        assert_eq!(line("x", ":a"), "x:: OmE=\n");
+        assert_eq!(line("x", "a "), "x:: YSA=\n");
+        // What is written reads back the same.
+        let text = format!(
+            "{}{}",
+            line("dn", "CN=Jörg"),
+            line("proxyAddresses", " smtp:x@y")
+        );
+        let entries: Vec<Entry> = Reader::new(text.as_bytes(), Path::new("t"))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(entries[0].dn, "CN=Jörg");
+        assert_eq!(entries[0].proxy_addresses, [" smtp:x@y"]);
     }
 
     #[test]

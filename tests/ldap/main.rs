@@ -7,6 +7,7 @@ mod fixture;
 #[path = "../support.rs"]
 mod support;
 
+mod prune;
 mod samba;
 mod samba_fixture;
 mod slapd;

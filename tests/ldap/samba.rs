@@ -184,3 +184,64 @@ fn domain_root_referrals_are_skipped_and_ranged_values_are_completed() {
     assert_eq!(unique.len(), 31);
     assert!(unique.contains("smtp:many30@example.test"));
 }
+
+#[test]
+fn prune_removes_an_excluded_address_and_the_undo_ldif_restores_it() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    ldaps_config(&samba);
+    // prune needs the listed domains only for [recipients]; the exclusions are what matter.
+    let config = fs_err::read_to_string(dir.join("rcptsync.toml"))
+        .unwrap()
+        .replace("domains = \"exchange\"", "domains = [\"example.test\"]");
+    fs_err::write(dir.join("rcptsync.toml"), config).unwrap();
+    let bob =
+        |samba: &Samba| samba.ldapsearch(Samba::BASE_DN, "(mailNickname=bob)", &["proxyAddresses"]);
+    assert!(bob(&samba).contains("smtp:bob@legacy.example.test"));
+
+    let dry = rcptsync(dir, &["prune", "-c", "rcptsync.toml"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stdout.contains(
+            ": smtp:bob@legacy.example.test\n1 value(s) in excluded domains would be removed"
+        ),
+        "{}",
+        dry.stdout
+    );
+
+    let applied = rcptsync(
+        dir,
+        &[
+            "prune",
+            "--apply",
+            "--undo",
+            "undo.ldif",
+            "-c",
+            "rcptsync.toml",
+        ],
+    );
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let after = bob(&samba);
+    assert!(
+        !after.contains("legacy.example.test") && after.contains("SMTP:bob@example.test"),
+        "{after}"
+    );
+
+    let restore = std::process::Command::new(crate::fixture::require("ldapmodify", "ldap-utils"))
+        .env("LDAPTLS_CACERT", samba.ca_file())
+        .args([
+            "-x",
+            "-H",
+            samba.ldaps_url(),
+            "-D",
+            Samba::ADMIN_UPN,
+            "-w",
+            samba.admin_password(),
+            "-f",
+        ])
+        .arg(dir.join("undo.ldif"))
+        .output()
+        .unwrap();
+    assert!(restore.status.success(), "{restore:?}");
+    assert!(bob(&samba).contains("smtp:bob@legacy.example.test"));
+}
