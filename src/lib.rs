@@ -37,5 +37,7 @@ pub mod install;
 pub mod lock;
 pub mod map;
 pub mod rules;
+pub mod smtp;
 pub mod source;
+pub mod tls;
 pub mod transport;

@@ -78,6 +78,10 @@ pub enum Command {
         /// Upgrade the session with STARTTLS first (the certificate is verified).
         #[arg(long)]
         starttls: bool,
+        /// CA certificates to verify the gateway's STARTTLS certificate with [default: the
+        /// system trust store].
+        #[arg(long, value_name = "FILE", requires = "starttls")]
+        ca_file: Option<PathBuf>,
     },
     /// Check the gateway's Postfix settings against the relay-gateway checklist.
     ///

@@ -59,7 +59,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Push(change) => cmd::push::run(&load()?, change, verbose),
         Command::Sync(change) => cmd::sync::run(&load()?, change, verbose),
         Command::Receive { spool, max_bytes } => Ok(cmd::receive::run(spool, *max_bytes)),
-        Command::Verify { smtp, starttls } => cmd::verify::run(&load()?, smtp, *starttls),
+        Command::Verify {
+            smtp,
+            starttls,
+            ca_file,
+        } => {
+            let tls = starttls.then_some(ca_file.as_deref());
+            cmd::verify::run(&load()?, smtp, tls)
+        }
         Command::Doctor { config_dir } => {
             // The rcptsync config is optional here: it only adds the installed map to check.
             let config = match &cli.config {

@@ -7,6 +7,7 @@
 //! must compile, the map value must be a single token. Relative paths are resolved against the
 //! directory of the config file, so a config and its data can move together.
 
+pub mod legacy;
 pub mod raw;
 pub mod secret;
 

@@ -36,6 +36,11 @@ impl AcceptedDomains {
         set
     }
 
+    /// The exact (non-wildcard) domain names, for probing one address in each.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.exact.iter().map(String::as_str)
+    }
+
     /// `domain` must already be lower case (as [`super::address::normalize`] returns it).
     pub fn contains(&self, domain: &str) -> bool {
         self.exact.contains(domain)

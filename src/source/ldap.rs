@@ -23,8 +23,6 @@ use std::time::Duration;
 
 use ldap3::controls::{Control, ControlType, PagedResults};
 use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
 use tracing::{debug, info, warn};
 
 use super::Entry;
@@ -78,17 +76,9 @@ pub enum Error {
     /// The bind password could not be read.
     #[error("bind password: {0}")]
     Password(#[from] secret::Error),
-    /// The TLS settings could not be built.
-    #[error("TLS setup: {0}")]
-    Tls(String),
-    /// The CA file could not be used.
-    #[error("ca_file {path}: {reason}")]
-    CaFile {
-        /// The CA file.
-        path: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// The CA file or the TLS settings could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::Error),
     /// A modification was refused.
     #[error("{server}: modify {dn:?} failed: {reason}")]
     Modify {
@@ -162,43 +152,7 @@ pub fn connect(config: &LdapSourceConfig) -> Result<Connection, Error> {
 
 /// The rustls configuration: the CA file's certificates, or the system trust store.
 fn tls_config(config: &LdapSourceConfig) -> Result<Arc<rustls::ClientConfig>, Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
-        Some(path) => {
-            let shown = path.display().to_string();
-            let ca_error = |reason: String| Error::CaFile {
-                path: shown.clone(),
-                reason,
-            };
-            let pem = fs_err::read(path).map_err(|e| ca_error(e.to_string()))?;
-            let mut count = 0;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert =
-                    cert.map_err(|e| ca_error(format!("not a PEM certificate file: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| ca_error(format!("unusable certificate: {e}")))?;
-                count += 1;
-            }
-            if count == 0 {
-                return Err(ca_error("no PEM certificate in the file".into()));
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                // A single broken system certificate must not disable TLS altogether.
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(tls))
+    crate::tls::client_config(crate::tls::roots(config.ca_file.as_deref())?).map_err(Error::from)
 }
 
 /// Connects and binds to one server; the error is a sentence for the admin.

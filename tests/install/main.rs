@@ -13,3 +13,4 @@ mod load;
 mod native;
 mod types;
 mod util;
+mod verify;

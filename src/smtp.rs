@@ -1,0 +1,239 @@
+//! A minimal SMTP client for probing a gateway: greeting, EHLO, optional STARTTLS, MAIL, RCPT,
+//! RSET, QUIT. It never sends DATA, so a probe can never deliver a message.
+//!
+//! STARTTLS verifies the server's certificate (system trust store or a CA file) for the host
+//! name the probe connected to; there is no way to turn that off.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A probe that could not be carried out (as opposed to an answer that was unexpected).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No connection.
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// HOST:PORT.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The conversation broke off.
+    #[error("SMTP conversation with {address} failed: {reason}")]
+    Protocol {
+        /// HOST:PORT.
+        address: String,
+        /// What happened.
+        reason: String,
+    },
+    /// TLS could not be set up or the certificate was not trusted.
+    #[error("STARTTLS with {address} failed: {reason}")]
+    Tls {
+        /// HOST:PORT.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One server reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The three-digit code.
+    pub code: u16,
+    /// The text, continuation lines joined with spaces.
+    pub text: String,
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.text)
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// While the connection is being handed from plain to TLS (and if that fails).
+    Closed,
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "the connection is closed")
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+            Self::Closed => Err(closed()),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+            Self::Closed => Err(closed()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+            Self::Closed => Err(closed()),
+        }
+    }
+}
+
+/// An SMTP session.
+pub struct Session {
+    stream: BufReader<Stream>,
+    address: String,
+    host: String,
+}
+
+impl Session {
+    /// Connects to `address` (HOST:PORT) and reads the greeting, which must be 220.
+    pub fn connect(address: &str, timeout: Duration) -> Result<Self, Error> {
+        let connect_error = |source| Error::Connect {
+            address: address.to_owned(),
+            source,
+        };
+        // Every address the name resolves to, in order (localhost may be ::1 first).
+        let mut last = std::io::Error::other("the name resolves to no address");
+        let mut connected = None;
+        for target in address.to_socket_addrs().map_err(connect_error)? {
+            match TcpStream::connect_timeout(&target, timeout) {
+                Ok(tcp) => {
+                    connected = Some(tcp);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let tcp = connected.ok_or_else(|| connect_error(last))?;
+        tcp.set_read_timeout(Some(timeout)).map_err(connect_error)?;
+        tcp.set_write_timeout(Some(timeout))
+            .map_err(connect_error)?;
+        let host = address
+            .rsplit_once(':')
+            .map_or(address, |(h, _)| h)
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let mut session = Self {
+            stream: BufReader::new(Stream::Plain(tcp)),
+            address: address.to_owned(),
+            host,
+        };
+        let greeting = session.reply()?;
+        if greeting.code != 220 {
+            return Err(session.protocol(format!("greeting was {greeting}")));
+        }
+        Ok(session)
+    }
+
+    fn protocol(&self, reason: String) -> Error {
+        Error::Protocol {
+            address: self.address.clone(),
+            reason,
+        }
+    }
+
+    fn reply(&mut self) -> Result<Reply, Error> {
+        let mut text = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = self
+                .stream
+                .by_ref()
+                .take(2048)
+                .read_line(&mut line)
+                .map_err(|e| self.protocol(e.to_string()))?;
+            if read == 0 {
+                return Err(self.protocol("the server closed the connection".into()));
+            }
+            let line = line.trim_end();
+            let code = line
+                .get(..3)
+                .and_then(|c| c.parse::<u16>().ok())
+                .ok_or_else(|| self.protocol(format!("not an SMTP reply: {line:?}")))?;
+            text.push(line.get(4..).unwrap_or_default().to_owned());
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(Reply {
+                    code,
+                    text: text.join(" "),
+                });
+            }
+        }
+    }
+
+    /// Sends one command line and returns the reply.
+    pub fn command(&mut self, line: &str) -> Result<Reply, Error> {
+        let stream = self.stream.get_mut();
+        stream
+            .write_all(format!("{line}\r\n").as_bytes())
+            .and_then(|()| stream.flush())
+            .map_err(|e| self.protocol(e.to_string()))?;
+        self.reply()
+    }
+
+    /// EHLO; returns the reply (its text lists the extensions).
+    pub fn ehlo(&mut self, name: &str) -> Result<Reply, Error> {
+        let reply = self.command(&format!("EHLO {name}"))?;
+        if reply.code != 250 {
+            return Err(self.protocol(format!("EHLO was answered {reply}")));
+        }
+        Ok(reply)
+    }
+
+    /// STARTTLS, verifying the certificate for the host name connected to against `config`.
+    pub fn starttls(&mut self, config: Arc<rustls::ClientConfig>) -> Result<(), Error> {
+        let address = self.address.clone();
+        let tls_error = |reason: String| Error::Tls {
+            address: address.clone(),
+            reason,
+        };
+        let reply = self.command("STARTTLS")?;
+        if reply.code != 220 {
+            return Err(tls_error(format!("the server answered {reply}")));
+        }
+        let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+            .map_err(|e| tls_error(e.to_string()))?;
+        let connection =
+            rustls::ClientConnection::new(config, name).map_err(|e| tls_error(e.to_string()))?;
+        // Nothing may be buffered: the client sends nothing after STARTTLS before the
+        // handshake, and a server that did would be injecting plaintext into the TLS session.
+        if !self.stream.buffer().is_empty() {
+            return Err(tls_error(
+                "the server sent data after its STARTTLS reply".into(),
+            ));
+        }
+        let Stream::Plain(tcp) =
+            std::mem::replace(&mut self.stream, BufReader::new(Stream::Closed)).into_inner()
+        else {
+            return Err(tls_error("the session is already encrypted".into()));
+        };
+        let mut tls = rustls::StreamOwned::new(connection, tcp);
+        // Complete the handshake now, so that a certificate problem is reported as such.
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(|e| tls_error(e.to_string()))?;
+        }
+        self.stream = BufReader::new(Stream::Tls(Box::new(tls)));
+        Ok(())
+    }
+
+    /// Ends the session politely.
+    pub fn quit(mut self) {
+        let _ = self.command("QUIT");
+    }
+}
