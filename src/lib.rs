@@ -41,3 +41,4 @@ pub mod smtp;
 pub mod source;
 pub mod tls;
 pub mod transport;
+pub mod verify;

@@ -88,9 +88,10 @@ pub enum Command {
     /// Each finding says what is wrong and the command that fixes it. Exit 4 when a finding
     /// is an error.
     Doctor {
-        /// Postfix's configuration directory.
-        #[arg(long, value_name = "DIR", default_value = "/etc/postfix")]
-        config_dir: PathBuf,
+        /// Postfix's configuration directory [default: the config's
+        /// install.postfix_config_dir, else /etc/postfix].
+        #[arg(long, value_name = "DIR")]
+        config_dir: Option<PathBuf>,
     },
     /// Remove proxyAddresses in excluded domains from the directory (dry run unless --apply).
     ///

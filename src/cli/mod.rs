@@ -76,7 +76,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
                     .map(|p| Config::load(&p))
                     .transpose()?,
             };
-            cmd::doctor::run(config.as_ref(), config_dir, verbose)
+            let config_dir = config_dir.clone().unwrap_or_else(|| {
+                config
+                    .as_ref()
+                    .and_then(|c| c.install.as_ref())
+                    .map_or_else(|| "/etc/postfix".into(), |i| i.postfix_config_dir.clone())
+            });
+            cmd::doctor::run(config.as_ref(), &config_dir, verbose)
         }
         Command::Prune { apply, undo } => cmd::prune::run(&load()?, *apply, undo.as_deref()),
         Command::ImportIni {

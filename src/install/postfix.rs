@@ -135,6 +135,12 @@ impl Postfix {
             .to_owned())
     }
 
+    /// `postconf ARGS`: its output, for reading main.cf and master.cf as Postfix itself sees
+    /// them (`-n` for explicit settings, `-x NAME...` for effective values, `-M` for services).
+    pub fn postconf(&self, args: &[&str]) -> Result<String, Error> {
+        Ok(self.run("postconf", args, false)?.unwrap_or_default())
+    }
+
     /// What `relay_domains` says, expanded as far as postconf and the named files go.
     pub fn relay_domains(&self) -> Result<RelayDomains, Error> {
         let value = self.param("relay_domains")?;
@@ -180,6 +186,15 @@ pub struct RelayDomains {
 }
 
 impl RelayDomains {
+    /// The domain names relay_domains lists by name (directly or in a `/file`), for checks
+    /// that need each relayed domain; `.parent` patterns and lookup tables cannot be listed.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .iter()
+            .filter(|name| !name.starts_with('.'))
+            .map(String::as_str)
+    }
+
     /// Whether Postfix relays mail for `domain` (lower case).
     pub fn covers(&self, postfix: &Postfix, domain: &str) -> Result<bool, Error> {
         // The domain itself, then each parent as `.parent` (always) and `parent` (when
