@@ -175,6 +175,19 @@ pub enum MapType {
 }
 
 impl MapType {
+    /// The type Postfix calls `name`, if rcptsync can install it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Hash,
+            Self::Btree,
+            Self::Cdb,
+            Self::Lmdb,
+            Self::Texthash,
+        ]
+        .into_iter()
+        .find(|t| t.name() == name)
+    }
+
     /// The name Postfix uses (`hash`, `lmdb`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -592,18 +605,11 @@ impl Checker<'_> {
             .map
             .unwrap_or_else(|| "lmdb:/etc/postfix/relay_recipients".to_owned());
         let (kind, path) = map_text.split_once(':').unwrap_or(("", ""));
-        let kind = match kind {
-            "hash" => MapType::Hash,
-            "btree" => MapType::Btree,
-            "cdb" => MapType::Cdb,
-            "lmdb" => MapType::Lmdb,
-            "texthash" => MapType::Texthash,
-            _ => {
-                return Err(self.invalid(
-                    "install.map",
-                    format!("{map_text:?} is not TYPE:PATH with TYPE one of hash, btree, cdb, lmdb, texthash"),
-                ));
-            }
+        let Some(kind) = MapType::from_name(kind) else {
+            return Err(self.invalid(
+                "install.map",
+                format!("{map_text:?} is not TYPE:PATH with TYPE one of hash, btree, cdb, lmdb, texthash"),
+            ));
         };
         if !path.starts_with('/') {
             return Err(self.invalid(

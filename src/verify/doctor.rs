@@ -198,14 +198,7 @@ fn split(value: &str) -> Vec<&str> {
 pub fn file_map(entry: &str) -> Option<MapSpec> {
     let entry = entry.strip_prefix("proxy:").unwrap_or(entry);
     let (kind, path) = entry.split_once(':')?;
-    let kind = match kind {
-        "hash" => MapType::Hash,
-        "btree" => MapType::Btree,
-        "cdb" => MapType::Cdb,
-        "lmdb" => MapType::Lmdb,
-        "texthash" => MapType::Texthash,
-        _ => return None,
-    };
+    let kind = MapType::from_name(kind)?;
     Some(MapSpec {
         kind,
         path: PathBuf::from(path),
