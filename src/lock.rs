@@ -18,13 +18,12 @@ pub enum Error {
         path: PathBuf,
     },
     /// The lock file could not be opened or locked.
-    #[error("lock {}: {source}", path.display())]
+    #[error("lock {}: {cause}", path.display())]
     Io {
         /// The lock file.
         path: PathBuf,
         /// The failure.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -37,9 +36,9 @@ pub struct Lock {
 impl Lock {
     /// Takes the lock at `path` without waiting; creates the file if needed.
     pub fn acquire(path: &Path) -> Result<Self, Error> {
-        let io = |source| Error::Io {
+        let io = |cause| Error::Io {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let file = fs_err::OpenOptions::new()
             .create(true)

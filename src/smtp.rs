@@ -13,13 +13,12 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No connection.
-    #[error("cannot connect to {address}: {source}")]
+    #[error("cannot connect to {address}: {cause}")]
     Connect {
         /// HOST:PORT.
         address: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The conversation broke off.
     #[error("SMTP conversation with {address} failed: {reason}")]
@@ -103,9 +102,9 @@ pub struct Session {
 impl Session {
     /// Connects to `address` (HOST:PORT) and reads the greeting, which must be 220.
     pub fn connect(address: &str, timeout: Duration) -> Result<Self, Error> {
-        let connect_error = |source| Error::Connect {
+        let connect_error = |cause| Error::Connect {
             address: address.to_owned(),
-            source,
+            cause,
         };
         // Every address the name resolves to, in order (localhost may be ::1 first).
         let mut last = std::io::Error::other("the name resolves to no address");

@@ -33,14 +33,15 @@ pub enum Command {
     /// Read the sources, apply the recipient rules, write the map and print what changed.
     ///
     /// Prints nothing when nothing changed. Refuses (exit 3) and keeps the old map when a
-    /// safety guard fails.
-    Extract(Change),
+    /// safety guard fails. When the directory reports no change since the last full run, the
+    /// search is skipped (see --full).
+    Extract(Extraction),
     /// Send the current map to every [[gateway]] over ssh, in parallel, only if it changed.
     ///
     /// --force pushes even an unchanged map; --dry-run says where it would push.
     Push(Change),
     /// Extract, then push (only when the extract succeeded).
-    Sync(Change),
+    Sync(Extraction),
     /// On the gateway, as the SSH forced command: read one map from stdin into the spool.
     ///
     /// Answers `OK COUNT SHA256` or `ERROR reason` on stdout. Needs no config file.
@@ -124,6 +125,17 @@ impl Cli {
             .clone()
             .unwrap_or_else(|| PathBuf::from("/etc/rcptsync/rcptsync.toml"))
     }
+}
+
+/// Flags of the commands that extract.
+#[derive(Debug, Args)]
+pub struct Extraction {
+    /// Guards and dry run.
+    #[command(flatten)]
+    pub change: Change,
+    /// Search the directory even when it reports no change since the last full run.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// Flags of the commands that change something.

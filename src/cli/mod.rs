@@ -40,10 +40,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
     let load = || Config::load(&cli.config_path());
     let verbose = cli.verbose > 0;
     match &cli.command {
-        Command::Extract(change) => {
-            let config = load()?;
-            cmd::extract::run(&config, change, verbose)
-        }
+        Command::Extract(args) => cmd::extract::run(&load()?, args, verbose),
         Command::Apply {
             change,
             from,
@@ -57,7 +54,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             cmd::apply::run(&config, change, &input, verbose)
         }
         Command::Push(change) => cmd::push::run(&load()?, change, verbose),
-        Command::Sync(change) => cmd::sync::run(&load()?, change, verbose),
+        Command::Sync(args) => cmd::sync::run(&load()?, args, verbose),
         Command::Receive { spool, max_bytes } => Ok(cmd::receive::run(spool, *max_bytes)),
         Command::Verify {
             smtp,

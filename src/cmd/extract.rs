@@ -4,6 +4,10 @@
 //! directory only. The order matters: every source is read completely before anything is
 //! compared or written, so a failing source aborts the run with the old map untouched; the
 //! guards run before the write; the write is atomic ([`crate::map::atomic`]).
+//!
+//! Before reading anything, the sources' change marks are compared with the snapshot of the
+//! last full run ([`crate::source::snapshot`]): when nothing moved, the map is still right
+//! and the run ends there, silently.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,49 +16,102 @@ use anyhow::Context as _;
 use tracing::{error, info, warn};
 
 use crate::cli::ExitStatus;
-use crate::cli::args::Change;
-use crate::config::{Config, DomainSetting, Source, SourceKind};
+use crate::cli::args::{Change, Extraction as Args};
+use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
 use crate::lock::Lock;
 use crate::map::{atomic, diff::Diff, text};
 use crate::rules::domains::AcceptedDomains;
 use crate::rules::{Collector, Rules, guard};
+use crate::source::snapshot::{self, Snapshot};
 use crate::source::{ldap, ldif, list};
 
 /// Runs extract; `verbose` prints a summary even when nothing changed.
-pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<ExitStatus> {
+pub fn run(config: &Config, args: &Args, verbose: bool) -> anyhow::Result<ExitStatus> {
     let parts = config.extraction()?;
     let out = &parts.output.path;
+    let change = &args.change;
     let _lock = if change.dry_run && !out.exists() {
         None
     } else {
         prepare_dir(out)?;
-        Some(Lock::acquire(&lock_path(out))?)
+        Some(Lock::acquire(&with_suffix(out, ".lock"))?)
     };
 
-    // With domains = "exchange" the first LDAP source also tells the accepted domains; its
-    // connection is then reused for its search.
-    let mut open: Option<ldap::Connection> = None;
-    let mut open_index = None;
+    // Connect to the directories first: their change marks decide whether to read them.
+    let mut connections = Vec::new();
+    let mut snapshot = Snapshot {
+        config: crate::map::payload::sha256_hex(&fs_err::read(&config.path)?),
+        sources: Default::default(),
+        map: snapshot::file_mark(out).unwrap_or_default(),
+        full_at: snapshot::now(),
+    };
+    let mut all_marked = true;
+    for source in parts.sources {
+        let context = || format!("source {}", source.name);
+        let (connection, mark) = match &source.kind {
+            SourceKind::Ldap(l) => {
+                let mut connection = ldap::connect(l).with_context(context)?;
+                let mark = connection.change_mark(&l.base_dn).with_context(context)?;
+                (Some(connection), mark)
+            }
+            SourceKind::Ldif(path) | SourceKind::List(path) => {
+                (None, snapshot::content_mark(path).ok())
+            }
+        };
+        all_marked &= mark.is_some();
+        snapshot
+            .sources
+            .insert(source.name.clone(), mark.unwrap_or_default());
+        connections.push(connection);
+    }
+    let state = with_suffix(out, ".state");
+    if !args.full
+        && all_marked
+        && let Some(saved) = Snapshot::read(&state)
+        && snapshot.unchanged_since(&saved, config.full_every)
+    {
+        if verbose {
+            println!(
+                "{}: unchanged (the sources report no change since the last full run)",
+                out.display()
+            );
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let status = full_run(config, &parts, connections, change, verbose)?;
+    if status == ExitStatus::Success && !change.dry_run {
+        snapshot.map = snapshot::file_mark(out)?;
+        snapshot.full_at = snapshot::now();
+        snapshot.write(&state)?;
+    }
+    Ok(status)
+}
+
+/// Reads every source and installs the result; `connections` holds the LDAP sources'
+/// connections, in source order (None for the others).
+fn full_run(
+    config: &Config,
+    parts: &Extraction<'_>,
+    mut connections: Vec<Option<ldap::Connection>>,
+    change: &Change,
+    verbose: bool,
+) -> anyhow::Result<ExitStatus> {
+    let out = &parts.output.path;
+    // With domains = "exchange" the first LDAP source also tells the accepted domains.
     let accepted = match &parts.recipients.domains {
         DomainSetting::Listed(accepted) => accepted.clone(),
         DomainSetting::Exchange => {
-            let Some((index, source, ldap_config)) =
-                config
-                    .sources
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, s)| match &s.kind {
-                        SourceKind::Ldap(l) => Some((i, s, l)),
-                        _ => None,
-                    })
+            let Some((source, connection)) = parts
+                .sources
+                .iter()
+                .zip(connections.iter_mut())
+                .find_map(|(s, c)| c.as_mut().map(|c| (s, c)))
             else {
                 anyhow::bail!("recipients.domains = \"exchange\" needs a kind = \"ldap\" source");
             };
-            let context = || format!("source {}: accepted domains", source.name);
-            let mut connection = ldap::connect(ldap_config).with_context(context)?;
-            let names = connection.accepted_domains().with_context(context)?;
-            open = Some(connection);
-            open_index = Some(index);
+            let names = connection
+                .accepted_domains()
+                .with_context(|| format!("source {}: accepted domains", source.name))?;
             AcceptedDomains::new(names)
         }
     };
@@ -66,12 +123,7 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
         use_mail_attribute: parts.recipients.use_mail_attribute,
     };
     let mut collector = Collector::new(&rules);
-    for (index, source) in parts.sources.iter().enumerate() {
-        let connection = if open_index == Some(index) {
-            open.take()
-        } else {
-            None
-        };
+    for (source, connection) in parts.sources.iter().zip(connections) {
         read_source(source, connection, &mut collector)
             .with_context(|| format!("source {}", source.name))?;
     }
@@ -195,8 +247,8 @@ fn prepare_dir(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn lock_path(out: &Path) -> PathBuf {
+fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
-    name.push(".lock");
+    name.push(suffix);
     PathBuf::from(name)
 }

@@ -3,14 +3,14 @@
 //! its own exit status and the gateways keep their map.
 
 use crate::cli::ExitStatus;
-use crate::cli::args::Change;
+use crate::cli::args::Extraction;
 use crate::cmd::{extract, push};
 use crate::config::Config;
 
 /// Runs sync.
-pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<ExitStatus> {
-    match extract::run(config, change, verbose)? {
-        ExitStatus::Success => push::run(config, change, verbose),
+pub fn run(config: &Config, args: &Extraction, verbose: bool) -> anyhow::Result<ExitStatus> {
+    match extract::run(config, args, verbose)? {
+        ExitStatus::Success => push::run(config, &args.change, verbose),
         other => Ok(other),
     }
 }

@@ -26,13 +26,12 @@ pub enum Error {
     #[error(transparent)]
     Read(#[from] std::io::Error),
     /// The file is not valid TOML or has unknown or mistyped keys.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Parse {
         /// The config file.
         path: PathBuf,
         /// The TOML error, with line and key.
-        #[source]
-        source: toml::de::Error,
+        cause: toml::de::Error,
     },
     /// A key has a value that cannot work.
     #[error("{}: {key}: {message}", path.display())]
@@ -59,6 +58,8 @@ pub struct Config {
     pub output: Option<Output>,
     /// The `[safety]` guards.
     pub safety: Limits,
+    /// `[safety].full_every`: the longest extract goes without a full search.
+    pub full_every: std::time::Duration,
     /// The `[[gateway]]` tables (used by `push`).
     pub gateways: Vec<Gateway>,
     /// The `[install]` table (used on the gateway).
@@ -313,9 +314,9 @@ impl Config {
 
     /// Checks config `text` as if read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
-        let raw: raw::Config = toml::from_str(text).map_err(|source| Error::Parse {
+        let raw: raw::Config = toml::from_str(text).map_err(|cause| Error::Parse {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Checker { path }.check(raw)
     }
@@ -369,6 +370,15 @@ impl Checker<'_> {
             .transpose()?;
         let output = raw.output.map(|o| self.output(o)).transpose()?;
         let install = raw.install.map(|i| self.install(i)).transpose()?;
+        let full_every = humantime::parse_duration(&raw.safety.full_every).map_err(|_| {
+            self.invalid(
+                "safety.full_every",
+                format!(
+                    "{:?} is not a duration such as \"1h\" or \"30m\"",
+                    raw.safety.full_every
+                ),
+            )
+        })?;
         let safety = self.safety(raw.safety)?;
         for (i, gateway) in raw.gateway.iter().enumerate() {
             if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
@@ -396,6 +406,7 @@ impl Checker<'_> {
             recipients,
             output,
             safety,
+            full_every,
             gateways: raw
                 .gateway
                 .into_iter()

@@ -137,6 +137,8 @@ pub struct Safety {
     pub max_removed_percent: f64,
     /// Addresses that must be in every map.
     pub canaries: Vec<String>,
+    /// A full search at least this often, even when the directory reports no change.
+    pub full_every: String,
 }
 
 impl Default for Safety {
@@ -146,6 +148,7 @@ impl Default for Safety {
             max_removed: 500,
             max_removed_percent: 10.0,
             canaries: Vec::new(),
+            full_every: "1h".to_owned(),
         }
     }
 }

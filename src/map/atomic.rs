@@ -14,13 +14,12 @@ use std::path::Path;
 
 /// Why a file could not be replaced; the live file is unchanged in every case.
 #[derive(Debug, thiserror::Error)]
-#[error("write {}: {source}", path.display())]
+#[error("write {}: {cause}", path.display())]
 pub struct Error {
     /// The live file that was to be replaced.
     pub path: std::path::PathBuf,
     /// The underlying failure.
-    #[source]
-    pub source: std::io::Error,
+    pub cause: std::io::Error,
 }
 
 /// The directory a file lives in (`.` for a bare name).
@@ -77,9 +76,9 @@ pub fn mode_for(path: &Path, mode: u32) -> std::io::Result<u32> {
 /// Replaces `path` with `content` atomically. A new file gets mode `mode`; an existing file
 /// keeps its mode.
 pub fn write(path: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
-    let error = |source| Error {
+    let error = |cause| Error {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let mode = mode_for(path, mode).map_err(error)?;
     let mut temp = temp_beside(path).map_err(error)?;
@@ -99,11 +98,11 @@ pub fn copy(source: &Path, dest: &Path) -> Result<(), Error> {
     let temp = copy_beside(source, dest)?;
     temp.persist(dest).map_err(|e| Error {
         path: dest.to_owned(),
-        source: e.error,
+        cause: e.error,
     })?;
-    sync_dir(dest).map_err(|source| Error {
+    sync_dir(dest).map_err(|cause| Error {
         path: dest.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -111,7 +110,7 @@ pub fn copy(source: &Path, dest: &Path) -> Result<(), Error> {
 pub fn copy_beside(source: &Path, dest: &Path) -> Result<tempfile::NamedTempFile, Error> {
     let error = |e| Error {
         path: dest.to_owned(),
-        source: e,
+        cause: e,
     };
     let mode = mode_for(source, 0o644).map_err(error)?;
     let mut temp = temp_beside(dest).map_err(error)?;
@@ -126,9 +125,9 @@ pub fn copy_beside(source: &Path, dest: &Path) -> Result<tempfile::NamedTempFile
 /// Moves a complete file built by someone else (postmap) over `dest`: flushed first, then
 /// renamed, then the directory flushed.
 pub fn install(built: &Path, dest: &Path) -> Result<(), Error> {
-    let error = |source| Error {
+    let error = |cause| Error {
         path: dest.to_owned(),
-        source,
+        cause,
     };
     fs_err::File::open(built)
         .and_then(|f| f.sync_all())

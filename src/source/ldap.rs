@@ -450,6 +450,67 @@ impl Connection {
         }
     }
 
+    /// What identifies the directory's state, read with one or two cheap requests: on Active
+    /// Directory the DC's `highestCommittedUSN` (rootDSE), tied to the DC by its
+    /// `dsServiceName` and `invocationId` (which changes when the DC is restored from a
+    /// backup); on OpenLDAP with syncprov, the `contextCSN` of `base_dn`. None when the server
+    /// offers neither: every run is then a full run.
+    ///
+    /// Any change anywhere in the directory moves the mark, so an unchanged mark on the same
+    /// server means the last full search is still the directory's content.
+    pub fn change_mark(&mut self, base_dn: &str) -> Result<Option<String>, Error> {
+        let root = self.read_base("", &["highestCommittedUSN", "dsServiceName"])?;
+        let usn = root
+            .attrs
+            .get("highestCommittedUSN")
+            .and_then(|v| v.first());
+        let service = root.attrs.get("dsServiceName").and_then(|v| v.first());
+        if let (Some(usn), Some(service)) = (usn, service) {
+            let (usn, service) = (usn.clone(), service.clone());
+            let ntds = self.read_base(&service, &["invocationId"])?;
+            let invocation: String = ntds
+                .bin_attrs
+                .get("invocationId")
+                .and_then(|v| v.first())
+                .map(|id| id.iter().map(|b| format!("{b:02x}")).collect())
+                .or_else(|| {
+                    ntds.attrs
+                        .get("invocationId")
+                        .and_then(|v| v.first())
+                        .cloned()
+                })
+                .unwrap_or_default();
+            return Ok(Some(format!("ad {service} {invocation} usn={usn}")));
+        }
+        let suffix = self.read_base(base_dn, &["contextCSN"])?;
+        Ok(suffix.attrs.get("contextCSN").map(|csns| {
+            let mut csns = csns.clone();
+            csns.sort();
+            format!("openldap {} {base_dn} csn={}", self.url, csns.join(","))
+        }))
+    }
+
+    /// One entry by DN (scope base); an entry that is not there is an empty entry.
+    fn read_base(&mut self, dn: &str, attrs: &[&str]) -> Result<SearchEntry, Error> {
+        let timeout = self.timeout;
+        let (entries, _) = self
+            .conn
+            .with_timeout(timeout)
+            .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
+            .map_err(|e| self_error(&self.url, dn, &e))?
+            .success()
+            .map_err(|e| self_error(&self.url, dn, &e))?;
+        Ok(entries
+            .into_iter()
+            .next()
+            .map(SearchEntry::construct)
+            .unwrap_or(SearchEntry {
+                dn: dn.to_owned(),
+                attrs: Default::default(),
+                bin_attrs: Default::default(),
+            }))
+    }
+
     /// Deletes one value of one attribute (an LDAP modify `delete` naming the value, so other
     /// values and concurrent changes to them are left alone).
     pub fn delete_value(&mut self, dn: &str, attribute: &str, value: &str) -> Result<(), Error> {
@@ -474,23 +535,11 @@ impl Connection {
     /// Reads the accepted domains from Exchange's configuration: Authoritative (flags 0) and
     /// InternalRelay (2) domains; ExternalRelay (1) domains are not ours to list.
     pub fn accepted_domains(&mut self) -> Result<Vec<String>, Error> {
-        let timeout = self.timeout;
-        let (entries, _) = self
-            .conn
-            .with_timeout(timeout)
-            .search(
-                "",
-                Scope::Base,
-                "(objectClass=*)",
-                vec!["configurationNamingContext"],
-            )
-            .map_err(|e| self_error(&self.url, "", &e))?
-            .success()
-            .map_err(|e| self_error(&self.url, "", &e))?;
-        let config_nc = entries
-            .into_iter()
-            .map(SearchEntry::construct)
-            .find_map(|e| e.attrs.get("configurationNamingContext").and_then(|v| v.first().cloned()))
+        let config_nc = self
+            .read_base("", &["configurationNamingContext"])?
+            .attrs
+            .get("configurationNamingContext")
+            .and_then(|v| v.first().cloned())
             .ok_or_else(|| {
                 self.search_error(
                     "",

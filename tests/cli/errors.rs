@@ -94,6 +94,12 @@ fn config_errors_exit_2_and_name_file_and_key() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("rcptsync.toml"), "{}", r.stderr);
     assert!(r.stderr.contains("duplicate key"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("duplicate key").count(),
+        1,
+        "said twice: {}",
+        r.stderr
+    );
 
     env.config("[safety]\nmax_removd = 5\n");
     let r = env.run(&["extract"]);

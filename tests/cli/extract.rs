@@ -131,13 +131,50 @@ fn prints_the_diff_and_then_nothing_when_unchanged() {
         inode
     );
 
-    // -v says so.
+    // -v says so; the sources were not even read again (their digests are unchanged).
     let verbose = env.run(&["-v", "extract"]);
     assert_eq!(
         verbose.stdout,
+        format!(
+            "{}: unchanged (the sources report no change since the last full run)\n",
+            path.display()
+        )
+    );
+    assert_eq!(env.map_mtime(), mtime);
+    // --full reads them anyway, and finds the same map.
+    let full = env.run(&["-v", "extract", "--full"]);
+    assert_eq!(
+        full.stdout,
         format!("{}: 3 recipients, unchanged\n", path.display())
     );
     assert_eq!(env.map_mtime(), mtime);
+}
+
+#[test]
+fn a_changed_config_or_an_edited_map_means_a_full_run() {
+    let env = Env::new(&users(2), LOOSE);
+    assert_eq!(env.run(&["extract"]).code, 0);
+    // Same sources, other rules: the map is rebuilt.
+    let config = fs_err::read_to_string(env.path("rcptsync.toml")).unwrap();
+    env.write(
+        "rcptsync.toml",
+        &config.replace("[output]\n", "[output]\nvalue = \"RELAY\"\n"),
+    );
+    let r = env.run(&["extract"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        env.map().unwrap(),
+        "u0@example.com RELAY\nu1@example.com RELAY\n"
+    );
+    // A map edited by hand is put right on the next run.
+    fs_err::write(env.map_path(), "u0@example.com RELAY\n").unwrap();
+    let r = env.run(&["extract"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        env.map().unwrap(),
+        "u0@example.com RELAY\nu1@example.com RELAY\n"
+    );
+    assert!(r.stdout.contains("+u1@example.com"), "{}", r.stdout);
 }
 
 #[test]
@@ -201,5 +238,12 @@ fn keeps_the_mode_of_an_existing_map() {
         .map(|e| e.unwrap().file_name())
         .collect();
     names.sort();
-    assert_eq!(names, ["relay_recipients", "relay_recipients.lock"]);
+    assert_eq!(
+        names,
+        [
+            "relay_recipients",
+            "relay_recipients.lock",
+            "relay_recipients.state"
+        ]
+    );
 }

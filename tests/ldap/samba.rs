@@ -245,3 +245,54 @@ fn prune_removes_an_excluded_address_and_the_undo_ldif_restores_it() {
     assert!(restore.status.success(), "{restore:?}");
     assert!(bob(&samba).contains("smtp:bob@legacy.example.test"));
 }
+
+#[test]
+fn an_unchanged_dc_is_not_searched_again_and_a_change_is_seen() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    ldaps_config(&samba);
+    let extract = || rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml"]);
+    assert_eq!(extract().code, 0);
+    let r = extract();
+    assert_eq!(
+        r.stdout,
+        "out/relay_recipients: unchanged (the sources report no change since the last full run)\n",
+        "{r:?}"
+    );
+    let state = fs_err::read_to_string(dir.join("out/relay_recipients.state")).unwrap();
+    assert!(
+        state.contains("usn="),
+        "the DC's highestCommittedUSN is the mark: {state}"
+    );
+
+    // A new mailbox raises the DC's highestCommittedUSN.
+    let ldif = dir.join("new.ldif");
+    fs_err::write(
+        &ldif,
+        format!(
+            "dn: CN=Dora New,OU=Staff,{}\nobjectClass: user\nsAMAccountName: dora\nmailNickname: dora\n\
+             proxyAddresses: SMTP:dora@example.test\n",
+            Samba::BASE_DN
+        ),
+    )
+    .unwrap();
+    let add = std::process::Command::new(crate::fixture::require("ldapadd", "ldap-utils"))
+        .env("LDAPTLS_CACERT", samba.ca_file())
+        .args([
+            "-x",
+            "-H",
+            samba.ldaps_url(),
+            "-D",
+            Samba::ADMIN_UPN,
+            "-w",
+            samba.admin_password(),
+            "-f",
+        ])
+        .arg(&ldif)
+        .output()
+        .unwrap();
+    assert!(add.status.success(), "{add:?}");
+    let r = extract();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("+dora@example.test\n"), "{}", r.stdout);
+}

@@ -455,3 +455,61 @@ fn referrals_are_not_chased_and_do_not_fail_the_run() {
     assert_eq!(keys(slapd.dir()), expected(false));
     assert!(r.stderr.contains("referrals=1"), "{}", r.stderr);
 }
+
+#[test]
+fn an_unchanged_directory_is_not_searched_again() {
+    let slapd = serving("[\"example.com\"]");
+    let dir = slapd.dir();
+    let extract = |args: &[&str]| {
+        rcptsync(
+            dir,
+            &[&["-v", "extract", "-c", "rcptsync.toml"], args].concat(),
+        )
+    };
+    assert_eq!(extract(&[]).code, 0);
+    let unchanged =
+        "out/relay_recipients: unchanged (the sources report no change since the last full run)\n";
+    let r = extract(&[]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, unchanged), "{r:?}");
+    assert!(
+        !r.stderr.contains("read "),
+        "the directory was searched: {}",
+        r.stderr
+    );
+
+    // A change in the directory moves its contextCSN: the next run searches and finds it.
+    let file = slapd.path("change.ldif");
+    fs_err::write(&file, mailbox("Newcomer", &["SMTP:newcomer@example.com"])).unwrap();
+    crate::fixture::run(
+        Command::new(crate::fixture::require("ldapadd", "ldap-utils"))
+            .args([
+                "-x",
+                "-H",
+                &slapd.url(),
+                "-D",
+                "CN=admin,DC=example,DC=com",
+                "-w",
+                "admin-secret",
+                "-f",
+            ])
+            .arg(&file),
+    );
+    let r = extract(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("+newcomer@example.com\n"), "{}", r.stdout);
+    assert_eq!(extract(&[]).stdout, unchanged);
+
+    // --full searches anyway; so does a run after full_every has passed.
+    assert!(
+        extract(&["--full"])
+            .stdout
+            .ends_with("recipients, unchanged\n")
+    );
+    let config = fs_err::read_to_string(slapd.path("rcptsync.toml")).unwrap();
+    fs_err::write(
+        slapd.path("rcptsync.toml"),
+        format!("{config}\n[safety]\nfull_every = \"0s\"\n"),
+    )
+    .unwrap();
+    assert!(extract(&[]).stdout.ends_with("recipients, unchanged\n"));
+}

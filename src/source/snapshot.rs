@@ -1,0 +1,131 @@
+//! Knowing cheaply that nothing changed since the last full run, so that frequent runs (every
+//! minute, for new mailboxes to reach the gateway quickly) cost one small LDAP request each.
+//!
+//! A snapshot records what the last successful full run was made from: the config file's
+//! digest, a change mark per source (the directory's own change counter, see
+//! [`crate::source::ldap::Connection::change_mark`]; the content digest for files, because
+//! mtimes are too coarse to notice a quick rewrite), and the written map's size, mtime and
+//! inode (rcptsync replaces it by rename, so every write gives it a new inode). When all of them are the same now, and the last full
+//! run is recent enough, the map is still right and the search is skipped. Any doubt (no
+//! snapshot, a source without a mark, another DC after a failover, a map someone edited,
+//! `--full`) means a full run.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// What a full run was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// SHA-256 of the config file: other rules make another map.
+    pub config: String,
+    /// Each source's change mark, by source name.
+    pub sources: BTreeMap<String, String>,
+    /// The map file as written: size, mtime, inode.
+    pub map: String,
+    /// When the last full run finished (seconds since the epoch).
+    pub full_at: u64,
+}
+
+impl Snapshot {
+    /// The snapshot saved at `path`, if there is a readable one.
+    pub fn read(path: &Path) -> Option<Self> {
+        toml::from_str(&fs_err::read_to_string(path).ok()?).ok()
+    }
+
+    /// Saves the snapshot atomically.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string(self)?;
+        crate::map::atomic::write(path, text.as_bytes(), 0o644)?;
+        Ok(())
+    }
+
+    /// Whether `self` (taken now) shows the same inputs and map as `saved`, with the last full
+    /// run less than `full_every` ago.
+    pub fn unchanged_since(&self, saved: &Self, full_every: std::time::Duration) -> bool {
+        self.config == saved.config
+            && self.sources == saved.sources
+            && self.map == saved.map
+            && self.full_at.saturating_sub(saved.full_at) < full_every.as_secs()
+    }
+}
+
+/// Size, modification time and inode of a file: it changes whenever the file is rewritten.
+pub fn file_mark(path: &Path) -> std::io::Result<String> {
+    let meta = fs_err::metadata(path)?;
+    Ok(format!(
+        "file {} {}.{:09} {}",
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ino()
+    ))
+}
+
+/// The digest of a source file's content.
+pub fn content_mark(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut fs_err::File::open(path)?, &mut hasher)?;
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(format!("sha256 {digest}"))
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn snapshot(full_at: u64) -> Snapshot {
+        Snapshot {
+            config: "c".into(),
+            sources: [("ad".to_owned(), "ad CN=dc1 x usn=5".to_owned())].into(),
+            map: "file 1 2.0 3".into(),
+            full_at,
+        }
+    }
+
+    #[test]
+    fn same_inputs_within_the_interval_only() {
+        let hour = Duration::from_secs(3600);
+        let saved = snapshot(1000);
+        assert!(snapshot(1000 + 3599).unchanged_since(&saved, hour));
+        assert!(!snapshot(1000 + 3600).unchanged_since(&saved, hour));
+        let mut moved = snapshot(1001);
+        moved
+            .sources
+            .insert("ad".into(), "ad CN=dc1 x usn=6".into());
+        assert!(!moved.unchanged_since(&saved, hour));
+        let mut edited = snapshot(1001);
+        edited.map = "file 1 9.0 3".into();
+        assert!(!edited.unchanged_since(&saved, hour));
+    }
+
+    #[test]
+    fn round_trip_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.state");
+        snapshot(7).write(&path).unwrap();
+        assert_eq!(Snapshot::read(&path), Some(snapshot(7)));
+        fs_err::write(&path, "garbage").unwrap();
+        assert_eq!(Snapshot::read(&path), None);
+        let mark = file_mark(&path).unwrap();
+        assert!(mark.starts_with("file 7 "), "{mark}");
+        let digest = content_mark(&path).unwrap();
+        fs_err::write(&path, "garbagf").unwrap();
+        assert_ne!(content_mark(&path).unwrap(), digest);
+    }
+}
