@@ -20,7 +20,8 @@ use crate::install::apply::Installer;
 use crate::install::postfix::Postfix;
 use crate::install::spool;
 use crate::lock::Lock;
-use crate::map::{diff::Diff, text};
+use crate::map::keys::KeySet;
+use crate::map::{diff, text};
 use crate::rules::{address, guard};
 
 /// What to apply.
@@ -54,7 +55,7 @@ pub fn run(
     if input.rollback {
         if change.dry_run {
             let previous = fs_err::read(installer.previous_path())?;
-            let keys = text::keys(&previous, &installer.previous_path())?;
+            let keys = key_set(&text::keys(&previous, &installer.previous_path())?);
             print_change(
                 &install.map.to_string(),
                 before_keys.as_ref(),
@@ -65,7 +66,7 @@ pub fn run(
             return Ok(ExitStatus::Success);
         }
         let restored = installer.rollback()?;
-        let keys = text::keys(&restored, &install.map.path)?;
+        let keys = key_set(&text::keys(&restored, &install.map.path)?);
         reload(install, &postfix)?;
         warn!("rolled back {} to the previous map", install.map);
         print_change(
@@ -113,8 +114,18 @@ pub fn run(
         }
         return Ok(ExitStatus::Success);
     }
-    let keys = entries.keys().cloned().collect();
-    let violations = guard::check(&config.safety, &keys, entries.len(), before_keys.as_ref());
+    let keys: KeySet = entries.keys().map(String::as_str).collect();
+    let proposal = guard::Proposal {
+        count: keys.len(),
+        sourced: keys.len(),
+        previous: before_keys.as_ref().map(|b| {
+            (
+                b.len(),
+                b.iter().filter(|k| !entries.contains_key(*k)).count(),
+            )
+        }),
+    };
+    let violations = guard::check(&config.safety, &proposal, |k| entries.contains_key(k));
     if !violations.is_empty() {
         let (level_force, level_refuse) = ("--force overrides safety guard", "safety guard");
         for violation in &violations {
@@ -248,28 +259,38 @@ fn reload(install: &Install, postfix: &Postfix) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the summary line (and with `list` the `+`/`-` lines) of `before` → `after`.
 fn print_change(
     map: &str,
     before: Option<&std::collections::BTreeSet<String>>,
-    after: &std::collections::BTreeSet<String>,
+    after: &KeySet,
     list: bool,
     dry_run: bool,
 ) {
-    let diff = Diff::new(before.unwrap_or(&Default::default()), after);
-    if list {
-        print!("{diff}");
-    }
+    let old = before
+        .into_iter()
+        .flatten()
+        .map(Ok::<_, std::convert::Infallible>);
+    let Ok(summary) = diff::merge(old, after, |side, key| {
+        if list {
+            println!("{}", diff::line(side, key));
+        }
+    });
     println!(
         "{map}: {} recipients, {} added, {} removed{}",
         after.len(),
-        diff.added.len(),
-        diff.removed.len(),
+        summary.added,
+        summary.removed,
         if dry_run {
             " (dry run, nothing installed)"
         } else {
             ""
         }
     );
+}
+
+fn key_set(keys: &std::collections::BTreeSet<String>) -> KeySet {
+    keys.iter().map(String::as_str).collect()
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

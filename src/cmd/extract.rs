@@ -9,7 +9,7 @@
 //! last full run ([`crate::source::snapshot`]): when nothing moved, the map is still right
 //! and the run ends there, silently.
 
-use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -19,7 +19,9 @@ use crate::cli::ExitStatus;
 use crate::cli::args::{Change, Extraction as Args};
 use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
 use crate::lock::Lock;
-use crate::map::{atomic, diff::Diff, text};
+use crate::map::diff::{self, Summary};
+use crate::map::keys::KeySet;
+use crate::map::{atomic, text};
 use crate::rules::domains::AcceptedDomains;
 use crate::rules::{Collector, Rules, guard};
 use crate::source::snapshot::{self, Snapshot};
@@ -129,7 +131,12 @@ fn full_run(
     }
     let (mut recipients, stats, rejections) = collector.finish();
     let sourced = recipients.len();
-    recipients.extend(parts.recipients.extra.iter().cloned());
+    if !parts.recipients.extra.is_empty() {
+        for address in &parts.recipients.extra {
+            recipients.push(address);
+        }
+        recipients.finish();
+    }
     for rejection in &rejections {
         warn!("{rejection}");
     }
@@ -145,13 +152,7 @@ fn full_run(
     );
 
     let value = parts.output.value.as_str();
-    let new_text = text::render(recipients.iter().map(|a| (a.as_str(), value)));
-    let previous = match fs_err::read(out) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e.into()),
-    };
-    if previous.as_deref() == Some(new_text.as_slice()) {
+    if text::same_as_file(out, &recipients, value)? {
         if verbose {
             println!(
                 "{}: {} recipients, unchanged",
@@ -161,22 +162,31 @@ fn full_run(
         }
         return Ok(ExitStatus::Success);
     }
-    let old_keys = previous
-        .as_deref()
-        .map(|bytes| text::keys(bytes, out))
-        .transpose()
-        .context("read the current map to compare against (fix or remove the line; removing the file also disables the removal guards for one run)")?;
-    let diff = Diff::new(old_keys.as_ref().unwrap_or(&BTreeSet::new()), &recipients);
-    let violations = guard::check(&config.safety, &recipients, sourced, old_keys.as_ref());
+    let old = OldMap::open(out)?;
+    let summary = old.diff(&recipients, |_, _| {})?;
+    let proposal = guard::Proposal {
+        count: recipients.len(),
+        sourced,
+        previous: summary.map(|s| (s.previous, s.removed)),
+    };
+    let violations = guard::check(&config.safety, &proposal, |k| recipients.contains(k));
 
     if change.dry_run || violations.is_empty() || change.force {
-        print!("{diff}");
-        println!(
+        let mut stdout = std::io::stdout().lock();
+        old.diff(&recipients, |side, key| {
+            let _ = writeln!(stdout, "{}", diff::line(side, key));
+        })?;
+        let summary = summary.unwrap_or(Summary {
+            added: recipients.len(),
+            ..Summary::default()
+        });
+        let _ = writeln!(
+            stdout,
             "{}: {} recipients, {} added, {} removed{}",
             out.display(),
             recipients.len(),
-            diff.added.len(),
-            diff.removed.len(),
+            summary.added,
+            summary.removed,
             if change.dry_run {
                 " (dry run, nothing written)"
             } else {
@@ -203,8 +213,71 @@ fn full_run(
     if change.dry_run {
         return Ok(ExitStatus::Success);
     }
-    atomic::write(out, &new_text, 0o644)?;
+    atomic::write_with(out, 0o644, |w| text::write_map(&recipients, value, w))?;
     Ok(ExitStatus::Success)
+}
+
+/// The map being replaced, compared with the new one key by key. rcptsync writes maps sorted,
+/// so they are streamed; a map edited by hand into another order is read whole instead.
+enum OldMap {
+    /// There is none (a first run).
+    Missing,
+    /// Sorted: streamed from the file on every pass.
+    Sorted(PathBuf),
+    /// Out of order: its keys, sorted here.
+    Loaded(KeySet),
+}
+
+impl OldMap {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let Some(keys) = text::SortedKeys::open(path)? else {
+            return Ok(Self::Missing);
+        };
+        for key in keys {
+            match key {
+                Ok(_) => {}
+                Err(e) if e.unsorted => {
+                    let text = fs_err::read(path)?;
+                    let keys = text::keys(&text, path)?;
+                    return Ok(Self::Loaded(keys.iter().map(String::as_str).collect()));
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(
+                        "read the current map to compare against (fix or remove the line; removing \
+                     the file also disables the removal guards for one run)",
+                    ));
+                }
+            }
+        }
+        Ok(Self::Sorted(path.to_owned()))
+    }
+
+    /// One merge pass; None when there is no old map.
+    fn diff(
+        &self,
+        new: &KeySet,
+        each: impl FnMut(diff::Side, &str),
+    ) -> anyhow::Result<Option<Summary>> {
+        Ok(match self {
+            Self::Missing => {
+                let mut each = each;
+                for key in new.iter() {
+                    each(diff::Side::Added, key);
+                }
+                None
+            }
+            Self::Sorted(path) => {
+                let keys = text::SortedKeys::open(path)?
+                    .ok_or_else(|| anyhow::anyhow!("{} disappeared", path.display()))?;
+                Some(diff::merge(keys, new, each)?)
+            }
+            Self::Loaded(old) => Some(diff::merge(
+                old.iter().map(Ok::<_, text::Error>),
+                new,
+                each,
+            )?),
+        })
+    }
 }
 
 fn read_source(

@@ -8,7 +8,7 @@
 //! temporary file is removed and the live file is untouched; a failure to flush the directory
 //! after the rename is only a warning, because the new file is in place by then.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
@@ -76,13 +76,27 @@ pub fn mode_for(path: &Path, mode: u32) -> std::io::Result<u32> {
 /// Replaces `path` with `content` atomically. A new file gets mode `mode`; an existing file
 /// keeps its mode.
 pub fn write(path: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
+    write_with(path, mode, |out| out.write_all(content))
+}
+
+/// Replaces `path` atomically with what `fill` writes (buffered), for content too large to
+/// build in memory first.
+pub fn write_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let error = |cause| Error {
         path: path.to_owned(),
         cause,
     };
     let mode = mode_for(path, mode).map_err(error)?;
     let mut temp = temp_beside(path).map_err(error)?;
-    temp.write_all(content).map_err(error)?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, temp.as_file_mut());
+        fill(&mut out).map_err(error)?;
+        out.flush().map_err(error)?;
+    }
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(error)?;

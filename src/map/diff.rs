@@ -1,42 +1,74 @@
 //! What changes between the installed map and the new one: the report cron mails.
+//!
+//! Both sides are sorted, so the difference is one merge pass and neither side has to be held
+//! twice: the old map is streamed from its file, the new one is a [`KeySet`]. The pass can run
+//! twice: once to count (for the guards), once to print (only when the change goes ahead).
 
-use std::collections::BTreeSet;
-use std::fmt;
+use super::keys::KeySet;
 
-/// Added and removed addresses, each sorted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Diff {
-    /// In the new map only.
-    pub added: Vec<String>,
-    /// In the old map only.
-    pub removed: Vec<String>,
+/// A key that is only on one side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Only in the old map.
+    Removed,
+    /// Only in the new map.
+    Added,
 }
 
-impl Diff {
-    /// Compares two key sets.
-    pub fn new(old: &BTreeSet<String>, new: &BTreeSet<String>) -> Self {
-        Self {
-            added: new.difference(old).cloned().collect(),
-            removed: old.difference(new).cloned().collect(),
-        }
-    }
-
-    /// True when both maps hold the same addresses.
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty()
-    }
+/// How big a change is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Keys only in the new map.
+    pub added: usize,
+    /// Keys only in the old map.
+    pub removed: usize,
+    /// Keys in the old map.
+    pub previous: usize,
 }
 
-/// One line per change, `+address` or `-address`, removals first, like a unified diff body.
-impl fmt::Display for Diff {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for address in &self.removed {
-            writeln!(f, "-{address}")?;
+/// Walks the sorted `old` keys against `new` and calls `each` for every key on one side only,
+/// in key order. Stops at the first error from `old`.
+pub fn merge<S, E>(
+    old: impl IntoIterator<Item = Result<S, E>>,
+    new: &KeySet,
+    mut each: impl FnMut(Side, &str),
+) -> Result<Summary, E>
+where
+    S: AsRef<str>,
+{
+    let mut summary = Summary::default();
+    let mut new_keys = new.iter().peekable();
+    for old_key in old {
+        let old_key = old_key?;
+        let old_key = old_key.as_ref();
+        summary.previous += 1;
+        while let Some(&new_key) = new_keys.peek() {
+            if new_key >= old_key {
+                break;
+            }
+            each(Side::Added, new_key);
+            summary.added += 1;
+            new_keys.next();
         }
-        for address in &self.added {
-            writeln!(f, "+{address}")?;
+        if new_keys.peek() == Some(&old_key) {
+            new_keys.next();
+        } else {
+            each(Side::Removed, old_key);
+            summary.removed += 1;
         }
-        Ok(())
+    }
+    for new_key in new_keys {
+        each(Side::Added, new_key);
+        summary.added += 1;
+    }
+    Ok(summary)
+}
+
+/// The diff line for a key, `+address` or `-address`, like a unified diff body.
+pub fn line(side: Side, key: &str) -> String {
+    match side {
+        Side::Removed => format!("-{key}"),
+        Side::Added => format!("+{key}"),
     }
 }
 
@@ -44,12 +76,37 @@ impl fmt::Display for Diff {
 mod tests {
     use super::*;
 
+    fn run(old: &[&str], new: &[&str]) -> (Summary, Vec<String>) {
+        let new: KeySet = new.iter().copied().collect();
+        let mut lines = Vec::new();
+        let summary = merge(old.iter().map(Ok::<_, ()>), &new, |side, key| {
+            lines.push(line(side, key))
+        })
+        .unwrap();
+        (summary, lines)
+    }
+
     #[test]
-    fn added_and_removed() {
-        let old: BTreeSet<String> = ["a@x", "b@x", "c@x"].map(String::from).into();
-        let new: BTreeSet<String> = ["b@x", "d@x", "c@x", "0@x"].map(String::from).into();
-        let diff = Diff::new(&old, &new);
-        assert_eq!(diff.to_string(), "-a@x\n+0@x\n+d@x\n");
-        assert!(Diff::new(&old, &old).is_empty());
+    fn added_and_removed_in_key_order() {
+        let (summary, lines) = run(&["a@x", "b@x", "c@x"], &["0@x", "b@x", "c@x", "d@x"]);
+        assert_eq!(lines, ["+0@x", "-a@x", "+d@x"]);
+        assert_eq!(
+            summary,
+            Summary {
+                added: 2,
+                removed: 1,
+                previous: 3
+            }
+        );
+        assert_eq!(
+            run(&["a@x"], &["a@x"]).0,
+            Summary {
+                added: 0,
+                removed: 0,
+                previous: 1
+            }
+        );
+        assert_eq!(run(&[], &["a@x"]).1, ["+a@x"]);
+        assert_eq!(run(&["a@x", "b@x"], &[]).1, ["-a@x", "-b@x"]);
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod atomic;
 pub mod diff;
+pub mod keys;
 pub mod payload;
 pub mod text;

@@ -5,7 +5,10 @@
 //! and an unchanged map can be recognised by comparing files.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
+
+use super::keys::KeySet;
 
 /// A line of an existing map that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +20,8 @@ pub struct Error {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+    /// The line is fine, but out of order (see [`SortedKeys`]).
+    pub unsorted: bool,
 }
 
 /// Renders the map text, one `key value` line per entry, in the order given (callers pass
@@ -43,6 +48,128 @@ pub struct Line<'a> {
     pub value: &'a str,
 }
 
+/// Writes the map text for `keys`, each followed by `value`, to `out`.
+pub fn write_map(
+    keys: &KeySet,
+    value: &str,
+    out: &mut (impl Write + ?Sized),
+) -> std::io::Result<()> {
+    for key in keys.iter() {
+        out.write_all(key.as_bytes())?;
+        out.write_all(b" ")?;
+        out.write_all(value.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` holds exactly the map [`write_map`] would write, compared while
+/// rendering so that neither side is held in memory. False when there is no file.
+pub fn same_as_file(path: &Path, keys: &KeySet, value: &str) -> std::io::Result<bool> {
+    /// A writer that compares what is written with the file instead of storing it.
+    struct Compare<R> {
+        file: R,
+        equal: bool,
+        buffer: Vec<u8>,
+    }
+    impl<R: Read> Write for Compare<R> {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if self.equal {
+                self.buffer.resize(data.len(), 0);
+                match self.file.read_exact(&mut self.buffer) {
+                    Ok(()) => self.equal = self.buffer == data,
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => self.equal = false,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let file = match fs_err::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut compare = Compare {
+        file: std::io::BufReader::with_capacity(1 << 16, file),
+        equal: true,
+        buffer: Vec::new(),
+    };
+    write_map(keys, value, &mut compare)?;
+    Ok(compare.equal && compare.file.fill_buf()?.is_empty())
+}
+
+/// Streams the keys of a map file (lower-cased), requiring ascending order as rcptsync writes
+/// it: a map edited by hand into another order yields [`Error`] with `unsorted` set, and the
+/// caller reads it whole instead.
+pub struct SortedKeys<R> {
+    input: R,
+    path: PathBuf,
+    line: usize,
+    last: Option<String>,
+    buffer: String,
+}
+
+impl SortedKeys<std::io::BufReader<fs_err::File>> {
+    /// Opens the map at `path`; None when there is none.
+    pub fn open(path: &Path) -> std::io::Result<Option<Self>> {
+        match fs_err::File::open(path) {
+            Ok(file) => Ok(Some(Self {
+                input: std::io::BufReader::with_capacity(1 << 16, file),
+                path: path.to_owned(),
+                line: 0,
+                last: None,
+                buffer: String::new(),
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for SortedKeys<R> {
+    type Item = Result<String, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buffer.clear();
+            let error = |line: usize, message: &str| Error {
+                path: self.path.clone(),
+                line,
+                message: message.to_owned(),
+                unsorted: false,
+            };
+            match self.input.read_line(&mut self.buffer) {
+                Ok(0) => return None,
+                Ok(_) => self.line += 1,
+                Err(e) => return Some(Err(error(self.line + 1, &e.to_string()))),
+            }
+            let parsed = match lines(self.buffer.as_bytes(), &self.path) {
+                Ok(parsed) => parsed,
+                Err(e) => return Some(Err(error(self.line, &e.message))),
+            };
+            let Some(entry) = parsed.first() else {
+                continue;
+            };
+            let key = entry.key.to_ascii_lowercase();
+            match &self.last {
+                Some(last) if *last == key => continue,
+                Some(last) if *last > key => {
+                    let mut e = error(self.line, "keys are not in sorted order");
+                    e.unsorted = true;
+                    return Some(Err(e));
+                }
+                _ => {}
+            }
+            self.last = Some(key.clone());
+            return Some(Ok(key));
+        }
+    }
+}
+
 /// Reads the keys of a text map (lower-cased, as Postfix folds them).
 pub fn keys(text: &[u8], path: &Path) -> Result<BTreeSet<String>, Error> {
     Ok(lines(text, path)?
@@ -60,6 +187,7 @@ pub fn lines<'a>(text: &'a [u8], path: &Path) -> Result<Vec<Line<'a>>, Error> {
             path: path.to_owned(),
             line: index + 1,
             message: message.to_owned(),
+            unsorted: false,
         };
         let line = std::str::from_utf8(raw).map_err(|_| error("not valid UTF-8"))?;
         let line = line.trim_end_matches('\r');
@@ -103,6 +231,44 @@ mod tests {
         let text = b"# comment\n\nA@X.com\tOK\r\n  # indented comment\nb@x.com   RELAY extra\n";
         let k = keys(text, Path::new("m")).unwrap();
         assert_eq!(k.into_iter().collect::<Vec<_>>(), ["a@x.com", "b@x.com"]);
+    }
+
+    #[test]
+    fn streams_sorted_keys_and_compares_without_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map");
+        let keys: KeySet = ["b@x.com", "a@x.com"].into_iter().collect();
+        assert!(!same_as_file(&path, &keys, "OK").unwrap());
+        let mut file = fs_err::File::create(&path).unwrap();
+        write_map(&keys, "OK", &mut file).unwrap();
+        assert_eq!(fs_err::read(&path).unwrap(), b"a@x.com OK\nb@x.com OK\n");
+        assert!(same_as_file(&path, &keys, "OK").unwrap());
+        assert!(!same_as_file(&path, &keys, "RELAY").unwrap());
+        let fewer: KeySet = ["a@x.com"].into_iter().collect();
+        assert!(!same_as_file(&path, &fewer, "OK").unwrap());
+        let read: Vec<String> = SortedKeys::open(&path)
+            .unwrap()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(read, ["a@x.com", "b@x.com"]);
+        fs_err::write(&path, "# c\nB@x.com OK\na@x.com OK\n").unwrap();
+        let e = SortedKeys::open(&path)
+            .unwrap()
+            .unwrap()
+            .find_map(Result::err)
+            .unwrap();
+        assert!(e.unsorted && e.line == 3, "{e}");
+        fs_err::write(&path, "a@x.com OK\nb@x.com\n").unwrap();
+        let e = SortedKeys::open(&path)
+            .unwrap()
+            .unwrap()
+            .find_map(Result::err)
+            .unwrap();
+        assert!(
+            !e.unsorted && e.line == 2 && e.to_string().ends_with(":2: a key without a value"),
+            "{e}"
+        );
     }
 
     #[test]

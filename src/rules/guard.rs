@@ -7,7 +7,6 @@
 //! every canary. A refusal leaves the old map byte-for-byte as it was; `--force` overrides it
 //! for the rare intended mass change, and says so loudly.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// The `[safety]` limits.
@@ -94,43 +93,51 @@ fn percent(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// Checks `new` against the limits and the `previous` map (None when there is none yet, as
-/// on a first run: removal limits then have nothing to measure against). `sourced` is how many
-/// of `new` came from the directory: addresses the config adds itself (`extra`) must not make
-/// an empty directory read look like a map.
+/// A proposed map, as the guards see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Proposal {
+    /// Recipients in the new map.
+    pub count: usize,
+    /// How many of them came from the sources: addresses the config adds itself (`extra`)
+    /// must not make an empty directory read look like a map.
+    pub sourced: usize,
+    /// Size of the previous map and how many of its addresses the new one drops; None when
+    /// there is no previous map (a first run: removal limits have nothing to measure).
+    pub previous: Option<(usize, usize)>,
+}
+
+/// Checks a proposed map against the limits; `contains` says whether the new map has a key.
 pub fn check(
     limits: &Limits,
-    new: &BTreeSet<String>,
-    sourced: usize,
-    previous: Option<&BTreeSet<String>>,
+    proposal: &Proposal,
+    contains: impl Fn(&str) -> bool,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
-    if sourced == 0 {
+    if proposal.sourced == 0 {
         violations.push(Violation::Empty);
-    } else if sourced < limits.min_recipients {
+    } else if proposal.sourced < limits.min_recipients {
         violations.push(Violation::TooFew {
-            count: sourced,
+            count: proposal.sourced,
             min: limits.min_recipients,
         });
     }
-    if let Some(previous) = previous {
-        let removed = previous.difference(new).count();
+    if let Some((previous, removed)) = proposal.previous {
         if removed > limits.max_removed {
             violations.push(Violation::TooManyRemoved {
                 removed,
                 max: limits.max_removed,
             });
         }
-        if percent(removed, previous.len()) > limits.max_removed_percent {
+        if percent(removed, previous) > limits.max_removed_percent {
             violations.push(Violation::TooLargeShareRemoved {
                 removed,
-                previous: previous.len(),
+                previous,
                 max_percent: limits.max_removed_percent,
             });
         }
     }
     for canary in &limits.canaries {
-        if !new.contains(canary) {
+        if !contains(canary) {
             violations.push(Violation::CanaryMissing {
                 address: canary.clone(),
             });
@@ -142,9 +149,25 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn set(n: std::ops::Range<usize>) -> BTreeSet<String> {
         n.map(|i| format!("u{i}@example.com")).collect()
+    }
+
+    /// The guards for `new` replacing `previous`, all from the sources.
+    fn run(
+        limits: &Limits,
+        new: &BTreeSet<String>,
+        sourced: usize,
+        previous: Option<&BTreeSet<String>>,
+    ) -> Vec<Violation> {
+        let proposal = Proposal {
+            count: new.len(),
+            sourced,
+            previous: previous.map(|p| (p.len(), p.difference(new).count())),
+        };
+        check(limits, &proposal, |k| new.contains(k))
     }
 
     fn limits() -> Limits {
@@ -159,7 +182,7 @@ mod tests {
     #[test]
     fn passes_within_limits() {
         assert!(
-            check(
+            run(
                 &limits(),
                 &set(0..100),
                 set(0..100).len(),
@@ -167,13 +190,13 @@ mod tests {
             )
             .is_empty()
         );
-        assert!(check(&limits(), &set(0..100), set(0..100).len(), None).is_empty());
+        assert!(run(&limits(), &set(0..100), set(0..100).len(), None).is_empty());
     }
 
     #[test]
     fn empty_and_too_few() {
         assert_eq!(
-            check(&limits(), &BTreeSet::new(), 0, None),
+            run(&limits(), &BTreeSet::new(), 0, None),
             vec![Violation::Empty]
         );
         let l = Limits {
@@ -181,10 +204,10 @@ mod tests {
             ..limits()
         };
         assert_eq!(
-            check(&l, &set(0..49), set(0..49).len(), None),
+            run(&l, &set(0..49), set(0..49).len(), None),
             vec![Violation::TooFew { count: 49, min: 50 }]
         );
-        assert!(check(&l, &set(0..50), set(0..50).len(), None).is_empty());
+        assert!(run(&l, &set(0..50), set(0..50).len(), None).is_empty());
     }
 
     #[test]
@@ -194,14 +217,14 @@ mod tests {
             max_removed_percent: 100.0,
             ..limits()
         };
-        assert!(check(&l, &set(0..95), set(0..95).len(), Some(&set(0..100))).is_empty());
+        assert!(run(&l, &set(0..95), set(0..95).len(), Some(&set(0..100))).is_empty());
         assert_eq!(
-            check(&l, &set(0..94), set(0..94).len(), Some(&set(0..100))),
+            run(&l, &set(0..94), set(0..94).len(), Some(&set(0..100))),
             vec![Violation::TooManyRemoved { removed: 6, max: 5 }]
         );
         // Exactly 10% is allowed, more is not; additions do not offset removals.
         assert!(
-            check(
+            run(
                 &limits(),
                 &set(10..200),
                 set(10..200).len(),
@@ -209,7 +232,7 @@ mod tests {
             )
             .is_empty()
         );
-        let v = check(
+        let v = run(
             &limits(),
             &set(11..200),
             set(11..200).len(),
@@ -232,16 +255,13 @@ mod tests {
     #[test]
     fn only_sourced_recipients_count_for_empty_and_minimum() {
         // Two extras and nothing from the directory: still an empty read.
-        assert_eq!(
-            check(&limits(), &set(0..2), 0, None),
-            vec![Violation::Empty]
-        );
+        assert_eq!(run(&limits(), &set(0..2), 0, None), vec![Violation::Empty]);
         let l = Limits {
             min_recipients: 3,
             ..limits()
         };
         assert_eq!(
-            check(&l, &set(0..4), 2, None),
+            run(&l, &set(0..4), 2, None),
             vec![Violation::TooFew { count: 2, min: 3 }]
         );
     }
@@ -253,7 +273,7 @@ mod tests {
             ..limits()
         };
         assert_eq!(
-            check(&l, &set(0..10), set(0..10).len(), None),
+            run(&l, &set(0..10), set(0..10).len(), None),
             vec![Violation::CanaryMissing {
                 address: "postmaster@example.com".into()
             }]
@@ -269,7 +289,7 @@ mod tests {
             ..limits()
         };
         assert_eq!(
-            check(&l, &set(0..5), set(0..5).len(), Some(&set(0..100))).len(),
+            run(&l, &set(0..5), set(0..5).len(), Some(&set(0..100))).len(),
             4
         );
     }

@@ -13,9 +13,9 @@ pub mod address;
 pub mod domains;
 pub mod guard;
 
-use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::map::keys::KeySet;
 use crate::source::Entry;
 use address::AddressError;
 use domains::{AcceptedDomains, ExcludedDomains};
@@ -75,7 +75,7 @@ impl fmt::Display for Rejection {
 #[derive(Debug)]
 pub struct Collector<'r> {
     rules: &'r Rules,
-    recipients: BTreeSet<String>,
+    recipients: KeySet,
     stats: Stats,
     rejections: Vec<Rejection>,
 }
@@ -85,7 +85,7 @@ impl<'r> Collector<'r> {
     pub fn new(rules: &'r Rules) -> Self {
         Self {
             rules,
-            recipients: BTreeSet::new(),
+            recipients: KeySet::new(),
             stats: Stats::default(),
             rejections: Vec::new(),
         }
@@ -147,7 +147,7 @@ impl<'r> Collector<'r> {
         } else if !self.rules.accepted.contains(domain) {
             self.stats.foreign += 1;
         } else {
-            self.recipients.insert(key);
+            self.recipients.push(&key);
         }
     }
 
@@ -156,8 +156,9 @@ impl<'r> Collector<'r> {
         &self.stats
     }
 
-    /// The recipients, what was left out, and the rejected values.
-    pub fn finish(self) -> (BTreeSet<String>, Stats, Vec<Rejection>) {
+    /// The recipients (sorted, unique), what was left out, and the rejected values.
+    pub fn finish(mut self) -> (KeySet, Stats, Vec<Rejection>) {
+        self.recipients.finish();
         (self.recipients, self.stats, self.rejections)
     }
 }
@@ -189,7 +190,7 @@ mod tests {
             c.entry(e);
         }
         let (set, stats, rejections) = c.finish();
-        (set.into_iter().collect(), stats, rejections)
+        (set.iter().map(String::from).collect(), stats, rejections)
     }
 
     #[test]
@@ -297,7 +298,7 @@ mod tests {
         c.listed("extra.txt:4", "x@other.org");
         c.listed("extra.txt:5", "bad value@example.com");
         let (set, stats, rejections) = c.finish();
-        assert_eq!(set.into_iter().collect::<Vec<_>>(), ["app@example.com"]);
+        assert_eq!(set.iter().collect::<Vec<_>>(), ["app@example.com"]);
         assert_eq!(stats.foreign, 1);
         assert_eq!(rejections[0].origin, "extra.txt:5");
     }

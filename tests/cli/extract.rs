@@ -108,7 +108,7 @@ fn prints_the_diff_and_then_nothing_when_unchanged() {
     assert_eq!(
         second.stdout,
         format!(
-            "-u2@example.com\n+new@example.com\n{}: 3 recipients, 1 added, 1 removed\n",
+            "+new@example.com\n-u2@example.com\n{}: 3 recipients, 1 added, 1 removed\n",
             path.display()
         )
     );
