@@ -267,16 +267,19 @@ fn print_change(
     list: bool,
     dry_run: bool,
 ) {
+    use std::io::Write as _;
     let old = before
         .into_iter()
         .flatten()
         .map(Ok::<_, std::convert::Infallible>);
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let Ok(summary) = diff::merge(old, after, |side, key| {
         if list {
-            println!("{}", diff::line(side, key));
+            let _ = diff::write_line(&mut stdout, side, key);
         }
     });
-    println!(
+    let _ = writeln!(
+        stdout,
         "{map}: {} recipients, {} added, {} removed{}",
         after.len(),
         summary.added,
@@ -287,6 +290,7 @@ fn print_change(
             ""
         }
     );
+    let _ = stdout.flush();
 }
 
 fn key_set(keys: &std::collections::BTreeSet<String>) -> KeySet {

@@ -172,9 +172,10 @@ fn full_run(
     let violations = guard::check(&config.safety, &proposal, |k| recipients.contains(k));
 
     if change.dry_run || violations.is_empty() || change.force {
-        let mut stdout = std::io::stdout().lock();
+        // Buffered: stdout is line-buffered, and a first run prints a line per recipient.
+        let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         old.diff(&recipients, |side, key| {
-            let _ = writeln!(stdout, "{}", diff::line(side, key));
+            let _ = diff::write_line(&mut stdout, side, key);
         })?;
         let summary = summary.unwrap_or(Summary {
             added: recipients.len(),
@@ -193,6 +194,7 @@ fn full_run(
                 ""
             }
         );
+        let _ = stdout.flush();
     }
     if !violations.is_empty() {
         if change.force {

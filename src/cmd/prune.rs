@@ -53,11 +53,11 @@ pub fn run(config: &Config, apply: bool, undo: Option<&Path>) -> anyhow::Result<
             &["proxyAddresses"],
             source.page_size,
             |dn, attrs| {
-                for (attr, value) in attrs {
-                    if attr != "proxyaddresses" {
-                        continue;
-                    }
-                    let value = String::from_utf8_lossy(&value).into_owned();
+                for value in attrs
+                    .into_iter()
+                    .filter(|(attr, _)| ldap::is_attribute(attr, "proxyAddresses"))
+                    .flat_map(|(_, values)| values)
+                {
                     let Some((kind, address)) = value.split_once(':') else {
                         continue;
                     };
@@ -70,7 +70,7 @@ pub fn run(config: &Config, apply: bool, undo: Option<&Path>) -> anyhow::Result<
                     }
                     let primary = kind == "SMTP";
                     let removal = Removal {
-                        dn: dn.to_owned(),
+                        dn: dn.clone(),
                         value: value.clone(),
                     };
                     if primary {

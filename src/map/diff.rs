@@ -64,12 +64,16 @@ where
     Ok(summary)
 }
 
-/// The diff line for a key, `+address` or `-address`, like a unified diff body.
-pub fn line(side: Side, key: &str) -> String {
-    match side {
-        Side::Removed => format!("-{key}"),
-        Side::Added => format!("+{key}"),
-    }
+/// Writes the diff line for a key, `+address` or `-address` like a unified diff body. The
+/// report of a first run has a line per recipient, so nothing is allocated per line (give it
+/// a buffered writer).
+pub fn write_line(out: &mut impl std::io::Write, side: Side, key: &str) -> std::io::Result<()> {
+    out.write_all(match side {
+        Side::Removed => b"-",
+        Side::Added => b"+",
+    })?;
+    out.write_all(key.as_bytes())?;
+    out.write_all(b"\n")
 }
 
 #[cfg(test)]
@@ -78,12 +82,13 @@ mod tests {
 
     fn run(old: &[&str], new: &[&str]) -> (Summary, Vec<String>) {
         let new: KeySet = new.iter().copied().collect();
-        let mut lines = Vec::new();
+        let mut out = Vec::new();
         let summary = merge(old.iter().map(Ok::<_, ()>), &new, |side, key| {
-            lines.push(line(side, key))
+            write_line(&mut out, side, key).unwrap()
         })
         .unwrap();
-        (summary, lines)
+        let text = String::from_utf8(out).unwrap();
+        (summary, text.lines().map(String::from).collect())
     }
 
     #[test]

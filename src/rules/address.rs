@@ -11,6 +11,7 @@
 //! Internationalized addresses (SMTPUTF8) are refused with a clear reason rather than passed
 //! through half-supported.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The RFC 5321 limit on a forward path, in octets (`<` and `>` excluded).
@@ -122,15 +123,19 @@ pub fn normalize(value: &str) -> Result<String, AddressError> {
     if value.is_empty() {
         return Err(AddressError::Empty);
     }
-    for ch in value.chars() {
-        if let Some(name) = control_name(ch) {
-            return Err(AddressError::Control { name });
-        }
-        if ch == ' ' {
-            return Err(AddressError::Whitespace);
-        }
-        if !ch.is_ascii() {
-            return Err(AddressError::NonAscii { ch });
+    // The common case (printable ASCII) is one byte test each; only a failing value is
+    // looked at character by character, to name the culprit.
+    if !value.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        for ch in value.chars() {
+            if let Some(name) = control_name(ch) {
+                return Err(AddressError::Control { name });
+            }
+            if ch == ' ' {
+                return Err(AddressError::Whitespace);
+            }
+            if !ch.is_ascii() {
+                return Err(AddressError::NonAscii { ch });
+            }
         }
     }
     if value.len() > MAX_ADDRESS {
@@ -147,7 +152,12 @@ pub fn normalize(value: &str) -> Result<String, AddressError> {
             detail: "starts with #, which a Postfix text map reads as a comment",
         });
     }
-    let key = format!("{local}@{domain}").to_ascii_lowercase();
+    // One allocation: this runs for every address of every entry.
+    let mut key = String::with_capacity(local.len() + 1 + domain.len());
+    key.push_str(&local);
+    key.push('@');
+    key.push_str(domain);
+    key.make_ascii_lowercase();
     // Unquoting only shortens, so the length checks above still hold.
     Ok(key)
 }
@@ -200,8 +210,9 @@ fn split(value: &str) -> Result<(&str, &str), AddressError> {
     Ok((local, domain))
 }
 
-/// Validates a local part and returns it in its simplest equivalent form.
-fn local_part(local: &str) -> Result<String, AddressError> {
+/// Validates a local part and returns it in its simplest equivalent form (borrowed unless
+/// quotes had to be removed).
+fn local_part(local: &str) -> Result<Cow<'_, str>, AddressError> {
     if local.len() > MAX_LOCAL {
         return Err(AddressError::LocalTooLong { len: local.len() });
     }
@@ -229,12 +240,12 @@ fn local_part(local: &str) -> Result<String, AddressError> {
             });
         }
         if dot_atom(&content).is_ok() {
-            return Ok(content);
+            return Ok(Cow::Owned(content));
         }
-        return Ok(local.to_owned());
+        return Ok(Cow::Borrowed(local));
     }
     dot_atom(local)?;
-    Ok(local.to_owned())
+    Ok(Cow::Borrowed(local))
 }
 
 /// RFC 5322 dot-atom: atoms of atext joined by single dots.
@@ -264,7 +275,28 @@ fn dot_atom(local: &str) -> Result<(), AddressError> {
 
 /// RFC 5322 atext.
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '!' | '#'
+                | '$'
+                | '%'
+                | '&'
+                | '\''
+                | '*'
+                | '+'
+                | '-'
+                | '/'
+                | '='
+                | '?'
+                | '^'
+                | '_'
+                | '`'
+                | '{'
+                | '|'
+                | '}'
+                | '~'
+        )
 }
 
 /// Validates a domain as a sequence of RFC 1035 host-name labels.

@@ -265,11 +265,19 @@ fn result_name(rc: u32) -> String {
     format!("result code {rc} ({name})")
 }
 
-/// An entry's values as (lower-case attribute name, value) pairs.
-type Values = Vec<(String, Vec<u8>)>;
+/// An entry's attributes as the server sent them: name (possibly with options such as
+/// `;range=0-1499`) to values. Consumers match names with [`is_attribute`].
+pub type Attributes = std::collections::HashMap<String, Vec<String>>;
 
-/// Ranged attributes still to be read: (name as the server spelled it, next index).
+/// Ranged attributes still to be read: (name without options, next index).
 type Pending = Vec<(String, u64)>;
+
+/// Whether `name` as the server sent it (any case, any options) is the attribute `wanted`.
+pub fn is_attribute(name: &str, wanted: &str) -> bool {
+    name.split(';')
+        .next()
+        .is_some_and(|base| base.eq_ignore_ascii_case(wanted))
+}
 
 /// What one complete search found besides the entries.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -298,15 +306,15 @@ impl Connection {
         }
     }
 
-    /// Runs a complete paged subtree search and calls `each` for every entry, with attribute
-    /// names in lower case and without options. Ranged attributes are completed first.
+    /// Runs a complete paged subtree search and calls `each` for every entry (DN and
+    /// attributes, handed over without copying). Ranged attributes are completed first.
     pub fn search(
         &mut self,
         base: &str,
         filter: &str,
         attrs: &[&str],
         page_size: i32,
-        mut each: impl FnMut(&str, &mut dyn Iterator<Item = (String, Vec<u8>)>),
+        mut each: impl FnMut(String, Attributes),
     ) -> Result<SearchStats, Error> {
         let mut stats = SearchStats::default();
         let mut cookie = Vec::new();
@@ -315,7 +323,7 @@ impl Connection {
                 size: page_size,
                 cookie: std::mem::take(&mut cookie),
             };
-            let mut partial: Vec<(String, Values, Pending)> = Vec::new();
+            let mut partial: Vec<(String, Attributes, Pending)> = Vec::new();
             let timeout = self.timeout;
             let mut stream = self
                 .conn
@@ -337,12 +345,13 @@ impl Connection {
                     continue;
                 }
                 let entry = SearchEntry::construct(raw);
-                let (values, pending) = flatten(entry.attrs, entry.bin_attrs);
+                let attrs = with_binary(entry.attrs, entry.bin_attrs);
+                let pending = ranged(&attrs);
                 stats.entries += 1;
                 if pending.is_empty() {
-                    each(&entry.dn, &mut values.into_iter());
+                    each(entry.dn, attrs);
                 } else {
-                    partial.push((entry.dn, values, pending));
+                    partial.push((entry.dn, attrs, pending));
                 }
             }
             let result = stream.result();
@@ -357,12 +366,13 @@ impl Connection {
                     ),
                 ));
             }
-            for (dn, mut values, pending) in partial {
+            for (dn, mut attrs, pending) in partial {
                 stats.ranged += 1;
                 for (name, start) in pending {
-                    self.fetch_ranges(&dn, &name, start, &mut values)?;
+                    let rest = self.fetch_ranges(&dn, &name, start)?;
+                    attrs.entry(name).or_default().extend(rest);
                 }
-                each(&dn, &mut values.into_iter());
+                each(dn, attrs);
             }
             let paging = result.ctrls.iter().find_map(|c| match c {
                 Control(Some(ControlType::PagedResults), raw) => Some(raw.parse::<PagedResults>()),
@@ -386,41 +396,20 @@ impl Connection {
     }
 
     /// Reads the rest of a ranged attribute, `name;range=START-*`, until the server says `*`.
-    fn fetch_ranges(
-        &mut self,
-        dn: &str,
-        name: &str,
-        mut start: u64,
-        values: &mut Values,
-    ) -> Result<(), Error> {
+    fn fetch_ranges(&mut self, dn: &str, name: &str, mut start: u64) -> Result<Vec<String>, Error> {
+        let mut values = Vec::new();
         loop {
             let request = format!("{name};range={start}-*");
-            let timeout = self.timeout;
-            let (entries, _) = self
-                .conn
-                .with_timeout(timeout)
-                .search(dn, Scope::Base, "(objectClass=*)", vec![request.as_str()])
-                .map_err(|e| self_error(&self.url, dn, &e))?
-                .success()
-                .map_err(|e| self_error(&self.url, dn, &e))?;
-            let entry = entries.into_iter().next().map(SearchEntry::construct);
-            let Some(entry) = entry else {
-                return Err(self.search_error(dn, format!("reading {request} returned no entry")));
-            };
+            let entry = self.read_base(dn, &[request.as_str()])?;
+            let attrs = with_binary(entry.attrs, entry.bin_attrs);
             let mut next = None;
             let mut found = false;
-            for (description, raw) in entry
-                .attrs
-                .into_iter()
-                .map(|(k, v)| (k, v.into_iter().map(String::into_bytes).collect::<Vec<_>>()))
-                .chain(entry.bin_attrs)
-            {
-                let (attr, range) = split_description(&description);
-                if attr != name.to_ascii_lowercase() {
+            for (description, more) in attrs {
+                if !is_attribute(&description, name) {
                     continue;
                 }
                 found = true;
-                match range.and_then(|r| r.split_once('-')) {
+                match range_of(&description).and_then(|r| r.split_once('-')) {
                     Some((_, "*")) | None => next = None,
                     Some((_, high)) => {
                         next = Some(
@@ -430,7 +419,7 @@ impl Connection {
                         );
                     }
                 }
-                values.extend(raw.into_iter().map(|v| (attr.clone(), v)));
+                values.extend(more);
             }
             if !found {
                 return Err(self.search_error(
@@ -445,7 +434,7 @@ impl Connection {
                         self.search_error(dn, format!("the server repeated a range of {name}"))
                     );
                 }
-                None => return Ok(()),
+                None => return Ok(values),
             }
         }
     }
@@ -557,21 +546,33 @@ impl Connection {
             1000,
             |dn, attrs| {
                 let mut name = None;
-                let mut flags = 0u32;
-                for (attr, value) in attrs {
-                    let value = String::from_utf8_lossy(&value).trim().to_owned();
-                    match attr.as_str() {
-                        "msexchaccepteddomainname" => name = Some(value),
-                        "msexchaccepteddomainflags" => flags = value.parse().unwrap_or(0),
-                        _ => {}
+                let mut flags = None;
+                for (attr, values) in attrs {
+                    let value = values.into_iter().next().unwrap_or_default().trim().to_owned();
+                    if is_attribute(&attr, "msExchAcceptedDomainName") {
+                        name = Some(value);
+                    } else if is_attribute(&attr, "msExchAcceptedDomainFlags") {
+                        flags = Some(value);
                     }
                 }
-                match (name, flags & 3) {
-                    (Some(name), 0 | 2) => domains.push(name.to_ascii_lowercase()),
-                    (Some(name), _) => rejected.push(name),
-                    (None, _) => {
-                        warn!("accepted domain {dn} has no msExchAcceptedDomainName; ignored")
-                    }
+                let Some(name) = name else {
+                    warn!("accepted domain {dn} has no msExchAcceptedDomainName; ignored");
+                    return;
+                };
+                let plain = name.strip_prefix("*.").unwrap_or(&name);
+                if crate::rules::address::normalize(&format!("x@{plain}")).is_err() {
+                    warn!("accepted domain {dn}: {name:?} is not a domain name; ignored");
+                    return;
+                }
+                // Absent flags mean 0 (Authoritative), as in Exchange; unreadable ones are not
+                // guessed at.
+                match flags.as_deref().map_or(Ok(0), str::parse::<u32>) {
+                    Ok(f) if f & 3 == 0 || f & 3 == 2 => domains.push(name.to_ascii_lowercase()),
+                    Ok(_) => rejected.push(name),
+                    Err(_) => warn!(
+                        "accepted domain {dn}: msExchAcceptedDomainFlags {:?} is not a number; ignored",
+                        flags.unwrap_or_default()
+                    ),
                 }
             },
         )?;
@@ -611,42 +612,48 @@ fn self_error(url: &str, base: &str, e: &LdapError) -> Error {
     }
 }
 
-/// `proxyAddresses;range=0-1499` → (`proxyaddresses`, Some(`0-1499`)).
-fn split_description(description: &str) -> (String, Option<&str>) {
-    let mut parts = description.split(';');
-    let name = parts.next().unwrap_or_default().to_ascii_lowercase();
-    let range = parts.find_map(|o| {
+/// The `range=LOW-HIGH` option of an attribute description, if any (any case).
+fn range_of(description: &str) -> Option<&str> {
+    description.split(';').skip(1).find_map(|o| {
         o.get(..6)
             .filter(|p| p.eq_ignore_ascii_case("range="))
             .map(|_| &o[6..])
-    });
-    (name, range)
+    })
 }
 
-/// An entry's attributes as (lower-case name, value) pairs, plus the ranged attributes still to
-/// be read (name as the server spelled it, next index).
-fn flatten(
-    attrs: std::collections::HashMap<String, Vec<String>>,
-    bin_attrs: std::collections::HashMap<String, Vec<Vec<u8>>>,
-) -> (Values, Pending) {
-    let mut values = Vec::new();
-    let mut pending = Vec::new();
-    let all = attrs
-        .into_iter()
-        .map(|(k, v)| (k, v.into_iter().map(String::into_bytes).collect::<Vec<_>>()))
-        .chain(bin_attrs);
-    for (description, raw) in all {
-        let (name, range) = split_description(&description);
-        if let Some((_, high)) = range.and_then(|r| r.split_once('-'))
-            && high != "*"
-        {
-            let next = high.parse::<u64>().map_or(u64::MAX, |h| h + 1);
-            let plain = description.split(';').next().unwrap_or_default().to_owned();
-            pending.push((plain, next));
-        }
-        values.extend(raw.into_iter().map(|v| (name.clone(), v)));
+/// Values that are not UTF-8 (which recipient attributes never are) joined to the others,
+/// visibly broken, so that the address validator reports them.
+fn with_binary(
+    mut attrs: Attributes,
+    binary: std::collections::HashMap<String, Vec<Vec<u8>>>,
+) -> Attributes {
+    for (name, values) in binary {
+        attrs.entry(name).or_default().extend(
+            values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+        );
     }
-    (values, pending)
+    attrs
+}
+
+/// The ranged attributes of an entry whose last range does not end in `*`: (name without
+/// options, the next index to ask for).
+fn ranged(attrs: &Attributes) -> Pending {
+    attrs
+        .keys()
+        .filter_map(|description| {
+            let (_, high) = range_of(description)?.split_once('-')?;
+            if high == "*" {
+                return None;
+            }
+            let next = high
+                .parse::<u64>()
+                .map_or(u64::MAX, |h| h.saturating_add(1));
+            let name = description.split(';').next().unwrap_or_default().to_owned();
+            Some((name, next))
+        })
+        .collect()
 }
 
 /// Reads every recipient entry of one LDAP source, calling `each` for each.
@@ -666,11 +673,11 @@ pub fn read(
         config.page_size,
         |dn, attrs| {
             let mut entry = Entry {
-                dn: dn.to_owned(),
+                dn,
                 ..Entry::default()
             };
-            for (name, value) in attrs {
-                entry.add_value(&name, &value);
+            for (name, values) in attrs {
+                entry.add_values(&name, values);
             }
             each(&entry);
         },
@@ -697,27 +704,22 @@ mod tests {
 
     #[test]
     fn ranged_attributes_are_recognized() {
-        let attrs = [
+        let attrs: Attributes = [
             (
-                "proxyAddresses;range=0-1".to_string(),
+                "proxyAddresses;Range=0-1".to_string(),
                 vec!["smtp:a@x".to_string(), "smtp:b@x".to_string()],
             ),
             ("mail".to_string(), vec!["m@x".to_string()]),
         ]
         .into();
-        let (values, pending) = flatten(attrs, Default::default());
-        assert_eq!(pending, [("proxyAddresses".to_string(), 2)]);
-        assert_eq!(values.len(), 3);
-        assert!(
-            values
-                .iter()
-                .any(|(n, v)| n == "proxyaddresses" && v == b"smtp:b@x")
-        );
-        let done = [(
+        assert_eq!(ranged(&attrs), [("proxyAddresses".to_string(), 2)]);
+        assert!(is_attribute("PROXYADDRESSES;range=0-1", "proxyAddresses"));
+        assert!(!is_attribute("proxyAddressesX", "proxyAddresses"));
+        let done: Attributes = [(
             "proxyAddresses;range=2-*".to_string(),
             vec!["smtp:c@x".to_string()],
         )]
         .into();
-        assert!(flatten(done, Default::default()).1.is_empty());
+        assert!(ranged(&done).is_empty());
     }
 }

@@ -26,21 +26,27 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Reads an LDAP attribute into the entry; `name` is lower case without options.
-    /// Attributes the rules do not use are ignored (including `targetAddress`, which on
-    /// contacts is an external forwarding address and must never be exported).
-    pub fn add_value(&mut self, name: &str, value: &[u8]) {
-        match name {
-            "proxyaddresses" => self.proxy_addresses.push(text(value)),
-            "mail" => self.mail.push(text(value)),
-            "msexchrequireauthtosendto" => {
-                self.require_auth |= value.eq_ignore_ascii_case(b"TRUE");
-            }
-            _ => {}
+    /// Reads an attribute's values into the entry, moving them (no copy). `name` may have any
+    /// case and options (`proxyAddresses;range=0-1499`). Attributes the rules do not use are
+    /// ignored (including `targetAddress`, which on contacts is an external forwarding
+    /// address and must never be exported).
+    pub fn add_values(&mut self, name: &str, values: Vec<String>) {
+        let base = name.split(';').next().unwrap_or_default();
+        if base.eq_ignore_ascii_case("proxyAddresses") {
+            self.proxy_addresses.extend(values);
+        } else if base.eq_ignore_ascii_case("mail") {
+            self.mail.extend(values);
+        } else if base.eq_ignore_ascii_case("msExchRequireAuthToSendTo") {
+            self.require_auth |= values.iter().any(|v| v.eq_ignore_ascii_case("TRUE"));
         }
     }
 
-    /// The attributes [`Entry::add_value`] uses, for sources that can ask for only those.
+    /// Reads one value given as bytes (LDIF); see [`Entry::add_values`].
+    pub fn add_value(&mut self, name: &str, value: &[u8]) {
+        self.add_values(name, vec![text(value)]);
+    }
+
+    /// The attributes [`Entry::add_values`] uses, for sources that can ask for only those.
     pub const ATTRIBUTES: [&'static str; 3] =
         ["proxyAddresses", "mail", "msExchRequireAuthToSendTo"];
 }

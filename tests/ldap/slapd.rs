@@ -115,6 +115,12 @@ fn exchange_accepted_domains_are_read_from_the_configuration() {
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr
+            .contains("\"not a domain!\" is not a domain name; ignored"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
