@@ -195,7 +195,18 @@ impl<'a> Installer<'a> {
         let temp = temp.into_temp_path();
         let indexed = self.indexed(&temp);
         let _cleanup = Cleanup(indexed.iter().cloned().collect());
+        let started = std::time::Instant::now();
         self.build(&temp, indexed.as_deref(), entries)?;
+        let writer = match (self.spec.kind, self.cdb_writer) {
+            (MapType::Texthash, _) => "nothing to build",
+            (MapType::Cdb, CdbWriter::Native) => "native writer",
+            _ => "postmap",
+        };
+        tracing::info!(
+            "built the {} map ({writer}) in {:.3} s",
+            self.spec.kind.name(),
+            started.elapsed().as_secs_f64()
+        );
         if let (Some(built), Some(live)) = (&indexed, self.indexed(self.path())) {
             // postmap honours root's umask; smtpd reads the map as the postfix user.
             set_mode(built, &live)?;
