@@ -65,7 +65,11 @@ impl KeySet {
             return;
         }
         let mut spans = std::mem::take(&mut self.spans);
-        spans.sort_unstable_by(|&a, &b| self.bytes(a).cmp(self.bytes(b)));
+        // In parallel: the sort runs after the directory search, when the other core (slapd's,
+        // if the directory is local) is free again; at a million recipients it is a visible
+        // part of the run.
+        use rayon::slice::ParallelSliceMut as _;
+        spans.par_sort_unstable_by(|&a, &b| self.bytes(a).cmp(self.bytes(b)));
         spans.dedup_by(|a, b| self.bytes(*a) == self.bytes(*b));
         spans.shrink_to_fit();
         self.spans = spans;

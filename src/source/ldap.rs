@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ldap3::controls::{Control, ControlType, PagedResults};
-use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
+use ldap3::tokio::runtime::Runtime;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry};
 use tracing::{debug, info, warn};
 
 use super::Entry;
@@ -103,9 +104,12 @@ pub enum Error {
     },
 }
 
-/// A bound connection to one server.
+/// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
+/// runtime, entered once per operation or page (its blocking wrapper enters it once per entry,
+/// which costs a few percent at a million entries).
 pub struct Connection {
-    conn: LdapConn,
+    rt: Runtime,
+    ldap: Ldap,
     url: String,
     timeout: Duration,
 }
@@ -129,14 +133,15 @@ pub fn connect(config: &LdapSourceConfig) -> Result<Connection, Error> {
     let mut failures = Vec::new();
     for url in &config.servers {
         match connect_one(config, url, &tls, password.as_ref()) {
-            Ok(conn) => {
+            Ok((rt, ldap)) => {
                 if failures.is_empty() {
                     info!("connected to {url}");
                 } else {
                     warn!("using {url} after {} failed server(s)", failures.len());
                 }
                 return Ok(Connection {
-                    conn,
+                    rt,
+                    ldap,
                     url: url.clone(),
                     timeout: config.timeout,
                 });
@@ -161,19 +166,31 @@ fn connect_one(
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
     password: Option<&secret::Secret>,
-) -> Result<LdapConn, String> {
+) -> Result<(Runtime, Ldap), String> {
     let settings = LdapConnSettings::new()
         .set_conn_timeout(config.timeout)
         .set_starttls(config.starttls && url.starts_with("ldap://"))
         .set_config(tls.clone());
-    let mut conn = LdapConn::with_settings(settings, url).map_err(|e| describe(&e))?;
+    let rt = ldap3::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the LDAP client: {e}"))?;
+    let mut ldap = rt.block_on(async {
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, url)
+            .await
+            .map_err(|e| describe(&e))?;
+        ldap3::drive!(conn);
+        Ok::<_, String>(ldap)
+    })?;
     if let (Some(bind), Some(password)) = (&config.bind, password) {
         if url.starts_with("ldap://") && !config.starttls {
             warn!("{url}: the bind password is sent unencrypted; use ldaps:// or starttls = true");
         }
-        let result = conn
-            .with_timeout(config.timeout)
-            .simple_bind(&bind.dn, password.expose())
+        let result = rt
+            .block_on(
+                ldap.with_timeout(config.timeout)
+                    .simple_bind(&bind.dn, password.expose()),
+            )
             .map_err(|e| describe(&e))?;
         match result.rc {
             0 => {}
@@ -200,7 +217,7 @@ fn connect_one(
             }
         }
     }
-    Ok(conn)
+    Ok((rt, ldap))
 }
 
 /// Turns an ldap3 error into a sentence, spelling out the TLS cases admins meet.
@@ -299,11 +316,7 @@ impl Connection {
     }
 
     fn search_error(&self, base: &str, reason: String) -> Error {
-        Error::Search {
-            server: self.url.clone(),
-            base: base.to_owned(),
-            reason,
-        }
+        failure(&self.url, base, reason)
     }
 
     /// Runs a complete paged subtree search and calls `each` for every entry (DN and
@@ -316,6 +329,13 @@ impl Connection {
         page_size: i32,
         mut each: impl FnMut(String, Attributes),
     ) -> Result<SearchStats, Error> {
+        let Connection {
+            rt,
+            ldap,
+            url,
+            timeout,
+        } = self;
+        let (url, timeout) = (url.as_str(), *timeout);
         let mut stats = SearchStats::default();
         let mut cookie = Vec::new();
         loop {
@@ -323,57 +343,55 @@ impl Connection {
                 size: page_size,
                 cookie: std::mem::take(&mut cookie),
             };
-            let mut partial: Vec<(String, Attributes, Pending)> = Vec::new();
-            let timeout = self.timeout;
-            let mut stream = self
-                .conn
-                .with_controls(control)
-                .with_timeout(timeout)
-                .streaming_search(base, Scope::Subtree, filter, attrs)
-                .map_err(|e| self_error(&self.url, base, &e))?;
-            loop {
-                let next = match stream.next() {
-                    Ok(next) => next,
-                    Err(e) => return Err(self_error(&self.url, base, &e)),
-                };
-                let Some(raw) = next else { break };
-                if raw.is_ref() {
-                    stats.referrals += 1;
-                    continue;
+            let result = rt.block_on(async {
+                let mut partial: Vec<(String, Attributes, Pending)> = Vec::new();
+                let mut stream = ldap
+                    .with_controls(control)
+                    .with_timeout(timeout)
+                    .streaming_search(base, Scope::Subtree, filter, attrs)
+                    .await
+                    .map_err(|e| self_error(url, base, &e))?;
+                while let Some(raw) = stream.next().await.map_err(|e| self_error(url, base, &e))? {
+                    if raw.is_ref() {
+                        stats.referrals += 1;
+                        continue;
+                    }
+                    if raw.is_intermediate() {
+                        continue;
+                    }
+                    let entry = SearchEntry::construct(raw);
+                    let attrs = with_binary(entry.attrs, entry.bin_attrs);
+                    let pending = ranged(&attrs);
+                    stats.entries += 1;
+                    if pending.is_empty() {
+                        each(entry.dn, attrs);
+                    } else {
+                        partial.push((entry.dn, attrs, pending));
+                    }
                 }
-                if raw.is_intermediate() {
-                    continue;
+                let result = stream.finish().await;
+                stats.pages += 1;
+                if result.rc != 0 {
+                    return Err(failure(
+                        url,
+                        base,
+                        format!(
+                            "the server ended page {} with {}",
+                            stats.pages,
+                            describe_result(result.rc, &result.text)
+                        ),
+                    ));
                 }
-                let entry = SearchEntry::construct(raw);
-                let attrs = with_binary(entry.attrs, entry.bin_attrs);
-                let pending = ranged(&attrs);
-                stats.entries += 1;
-                if pending.is_empty() {
-                    each(entry.dn, attrs);
-                } else {
-                    partial.push((entry.dn, attrs, pending));
+                for (dn, mut attrs, pending) in partial {
+                    stats.ranged += 1;
+                    for (name, start) in pending {
+                        let rest = fetch_ranges(ldap, url, timeout, &dn, &name, start).await?;
+                        attrs.entry(name).or_default().extend(rest);
+                    }
+                    each(dn, attrs);
                 }
-            }
-            let result = stream.result();
-            stats.pages += 1;
-            if result.rc != 0 {
-                return Err(self.search_error(
-                    base,
-                    format!(
-                        "the server ended page {} with {}",
-                        stats.pages,
-                        describe_result(result.rc, &result.text)
-                    ),
-                ));
-            }
-            for (dn, mut attrs, pending) in partial {
-                stats.ranged += 1;
-                for (name, start) in pending {
-                    let rest = self.fetch_ranges(&dn, &name, start)?;
-                    attrs.entry(name).or_default().extend(rest);
-                }
-                each(dn, attrs);
-            }
+                Ok(result)
+            })?;
             let paging = result.ctrls.iter().find_map(|c| match c {
                 Control(Some(ControlType::PagedResults), raw) => Some(raw.parse::<PagedResults>()),
                 _ => None,
@@ -387,56 +405,12 @@ impl Connection {
             }
         }
         debug!(
-            server = %self.url,
+            server = %url,
             pages = stats.pages,
             referrals = stats.referrals,
             "search complete"
         );
         Ok(stats)
-    }
-
-    /// Reads the rest of a ranged attribute, `name;range=START-*`, until the server says `*`.
-    fn fetch_ranges(&mut self, dn: &str, name: &str, mut start: u64) -> Result<Vec<String>, Error> {
-        let mut values = Vec::new();
-        loop {
-            let request = format!("{name};range={start}-*");
-            let entry = self.read_base(dn, &[request.as_str()])?;
-            let attrs = with_binary(entry.attrs, entry.bin_attrs);
-            let mut next = None;
-            let mut found = false;
-            for (description, more) in attrs {
-                if !is_attribute(&description, name) {
-                    continue;
-                }
-                found = true;
-                match range_of(&description).and_then(|r| r.split_once('-')) {
-                    Some((_, "*")) | None => next = None,
-                    Some((_, high)) => {
-                        next = Some(
-                            high.parse::<u64>().map_err(|_| {
-                                self.search_error(dn, format!("invalid range in {description}"))
-                            })? + 1,
-                        );
-                    }
-                }
-                values.extend(more);
-            }
-            if !found {
-                return Err(self.search_error(
-                    dn,
-                    format!("reading {request} returned no values; the entry changed during the search, try again"),
-                ));
-            }
-            match next {
-                Some(n) if n > start => start = n,
-                Some(_) => {
-                    return Err(
-                        self.search_error(dn, format!("the server repeated a range of {name}"))
-                    );
-                }
-                None => return Ok(values),
-            }
-        }
     }
 
     /// What identifies the directory's state, read with one or two cheap requests: on Active
@@ -481,34 +455,26 @@ impl Connection {
 
     /// One entry by DN (scope base); an entry that is not there is an empty entry.
     fn read_base(&mut self, dn: &str, attrs: &[&str]) -> Result<SearchEntry, Error> {
-        let timeout = self.timeout;
-        let (entries, _) = self
-            .conn
-            .with_timeout(timeout)
-            .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
-            .map_err(|e| self_error(&self.url, dn, &e))?
-            .success()
-            .map_err(|e| self_error(&self.url, dn, &e))?;
-        Ok(entries
-            .into_iter()
-            .next()
-            .map(SearchEntry::construct)
-            .unwrap_or(SearchEntry {
-                dn: dn.to_owned(),
-                attrs: Default::default(),
-                bin_attrs: Default::default(),
-            }))
+        let Connection {
+            rt,
+            ldap,
+            url,
+            timeout,
+        } = self;
+        rt.block_on(read_base(ldap, url, *timeout, dn, attrs))
     }
 
     /// Deletes one value of one attribute (an LDAP modify `delete` naming the value, so other
     /// values and concurrent changes to them are left alone).
     pub fn delete_value(&mut self, dn: &str, attribute: &str, value: &str) -> Result<(), Error> {
-        let timeout = self.timeout;
         let values = std::collections::HashSet::from([value]);
         let result = self
-            .conn
-            .with_timeout(timeout)
-            .modify(dn, vec![ldap3::Mod::Delete(attribute, values)])
+            .rt
+            .block_on(
+                self.ldap
+                    .with_timeout(self.timeout)
+                    .modify(dn, vec![ldap3::Mod::Delete(attribute, values)]),
+            )
             .map_err(|e| self_error(&self.url, dn, &e))?;
         if result.rc == 0 {
             Ok(())
@@ -598,6 +564,96 @@ impl Connection {
             }
         );
         Ok(domains)
+    }
+}
+
+/// An incomplete search on `url`.
+fn failure(url: &str, base: &str, reason: String) -> Error {
+    Error::Search {
+        server: url.to_owned(),
+        base: base.to_owned(),
+        reason,
+    }
+}
+
+/// One entry by DN (scope base); an entry that is not there is an empty entry.
+async fn read_base(
+    ldap: &mut Ldap,
+    url: &str,
+    timeout: Duration,
+    dn: &str,
+    attrs: &[&str],
+) -> Result<SearchEntry, Error> {
+    let (entries, _) = ldap
+        .with_timeout(timeout)
+        .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
+        .await
+        .map_err(|e| self_error(url, dn, &e))?
+        .success()
+        .map_err(|e| self_error(url, dn, &e))?;
+    Ok(entries
+        .into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .unwrap_or(SearchEntry {
+            dn: dn.to_owned(),
+            attrs: Default::default(),
+            bin_attrs: Default::default(),
+        }))
+}
+
+/// Reads the rest of a ranged attribute, `name;range=START-*`, until the server says `*`.
+async fn fetch_ranges(
+    ldap: &mut Ldap,
+    url: &str,
+    timeout: Duration,
+    dn: &str,
+    name: &str,
+    mut start: u64,
+) -> Result<Vec<String>, Error> {
+    let mut values = Vec::new();
+    loop {
+        let request = format!("{name};range={start}-*");
+        let entry = read_base(ldap, url, timeout, dn, &[request.as_str()]).await?;
+        let attrs = with_binary(entry.attrs, entry.bin_attrs);
+        let mut next = None;
+        let mut found = false;
+        for (description, more) in attrs {
+            if !is_attribute(&description, name) {
+                continue;
+            }
+            found = true;
+            match range_of(&description).and_then(|r| r.split_once('-')) {
+                Some((_, "*")) | None => next = None,
+                Some((_, high)) => {
+                    let high = high
+                        .parse::<u64>()
+                        .map_err(|_| failure(url, dn, format!("invalid range in {description}")))?;
+                    next = Some(high.saturating_add(1));
+                }
+            }
+            values.extend(more);
+        }
+        if !found {
+            return Err(failure(
+                url,
+                dn,
+                format!(
+                    "reading {request} returned no values; the entry changed during the search, try again"
+                ),
+            ));
+        }
+        match next {
+            Some(n) if n > start => start = n,
+            Some(_) => {
+                return Err(failure(
+                    url,
+                    dn,
+                    format!("the server repeated a range of {name}"),
+                ));
+            }
+            None => return Ok(values),
+        }
     }
 }
 
