@@ -89,7 +89,10 @@ fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
     assert_eq!(answer("user7@example.com"), 250);
     assert_eq!(answer("newcomer@example.com"), 550);
 
-    // A mailbox is created and another one deleted in the directory.
+    // A mailbox is created and another one deleted in the directory. With `sync` every minute
+    // and the apply path unit, it must be accepted at the gateway within about a minute: here
+    // one sync and one apply, timed from the directory change to smtpd's 250.
+    let created = std::time::Instant::now();
     ldap(
         &slapd,
         "ldapadd",
@@ -110,6 +113,12 @@ fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
     );
     apply();
     assert_eq!(answer("newcomer@example.com"), 250);
+    let took = created.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "a new mailbox took {took:?} to reach smtpd"
+    );
+    eprintln!("new mailbox accepted by the gateway {took:?} after its creation");
     assert_eq!(answer("leaver@example.com"), 550);
     assert_eq!(answer("user7@example.com"), 250);
 
