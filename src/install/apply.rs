@@ -9,9 +9,10 @@
 //!    inode's link count drops to zero on the swap: that is how Postfix daemons notice a new
 //!    map);
 //! 4. the indexed file is renamed over the live one, then the text file;
-//! 5. `PATH.sha256` records which text the indexed file was built from. It is written last, so
-//!    after a crash between the renames the next run sees a mismatch and rebuilds, instead of
-//!    taking a half-swapped map for current.
+//! 5. `PATH.sha256` records the digests of the text and of the indexed file built from it. It is
+//!    removed before the first rename and written after the last, and it names both files, so
+//!    a half-swapped pair (a crash between the renames) is never taken for current: the next
+//!    run rebuilds.
 //!
 //! Nothing under a live name is ever opened for writing; a failure at any step before 4 leaves
 //! the live files exactly as they were.
@@ -85,6 +86,15 @@ impl Drop for Cleanup {
     }
 }
 
+/// Removes `path`; a file that is not there is fine.
+fn remove_if_present(path: &Path) -> Result<(), Error> {
+    match fs_err::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Gives `file` the mode of `like` (0644 when `like` does not exist yet).
 fn set_mode(file: &Path, like: &Path) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt as _;
@@ -140,19 +150,41 @@ impl<'a> Installer<'a> {
         }
     }
 
-    /// True when `text` is installed completely: the live text is identical, the indexed file
-    /// exists, and the record says the indexed file was built from this text.
+    /// True when `text` is installed completely: the live text is identical and the record
+    /// names both it and the live indexed file, so a mixed pair (one file from another
+    /// version, however that came about) is never taken for current.
     pub fn is_current(&self, text: &[u8]) -> Result<bool, Error> {
         if self.installed_text()?.as_deref() != Some(text) {
             return Ok(false);
         }
-        if let Some(indexed) = self.indexed(self.path())
-            && !indexed.exists()
-        {
+        let Some(indexed) = self.indexed_digest(self.path())? else {
             return Ok(false);
-        }
+        };
         let recorded = fs_err::read_to_string(self.state_path()).unwrap_or_default();
-        Ok(recorded.trim() == sha256_hex(text))
+        Ok(recorded.trim() == format!("{} {indexed}", sha256_hex(text)))
+    }
+
+    /// The digest of the indexed file beside `text` ("-" for texthash); None when it is missing.
+    fn indexed_digest(&self, text: &Path) -> Result<Option<String>, Error> {
+        let Some(indexed) = self.indexed(text) else {
+            return Ok(Some("-".to_owned()));
+        };
+        match fs_err::read(&indexed) {
+            Ok(bytes) => Ok(Some(sha256_hex(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes the record for the live pair.
+    fn record(&self, text: &[u8]) -> Result<(), Error> {
+        let indexed = self.indexed_digest(self.path())?.unwrap_or_default();
+        atomic::write(
+            &self.state_path(),
+            format!("{} {indexed}\n", sha256_hex(text)).as_bytes(),
+            0o644,
+        )?;
+        Ok(())
     }
 
     /// Removes temporary files of earlier runs that were killed (the caller holds the lock).
@@ -221,16 +253,13 @@ impl<'a> Installer<'a> {
             });
         }
         self.keep_previous()?;
+        self.forget_record()?;
         let live_indexed = self.indexed(self.path());
         if let (Some(built), Some(live)) = (&indexed, &live_indexed) {
             atomic::install(built, live)?;
         }
         atomic::install(&temp, self.path())?;
-        atomic::write(
-            &self.state_path(),
-            format!("{}\n", sha256_hex(text)).as_bytes(),
-            0o644,
-        )?;
+        self.record(text)?;
         Ok(())
     }
 
@@ -258,17 +287,35 @@ impl<'a> Installer<'a> {
 
     /// Copies the live files to `PATH.prev` (indexed first, so that a complete text always has
     /// its indexed file).
+    /// The previous text is written last and removed first, so its presence means a complete
+    /// pair; and only a live pair that its record vouches for is kept (a half-swapped one is
+    /// no map to go back to).
     fn keep_previous(&self) -> Result<(), Error> {
-        if !self.path().exists() {
+        let Some(live_text) = self.installed_text()? else {
+            return Ok(());
+        };
+        if !self.is_current(&live_text)? {
+            tracing::info!(
+                "the installed map has no matching record ({}); it is not kept as the previous map",
+                self.state_path().display()
+            );
             return Ok(());
         }
         let previous = self.previous_path();
-        if let (Some(live), Some(prev)) = (self.indexed(self.path()), self.indexed(&previous))
-            && live.exists()
-        {
+        remove_if_present(&previous)?;
+        if let (Some(live), Some(prev)) = (self.indexed(self.path()), self.indexed(&previous)) {
             atomic::copy(&live, &prev)?;
         }
         atomic::copy(self.path(), &previous)?;
+        Ok(())
+    }
+
+    /// Removes the record before the first rename: from then until the new record is written
+    /// the live pair may be mixed, and no record must vouch for it.
+    fn forget_record(&self) -> Result<(), Error> {
+        let state = self.state_path();
+        remove_if_present(&state)?;
+        fs_err::File::open(atomic::dir_of(&state))?.sync_all()?;
         Ok(())
     }
 
@@ -287,6 +334,7 @@ impl<'a> Installer<'a> {
             }
         }
         let restored = fs_err::read(&previous)?;
+        self.forget_record()?;
         for (live, prev) in &pairs {
             // The live file is copied aside first, then the previous one renamed over it, then
             // the copy becomes the new previous: rolling back twice restores the original.
@@ -294,11 +342,7 @@ impl<'a> Installer<'a> {
             atomic::install(prev, live)?;
             atomic::install(&aside, prev)?;
         }
-        atomic::write(
-            &self.state_path(),
-            format!("{}\n", sha256_hex(&restored)).as_bytes(),
-            0o644,
-        )?;
+        self.record(&restored)?;
         Ok(restored)
     }
 }

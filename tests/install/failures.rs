@@ -248,3 +248,32 @@ fn concurrent_applies_never_interleave() {
     let again = gw.apply(&[]);
     assert_eq!((again.code, again.stdout.as_str()), (0, ""), "{again:?}");
 }
+
+#[test]
+fn a_swap_interrupted_between_its_renames_is_rebuilt() {
+    // A mixed pair: B's .cdb with A's text and A's record, as a crash between the renames of
+    // an older version could leave it. The record names both files, so this is not "current".
+    let mut gw = Gateway::new("cdb", "");
+    let a = ["alice@example.com", "postmaster@example.com"];
+    gw.apply_keys(&a);
+    let text_a = fs_err::read(gw.postfix.map_path()).unwrap();
+    let record_a = fs_err::read(gw.postfix.path("maps/relay_recipients.sha256")).unwrap();
+    gw.apply_keys(&[
+        "alice@example.com",
+        "carol@example.com",
+        "postmaster@example.com",
+    ]);
+    fs_err::write(gw.postfix.map_path(), &text_a).unwrap();
+    fs_err::write(gw.postfix.path("maps/relay_recipients.sha256"), &record_a).unwrap();
+    gw.postfix.start();
+    gw.assert_answers(&["carol@example.com"], &[]);
+
+    // Applying A again must rebuild (not call it current), and carol must be gone.
+    let r = gw.apply_keys(&a);
+    assert!(r.stdout.contains("2 recipients"), "{r:?}");
+    gw.assert_answers(&["alice@example.com"], &["carol@example.com"]);
+    // And no mixed pair was kept as the previous map.
+    let prev =
+        fs_err::read_to_string(gw.postfix.path("maps/relay_recipients.prev")).unwrap_or_default();
+    assert!(!prev.contains("carol"), "{prev}");
+}
