@@ -422,7 +422,10 @@ impl Connection {
     /// Any change anywhere in the directory moves the mark, so an unchanged mark on the same
     /// server means the last full search is still the directory's content.
     pub fn change_mark(&mut self, base_dn: &str) -> Result<Option<String>, Error> {
-        let root = self.read_base("", &["highestCommittedUSN", "dsServiceName"])?;
+        let root = self.read_base(
+            "",
+            &["highestCommittedUSN", "dsServiceName", "supportedControl"],
+        )?;
         let usn = root
             .attrs
             .get("highestCommittedUSN")
@@ -444,6 +447,16 @@ impl Connection {
                 })
                 .unwrap_or_default();
             return Ok(Some(format!("ad {service} {invocation} usn={usn}")));
+        }
+        // contextCSN moves with every change only where syncprov maintains it; a database
+        // loaded with slapadd (or copied from a replica) may carry one that never moves.
+        // The LDAP Content Synchronization control in the rootDSE says syncprov is there.
+        let syncprov = root
+            .attrs
+            .get("supportedControl")
+            .is_some_and(|c| c.iter().any(|oid| oid == "1.3.6.1.4.1.4203.1.9.1.1"));
+        if !syncprov {
+            return Ok(None);
         }
         let suffix = self.read_base(base_dn, &["contextCSN"])?;
         Ok(suffix.attrs.get("contextCSN").map(|csns| {

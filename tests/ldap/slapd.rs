@@ -519,3 +519,36 @@ fn an_unchanged_directory_is_not_searched_again() {
     .unwrap();
     assert!(extract(&[]).stdout.ends_with("recipients, unchanged\n"));
 }
+
+#[test]
+fn without_syncprov_every_run_searches() {
+    // slapadd -w writes a contextCSN that nothing updates without syncprov: it must not be
+    // taken for a change mark, or new entries would wait for the next full_every.
+    let slapd = Slapd::start_full(&directory(), "", false);
+    ldap_config(
+        slapd.dir(),
+        &format!("servers = [\"{}\"]", slapd.url()),
+        "[\"example.com\"]",
+    );
+    let extract = || rcptsync(slapd.dir(), &["-v", "extract", "-c", "rcptsync.toml"]);
+    assert_eq!(extract().code, 0);
+    let file = slapd.path("change.ldif");
+    fs_err::write(&file, mailbox("Newcomer", &["SMTP:newcomer@example.com"])).unwrap();
+    crate::fixture::run(
+        Command::new(crate::fixture::require("ldapadd", "ldap-utils"))
+            .args([
+                "-x",
+                "-H",
+                &slapd.url(),
+                "-D",
+                "CN=admin,DC=example,DC=com",
+                "-w",
+                "admin-secret",
+                "-f",
+            ])
+            .arg(&file),
+    );
+    let r = extract();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("+newcomer@example.com\n"), "{}", r.stdout);
+}
