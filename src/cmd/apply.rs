@@ -126,19 +126,18 @@ pub fn run(
         }),
     };
     let violations = guard::check(&config.safety, &proposal, |k| entries.contains_key(k));
+    let forced = change.force && violations.iter().all(guard::Violation::overridable);
     if !violations.is_empty() {
-        let (level_force, level_refuse) = ("--force overrides safety guard", "safety guard");
         for violation in &violations {
-            error!(
-                "{}: {violation}",
-                if change.force {
-                    level_force
-                } else {
-                    level_refuse
-                }
-            );
+            if forced {
+                error!("--force overrides safety guard: {violation}");
+            } else if violation.overridable() {
+                error!("safety guard: {violation}");
+            } else {
+                error!("safety guard: {violation} (--force cannot override this)");
+            }
         }
-        if !change.force {
+        if !forced {
             error!(
                 "refusing to install {} into {}; the installed map is unchanged",
                 source.display(),
@@ -155,7 +154,7 @@ pub fn run(
             verbose,
             true,
         );
-        return Ok(if violations.is_empty() || change.force {
+        return Ok(if violations.is_empty() || forced {
             ExitStatus::Success
         } else {
             ExitStatus::Refused

@@ -170,8 +170,9 @@ fn full_run(
         previous: summary.map(|s| (s.previous, s.removed)),
     };
     let violations = guard::check(&config.safety, &proposal, |k| recipients.contains(k));
+    let forced = change.force && violations.iter().all(guard::Violation::overridable);
 
-    if change.dry_run || violations.is_empty() || change.force {
+    if change.dry_run || violations.is_empty() || forced {
         // Buffered: stdout is line-buffered, and a first run prints a line per recipient.
         let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         old.diff(&recipients, |side, key| {
@@ -197,13 +198,17 @@ fn full_run(
         let _ = stdout.flush();
     }
     if !violations.is_empty() {
-        if change.force {
+        if forced {
             for violation in &violations {
                 error!("--force overrides safety guard: {violation}");
             }
         } else {
             for violation in &violations {
-                error!("safety guard: {violation}");
+                if violation.overridable() {
+                    error!("safety guard: {violation}");
+                } else {
+                    error!("safety guard: {violation} (--force cannot override this)");
+                }
             }
             error!(
                 "refusing to replace {}, which is unchanged; check the sources, or run again with --force if this change is intended",

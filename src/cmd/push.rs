@@ -1,9 +1,10 @@
 //! `rcptsync push`: sends the current map to every `[[gateway]]` in parallel, each only when
 //! the map changed since the last successful push to it (or with `--force`).
 //!
-//! Which map each gateway last received is recorded in `PATH.pushed` (one `name sha256` line
-//! per gateway), updated only for gateways that answered OK, so a gateway that was down is
-//! retried on the next run while the others are left alone.
+//! Which map each gateway last received is recorded in `PATH.pushed` (one line per gateway:
+//! `name user@host:port sha256`), updated only for gateways that answered OK with the same
+//! digest, so a gateway that was down (or moved to another host) gets the map on the next run
+//! while the others are left alone.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
     let due: Vec<&Gateway> = config
         .gateways
         .iter()
-        .filter(|g| change.force || record.get(&g.name) != Some(&payload.sha256))
+        .filter(|g| change.force || record.get(&destination(g)) != Some(&payload.sha256))
         .collect();
     for gateway in config
         .gateways
@@ -81,12 +82,19 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
     let mut failed = 0;
     for (gateway, result) in results {
         match result {
+            Ok(reply) if !reply.ends_with(&format!(" {}", payload.sha256)) => {
+                failed += 1;
+                error!(
+                    "gateway {} ({}): the receiver answered {reply:?}, not the digest that was sent",
+                    gateway.name, gateway.host
+                );
+            }
             Ok(reply) => {
                 println!(
                     "{}: pushed {} recipients to {} ({reply})",
                     gateway.name, payload.count, gateway.host
                 );
-                record.insert(gateway.name.clone(), payload.sha256.clone());
+                record.insert(destination(gateway), payload.sha256.clone());
             }
             Err(e) => {
                 failed += 1;
@@ -106,6 +114,15 @@ pub fn run(config: &Config, change: &Change, verbose: bool) -> anyhow::Result<Ex
     Ok(ExitStatus::Success)
 }
 
+/// What the record is keyed by: the gateway and where it is, so that a gateway moved to
+/// another host (or port, or account) gets the map again.
+fn destination(gateway: &Gateway) -> String {
+    format!(
+        "{} {}@{}:{}",
+        gateway.name, gateway.user, gateway.host, gateway.port
+    )
+}
+
 fn read_record(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let text = match fs_err::read_to_string(path) {
         Ok(text) => text,
@@ -114,8 +131,8 @@ fn read_record(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     };
     Ok(text
         .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(name, digest)| (name.to_owned(), digest.trim().to_owned()))
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(destination, digest)| (destination.to_owned(), digest.trim().to_owned()))
         .collect())
 }
 

@@ -57,6 +57,14 @@ pub enum Violation {
     },
 }
 
+impl Violation {
+    /// Whether `--force` may override it: never for an empty map, which would make the gateway
+    /// reject every recipient (and an empty cdb is fatal to smtpd).
+    pub fn overridable(&self) -> bool {
+        *self != Self::Empty
+    }
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

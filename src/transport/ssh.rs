@@ -137,6 +137,13 @@ pub fn send(gateway: &Gateway, payload: &[u8]) -> Result<String, Error> {
     if output.status.success() && stdout.starts_with("OK ") {
         return Ok(stdout);
     }
+    // The receiver's own answer first: its stderr (a spool it cannot write, say) also comes
+    // back through ssh and must not be mistaken for ssh's complaints.
+    if let Some(reason) = stdout.lines().find_map(|l| l.strip_prefix("ERROR ")) {
+        return Err(Error::Failed(format!(
+            "the gateway's rcptsync receive refused the map: {reason}"
+        )));
+    }
     let known_hosts = gateway.known_hosts.as_ref().map_or_else(
         || "~/.ssh/known_hosts".to_owned(),
         |p| p.display().to_string(),
@@ -154,7 +161,7 @@ pub fn send(gateway: &Gateway, payload: &[u8]) -> Result<String, Error> {
             known_hosts,
         });
     }
-    if stderr.contains("Permission denied") {
+    if stderr.contains("Permission denied (publickey") {
         return Err(Error::Refused {
             host: gateway.host.clone(),
             user: gateway.user.clone(),

@@ -184,3 +184,42 @@ fn one_gateway_down_does_not_keep_the_map_from_the_other() {
     assert!(!r.stdout.contains("mx1"), "{}", r.stdout);
     assert!(r.stderr.contains("1 of 1 gateway(s)"), "{}", r.stderr);
 }
+
+#[test]
+fn a_gateway_moved_to_another_server_gets_the_map_again() {
+    let old = Sshd::start(None);
+    let sender = Sender::new(&old.gateway_toml("mx1"));
+    assert_eq!(sender.run(&["push"]).code, 0);
+    // Same name, another server: the record is per destination, so it is pushed again.
+    let new = Sshd::start(None);
+    sender.config(&new.gateway_toml("mx1"));
+    let r = sender.run(&["push"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.starts_with("mx1: pushed 2 recipients"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(spooled(&new.spool).unwrap(), sender.map());
+}
+
+#[test]
+fn a_receiver_that_cannot_store_the_map_is_reported_as_such() {
+    let sshd = Sshd::start(None);
+    let sender = Sender::new(&sshd.gateway_toml("mx1"));
+    fs_err::remove_dir_all(&sshd.spool).unwrap();
+    let r = sender.run(&["push"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("the gateway's rcptsync receive refused the map: spool directory"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("refused the key"), "{}", r.stderr);
+    // Not recorded as delivered: once the spool is back, the next push sends it.
+    fs_err::create_dir_all(&sshd.spool).unwrap();
+    let r = sender.run(&["push"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(spooled(&sshd.spool).unwrap(), sender.map());
+}
