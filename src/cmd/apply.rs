@@ -21,6 +21,7 @@ use crate::install::postfix::Postfix;
 use crate::install::spool;
 use crate::lock::Lock;
 use crate::map::keys::KeySet;
+use crate::map::payload::sha256_hex;
 use crate::map::{diff, text};
 use crate::rules::{address, guard};
 
@@ -66,6 +67,7 @@ pub fn run(
             return Ok(ExitStatus::Success);
         }
         let restored = installer.rollback()?;
+        installer.remember_rollback(before.as_deref().unwrap_or_default())?;
         let keys = key_set(&text::keys(&restored, &install.map.path)?);
         reload(install, &postfix)?;
         warn!("rolled back {} to the previous map", install.map);
@@ -105,14 +107,26 @@ pub fn run(
             return Ok(ExitStatus::Refused);
         }
     };
-    report_unrelayed(&postfix, &entries)?;
-
     let new_text = text::render(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if installer.is_current(&new_text)? {
         if verbose {
             println!("{}: {} recipients, unchanged", install.map, entries.len());
         }
         return Ok(ExitStatus::Success);
+    }
+    // A rolled-back map stays rolled back: the map that was rolled back from is not installed
+    // again until another one arrives (or it is given explicitly with --from).
+    let rolled_back = installer.rolled_back_from();
+    if input.from.is_none() && rolled_back.as_deref() == Some(sha256_hex(&new_text).as_str()) {
+        warn!(
+            "not installing {}: it is the map that was rolled back (apply --from FILE installs it anyway)",
+            source.display()
+        );
+        return Ok(ExitStatus::Success);
+    }
+    // Only a report: a relay_domains that cannot be read must not stop the install.
+    if let Err(e) = report_unrelayed(&postfix, &entries) {
+        warn!("could not compare the map's domains with relay_domains: {e:#}");
     }
     let keys: KeySet = entries.keys().map(String::as_str).collect();
     let proposal = guard::Proposal {

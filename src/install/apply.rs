@@ -141,6 +141,28 @@ impl<'a> Installer<'a> {
         with_suffix(self.path(), ".sha256")
     }
 
+    fn rollback_path(&self) -> PathBuf {
+        with_suffix(self.path(), ".rolled-back")
+    }
+
+    /// Records that the map with text `text` was rolled back, so that the next apply of the
+    /// same map (still in the spool) does not undo the rollback.
+    pub fn remember_rollback(&self, text: &[u8]) -> Result<(), Error> {
+        atomic::write(
+            &self.rollback_path(),
+            format!("{}\n", sha256_hex(text)).as_bytes(),
+            0o644,
+        )?;
+        Ok(())
+    }
+
+    /// The digest of the map that was last rolled back from, if a rollback is in force.
+    pub fn rolled_back_from(&self) -> Option<String> {
+        fs_err::read_to_string(self.rollback_path())
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+
     /// The installed text, if there is one.
     pub fn installed_text(&self) -> Result<Option<Vec<u8>>, Error> {
         match fs_err::read(self.path()) {
@@ -260,6 +282,8 @@ impl<'a> Installer<'a> {
         }
         atomic::install(&temp, self.path())?;
         self.record(text)?;
+        // A new map ends a rollback.
+        remove_if_present(&self.rollback_path())?;
         Ok(())
     }
 

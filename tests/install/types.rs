@@ -146,6 +146,12 @@ fn addresses_outside_relay_domains_are_reported() {
         "{}",
         r.stdout
     );
+    // Applying the same map again is silent: nothing to install, nothing to report.
+    let again = gw.apply(&[]);
+    assert_eq!(
+        (again.code, again.stdout.as_str(), again.stderr.as_str()),
+        (0, "", "")
+    );
 
     crate::fixture::run(
         std::process::Command::new("postconf")
@@ -187,4 +193,38 @@ fn reload_always_and_never() {
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
     gw.assert_answers(&["alice@example.com", "bob@example.com"], &[]);
+}
+
+#[test]
+fn a_rollback_is_not_undone_by_the_next_apply_of_the_same_map() {
+    let mut gw = Gateway::new("lmdb", "");
+    gw.apply_keys(&["alice@example.com", "postmaster@example.com"]);
+    gw.postfix.start();
+    gw.apply_keys(&[
+        "alice@example.com",
+        "bob@example.com",
+        "postmaster@example.com",
+    ]);
+    assert_eq!(gw.apply(&["--rollback"]).code, 0);
+    gw.assert_answers(&["alice@example.com"], &["bob@example.com"]);
+    // The spool still holds the map that was rolled back from: it is not installed again.
+    let r = gw.apply(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("it is the map that was rolled back"),
+        "{}",
+        r.stderr
+    );
+    gw.assert_answers(&["alice@example.com"], &["bob@example.com"]);
+    // Given explicitly, it is; and a new map ends the rollback anyway.
+    let spool = gw.postfix.path("spool/relay_recipients");
+    assert_eq!(gw.apply(&["--from", spool.to_str().unwrap()]).code, 0);
+    gw.assert_answers(&["bob@example.com"], &[]);
+    assert_eq!(gw.apply(&["--rollback"]).code, 0);
+    gw.apply_keys(&[
+        "alice@example.com",
+        "carol@example.com",
+        "postmaster@example.com",
+    ]);
+    gw.assert_answers(&["carol@example.com"], &["bob@example.com"]);
 }
