@@ -8,7 +8,7 @@
 //! goes live is rendered by rcptsync from the validated entries, never the received bytes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use tracing::{error, info, warn};
@@ -22,7 +22,7 @@ use crate::install::spool;
 use crate::lock::Lock;
 use crate::map::keys::KeySet;
 use crate::map::payload::sha256_hex;
-use crate::map::{diff, text};
+use crate::map::{diff, text, with_suffix};
 use crate::rules::{address, guard};
 
 /// What to apply.
@@ -308,10 +308,4 @@ fn print_change(
 
 fn key_set(keys: &std::collections::BTreeSet<String>) -> KeySet {
     keys.iter().map(String::as_str).collect()
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }

@@ -21,7 +21,7 @@ use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
 use crate::lock::Lock;
 use crate::map::diff::{self, Summary};
 use crate::map::keys::KeySet;
-use crate::map::{atomic, text};
+use crate::map::{atomic, text, with_suffix};
 use crate::rules::domains::AcceptedDomains;
 use crate::rules::{Collector, Rules, guard};
 use crate::source::snapshot::{self, Snapshot};
@@ -325,10 +325,4 @@ fn prepare_dir(out: &Path) -> anyhow::Result<()> {
         info!("created {}", dir.display());
     }
     Ok(())
-}
-
-fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }

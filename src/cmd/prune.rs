@@ -104,6 +104,12 @@ pub fn run(config: &Config, apply: bool, undo: Option<&Path>) -> anyhow::Result<
     }
 
     let undo_path = undo.map_or_else(default_undo_path, Path::to_owned);
+    if undo_path.exists() {
+        anyhow::bail!(
+            "{} exists (an earlier run's undo data?); move it away or choose another --undo",
+            undo_path.display()
+        );
+    }
     write_undo(&undo_path, &removals).context("write the undo LDIF before changing anything")?;
     for (done, removal) in removals.iter().enumerate() {
         if let Err(e) = connection.delete_value(&removal.dn, "proxyAddresses", &removal.value) {

@@ -7,7 +7,7 @@
 //! while the others are left alone.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
@@ -17,7 +17,7 @@ use crate::cli::ExitStatus;
 use crate::cli::args::Change;
 use crate::config::{Config, Gateway};
 use crate::lock::Lock;
-use crate::map::{atomic, payload::Payload};
+use crate::map::{atomic, payload::Payload, with_suffix};
 use crate::transport::ssh;
 
 /// Runs push.
@@ -142,10 +142,4 @@ fn write_record(path: &Path, record: &BTreeMap<String, String>) -> anyhow::Resul
         atomic::write(path, text.as_bytes(), 0o644)?;
     }
     Ok(())
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }

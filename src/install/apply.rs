@@ -23,12 +23,11 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 use super::cdb;
 use super::postfix::{self, Postfix};
 use crate::config::{CdbWriter, MapSpec, MapType};
-use crate::map::atomic;
+use crate::map::payload::sha256_hex;
+use crate::map::{atomic, with_suffix};
 
 /// Why a map could not be installed or rolled back; the live map is unchanged unless the
 /// message says otherwise.
@@ -68,13 +67,6 @@ pub struct Installer<'a> {
     cdb_writer: CdbWriter,
 }
 
-/// Appends `suffix` to a path (`map` + `.db`).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// Removes the listed files when dropped, unless disarmed: a failed build leaves nothing behind.
 struct Cleanup(Vec<PathBuf>);
 
@@ -101,13 +93,6 @@ fn set_mode(file: &Path, like: &Path) -> Result<(), Error> {
     let mode = atomic::mode_for(like, 0o644)?;
     fs_err::set_permissions(file, std::fs::Permissions::from_mode(mode))?;
     Ok(())
-}
-
-fn sha256_hex(text: &[u8]) -> String {
-    Sha256::digest(text)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl<'a> Installer<'a> {

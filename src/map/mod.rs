@@ -6,3 +6,11 @@ pub mod diff;
 pub mod keys;
 pub mod payload;
 pub mod text;
+
+/// `path` with `suffix` appended to its file name (`map` + `.lock`): the files rcptsync keeps
+/// beside a map.
+pub fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
+}
