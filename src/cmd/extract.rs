@@ -53,7 +53,14 @@ pub fn run(config: &Config, args: &Args, verbose: bool) -> anyhow::Result<ExitSt
         let (connection, mark) = match &source.kind {
             SourceKind::Ldap(l) => {
                 let mut connection = ldap::connect(l).with_context(context)?;
-                let mark = connection.change_mark(&l.base_dn).with_context(context)?;
+                // A mark that cannot be read only costs the shortcut: search in full.
+                let mark = connection.change_mark(&l.base_dn).unwrap_or_else(|e| {
+                    warn!(
+                        "source {}: cannot read the change mark ({e}); searching in full",
+                        source.name
+                    );
+                    None
+                });
                 (Some(connection), mark)
             }
             SourceKind::Ldif(path) | SourceKind::List(path) => {

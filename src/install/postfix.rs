@@ -79,7 +79,13 @@ impl Postfix {
         })?;
         match output.status.code() {
             Some(0) => Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned())),
-            Some(1) if one_means_no && output.stderr.is_empty() => Ok(None),
+            // postmap -q and postfix status say "no" with 1; warnings (a missing master.cf,
+            // say) may come with it, a failure says fatal.
+            Some(1)
+                if one_means_no && !String::from_utf8_lossy(&output.stderr).contains("fatal:") =>
+            {
+                Ok(None)
+            }
             _ => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
                 let mut reason = output.status.to_string();
