@@ -122,18 +122,7 @@ fn dry_run_then_apply_then_undo() {
         0o600
     );
 
-    run(Command::new(require("ldapmodify", "ldap-utils"))
-        .args([
-            "-x",
-            "-H",
-            &slapd.url(),
-            "-D",
-            ADMIN,
-            "-w",
-            "admin-secret",
-            "-f",
-        ])
-        .arg(&undo));
+    slapd.modify("ldapmodify", &fs_err::read_to_string(&undo).unwrap());
     assert_eq!(
         bobs_addresses(&slapd),
         all,

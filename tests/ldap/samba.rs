@@ -234,22 +234,7 @@ fn prune_removes_an_excluded_address_and_the_undo_ldif_restores_it() {
         "{after}"
     );
 
-    let restore = std::process::Command::new(crate::fixture::require("ldapmodify", "ldap-utils"))
-        .env("LDAPTLS_CACERT", samba.ca_file())
-        .args([
-            "-x",
-            "-H",
-            samba.ldaps_url(),
-            "-D",
-            Samba::ADMIN_UPN,
-            "-w",
-            samba.admin_password(),
-            "-f",
-        ])
-        .arg(dir.join("undo.ldif"))
-        .output()
-        .unwrap();
-    assert!(restore.status.success(), "{restore:?}");
+    samba.modify("ldapmodify", &dir.join("undo.ldif"));
     assert!(bob(&samba).contains("smtp:bob@legacy.example.test"));
 }
 
@@ -283,22 +268,7 @@ fn an_unchanged_dc_is_not_searched_again_and_a_change_is_seen() {
         ),
     )
     .unwrap();
-    let add = std::process::Command::new(crate::fixture::require("ldapadd", "ldap-utils"))
-        .env("LDAPTLS_CACERT", samba.ca_file())
-        .args([
-            "-x",
-            "-H",
-            samba.ldaps_url(),
-            "-D",
-            Samba::ADMIN_UPN,
-            "-w",
-            samba.admin_password(),
-            "-f",
-        ])
-        .arg(&ldif)
-        .output()
-        .unwrap();
-    assert!(add.status.success(), "{add:?}");
+    samba.modify("ldapadd", &ldif);
     let r = extract();
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("+dora@example.test\n"), "{}", r.stdout);

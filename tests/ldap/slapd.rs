@@ -484,21 +484,9 @@ fn an_unchanged_directory_is_not_searched_again() {
     );
 
     // A change in the directory moves its contextCSN: the next run searches and finds it.
-    let file = slapd.path("change.ldif");
-    fs_err::write(&file, mailbox("Newcomer", &["SMTP:newcomer@example.com"])).unwrap();
-    crate::fixture::run(
-        Command::new(crate::fixture::require("ldapadd", "ldap-utils"))
-            .args([
-                "-x",
-                "-H",
-                &slapd.url(),
-                "-D",
-                "CN=admin,DC=example,DC=com",
-                "-w",
-                "admin-secret",
-                "-f",
-            ])
-            .arg(&file),
+    slapd.modify(
+        "ldapadd",
+        &mailbox("Newcomer", &["SMTP:newcomer@example.com"]),
     );
     let r = extract(&[]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -532,21 +520,9 @@ fn without_syncprov_every_run_searches() {
     );
     let extract = || rcptsync(slapd.dir(), &["-v", "extract", "-c", "rcptsync.toml"]);
     assert_eq!(extract().code, 0);
-    let file = slapd.path("change.ldif");
-    fs_err::write(&file, mailbox("Newcomer", &["SMTP:newcomer@example.com"])).unwrap();
-    crate::fixture::run(
-        Command::new(crate::fixture::require("ldapadd", "ldap-utils"))
-            .args([
-                "-x",
-                "-H",
-                &slapd.url(),
-                "-D",
-                "CN=admin,DC=example,DC=com",
-                "-w",
-                "admin-secret",
-                "-f",
-            ])
-            .arg(&file),
+    slapd.modify(
+        "ldapadd",
+        &mailbox("Newcomer", &["SMTP:newcomer@example.com"]),
     );
     let r = extract();
     assert_eq!(r.code, 0, "{r:?}");

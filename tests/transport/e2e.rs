@@ -3,31 +3,11 @@
 //! running Postfix, and checked with SMTP RCPT probes.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::Command;
 
 use crate::fixture::postfix::Postfix;
 use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
 use crate::fixture::sshd::Sshd;
-use crate::fixture::{require, run};
 use crate::support::rcptsync;
-
-/// Changes the directory as its administrator would (ldapadd / ldapdelete as the rootdn).
-fn ldap(slapd: &Slapd, tool: &str, input: &str) {
-    let file = slapd.path("change.ldif");
-    fs_err::write(&file, input).unwrap();
-    run(Command::new(require(tool, "ldap-utils"))
-        .args([
-            "-x",
-            "-H",
-            &slapd.url(),
-            "-D",
-            &format!("CN=admin,{}", Slapd::BASE_DN),
-            "-w",
-            "admin-secret",
-            "-f",
-        ])
-        .arg(&file));
-}
 
 #[test]
 fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
@@ -93,13 +73,11 @@ fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
     // and the apply path unit, it must be accepted at the gateway within about a minute: here
     // one sync and one apply, timed from the directory change to smtpd's 250.
     let created = std::time::Instant::now();
-    ldap(
-        &slapd,
+    slapd.modify(
         "ldapadd",
         &mailbox("Newcomer", &["SMTP:Newcomer@example.com"]),
     );
-    ldap(
-        &slapd,
+    slapd.modify(
         "ldapdelete",
         &format!("CN=Leaver,OU=Staff,{}\n", Slapd::BASE_DN),
     );
