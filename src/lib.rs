@@ -13,8 +13,16 @@
 //!
 //! - [`source`] reads directory entries; [`rules`] turns them into map keys (pure logic);
 //!   [`rules::guard`] refuses a map that looks like a broken read;
-//! - [`map`] renders, compares and atomically replaces the map file;
-//! - [`config`] is the checked TOML configuration; [`cli`] and [`cmd`] are the command line.
+//! - [`map`] renders, compares and atomically replaces the map file, and carries it to the
+//!   gateways ([`map::payload`]) over [`transport`];
+//! - [`install`] receives it into the spool and installs it into Postfix ([`postfix`]);
+//!   [`verify`] checks the gateway from outside;
+//! - [`config`] is the checked TOML configuration, resolved into each stage's own types;
+//! - [`cmd`] runs one job per subcommand; [`cli`] parses arguments and maps the outcome to
+//!   an exit code.
+//!
+//! Layers only import downwards: `cli` → `cmd` → `config` → the stages; a stage never
+//! imports `config`, `cmd` or `cli`.
 //!
 //! # Privileges
 //!
@@ -36,8 +44,8 @@ pub mod config;
 pub mod install;
 pub mod lock;
 pub mod map;
+pub mod postfix;
 pub mod rules;
-pub mod smtp;
 pub mod source;
 pub mod tls;
 pub mod transport;

@@ -118,15 +118,6 @@ pub enum Command {
     },
 }
 
-impl Cli {
-    /// The configuration file to read.
-    pub fn config_path(&self) -> PathBuf {
-        self.config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/etc/rcptsync/rcptsync.toml"))
-    }
-}
-
 /// Flags of the commands that extract.
 #[derive(Debug, Args)]
 pub struct Extraction {
@@ -138,6 +129,16 @@ pub struct Extraction {
     pub full: bool,
 }
 
+impl Extraction {
+    /// The command's options.
+    pub fn options(&self) -> crate::cmd::extract::Options {
+        crate::cmd::extract::Options {
+            change: self.change.options(),
+            full: self.full,
+        }
+    }
+}
+
 /// Flags of the commands that change something.
 #[derive(Debug, Args)]
 pub struct Change {
@@ -147,6 +148,16 @@ pub struct Change {
     /// Override a safety guard (logged loudly); use only for an intended mass change.
     #[arg(long)]
     pub force: bool,
+}
+
+impl Change {
+    /// The command's options.
+    pub fn options(&self) -> crate::cmd::Change {
+        crate::cmd::Change {
+            dry_run: self.dry_run,
+            force: self.force,
+        }
+    }
 }
 
 #[cfg(test)]

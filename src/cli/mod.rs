@@ -1,90 +1,111 @@
-//! The binary's whole life: parse arguments, set up logging, run one command, map the outcome
-//! to an exit code, print a fatal error once.
+//! The binary's whole life: parse arguments ([`args`]), set up the printer, load the config,
+//! turn the arguments into a command's plain options, run it, and map the outcome to an exit
+//! code, printing a fatal error once.
 
 pub mod args;
-pub mod exit;
-pub mod output;
+
+use std::path::{Path, PathBuf};
 
 use clap::Parser as _;
 
-use crate::cmd;
-use crate::config::{self, Config};
+use crate::cmd::{self, ExitStatus, Printer};
+use crate::config::Config;
 use args::{Cli, Command};
-pub use exit::ExitStatus;
+
+/// Where the config is when `-c` does not say.
+pub const DEFAULT_CONFIG: &str = "/etc/rcptsync/rcptsync.toml";
 
 /// Runs rcptsync with the process's arguments.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    output::init(cli.quiet, cli.verbose);
-    let status = match run(&cli) {
-        Ok(status) => status,
+    let printer = Printer::init(cli.quiet, cli.verbose);
+    match run(&cli, printer) {
+        Ok(status) => status.into(),
+        Err(cmd::Error::Closed) => ExitStatus::Success.into(),
         Err(err) => {
-            tracing::error!("{err:#}");
-            classify(&err)
+            tracing::error!("{err}");
+            err.status().into()
         }
-    };
-    status.into()
-}
-
-/// Usage and config errors (fix the config) are told apart from runtime failures (retry, or
-/// fix the directory/network) by the exit code.
-fn classify(err: &anyhow::Error) -> ExitStatus {
-    if err.chain().any(|e| e.is::<config::Error>()) {
-        ExitStatus::Usage
-    } else {
-        ExitStatus::Failure
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
-    let load = || Config::load(&cli.config_path());
-    let verbose = cli.verbose > 0;
+fn run(cli: &Cli, printer: Printer) -> cmd::Result {
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let load = || Config::load(&path);
     match &cli.command {
-        Command::Extract(args) => cmd::extract::run(&load()?, args, verbose),
+        Command::Extract(args) => cmd::extract::run(&load()?, &args.options(), printer),
+        Command::Sync(args) => cmd::sync::run(&load()?, &args.options(), printer),
+        Command::Push(change) => cmd::push::run(&load()?, &change.options(), printer),
         Command::Apply {
             change,
             from,
             rollback,
         } => {
-            let config = load()?;
-            let input = cmd::apply::Input {
-                from: from.as_deref(),
+            let options = cmd::apply::Options {
+                change: change.options(),
+                from: from.clone(),
                 rollback: *rollback,
             };
-            cmd::apply::run(&config, change, &input, verbose)
+            cmd::apply::run(&load()?, &options, printer)
         }
-        Command::Push(change) => cmd::push::run(&load()?, change, verbose),
-        Command::Sync(args) => cmd::sync::run(&load()?, args, verbose),
-        Command::Receive { spool, max_bytes } => Ok(cmd::receive::run(spool, *max_bytes)),
+        Command::Receive { spool, max_bytes } => {
+            let options = cmd::receive::Options {
+                spool: spool.clone(),
+                max_bytes: *max_bytes,
+            };
+            cmd::receive::run(&options, printer)
+        }
         Command::Verify {
             smtp,
             starttls,
             ca_file,
         } => {
-            let tls = starttls.then_some(ca_file.as_deref());
-            cmd::verify::run(&load()?, smtp, tls)
+            let options = cmd::verify::Options {
+                smtp: smtp.clone(),
+                starttls: starttls.then(|| ca_file.clone()),
+            };
+            cmd::verify::run(&load()?, &options, printer)
         }
         Command::Doctor { config_dir } => {
-            // The rcptsync config is optional here: it only adds the installed map to check.
-            let config = match &cli.config {
-                Some(path) => Some(Config::load(path)?),
-                None => Some(cli.config_path())
-                    .filter(|p| p.exists())
-                    .map(|p| Config::load(&p))
-                    .transpose()?,
+            let config = doctor_config(cli.config.as_deref(), &path)?;
+            let install = config.as_ref().and_then(|c| c.install.as_ref());
+            let options = cmd::doctor::Options {
+                config_dir: config_dir.clone().unwrap_or_else(|| {
+                    install.map_or_else(|| "/etc/postfix".into(), |i| i.postfix_config_dir.clone())
+                }),
+                install: install.map(|i| i.map.clone()),
             };
-            let config_dir = config_dir.clone().unwrap_or_else(|| {
-                config
-                    .as_ref()
-                    .and_then(|c| c.install.as_ref())
-                    .map_or_else(|| "/etc/postfix".into(), |i| i.postfix_config_dir.clone())
-            });
-            cmd::doctor::run(config.as_ref(), &config_dir, verbose)
+            cmd::doctor::run(&options, printer)
         }
-        Command::Prune { apply, undo } => cmd::prune::run(&load()?, *apply, undo.as_deref()),
+        Command::Prune { apply, undo } => {
+            let options = cmd::prune::Options {
+                apply: *apply,
+                undo: undo.clone(),
+            };
+            cmd::prune::run(&load()?, &options, printer)
+        }
         Command::ImportIni {
             file,
             password_file,
-        } => cmd::import_ini::run(file, password_file),
+        } => {
+            let options = cmd::import_ini::Options {
+                file: file.clone(),
+                password_file: password_file.clone(),
+            };
+            cmd::import_ini::run(&options, printer)
+        }
+    }
+}
+
+/// doctor's rcptsync config is optional: it only adds the installed map to check. One named
+/// with -c must load; the default one is used when it exists.
+fn doctor_config(given: Option<&Path>, default: &Path) -> cmd::Result<Option<Config>> {
+    match given {
+        Some(path) => Ok(Some(Config::load(path)?)),
+        None if default.exists() => Ok(Some(Config::load(default)?)),
+        None => Ok(None),
     }
 }

@@ -1,88 +1,60 @@
 //! `rcptsync apply`: the root-side step on the gateway. Takes the newest map from the spool
 //! (or `--from FILE`), trusts none of it, and installs it into Postfix atomically.
 //!
-//! Every line is parsed again and every address validated with the same rules as extract; a
-//! single bad line refuses the whole map (exit 3), because a map that was damaged or tampered
-//! with on the way cannot be trusted in part. Addresses in domains the gateway does not relay
-//! are reported. The safety guards are measured against the map installed now. The map that
-//! goes live is rendered by rcptsync from the validated entries, never the received bytes.
+//! Security: runs as root; the spool is written by the unprivileged SSH account, so its
+//! content is hostile input. Every line is validated again ([`crate::install::validate`]);
+//! a single bad line refuses the whole map (exit 3). The guards are measured against the map
+//! installed now. The map that goes live is rendered by rcptsync from the validated entries,
+//! never the received bytes, and it is written only by [`crate::install::swap`]: beside the
+//! live map, then renamed over it. Addresses in domains the gateway does not relay are
+//! reported.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
-use crate::cli::ExitStatus;
-use crate::cli::args::Change;
-use crate::config::{Config, Install, Reload};
-use crate::install::apply::Installer;
-use crate::install::postfix::Postfix;
-use crate::install::spool;
+use super::{Change, ExitStatus, Printer, Result, report_guards};
+use crate::config::Config;
+use crate::install::swap::Installer;
+use crate::install::{self, spool, validate};
 use crate::lock::Lock;
+use crate::map::diff::{self, Previous};
+use crate::map::digest::sha256_hex;
 use crate::map::keys::KeySet;
-use crate::map::payload::sha256_hex;
-use crate::map::{diff, text, with_suffix};
-use crate::rules::{address, guard};
+use crate::map::{text, with_suffix};
+use crate::postfix::Postfix;
+use crate::postfix::settings::{RelayDomains, unrelayed};
+use crate::rules::guard::{Proposal, Verdict};
 
 /// What to apply.
-#[derive(Debug)]
-pub struct Input<'a> {
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Guards and dry run.
+    pub change: Change,
     /// A map file to apply instead of the spool's newest.
-    pub from: Option<&'a Path>,
+    pub from: Option<std::path::PathBuf>,
     /// Swap the live map with `PATH.prev` instead.
     pub rollback: bool,
 }
 
 /// Runs apply.
-pub fn run(
-    config: &Config,
-    change: &Change,
-    input: &Input<'_>,
-    verbose: bool,
-) -> anyhow::Result<ExitStatus> {
+pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let install = config.install()?;
+    let change = &options.change;
     let postfix = Postfix::new(&install.postfix_config_dir);
     let installer = Installer::new(&install.map, &postfix, install.cdb_writer);
     let _lock = Lock::acquire(&with_suffix(&install.map.path, ".lock"))?;
     installer.remove_leftovers()?;
-    let before = installer.installed_text()?;
-    let before_keys = before
-        .as_deref()
-        .map(|t| text::keys(t, &install.map.path))
-        .transpose()
-        .context("read the installed map")?;
+    // Loaded, not streamed: the live file is replaced before the change is printed.
+    let before = Previous::load(&install.map.path).context("read the installed map")?;
 
-    if input.rollback {
-        if change.dry_run {
-            let previous = fs_err::read(installer.previous_path())?;
-            let keys = key_set(&text::keys(&previous, &installer.previous_path())?);
-            print_change(
-                &install.map.to_string(),
-                before_keys.as_ref(),
-                &keys,
-                true,
-                true,
-            );
-            return Ok(ExitStatus::Success);
-        }
-        let restored = installer.rollback()?;
-        installer.remember_rollback(before.as_deref().unwrap_or_default())?;
-        let keys = key_set(&text::keys(&restored, &install.map.path)?);
-        reload(install, &postfix)?;
-        warn!("rolled back {} to the previous map", install.map);
-        print_change(
-            &install.map.to_string(),
-            before_keys.as_ref(),
-            &keys,
-            true,
-            false,
-        );
-        return Ok(ExitStatus::Success);
+    if options.rollback {
+        return rollback(install, &installer, &postfix, &before, change, printer);
     }
 
-    let source = match input.from {
-        Some(path) => path.to_owned(),
+    let source = match &options.from {
+        Some(path) => path.clone(),
         None => spool::newest(&install.spool)
             .with_context(|| format!("read spool {}", install.spool.display()))?
             .with_context(|| {
@@ -93,7 +65,7 @@ pub fn run(
             })?,
     };
     let received = fs_err::read(&source)?;
-    let entries = match validate(&received, &source) {
+    let entries = match validate::validate(&received, &source) {
         Ok(entries) => entries,
         Err(problems) => {
             for problem in &problems {
@@ -109,15 +81,17 @@ pub fn run(
     };
     let new_text = text::render(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if installer.is_current(&new_text)? {
-        if verbose {
-            println!("{}: {} recipients, unchanged", install.map, entries.len());
-        }
+        printer.note(format_args!(
+            "{}: {} recipients, unchanged",
+            install.map,
+            entries.len()
+        ))?;
         return Ok(ExitStatus::Success);
     }
     // A rolled-back map stays rolled back: the map that was rolled back from is not installed
     // again until another one arrives (or it is given explicitly with --from).
     let rolled_back = installer.rolled_back_from();
-    if input.from.is_none() && rolled_back.as_deref() == Some(sha256_hex(&new_text).as_str()) {
+    if options.from.is_none() && rolled_back.as_deref() == Some(sha256_hex(&new_text).as_str()) {
         warn!(
             "not installing {}: it is the map that was rolled back (apply --from FILE installs it anyway)",
             source.display()
@@ -129,50 +103,39 @@ pub fn run(
         warn!("could not compare the map's domains with relay_domains: {e:#}");
     }
     let keys: KeySet = entries.keys().map(String::as_str).collect();
-    let proposal = guard::Proposal {
+    let summary = before.merge(&keys, |_, _| {})?;
+    let proposal = Proposal {
         count: keys.len(),
         sourced: keys.len(),
-        previous: before_keys.as_ref().map(|b| {
-            (
-                b.len(),
-                b.iter().filter(|k| !entries.contains_key(*k)).count(),
-            )
-        }),
+        previous: summary.map(|s| (s.previous, s.removed)),
     };
-    let violations = guard::check(&config.safety, &proposal, |k| entries.contains_key(k));
-    let forced = change.force && violations.iter().all(guard::Violation::overridable);
-    if !violations.is_empty() {
-        for violation in &violations {
-            if forced {
-                error!("--force overrides safety guard: {violation}");
-            } else if violation.overridable() {
-                error!("safety guard: {violation}");
-            } else {
-                error!("safety guard: {violation} (--force cannot override this)");
-            }
-        }
-        if !forced {
-            error!(
-                "refusing to install {} into {}; the installed map is unchanged",
-                source.display(),
-                install.map
-            );
-            return Ok(ExitStatus::Refused);
-        }
+    let verdict = Verdict::new(
+        &config.safety,
+        &proposal,
+        |k| entries.contains_key(k),
+        change.force,
+    );
+    report_guards(
+        &verdict,
+        &format!(
+            "refusing to install {} into {}; the installed map is unchanged",
+            source.display(),
+            install.map
+        ),
+    );
+    if !verdict.allows() {
+        return Ok(ExitStatus::Refused);
     }
     if change.dry_run {
         print_change(
-            &install.map.to_string(),
-            before_keys.as_ref(),
+            &install.map,
+            &before,
             &keys,
-            verbose,
+            printer.verbose(),
             true,
-        );
-        return Ok(if violations.is_empty() || forced {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Refused
-        });
+            printer,
+        )?;
+        return Ok(ExitStatus::Success);
     }
 
     // The probe: a canary if there is one (it is what must work), else the first entry.
@@ -193,75 +156,69 @@ pub fn run(
         .with_context(|| format!("install {}", install.map))?;
     reload(install, &postfix).context("the new map is installed, but")?;
     print_change(
-        &install.map.to_string(),
-        before_keys.as_ref(),
+        &install.map,
+        &before,
         &keys,
-        verbose,
+        printer.verbose(),
         false,
-    );
+        printer,
+    )?;
     Ok(ExitStatus::Success)
 }
 
-/// Parses and validates the received map; every problem is reported, not just the first.
-fn validate(received: &[u8], source: &Path) -> Result<BTreeMap<String, String>, Vec<String>> {
-    let lines = text::lines(received, source).map_err(|e| vec![e.to_string()])?;
-    let mut entries = BTreeMap::new();
-    let mut problems = Vec::new();
-    for line in lines {
-        let at = format!("{}:{}", source.display(), line.number);
-        match address::normalize(line.key) {
-            Err(reason) => problems.push(format!("{at}: {:?}: {reason}", line.key)),
-            Ok(_)
-                if line
-                    .value
-                    .chars()
-                    .any(|c| c.is_control() || c.is_whitespace()) =>
-            {
-                problems.push(format!("{at}: value {:?} must be one word", line.value));
-            }
-            Ok(key) => {
-                entries.entry(key).or_insert_with(|| line.value.to_owned());
-            }
-        }
+/// `--rollback`: swaps the live map with the previous one (or, with --dry-run, shows what
+/// that would change).
+fn rollback(
+    install: &install::Settings,
+    installer: &Installer<'_>,
+    postfix: &Postfix,
+    before: &Previous,
+    change: &Change,
+    printer: Printer,
+) -> Result {
+    let previous = installer.previous_path();
+    if change.dry_run {
+        let keys = keys_of(&fs_err::read(&previous)?, &previous)?;
+        print_change(&install.map, before, &keys, true, true, printer)?;
+        return Ok(ExitStatus::Success);
     }
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        Err(problems)
-    }
+    let live_text = fs_err::read(&install.map.path).ok();
+    let restored = installer.rollback()?;
+    installer.remember_rollback(live_text.as_deref().unwrap_or_default())?;
+    let keys = keys_of(&restored, &install.map.path)?;
+    reload(install, postfix)?;
+    warn!("rolled back {} to the previous map", install.map);
+    print_change(&install.map, before, &keys, true, false, printer)?;
+    Ok(ExitStatus::Success)
+}
+
+fn keys_of(text: &[u8], path: &Path) -> Result<KeySet> {
+    let keys = text::keys(text, path)?;
+    Ok(keys.iter().map(String::as_str).collect())
 }
 
 /// Warns about addresses in domains the gateway does not relay: they are harmless in the map
 /// but point at a mismatch between the directory and the gateway's relay_domains.
-fn report_unrelayed(postfix: &Postfix, entries: &BTreeMap<String, String>) -> anyhow::Result<()> {
-    let relay = postfix.relay_domains()?;
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for key in entries.keys() {
-        let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
-        *counts.entry(domain).or_default() += 1;
-    }
-    let mut missing = Vec::new();
-    for (domain, count) in counts {
-        if !relay.covers(postfix, domain)? {
-            missing.push(format!("{domain} ({count})"));
-        }
-    }
+fn report_unrelayed(postfix: &Postfix, entries: &validate::Entries) -> anyhow::Result<()> {
+    let relay = RelayDomains::read(postfix)?;
+    let missing = unrelayed(entries.keys().map(String::as_str), |domain| {
+        relay.covers(postfix, domain)
+    })?;
     if !missing.is_empty() {
+        let listed: Vec<String> = missing
+            .iter()
+            .map(|(domain, count)| format!("{domain} ({count})"))
+            .collect();
         warn!(
             "the map has addresses in domains this gateway does not relay (not in relay_domains): {}",
-            missing.join(", ")
+            listed.join(", ")
         );
     }
     Ok(())
 }
 
-fn reload(install: &Install, postfix: &Postfix) -> anyhow::Result<()> {
-    let needed = match install.reload {
-        Reload::Auto => install.map.kind.needs_reload(),
-        Reload::Always => true,
-        Reload::Never => false,
-    };
-    if needed {
+fn reload(install: &install::Settings, postfix: &Postfix) -> anyhow::Result<()> {
+    if install.needs_reload() {
         if postfix.is_running()? {
             postfix.reload()?;
             info!("postfix reloaded");
@@ -274,38 +231,31 @@ fn reload(install: &Install, postfix: &Postfix) -> anyhow::Result<()> {
 
 /// Prints the summary line (and with `list` the `+`/`-` lines) of `before` → `after`.
 fn print_change(
-    map: &str,
-    before: Option<&std::collections::BTreeSet<String>>,
+    map: &dyn std::fmt::Display,
+    before: &Previous,
     after: &KeySet,
     list: bool,
     dry_run: bool,
-) {
-    use std::io::Write as _;
-    let old = before
-        .into_iter()
-        .flatten()
-        .map(Ok::<_, std::convert::Infallible>);
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    let Ok(summary) = diff::merge(old, after, |side, key| {
-        if list {
-            let _ = diff::write_line(&mut stdout, side, key);
-        }
-    });
-    let _ = writeln!(
-        stdout,
-        "{map}: {} recipients, {} added, {} removed{}",
+    printer: Printer,
+) -> Result<()> {
+    let mut stdout = printer.out();
+    let mut written = Ok(());
+    let summary = before
+        .merge(after, |side, key| {
+            if list && written.is_ok() {
+                written = diff::write_line(stdout.writer(), side, key);
+            }
+        })?
+        .unwrap_or(diff::Summary {
+            added: after.len(),
+            ..diff::Summary::default()
+        });
+    written.map_err(super::printer::Error)?;
+    stdout.line(summary.line(
+        map,
         after.len(),
-        summary.added,
-        summary.removed,
-        if dry_run {
-            " (dry run, nothing installed)"
-        } else {
-            ""
-        }
-    );
-    let _ = stdout.flush();
-}
-
-fn key_set(keys: &std::collections::BTreeSet<String>) -> KeySet {
-    keys.iter().map(String::as_str).collect()
+        dry_run.then_some("dry run, nothing installed"),
+    ))?;
+    stdout.finish()?;
+    Ok(())
 }

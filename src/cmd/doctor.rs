@@ -3,51 +3,60 @@
 //! The checks are in [`crate::verify::doctor`]; this prints their findings the way Postfix
 //! tools do (no output means no problems) and turns an error into exit 4, so that doctor can
 //! run from cron or monitoring.
+//!
+//! Security: reads Postfix's configuration through postconf and the map files it names;
+//! changes nothing (every fix is printed for the admin to run).
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::cli::ExitStatus;
-use crate::config::Config;
-use crate::install::postfix::Postfix;
+use super::{ExitStatus, Printer, Result};
+use crate::postfix::{MapSpec, Postfix};
 use crate::verify::doctor::{self, Severity};
 
-/// Checks the Postfix instance in `config_dir`; `config` (if one was found) names the map
-/// rcptsync installs, which relay_recipient_maps must use.
-pub fn run(
-    config: Option<&Config>,
-    config_dir: &Path,
-    verbose: bool,
-) -> anyhow::Result<ExitStatus> {
-    let install = config.and_then(|c| c.install.as_ref()).map(|i| &i.map);
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Postfix's configuration directory.
+    pub config_dir: PathBuf,
+    /// The map rcptsync installs (`[install].map`), when an rcptsync config was found:
+    /// relay_recipient_maps must use it.
+    pub install: Option<MapSpec>,
+}
+
+/// Checks the Postfix instance in `options.config_dir`.
+pub fn run(options: &Options, printer: Printer) -> Result {
+    let config_dir = &options.config_dir;
     let postfix = Postfix::new(config_dir);
-    let findings = doctor::examine(&postfix, config_dir, install).with_context(|| {
-        format!(
-            "cannot check the Postfix configuration in {}",
-            config_dir.display()
-        )
-    })?;
+    let findings =
+        doctor::examine(&postfix, config_dir, options.install.as_ref()).with_context(|| {
+            format!(
+                "cannot check the Postfix configuration in {}",
+                config_dir.display()
+            )
+        })?;
     let paragraphs: Vec<String> = findings.iter().map(ToString::to_string).collect();
     if !paragraphs.is_empty() {
-        println!("{}", paragraphs.join("\n\n"));
+        printer.line(paragraphs.join("\n\n"))?;
     }
     let count = |severity: Severity, word: &str| {
         let n = findings.iter().filter(|f| f.severity == severity).count();
         format!("{n} {word}{}", if n == 1 { "" } else { "s" })
     };
-    if verbose {
-        if findings.is_empty() {
-            println!("doctor: no problems found in {}", config_dir.display());
-        } else {
-            println!(
-                "\ndoctor: {}, {}, {} in {}",
-                count(Severity::Error, "error"),
-                count(Severity::Warning, "warning"),
-                count(Severity::Note, "note"),
-                config_dir.display()
-            );
-        }
+    if findings.is_empty() {
+        printer.note(format_args!(
+            "doctor: no problems found in {}",
+            config_dir.display()
+        ))?;
+    } else {
+        printer.note(format_args!(
+            "\ndoctor: {}, {}, {} in {}",
+            count(Severity::Error, "error"),
+            count(Severity::Warning, "warning"),
+            count(Severity::Note, "note"),
+            config_dir.display()
+        ))?;
     }
     Ok(if findings.iter().any(|f| f.severity == Severity::Error) {
         ExitStatus::Problems

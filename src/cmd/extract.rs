@@ -1,37 +1,47 @@
 //! `rcptsync extract`: sources → recipient rules → safety guards → map file + diff.
 //!
-//! Runs unprivileged: it needs read access to the directory and write access to the output
-//! directory only. The order matters: every source is read completely before anything is
-//! compared or written, so a failing source aborts the run with the old map untouched; the
-//! guards run before the write; the write is atomic ([`crate::map::atomic`]).
+//! Security: runs unprivileged, as the account that may read the directory; it writes only
+//! the output map and the files beside it (`.lock`, `.state`), all in the output directory.
+//! It trusts the directory's answers only as far as the recipient rules check them: every
+//! value is validated, and a failed or partial read aborts the run with the old map
+//! untouched.
 //!
+//! The order matters: every source is read completely before anything is compared or
+//! written; the guards run before the write; the write is atomic ([`crate::map::atomic`]).
 //! Before reading anything, the sources' change marks are compared with the snapshot of the
-//! last full run ([`crate::source::snapshot`]): when nothing moved, the map is still right
-//! and the run ends there, silently.
+//! last full run ([`crate::map::state`]): when nothing moved, the map is still right and the
+//! run ends there, silently.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use crate::cli::ExitStatus;
-use crate::cli::args::{Change, Extraction as Args};
+use super::{Change, ExitStatus, Printer, Result, report_guards};
 use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
 use crate::lock::Lock;
-use crate::map::diff::{self, Summary};
-use crate::map::keys::KeySet;
-use crate::map::{atomic, text, with_suffix};
+use crate::map::diff::{self, Previous, Summary};
+use crate::map::state::{self, Snapshot};
+use crate::map::{atomic, digest, text, with_suffix};
 use crate::rules::domains::AcceptedDomains;
-use crate::rules::{Collector, Rules, guard};
-use crate::source::snapshot::{self, Snapshot};
+use crate::rules::guard::{Proposal, Verdict};
+use crate::rules::{Collector, Rules};
 use crate::source::{ldap, ldif, list};
 
-/// Runs extract; `verbose` prints a summary even when nothing changed.
-pub fn run(config: &Config, args: &Args, verbose: bool) -> anyhow::Result<ExitStatus> {
+/// What to extract, besides the config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Guards and dry run.
+    pub change: Change,
+    /// Search the directory even when it reports no change since the last full run.
+    pub full: bool,
+}
+
+/// Runs extract.
+pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let parts = config.extraction()?;
     let out = &parts.output.path;
-    let change = &args.change;
+    let change = &options.change;
     let _lock = if change.dry_run && !out.exists() {
         None
     } else {
@@ -42,17 +52,17 @@ pub fn run(config: &Config, args: &Args, verbose: bool) -> anyhow::Result<ExitSt
     // Connect to the directories first: their change marks decide whether to read them.
     let mut connections = Vec::new();
     let mut snapshot = Snapshot {
-        config: crate::map::payload::sha256_hex(&fs_err::read(&config.path)?),
+        config: digest::sha256_file(&config.path)?,
         sources: Default::default(),
-        map: snapshot::file_mark(out).unwrap_or_default(),
-        full_at: snapshot::now(),
+        map: state::file_mark(out).unwrap_or_default(),
+        full_at: state::now(),
     };
     let mut all_marked = true;
     for source in parts.sources {
-        let context = || format!("source {}", source.name);
         let (connection, mark) = match &source.kind {
             SourceKind::Ldap(l) => {
-                let mut connection = ldap::connect(l).with_context(context)?;
+                let mut connection =
+                    ldap::connect(l).with_context(|| format!("source {}", source.name))?;
                 // A mark that cannot be read only costs the shortcut: search in full.
                 let mark = connection.change_mark(&l.base_dn).unwrap_or_else(|e| {
                     warn!(
@@ -64,7 +74,7 @@ pub fn run(config: &Config, args: &Args, verbose: bool) -> anyhow::Result<ExitSt
                 (Some(connection), mark)
             }
             SourceKind::Ldif(path) | SourceKind::List(path) => {
-                (None, snapshot::content_mark(path).ok())
+                (None, state::content_mark(path).ok())
             }
         };
         all_marked &= mark.is_some();
@@ -73,25 +83,23 @@ pub fn run(config: &Config, args: &Args, verbose: bool) -> anyhow::Result<ExitSt
             .insert(source.name.clone(), mark.unwrap_or_default());
         connections.push(connection);
     }
-    let state = with_suffix(out, ".state");
-    if !args.full
+    let state_path = with_suffix(out, ".state");
+    if !options.full
         && all_marked
-        && let Some(saved) = Snapshot::read(&state)
+        && let Some(saved) = Snapshot::read(&state_path)
         && snapshot.unchanged_since(&saved, config.full_every)
     {
-        if verbose {
-            println!(
-                "{}: unchanged (the sources report no change since the last full run)",
-                out.display()
-            );
-        }
+        printer.note(format_args!(
+            "{}: unchanged (the sources report no change since the last full run)",
+            out.display()
+        ))?;
         return Ok(ExitStatus::Success);
     }
-    let status = full_run(config, &parts, connections, change, verbose)?;
+    let status = full_run(config, &parts, connections, change, printer)?;
     if status == ExitStatus::Success && !change.dry_run {
-        snapshot.map = snapshot::file_mark(out)?;
-        snapshot.full_at = snapshot::now();
-        snapshot.write(&state)?;
+        snapshot.map = state::file_mark(out)?;
+        snapshot.full_at = state::now();
+        snapshot.write(&state_path)?;
     }
     Ok(status)
 }
@@ -103,20 +111,24 @@ fn full_run(
     parts: &Extraction<'_>,
     mut connections: Vec<Option<ldap::Connection>>,
     change: &Change,
-    verbose: bool,
-) -> anyhow::Result<ExitStatus> {
+    printer: Printer,
+) -> Result {
     let out = &parts.output.path;
     // With domains = "exchange" the first LDAP source also tells the accepted domains.
     let accepted = match &parts.recipients.domains {
         DomainSetting::Listed(accepted) => accepted.clone(),
         DomainSetting::Exchange => {
+            // The config check guarantees an LDAP source for "exchange".
             let Some((source, connection)) = parts
                 .sources
                 .iter()
                 .zip(connections.iter_mut())
                 .find_map(|(s, c)| c.as_mut().map(|c| (s, c)))
             else {
-                anyhow::bail!("recipients.domains = \"exchange\" needs a kind = \"ldap\" source");
+                return Err(anyhow::anyhow!(
+                    "recipients.domains = \"exchange\" needs a kind = \"ldap\" source"
+                )
+                .into());
             };
             let names = connection
                 .accepted_domains()
@@ -160,138 +172,62 @@ fn full_run(
 
     let value = parts.output.value.as_str();
     if text::same_as_file(out, &recipients, value)? {
-        if verbose {
-            println!(
-                "{}: {} recipients, unchanged",
-                out.display(),
-                recipients.len()
-            );
-        }
+        printer.note(format_args!(
+            "{}: {} recipients, unchanged",
+            out.display(),
+            recipients.len()
+        ))?;
         return Ok(ExitStatus::Success);
     }
-    let old = OldMap::open(out)?;
-    let summary = old.diff(&recipients, |_, _| {})?;
-    let proposal = guard::Proposal {
+    let old = Previous::open(out).context(
+        "read the current map to compare against (fix or remove the line; removing the file also \
+         disables the removal guards for one run)",
+    )?;
+    let summary = old.merge(&recipients, |_, _| {})?;
+    let proposal = Proposal {
         count: recipients.len(),
         sourced,
         previous: summary.map(|s| (s.previous, s.removed)),
     };
-    let violations = guard::check(&config.safety, &proposal, |k| recipients.contains(k));
-    let forced = change.force && violations.iter().all(guard::Violation::overridable);
+    let verdict = Verdict::new(
+        &config.safety,
+        &proposal,
+        |k| recipients.contains(k),
+        change.force,
+    );
 
-    if change.dry_run || violations.is_empty() || forced {
-        // Buffered: stdout is line-buffered, and a first run prints a line per recipient.
-        let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        old.diff(&recipients, |side, key| {
-            let _ = diff::write_line(&mut stdout, side, key);
+    if change.dry_run || verdict.allows() {
+        let mut stdout = printer.out();
+        let mut written = Ok(());
+        old.merge(&recipients, |side, key| {
+            if written.is_ok() {
+                written = diff::write_line(stdout.writer(), side, key);
+            }
         })?;
+        written.map_err(super::printer::Error)?;
         let summary = summary.unwrap_or(Summary {
             added: recipients.len(),
             ..Summary::default()
         });
-        let _ = writeln!(
-            stdout,
-            "{}: {} recipients, {} added, {} removed{}",
-            out.display(),
+        stdout.line(summary.line(
+            &out.display(),
             recipients.len(),
-            summary.added,
-            summary.removed,
-            if change.dry_run {
-                " (dry run, nothing written)"
-            } else {
-                ""
-            }
-        );
-        let _ = stdout.flush();
+            change.dry_run.then_some("dry run, nothing written"),
+        ))?;
+        stdout.finish()?;
     }
-    if !violations.is_empty() {
-        if forced {
-            for violation in &violations {
-                error!("--force overrides safety guard: {violation}");
-            }
-        } else {
-            for violation in &violations {
-                if violation.overridable() {
-                    error!("safety guard: {violation}");
-                } else {
-                    error!("safety guard: {violation} (--force cannot override this)");
-                }
-            }
-            error!(
-                "refusing to replace {}, which is unchanged; check the sources, or run again with --force if this change is intended",
-                out.display()
-            );
-            return Ok(ExitStatus::Refused);
-        }
+    report_guards(
+        &verdict,
+        &format!("refusing to replace {}, which is unchanged", out.display()),
+    );
+    if !verdict.allows() {
+        return Ok(ExitStatus::Refused);
     }
     if change.dry_run {
         return Ok(ExitStatus::Success);
     }
     atomic::write_with(out, 0o644, |w| text::write_map(&recipients, value, w))?;
     Ok(ExitStatus::Success)
-}
-
-/// The map being replaced, compared with the new one key by key. rcptsync writes maps sorted,
-/// so they are streamed; a map edited by hand into another order is read whole instead.
-enum OldMap {
-    /// There is none (a first run).
-    Missing,
-    /// Sorted: streamed from the file on every pass.
-    Sorted(PathBuf),
-    /// Out of order: its keys, sorted here.
-    Loaded(KeySet),
-}
-
-impl OldMap {
-    fn open(path: &Path) -> anyhow::Result<Self> {
-        let Some(keys) = text::SortedKeys::open(path)? else {
-            return Ok(Self::Missing);
-        };
-        for key in keys {
-            match key {
-                Ok(_) => {}
-                Err(e) if e.unsorted => {
-                    let text = fs_err::read(path)?;
-                    let keys = text::keys(&text, path)?;
-                    return Ok(Self::Loaded(keys.iter().map(String::as_str).collect()));
-                }
-                Err(e) => {
-                    return Err(anyhow::Error::new(e).context(
-                        "read the current map to compare against (fix or remove the line; removing \
-                     the file also disables the removal guards for one run)",
-                    ));
-                }
-            }
-        }
-        Ok(Self::Sorted(path.to_owned()))
-    }
-
-    /// One merge pass; None when there is no old map.
-    fn diff(
-        &self,
-        new: &KeySet,
-        each: impl FnMut(diff::Side, &str),
-    ) -> anyhow::Result<Option<Summary>> {
-        Ok(match self {
-            Self::Missing => {
-                let mut each = each;
-                for key in new.iter() {
-                    each(diff::Side::Added, key);
-                }
-                None
-            }
-            Self::Sorted(path) => {
-                let keys = text::SortedKeys::open(path)?
-                    .ok_or_else(|| anyhow::anyhow!("{} disappeared", path.display()))?;
-                Some(diff::merge(keys, new, each)?)
-            }
-            Self::Loaded(old) => Some(diff::merge(
-                old.iter().map(Ok::<_, text::Error>),
-                new,
-                each,
-            )?),
-        })
-    }
 }
 
 fn read_source(
@@ -324,7 +260,7 @@ fn read_source(
 }
 
 /// The output directory is created on first use, as `install -d` would.
-fn prepare_dir(out: &Path) -> anyhow::Result<()> {
+fn prepare_dir(out: &Path) -> Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {

@@ -5,43 +5,58 @@
 //! `rcptsync` would (a conversion that does not load is a bug, reported instead of printed),
 //! write the bind password to its own file (mode 0600 from the start, never overwriting one),
 //! and only then print the TOML on stdout. The password never reaches stdout or stderr.
+//!
+//! Security: runs as the admin; reads the ini, writes only the password file it names.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use fs_err::os::unix::fs::OpenOptionsExt as _;
 
-use crate::cli::ExitStatus;
+use super::{ExitStatus, Printer, Result};
 use crate::config::legacy;
 
-/// Converts the ini `file`, writes its bind password (if any) to `password_file`, and prints
-/// the TOML. Ini problems are runtime failures (exit 1) naming `file:line`: exit 2 is kept for
+/// What to convert.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The legacy .ini file.
+    pub file: PathBuf,
+    /// Where to write the bind password.
+    pub password_file: PathBuf,
+}
+
+/// Converts the ini, writes its bind password (if any) to the password file, and prints the
+/// TOML. Ini problems are runtime failures (exit 1) naming `file:line`: exit 2 is kept for
 /// rcptsync's own config.
-pub fn run(file: &Path, password_file: &Path) -> anyhow::Result<ExitStatus> {
+pub fn run(options: &Options, printer: Printer) -> Result {
+    let file = &options.file;
     let text = fs_err::read_to_string(file)?;
-    let stanzas = legacy::parse(&text, file)?;
-    let password_path = std::path::absolute(password_file)
-        .with_context(|| format!("{}: cannot make the path absolute", password_file.display()))?;
-    let conversion = legacy::convert(&stanzas, file, &password_path)?;
+    let stanzas = legacy::parse(&text, file).map_err(anyhow::Error::from)?;
+    let password_path = std::path::absolute(&options.password_file).with_context(|| {
+        format!(
+            "{}: cannot make the path absolute",
+            options.password_file.display()
+        )
+    })?;
+    let conversion =
+        legacy::convert(&stanzas, file, &password_path).map_err(anyhow::Error::from)?;
     for warning in &conversion.warnings {
         tracing::warn!("{warning}");
     }
-    // The error is formatted into the message on purpose: a config::Error in the chain would
-    // make this a usage error (exit 2), but it is a fault of the conversion.
+    // A conversion that does not load is a fault of the conversion (exit 1), not of a config
+    // the user wrote.
     conversion
         .check(&file.with_extension("toml"))
-        .map_err(|e| {
-            anyhow::anyhow!("internal error: the converted configuration does not load: {e}")
-        })?;
+        .context("internal error: the converted configuration does not load")?;
     if let Some(password) = &conversion.password {
         write_password(&password_path, password)?;
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
+    let mut out = printer.out();
+    out.writer()
         .write_all(conversion.toml.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("writing the configuration to stdout")?;
+        .map_err(super::printer::Error)?;
+    out.finish()?;
     Ok(ExitStatus::Success)
 }
 

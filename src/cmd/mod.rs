@@ -1,12 +1,152 @@
-//! One module per subcommand: each wires the pipeline stages together for one job and
-//! returns the exit status; the stages themselves live in their own modules.
+//! One module per subcommand: each wires the pipeline stages together for one job, takes
+//! plain options (no command-line types), writes through the [`Printer`] and returns how the
+//! run ended. The stages themselves live in their own modules.
+//!
+//! The exit code is decided where an error arises, by its kind ([`Error`]): a mistake in the
+//! configuration is [`Error::Usage`] from the moment it is found, a directory or disk
+//! failure is [`Error::Failure`]; nobody searches an error chain afterwards.
 
 pub mod apply;
 pub mod doctor;
 pub mod extract;
 pub mod import_ini;
+pub mod printer;
 pub mod prune;
 pub mod push;
 pub mod receive;
 pub mod sync;
 pub mod verify;
+
+use tracing::error;
+
+pub use printer::Printer;
+
+use crate::rules::guard::Verdict;
+
+/// How a run ended: the exit codes scripts and monitoring rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Done, whether or not anything changed.
+    Success = 0,
+    /// Runtime failure: directory, I/O, ssh, postmap.
+    Failure = 1,
+    /// Usage or config error.
+    Usage = 2,
+    /// Refused by a safety guard; the installed map is untouched.
+    Refused = 3,
+    /// verify or doctor found problems.
+    Problems = 4,
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        Self::from(status as u8)
+    }
+}
+
+/// Why a command could not finish. The variant is chosen where the error is created and
+/// picks the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Fix the configuration or the command line (exit 2).
+    #[error("{0:#}")]
+    Usage(anyhow::Error),
+    /// Retry, or fix the directory, the network, the disk (exit 1).
+    #[error("{0:#}")]
+    Failure(anyhow::Error),
+    /// stdout was closed (a pager quit, `| head`): the run ends quietly.
+    #[error("stdout was closed")]
+    Closed,
+}
+
+impl Error {
+    /// The exit status for this error.
+    pub fn status(&self) -> ExitStatus {
+        match self {
+            Self::Usage(_) => ExitStatus::Usage,
+            Self::Failure(_) => ExitStatus::Failure,
+            Self::Closed => ExitStatus::Success,
+        }
+    }
+}
+
+/// What a command returns.
+pub type Result<T = ExitStatus> = std::result::Result<T, Error>;
+
+impl From<crate::config::Error> for Error {
+    fn from(e: crate::config::Error) -> Self {
+        Self::Usage(e.into())
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Failure(e)
+    }
+}
+
+impl From<printer::Error> for Error {
+    fn from(e: printer::Error) -> Self {
+        if e.0.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::Closed
+        } else {
+            Self::Failure(e.into())
+        }
+    }
+}
+
+/// Runtime failures of the stages: each is a [`Error::Failure`] as it is.
+macro_rules! failures {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for Error {
+            fn from(e: $error) -> Self {
+                Self::Failure(e.into())
+            }
+        }
+    )*};
+}
+
+failures!(
+    std::io::Error,
+    crate::lock::Error,
+    crate::map::atomic::Error,
+    crate::map::diff::Error,
+    crate::map::state::Error,
+    crate::map::text::Error,
+    crate::transport::record::Error,
+    crate::install::swap::Error,
+    crate::postfix::Error,
+    crate::source::ldap::Error,
+    crate::source::ldif::Error,
+    crate::verify::probe::Error,
+);
+
+/// Reports the guards' verdict on stderr: each violation, and whether `--force` overrides it,
+/// can help, or cannot. `refusal` says what is not done (and that the live map is unchanged).
+fn report_guards(verdict: &Verdict, refusal: &str) {
+    for violation in &verdict.violations {
+        if verdict.forced {
+            error!("--force overrides safety guard: {violation}");
+        } else if violation.overridable() {
+            error!("safety guard: {violation}");
+        } else {
+            error!("safety guard: {violation} (--force cannot override this)");
+        }
+    }
+    if !verdict.allows() {
+        if verdict.overridable() {
+            error!("{refusal}; run again with --force if this change is intended");
+        } else {
+            error!("{refusal}");
+        }
+    }
+}
+
+/// The options of every command that changes something.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Change {
+    /// Show what would change, change nothing.
+    pub dry_run: bool,
+    /// Override the safety guards that may be overridden (logged loudly).
+    pub force: bool,
+}

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use tracing::{error, warn};
 
-use crate::cli::ExitStatus;
-use crate::config::{Config, SourceKind};
+use super::{ExitStatus, Printer, Result};
+use crate::config::{self, Config, SourceKind};
 use crate::map::atomic;
 use crate::source::{ldap, ldif};
 
@@ -28,18 +28,29 @@ struct Removal {
     value: String,
 }
 
+/// What prune does.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Really change the directory.
+    pub apply: bool,
+    /// Where to write the undo LDIF (default: `rcptsync-prune-undo-TIME.ldif`).
+    pub undo: Option<PathBuf>,
+}
+
 /// Runs prune.
-pub fn run(config: &Config, apply: bool, undo: Option<&Path>) -> anyhow::Result<ExitStatus> {
+pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
+    let (apply, undo) = (options.apply, options.undo.as_deref());
     let parts = config.extraction()?;
     let Some((name, source)) = parts.sources.iter().find_map(|s| match &s.kind {
         SourceKind::Ldap(l) => Some((&s.name, l)),
         _ => None,
     }) else {
-        anyhow::bail!(crate::config::Error::Invalid {
+        return Err(config::Error::Invalid {
             path: config.path.clone(),
             key: "[[source]]".into(),
             message: "prune changes the directory and needs a kind = \"ldap\" source".into(),
-        });
+        }
+        .into());
     };
     let excluded = &parts.recipients.excluded;
     let mut connection = ldap::connect(source).with_context(|| format!("source {name}"))?;
@@ -89,14 +100,16 @@ pub fn run(config: &Config, apply: bool, undo: Option<&Path>) -> anyhow::Result<
             p.dn, p.value
         );
     }
+    let mut out = printer.out();
     for r in &removals {
-        println!("{}: {}", r.dn, r.value);
+        out.line(format_args!("{}: {}", r.dn, r.value))?;
     }
+    out.finish()?;
     if !apply {
-        println!(
+        printer.line(format_args!(
             "{} value(s) in excluded domains would be removed (dry run; run with --apply to remove them)",
             removals.len()
-        );
+        ))?;
         return Ok(ExitStatus::Success);
     }
     if removals.is_empty() {
@@ -105,10 +118,11 @@ pub fn run(config: &Config, apply: bool, undo: Option<&Path>) -> anyhow::Result<
 
     let undo_path = undo.map_or_else(default_undo_path, Path::to_owned);
     if undo_path.exists() {
-        anyhow::bail!(
+        return Err(anyhow::anyhow!(
             "{} exists (an earlier run's undo data?); move it away or choose another --undo",
             undo_path.display()
-        );
+        )
+        .into());
     }
     write_undo(&undo_path, &removals).context("write the undo LDIF before changing anything")?;
     for (done, removal) in removals.iter().enumerate() {
@@ -124,12 +138,12 @@ pub fn run(config: &Config, apply: bool, undo: Option<&Path>) -> anyhow::Result<
             return Ok(ExitStatus::Failure);
         }
     }
-    println!(
+    printer.line(format_args!(
         "removed {} value(s); to undo: ldapmodify -H {} -D BIND_DN -W -f {}",
         removals.len(),
         connection.url(),
         undo_path.display()
-    );
+    ))?;
     Ok(ExitStatus::Success)
 }
 

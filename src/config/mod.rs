@@ -7,17 +7,18 @@
 //! must compile, the map value must be a single token. Relative paths are resolved against the
 //! directory of the config file, so a config and its data can move together.
 
+mod check;
 pub mod legacy;
 pub mod raw;
 pub mod secret;
 
 use std::path::{Path, PathBuf};
 
-use crate::rules::address;
+use crate::install;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
-use crate::source::ldap::{self, Bind, LdapSourceConfig};
-use secret::PasswordSource;
+use crate::source::ldap::LdapSourceConfig;
+use crate::transport::Gateway;
 
 /// A config that cannot be used; always a usage error (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +64,7 @@ pub struct Config {
     /// The `[[gateway]]` tables (used by `push`).
     pub gateways: Vec<Gateway>,
     /// The `[install]` table (used on the gateway).
-    pub install: Option<Install>,
+    pub install: Option<install::Settings>,
 }
 
 /// What `extract` needs from the config: sources, rules and an output.
@@ -118,7 +119,7 @@ impl Config {
     }
 
     /// The `[install]` table `apply` needs, or a usage error.
-    pub fn install(&self) -> Result<&Install, Error> {
+    pub fn install(&self) -> Result<&install::Settings, Error> {
         self.install.as_ref().ok_or_else(|| {
             self.missing(
                 "[install]",
@@ -126,130 +127,6 @@ impl Config {
             )
         })
     }
-}
-
-/// One `[[gateway]]`, checked.
-#[derive(Debug, Clone)]
-pub struct Gateway {
-    /// Label for reports and the push record.
-    pub name: String,
-    /// Host name or address for ssh.
-    pub host: String,
-    /// SSH port.
-    pub port: u16,
-    /// The gateway's receiving account.
-    pub user: String,
-    /// Private key; None leaves the choice to ssh's own configuration.
-    pub identity_file: Option<PathBuf>,
-    /// Known-hosts file; None means ssh's default. Host keys are checked either way.
-    pub known_hosts: Option<PathBuf>,
-}
-
-/// The `[install]` table, checked.
-#[derive(Debug, Clone)]
-pub struct Install {
-    /// Where `receive` leaves maps for `apply`.
-    pub spool: PathBuf,
-    /// The installed map.
-    pub map: MapSpec,
-    /// Postfix's configuration directory, passed to every Postfix command as `-c`.
-    pub postfix_config_dir: PathBuf,
-    /// When to run `postfix reload`.
-    pub reload: Reload,
-    /// Who writes cdb files.
-    pub cdb_writer: CdbWriter,
-}
-
-/// A Postfix map type rcptsync can install.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapType {
-    /// Berkeley DB hash (`PATH.db`).
-    Hash,
-    /// Berkeley DB btree (`PATH.db`).
-    Btree,
-    /// D. J. Bernstein's constant database (`PATH.cdb`).
-    Cdb,
-    /// OpenLDAP's LMDB (`PATH.lmdb`).
-    Lmdb,
-    /// The text file itself, read into memory by each daemon (needs a reload).
-    Texthash,
-}
-
-impl MapType {
-    /// The type Postfix calls `name`, if rcptsync can install it.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Self::Hash,
-            Self::Btree,
-            Self::Cdb,
-            Self::Lmdb,
-            Self::Texthash,
-        ]
-        .into_iter()
-        .find(|t| t.name() == name)
-    }
-
-    /// The name Postfix uses (`hash`, `lmdb`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Hash => "hash",
-            Self::Btree => "btree",
-            Self::Cdb => "cdb",
-            Self::Lmdb => "lmdb",
-            Self::Texthash => "texthash",
-        }
-    }
-
-    /// The suffix of the indexed file postmap makes next to the text file, if any.
-    pub fn suffix(self) -> Option<&'static str> {
-        match self {
-            Self::Hash | Self::Btree => Some(".db"),
-            Self::Cdb => Some(".cdb"),
-            Self::Lmdb => Some(".lmdb"),
-            Self::Texthash => None,
-        }
-    }
-
-    /// Whether daemons only see a new map after `postfix reload`: texthash is read once,
-    /// the indexed types are reopened by the daemons when the file is replaced.
-    pub fn needs_reload(self) -> bool {
-        self == Self::Texthash
-    }
-}
-
-/// `TYPE:PATH` from `[install].map`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapSpec {
-    /// The map type.
-    pub kind: MapType,
-    /// The text file; the indexed file is this plus [`MapType::suffix`].
-    pub path: PathBuf,
-}
-
-impl std::fmt::Display for MapSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.kind.name(), self.path.display())
-    }
-}
-
-/// `[install].reload`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reload {
-    /// Only when the map type needs it (texthash).
-    Auto,
-    /// After every change.
-    Always,
-    /// Never (the admin reloads).
-    Never,
-}
-
-/// `[install].cdb_writer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CdbWriter {
-    /// rcptsync's own writer (faster; same format as postmap).
-    Native,
-    /// `postmap cdb:`.
-    Postmap,
 }
 
 /// One `[[source]]`.
@@ -318,371 +195,7 @@ impl Config {
             path: path.to_owned(),
             cause,
         })?;
-        Checker { path }.check(raw)
-    }
-}
-
-/// Turns raw values into checked ones, remembering the file for messages.
-struct Checker<'a> {
-    path: &'a Path,
-}
-
-impl Checker<'_> {
-    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Invalid {
-            path: self.path.to_owned(),
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-
-    /// Resolves a path from the file against the config file's directory.
-    fn resolve(&self, value: &str) -> PathBuf {
-        let base = self.path.parent().unwrap_or(Path::new("."));
-        base.join(value)
-    }
-
-    fn address(&self, key: &str, value: &str) -> Result<String, Error> {
-        address::normalize(value).map_err(|e| self.invalid(key, format!("{value:?}: {e}")))
-    }
-
-    fn check(&self, raw: raw::Config) -> Result<Config, Error> {
-        let mut sources: Vec<Source> = Vec::new();
-        for source in raw.source {
-            let (name, kind) = match source {
-                raw::Source::Ldap(raw) => (raw.name.clone(), SourceKind::Ldap(self.ldap(raw)?)),
-                raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
-                raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
-            };
-            if sources.iter().any(|s| s.name == name) {
-                return Err(self.invalid(
-                    "source.name",
-                    format!(
-                        "{name:?} is used by two sources; names label reports and must be unique"
-                    ),
-                ));
-            }
-            sources.push(Source { name, kind });
-        }
-        let recipients = raw
-            .recipients
-            .map(|r| self.recipients(r, &sources))
-            .transpose()?;
-        let output = raw.output.map(|o| self.output(o)).transpose()?;
-        let install = raw.install.map(|i| self.install(i)).transpose()?;
-        let full_every = humantime::parse_duration(&raw.safety.full_every).map_err(|_| {
-            self.invalid(
-                "safety.full_every",
-                format!(
-                    "{:?} is not a duration such as \"1h\" or \"30m\"",
-                    raw.safety.full_every
-                ),
-            )
-        })?;
-        let safety = self.safety(raw.safety)?;
-        for (i, gateway) in raw.gateway.iter().enumerate() {
-            if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
-                return Err(self.invalid(
-                    "gateway.name",
-                    format!(
-                        "{:?} is used by two gateways; names must be unique",
-                        gateway.name
-                    ),
-                ));
-            }
-        }
-        if let Some(extra) = recipients
-            .as_ref()
-            .and_then(|r| r.extra.iter().find(|e| safety.canaries.contains(e)))
-        {
-            return Err(self.invalid(
-                "safety.canaries",
-                format!("{extra} is also in recipients.extra, so it is always in the map and cannot show that the directory was read; pick a canary that lives in the directory"),
-            ));
-        }
-        Ok(Config {
-            path: self.path.to_owned(),
-            sources,
-            recipients,
-            output,
-            safety,
-            full_every,
-            gateways: raw
-                .gateway
-                .into_iter()
-                .map(|g| self.gateway(g))
-                .collect::<Result<Vec<_>, _>>()?,
-            install,
-        })
-    }
-
-    fn ldap(&self, raw: raw::Ldap) -> Result<LdapSourceConfig, Error> {
-        if raw.servers.is_empty() {
-            return Err(self.invalid(
-                "source.servers",
-                "no servers; list at least one ldaps:// or ldap:// URL",
-            ));
-        }
-        for url in &raw.servers {
-            let tls = url.starts_with("ldaps://");
-            if !tls && !url.starts_with("ldap://") {
-                return Err(self.invalid(
-                    "source.servers",
-                    format!("{url:?} is not an ldap:// or ldaps:// URL"),
-                ));
-            }
-            if tls && raw.starttls {
-                return Err(self.invalid(
-                    "source.starttls",
-                    format!("starttls = true does not apply to {url} (ldaps:// is TLS already); use ldap:// with StartTLS, or drop starttls"),
-                ));
-            }
-        }
-        let timeout = match &raw.timeout {
-            None => std::time::Duration::from_secs(10),
-            Some(text) => humantime::parse_duration(text)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    self.invalid(
-                        "source.timeout",
-                        format!("{text:?} is not a duration such as \"5s\" or \"1m\""),
-                    )
-                })?,
-        };
-        let filter = raw
-            .filter
-            .unwrap_or_else(|| ldap::DEFAULT_FILTER.to_owned());
-        ldap3::parse_filter(&filter).map_err(|()| {
-            self.invalid(
-                "source.filter",
-                format!("{filter:?} is not a valid LDAP filter (RFC 4515)"),
-            )
-        })?;
-        let page_size = raw.page_size.unwrap_or(1000);
-        let page_size = i32::try_from(page_size)
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| self.invalid("source.page_size", format!("{page_size} is not a page size between 1 and 2147483647 (AD's maximum is 1000 by default)")))?;
-        let bind = match (raw.bind_dn, raw.bind_password_file) {
-            (None, None) => None,
-            (None, Some(_)) => {
-                return Err(self.invalid("source.bind_password_file", "set without bind_dn; add bind_dn (a DN or UPN), or remove it for an anonymous bind"));
-            }
-            (Some(dn), file) => Some(Bind {
-                dn,
-                password: match file {
-                    Some(file) => PasswordSource::File(self.resolve(&file)),
-                    None => PasswordSource::Env,
-                },
-            }),
-        };
-        if raw.base_dn.trim().is_empty() {
-            return Err(self.invalid(
-                "source.base_dn",
-                "empty; give the directory's base, such as \"DC=example,DC=com\"",
-            ));
-        }
-        Ok(LdapSourceConfig {
-            servers: raw.servers,
-            starttls: raw.starttls,
-            ca_file: raw.ca_file.map(|f| self.resolve(&f)),
-            timeout,
-            base_dn: raw.base_dn,
-            filter,
-            page_size,
-            bind,
-        })
-    }
-
-    fn recipients(&self, raw: raw::Recipients, sources: &[Source]) -> Result<Recipients, Error> {
-        let domains = match raw.domains {
-            raw::Domains::Keyword(word) if word == "exchange" => {
-                if !sources
-                    .iter()
-                    .any(|s| matches!(s.kind, SourceKind::Ldap(_)))
-                {
-                    return Err(self.invalid(
-                        "recipients.domains",
-                        "\"exchange\" reads the accepted domains from Active Directory and needs a kind = \"ldap\" source; list the domains instead",
-                    ));
-                }
-                DomainSetting::Exchange
-            }
-            raw::Domains::Keyword(word) => {
-                return Err(self.invalid(
-                    "recipients.domains",
-                    format!("{word:?} is neither a list of domains nor \"exchange\""),
-                ));
-            }
-            raw::Domains::List(names) => {
-                if names.is_empty() {
-                    return Err(self.invalid(
-                        "recipients.domains",
-                        "no accepted domains: nothing could ever be exported; list the domains the gateway relays",
-                    ));
-                }
-                for name in &names {
-                    let plain = name.strip_prefix("*.").unwrap_or(name);
-                    self.address("recipients.domains", &format!("x@{plain}"))
-                        .map_err(|_| {
-                            self.invalid(
-                                "recipients.domains",
-                                format!("{name:?} is not a domain name (write `example.com`, or `*.example.com` for its subdomains)"),
-                            )
-                        })?;
-                }
-                DomainSetting::Listed(AcceptedDomains::new(&names))
-            }
-        };
-        let excluded = ExcludedDomains::new(&raw.exclude_domains).map_err(|(pattern, e)| {
-            self.invalid(
-                "recipients.exclude_domains",
-                format!("{pattern:?} is not a valid regular expression: {e}"),
-            )
-        })?;
-        let extra = raw
-            .extra
-            .iter()
-            .map(|a| self.address("recipients.extra", a))
-            .collect::<Result<_, _>>()?;
-        Ok(Recipients {
-            domains,
-            excluded,
-            skip_auth_required: raw.skip_auth_required,
-            use_mail_attribute: raw.use_mail_attribute,
-            extra,
-        })
-    }
-
-    fn output(&self, raw: raw::Output) -> Result<Output, Error> {
-        if raw.path.is_empty() {
-            return Err(self.invalid("output.path", "empty path"));
-        }
-        if raw.value.is_empty()
-            || raw
-                .value
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(self.invalid(
-                "output.value",
-                format!("{:?}: the map value must be one non-empty word without spaces (Postfix needs a non-empty value; \"OK\" is usual)", raw.value),
-            ));
-        }
-        Ok(Output {
-            path: self.resolve(&raw.path),
-            value: raw.value,
-        })
-    }
-
-    fn gateway(&self, raw: raw::Gateway) -> Result<Gateway, Error> {
-        // Host and user end up on ssh's command line: nothing that ssh could read as an
-        // option or a second argument.
-        let token = |key: &str, value: &str, extra: &str| {
-            let ok = !value.is_empty()
-                && !value.starts_with('-')
-                && value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c));
-            if ok {
-                Ok(())
-            } else {
-                Err(self.invalid(
-                    format!("gateway.{key}"),
-                    format!("{value:?} is not a valid {key} (letters, digits, dots, hyphens; not starting with -)"),
-                ))
-            }
-        };
-        token("name", &raw.name, "")?;
-        token("host", &raw.host, ":[]%")?;
-        token("user", &raw.user, "")?;
-        let port = raw.port.unwrap_or(22);
-        if port == 0 {
-            return Err(self.invalid("gateway.port", "0 is not a port"));
-        }
-        Ok(Gateway {
-            name: raw.name,
-            host: raw.host,
-            port,
-            user: raw.user,
-            identity_file: raw.identity_file.map(|f| self.resolve(&f)),
-            known_hosts: raw.known_hosts.map(|f| self.resolve(&f)),
-        })
-    }
-
-    fn install(&self, raw: raw::Install) -> Result<Install, Error> {
-        let map_text = raw
-            .map
-            .unwrap_or_else(|| "lmdb:/etc/postfix/relay_recipients".to_owned());
-        let (kind, path) = map_text.split_once(':').unwrap_or(("", ""));
-        let Some(kind) = MapType::from_name(kind) else {
-            return Err(self.invalid(
-                "install.map",
-                format!("{map_text:?} is not TYPE:PATH with TYPE one of hash, btree, cdb, lmdb, texthash"),
-            ));
-        };
-        if !path.starts_with('/') {
-            return Err(self.invalid(
-                "install.map",
-                format!("{map_text:?}: the path must be absolute, as in relay_recipient_maps"),
-            ));
-        }
-        let reload = match raw.reload.as_deref().unwrap_or("auto") {
-            "auto" => Reload::Auto,
-            "always" => Reload::Always,
-            "never" => Reload::Never,
-            other => {
-                return Err(self.invalid(
-                    "install.reload",
-                    format!("{other:?} is not auto, always or never"),
-                ));
-            }
-        };
-        let cdb_writer = match raw.cdb_writer.as_deref().unwrap_or("native") {
-            "native" => CdbWriter::Native,
-            "postmap" => CdbWriter::Postmap,
-            other => {
-                return Err(self.invalid(
-                    "install.cdb_writer",
-                    format!("{other:?} is not native or postmap"),
-                ));
-            }
-        };
-        Ok(Install {
-            spool: self.resolve(raw.spool.as_deref().unwrap_or("/var/spool/rcptsync")),
-            map: MapSpec {
-                kind,
-                path: PathBuf::from(path),
-            },
-            postfix_config_dir: self
-                .resolve(raw.postfix_config_dir.as_deref().unwrap_or("/etc/postfix")),
-            reload,
-            cdb_writer,
-        })
-    }
-
-    fn safety(&self, raw: raw::Safety) -> Result<Limits, Error> {
-        if !(0.0..=100.0).contains(&raw.max_removed_percent) {
-            return Err(self.invalid(
-                "safety.max_removed_percent",
-                format!(
-                    "{} is not a percentage between 0 and 100",
-                    raw.max_removed_percent
-                ),
-            ));
-        }
-        let canaries = raw
-            .canaries
-            .iter()
-            .map(|a| self.address("safety.canaries", a))
-            .collect::<Result<_, _>>()?;
-        Ok(Limits {
-            min_recipients: raw.min_recipients,
-            max_removed: raw.max_removed,
-            max_removed_percent: raw.max_removed_percent,
-            canaries,
-        })
+        check::Checker { path }.check(raw)
     }
 }
 
@@ -789,7 +302,7 @@ path = "out/relay_recipients"
         let install = config.install().unwrap();
         assert_eq!(install.map.to_string(), "cdb:/etc/postfix/relay_recipients");
         assert_eq!(install.spool, Path::new("/var/spool/rcptsync"));
-        assert_eq!(install.reload, Reload::Auto);
+        assert_eq!(install.reload, crate::install::Reload::Auto);
         let e = config.extraction().unwrap_err().to_string();
         assert!(e.contains("[[source]]: missing"), "{e}");
         let e = parse(MINIMAL).unwrap().install().unwrap_err().to_string();

@@ -1,7 +1,64 @@
-//! The gateway side: installing a map into Postfix ([`apply`]), with Postfix's own tools
-//! ([`postfix`]) or a native cdb writer ([`cdb`]).
+//! The gateway side: the spool that `receive` fills ([`spool`], unprivileged), and what
+//! `apply` does as root with what it finds there: validate every line again ([`validate`]),
+//! build the indexed map with postmap or the native cdb writer ([`cdb`]), and swap it in
+//! atomically ([`swap`]).
+//!
+//! Security: [`spool`] is the only part the SSH account's forced command runs; it imports
+//! nothing of the configuration, the sources or the transport. Everything else here runs as
+//! root and treats the spooled file as hostile input.
 
-pub mod apply;
 pub mod cdb;
-pub mod postfix;
 pub mod spool;
+pub mod swap;
+pub mod validate;
+
+use std::path::PathBuf;
+
+use crate::postfix::MapSpec;
+
+/// What apply installs where: the checked `[install]` table.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where `receive` leaves maps for `apply`.
+    pub spool: PathBuf,
+    /// The installed map.
+    pub map: MapSpec,
+    /// Postfix's configuration directory, passed to every Postfix command as `-c`.
+    pub postfix_config_dir: PathBuf,
+    /// When to run `postfix reload`.
+    pub reload: Reload,
+    /// Who writes cdb files.
+    pub cdb_writer: CdbWriter,
+}
+
+impl Settings {
+    /// Whether a changed map needs `postfix reload` to take effect.
+    pub fn needs_reload(&self) -> bool {
+        match self.reload {
+            Reload::Auto => self.map.kind.needs_reload(),
+            Reload::Always => true,
+            Reload::Never => false,
+        }
+    }
+}
+
+/// `[install].reload`: when `postfix reload` runs after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// Only when the map type needs it (texthash).
+    Auto,
+    /// After every change.
+    Always,
+    /// Never (the admin reloads).
+    Never,
+}
+
+/// `[install].cdb_writer`: who builds cdb files. The native writer is faster and writes the
+/// same bytes as postmap; postmap is there for sites that want Postfix's own code only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CdbWriter {
+    /// rcptsync's own writer.
+    Native,
+    /// `postmap cdb:`.
+    Postmap,
+}

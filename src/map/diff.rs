@@ -4,7 +4,24 @@
 //! twice: the old map is streamed from its file, the new one is a [`KeySet`]. The pass can run
 //! twice: once to count (for the guards), once to print (only when the change goes ahead).
 
+use std::path::{Path, PathBuf};
+
 use super::keys::KeySet;
+use super::text;
+
+/// The map being replaced could not be read to compare against.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Opening or reading it failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A line is not a map line.
+    #[error(transparent)]
+    Text(#[from] text::Error),
+    /// It was removed between two passes.
+    #[error("{} disappeared while it was compared with the new map", .0.display())]
+    Disappeared(PathBuf),
+}
 
 /// A key that is only on one side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +41,94 @@ pub struct Summary {
     pub removed: usize,
     /// Keys in the old map.
     pub previous: usize,
+}
+
+impl Summary {
+    /// The line extract and apply print after a change (or a dry run of one):
+    /// `MAP: N recipients, A added, R removed` and `dry_run`'s note, if any.
+    pub fn line(
+        &self,
+        map: &dyn std::fmt::Display,
+        recipients: usize,
+        dry_run: Option<&str>,
+    ) -> String {
+        format!(
+            "{map}: {recipients} recipients, {} added, {} removed{}",
+            self.added,
+            self.removed,
+            dry_run.map(|note| format!(" ({note})")).unwrap_or_default()
+        )
+    }
+}
+
+/// The map being replaced, compared with the new one key by key. rcptsync writes maps sorted,
+/// so they are streamed; a map edited by hand into another order is read whole instead.
+#[derive(Debug)]
+pub enum Previous {
+    /// There is none (a first run).
+    Missing,
+    /// Sorted: streamed from the file on every pass.
+    Sorted(PathBuf),
+    /// Out of order, or loaded because the file is about to be replaced: its keys.
+    Loaded(KeySet),
+}
+
+impl Previous {
+    /// The map at `path`, streamed from the file when it is sorted.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let Some(keys) = text::SortedKeys::open(path)? else {
+            return Ok(Self::Missing);
+        };
+        for key in keys {
+            match key {
+                Ok(_) => {}
+                Err(e) if e.unsorted => return Self::load(path),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Self::Sorted(path.to_owned()))
+    }
+
+    /// The map at `path`, held in memory (for a file that is replaced before the last pass).
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = match fs_err::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::Missing),
+            Err(e) => return Err(e.into()),
+        };
+        let keys = text::keys(&text, path)?;
+        Ok(Self::Loaded(keys.iter().map(String::as_str).collect()))
+    }
+
+    /// Whether there is a previous map at all.
+    pub fn exists(&self) -> bool {
+        !matches!(self, Self::Missing)
+    }
+
+    /// One merge pass against `new` ([`merge`]); None when there is no previous map (every
+    /// key of `new` is reported as added all the same).
+    pub fn merge(
+        &self,
+        new: &KeySet,
+        mut each: impl FnMut(Side, &str),
+    ) -> Result<Option<Summary>, Error> {
+        Ok(match self {
+            Self::Missing => {
+                for key in new.iter() {
+                    each(Side::Added, key);
+                }
+                None
+            }
+            Self::Sorted(path) => {
+                let keys = text::SortedKeys::open(path)?
+                    .ok_or_else(|| Error::Disappeared(path.clone()))?;
+                Some(merge(keys, new, each)?)
+            }
+            Self::Loaded(old) => {
+                Some(merge(old.iter().map(Ok::<_, text::Error>), new, each).map_err(Error::from)?)
+            }
+        })
+    }
 }
 
 /// Walks the sorted `old` keys against `new` and calls `each` for every key on one side only,

@@ -1,10 +1,14 @@
-//! The relay recipient map as a file: its text format ([`text`]), how two versions differ
-//! ([`diff`]) and the only way rcptsync ever replaces a live file ([`atomic`]).
+//! The relay recipient map as a file: its text format ([`text`]), the keys in memory
+//! ([`keys`]), how two versions differ ([`diff`]), the wire format to the gateways
+//! ([`payload`]), content digests ([`digest`]), what the last full run was made from
+//! ([`state`]) and the only way rcptsync ever replaces a live file ([`atomic`]).
 
 pub mod atomic;
 pub mod diff;
+pub mod digest;
 pub mod keys;
 pub mod payload;
+pub mod state;
 pub mod text;
 
 /// `path` with `suffix` appended to its file name (`map` + `.lock`): the files rcptsync keeps

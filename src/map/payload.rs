@@ -22,7 +22,12 @@
 
 use std::io::{BufRead, Read};
 
-use sha2::{Digest as _, Sha256};
+use super::digest::sha256_hex;
+
+/// What the pushing side's ssh asks the gateway's forced command for. It is only a label:
+/// the command that runs is the one in authorized_keys, and `receive` refuses any other
+/// request, so that the key cannot run commands or copy files.
+pub const REMOTE_COMMAND: &str = "receive";
 
 /// The first line of every payload; the number is the format version.
 pub const MAGIC: &str = "rcptsync-map 1";
@@ -93,14 +98,6 @@ pub struct Payload {
     pub sha256: String,
     /// The map text.
     pub body: Vec<u8>,
-}
-
-/// SHA-256 of `bytes` in lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Entries of a text map: lines that are neither blank nor comments.

@@ -24,16 +24,27 @@ pub struct Error {
     pub unsorted: bool,
 }
 
-/// Renders the map text, one `key value` line per entry, in the order given (callers pass
-/// sorted keys, so equal maps give equal bytes).
+/// Writes the map text, one `key value` line per entry, in the order given (callers pass
+/// sorted keys, so equal maps give equal bytes). The only renderer: extract's file, the
+/// compare with the live map and apply's installed text all come from here.
+pub fn write_entries<'a>(
+    out: &mut (impl Write + ?Sized),
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> std::io::Result<()> {
+    for (key, value) in entries {
+        out.write_all(key.as_bytes())?;
+        out.write_all(b" ")?;
+        out.write_all(value.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// The map text of `entries` in memory (see [`write_entries`]).
 pub fn render<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
     let mut out = Vec::new();
-    for (key, value) in entries {
-        out.extend_from_slice(key.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'\n');
-    }
+    // Writing to a Vec cannot fail.
+    let _ = write_entries(&mut out, entries);
     out
 }
 
@@ -54,13 +65,7 @@ pub fn write_map(
     value: &str,
     out: &mut (impl Write + ?Sized),
 ) -> std::io::Result<()> {
-    for key in keys.iter() {
-        out.write_all(key.as_bytes())?;
-        out.write_all(b" ")?;
-        out.write_all(value.as_bytes())?;
-        out.write_all(b"\n")?;
-    }
-    Ok(())
+    write_entries(out, keys.iter().map(|key| (key, value)))
 }
 
 /// Whether the file at `path` holds exactly the map [`write_map`] would write, compared while

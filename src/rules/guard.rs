@@ -154,6 +154,43 @@ pub fn check(
     violations
 }
 
+/// What the guards decided about a proposed map, `--force` included: one rule for extract
+/// and apply alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The guards that did not hold.
+    pub violations: Vec<Violation>,
+    /// `--force` was given and may override every one of them.
+    pub forced: bool,
+}
+
+impl Verdict {
+    /// Checks `proposal` against `limits` ([`check`]) and applies `force`: it overrides the
+    /// violations only when it may override each of them.
+    pub fn new(
+        limits: &Limits,
+        proposal: &Proposal,
+        contains: impl Fn(&str) -> bool,
+        force: bool,
+    ) -> Self {
+        let violations = check(limits, proposal, contains);
+        let forced =
+            force && !violations.is_empty() && violations.iter().all(Violation::overridable);
+        Self { violations, forced }
+    }
+
+    /// Whether the change may go ahead.
+    pub fn allows(&self) -> bool {
+        self.violations.is_empty() || self.forced
+    }
+
+    /// Whether `--force` would let the change go ahead (so that advice to use it is given
+    /// only where it can help).
+    pub fn overridable(&self) -> bool {
+        self.violations.iter().all(Violation::overridable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +222,28 @@ mod tests {
             max_removed_percent: 10.0,
             canaries: vec![],
         }
+    }
+
+    #[test]
+    fn force_overrides_everything_but_an_empty_map() {
+        let proposal = |sourced| Proposal {
+            count: sourced,
+            sourced,
+            previous: Some((100, 50)),
+        };
+        let forced = Verdict::new(&limits(), &proposal(50), |_| true, true);
+        assert!(forced.forced && forced.allows() && forced.overridable());
+        let refused = Verdict::new(&limits(), &proposal(50), |_| true, false);
+        assert!(!refused.forced && !refused.allows());
+        let empty = Verdict::new(&limits(), &proposal(0), |_| true, true);
+        assert!(!empty.forced && !empty.allows() && !empty.overridable());
+        let first_run = Proposal {
+            count: 10,
+            sourced: 10,
+            previous: None,
+        };
+        let clean = Verdict::new(&limits(), &first_run, |_| true, true);
+        assert!(clean.violations.is_empty() && clean.allows() && !clean.forced);
     }
 
     #[test]

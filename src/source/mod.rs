@@ -10,7 +10,6 @@
 pub mod ldap;
 pub mod ldif;
 pub mod list;
-pub mod snapshot;
 
 /// One directory object, reduced to what the recipient rules need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

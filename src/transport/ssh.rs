@@ -13,10 +13,33 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::config::Gateway;
+use crate::map::payload::REMOTE_COMMAND;
 
-/// What the client asks the forced command for; `receive` refuses anything else.
-pub const REMOTE_COMMAND: &str = "receive";
+/// One gateway to push to, as `[[gateway]]` describes it (checked: host and user cannot be
+/// read by ssh as options).
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// Label for reports and the push record.
+    pub name: String,
+    /// Host name or address for ssh.
+    pub host: String,
+    /// SSH port.
+    pub port: u16,
+    /// The gateway's receiving account.
+    pub user: String,
+    /// Private key; None leaves the choice to ssh's own configuration.
+    pub identity_file: Option<PathBuf>,
+    /// Known-hosts file; None means ssh's default. Host keys are checked either way.
+    pub known_hosts: Option<PathBuf>,
+}
+
+impl Gateway {
+    /// Where the gateway is (`user@host:port`): a gateway moved elsewhere is another
+    /// destination and gets the map again.
+    pub fn destination(&self) -> String {
+        format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+}
 
 /// How long the TCP connection and the SSH handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);

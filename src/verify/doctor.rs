@@ -19,9 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::config::{MapSpec, MapType};
-use crate::install::postfix::{self, Postfix};
 use crate::map::text;
+use crate::postfix::settings::RelayDomains;
+use crate::postfix::{self, MapSpec, MapType, Postfix};
 
 /// How bad a finding is; errors make doctor exit 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -609,7 +609,7 @@ pub fn examine(
     install: Option<&MapSpec>,
 ) -> Result<Vec<Finding>, postfix::Error> {
     let settings = Settings::read(postfix, config_dir)?;
-    let relay = postfix.relay_domains()?;
+    let relay = RelayDomains::read(postfix)?;
     let relayed = |domain: &str| relay.covers(postfix, domain);
 
     // The maps of relay_recipient_maps: usable files, and their keys.

@@ -2,19 +2,33 @@
 //! minute, for new mailboxes to reach the gateway quickly) cost one small LDAP request each.
 //!
 //! A snapshot records what the last successful full run was made from: the config file's
-//! digest, a change mark per source (the directory's own change counter, see
-//! [`crate::source::ldap::Connection::change_mark`]; the content digest for files, because
-//! mtimes are too coarse to notice a quick rewrite), and the written map's size, mtime and
-//! inode (rcptsync replaces it by rename, so every write gives it a new inode). When all of them are the same now, and the last full
-//! run is recent enough, the map is still right and the search is skipped. Any doubt (no
-//! snapshot, a source without a mark, another DC after a failover, a map someone edited,
-//! `--full`) means a full run.
+//! digest, a change mark per source (the directory's own change counter, which the LDAP
+//! source reads; the content digest for files, because mtimes are too coarse to notice a
+//! quick rewrite), and the written map's size, mtime and inode (rcptsync replaces it by
+//! rename, so every write gives it a new inode). When all of them are the same now, and the
+//! last full run is recent enough, the map is still right and the search is skipped. Any
+//! doubt (no snapshot, a source without a mark, another DC after a failover, a map someone
+//! edited, `--full`) means a full run.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use super::{atomic, digest};
+
+/// Why the snapshot could not be saved (reading one never fails: a snapshot that cannot be
+/// read only means a full run).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// It could not be rendered.
+    #[error("render the state file: {0}")]
+    Render(#[from] toml::ser::Error),
+    /// It could not be written.
+    #[error(transparent)]
+    Write(#[from] atomic::Error),
+}
 
 /// What a full run was made from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,9 +50,9 @@ impl Snapshot {
     }
 
     /// Saves the snapshot atomically.
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
         let text = toml::to_string(self)?;
-        crate::map::atomic::write(path, text.as_bytes(), 0o644)?;
+        atomic::write(path, text.as_bytes(), 0o644)?;
         Ok(())
     }
 
@@ -66,15 +80,7 @@ pub fn file_mark(path: &Path) -> std::io::Result<String> {
 
 /// The digest of a source file's content.
 pub fn content_mark(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest as _;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut fs_err::File::open(path)?, &mut hasher)?;
-    let digest: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(format!("sha256 {digest}"))
+    Ok(format!("sha256 {}", digest::sha256_file(path)?))
 }
 
 /// Seconds since the epoch.

@@ -23,11 +23,10 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::cdb;
-use super::postfix::{self, Postfix};
-use crate::config::{CdbWriter, MapSpec, MapType};
-use crate::map::payload::sha256_hex;
+use super::{CdbWriter, cdb};
+use crate::map::digest::{sha256_file, sha256_hex};
 use crate::map::{atomic, with_suffix};
+use crate::postfix::{self, MapSpec, MapType, Postfix};
 
 /// Why a map could not be installed or rolled back; the live map is unchanged unless the
 /// message says otherwise.
@@ -110,11 +109,11 @@ impl<'a> Installer<'a> {
     }
 
     fn indexed(&self, text: &Path) -> Option<PathBuf> {
-        self.spec.kind.suffix().map(|s| with_suffix(text, s))
+        self.spec.indexed_of(text)
     }
 
     fn map_name(&self, text: &Path) -> String {
-        format!("{}:{}", self.spec.kind.name(), text.display())
+        self.spec.name_of(text)
     }
 
     /// The previous map's text file (its indexed file is beside it, as for the live one).
@@ -176,8 +175,8 @@ impl<'a> Installer<'a> {
         let Some(indexed) = self.indexed(text) else {
             return Ok(Some("-".to_owned()));
         };
-        match fs_err::read(&indexed) {
-            Ok(bytes) => Ok(Some(sha256_hex(&bytes))),
+        match sha256_file(&indexed) {
+            Ok(digest) => Ok(Some(digest)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -5,7 +5,6 @@
 //! The programs are looked up in PATH and then in /usr/sbin and /usr/local/sbin, because cron
 //! runs jobs with a PATH that lacks the sbin directories.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -145,85 +144,5 @@ impl Postfix {
     /// them (`-n` for explicit settings, `-x NAME...` for effective values, `-M` for services).
     pub fn postconf(&self, args: &[&str]) -> Result<String, Error> {
         Ok(self.run("postconf", args, false)?.unwrap_or_default())
-    }
-
-    /// What `relay_domains` says, expanded as far as postconf and the named files go.
-    pub fn relay_domains(&self) -> Result<RelayDomains, Error> {
-        let value = self.param("relay_domains")?;
-        let parent = self.param("parent_domain_matches_subdomains")?;
-        let mut domains = RelayDomains {
-            parent_matches: parent
-                .split([',', ' ', '\t', '\n'])
-                .any(|p| p == "relay_domains"),
-            ..RelayDomains::default()
-        };
-        for item in value
-            .split([',', ' ', '\t', '\n'])
-            .filter(|s| !s.is_empty())
-        {
-            if item.starts_with('/') {
-                // A file of domain names, as Postfix reads it: words, # comments.
-                let text = fs_err::read_to_string(item).map_err(|e| Error::Failed {
-                    command: format!("read relay_domains file {item}"),
-                    reason: e.to_string(),
-                })?;
-                for line in text.lines() {
-                    let line = line.split('#').next().unwrap_or_default();
-                    for word in line.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
-                        domains.names.insert(word.to_ascii_lowercase());
-                    }
-                }
-            } else if item.contains(':') {
-                domains.tables.push(item.to_owned());
-            } else {
-                domains.names.insert(item.to_ascii_lowercase());
-            }
-        }
-        Ok(domains)
-    }
-}
-
-/// The gateway's relay domains: names (`.example.com` for subdomains) and lookup tables.
-#[derive(Debug, Clone, Default)]
-pub struct RelayDomains {
-    names: BTreeSet<String>,
-    tables: Vec<String>,
-    parent_matches: bool,
-}
-
-impl RelayDomains {
-    /// The domain names relay_domains lists by name (directly or in a `/file`), for checks
-    /// that need each relayed domain; `.parent` patterns and lookup tables cannot be listed.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.names
-            .iter()
-            .filter(|name| !name.starts_with('.'))
-            .map(String::as_str)
-    }
-
-    /// Whether Postfix relays mail for `domain` (lower case).
-    pub fn covers(&self, postfix: &Postfix, domain: &str) -> Result<bool, Error> {
-        // The domain itself, then each parent as `.parent` (always) and `parent` (when
-        // parent_domain_matches_subdomains includes relay_domains).
-        let mut candidates = vec![domain.to_owned()];
-        let mut rest = domain;
-        while let Some((_, parent)) = rest.split_once('.') {
-            candidates.push(format!(".{parent}"));
-            if self.parent_matches {
-                candidates.push(parent.to_owned());
-            }
-            rest = parent;
-        }
-        for candidate in &candidates {
-            if self.names.contains(candidate) {
-                return Ok(true);
-            }
-            for table in &self.tables {
-                if postfix.query(table, candidate)?.is_some() {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
     }
 }

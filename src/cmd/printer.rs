@@ -1,0 +1,159 @@
+//! The one way commands talk to the admin: data and diffs on stdout through [`Printer`],
+//! diagnostics on stderr in Postfix's style (`rcptsync: warning: ...`), because the people
+//! reading them know Postfix's logs and get them by cron mail.
+//!
+//! Every write to stdout returns its error, so that a full disk or a closed pipe is noticed;
+//! a closed stdout (`rcptsync extract --dry-run | head`) ends the run quietly, as ripgrep
+//! does, instead of panicking. Diagnostics never fail the run: a log line that cannot be
+//! written is dropped.
+
+use std::fmt;
+use std::io::Write as _;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// stdout could not be written; with [`std::io::ErrorKind::BrokenPipe`] the reader went away.
+#[derive(Debug, thiserror::Error)]
+#[error("write to stdout: {0}")]
+pub struct Error(#[from] pub std::io::Error);
+
+/// What the commands print on stdout, and how much.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    verbose: bool,
+}
+
+impl Printer {
+    /// Sets up the diagnostics on stderr (-q errors only, the default adds warnings, -v
+    /// info, -vv debug) and returns the printer for stdout.
+    pub fn init(quiet: bool, verbose: u8) -> Self {
+        let level = match (quiet, verbose) {
+            (true, _) => Level::ERROR,
+            (false, 0) => Level::WARN,
+            (false, 1) => Level::INFO,
+            (false, _) => Level::DEBUG,
+        };
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let stderr = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .event_format(PostfixStyle)
+            // A log line that cannot be written is dropped, not reported on the same stderr.
+            .log_internal_errors(false);
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::from_level(level))
+            .with(stderr)
+            .init();
+        Self {
+            verbose: verbose > 0 && !quiet,
+        }
+    }
+
+    /// Whether -v asked for summaries of runs that changed nothing.
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// A buffered writer for many lines (a first run prints one per recipient); call
+    /// [`Out::finish`] to flush it and learn whether everything arrived.
+    pub fn out(&self) -> Out {
+        Out(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::io::stdout().lock(),
+        ))
+    }
+
+    /// Prints one line of data.
+    pub fn line(&self, text: impl fmt::Display) -> Result<(), Error> {
+        let mut out = self.out();
+        out.line(text)?;
+        out.finish()
+    }
+
+    /// Prints one line only with -v: the summary of a run that changed nothing.
+    pub fn note(&self, text: impl fmt::Display) -> Result<(), Error> {
+        if self.verbose {
+            self.line(text)?;
+        }
+        Ok(())
+    }
+}
+
+/// Buffered stdout (see [`Printer::out`]).
+pub struct Out(std::io::BufWriter<std::io::StdoutLock<'static>>);
+
+impl Out {
+    /// Writes `text` and a line end.
+    pub fn line(&mut self, text: impl fmt::Display) -> Result<(), Error> {
+        writeln!(self.0, "{text}")?;
+        Ok(())
+    }
+
+    /// The writer itself, for code that renders into any `Write` (the diff lines).
+    pub fn writer(&mut self) -> &mut impl std::io::Write {
+        &mut self.0
+    }
+
+    /// Flushes what is buffered.
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.0.flush()?;
+        Ok(())
+    }
+}
+
+/// `rcptsync: warning: message (key=value, ...)`.
+struct PostfixStyle;
+
+impl<S, N> FormatEvent<S, N> for PostfixStyle
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let level = match *event.metadata().level() {
+            Level::ERROR => "error: ",
+            Level::WARN => "warning: ",
+            _ => "",
+        };
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        write!(writer, "rcptsync: {level}{}", fields.message)?;
+        if !fields.rest.is_empty() {
+            write!(writer, " ({})", fields.rest.join(", "))?;
+        }
+        writeln!(writer)
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: Vec<String>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_owned();
+        } else {
+            self.rest.push(format!("{}={value}", field.name()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        } else {
+            self.rest.push(format!("{}={value:?}", field.name()));
+        }
+    }
+}

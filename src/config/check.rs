@@ -1,0 +1,379 @@
+//! Turning the raw TOML values into checked ones: every check that needs no network, with
+//! the key named in each message, and relative paths resolved against the config file.
+
+use std::path::{Path, PathBuf};
+
+use super::raw;
+use super::secret::PasswordSource;
+use super::{Config, DomainSetting, Error, Output, Recipients, Source, SourceKind};
+use crate::install::{self, CdbWriter, Reload};
+use crate::postfix::{MapSpec, MapType};
+use crate::rules::address;
+use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
+use crate::rules::guard::Limits;
+use crate::source::ldap::{self, Bind, LdapSourceConfig};
+use crate::transport::Gateway;
+
+/// Turns raw values into checked ones, remembering the file for messages.
+pub(super) struct Checker<'a> {
+    pub(super) path: &'a Path,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            path: self.path.to_owned(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Resolves a path from the file against the config file's directory.
+    fn resolve(&self, value: &str) -> PathBuf {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        base.join(value)
+    }
+
+    fn address(&self, key: &str, value: &str) -> Result<String, Error> {
+        address::normalize(value).map_err(|e| self.invalid(key, format!("{value:?}: {e}")))
+    }
+
+    pub(super) fn check(&self, raw: raw::Config) -> Result<Config, Error> {
+        let mut sources: Vec<Source> = Vec::new();
+        for source in raw.source {
+            let (name, kind) = match source {
+                raw::Source::Ldap(raw) => (raw.name.clone(), SourceKind::Ldap(self.ldap(raw)?)),
+                raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
+                raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
+            };
+            if sources.iter().any(|s| s.name == name) {
+                return Err(self.invalid(
+                    "source.name",
+                    format!(
+                        "{name:?} is used by two sources; names label reports and must be unique"
+                    ),
+                ));
+            }
+            sources.push(Source { name, kind });
+        }
+        let recipients = raw
+            .recipients
+            .map(|r| self.recipients(r, &sources))
+            .transpose()?;
+        let output = raw.output.map(|o| self.output(o)).transpose()?;
+        let install = raw.install.map(|i| self.install(i)).transpose()?;
+        let full_every = humantime::parse_duration(&raw.safety.full_every).map_err(|_| {
+            self.invalid(
+                "safety.full_every",
+                format!(
+                    "{:?} is not a duration such as \"1h\" or \"30m\"",
+                    raw.safety.full_every
+                ),
+            )
+        })?;
+        let safety = self.safety(raw.safety)?;
+        for (i, gateway) in raw.gateway.iter().enumerate() {
+            if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
+                return Err(self.invalid(
+                    "gateway.name",
+                    format!(
+                        "{:?} is used by two gateways; names must be unique",
+                        gateway.name
+                    ),
+                ));
+            }
+        }
+        if let Some(extra) = recipients
+            .as_ref()
+            .and_then(|r| r.extra.iter().find(|e| safety.canaries.contains(e)))
+        {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{extra} is also in recipients.extra, so it is always in the map and cannot show that the directory was read; pick a canary that lives in the directory"),
+            ));
+        }
+        Ok(Config {
+            path: self.path.to_owned(),
+            sources,
+            recipients,
+            output,
+            safety,
+            full_every,
+            gateways: raw
+                .gateway
+                .into_iter()
+                .map(|g| self.gateway(g))
+                .collect::<Result<Vec<_>, _>>()?,
+            install,
+        })
+    }
+
+    fn ldap(&self, raw: raw::Ldap) -> Result<LdapSourceConfig, Error> {
+        if raw.servers.is_empty() {
+            return Err(self.invalid(
+                "source.servers",
+                "no servers; list at least one ldaps:// or ldap:// URL",
+            ));
+        }
+        for url in &raw.servers {
+            let tls = url.starts_with("ldaps://");
+            if !tls && !url.starts_with("ldap://") {
+                return Err(self.invalid(
+                    "source.servers",
+                    format!("{url:?} is not an ldap:// or ldaps:// URL"),
+                ));
+            }
+            if tls && raw.starttls {
+                return Err(self.invalid(
+                    "source.starttls",
+                    format!("starttls = true does not apply to {url} (ldaps:// is TLS already); use ldap:// with StartTLS, or drop starttls"),
+                ));
+            }
+        }
+        let timeout = match &raw.timeout {
+            None => std::time::Duration::from_secs(10),
+            Some(text) => humantime::parse_duration(text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    self.invalid(
+                        "source.timeout",
+                        format!("{text:?} is not a duration such as \"5s\" or \"1m\""),
+                    )
+                })?,
+        };
+        let filter = raw
+            .filter
+            .unwrap_or_else(|| ldap::DEFAULT_FILTER.to_owned());
+        ldap3::parse_filter(&filter).map_err(|()| {
+            self.invalid(
+                "source.filter",
+                format!("{filter:?} is not a valid LDAP filter (RFC 4515)"),
+            )
+        })?;
+        let page_size = raw.page_size.unwrap_or(1000);
+        let page_size = i32::try_from(page_size)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| self.invalid("source.page_size", format!("{page_size} is not a page size between 1 and 2147483647 (AD's maximum is 1000 by default)")))?;
+        let bind = match (raw.bind_dn, raw.bind_password_file) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(self.invalid("source.bind_password_file", "set without bind_dn; add bind_dn (a DN or UPN), or remove it for an anonymous bind"));
+            }
+            (Some(dn), file) => Some(Bind {
+                dn,
+                password: match file {
+                    Some(file) => PasswordSource::File(self.resolve(&file)),
+                    None => PasswordSource::Env,
+                },
+            }),
+        };
+        if raw.base_dn.trim().is_empty() {
+            return Err(self.invalid(
+                "source.base_dn",
+                "empty; give the directory's base, such as \"DC=example,DC=com\"",
+            ));
+        }
+        Ok(LdapSourceConfig {
+            servers: raw.servers,
+            starttls: raw.starttls,
+            ca_file: raw.ca_file.map(|f| self.resolve(&f)),
+            timeout,
+            base_dn: raw.base_dn,
+            filter,
+            page_size,
+            bind,
+        })
+    }
+
+    fn recipients(&self, raw: raw::Recipients, sources: &[Source]) -> Result<Recipients, Error> {
+        let domains = match raw.domains {
+            raw::Domains::Keyword(word) if word == "exchange" => {
+                if !sources
+                    .iter()
+                    .any(|s| matches!(s.kind, SourceKind::Ldap(_)))
+                {
+                    return Err(self.invalid(
+                        "recipients.domains",
+                        "\"exchange\" reads the accepted domains from Active Directory and needs a kind = \"ldap\" source; list the domains instead",
+                    ));
+                }
+                DomainSetting::Exchange
+            }
+            raw::Domains::Keyword(word) => {
+                return Err(self.invalid(
+                    "recipients.domains",
+                    format!("{word:?} is neither a list of domains nor \"exchange\""),
+                ));
+            }
+            raw::Domains::List(names) => {
+                if names.is_empty() {
+                    return Err(self.invalid(
+                        "recipients.domains",
+                        "no accepted domains: nothing could ever be exported; list the domains the gateway relays",
+                    ));
+                }
+                for name in &names {
+                    let plain = name.strip_prefix("*.").unwrap_or(name);
+                    self.address("recipients.domains", &format!("x@{plain}"))
+                        .map_err(|_| {
+                            self.invalid(
+                                "recipients.domains",
+                                format!("{name:?} is not a domain name (write `example.com`, or `*.example.com` for its subdomains)"),
+                            )
+                        })?;
+                }
+                DomainSetting::Listed(AcceptedDomains::new(&names))
+            }
+        };
+        let excluded = ExcludedDomains::new(&raw.exclude_domains).map_err(|(pattern, e)| {
+            self.invalid(
+                "recipients.exclude_domains",
+                format!("{pattern:?} is not a valid regular expression: {e}"),
+            )
+        })?;
+        let extra = raw
+            .extra
+            .iter()
+            .map(|a| self.address("recipients.extra", a))
+            .collect::<Result<_, _>>()?;
+        Ok(Recipients {
+            domains,
+            excluded,
+            skip_auth_required: raw.skip_auth_required,
+            use_mail_attribute: raw.use_mail_attribute,
+            extra,
+        })
+    }
+
+    fn output(&self, raw: raw::Output) -> Result<Output, Error> {
+        if raw.path.is_empty() {
+            return Err(self.invalid("output.path", "empty path"));
+        }
+        if raw.value.is_empty()
+            || raw
+                .value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(self.invalid(
+                "output.value",
+                format!("{:?}: the map value must be one non-empty word without spaces (Postfix needs a non-empty value; \"OK\" is usual)", raw.value),
+            ));
+        }
+        Ok(Output {
+            path: self.resolve(&raw.path),
+            value: raw.value,
+        })
+    }
+
+    fn gateway(&self, raw: raw::Gateway) -> Result<Gateway, Error> {
+        // Host and user end up on ssh's command line: nothing that ssh could read as an
+        // option or a second argument.
+        let token = |key: &str, value: &str, extra: &str| {
+            let ok = !value.is_empty()
+                && !value.starts_with('-')
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c));
+            if ok {
+                Ok(())
+            } else {
+                Err(self.invalid(
+                    format!("gateway.{key}"),
+                    format!("{value:?} is not a valid {key} (letters, digits, dots, hyphens; not starting with -)"),
+                ))
+            }
+        };
+        token("name", &raw.name, "")?;
+        token("host", &raw.host, ":[]%")?;
+        token("user", &raw.user, "")?;
+        let port = raw.port.unwrap_or(22);
+        if port == 0 {
+            return Err(self.invalid("gateway.port", "0 is not a port"));
+        }
+        Ok(Gateway {
+            name: raw.name,
+            host: raw.host,
+            port,
+            user: raw.user,
+            identity_file: raw.identity_file.map(|f| self.resolve(&f)),
+            known_hosts: raw.known_hosts.map(|f| self.resolve(&f)),
+        })
+    }
+
+    fn install(&self, raw: raw::Install) -> Result<install::Settings, Error> {
+        let map_text = raw
+            .map
+            .unwrap_or_else(|| "lmdb:/etc/postfix/relay_recipients".to_owned());
+        let Some(map) = MapSpec::parse(&map_text) else {
+            let types: Vec<&str> = MapType::ALL.iter().map(|t| t.name()).collect();
+            return Err(self.invalid(
+                "install.map",
+                format!(
+                    "{map_text:?} is not TYPE:PATH with TYPE one of {}",
+                    types.join(", ")
+                ),
+            ));
+        };
+        if !map.path.is_absolute() {
+            return Err(self.invalid(
+                "install.map",
+                format!("{map_text:?}: the path must be absolute, as in relay_recipient_maps"),
+            ));
+        }
+        let reload = match raw.reload.as_deref().unwrap_or("auto") {
+            "auto" => Reload::Auto,
+            "always" => Reload::Always,
+            "never" => Reload::Never,
+            other => {
+                return Err(self.invalid(
+                    "install.reload",
+                    format!("{other:?} is not auto, always or never"),
+                ));
+            }
+        };
+        let cdb_writer = match raw.cdb_writer.as_deref().unwrap_or("native") {
+            "native" => CdbWriter::Native,
+            "postmap" => CdbWriter::Postmap,
+            other => {
+                return Err(self.invalid(
+                    "install.cdb_writer",
+                    format!("{other:?} is not native or postmap"),
+                ));
+            }
+        };
+        Ok(install::Settings {
+            spool: self.resolve(raw.spool.as_deref().unwrap_or("/var/spool/rcptsync")),
+            map,
+            postfix_config_dir: self
+                .resolve(raw.postfix_config_dir.as_deref().unwrap_or("/etc/postfix")),
+            reload,
+            cdb_writer,
+        })
+    }
+
+    fn safety(&self, raw: raw::Safety) -> Result<Limits, Error> {
+        if !(0.0..=100.0).contains(&raw.max_removed_percent) {
+            return Err(self.invalid(
+                "safety.max_removed_percent",
+                format!(
+                    "{} is not a percentage between 0 and 100",
+                    raw.max_removed_percent
+                ),
+            ));
+        }
+        let canaries = raw
+            .canaries
+            .iter()
+            .map(|a| self.address("safety.canaries", a))
+            .collect::<Result<_, _>>()?;
+        Ok(Limits {
+            min_recipients: raw.min_recipients,
+            max_removed: raw.max_removed,
+            max_removed_percent: raw.max_removed_percent,
+            canaries,
+        })
+    }
+}
