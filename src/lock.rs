@@ -30,7 +30,7 @@ pub enum Error {
 /// A held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct Lock {
-    _file: std::fs::File,
+    _file: fs_err::File,
 }
 
 impl Lock {
@@ -45,9 +45,7 @@ impl Lock {
             .truncate(false)
             .write(true)
             .open(path)
-            .map_err(io)?
-            .into_parts()
-            .0;
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => Ok(Self { _file: file }),
             Err(TryLockError::WouldBlock) => Err(Error::Busy {
