@@ -9,15 +9,14 @@
 
 pub mod legacy;
 pub mod raw;
-pub mod secret;
 
 use std::path::{Path, PathBuf};
 
 use crate::rules::address;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
+use crate::source::ldap::secret::PasswordSource;
 use crate::source::ldap::{self, Bind, LdapSourceConfig};
-use secret::PasswordSource;
 
 /// A config that cannot be used; always a usage error (exit 2).
 #[derive(Debug, thiserror::Error)]

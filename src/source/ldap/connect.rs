@@ -15,8 +15,7 @@ use ldap3::tokio::runtime::Runtime;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use tracing::{info, warn};
 
-use super::{Error, LdapSourceConfig, describe, describe_result};
-use crate::config::secret;
+use super::{Error, LdapSourceConfig, describe, describe_result, secret};
 
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
 /// runtime, entered once per operation or page (its blocking wrapper enters it once per entry,

@@ -19,6 +19,7 @@ mod exchange;
 mod mark;
 mod modify;
 mod search;
+pub mod secret;
 
 use std::time::Duration;
 
@@ -26,9 +27,9 @@ use ldap3::LdapError;
 use tracing::info;
 
 use super::Entry;
-use crate::config::secret::{self, PasswordSource};
 pub use connect::{Connection, connect};
 pub use search::{Attributes, SearchStats, is_attribute};
+use secret::PasswordSource;
 
 /// The Exchange recipient filter of the original recipe: users with and without mailboxes,
 /// contacts, groups, public folders and dynamic distribution lists, all with a mailNickname.
