@@ -18,6 +18,7 @@ mod connect;
 mod exchange;
 mod mark;
 mod modify;
+pub mod prune;
 mod search;
 pub mod secret;
 
