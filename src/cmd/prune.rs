@@ -9,6 +9,9 @@
 //! needs another primary first. The first failure stops the run; the undo LDIF is then
 //! rewritten to hold exactly the values that were removed.
 //!
+//! The directory work (the search, the undo LDIF, the removals) is in
+//! [`crate::source::ldap::prune`]; this is the command around it.
+//!
 //! Security: needs a bind account with write access to proxyAddresses; nothing else does.
 
 use std::path::{Path, PathBuf};
@@ -19,14 +22,8 @@ use tracing::{error, warn};
 use super::{ExitStatus, Printer, Result};
 use crate::config::{self, Config, SourceKind};
 use crate::map::atomic;
-use crate::source::{ldap, ldif};
-
-/// One value to remove.
-#[derive(Debug)]
-struct Removal {
-    dn: String,
-    value: String,
-}
+use crate::source::ldap::{self, prune};
+use prune::Removal;
 
 /// What prune does.
 #[derive(Debug, Clone, Default)]
@@ -55,44 +52,10 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let excluded = &parts.recipients.excluded;
     let mut connection = ldap::connect(source).with_context(|| format!("source {name}"))?;
 
-    let mut removals = Vec::new();
-    let mut primaries = Vec::new();
-    connection
-        .search(
-            &source.base_dn,
-            &source.filter,
-            &["proxyAddresses"],
-            source.page_size,
-            |dn, attrs| {
-                for value in attrs
-                    .into_iter()
-                    .filter(|(attr, _)| ldap::is_attribute(attr, "proxyAddresses"))
-                    .flat_map(|(_, values)| values)
-                {
-                    let Some((kind, address)) = value.split_once(':') else {
-                        continue;
-                    };
-                    let domain = address
-                        .rsplit_once('@')
-                        .map_or("", |(_, d)| d)
-                        .to_ascii_lowercase();
-                    if !kind.eq_ignore_ascii_case("smtp") || !excluded.matches(&domain) {
-                        continue;
-                    }
-                    let primary = kind == "SMTP";
-                    let removal = Removal {
-                        dn: dn.clone(),
-                        value: value.clone(),
-                    };
-                    if primary {
-                        primaries.push(removal);
-                    } else {
-                        removals.push(removal);
-                    }
-                }
-            },
-        )
-        .with_context(|| format!("source {name}"))?;
+    let prune::Found {
+        removable: removals,
+        primaries,
+    } = prune::find(&mut connection, source, excluded).with_context(|| format!("source {name}"))?;
 
     for p in &primaries {
         warn!(
@@ -125,18 +88,18 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         .into());
     }
     write_undo(&undo_path, &removals).context("write the undo LDIF before changing anything")?;
-    for (done, removal) in removals.iter().enumerate() {
-        if let Err(e) = connection.delete_value(&removal.dn, "proxyAddresses", &removal.value) {
-            write_undo(&undo_path, &removals[..done])?;
-            error!("{e}");
-            error!(
-                "stopped after removing {done} of {} value(s); {} restores the removed ones (ldapmodify -f {})",
-                removals.len(),
-                undo_path.display(),
-                undo_path.display()
-            );
-            return Ok(ExitStatus::Failure);
-        }
+    let outcome = prune::remove(&mut connection, &removals);
+    if let Some(e) = outcome.failure {
+        let done = outcome.removed;
+        write_undo(&undo_path, &removals[..done])?;
+        error!("{e}");
+        error!(
+            "stopped after removing {done} of {} value(s); {} restores the removed ones (ldapmodify -f {})",
+            removals.len(),
+            undo_path.display(),
+            undo_path.display()
+        );
+        return Ok(ExitStatus::Failure);
     }
     printer.line(format_args!(
         "removed {} value(s); to undo: ldapmodify -H {} -D BIND_DN -W -f {}",
@@ -156,15 +119,6 @@ fn default_undo_path() -> PathBuf {
 
 /// The LDIF that adds the removed values back.
 fn write_undo(path: &Path, removals: &[Removal]) -> anyhow::Result<()> {
-    let mut text = String::from(
-        "# rcptsync prune: apply with ldapmodify -f THIS_FILE to restore the removed values\n\n",
-    );
-    for r in removals {
-        text.push_str(&ldif::line("dn", &r.dn));
-        text.push_str("changetype: modify\nadd: proxyAddresses\n");
-        text.push_str(&ldif::line("proxyAddresses", &r.value));
-        text.push_str("-\n\n");
-    }
-    atomic::write(path, text.as_bytes(), 0o600)?;
+    atomic::write(path, prune::undo_ldif(removals).as_bytes(), 0o600)?;
     Ok(())
 }

@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use super::raw;
-use super::secret::PasswordSource;
 use super::{Config, DomainSetting, Error, Output, Recipients, Source, SourceKind};
 use crate::install::{self, CdbWriter, Reload};
 use crate::postfix::{MapSpec, MapType};
 use crate::rules::address;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
+use crate::source::ldap::secret::PasswordSource;
 use crate::source::ldap::{self, Bind, LdapSourceConfig};
 use crate::transport::Gateway;
 

@@ -10,7 +10,6 @@
 mod check;
 pub mod legacy;
 pub mod raw;
-pub mod secret;
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,8 @@
 //! The bind password: read from a file only the service account can read, or from the
 //! environment; never from argv (visible in `ps`), never printed.
+//!
+//! It lives beside the source that reads it: only the LDAP bind ever needs the password, and
+//! only at connect time. The config holds just a [`PasswordSource`], where to find it.
 
 use std::fmt;
 use std::os::unix::fs::PermissionsExt as _;

@@ -1,0 +1,301 @@
+//! The paged subtree search and the reads it needs, on a bound [`Connection`].
+//!
+//! The search is paged (RFC 2696, what AD's MaxPageSize of 1000 requires). Every page's result
+//! code is checked and the search is complete only when the server ends it with success and an
+//! empty cookie; anything else (size or time limit, busy, unavailable, a dropped connection)
+//! is an error and nothing is written. Multi-valued attributes that AD returns in ranges
+//! (`proxyAddresses;range=0-1499`) are completed with follow-up reads before the entry is
+//! used. Referrals (continuation references to other naming contexts) are not chased.
+
+use std::time::Duration;
+
+use ldap3::controls::{Control, ControlType, PagedResults};
+use ldap3::{Ldap, Scope, SearchEntry};
+use tracing::debug;
+
+use super::{Connection, Error, describe_result, failure, self_error};
+
+/// An entry's attributes as the server sent them: name (possibly with options such as
+/// `;range=0-1499`) to values. Consumers match names with [`is_attribute`].
+pub type Attributes = std::collections::HashMap<String, Vec<String>>;
+
+/// Ranged attributes still to be read: (name without options, next index).
+type Pending = Vec<(String, u64)>;
+
+/// Whether `name` as the server sent it (any case, any options) is the attribute `wanted`.
+pub fn is_attribute(name: &str, wanted: &str) -> bool {
+    name.split(';')
+        .next()
+        .is_some_and(|base| base.eq_ignore_ascii_case(wanted))
+}
+
+/// What one complete search found besides the entries.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Entries passed on.
+    pub entries: usize,
+    /// Pages fetched.
+    pub pages: usize,
+    /// Continuation references seen and not followed.
+    pub referrals: usize,
+    /// Entries whose ranged attributes needed follow-up reads.
+    pub ranged: usize,
+}
+
+impl Connection {
+    /// Runs a complete paged subtree search and calls `each` for every entry (DN and
+    /// attributes, handed over without copying). Ranged attributes are completed first.
+    pub fn search(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+        page_size: i32,
+        mut each: impl FnMut(String, Attributes),
+    ) -> Result<SearchStats, Error> {
+        let Connection {
+            rt,
+            ldap,
+            url,
+            timeout,
+        } = self;
+        let (url, timeout) = (url.as_str(), *timeout);
+        let mut stats = SearchStats::default();
+        let mut cookie = Vec::new();
+        loop {
+            let control = PagedResults {
+                size: page_size,
+                cookie: std::mem::take(&mut cookie),
+            };
+            let result = rt.block_on(async {
+                let mut partial: Vec<(String, Attributes, Pending)> = Vec::new();
+                let mut stream = ldap
+                    .with_controls(control)
+                    .with_timeout(timeout)
+                    .streaming_search(base, Scope::Subtree, filter, attrs)
+                    .await
+                    .map_err(|e| self_error(url, base, &e))?;
+                while let Some(raw) = stream.next().await.map_err(|e| self_error(url, base, &e))? {
+                    if raw.is_ref() {
+                        stats.referrals += 1;
+                        continue;
+                    }
+                    if raw.is_intermediate() {
+                        continue;
+                    }
+                    let entry = SearchEntry::construct(raw);
+                    let attrs = with_binary(entry.attrs, entry.bin_attrs);
+                    let pending = ranged(&attrs);
+                    stats.entries += 1;
+                    if pending.is_empty() {
+                        each(entry.dn, attrs);
+                    } else {
+                        partial.push((entry.dn, attrs, pending));
+                    }
+                }
+                let result = stream.finish().await;
+                stats.pages += 1;
+                if result.rc != 0 {
+                    return Err(failure(
+                        url,
+                        base,
+                        format!(
+                            "the server ended page {} with {}",
+                            stats.pages,
+                            describe_result(result.rc, &result.text)
+                        ),
+                    ));
+                }
+                for (dn, mut attrs, pending) in partial {
+                    stats.ranged += 1;
+                    for (name, start) in pending {
+                        let rest = fetch_ranges(ldap, url, timeout, &dn, &name, start).await?;
+                        attrs.entry(name).or_default().extend(rest);
+                    }
+                    each(dn, attrs);
+                }
+                Ok(result)
+            })?;
+            let paging = result.ctrls.iter().find_map(|c| match c {
+                Control(Some(ControlType::PagedResults), raw) => Some(raw.parse::<PagedResults>()),
+                _ => None,
+            });
+            match paging {
+                // No paging control in the answer: the server returned the whole result in one
+                // go (success was checked above).
+                None => break,
+                Some(pr) if pr.cookie.is_empty() => break,
+                Some(pr) => cookie = pr.cookie,
+            }
+        }
+        debug!(
+            server = %url,
+            pages = stats.pages,
+            referrals = stats.referrals,
+            "search complete"
+        );
+        Ok(stats)
+    }
+
+    /// One entry by DN (scope base); an entry that is not there is an empty entry.
+    pub(super) fn read_base(&mut self, dn: &str, attrs: &[&str]) -> Result<SearchEntry, Error> {
+        let Connection {
+            rt,
+            ldap,
+            url,
+            timeout,
+        } = self;
+        rt.block_on(read_base(ldap, url, *timeout, dn, attrs))
+    }
+}
+
+/// One entry by DN (scope base); an entry that is not there is an empty entry.
+async fn read_base(
+    ldap: &mut Ldap,
+    url: &str,
+    timeout: Duration,
+    dn: &str,
+    attrs: &[&str],
+) -> Result<SearchEntry, Error> {
+    let (entries, _) = ldap
+        .with_timeout(timeout)
+        .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
+        .await
+        .map_err(|e| self_error(url, dn, &e))?
+        .success()
+        .map_err(|e| self_error(url, dn, &e))?;
+    Ok(entries
+        .into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .unwrap_or(SearchEntry {
+            dn: dn.to_owned(),
+            attrs: Default::default(),
+            bin_attrs: Default::default(),
+        }))
+}
+
+/// Reads the rest of a ranged attribute, `name;range=START-*`, until the server says `*`.
+async fn fetch_ranges(
+    ldap: &mut Ldap,
+    url: &str,
+    timeout: Duration,
+    dn: &str,
+    name: &str,
+    mut start: u64,
+) -> Result<Vec<String>, Error> {
+    let mut values = Vec::new();
+    loop {
+        let request = format!("{name};range={start}-*");
+        let entry = read_base(ldap, url, timeout, dn, &[request.as_str()]).await?;
+        let attrs = with_binary(entry.attrs, entry.bin_attrs);
+        let mut next = None;
+        let mut found = false;
+        for (description, more) in attrs {
+            if !is_attribute(&description, name) {
+                continue;
+            }
+            found = true;
+            match range_of(&description).and_then(|r| r.split_once('-')) {
+                Some((_, "*")) | None => next = None,
+                Some((_, high)) => {
+                    let high = high
+                        .parse::<u64>()
+                        .map_err(|_| failure(url, dn, format!("invalid range in {description}")))?;
+                    next = Some(high.saturating_add(1));
+                }
+            }
+            values.extend(more);
+        }
+        if !found {
+            return Err(failure(
+                url,
+                dn,
+                format!(
+                    "reading {request} returned no values; the entry changed during the search, try again"
+                ),
+            ));
+        }
+        match next {
+            Some(n) if n > start => start = n,
+            Some(_) => {
+                return Err(failure(
+                    url,
+                    dn,
+                    format!("the server repeated a range of {name}"),
+                ));
+            }
+            None => return Ok(values),
+        }
+    }
+}
+
+/// The `range=LOW-HIGH` option of an attribute description, if any (any case).
+fn range_of(description: &str) -> Option<&str> {
+    description.split(';').skip(1).find_map(|o| {
+        o.get(..6)
+            .filter(|p| p.eq_ignore_ascii_case("range="))
+            .map(|_| &o[6..])
+    })
+}
+
+/// Values that are not UTF-8 (which recipient attributes never are) joined to the others,
+/// visibly broken, so that the address validator reports them.
+fn with_binary(
+    mut attrs: Attributes,
+    binary: std::collections::HashMap<String, Vec<Vec<u8>>>,
+) -> Attributes {
+    for (name, values) in binary {
+        attrs.entry(name).or_default().extend(
+            values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+        );
+    }
+    attrs
+}
+
+/// The ranged attributes of an entry whose last range does not end in `*`: (name without
+/// options, the next index to ask for).
+fn ranged(attrs: &Attributes) -> Pending {
+    attrs
+        .keys()
+        .filter_map(|description| {
+            let (_, high) = range_of(description)?.split_once('-')?;
+            if high == "*" {
+                return None;
+            }
+            let next = high
+                .parse::<u64>()
+                .map_or(u64::MAX, |h| h.saturating_add(1));
+            let name = description.split(';').next().unwrap_or_default().to_owned();
+            Some((name, next))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranged_attributes_are_recognized() {
+        let attrs: Attributes = [
+            (
+                "proxyAddresses;Range=0-1".to_string(),
+                vec!["smtp:a@x".to_string(), "smtp:b@x".to_string()],
+            ),
+            ("mail".to_string(), vec!["m@x".to_string()]),
+        ]
+        .into();
+        assert_eq!(ranged(&attrs), [("proxyAddresses".to_string(), 2)]);
+        assert!(is_attribute("PROXYADDRESSES;range=0-1", "proxyAddresses"));
+        assert!(!is_attribute("proxyAddressesX", "proxyAddresses"));
+        let done: Attributes = [(
+            "proxyAddresses;range=2-*".to_string(),
+            vec!["smtp:c@x".to_string()],
+        )]
+        .into();
+        assert!(ranged(&done).is_empty());
+    }
+}
