@@ -172,13 +172,28 @@ fn a_changed_config_or_an_edited_map_means_a_full_run() {
 }
 
 #[test]
-fn quiet_hides_warnings() {
-    let env = Env::new(
-        &[users(1), user("Bad", &["smtp:bad value@example.com"])].concat(),
-        LOOSE,
-    );
-    let r = env.run(&["-q", "extract"]).ok();
-    assert_eq!(r.stderr, "");
+fn quiet_hides_warnings_but_not_the_diff() {
+    let ldif = [users(1), user("Bad", &["smtp:bad value@example.com"])].concat();
+    let warning = "rcptsync: warning: CN=Bad,OU=Staff,DC=example,DC=com: rejected proxyAddresses \
+                   value \"smtp:bad value@example.com\": contains whitespace\n";
+    let diff = |env: &Env| {
+        format!(
+            "+u0@example.com\n{}: 1 recipients, 1 added, 0 removed\n",
+            env.map_path().display()
+        )
+    };
+    // Without -q the rejected value is warned about: there is something for -q to hide.
+    let loud = Env::new(&ldif, LOOSE);
+    let r = loud.run(&["extract"]).ok();
+    assert!(r.stderr.contains(warning), "{r}");
+    assert_eq!(r.stdout, diff(&loud));
+
+    // With -q the warning is gone, and the diff and the summary are still on stdout.
+    let quiet = Env::new(&ldif, LOOSE);
+    let r = quiet.run(&["-q", "extract"]).ok();
+    assert_eq!(r.stderr, "", "{r}");
+    assert_eq!(r.stdout, diff(&quiet));
+    assert_eq!(quiet.map().unwrap(), map_of(0..1));
 }
 
 #[test]
