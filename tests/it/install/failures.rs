@@ -2,10 +2,12 @@
 //! byte-for-byte as they were, and smtpd answering as before.
 
 use std::os::unix::process::CommandExt as _;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::util::Gateway;
+use crate::fixture::{require, run};
+use crate::support::{self, Run};
 
 const LIVE: [&str; 3] = [
     "alice@example.com",
@@ -147,7 +149,7 @@ fn kill_9_in_the_middle_leaves_the_live_map_and_the_next_run_cleans_up() {
             .unwrap()
             .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rcptsync"))
+    let mut child = support::command()
         .args(["apply", "-c"])
         .arg(gw.postfix.path("rcptsync.toml"))
         .process_group(0)
@@ -219,30 +221,97 @@ fn concurrent_applies_never_interleave() {
     untouched(&gw, &before);
     drop(lock);
 
-    // Real concurrency: several applies at once; each either installs or is locked out, and
-    // the result is one complete map whose text and database agree.
-    let children: Vec<_> = (0..4)
+    // Real concurrency: several applies of a map big enough that building it takes a while,
+    // all spawned before any is waited for. The lock does not wait: a run that finds it taken
+    // exits 1 saying so and changes nothing; a run that gets it after the map went in finds
+    // it current and says nothing. So exactly one run installs, and the others are locked
+    // out or silent.
+    const USERS: usize = 50_000;
+    big_map(&gw, USERS);
+    let children: Vec<_> = (0..6)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_rcptsync"))
+            support::command()
                 .args(["apply", "-c"])
                 .arg(gw.postfix.path("rcptsync.toml"))
-                .output()
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
-    let codes: Vec<_> = children
+    let runs: Vec<Run> = children
         .into_iter()
-        .map(|o| o.unwrap().status.code())
+        .map(|child| child.wait_with_output().unwrap().into())
         .collect();
+    let all = runs
+        .iter()
+        .map(Run::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (mut installed, mut locked) = (0, 0);
+    for run in &runs {
+        match run.code {
+            0 if run.stdout.contains(" added, ") => installed += 1,
+            0 => assert_eq!(
+                (run.stdout.as_str(), run.stderr.as_str()),
+                ("", ""),
+                "{all}"
+            ),
+            1 => {
+                assert!(
+                    run.stderr.contains("is locked by another rcptsync run"),
+                    "{all}"
+                );
+                assert_eq!(run.stdout, "", "{all}");
+                locked += 1;
+            }
+            _ => panic!("an apply failed:\n{all}"),
+        }
+    }
+    assert_eq!(installed, 1, "exactly one run installs the map:\n{all}");
     assert!(
-        codes.iter().all(|c| *c == Some(0) || *c == Some(1)),
-        "{codes:?}"
+        locked >= 1,
+        "no run was locked out, so the applies did not overlap:\n{all}"
     );
+
+    // The live map is complete, and its text and database agree.
+    let mut expected: Vec<String> = LIVE.iter().map(|k| k.to_string()).collect();
+    expected.extend((0..USERS).map(|i| format!("user{i}@example.com")));
+    expected.push("new@example.com".into());
+    expected.sort();
+    let text: Vec<String> = fs_err::read_to_string(gw.postfix.map_path())
+        .unwrap()
+        .lines()
+        .map(|l| l.strip_suffix(" OK").unwrap().to_owned())
+        .collect();
+    assert!(text == expected, "the live text map is not the spooled map");
+    let dump = run(Command::new(require("postmap", "postfix"))
+        .arg("-c")
+        .arg(gw.postfix.config_dir())
+        .arg("-s")
+        .arg(gw.postfix.map_spec()));
+    let mut indexed: Vec<String> = String::from_utf8(dump.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.strip_suffix("\tOK").unwrap().to_owned())
+        .collect();
+    indexed.sort();
+    assert!(indexed == expected, "the live database is not the text map");
     gw.assert_answers(
-        &["new@example.com", "alice@example.com"],
+        &[
+            "new@example.com",
+            "alice@example.com",
+            "user49999@example.com",
+        ],
         &["mallory@example.com"],
     );
-    let again = gw.apply(&[]);
-    assert_eq!((again.code, again.stdout.as_str()), (0, ""), "{again}");
+    // And the record names this pair: the next apply finds it current and says nothing.
+    let again = gw.apply(&[]).ok();
+    assert_eq!(
+        (again.stdout.as_str(), again.stderr.as_str()),
+        ("", ""),
+        "{again}"
+    );
 }
 
 #[test]
