@@ -22,7 +22,7 @@ fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
             &gateway_dir,
             &["apply", "-c", gateway_config.to_str().unwrap()],
         )
-        .ok();
+        .ok()
     };
 
     // The internal host: slapd and a config that extracts from it and pushes to the gateway.
@@ -98,6 +98,23 @@ fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
 
     // Nothing changed: sync and apply are silent and leave everything as it is.
     let quiet = sync();
-    assert_eq!(quiet.stdout, "");
-    apply();
+    assert_eq!(
+        (quiet.stdout.as_str(), quiet.stderr.as_str()),
+        ("", ""),
+        "{quiet}"
+    );
+    let lmdb = postfix.path("maps/relay_recipients.lmdb");
+    let installed = (fs_err::read(&lmdb).unwrap(), modified(&lmdb));
+    let again = apply();
+    assert_eq!(
+        (again.stdout.as_str(), again.stderr.as_str()),
+        ("", ""),
+        "the apply after the last change must be silent: {again}"
+    );
+    assert_eq!((fs_err::read(&lmdb).unwrap(), modified(&lmdb)), installed);
+    assert_eq!(answer("newcomer@example.com"), 250);
+}
+
+fn modified(path: &std::path::Path) -> std::time::SystemTime {
+    fs_err::metadata(path).unwrap().modified().unwrap()
 }
