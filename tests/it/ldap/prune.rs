@@ -11,10 +11,11 @@ use crate::support::rcptsync;
 
 const ADMIN: &str = "CN=admin,DC=example,DC=com";
 
-/// slapd with two entries that have addresses in the excluded domain legacy.example.com.
-fn directory() -> Slapd {
+/// slapd with two entries that have addresses in the excluded domain legacy.example.com,
+/// plus `more` entries and `config` for slapd.conf's database section.
+fn directory_with(more: &str, config: &str) -> Slapd {
     let entries = format!(
-        "{}{}{}",
+        "{}{}{}{more}",
         mailboxes(3),
         mailbox(
             "Bob",
@@ -29,7 +30,11 @@ fn directory() -> Slapd {
             &["SMTP:old@legacy.example.com", "smtp:old@example.com"]
         ),
     );
-    Slapd::start(&entries)
+    Slapd::start_with(&entries, config)
+}
+
+fn directory() -> Slapd {
+    directory_with("", "")
 }
 
 /// A config for slapd, binding as `bind_dn` with `password`.
@@ -51,6 +56,11 @@ fn config(slapd: &Slapd, bind_dn: &str, password: &str) {
 
 /// Bob's proxyAddresses as the server has them, sorted.
 fn bobs_addresses(slapd: &Slapd) -> Vec<String> {
+    addresses(slapd, "Bob")
+}
+
+/// The proxyAddresses of the entry named `cn`, as the server has them, sorted.
+fn addresses(slapd: &Slapd, cn: &str) -> Vec<String> {
     let out = run(Command::new(require("ldapsearch", "ldap-utils")).args([
         "-x",
         "-LLL",
@@ -58,7 +68,7 @@ fn bobs_addresses(slapd: &Slapd) -> Vec<String> {
         &slapd.url(),
         "-b",
         Slapd::BASE_DN,
-        "(cn=Bob)",
+        &format!("(cn={cn})"),
         "proxyAddresses",
     ]));
     let mut values: Vec<String> = String::from_utf8(out.stdout)
@@ -68,6 +78,45 @@ fn bobs_addresses(slapd: &Slapd) -> Vec<String> {
         .collect();
     values.sort();
     values
+}
+
+/// What an undo LDIF adds back, as (DN, value) pairs in file order; every entry must be a
+/// `changetype: modify` that adds proxyAddresses values (never replaces the attribute).
+fn undo_values(ldif: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for block in ldif.split("\n\n").filter(|b| b.contains("dn: ")) {
+        let dn = block
+            .lines()
+            .find_map(|l| l.strip_prefix("dn: "))
+            .unwrap()
+            .to_owned();
+        assert!(
+            block.contains("\nchangetype: modify\nadd: proxyAddresses\n"),
+            "{block}"
+        );
+        assert!(
+            !block.contains("replace:") && !block.contains("delete:"),
+            "{block}"
+        );
+        for value in block
+            .lines()
+            .filter_map(|l| l.strip_prefix("proxyAddresses: "))
+        {
+            pairs.push((dn.clone(), value.to_owned()));
+        }
+    }
+    pairs
+}
+
+/// `(DN, value)` pairs for Bob's two excluded addresses, as prune removes them.
+fn bobs_excluded() -> Vec<(String, String)> {
+    let dn = "cn=Bob,ou=Staff,dc=example,dc=com";
+    [
+        "smtp:bob@legacy.example.com",
+        "smtp:Bob2@LEGACY.example.com",
+    ]
+    .map(|v| (dn.to_owned(), v.to_owned()))
+    .into()
 }
 
 #[test]
@@ -120,6 +169,9 @@ fn dry_run_then_apply_then_undo() {
         fs_err::metadata(&undo).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // The undo LDIF holds exactly the removed values: not the kept primary, nothing else.
+    let text = fs_err::read_to_string(&undo).unwrap();
+    assert_eq!(undo_values(&text), bobs_excluded(), "{text}");
 
     slapd.modify("ldapmodify", &fs_err::read_to_string(&undo).unwrap());
     assert_eq!(
@@ -131,10 +183,24 @@ fn dry_run_then_apply_then_undo() {
 
 #[test]
 fn a_refused_change_stops_and_the_undo_file_holds_only_what_was_done() {
-    let slapd = directory();
-    // The read-only service account may not write.
+    // The service account may remove proxyAddresses values, except Zed's. Zed comes after
+    // Bob in the directory, so Bob's two values are removed before the refusal stops the run.
+    let zed = mailbox(
+        "Zed",
+        &["SMTP:zed@example.com", "smtp:zed@legacy.example.com"],
+    );
+    let slapd = directory_with(
+        &zed,
+        &format!(
+            "access to dn.exact=\"CN=Zed,OU=Staff,{base}\" attrs=proxyAddresses by * read\n\
+             access to attrs=proxyAddresses by dn.exact=\"{bind}\" write by * read",
+            base = Slapd::BASE_DN,
+            bind = Slapd::BIND_DN
+        ),
+    );
     config(&slapd, Slapd::BIND_DN, Slapd::BIND_PW);
     let all = bobs_addresses(&slapd);
+    let zeds = addresses(&slapd, "Zed");
     let r = rcptsync(
         slapd.dir(),
         &[
@@ -153,11 +219,18 @@ fn a_refused_change_stops_and_the_undo_file_holds_only_what_was_done() {
         r.stderr
     );
     assert!(
-        r.stderr.contains("stopped after removing 0 of 2 value(s)"),
+        r.stderr.contains("stopped after removing 2 of 3 value(s)"),
         "{}",
         r.stderr
     );
-    assert_eq!(bobs_addresses(&slapd), all);
+    assert_eq!(bobs_addresses(&slapd), ["SMTP:bob@example.com"]);
+    assert_eq!(addresses(&slapd, "Zed"), zeds);
+
+    // The undo file holds exactly the two values that were removed, not Zed's, and restores
+    // them.
     let undo = fs_err::read_to_string(slapd.path("undo.ldif")).unwrap();
-    assert!(!undo.contains("add: proxyAddresses"), "{undo}");
+    assert_eq!(undo_values(&undo), bobs_excluded(), "{undo}");
+    slapd.modify("ldapmodify", &undo);
+    assert_eq!(bobs_addresses(&slapd), all);
+    assert_eq!(addresses(&slapd, "Zed"), zeds);
 }
