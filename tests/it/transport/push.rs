@@ -1,7 +1,9 @@
 //! push against real sshd servers.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 
+use crate::fixture::require;
 use crate::fixture::sshd::Sshd;
 use crate::support::{Run, rcptsync};
 
@@ -213,5 +215,98 @@ fn a_receiver_that_cannot_store_the_map_is_reported_as_such() {
     // Not recorded as delivered: once the spool is back, the next push sends it.
     fs_err::create_dir_all(&sshd.spool).unwrap();
     sender.run(&["push"]).ok();
+    assert_eq!(spooled(&sshd.spool).unwrap(), sender.map());
+}
+
+/// Options that make an ssh or scp client log in to `sshd` with its client key, checking the
+/// host key, never asking anything.
+fn client_options(sshd: &Sshd) -> Vec<String> {
+    [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([
+        format!("UserKnownHostsFile={}", sshd.path("known_hosts").display()),
+        "-i".into(),
+        sshd.path("client_key").display().to_string(),
+    ])
+    .collect()
+}
+
+#[test]
+fn the_documented_authorized_keys_line_lets_the_key_push_and_do_nothing_else() {
+    // The fixture's authorized_keys is contrib/authorized_keys with this binary, this spool
+    // and this key put in, as the file says.
+    let sshd = Sshd::start(None);
+    let line = fs_err::read_to_string(sshd.path("authorized_keys")).unwrap();
+    assert!(
+        line.starts_with(&format!(
+            "restrict,command=\"{} receive --spool {}\" ssh-ed25519 ",
+            env!("CARGO_BIN_EXE_rcptsync"),
+            sshd.spool.display()
+        )),
+        "{line}"
+    );
+
+    // A command of the client's choosing gets the receiver's refusal, not the command.
+    let r = Run::from(
+        Command::new(require("ssh", "openssh-client"))
+            .arg("-T")
+            .args(client_options(&sshd))
+            .args([
+                "-p",
+                &sshd.port.to_string(),
+                "root@127.0.0.1",
+                "cat /etc/passwd",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    )
+    .code(1);
+    assert_eq!(
+        r.stdout,
+        "ERROR this key may only deliver maps; refusing the command \"cat /etc/passwd\"\n",
+        "{r}"
+    );
+    assert!(
+        !r.stdout.contains("root:") && !r.stderr.contains("root:"),
+        "{r}"
+    );
+    assert!(r.stderr.contains("the spool is unchanged"), "{r}");
+
+    // So does scp (its classic protocol runs `scp -t TARGET` as the remote command).
+    let file = sshd.path("payload.txt");
+    fs_err::write(&file, "x@example.com OK\n").unwrap();
+    let target = sshd.path("copied-by-scp");
+    let out = Command::new(require("scp", "openssh-client"))
+        .arg("-O")
+        .args(client_options(&sshd))
+        .args(["-P", &sshd.port.to_string()])
+        .arg(&file)
+        .arg(format!("root@127.0.0.1:{}", target.display()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "scp got through: {stderr}");
+    assert!(
+        stderr.contains("this key may only deliver maps; refusing the command \"scp "),
+        "{stderr}"
+    );
+    assert!(!target.exists(), "scp wrote {}", target.display());
+    assert!(spooled(&sshd.spool).is_none());
+
+    // And a push through the same line delivers the map.
+    let sender = Sender::new(&sshd.gateway_toml("mx1"));
+    let r = sender.run(&["push"]).ok();
+    assert!(r.stdout.starts_with("mx1: pushed 2 recipients"), "{r}");
     assert_eq!(spooled(&sshd.spool).unwrap(), sender.map());
 }
