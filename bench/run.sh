@@ -22,7 +22,7 @@ RUNS=${RUNS:-5}
 RCPTSYNC="$REPO/target/release/rcptsync"
 RESULTS_DIR="$BENCH_DIR/results"
 
-# The same directory layout as tests/fixture/slapd.rs.
+# The same directory layout as tests/it/fixture/slapd.rs.
 BASE_DN="DC=example,DC=com"
 SVC_DN="CN=svc-rcptsync,OU=Service,$BASE_DN"
 SVC_PW="bench-secret" # a throwaway server on loopback; not a real credential
@@ -161,7 +161,7 @@ stats() {
 
 # --- the directory -------------------------------------------------------------------------
 
-# slapd.conf as in tests/fixture/slapd.rs: the AD/Exchange schema, AD's page-size limits
+# slapd.conf as in tests/it/fixture/slapd.rs: the AD/Exchange schema, AD's page-size limits
 # (an unpaged search stops at 1000 entries, pages are capped at 1000, a paged search may
 # return everything), and a database big enough for a million entries.
 write_slapd_conf() {
@@ -170,7 +170,7 @@ write_slapd_conf() {
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
-include $REPO/tests/fixture/ad.schema
+include $REPO/tests/it/fixture/ad.schema
 pidfile $dir/slapd.pid
 modulepath /usr/lib/ldap
 moduleload back_mdb

@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(slapd ldap-utils samba ldb-tools krb5-user winbind openssl
+packages=(slapd ldap-utils samba samba-ad-provision samba-dsdb-modules samba-vfs-modules
+          ldb-tools krb5-user winbind openssl
           postfix postfix-cdb postfix-lmdb tinycdb lmdb-utils db-util
           openssh-server openssh-client)
 

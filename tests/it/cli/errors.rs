@@ -1,0 +1,151 @@
+//! Bad input, bad config and contention: clear messages, the right exit code, and the map
+//! untouched every time.
+
+use super::util::{Env, LOOSE, map_of, run, users};
+
+/// Installs a map of u0..u4, then breaks the directory export with `ldif`; extract must fail
+/// with exit 1, say `message`, and leave the map alone.
+fn broken_source(ldif: &str, message: &str) {
+    let env = Env::new(&users(5), LOOSE);
+    env.run(&["extract"]).ok();
+    let mtime = env.age_map();
+    env.write("directory.ldif", ldif);
+    let r = env.run(&["extract"]).code(1);
+    assert!(
+        r.stderr.contains(message),
+        "expected {message:?} in {}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "");
+    assert_eq!(env.map().unwrap(), map_of(0..5));
+    assert_eq!(env.map_mtime(), mtime);
+}
+
+#[test]
+fn ldif_syntax_error_names_file_and_line() {
+    broken_source(
+        &format!(
+            "{}dn: CN=X,DC=example,DC=com\nproxyAddresses SMTP:x@example.com\n",
+            users(4)
+        ),
+        "source ad: ",
+    );
+    broken_source(
+        &format!("{}dn: CN=X,DC=example,DC=com\nproxyAddresses\n", users(4)),
+        "directory.ldif:22: expected `attribute: value`, found \"proxyAddresses\"",
+    );
+}
+
+#[test]
+fn truncated_ldapsearch_export_is_refused() {
+    broken_source(
+        &format!(
+            "{}# search result\nsearch: 2\nresult: 4 Size limit exceeded\n",
+            users(4)
+        ),
+        "directory.ldif:23: ldapsearch reported `result: 4 Size limit exceeded`: the export is incomplete",
+    );
+}
+
+#[test]
+fn ranged_attribute_without_the_rest_is_refused() {
+    broken_source(
+        &format!(
+            "{}dn: CN=R,DC=example,DC=com\nproxyAddresses;range=0-1499: SMTP:r@example.com\n",
+            users(5)
+        ),
+        "proxyaddresses was exported in ranges and the export stops before the last value",
+    );
+}
+
+#[test]
+fn missing_source_file() {
+    let env = Env::new(&users(5), LOOSE);
+    env.run(&["extract"]).ok();
+    fs_err::remove_file(env.path("directory.ldif")).unwrap();
+    let r = env.run(&["extract"]).code(1);
+    assert!(r.stderr.contains("directory.ldif"), "{}", r.stderr);
+    assert_eq!(env.map().unwrap(), map_of(0..5));
+}
+
+#[test]
+fn unreadable_current_map_is_an_error_not_a_blind_overwrite() {
+    let env = Env::new(&users(5), LOOSE);
+    env.run(&["extract"]).ok();
+    let broken = "u0@example.com OK\nu1@example.com\n";
+    fs_err::write(env.map_path(), broken).unwrap();
+    let r = env.run(&["extract"]).code(1);
+    assert!(
+        r.stderr
+            .contains("relay_recipients:2: a key without a value"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.map().unwrap(), broken);
+}
+
+#[test]
+fn config_errors_exit_2_and_name_file_and_key() {
+    let env = Env::new(&users(5), "[output]\nvalue = \"OK\"\n");
+    let r = env.run(&["extract"]).code(2);
+    assert!(r.stderr.contains("rcptsync.toml"), "{}", r.stderr);
+    assert!(r.stderr.contains("duplicate key"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("duplicate key").count(),
+        1,
+        "said twice: {}",
+        r.stderr
+    );
+
+    env.config("[safety]\nmax_removd = 5\n");
+    let r = env.run(&["extract"]).code(2);
+    assert!(
+        r.stderr.contains("unknown field `max_removd`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("line 14"), "{}", r.stderr);
+
+    let r = run(
+        &env.path(""),
+        &["extract", "-c", "/nonexistent/rcptsync.toml"],
+    )
+    .code(2);
+    assert!(
+        r.stderr.contains("/nonexistent/rcptsync.toml"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.map().is_none());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::new("", LOOSE);
+    env.run(&["extract", "--no-such-flag"]).code(2);
+    env.run(&[]).code(2);
+    env.run(&["verify", "--ca-file", "ca.pem"]).code(2);
+    env.run(&["import-ini"]).code(2);
+}
+
+#[test]
+fn a_second_run_is_locked_out_and_changes_nothing() {
+    let env = Env::new(&users(5), LOOSE);
+    env.run(&["extract"]).ok();
+    env.write("directory.ldif", &users(6));
+    let lock = fs_err::File::options()
+        .write(true)
+        .open(env.path("out/relay_recipients.lock"))
+        .unwrap();
+    lock.file().lock().unwrap();
+    let r = env.run(&["extract"]).code(1);
+    assert!(
+        r.stderr.contains("is locked by another rcptsync run"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.map().unwrap(), map_of(0..5));
+    drop(lock);
+    env.run(&["extract"]).ok();
+    assert_eq!(env.map().unwrap(), map_of(0..6));
+}

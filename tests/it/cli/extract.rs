@@ -1,0 +1,255 @@
+//! extract: the exact map, the diff, silence and untouched files when nothing changed, dry runs.
+
+use super::util::{Env, LOOSE, map_of, user, users};
+
+#[test]
+fn writes_the_exact_map_from_the_rules() {
+    let ldif = [
+        user("A", &["SMTP:Ann@Example.com", "smtp:ann.alias@example.com", "X500:/o=x/cn=ann", "SIP:ann@example.com"]),
+        user("B", &["smtp:b@legacy.example.com", "SMTP:b@example.com.evil.net", "smtp:b@other.org"]),
+        user("C", &["smtp:@example.com", "smtp:c@", "smtp:c\u{7f}@example.com", "SMTP:c@example.com"]),
+        "dn: CN=G,DC=example,DC=com\nmsExchRequireAuthToSendTo: TRUE\nproxyAddresses: SMTP:internal@example.com\n\n".into(),
+        "dn: CN=K,DC=example,DC=com\ntargetAddress: SMTP:k@example.com\nmail: k@example.com\n\n".into(),
+        "dn:: Q049TXVsdGksREM9ZXhhbXBsZSxEQz1jb20=\nproxyAddresses:: c210cDpNdWx0aUBleGFtcGxlLmNvbQ==\n\n".into(),
+    ]
+    .concat();
+    let env = Env::new(&ldif, LOOSE);
+    let r = env.run(&["extract"]).ok();
+    assert_eq!(
+        env.map().unwrap(),
+        "ann.alias@example.com OK\nann@example.com OK\nc@example.com OK\nmulti@example.com OK\n"
+    );
+    // Every rejected value is reported with its DN.
+    for value in ["smtp:@example.com", "smtp:c@", "smtp:c\\u{7f}@example.com"] {
+        assert!(
+            r.stderr.contains(&format!(
+                "CN=C,OU=Staff,DC=example,DC=com: rejected proxyAddresses value \"{value}\""
+            )),
+            "{value}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn mail_attribute_and_value_are_configurable() {
+    let ldif = "dn: CN=K,DC=example,DC=com\nmail: K@example.com\n\n";
+    let env = Env::new(ldif, LOOSE);
+    assert_eq!(
+        env.run(&["extract"]).code,
+        3,
+        "nothing but mail: empty map refused"
+    );
+    let config = fs_err::read_to_string(env.path("rcptsync.toml"))
+        .unwrap()
+        .replace(
+            "exclude_domains",
+            "use_mail_attribute = true\nexclude_domains",
+        )
+        .replace("[output]\n", "[output]\nvalue = \"relay\"\n");
+    env.write("rcptsync.toml", &config);
+    env.run(&["extract"]).ok();
+    assert_eq!(env.map().unwrap(), "k@example.com relay\n");
+}
+
+#[test]
+fn merges_several_sources_and_extras() {
+    let env = Env::new(&users(2), "");
+    env.write(
+        "more.ldif",
+        &user("X", &["SMTP:u1@example.com", "SMTP:x@example.com"]),
+    );
+    env.write(
+        "list.txt",
+        "# comment\nU0@example.com\nlisted@example.com\nnot valid@example.com\n",
+    );
+    env.write(
+        "rcptsync.toml",
+        "[[source]]\nname = \"a\"\nkind = \"ldif\"\npath = \"directory.ldif\"\n\
+         [[source]]\nname = \"b\"\nkind = \"ldif\"\npath = \"more.ldif\"\n\
+         [[source]]\nname = \"c\"\nkind = \"list\"\npath = \"list.txt\"\n\
+         [recipients]\ndomains = [\"example.com\"]\nextra = [\"Postmaster@Example.com\"]\n\
+         [output]\npath = \"out/relay_recipients\"\n",
+    );
+    let r = env.run(&["extract"]).ok();
+    assert_eq!(
+        env.map().unwrap(),
+        "listed@example.com OK\npostmaster@example.com OK\nu0@example.com OK\nu1@example.com OK\nx@example.com OK\n"
+    );
+    assert!(
+        r.stderr.contains(
+            "list.txt:4: rejected line value \"not valid@example.com\": contains whitespace"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn prints_the_diff_and_then_nothing_when_unchanged() {
+    let env = Env::new(&users(3), LOOSE);
+    let first = env.run(&["extract"]).ok();
+    assert!(
+        first
+            .stdout
+            .starts_with("+u0@example.com\n+u1@example.com\n+u2@example.com\n")
+    );
+
+    env.write(
+        "directory.ldif",
+        &[users(2), user("New", &["SMTP:new@example.com"])].concat(),
+    );
+    let second = env.run(&["extract"]).ok();
+    let path = env.map_path();
+    assert_eq!(
+        second.stdout,
+        format!(
+            "+new@example.com\n-u2@example.com\n{}: 3 recipients, 1 added, 1 removed\n",
+            path.display()
+        )
+    );
+    assert_eq!(
+        env.map().unwrap(),
+        "new@example.com OK\nu0@example.com OK\nu1@example.com OK\n"
+    );
+
+    // Unchanged: no output at all, and the file is not rewritten (same mtime, same inode).
+    let mtime = env.age_map();
+    let inode = std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&path).unwrap());
+    let third = env.run(&["extract"]);
+    assert_eq!(
+        (third.code, third.stdout.as_str(), third.stderr.as_str()),
+        (0, "", "")
+    );
+    assert_eq!(env.map_mtime(), mtime);
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&path).unwrap()),
+        inode
+    );
+
+    // -v says so; the sources were not even read again (their digests are unchanged).
+    let verbose = env.run(&["-v", "extract"]);
+    assert_eq!(
+        verbose.stdout,
+        format!(
+            "{}: unchanged (the sources report no change since the last full run)\n",
+            path.display()
+        )
+    );
+    assert_eq!(env.map_mtime(), mtime);
+    // --full reads them anyway, and finds the same map.
+    let full = env.run(&["-v", "extract", "--full"]);
+    assert_eq!(
+        full.stdout,
+        format!("{}: 3 recipients, unchanged\n", path.display())
+    );
+    assert_eq!(env.map_mtime(), mtime);
+}
+
+#[test]
+fn a_changed_config_or_an_edited_map_means_a_full_run() {
+    let env = Env::new(&users(2), LOOSE);
+    env.run(&["extract"]).ok();
+    // Same sources, other rules: the map is rebuilt.
+    let config = fs_err::read_to_string(env.path("rcptsync.toml")).unwrap();
+    env.write(
+        "rcptsync.toml",
+        &config.replace("[output]\n", "[output]\nvalue = \"RELAY\"\n"),
+    );
+    env.run(&["extract"]).ok();
+    assert_eq!(
+        env.map().unwrap(),
+        "u0@example.com RELAY\nu1@example.com RELAY\n"
+    );
+    // A map edited by hand is put right on the next run.
+    fs_err::write(env.map_path(), "u0@example.com RELAY\n").unwrap();
+    let r = env.run(&["extract"]).ok();
+    assert_eq!(
+        env.map().unwrap(),
+        "u0@example.com RELAY\nu1@example.com RELAY\n"
+    );
+    assert!(r.stdout.contains("+u1@example.com"), "{}", r.stdout);
+}
+
+#[test]
+fn quiet_hides_warnings_but_not_the_diff() {
+    let ldif = [users(1), user("Bad", &["smtp:bad value@example.com"])].concat();
+    let warning = "rcptsync: warning: CN=Bad,OU=Staff,DC=example,DC=com: rejected proxyAddresses \
+                   value \"smtp:bad value@example.com\": contains whitespace\n";
+    let diff = |env: &Env| {
+        format!(
+            "+u0@example.com\n{}: 1 recipients, 1 added, 0 removed\n",
+            env.map_path().display()
+        )
+    };
+    // Without -q the rejected value is warned about: there is something for -q to hide.
+    let loud = Env::new(&ldif, LOOSE);
+    let r = loud.run(&["extract"]).ok();
+    assert!(r.stderr.contains(warning), "{r}");
+    assert_eq!(r.stdout, diff(&loud));
+
+    // With -q the warning is gone, and the diff and the summary are still on stdout.
+    let quiet = Env::new(&ldif, LOOSE);
+    let r = quiet.run(&["-q", "extract"]).ok();
+    assert_eq!(r.stderr, "", "{r}");
+    assert_eq!(r.stdout, diff(&quiet));
+    assert_eq!(quiet.map().unwrap(), map_of(0..1));
+}
+
+#[test]
+fn dry_run_prints_the_diff_and_writes_nothing() {
+    let env = Env::new(&users(2), LOOSE);
+    let first = env.run(&["extract", "--dry-run"]).ok();
+    assert!(first.stdout.contains("+u0@example.com\n+u1@example.com\n"));
+    assert!(
+        first
+            .stdout
+            .ends_with("2 recipients, 2 added, 0 removed (dry run, nothing written)\n")
+    );
+    assert!(!env.path("out").exists(), "a dry run creates nothing");
+
+    env.run(&["extract"]).ok();
+    let mtime = env.age_map();
+    env.write("directory.ldif", &users(3));
+    let dry = env.run(&["extract", "--dry-run"]).ok();
+    assert!(
+        dry.stdout.starts_with("+u2@example.com\n"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(env.map().unwrap(), map_of(0..2));
+    assert_eq!(env.map_mtime(), mtime);
+}
+
+#[test]
+fn keeps_the_mode_of_an_existing_map() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new(&users(1), LOOSE);
+    env.run(&["extract"]).ok();
+    let mode = |env: &Env| {
+        fs_err::metadata(env.map_path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&env), 0o644);
+    fs_err::set_permissions(env.map_path(), std::fs::Permissions::from_mode(0o640)).unwrap();
+    env.write("directory.ldif", &users(2));
+    env.run(&["extract"]).ok();
+    assert_eq!(mode(&env), 0o640);
+    // No temporary files are left in the output directory.
+    let mut names: Vec<_> = fs_err::read_dir(env.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "relay_recipients",
+            "relay_recipients.lock",
+            "relay_recipients.state"
+        ]
+    );
+}

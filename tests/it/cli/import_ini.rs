@@ -1,0 +1,164 @@
+//! import-ini: the legacy relay_recipients.ini converted to TOML.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use crate::library::{Config, DEFAULT_FILTER, SourceKind};
+use crate::support::{Run, rcptsync};
+
+const LEGACY: &str = include_str!("../../data/legacy-relay_recipients.ini");
+
+/// A temp dir holding `relay_recipients.ini` with `text`.
+fn dir_with(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(dir.path().join("relay_recipients.ini"), text).unwrap();
+    dir
+}
+
+fn import(dir: &Path, extra: &[&str]) -> Run {
+    rcptsync(
+        dir,
+        &[&["import-ini", "relay_recipients.ini"], extra].concat(),
+    )
+}
+
+#[test]
+fn converts_the_legacy_example() {
+    let dir = dir_with(LEGACY);
+    let r = import(dir.path(), &[]).ok();
+    assert_eq!(r.stderr, "");
+    assert!(!r.stdout.contains("secretpassword"));
+    assert!(
+        r.stdout
+            .starts_with("# rcptsync configuration converted from relay_recipients.ini"),
+        "{}",
+        r.stdout
+    );
+
+    let path = dir.path().join("rcptsync.toml");
+    let config = Config::parse(&r.stdout, &path).unwrap();
+    let SourceKind::Ldap(ldap) = &config.sources[0].kind else {
+        panic!("{:?}", config.sources[0].kind);
+    };
+    assert_eq!(config.sources[0].name, "ad");
+    assert_eq!(
+        ldap.servers,
+        ["ldap://dc1.example.com", "ldap://dc2.example.com:3268"]
+    );
+    assert!(ldap.starttls);
+    assert_eq!(ldap.timeout, std::time::Duration::from_secs(5));
+    assert_eq!(ldap.base_dn, "dc=example,dc=com");
+    assert_eq!(ldap.filter, DEFAULT_FILTER);
+    let bind = ldap.bind.as_ref().unwrap();
+    assert_eq!(bind.dn, "cn=user,ou=Users,dc=example,dc=com");
+    let password_file = dir.path().join("bind.pw");
+    assert!(
+        r.stdout.contains(&format!(
+            "bind_password_file = \"{}\"",
+            password_file.display()
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("exclude_domains = ['legacy\\.example\\.com', 'old\\.example\\.net']"),
+        "{}",
+        r.stdout
+    );
+    let recipients = config.recipients.as_ref().unwrap();
+    assert!(recipients.excluded.matches("legacy.example.com"));
+    assert!(recipients.excluded.matches("old.example.net"));
+    assert!(!recipients.excluded.matches("example.com"));
+    assert!(recipients.skip_auth_required);
+    assert_eq!(
+        config.output.as_ref().unwrap().path,
+        Path::new("/etc/postfix/relay_recipients")
+    );
+    let gateway = &config.gateways[0];
+    assert_eq!(gateway.name, "mx1");
+    assert_eq!(gateway.host, "mx1.example.com");
+    assert_eq!(gateway.user, "postrelay");
+    assert_eq!(
+        gateway.identity_file.as_deref(),
+        Some(Path::new("/home/postrelay/.ssh/id_rsa"))
+    );
+
+    // The password is in its own file, private from the start.
+    let meta = fs_err::metadata(&password_file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs_err::read_to_string(&password_file).unwrap(),
+        "secretpassword\n"
+    );
+
+    // A second run does not overwrite it, and prints nothing.
+    let again = import(dir.path(), &[]).code(1);
+    assert_eq!(again.stdout, "");
+    assert!(again.stderr.contains("--password-file"), "{}", again.stderr);
+    assert!(!again.stderr.contains("secretpassword"));
+    assert_eq!(
+        fs_err::read_to_string(&password_file).unwrap(),
+        "secretpassword\n"
+    );
+
+    // Another --password-file works.
+    let other = import(dir.path(), &["--password-file", "other.pw"]).ok();
+    assert!(other.stdout.contains(&format!(
+        "bind_password_file = \"{}\"",
+        dir.path().join("other.pw").display()
+    )));
+}
+
+#[test]
+fn unknown_keys_are_reported_and_kept_as_comments() {
+    let text = LEGACY.replace(
+        "    defPort\t\t= 389\n",
+        "    defPort\t\t= 389\n    mailFrom = root@example.com\n    adminPass = topsecret\n",
+    );
+    assert_ne!(text, LEGACY);
+    let line = text.lines().position(|l| l.contains("mailFrom")).unwrap() + 1;
+    let dir = dir_with(&text);
+    let r = import(dir.path(), &[]).ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "rcptsync: warning: relay_recipients.ini:{line}: unknown key mailFrom in [ AD ]: not converted"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("unknown key adminPass"), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("\n# not converted: mailFrom = root@example.com\n")
+    );
+    assert!(
+        r.stdout
+            .contains("\n# not converted: adminPass = (not shown)\n")
+    );
+    for secret in ["topsecret", "secretpassword"] {
+        assert!(!r.stdout.contains(secret) && !r.stderr.contains(secret));
+    }
+    Config::parse(&r.stdout, &dir.path().join("rcptsync.toml")).unwrap();
+}
+
+#[test]
+fn malformed_line_fails_naming_file_and_line() {
+    let dir = dir_with("[ AD ]\nDCs = dc1.example.com\nthis is not an assignment\n");
+    let r = import(dir.path(), &[]).code(1);
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.stderr
+            .contains("rcptsync: error: relay_recipients.ini:3: expected `key = value`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.path().join("bind.pw").exists());
+}
+
+#[test]
+fn missing_file_is_a_runtime_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = import(dir.path(), &[]).code(1);
+    assert!(r.stderr.contains("relay_recipients.ini"), "{}", r.stderr);
+}

@@ -1,0 +1,9 @@
+//! The binary on files only: extract's map and diff, the safety guards, errors and their exit
+//! codes, import-ini, and the bundled example.
+
+mod errors;
+mod example;
+mod extract;
+mod guards;
+mod import_ini;
+mod util;

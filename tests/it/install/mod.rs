@@ -1,0 +1,10 @@
+//! Integration tests of `rcptsync apply` against a real Postfix: every map type, swaps under
+//! load, and failures that must leave the live map and smtpd alone.
+
+mod doctor;
+mod failures;
+mod load;
+mod native;
+mod types;
+mod util;
+mod verify;

@@ -1,0 +1,167 @@
+//! verify against a real Postfix: right answers, wrong answers, no server, and STARTTLS.
+
+use std::process::Command;
+
+use super::util::Gateway;
+use crate::fixture::run;
+use crate::fixture::tls::Certs;
+use crate::support::{Run, rcptsync};
+
+/// A running gateway with a map, and an rcptsync config naming its domain and a canary.
+fn running() -> Gateway {
+    let mut gw = Gateway::new("hash", "");
+    gw.apply_keys(&["postmaster@example.com", "alice@example.com"]);
+    let config = fs_err::read_to_string(gw.postfix.path("rcptsync.toml")).unwrap();
+    fs_err::write(
+        gw.postfix.path("rcptsync.toml"),
+        format!(
+            "{}\n[recipients]\ndomains = [\"example.com\"]\n",
+            config.replace(
+                "[safety]\n",
+                "[safety]\ncanaries = [\"postmaster@example.com\"]\n"
+            )
+        ),
+    )
+    .unwrap();
+    gw.postfix.start();
+    gw
+}
+
+fn verify(gw: &Gateway, args: &[&str]) -> Run {
+    let config = gw.postfix.path("rcptsync.toml");
+    rcptsync(
+        &gw.postfix.path(""),
+        &[&["verify", "-c", config.to_str().unwrap()], args].concat(),
+    )
+}
+
+fn postconf(gw: &Gateway, setting: &str) {
+    run(Command::new("postconf")
+        .arg("-c")
+        .arg(gw.postfix.config_dir())
+        .args(["-e", setting]));
+    run(Command::new("postfix")
+        .arg("-c")
+        .arg(gw.postfix.config_dir())
+        .arg("reload"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+}
+
+#[test]
+fn a_correct_gateway_passes() {
+    let gw = running();
+    let r = verify(&gw, &["--smtp", &format!("127.0.0.1:{}", gw.postfix.port)]).ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert!(
+        lines[0].starts_with("ok: rcptsync-verify-")
+            && lines[0].contains("@example.com (must be refused): 550 5.1.1"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("ok: postmaster@example.com (must be accepted): 250 2.1.5"),
+        "{}",
+        lines[1]
+    );
+    // No message was ever submitted.
+    assert!(
+        !gw.postfix.maillog().contains("queued"),
+        "{}",
+        gw.postfix.maillog()
+    );
+}
+
+#[test]
+fn a_gateway_without_a_recipient_map_fails() {
+    let gw = running();
+    postconf(&gw, "relay_recipient_maps =");
+    let r = verify(&gw, &["--smtp", &format!("127.0.0.1:{}", gw.postfix.port)]).code(4);
+    assert!(
+        r.stdout
+            .contains("PROBLEM (an address that does not exist is accepted"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.ends_with("verify: 1 of 2 answers were wrong\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_missing_canary_fails() {
+    let gw = running();
+    // apply's own canary guard would refuse this map; force it, as a broken setup might.
+    gw.spool(&["alice@example.com"]);
+    gw.apply(&["--force"]).ok();
+    let r = verify(&gw, &["--smtp", &format!("127.0.0.1:{}", gw.postfix.port)]).code(4);
+    assert!(
+        r.stdout.contains(
+            "PROBLEM (a canary is refused: the map is missing addresses): postmaster@example.com"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_a_runtime_failure() {
+    let gw = running();
+    let port = crate::fixture::free_port();
+    let r = verify(&gw, &["--smtp", &format!("127.0.0.1:{port}")]).code(1);
+    assert!(
+        r.stderr
+            .contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn starttls_verifies_the_certificate() {
+    let gw = running();
+    let certs = Certs::new(&gw.postfix.path(""), "smtpd");
+    // smtpd's TLS needs the tlsmgr service.
+    let master = gw.postfix.config_dir().join("master.cf");
+    let services = fs_err::read_to_string(&master).unwrap();
+    fs_err::write(
+        &master,
+        format!("{services}tlsmgr unix - - n 1000? 1 tlsmgr\n"),
+    )
+    .unwrap();
+    for setting in [
+        format!("smtpd_tls_cert_file = {}", certs.cert.display()),
+        format!("smtpd_tls_key_file = {}", certs.key.display()),
+        "smtpd_tls_security_level = may".to_owned(),
+    ] {
+        postconf(&gw, &setting);
+    }
+    let smtp = format!("localhost:{}", gw.postfix.port);
+    let ca = certs.ca.display().to_string();
+    let r = verify(&gw, &["--smtp", &smtp, "--starttls", "--ca-file", &ca]);
+    assert_eq!(r.code, 0, "{r}\n{}", gw.postfix.maillog());
+    // postlogd writes the session's summary line a moment after the session ends.
+    let logged = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        gw.postfix.maillog().contains(" starttls=1 ")
+    });
+    assert!(logged, "{}", gw.postfix.maillog());
+
+    // A CA that did not sign the certificate: refused before any probe.
+    let other = Certs::new(&gw.postfix.path(""), "other");
+    let r = verify(
+        &gw,
+        &[
+            "--smtp",
+            &smtp,
+            "--starttls",
+            "--ca-file",
+            &other.ca.display().to_string(),
+        ],
+    )
+    .code(1);
+    assert!(r.stderr.contains("STARTTLS with localhost"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+}

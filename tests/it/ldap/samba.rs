@@ -1,0 +1,266 @@
+//! The LDAP source against a real Active Directory implementation (Samba AD DC): LDAPS with
+//! the DC's CA and a UPN bind, accepted domains from the Configuration partition, the DC's
+//! refusal of simple binds without TLS, StartTLS, referrals, ranged attribute retrieval.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use crate::fixture::samba::Samba;
+use crate::library;
+use crate::support::rcptsync;
+
+/// Writes `admin.pw` and a config for one LDAP source (`servers` and TLS keys in `source`)
+/// binding as the domain administrator by UPN, with Exchange's accepted domains.
+fn samba_config(samba: &Samba, source: &str) {
+    let dir = samba.dir();
+    let pw = dir.join("admin.pw");
+    fs_err::write(&pw, samba.admin_password()).unwrap();
+    fs_err::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        format!(
+            "[[source]]\nname = \"samba\"\nkind = \"ldap\"\nbase_dn = \"{base}\"\n\
+             bind_dn = \"{upn}\"\nbind_password_file = \"admin.pw\"\ntimeout = \"5s\"\n{source}\n\n\
+             [recipients]\ndomains = \"exchange\"\nexclude_domains = ['legacy\\.example\\.test']\n\n\
+             [output]\npath = \"out/relay_recipients\"\n",
+            base = Samba::BASE_DN,
+            upn = Samba::ADMIN_UPN,
+        ),
+    )
+    .unwrap();
+}
+
+/// A config for LDAPS with the DC's CA, the usual way to reach a DC.
+fn ldaps_config(samba: &Samba) {
+    let ca = samba.ca_file().display();
+    samba_config(
+        samba,
+        &format!("servers = [\"{}\"]\nca_file = \"{ca}\"", samba.ldaps_url()),
+    );
+}
+
+fn map(dir: &Path) -> Option<String> {
+    fs_err::read_to_string(dir.join("out/relay_recipients")).ok()
+}
+
+/// The map the fixture's recipients must give.
+fn expected() -> String {
+    let mut keys: BTreeSet<String> = [
+        "alice.archer@example.test",  // primary SMTP, lower-cased
+        "alice@example.test",         // (X500 and SIP skipped)
+        "sales@example.test",         // disabled shared mailbox: still a recipient
+        "carol.partner@example.test", // contact: only the accepted-domain address
+        "bob@example.test",           // (bob@legacy.example.test excluded)
+        "many@example.test",
+    ]
+    .map(String::from)
+    .into();
+    keys.extend((1..=30).map(|i| format!("many{i}@example.test")));
+    keys.iter().map(|k| format!("{k} OK\n")).collect()
+}
+
+#[test]
+fn ldaps_with_upn_bind_and_exchange_accepted_domains() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    let ca = samba.ca_file().display().to_string();
+    ldaps_config(&samba);
+    let r = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml"]).ok();
+    assert_eq!(map(dir).unwrap(), expected());
+    assert!(
+        r.stderr.contains(
+            "accepted domains from Exchange: *.sub.example.test, example.test \
+             (external relay, not exported: relay.example.org)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(samba.admin_password()));
+
+    // The same DC with a CA that did not issue its certificate: refused, map untouched.
+    let other = crate::fixture::tls::Certs::new(dir, "other");
+    let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        config.replace(&ca, &other.ca.display().to_string()),
+    )
+    .unwrap();
+    let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).code(1);
+    assert!(
+        r.stderr.contains("not signed by a trusted CA"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(map(dir).unwrap(), expected());
+}
+
+#[test]
+fn simple_bind_without_tls_is_refused_and_explained_then_failover_and_starttls_work() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    let ca = samba.ca_file().display().to_string();
+    samba_config(&samba, &format!("servers = [\"{}\"]", samba.ldap_url()));
+    let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).code(1);
+    assert!(
+        r.stderr.contains("refuses a simple bind without TLS (\"Strong(er) authentication required\"); use an ldaps:// URL or starttls = true"),
+        "{}",
+        r.stderr
+    );
+    assert!(map(dir).is_none());
+
+    // The plain URL first, LDAPS second: the bind refusal fails over to the next server.
+    samba_config(
+        &samba,
+        &format!(
+            "servers = [\"{}\", \"{}\"]\nca_file = \"{ca}\"",
+            samba.ldap_url(),
+            samba.ldaps_url()
+        ),
+    );
+    let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "using {} after 1 failed server(s)",
+            samba.ldaps_url()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(map(dir).unwrap(), expected());
+
+    // StartTLS on the plain port satisfies the DC too.
+    fs_err::remove_file(dir.join("out/relay_recipients")).unwrap();
+    samba_config(
+        &samba,
+        &format!(
+            "servers = [\"{}\"]\nstarttls = true\nca_file = \"{ca}\"",
+            samba.ldap_url()
+        ),
+    );
+    rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).ok();
+    assert_eq!(map(dir).unwrap(), expected());
+}
+
+#[test]
+fn domain_root_referrals_are_skipped_and_ranged_values_are_completed() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    ldaps_config(&samba);
+    let source = library::ldap_source(&dir.join("rcptsync.toml"));
+    let mut connection = library::ldap::connect(&source).unwrap();
+
+    // A subtree search from the domain root meets references to other naming contexts.
+    let stats = connection
+        .search(Samba::BASE_DN, "(objectClass=*)", &["cn"], 1000, |_, _| {})
+        .unwrap();
+    assert!(stats.referrals > 0, "{stats:?}");
+
+    // Ask for the first 10 values only, as AD hands out the first 1500: the source must fetch
+    // the remaining ranges itself and pass on all 31 values.
+    let mut values = Vec::new();
+    let stats = connection
+        .search(
+            Samba::BASE_DN,
+            "(mailNickname=many)",
+            &["proxyAddresses;range=0-9"],
+            1000,
+            |_, attrs| {
+                for (name, vs) in attrs {
+                    values.extend(vs.into_iter().map(|v| (name.clone(), v)));
+                }
+            },
+        )
+        .unwrap();
+    assert_eq!(stats.ranged, 1, "{stats:?}");
+    assert_eq!(values.len(), 31, "{values:?}");
+    assert!(
+        values
+            .iter()
+            .all(|(name, _)| library::ldap::is_attribute(name, "proxyAddresses")),
+        "{values:?}"
+    );
+    let unique: BTreeSet<_> = values.iter().map(|(_, v)| v.to_ascii_lowercase()).collect();
+    assert_eq!(unique.len(), 31);
+    assert!(unique.contains("smtp:many30@example.test"));
+}
+
+#[test]
+fn prune_removes_an_excluded_address_and_the_undo_ldif_restores_it() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    ldaps_config(&samba);
+    // prune needs the listed domains only for [recipients]; the exclusions are what matter.
+    let config = fs_err::read_to_string(dir.join("rcptsync.toml"))
+        .unwrap()
+        .replace("domains = \"exchange\"", "domains = [\"example.test\"]");
+    fs_err::write(dir.join("rcptsync.toml"), config).unwrap();
+    let bob =
+        |samba: &Samba| samba.ldapsearch(Samba::BASE_DN, "(mailNickname=bob)", &["proxyAddresses"]);
+    assert!(bob(&samba).contains("smtp:bob@legacy.example.test"));
+
+    let dry = rcptsync(dir, &["prune", "-c", "rcptsync.toml"]).ok();
+    assert!(
+        dry.stdout.contains(
+            ": smtp:bob@legacy.example.test\n1 value(s) in excluded domains would be removed"
+        ),
+        "{}",
+        dry.stdout
+    );
+
+    rcptsync(
+        dir,
+        &[
+            "prune",
+            "--apply",
+            "--undo",
+            "undo.ldif",
+            "-c",
+            "rcptsync.toml",
+        ],
+    )
+    .ok();
+    let after = bob(&samba);
+    assert!(
+        !after.contains("legacy.example.test") && after.contains("SMTP:bob@example.test"),
+        "{after}"
+    );
+
+    samba.modify("ldapmodify", &dir.join("undo.ldif"));
+    assert!(bob(&samba).contains("smtp:bob@legacy.example.test"));
+}
+
+#[test]
+fn an_unchanged_dc_is_not_searched_again_and_a_change_is_seen() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    ldaps_config(&samba);
+    let extract = || rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml"]);
+    extract().ok();
+    let r = extract();
+    assert_eq!(
+        r.stdout,
+        "out/relay_recipients: unchanged (the sources report no change since the last full run)\n",
+        "{r}"
+    );
+    let state = fs_err::read_to_string(dir.join("out/relay_recipients.state")).unwrap();
+    assert!(
+        state.contains("usn="),
+        "the DC's highestCommittedUSN is the mark: {state}"
+    );
+
+    // A new mailbox raises the DC's highestCommittedUSN.
+    let ldif = dir.join("new.ldif");
+    fs_err::write(
+        &ldif,
+        format!(
+            "dn: CN=Dora New,OU=Staff,{}\nobjectClass: user\nsAMAccountName: dora\nmailNickname: dora\n\
+             proxyAddresses: SMTP:dora@example.test\n",
+            Samba::BASE_DN
+        ),
+    )
+    .unwrap();
+    samba.modify("ldapadd", &ldif);
+    let r = extract().ok();
+    assert!(r.stdout.contains("+dora@example.test\n"), "{}", r.stdout);
+}

@@ -1,0 +1,68 @@
+//! Running the rcptsync binary, and what a run printed and how it exited.
+
+use std::fmt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// What a run printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics, showing stdout and stderr, unless the run exited 0.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        self.code(0)
+    }
+
+    /// Panics, showing stdout and stderr, unless the run exited with `expected`.
+    #[track_caller]
+    pub fn code(self, expected: i32) -> Self {
+        assert!(
+            self.code == expected,
+            "expected exit code {expected}, got {self}"
+        );
+        self
+    }
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code {}\n--- stdout:\n{}--- stderr:\n{}---",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().expect("killed by a signal"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+}
+
+/// The rcptsync binary, not yet run, with no bind password in its environment.
+pub fn command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rcptsync"));
+    cmd.env_remove("RCPTSYNC_BIND_PASSWORD");
+    cmd
+}
+
+/// Runs the rcptsync binary with `args` in `cwd`.
+pub fn rcptsync(cwd: &Path, args: &[&str]) -> Run {
+    command()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+        .into()
+}

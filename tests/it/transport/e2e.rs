@@ -1,0 +1,120 @@
+//! The whole chain on real servers: a directory (slapd) read by `sync` on the "internal
+//! host", pushed over OpenSSH to the gateway's forced `receive`, installed by `apply` into a
+//! running Postfix, and checked with SMTP RCPT probes.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use crate::fixture::postfix::Postfix;
+use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
+use crate::fixture::sshd::Sshd;
+use crate::support::rcptsync;
+
+#[test]
+fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
+    // The gateway: Postfix with an lmdb map, and sshd delivering into its spool.
+    let mut postfix = Postfix::configure("lmdb");
+    let sshd = Sshd::start(Some(&postfix.path("spool")));
+    let gateway_config = postfix.path("gateway.toml");
+    fs_err::write(&gateway_config, postfix.install_toml()).unwrap();
+    let gateway_dir = postfix.path("");
+    let apply = || {
+        rcptsync(
+            &gateway_dir,
+            &["apply", "-c", gateway_config.to_str().unwrap()],
+        )
+        .ok()
+    };
+
+    // The internal host: slapd and a config that extracts from it and pushes to the gateway.
+    let directory = format!(
+        "{}{}",
+        mailboxes(50),
+        mailbox("Leaver", &["SMTP:Leaver@example.com"])
+    );
+    let slapd = Slapd::start(&directory);
+    let pw = slapd.path("bind.pw");
+    fs_err::write(&pw, Slapd::BIND_PW).unwrap();
+    fs_err::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    fs_err::write(
+        slapd.path("rcptsync.toml"),
+        format!(
+            "[[source]]\nname = \"ad\"\nkind = \"ldap\"\nservers = [\"{}\"]\nbase_dn = \"{}\"\n\
+             bind_dn = \"{}\"\nbind_password_file = \"bind.pw\"\n\
+             [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"out/relay_recipients\"\n\
+             [safety]\ncanaries = [\"user7@example.com\"]\n{}",
+            slapd.url(),
+            Slapd::BASE_DN,
+            Slapd::BIND_DN,
+            sshd.gateway_toml("mx1")
+        ),
+    )
+    .unwrap();
+    let sync = || rcptsync(slapd.dir(), &["-q", "sync", "-c", "rcptsync.toml"]).ok();
+
+    let first = sync();
+    assert!(
+        first.stdout.contains("mx1: pushed 101 recipients"),
+        "{}",
+        first.stdout
+    );
+    apply();
+    postfix.start();
+    let postfix = postfix;
+    let answer = |address: &str| postfix.rcpt(address).0;
+    assert_eq!(answer("leaver@example.com"), 250);
+    assert_eq!(answer("user7@example.com"), 250);
+    assert_eq!(answer("newcomer@example.com"), 550);
+
+    // A mailbox is created and another one deleted in the directory. With `sync` every minute
+    // and the apply path unit, it must be accepted at the gateway within about a minute: here
+    // one sync and one apply, timed from the directory change to smtpd's 250.
+    let created = std::time::Instant::now();
+    slapd.modify(
+        "ldapadd",
+        &mailbox("Newcomer", &["SMTP:Newcomer@example.com"]),
+    );
+    slapd.modify(
+        "ldapdelete",
+        &format!("CN=Leaver,OU=Staff,{}\n", Slapd::BASE_DN),
+    );
+    let second = sync();
+    assert!(
+        second
+            .stdout
+            .contains("-leaver@example.com\n+newcomer@example.com\n"),
+        "{}",
+        second.stdout
+    );
+    apply();
+    assert_eq!(answer("newcomer@example.com"), 250);
+    let took = created.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "a new mailbox took {took:?} to reach smtpd"
+    );
+    eprintln!("new mailbox accepted by the gateway {took:?} after its creation");
+    assert_eq!(answer("leaver@example.com"), 550);
+    assert_eq!(answer("user7@example.com"), 250);
+
+    // Nothing changed: sync and apply are silent and leave everything as it is.
+    let quiet = sync();
+    assert_eq!(
+        (quiet.stdout.as_str(), quiet.stderr.as_str()),
+        ("", ""),
+        "{quiet}"
+    );
+    let lmdb = postfix.path("maps/relay_recipients.lmdb");
+    let installed = (fs_err::read(&lmdb).unwrap(), modified(&lmdb));
+    let again = apply();
+    assert_eq!(
+        (again.stdout.as_str(), again.stderr.as_str()),
+        ("", ""),
+        "the apply after the last change must be silent: {again}"
+    );
+    assert_eq!((fs_err::read(&lmdb).unwrap(), modified(&lmdb)), installed);
+    assert_eq!(answer("newcomer@example.com"), 250);
+}
+
+fn modified(path: &std::path::Path) -> std::time::SystemTime {
+    fs_err::metadata(path).unwrap().modified().unwrap()
+}

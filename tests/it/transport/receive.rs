@@ -1,0 +1,137 @@
+//! receive on its own: whatever arrives on stdin, only a complete and correct map reaches the
+//! spool.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+/// Runs `rcptsync receive --spool SPOOL ARGS` with `input` on stdin and `original` as
+/// SSH_ORIGINAL_COMMAND; returns (exit code, stdout, stderr).
+fn receive(
+    spool: &std::path::Path,
+    input: &[u8],
+    original: Option<&str>,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rcptsync"));
+    cmd.arg("receive").arg("--spool").arg(spool).args(args);
+    match original {
+        Some(value) => cmd.env("SSH_ORIGINAL_COMMAND", value),
+        None => cmd.env_remove("SSH_ORIGINAL_COMMAND"),
+    };
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn payload(body: &str) -> Vec<u8> {
+    crate::library::Payload::new(
+        body.as_bytes().to_vec(),
+        "test",
+        std::time::SystemTime::now(),
+    )
+    .to_bytes()
+}
+
+#[test]
+fn a_good_payload_lands_in_the_spool() {
+    let spool = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = receive(
+        spool.path(),
+        &payload("a@example.com OK\n"),
+        Some("receive"),
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("OK 1 "), "{stdout}");
+    assert_eq!(
+        fs_err::read_to_string(spool.path().join("relay_recipients")).unwrap(),
+        "a@example.com OK\n"
+    );
+}
+
+#[test]
+fn damaged_or_unexpected_input_never_replaces_the_spool_file() {
+    let spool = tempfile::tempdir().unwrap();
+    let live = spool.path().join("relay_recipients");
+    fs_err::write(&live, "live@example.com OK\n").unwrap();
+    let good = payload("a@example.com OK\nb@example.com OK\n");
+    let text = String::from_utf8(good.clone()).unwrap();
+    let wrong_digest = text.replace("b@example.com", "c@example.com");
+    let big = payload(&"x@example.com OK\n".repeat(1000));
+    /// One bad delivery: what it is, the bytes, SSH_ORIGINAL_COMMAND, extra arguments, and
+    /// what the reply must say.
+    struct Case<'a>(&'a str, Vec<u8>, Option<&'a str>, Vec<&'a str>, &'a str);
+    let cases = [
+        Case(
+            "truncated",
+            good[..good.len() - 5].to_vec(),
+            None,
+            vec![],
+            "ERROR truncated",
+        ),
+        Case(
+            "wrong digest",
+            wrong_digest.into_bytes(),
+            None,
+            vec![],
+            "ERROR digest mismatch",
+        ),
+        Case(
+            "oversize",
+            big,
+            None,
+            vec!["--max-bytes", "1000"],
+            "more than the limit of 1000",
+        ),
+        Case(
+            "garbage",
+            b"\x00\x01garbage".to_vec(),
+            None,
+            vec![],
+            "ERROR not an rcptsync map",
+        ),
+        Case("empty", Vec::new(), None, vec![], "ERROR bad header"),
+        Case(
+            "another command",
+            good.clone(),
+            Some("scp -t /etc"),
+            vec![],
+            "refusing the command \"scp -t /etc\"",
+        ),
+    ];
+    for Case(what, input, original, args, message) in cases {
+        let (code, stdout, stderr) = receive(spool.path(), &input, original, &args);
+        assert_eq!(code, 1, "{what}: {stdout} {stderr}");
+        assert!(stdout.contains(message), "{what}: {stdout}");
+        assert!(
+            stderr.contains("the spool is unchanged"),
+            "{what}: {stderr}"
+        );
+        assert_eq!(
+            fs_err::read_to_string(&live).unwrap(),
+            "live@example.com OK\n",
+            "{what}"
+        );
+        let names: Vec<String> = fs_err::read_dir(spool.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".lock"))
+            .collect();
+        assert_eq!(names, ["relay_recipients"], "{what}: leftovers");
+    }
+}
