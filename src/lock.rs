@@ -34,8 +34,11 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Takes the lock at `path` without waiting; creates the file if needed.
+    /// Takes the lock at `path` without waiting; creates the file if needed. A symbolic
+    /// link there is refused (not followed): a lock file in a directory another account can
+    /// write must not let that account make root open another file.
     pub fn acquire(path: &Path) -> Result<Self, Error> {
+        use fs_err::os::unix::fs::OpenOptionsExt as _;
         let io = |cause| Error::Io {
             path: path.to_owned(),
             cause,
@@ -44,6 +47,10 @@ impl Lock {
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            )
+            .mode(0o644)
             .open(path)
             .map_err(io)?;
         match file.try_lock() {
@@ -68,5 +75,8 @@ mod tests {
         assert!(matches!(Lock::acquire(&path), Err(Error::Busy { .. })));
         drop(first);
         Lock::acquire(&path).unwrap();
+        let link = dir.path().join("link.lock");
+        fs_err::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(matches!(Lock::acquire(&link), Err(Error::Io { .. })));
     }
 }

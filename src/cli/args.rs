@@ -50,8 +50,11 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         spool: PathBuf,
         /// Refuse maps larger than this many bytes.
-        #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+        #[arg(long, value_name = "BYTES", default_value_t = crate::install::DEFAULT_MAX_BYTES)]
         max_bytes: u64,
+        /// Give up on a sender that has not delivered a complete map within this time.
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// On the gateway, as root: validate the spooled map, build it, swap it in, reload if needed.
     ///

@@ -51,10 +51,15 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
             };
             cmd::apply::run(&load()?, &options, printer)
         }
-        Command::Receive { spool, max_bytes } => {
+        Command::Receive {
+            spool,
+            max_bytes,
+            timeout,
+        } => {
             let options = cmd::receive::Options {
                 spool: spool.clone(),
                 max_bytes: *max_bytes,
+                timeout: *timeout,
             };
             cmd::receive::run(&options, printer)
         }

@@ -1,13 +1,15 @@
-//! `rcptsync apply`: the root-side step on the gateway. Takes the newest map from the spool
-//! (or `--from FILE`), trusts none of it, and installs it into Postfix atomically.
+//! `rcptsync apply`: the root-side step on the gateway. Takes the map `receive` left in the
+//! spool (or `--from FILE`), trusts none of it, and installs it into Postfix atomically.
 //!
 //! Security: runs as root; the spool is written by the unprivileged SSH account, so its
-//! content is hostile input. Every line is validated again ([`crate::install::validate`]);
-//! a single bad line refuses the whole map (exit 3). The guards are measured against the map
-//! installed now. The map that goes live is rendered by rcptsync from the validated entries,
-//! never the received bytes, and it is written only by [`crate::install::swap`]: beside the
-//! live map, then renamed over it. Addresses in domains the gateway does not relay are
-//! reported.
+//! content is hostile input. The file is opened without following links and its handle
+//! checked before a byte is read ([`crate::install::spool::Spooled`]); its payload header
+//! must match its body; every line is validated again while the new map is built beside the
+//! live one ([`crate::install::build`]), and a single bad line refuses the whole map (exit 3).
+//! The guards are measured against the map installed now. The map that goes live is rendered
+//! by rcptsync from the validated entries, never the received bytes, and it replaces the live
+//! one only by rename ([`crate::install::swap`]). Addresses in domains the gateway does not
+//! relay are reported.
 
 use std::path::Path;
 
@@ -16,11 +18,12 @@ use tracing::{error, info, warn};
 
 use super::{Change, ExitStatus, Printer, Result, report_guards};
 use crate::config::Config;
+use crate::install::build::{self, Built};
+use crate::install::spool::{self, Spooled};
 use crate::install::swap::Installer;
-use crate::install::{self, spool, validate};
+use crate::install::{self};
 use crate::lock::Lock;
-use crate::map::diff::{self, Previous};
-use crate::map::digest::sha256_hex;
+use crate::map::diff::{self, Previous, Summary};
 use crate::map::keys::KeySet;
 use crate::map::{text, with_suffix};
 use crate::postfix::Postfix;
@@ -32,7 +35,7 @@ use crate::rules::guard::{Proposal, Verdict};
 pub struct Options {
     /// Guards and dry run.
     pub change: Change,
-    /// A map file to apply instead of the spool's newest.
+    /// A map file to apply instead of the spooled one.
     pub from: Option<std::path::PathBuf>,
     /// Swap the live map with `PATH.prev` instead.
     pub rollback: bool,
@@ -46,124 +49,191 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let installer = Installer::new(&install.map, &postfix, install.cdb_writer);
     let _lock = Lock::acquire(&with_suffix(&install.map.path, ".lock"))?;
     installer.remove_leftovers()?;
-    // Loaded, not streamed: the live file is replaced before the change is printed.
-    let before = Previous::load(&install.map.path).context("read the installed map")?;
-
     if options.rollback {
-        return rollback(install, &installer, &postfix, &before, change, printer);
+        return rollback(install, &installer, &postfix, change, printer);
     }
 
-    let source = match &options.from {
-        Some(path) => path.clone(),
-        None => spool::newest(&install.spool)
-            .with_context(|| format!("read spool {}", install.spool.display()))?
-            .with_context(|| {
-                format!(
-                    "no map in the spool {}; push one with `rcptsync push`, or give one with --from FILE",
-                    install.spool.display()
-                )
-            })?,
-    };
-    let received = fs_err::read(&source)?;
-    let entries = match validate::validate(&received, &source) {
-        Ok(entries) => entries,
-        Err(problems) => {
-            for problem in &problems {
-                error!("{problem}");
-            }
-            error!(
-                "refusing to install {}: {} invalid line(s); the installed map is unchanged",
-                source.display(),
-                problems.len()
-            );
-            return Ok(ExitStatus::Refused);
+    let mut spooled = match open(install, options.from.as_deref())? {
+        Opened::Map(spooled) => spooled,
+        Opened::Refused => return Ok(ExitStatus::Refused),
+        Opened::Empty => {
+            return Err(anyhow::anyhow!(
+                "no map in the spool {}; push one with `rcptsync push`, or give one with --from FILE",
+                install.spool.display()
+            )
+            .into());
         }
     };
-    let new_text = text::render(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if installer.is_current(&new_text)? {
-        printer.note(format_args!(
-            "{}: {} recipients, unchanged",
-            install.map,
-            entries.len()
-        ))?;
+    let shown = spooled.path.display().to_string();
+    let source = match spooled.digest() {
+        Ok(source) => source,
+        Err(e) if e.is_refusal() => return Ok(refuse(&e.to_string(), &shown)),
+        Err(e) => return Err(anyhow::Error::from(e).into()),
+    };
+    if installer.is_current(&source)? {
+        let count = spooled.header.as_ref().map(|h| h.count);
+        printer.note(match count {
+            Some(count) => format!("{}: {count} recipients, unchanged", install.map),
+            None => format!("{}: unchanged", install.map),
+        })?;
         return Ok(ExitStatus::Success);
     }
     // A rolled-back map stays rolled back: the map that was rolled back from is not installed
     // again until another one arrives (or it is given explicitly with --from).
-    let rolled_back = installer.rolled_back_from();
-    if options.from.is_none() && rolled_back.as_deref() == Some(sha256_hex(&new_text).as_str()) {
+    let rolled_back = installer
+        .rolled_back_from()
+        .filter(|_| options.from.is_none());
+    if rolled_back.as_ref().is_some_and(|r| r.source == source) {
         warn!(
-            "not installing {}: it is the map that was rolled back (apply --from FILE installs it anyway)",
-            source.display()
+            "not installing {shown}: it is the map that was rolled back (apply --from FILE installs it anyway)"
+        );
+        return Ok(ExitStatus::Success);
+    }
+
+    let previous = Previous::open(&install.map.path).context("read the installed map")?;
+    let line_offset = spooled
+        .header
+        .as_ref()
+        .map_or(0, |h| h.text.lines().count() + 1);
+    let pass = build::Pass {
+        source: &spooled.path.clone(),
+        line_offset,
+        spec: &install.map,
+        native_cdb: installer.native_cdb(),
+        canaries: &config.safety.canaries,
+        previous: &previous,
+    };
+    let body = spooled.body().with_context(|| format!("read {shown}"))?;
+    let built = match build::run(&pass, body)? {
+        Ok(built) => built,
+        Err(problems) => {
+            for problem in &problems.listed {
+                error!("{problem}");
+            }
+            if problems.total > problems.listed.len() {
+                error!(
+                    "... and {} more invalid line(s)",
+                    problems.total - problems.listed.len()
+                );
+            }
+            return Ok(refuse(
+                &format!("{} invalid line(s)", problems.total),
+                &shown,
+            ));
+        }
+    };
+    if installer.has_text(&built.sha256)? {
+        printer.note(format_args!(
+            "{}: {} recipients, unchanged",
+            install.map, built.count
+        ))?;
+        return Ok(ExitStatus::Success);
+    }
+    if rolled_back.as_ref().is_some_and(|r| r.text == built.sha256) {
+        warn!(
+            "not installing {shown}: it is the map that was rolled back (apply --from FILE installs it anyway)"
         );
         return Ok(ExitStatus::Success);
     }
     // Only a report: a relay_domains that cannot be read must not stop the install.
-    if let Err(e) = report_unrelayed(&postfix, &entries) {
+    if let Err(e) = report_unrelayed(&postfix, &built) {
         warn!("could not compare the map's domains with relay_domains: {e:#}");
     }
-    let keys: KeySet = entries.keys().map(String::as_str).collect();
-    let summary = before.merge(&keys, |_, _| {})?;
     let proposal = Proposal {
-        count: keys.len(),
-        sourced: keys.len(),
-        previous: summary.map(|s| (s.previous, s.removed)),
+        count: built.count,
+        sourced: built.count,
+        previous: built.summary.map(|s| (s.previous, s.removed)),
     };
     let verdict = Verdict::new(
         &config.safety,
         &proposal,
-        |k| entries.contains_key(k),
+        |k| !built.missing_canaries.iter().any(|c| c == k),
         change.force,
     );
     report_guards(
         &verdict,
         &format!(
-            "refusing to install {} into {}; the installed map is unchanged",
-            source.display(),
+            "refusing to install {shown} into {}; the installed map is unchanged",
             install.map
         ),
+        "",
     );
     if !verdict.allows() {
         return Ok(ExitStatus::Refused);
     }
+    let report = Report {
+        map: &install.map,
+        summary: built.summary,
+        count: built.count,
+    };
     if change.dry_run {
-        print_change(
-            &install.map,
-            &before,
-            &keys,
-            printer.verbose(),
-            true,
-            printer,
-        )?;
+        report.print(&previous, &built.text, printer.verbose(), true, printer)?;
         return Ok(ExitStatus::Success);
     }
-
-    // The probe: a canary if there is one (it is what must work), else the first entry.
-    let probe = config
-        .safety
-        .canaries
-        .iter()
-        .find_map(|c| entries.get_key_value(c))
-        .or_else(|| entries.iter().next())
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .unwrap_or(("", ""));
-    let pairs: Vec<(&str, &str)> = entries
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     installer
-        .install(&new_text, &pairs, probe)
+        .install(built, &source)
         .with_context(|| format!("install {}", install.map))?;
     reload(install, &postfix).context("the new map is installed, but")?;
-    print_change(
-        &install.map,
-        &before,
-        &keys,
+    report.print(
+        &previous,
+        &install.map.path,
         printer.verbose(),
         false,
         printer,
     )?;
     Ok(ExitStatus::Success)
+}
+
+/// What [`open`] found.
+enum Opened {
+    /// A map to read.
+    Map(Spooled),
+    /// The spool holds no map.
+    Empty,
+    /// The file was refused for what it is (reported).
+    Refused,
+}
+
+/// Opens the map to apply: `--from FILE` or the spooled one.
+fn open(install: &install::Settings, from: Option<&Path>) -> Result<Opened> {
+    let opened = match from {
+        Some(path) => {
+            // The spool's owner is the one account besides root whose files apply takes.
+            let trusted = fs_err::metadata(&install.spool)
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+                .unwrap_or(0);
+            Spooled::from_file(path, install.max_bytes, trusted).map(Some)
+        }
+        None => Spooled::from_spool(&install.spool, install.max_bytes).map(|(spooled, strays)| {
+            for stray in strays {
+                warn!(
+                    "ignoring {stray} in the spool {}: apply takes only {}, which receive writes",
+                    install.spool.display(),
+                    spool::SPOOL_NAME
+                );
+            }
+            spooled
+        }),
+    };
+    match opened {
+        Ok(Some(spooled)) => Ok(Opened::Map(spooled)),
+        Ok(None) => Ok(Opened::Empty),
+        Err(e) if e.is_refusal() => {
+            let shown = from.map_or_else(
+                || install.spool.join(spool::SPOOL_NAME).display().to_string(),
+                |p| p.display().to_string(),
+            );
+            refuse(&e.to_string(), &shown);
+            Ok(Opened::Refused)
+        }
+        Err(e) => Err(anyhow::Error::from(e).into()),
+    }
+}
+
+/// Reports a refused map and returns exit 3.
+fn refuse(reason: &str, shown: &str) -> ExitStatus {
+    error!("refusing to install {shown}: {reason}; the installed map is unchanged");
+    ExitStatus::Refused
 }
 
 /// `--rollback`: swaps the live map with the previous one (or, with --dry-run, shows what
@@ -172,38 +242,105 @@ fn rollback(
     install: &install::Settings,
     installer: &Installer<'_>,
     postfix: &Postfix,
-    before: &Previous,
     change: &Change,
     printer: Printer,
 ) -> Result {
+    let before = Previous::open(&install.map.path).context("read the installed map")?;
     let previous = installer.previous_path();
     if change.dry_run {
-        let keys = keys_of(&fs_err::read(&previous)?, &previous)?;
-        print_change(&install.map, before, &keys, true, true, printer)?;
+        print_keys(&install.map, &before, &previous, true, printer)?;
         return Ok(ExitStatus::Success);
     }
-    let live_text = fs_err::read(&install.map.path).ok();
-    let restored = installer.rollback()?;
-    installer.remember_rollback(live_text.as_deref().unwrap_or_default())?;
-    let keys = keys_of(&restored, &install.map.path)?;
+    installer.rollback()?;
     reload(install, postfix)?;
     warn!("rolled back {} to the previous map", install.map);
-    print_change(&install.map, before, &keys, true, false, printer)?;
+    print_keys(&install.map, &before, &install.map.path, false, printer)?;
     Ok(ExitStatus::Success)
 }
 
-fn keys_of(text: &[u8], path: &Path) -> Result<KeySet> {
-    let keys = text::keys(text, path)?;
-    Ok(keys.iter().map(String::as_str).collect())
+/// The summary line and every `+`/`-` line of `before` → the map text at `after`.
+fn print_keys(
+    map: &dyn std::fmt::Display,
+    before: &Previous,
+    after: &Path,
+    dry_run: bool,
+    printer: Printer,
+) -> Result<()> {
+    let keys: KeySet = text::keys(&fs_err::read(after)?, after)?
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let mut stdout = printer.out();
+    let mut written = Ok(());
+    let summary = before
+        .merge(&keys, |side, key| {
+            if written.is_ok() {
+                written = diff::write_line(stdout.writer(), side, key);
+            }
+        })?
+        .unwrap_or(Summary {
+            added: keys.len(),
+            ..Summary::default()
+        });
+    written.map_err(super::printer::Error)?;
+    stdout.line(summary.line(
+        map,
+        keys.len(),
+        dry_run.then_some("dry run, nothing installed"),
+    ))?;
+    stdout.finish()?;
+    Ok(())
+}
+
+/// What apply prints about a change it made (or would make).
+struct Report<'a> {
+    map: &'a dyn std::fmt::Display,
+    summary: Option<Summary>,
+    count: usize,
+}
+
+impl Report<'_> {
+    /// The summary line; with `list`, first every `+`/`-` line, read back from the new text
+    /// at `new` against the `previous` map's handle, both as streams.
+    fn print(
+        &self,
+        previous: &Previous,
+        new: &Path,
+        list: bool,
+        dry_run: bool,
+        printer: Printer,
+    ) -> Result<()> {
+        let mut stdout = printer.out();
+        if list {
+            let new_keys = text::SortedKeys::open(new)?
+                .ok_or_else(|| anyhow::anyhow!("{} disappeared", new.display()))?;
+            let mut written = Ok(());
+            diff::merge_sorted(previous.keys()?, new_keys, |side, key| {
+                if written.is_ok() {
+                    written = diff::write_line(stdout.writer(), side, key);
+                }
+            })?;
+            written.map_err(super::printer::Error)?;
+        }
+        let summary = self.summary.unwrap_or(Summary {
+            added: self.count,
+            ..Summary::default()
+        });
+        stdout.line(summary.line(
+            self.map,
+            self.count,
+            dry_run.then_some("dry run, nothing installed"),
+        ))?;
+        stdout.finish()?;
+        Ok(())
+    }
 }
 
 /// Warns about addresses in domains the gateway does not relay: they are harmless in the map
 /// but point at a mismatch between the directory and the gateway's relay_domains.
-fn report_unrelayed(postfix: &Postfix, entries: &validate::Entries) -> anyhow::Result<()> {
+fn report_unrelayed(postfix: &Postfix, built: &Built) -> anyhow::Result<()> {
     let relay = RelayDomains::read(postfix)?;
-    let missing = unrelayed(entries.keys().map(String::as_str), |domain| {
-        relay.covers(postfix, domain)
-    })?;
+    let missing = unrelayed(&built.domains, |domain| relay.covers(postfix, domain))?;
     if !missing.is_empty() {
         let listed: Vec<String> = missing
             .iter()
@@ -226,36 +363,5 @@ fn reload(install: &install::Settings, postfix: &Postfix) -> anyhow::Result<()> 
             info!("postfix is not running; the map takes effect when it starts");
         }
     }
-    Ok(())
-}
-
-/// Prints the summary line (and with `list` the `+`/`-` lines) of `before` → `after`.
-fn print_change(
-    map: &dyn std::fmt::Display,
-    before: &Previous,
-    after: &KeySet,
-    list: bool,
-    dry_run: bool,
-    printer: Printer,
-) -> Result<()> {
-    let mut stdout = printer.out();
-    let mut written = Ok(());
-    let summary = before
-        .merge(after, |side, key| {
-            if list && written.is_ok() {
-                written = diff::write_line(stdout.writer(), side, key);
-            }
-        })?
-        .unwrap_or(diff::Summary {
-            added: after.len(),
-            ..diff::Summary::default()
-        });
-    written.map_err(super::printer::Error)?;
-    stdout.line(summary.line(
-        map,
-        after.len(),
-        dry_run.then_some("dry run, nothing installed"),
-    ))?;
-    stdout.finish()?;
     Ok(())
 }

@@ -219,6 +219,7 @@ fn full_run(
     report_guards(
         &verdict,
         &format!("refusing to replace {}, which is unchanged", out.display()),
+        "check the sources",
     );
     if !verdict.allows() {
         return Ok(ExitStatus::Refused);

@@ -114,6 +114,7 @@ failures!(
     crate::map::state::Error,
     crate::map::text::Error,
     crate::transport::record::Error,
+    crate::install::build::Error,
     crate::install::swap::Error,
     crate::postfix::Error,
     crate::source::ldap::Error,
@@ -122,8 +123,9 @@ failures!(
 );
 
 /// Reports the guards' verdict on stderr: each violation, and whether `--force` overrides it,
-/// can help, or cannot. `refusal` says what is not done (and that the live map is unchanged).
-fn report_guards(verdict: &Verdict, refusal: &str) {
+/// can help, or cannot. `refusal` says what is not done (and that the live map is unchanged),
+/// `advice` what to look at (may be empty).
+fn report_guards(verdict: &Verdict, refusal: &str, advice: &str) {
     for violation in &verdict.violations {
         if verdict.forced {
             error!("--force overrides safety guard: {violation}");
@@ -134,10 +136,12 @@ fn report_guards(verdict: &Verdict, refusal: &str) {
         }
     }
     if !verdict.allows() {
-        if verdict.overridable() {
-            error!("{refusal}; run again with --force if this change is intended");
-        } else {
-            error!("{refusal}");
+        let force = "run again with --force if this change is intended";
+        match (verdict.overridable(), advice.is_empty()) {
+            (true, false) => error!("{refusal}; {advice}, or {force}"),
+            (true, true) => error!("{refusal}; {force}"),
+            (false, false) => error!("{refusal}; {advice}"),
+            (false, true) => error!("{refusal}"),
         }
     }
 }

@@ -14,7 +14,7 @@ use tracing::{error, info};
 use super::{Change, ExitStatus, Printer, Result};
 use crate::config::{self, Config};
 use crate::lock::Lock;
-use crate::map::{payload::Payload, with_suffix};
+use crate::map::{payload::Header, with_suffix};
 use crate::transport::record::Record;
 use crate::transport::{Gateway, ssh};
 
@@ -30,9 +30,9 @@ pub fn run(config: &Config, change: &Change, printer: Printer) -> Result {
         .into());
     }
     let _lock = Lock::acquire(&with_suffix(out, ".lock"))?;
-    let body = fs_err::read(out).context("read the map to push (run `rcptsync extract` first)")?;
     let sources: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    let payload = Payload::new(body, &sources.join(","), SystemTime::now());
+    let payload = Header::for_file(out, &sources.join(","), SystemTime::now())
+        .context("read the map to push (run `rcptsync extract` first)")?;
     let record_path = with_suffix(out, ".pushed");
     let mut record = Record::read(&record_path)?;
 
@@ -54,14 +54,16 @@ pub fn run(config: &Config, change: &Change, printer: Printer) -> Result {
         }
         return Ok(ExitStatus::Success);
     }
-    let bytes = payload.to_bytes();
     let results: Vec<(&Gateway, std::result::Result<String, ssh::Error>)> =
         std::thread::scope(|scope| {
             let handles: Vec<_> = due
                 .iter()
                 .map(|gateway| {
-                    let bytes = &bytes;
-                    (*gateway, scope.spawn(move || ssh::send(gateway, bytes)))
+                    let header = &payload.text;
+                    (
+                        *gateway,
+                        scope.spawn(move || ssh::send(gateway, header, out)),
+                    )
                 })
                 .collect();
             handles

@@ -7,6 +7,7 @@
 //! [`crate::install::spool::receive`]. The reply on stdout is one line, `OK COUNT SHA256` or
 //! `ERROR reason`, for the pushing side to report.
 
+use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 
 use tracing::error;
@@ -21,15 +22,22 @@ pub struct Options {
     pub spool: PathBuf,
     /// Refuse maps larger than this many bytes.
     pub max_bytes: u64,
+    /// The longest the whole session may take.
+    pub timeout: std::time::Duration,
 }
 
 /// Receives one map from stdin into the spool.
 pub fn run(options: &Options, printer: Printer) -> Result {
     let asked = std::env::var_os("SSH_ORIGINAL_COMMAND");
     let asked = asked.as_ref().map(|a| a.to_string_lossy());
+    let stdin = std::io::stdin();
+    let mut input = std::io::BufReader::with_capacity(
+        1 << 16,
+        spool::Deadline::new(stdin.as_fd(), options.timeout),
+    );
     let received = spool::receive(
         &options.spool,
-        &mut std::io::stdin().lock(),
+        &mut input,
         options.max_bytes,
         asked.as_deref(),
     );

@@ -34,6 +34,25 @@ impl Checker<'_> {
         base.join(value)
     }
 
+    /// A duration such as "30s" or "10m" (`default` when the key is absent); zero is refused.
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: &str,
+    ) -> Result<std::time::Duration, Error> {
+        let text = value.unwrap_or(default);
+        humantime::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                self.invalid(
+                    key,
+                    format!("{text:?} is not a duration such as \"30s\" or \"10m\""),
+                )
+            })
+    }
+
     fn address(&self, key: &str, value: &str) -> Result<String, Error> {
         address::normalize(value).map_err(|e| self.invalid(key, format!("{value:?}: {e}")))
     }
@@ -130,18 +149,7 @@ impl Checker<'_> {
                 ));
             }
         }
-        let timeout = match &raw.timeout {
-            None => std::time::Duration::from_secs(10),
-            Some(text) => humantime::parse_duration(text)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    self.invalid(
-                        "source.timeout",
-                        format!("{text:?} is not a duration such as \"5s\" or \"1m\""),
-                    )
-                })?,
-        };
+        let timeout = self.duration("source.timeout", raw.timeout.as_deref(), "10s")?;
         let filter = raw
             .filter
             .unwrap_or_else(|| ldap::DEFAULT_FILTER.to_owned());
@@ -293,7 +301,9 @@ impl Checker<'_> {
         if port == 0 {
             return Err(self.invalid("gateway.port", "0 is not a port"));
         }
+        let timeout = self.duration("gateway.timeout", raw.timeout.as_deref(), "10m")?;
         Ok(Gateway {
+            timeout,
             name: raw.name,
             host: raw.host,
             port,
@@ -351,6 +361,7 @@ impl Checker<'_> {
                 .resolve(raw.postfix_config_dir.as_deref().unwrap_or("/etc/postfix")),
             reload,
             cdb_writer,
+            max_bytes: raw.max_bytes.unwrap_or(install::DEFAULT_MAX_BYTES),
         })
     }
 

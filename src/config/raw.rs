@@ -169,6 +169,8 @@ pub struct Gateway {
     pub identity_file: Option<String>,
     /// Known hosts file; host keys are always checked.
     pub known_hosts: Option<String>,
+    /// The longest one push to this gateway may take, e.g. "10m".
+    pub timeout: Option<String>,
 }
 
 /// `[install]`.
@@ -185,4 +187,6 @@ pub struct Install {
     pub reload: Option<String>,
     /// How cdb maps are built: native | postmap.
     pub cdb_writer: Option<String>,
+    /// The largest map apply reads, in bytes.
+    pub max_bytes: Option<u64>,
 }

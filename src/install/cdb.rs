@@ -25,57 +25,76 @@ fn u32_of(n: usize) -> io::Result<u32> {
     u32::try_from(n).map_err(|_| too_large())
 }
 
-/// Writes a cdb of `records` (key, value) to `out`. Keys must be unique (a cdb may hold
-/// duplicates, but Postfix would only ever find the first).
-pub fn write<'a, W, I>(out: &mut W, records: I) -> io::Result<()>
-where
-    W: Write + Seek,
-    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
-{
-    let mut tables: Vec<Vec<(u32, u32)>> = vec![Vec::new(); 256];
-    out.write_all(&[0u8; 2048])?;
-    let mut position: u32 = 2048;
-    for (key, value) in records {
+/// A cdb being written record by record: only the (hash, position) pair of each record is
+/// kept (8 bytes a key), so a map of millions of keys is built in a few tens of MB.
+pub struct Writer<W> {
+    out: W,
+    tables: Vec<Vec<(u32, u32)>>,
+    position: u32,
+}
+
+impl<W: Write + Seek> Writer<W> {
+    /// Starts a cdb in `out` (positioned at its start).
+    pub fn new(mut out: W) -> io::Result<Self> {
+        out.write_all(&[0u8; 2048])?;
+        Ok(Self {
+            out,
+            tables: vec![Vec::new(); 256],
+            position: 2048,
+        })
+    }
+
+    /// Adds a record. Keys must be unique (a cdb may hold duplicates, but Postfix would only
+    /// ever find the first).
+    pub fn add(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
         let h = hash(key);
-        tables[(h & 0xff) as usize].push((h, position));
-        out.write_all(&u32_of(key.len())?.to_le_bytes())?;
-        out.write_all(&u32_of(value.len())?.to_le_bytes())?;
-        out.write_all(key)?;
-        out.write_all(value)?;
-        position = u32_of(key.len() + value.len())
+        self.tables[(h & 0xff) as usize].push((h, self.position));
+        self.out.write_all(&u32_of(key.len())?.to_le_bytes())?;
+        self.out.write_all(&u32_of(value.len())?.to_le_bytes())?;
+        self.out.write_all(key)?;
+        self.out.write_all(value)?;
+        self.position = u32_of(key.len() + value.len())
             .ok()
-            .and_then(|n| position.checked_add(8)?.checked_add(n))
+            .and_then(|n| self.position.checked_add(8)?.checked_add(n))
             .ok_or_else(too_large)?;
+        Ok(())
     }
-    let mut header = Vec::with_capacity(2048);
-    let mut slots: Vec<(u32, u32)> = Vec::new();
-    for table in &tables {
-        let len = table.len() * 2;
-        header.extend_from_slice(&position.to_le_bytes());
-        header.extend_from_slice(&u32_of(len)?.to_le_bytes());
-        slots.clear();
-        slots.resize(len, (0, 0));
-        for &(h, pos) in table {
-            let mut slot = (h >> 8) as usize % len;
-            while slots[slot].1 != 0 {
-                slot = (slot + 1) % len;
+
+    /// Writes the hash tables and the header; returns the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        let mut position = self.position;
+        let mut header = Vec::with_capacity(2048);
+        let mut slots: Vec<(u32, u32)> = Vec::new();
+        let mut bytes = Vec::new();
+        for table in &self.tables {
+            let len = table.len() * 2;
+            header.extend_from_slice(&position.to_le_bytes());
+            header.extend_from_slice(&u32_of(len)?.to_le_bytes());
+            slots.clear();
+            slots.resize(len, (0, 0));
+            for &(h, pos) in table {
+                let mut slot = (h >> 8) as usize % len;
+                while slots[slot].1 != 0 {
+                    slot = (slot + 1) % len;
+                }
+                slots[slot] = (h, pos);
             }
-            slots[slot] = (h, pos);
+            bytes.clear();
+            for &(h, pos) in &slots {
+                bytes.extend_from_slice(&h.to_le_bytes());
+                bytes.extend_from_slice(&pos.to_le_bytes());
+            }
+            self.out.write_all(&bytes)?;
+            position = u32_of(bytes.len())
+                .ok()
+                .and_then(|n| position.checked_add(n))
+                .ok_or_else(too_large)?;
         }
-        let mut bytes = Vec::with_capacity(len * 8);
-        for &(h, pos) in &slots {
-            bytes.extend_from_slice(&h.to_le_bytes());
-            bytes.extend_from_slice(&pos.to_le_bytes());
-        }
-        out.write_all(&bytes)?;
-        position = u32_of(bytes.len())
-            .ok()
-            .and_then(|n| position.checked_add(n))
-            .ok_or_else(too_large)?;
+        self.out.seek(SeekFrom::Start(0))?;
+        self.out.write_all(&header)?;
+        self.out.flush()?;
+        Ok(self.out)
     }
-    out.seek(SeekFrom::Start(0))?;
-    out.write_all(&header)?;
-    out.flush()
 }
 
 #[cfg(test)]
@@ -117,13 +136,11 @@ mod tests {
     #[test]
     fn every_key_is_found_and_absent_keys_are_not() {
         let keys: Vec<String> = (0..5000).map(|i| format!("user{i}@example.com")).collect();
-        let mut out = io::Cursor::new(Vec::new());
-        write(
-            &mut out,
-            keys.iter().map(|k| (k.as_bytes(), b"OK".as_slice())),
-        )
-        .unwrap();
-        let db = out.into_inner();
+        let mut writer = Writer::new(io::Cursor::new(Vec::new())).unwrap();
+        for key in &keys {
+            writer.add(key.as_bytes(), b"OK").unwrap();
+        }
+        let db = writer.finish().unwrap().into_inner();
         for key in &keys {
             assert_eq!(
                 lookup(&db, key.as_bytes()).as_deref(),
@@ -138,9 +155,8 @@ mod tests {
 
     #[test]
     fn empty_database_is_valid() {
-        let mut out = io::Cursor::new(Vec::new());
-        write(&mut out, std::iter::empty()).unwrap();
-        let db = out.into_inner();
+        let writer = Writer::new(io::Cursor::new(Vec::new())).unwrap();
+        let db = writer.finish().unwrap().into_inner();
         assert_eq!(db.len(), 2048);
         assert_eq!(lookup(&db, b"x"), None);
     }

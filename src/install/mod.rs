@@ -1,12 +1,14 @@
 //! The gateway side: the spool that `receive` fills ([`spool`], unprivileged), and what
-//! `apply` does as root with what it finds there: validate every line again ([`validate`]),
-//! build the indexed map with postmap or the native cdb writer ([`cdb`]), and swap it in
-//! atomically ([`swap`]).
+//! `apply` does as root with what it finds there: one streaming pass ([`build`]) that
+//! validates every line again ([`validate`]) and writes the new text (and with the native
+//! writer the cdb, [`cdb`]) beside the live map, then the swap ([`swap`]): postmap for the
+//! other types, a lookup in the new map, and the renames.
 //!
 //! Security: [`spool`] is the only part the SSH account's forced command runs; it imports
 //! nothing of the configuration, the sources or the transport. Everything else here runs as
 //! root and treats the spooled file as hostile input.
 
+pub mod build;
 pub mod cdb;
 pub mod spool;
 pub mod swap;
@@ -15,6 +17,10 @@ pub mod validate;
 use std::path::PathBuf;
 
 use crate::postfix::MapSpec;
+
+/// The largest map receive takes and apply reads unless told otherwise: far above any real
+/// directory (a million recipients make about 80 MB), far below what would hurt the gateway.
+pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
 
 /// What apply installs where: the checked `[install]` table.
 #[derive(Debug, Clone)]
@@ -29,6 +35,8 @@ pub struct Settings {
     pub reload: Reload,
     /// Who writes cdb files.
     pub cdb_writer: CdbWriter,
+    /// The largest map apply reads (`[install].max_bytes`).
+    pub max_bytes: u64,
 }
 
 impl Settings {

@@ -3,16 +3,21 @@
 //!
 //! The order of a change:
 //! 1. leftovers of a killed run (`.NAME.*.tmp*`) are removed (the caller holds the lock);
-//! 2. the text goes to a temporary file beside the map and the indexed file is built from it
-//!    (`postmap TYPE:TEMP`, or the native cdb writer), then checked with `postmap -q`;
+//! 2. the text goes to a temporary file beside the map, with the native cdb built alongside
+//!    ([`super::build`]), or the indexed file is built from it afterwards (`postmap TYPE:TEMP`),
+//!    then checked with `postmap -q`;
 //! 3. the live text and indexed files are copied to `PATH.prev` (copies, so that the old
 //!    inode's link count drops to zero on the swap: that is how Postfix daemons notice a new
 //!    map);
 //! 4. the indexed file is renamed over the live one, then the text file;
-//! 5. `PATH.sha256` records the digests of the text and of the indexed file built from it. It is
-//!    removed before the first rename and written after the last, and it names both files, so
-//!    a half-swapped pair (a crash between the renames) is never taken for current: the next
-//!    run rebuilds.
+//! 5. `PATH.sha256` records what the live pair was built from (the spooled body's digest), the
+//!    text's digest, and each live file's size, mtime and inode. It is removed before the first
+//!    rename and written after the last, so a half-swapped pair (a crash between the renames)
+//!    is never taken for current, and a file changed by anyone else no longer matches its
+//!    mark: the next run rebuilds. Because of the marks, knowing that a map is installed costs
+//!    two `stat` calls, never a read of the indexed file.
+//!
+//! Every new file gets the owner, group and mode of the live file it replaces.
 //!
 //! Nothing under a live name is ever opened for writing; a failure at any step before 4 leaves
 //! the live files exactly as they were.
@@ -20,11 +25,14 @@
 //! Security: runs as root on the gateway; every file it creates is in the map's directory and
 //! made by rcptsync or by postmap from a file rcptsync wrote.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{CdbWriter, cdb};
-use crate::map::digest::{sha256_file, sha256_hex};
+use serde::{Deserialize, Serialize};
+
+use super::CdbWriter;
+use super::build::Built;
+use crate::map::digest::sha256_file;
+use crate::map::state::file_mark;
 use crate::map::{atomic, with_suffix};
 use crate::postfix::{self, MapSpec, MapType, Postfix};
 
@@ -35,6 +43,9 @@ pub enum Error {
     /// A file operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The record could not be rendered.
+    #[error("render the install record: {0}")]
+    Record(#[from] toml::ser::Error),
     /// Replacing a file failed.
     #[error(transparent)]
     Write(#[from] atomic::Error),
@@ -58,23 +69,34 @@ pub enum Error {
     NoPrevious(PathBuf),
 }
 
+/// What `PATH.sha256` says about the live pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    /// SHA-256 of the spooled body the live map was built from; empty after a rollback.
+    source: String,
+    /// SHA-256 of the live text.
+    text: String,
+    /// Size, mtime and inode of the live text file as installed.
+    text_mark: String,
+    /// The same for the indexed file ("-" for texthash).
+    indexed_mark: String,
+}
+
+/// What a rollback undid: the map that is not to be installed again by itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// SHA-256 of the spooled body it was built from (empty when unknown).
+    pub source: String,
+    /// SHA-256 of its text.
+    pub text: String,
+}
+
 /// The map at one `TYPE:PATH`, and how to build it.
 #[derive(Debug)]
 pub struct Installer<'a> {
     spec: &'a MapSpec,
     postfix: &'a Postfix,
     cdb_writer: CdbWriter,
-}
-
-/// Removes the listed files when dropped, unless disarmed: a failed build leaves nothing behind.
-struct Cleanup(Vec<PathBuf>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = fs_err::remove_file(path);
-        }
-    }
 }
 
 /// Removes `path`; a file that is not there is fine.
@@ -84,14 +106,6 @@ fn remove_if_present(path: &Path) -> Result<(), Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Gives `file` the mode of `like` (0644 when `like` does not exist yet).
-fn set_mode(file: &Path, like: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = atomic::mode_for(like, 0o644)?;
-    fs_err::set_permissions(file, std::fs::Permissions::from_mode(mode))?;
-    Ok(())
 }
 
 impl<'a> Installer<'a> {
@@ -108,12 +122,9 @@ impl<'a> Installer<'a> {
         &self.spec.path
     }
 
-    fn indexed(&self, text: &Path) -> Option<PathBuf> {
-        self.spec.indexed_of(text)
-    }
-
-    fn map_name(&self, text: &Path) -> String {
-        self.spec.name_of(text)
+    /// Whether the native writer builds this map while it is read.
+    pub fn native_cdb(&self) -> bool {
+        self.spec.kind == MapType::Cdb && self.cdb_writer == CdbWriter::Native
     }
 
     /// The previous map's text file (its indexed file is beside it, as for the live one).
@@ -129,115 +140,120 @@ impl<'a> Installer<'a> {
         with_suffix(self.path(), ".rolled-back")
     }
 
-    /// Records that the map with text `text` was rolled back, so that the next apply of the
-    /// same map (still in the spool) does not undo the rollback.
-    pub fn remember_rollback(&self, text: &[u8]) -> Result<(), Error> {
-        atomic::write(
-            &self.rollback_path(),
-            format!("{}\n", sha256_hex(text)).as_bytes(),
-            0o644,
-        )?;
-        Ok(())
-    }
-
-    /// The digest of the map that was last rolled back from, if a rollback is in force.
-    pub fn rolled_back_from(&self) -> Option<String> {
-        fs_err::read_to_string(self.rollback_path())
-            .ok()
-            .map(|s| s.trim().to_owned())
-    }
-
-    /// The installed text, if there is one.
-    pub fn installed_text(&self) -> Result<Option<Vec<u8>>, Error> {
-        match fs_err::read(self.path()) {
-            Ok(text) => Ok(Some(text)),
+    /// The marks the live files have now; None when one is missing.
+    fn live_marks(&self) -> Result<Option<(String, String)>, Error> {
+        let mark = |path: &Path| match file_mark(path) {
+            Ok(mark) => Ok(Some(mark)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// True when `text` is installed completely: the live text is identical and the record
-    /// names both it and the live indexed file, so a mixed pair (one file from another
-    /// version, however that came about) is never taken for current.
-    pub fn is_current(&self, text: &[u8]) -> Result<bool, Error> {
-        if self.installed_text()?.as_deref() != Some(text) {
-            return Ok(false);
-        }
-        let Some(indexed) = self.indexed_digest(self.path())? else {
-            return Ok(false);
+            Err(e) => Err(e),
         };
-        let recorded = fs_err::read_to_string(self.state_path()).unwrap_or_default();
-        Ok(recorded.trim() == format!("{} {indexed}", sha256_hex(text)))
-    }
-
-    /// The digest of the indexed file beside `text` ("-" for texthash); None when it is missing.
-    fn indexed_digest(&self, text: &Path) -> Result<Option<String>, Error> {
-        let Some(indexed) = self.indexed(text) else {
-            return Ok(Some("-".to_owned()));
+        let Some(text) = mark(self.path())? else {
+            return Ok(None);
         };
-        match sha256_file(&indexed) {
-            Ok(digest) => Ok(Some(digest)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let indexed = match self.spec.indexed() {
+            Some(indexed) => match mark(&indexed)? {
+                Some(mark) => mark,
+                None => return Ok(None),
+            },
+            None => "-".to_owned(),
+        };
+        Ok(Some((text, indexed)))
     }
 
-    /// Writes the record for the live pair.
-    fn record(&self, text: &[u8]) -> Result<(), Error> {
-        let indexed = self.indexed_digest(self.path())?.unwrap_or_default();
+    /// The record, when it still describes the live pair (both files as installed).
+    fn record(&self) -> Result<Option<Record>, Error> {
+        let Ok(text) = fs_err::read_to_string(self.state_path()) else {
+            return Ok(None);
+        };
+        let Ok(record) = toml::from_str::<Record>(&text) else {
+            return Ok(None);
+        };
+        let live = self.live_marks()?;
+        Ok(
+            (live == Some((record.text_mark.clone(), record.indexed_mark.clone())))
+                .then_some(record),
+        )
+    }
+
+    /// True when the live pair was built from the spooled body with digest `source` and is
+    /// unchanged since.
+    pub fn is_current(&self, source: &str) -> Result<bool, Error> {
+        Ok(self.record()?.is_some_and(|r| r.source == source))
+    }
+
+    /// True when the live pair has the text with digest `text` and is unchanged since.
+    pub fn has_text(&self, text: &str) -> Result<bool, Error> {
+        Ok(self.record()?.is_some_and(|r| r.text == text))
+    }
+
+    /// Writes the record for the live pair, built from `source`, with text digest `text`.
+    fn write_record(&self, source: &str, text: &str) -> Result<(), Error> {
+        let (text_mark, indexed_mark) = self.live_marks()?.unwrap_or_default();
+        let record = Record {
+            source: source.to_owned(),
+            text: text.to_owned(),
+            text_mark,
+            indexed_mark,
+        };
         atomic::write(
             &self.state_path(),
-            format!("{} {indexed}\n", sha256_hex(text)).as_bytes(),
+            toml::to_string(&record)?.as_bytes(),
             0o644,
         )?;
         Ok(())
+    }
+
+    /// Records that the live map is being rolled back from, so that the next apply of the
+    /// same map (still in the spool) does not undo the rollback.
+    fn remember_rollback(&self) -> Result<(), Error> {
+        let record = self.record()?.unwrap_or_default();
+        let undone = RolledBack {
+            source: record.source,
+            text: record.text,
+        };
+        atomic::write(
+            &self.rollback_path(),
+            toml::to_string(&undone)?.as_bytes(),
+            0o644,
+        )?;
+        Ok(())
+    }
+
+    /// The map that was last rolled back from, if a rollback is in force.
+    pub fn rolled_back_from(&self) -> Option<RolledBack> {
+        toml::from_str(&fs_err::read_to_string(self.rollback_path()).ok()?).ok()
     }
 
     /// Removes temporary files of earlier runs that were killed (the caller holds the lock).
     pub fn remove_leftovers(&self) -> Result<(), Error> {
-        let name = self
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let dir = atomic::dir_of(self.path());
-        for entry in fs_err::read_dir(dir)? {
-            let entry = entry?;
-            if atomic::is_temp_of(&entry.file_name().to_string_lossy(), &name) {
-                tracing::info!("removing leftover {}", entry.path().display());
-                fs_err::remove_file(entry.path())?;
-            }
+        for leftover in atomic::remove_leftovers(self.path())? {
+            tracing::info!("removed leftover {}", leftover.display());
         }
         Ok(())
     }
 
-    /// Builds `text` (whose first entry or `probe` must be found) and swaps it in.
-    /// `entries` are the same (key, value) pairs, for the native cdb writer.
-    pub fn install(
-        &self,
-        text: &[u8],
-        entries: &[(&str, &str)],
-        probe: (&str, &str),
-    ) -> Result<(), Error> {
-        let mut temp = atomic::temp_beside(self.path())?;
-        temp.write_all(text)?;
-        set_mode(temp.path(), self.path())?;
-        if self.spec.kind == MapType::Texthash {
-            // Postfix re-reads a texthash file until its mtime is two seconds old, in case
-            // an editor is still writing it ("pausing to let file cool down"): every daemon
-            // would stall after the reload. This file is complete before it goes live.
-            let cooled = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
-            temp.as_file().set_modified(cooled)?;
-        }
-        temp.as_file().sync_all()?;
-        let temp = temp.into_temp_path();
-        let indexed = self.indexed(&temp);
-        let _cleanup = Cleanup(indexed.iter().cloned().collect());
+    /// Completes `built` (the indexed file, with postmap unless the native writer made it),
+    /// checks that it answers, and swaps it in; `source` is the digest of the spooled body it
+    /// was built from.
+    pub fn install(&self, built: Built, source: &str) -> Result<(), Error> {
         let started = std::time::Instant::now();
-        self.build(&temp, indexed.as_deref(), entries)?;
-        let writer = match (self.spec.kind, self.cdb_writer) {
+        let indexed = match (built.indexed, self.spec.indexed_of(&built.text)) {
+            (Some(native), _) => Some(native),
+            (None, Some(path)) => {
+                let guard = tempfile::TempPath::try_from_path(&path)?;
+                self.postfix.postmap(&self.spec.name_of(&built.text))?;
+                if let Some(live) = self.spec.indexed() {
+                    // postmap honours root's umask; smtpd reads the map as the postfix user.
+                    let attributes = atomic::Attributes::of(&live, 0o644)?;
+                    attributes.apply(fs_err::File::open(&path)?.file())?;
+                }
+                Some(guard)
+            }
+            (None, None) => None,
+        };
+        let writer = match (self.spec.kind, self.native_cdb()) {
             (MapType::Texthash, _) => "nothing to build",
-            (MapType::Cdb, CdbWriter::Native) => "native writer",
+            (_, true) => "native writer",
             _ => "postmap",
         };
         tracing::info!(
@@ -245,52 +261,27 @@ impl<'a> Installer<'a> {
             self.spec.kind.name(),
             started.elapsed().as_secs_f64()
         );
-        if let (Some(built), Some(live)) = (&indexed, self.indexed(self.path())) {
-            // postmap honours root's umask; smtpd reads the map as the postfix user.
-            set_mode(built, &live)?;
-        }
-        let map = self.map_name(&temp);
-        let found = self.postfix.query(&map, probe.0)?;
-        if found.as_deref() != Some(probe.1) {
-            return Err(Error::Verify {
-                map,
-                key: probe.0.to_owned(),
-                found,
-            });
+        if let Some((key, value)) = &built.probe {
+            let map = self.spec.name_of(&built.text);
+            let found = self.postfix.query(&map, key)?;
+            if found.as_deref() != Some(value.as_str()) {
+                return Err(Error::Verify {
+                    map,
+                    key: key.clone(),
+                    found,
+                });
+            }
         }
         self.keep_previous()?;
         self.forget_record()?;
-        let live_indexed = self.indexed(self.path());
-        if let (Some(built), Some(live)) = (&indexed, &live_indexed) {
-            atomic::install(built, live)?;
+        if let (Some(built), Some(live)) = (&indexed, self.spec.indexed()) {
+            atomic::install(built, &live)?;
         }
-        atomic::install(&temp, self.path())?;
-        self.record(text)?;
+        atomic::install(&built.text, self.path())?;
+        self.write_record(source, &built.sha256)?;
         // A new map ends a rollback.
         remove_if_present(&self.rollback_path())?;
         Ok(())
-    }
-
-    /// Makes the indexed file for the text at `temp`.
-    fn build(
-        &self,
-        temp: &Path,
-        indexed: Option<&Path>,
-        entries: &[(&str, &str)],
-    ) -> Result<(), Error> {
-        match (self.spec.kind, self.cdb_writer, indexed) {
-            (MapType::Texthash, _, _) => Ok(()),
-            (MapType::Cdb, CdbWriter::Native, Some(indexed)) => {
-                let mut file = std::io::BufWriter::new(fs_err::File::create(indexed)?);
-                cdb::write(
-                    &mut file,
-                    entries.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
-                )?;
-                file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                Ok(())
-            }
-            _ => Ok(self.postfix.postmap(&self.map_name(temp))?),
-        }
     }
 
     /// Copies the live files to `PATH.prev` (indexed first, so that a complete text always has
@@ -299,10 +290,10 @@ impl<'a> Installer<'a> {
     /// pair; and only a live pair that its record vouches for is kept (a half-swapped one is
     /// no map to go back to).
     fn keep_previous(&self) -> Result<(), Error> {
-        let Some(live_text) = self.installed_text()? else {
+        if self.live_marks()?.is_none() {
             return Ok(());
-        };
-        if !self.is_current(&live_text)? {
+        }
+        if self.record()?.is_none() {
             tracing::info!(
                 "the installed map has no matching record ({}); it is not kept as the previous map",
                 self.state_path().display()
@@ -311,7 +302,7 @@ impl<'a> Installer<'a> {
         }
         let previous = self.previous_path();
         remove_if_present(&previous)?;
-        if let (Some(live), Some(prev)) = (self.indexed(self.path()), self.indexed(&previous)) {
+        if let (Some(live), Some(prev)) = (self.spec.indexed(), self.spec.indexed_of(&previous)) {
             atomic::copy(&live, &prev)?;
         }
         atomic::copy(self.path(), &previous)?;
@@ -327,13 +318,14 @@ impl<'a> Installer<'a> {
         Ok(())
     }
 
-    /// Swaps the live map and `PATH.prev`; returns the text that is live afterwards.
-    pub fn rollback(&self) -> Result<Vec<u8>, Error> {
+    /// Swaps the live map and `PATH.prev`, and remembers the map rolled back from.
+    pub fn rollback(&self) -> Result<(), Error> {
         let previous = self.previous_path();
         let pairs: Vec<(PathBuf, PathBuf)> = self
-            .indexed(self.path())
+            .spec
+            .indexed()
             .into_iter()
-            .zip(self.indexed(&previous))
+            .zip(self.spec.indexed_of(&previous))
             .chain([(self.path().to_owned(), previous.clone())])
             .collect();
         for (_, prev) in &pairs {
@@ -341,7 +333,7 @@ impl<'a> Installer<'a> {
                 return Err(Error::NoPrevious(prev.clone()));
             }
         }
-        let restored = fs_err::read(&previous)?;
+        self.remember_rollback()?;
         self.forget_record()?;
         for (live, prev) in &pairs {
             // The live file is copied aside first, then the previous one renamed over it, then
@@ -350,7 +342,8 @@ impl<'a> Installer<'a> {
             atomic::install(prev, live)?;
             atomic::install(&aside, prev)?;
         }
-        self.record(&restored)?;
-        Ok(restored)
+        let text = sha256_file(self.path())?;
+        self.write_record("", &text)?;
+        Ok(())
     }
 }

@@ -2,48 +2,112 @@
 //! validated with the same rules as extract, before anything of it can reach Postfix.
 //!
 //! A single bad line refuses the whole map, because a map that was damaged or tampered with on
-//! the way cannot be trusted in part. The map that goes live is rendered by rcptsync from the
-//! validated entries, never the received bytes.
+//! the way cannot be trusted in part. Lines must come in key order (as rcptsync writes them),
+//! so that order and duplicates are checked against the previous key alone and the map is
+//! never held in memory; a line that normalizes to the previous key is a duplicate and is
+//! dropped (the first one wins, as in Postfix).
 //!
-//! Security: runs as root on bytes the unprivileged spool account controls; it only reads
-//! them from memory and reports problems with the offending value quoted (escaped).
+//! Security: runs as root on bytes the unprivileged spool account controls; it quotes an
+//! offending value only escaped and cut to a bounded length.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::map::text;
 use crate::rules::address;
 
-/// The validated entries of a map: normalized key → value, in key order.
-pub type Entries = BTreeMap<String, String>;
+/// Longest part of a bad value quoted in a message.
+const QUOTED: usize = 80;
 
-/// Parses and validates `received` (read from `source`, named in every problem); every
-/// problem is reported, not just the first.
-pub fn validate(received: &[u8], source: &Path) -> Result<Entries, Vec<String>> {
-    let lines = text::lines(received, source).map_err(|e| vec![e.to_string()])?;
-    let mut entries = BTreeMap::new();
-    let mut problems = Vec::new();
-    for line in lines {
-        let at = format!("{}:{}", source.display(), line.number);
-        match address::normalize(line.key) {
-            Err(reason) => problems.push(format!("{at}: {:?}: {reason}", line.key)),
-            Ok(_)
-                if line
-                    .value
-                    .chars()
-                    .any(|c| c.is_control() || c.is_whitespace()) =>
-            {
-                problems.push(format!("{at}: value {:?} must be one word", line.value));
-            }
-            Ok(key) => {
-                entries.entry(key).or_insert_with(|| line.value.to_owned());
-            }
+/// One validated entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The normalized address.
+    pub key: String,
+    /// The value, one word.
+    pub value: String,
+}
+
+/// What a line is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// An entry of the map.
+    Entry(Entry),
+    /// A blank line, a comment, or a duplicate of the previous key.
+    Skip,
+}
+
+/// Validates the lines of one map in order.
+#[derive(Debug)]
+pub struct Validator<'a> {
+    source: &'a Path,
+    previous: Option<String>,
+}
+
+/// `text` quoted for a message: escaped, at most [`QUOTED`] characters, with its length when
+/// it was cut.
+pub fn quote(text: &str) -> String {
+    let shown: String = text.chars().take(QUOTED).collect();
+    if shown.len() < text.len() {
+        format!("{:?}... ({} bytes)", shown, text.len())
+    } else {
+        format!("{shown:?}")
+    }
+}
+
+impl<'a> Validator<'a> {
+    /// A validator for the map read from `source` (named in every problem).
+    pub fn new(source: &'a Path) -> Self {
+        Self {
+            source,
+            previous: None,
         }
     }
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        Err(problems)
+
+    /// Checks line `number` (`bytes`, with or without its line end), as Postfix reads a text
+    /// map: `#` comment lines and blank lines are skipped, the key ends at the first
+    /// whitespace and must be followed by a value.
+    pub fn line(&mut self, number: usize, bytes: &[u8]) -> Result<Line, String> {
+        let at = format!("{}:{number}", self.source.display());
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let text = std::str::from_utf8(bytes).map_err(|_| format!("{at}: not valid UTF-8"))?;
+        if text.trim().is_empty() || text.trim_start().starts_with('#') {
+            return Ok(Line::Skip);
+        }
+        if text.starts_with([' ', '\t']) {
+            return Err(format!(
+                "{at}: line starts with whitespace (Postfix would join it to the previous line)"
+            ));
+        }
+        let Some((key, value)) = text.split_once([' ', '\t']) else {
+            return Err(format!("{at}: {}: a key without a value", quote(text)));
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(format!("{at}: {}: a key without a value", quote(key)));
+        }
+        let key =
+            address::normalize(key).map_err(|reason| format!("{at}: {}: {reason}", quote(key)))?;
+        if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(format!("{at}: value {} must be one word", quote(value)));
+        }
+        match &self.previous {
+            Some(previous) if *previous == key => return Ok(Line::Skip),
+            Some(previous) if *previous > key => {
+                return Err(format!(
+                    "{at}: {} comes after {}: the map is not sorted by key (rcptsync writes it \
+                     sorted; sort a hand-made map first: awk '{{print tolower($1), $2}}' FILE | \
+                     LC_ALL=C sort -k1,1 -u)",
+                    quote(&key),
+                    quote(previous)
+                ));
+            }
+            _ => {}
+        }
+        self.previous = Some(key.clone());
+        Ok(Line::Entry(Entry {
+            key,
+            value: value.to_owned(),
+        }))
     }
 }
 
@@ -51,39 +115,76 @@ pub fn validate(received: &[u8], source: &Path) -> Result<Entries, Vec<String>> 
 mod tests {
     use super::*;
 
+    fn check(text: &[u8]) -> Result<Vec<(String, String)>, Vec<String>> {
+        let mut validator = Validator::new(Path::new("/spool/map"));
+        let mut entries = Vec::new();
+        let mut problems = Vec::new();
+        for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+            match validator.line(i + 1, line) {
+                Ok(Line::Entry(e)) => entries.push((e.key, e.value)),
+                Ok(Line::Skip) => {}
+                Err(p) => problems.push(p),
+            }
+        }
+        if problems.is_empty() {
+            Ok(entries)
+        } else {
+            Err(problems)
+        }
+    }
+
     #[test]
     fn valid_lines_are_normalized_and_deduplicated() {
-        let entries = validate(
-            b"# pushed\nBob@Example.com OK\nalice@example.com OK\nbob@example.com OTHER\n",
-            Path::new("/spool/map"),
+        let entries = check(
+            b"# pushed\n\nalice@example.com OK\r\nBob@Example.com OK\nbob@example.com OTHER\n",
         )
         .unwrap();
-        let pairs: Vec<(&str, &str)> = entries
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
         assert_eq!(
-            pairs,
-            [("alice@example.com", "OK"), ("bob@example.com", "OK")]
+            entries,
+            [
+                ("alice@example.com".into(), "OK".into()),
+                ("bob@example.com".into(), "OK".into())
+            ]
         );
     }
 
     #[test]
     fn every_bad_line_is_reported_with_file_and_line() {
-        let problems = validate(
-            b"ok@example.com OK\n@example.com OK\nx@example.com O\x1bK\nbad\n",
-            Path::new("/spool/map"),
+        let problems = check(
+            b"ok@example.com OK\n@example.com OK\nx@example.com O\x1bK\nbad\n y@example.com OK\n",
         )
         .unwrap_err();
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].starts_with("/spool/map:4: "), "{problems:?}");
-        let problems = validate(
-            b"ok@example.com OK\n@example.com OK\nx@example.com O\x1bK\n",
-            Path::new("/spool/map"),
-        )
-        .unwrap_err();
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].starts_with("/spool/map:2: \"@example.com\""));
-        assert!(problems[1].starts_with("/spool/map:3: value \"O\\u{1b}K\""));
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(
+            problems[0].starts_with("/spool/map:2: \"@example.com\""),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("/spool/map:3: value \"O\\u{1b}K\""),
+            "{problems:?}"
+        );
+        assert!(problems[2].starts_with("/spool/map:4: \"bad\": a key without a value"));
+        assert!(problems[3].contains("starts with whitespace"));
+    }
+
+    #[test]
+    fn an_unsorted_map_is_refused_with_the_way_to_sort_it() {
+        let problems = check(b"b@example.com OK\na@example.com OK\n").unwrap_err();
+        assert!(
+            problems[0]
+                .starts_with("/spool/map:2: \"a@example.com\" comes after \"b@example.com\"")
+        );
+        assert!(problems[0].contains("LC_ALL=C sort"));
+    }
+
+    #[test]
+    fn long_values_are_quoted_cut() {
+        let long = "x".repeat(5000);
+        let shown = quote(&long);
+        assert!(
+            shown.len() < 120 && shown.ends_with("(5000 bytes)"),
+            "{shown}"
+        );
+        assert_eq!(quote("a\nb"), "\"a\\nb\"");
     }
 }

@@ -51,6 +51,24 @@ pub fn is_temp_of(file_name: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.ends_with(".tmp") || rest.contains(".tmp."))
 }
 
+/// Removes the temporary files a killed run left beside `path` ([`is_temp_of`]); the
+/// caller holds the lock that keeps other runs from writing there. Returns what it removed.
+pub fn remove_leftovers(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut removed = Vec::new();
+    for entry in fs_err::read_dir(dir_of(path))? {
+        let entry = entry?;
+        if is_temp_of(&entry.file_name().to_string_lossy(), &name) && entry.file_type()?.is_file() {
+            fs_err::remove_file(entry.path())?;
+            removed.push(entry.path());
+        }
+    }
+    Ok(removed)
+}
+
 /// Flushes the directory after a rename; the rename has happened, so a failure is reported
 /// but not returned (the caller must not think the live file is unchanged).
 fn sync_dir(path: &Path) -> std::io::Result<()> {
@@ -63,18 +81,137 @@ fn sync_dir(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The mode a replacement gets: the live file's if there is one (an admin may have tightened
-/// it), `mode` otherwise.
-pub fn mode_for(path: &Path, mode: u32) -> std::io::Result<u32> {
-    match fs_err::metadata(path) {
-        Ok(meta) => Ok(meta.permissions().mode() & 0o7777),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(mode),
-        Err(e) => Err(e),
+/// Owner, group and mode a replacement must have: the live file's, so that an admin's
+/// `root:mail 0640` survives every run; for a new file, `mode` and the running user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attributes {
+    mode: u32,
+    owner: Option<(u32, u32)>,
+}
+
+impl Attributes {
+    /// The attributes for replacing `path` (a new file gets `mode`). A symbolic link is
+    /// refused: the rename would replace the link itself, not the file it points to.
+    pub fn of(path: &Path, mode: u32) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        match fs_err::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs_err::read_link(path)
+                    .map(|t| format!(" (to {})", t.display()))
+                    .unwrap_or_default();
+                Err(std::io::Error::other(format!(
+                    "it is a symbolic link{target}; rcptsync replaces files by rename and would \
+                     replace the link itself: name the real file in the configuration"
+                )))
+            }
+            Ok(meta) => Ok(Self {
+                mode: meta.mode() & 0o7777,
+                owner: Some((meta.uid(), meta.gid())),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self { mode, owner: None }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives `file` these attributes: owner and group first (changing them may clear mode
+    /// bits), then the mode.
+    #[allow(
+        clippy::disallowed_types,
+        reason = "tempfile and fs_err both hand out std's File for handle operations"
+    )]
+    pub fn apply(&self, file: &std::fs::File) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
+        if let Some((uid, gid)) = self.owner {
+            let meta = file.metadata()?;
+            if (meta.uid(), meta.gid()) != (uid, gid) {
+                std::os::unix::fs::fchown(file, Some(uid), Some(gid)).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot give the new file the owner and group of the one it replaces \
+                             (uid {uid}, gid {gid}): {e}; run rcptsync as that user, or change the \
+                             file's owner"
+                        ),
+                    )
+                })?;
+            }
+        }
+        file.set_permissions(std::fs::Permissions::from_mode(self.mode))
+    }
+}
+
+/// A file being written to replace `path`: a temporary file beside it that becomes `path`
+/// only by [`Replacement::commit`]; dropped uncommitted, it is removed and `path` is
+/// untouched.
+pub struct Replacement {
+    temp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+    attributes: Attributes,
+}
+
+impl Replacement {
+    /// Starts replacing `path`; see [`Attributes::of`] for what the new file will be like.
+    pub fn new(path: &Path, mode: u32) -> Result<Self, Error> {
+        let error = |cause| Error {
+            path: path.to_owned(),
+            cause,
+        };
+        let attributes = Attributes::of(path, mode).map_err(error)?;
+        let temp = temp_beside(path).map_err(error)?;
+        Ok(Self {
+            temp,
+            path: path.to_owned(),
+            attributes,
+        })
+    }
+
+    /// The temporary file, to write the new content to.
+    #[allow(clippy::disallowed_types, reason = "tempfile hands out std's File")]
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.temp.as_file_mut()
+    }
+
+    /// Where the temporary file is (for tools that read it before it goes live).
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    fn error(&self, cause: std::io::Error) -> Error {
+        Error {
+            path: self.path.clone(),
+            cause,
+        }
+    }
+
+    /// Gives the temporary file its attributes and flushes it to disk, without putting it
+    /// in place yet.
+    pub fn finish(&self) -> Result<(), Error> {
+        let file = self.temp.as_file();
+        self.attributes.apply(file).map_err(|e| self.error(e))?;
+        file.sync_all().map_err(|e| self.error(e))
+    }
+
+    /// Finishes the file and renames it over `path`, then flushes the directory.
+    pub fn commit(self) -> Result<(), Error> {
+        self.finish()?;
+        let path = self.path.clone();
+        self.temp.persist(&path).map_err(|e| Error {
+            path: path.clone(),
+            cause: e.error,
+        })?;
+        sync_dir(&path).map_err(|cause| Error { path, cause })
+    }
+
+    /// Finishes the file and hands over its path, for a caller that renames it itself
+    /// (together with files built from it); the file is removed when the path is dropped.
+    pub fn into_temp_path(self) -> Result<tempfile::TempPath, Error> {
+        self.finish()?;
+        Ok(self.temp.into_temp_path())
     }
 }
 
 /// Replaces `path` with `content` atomically. A new file gets mode `mode`; an existing file
-/// keeps its mode.
+/// keeps its owner, group and mode.
 pub fn write(path: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
     write_with(path, mode, |out| out.write_all(content))
 }
@@ -86,23 +223,14 @@ pub fn write_with(
     mode: u32,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), Error> {
-    let error = |cause| Error {
-        path: path.to_owned(),
-        cause,
-    };
-    let mode = mode_for(path, mode).map_err(error)?;
-    let mut temp = temp_beside(path).map_err(error)?;
+    let mut replacement = Replacement::new(path, mode)?;
     {
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, temp.as_file_mut());
-        fill(&mut out).map_err(error)?;
-        out.flush().map_err(error)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, replacement.file());
+        let filled = fill(&mut out).and_then(|()| out.flush());
+        drop(out);
+        filled.map_err(|e| replacement.error(e))?;
     }
-    temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(error)?;
-    temp.as_file().sync_all().map_err(error)?;
-    temp.persist(path).map_err(|e| error(e.error))?;
-    sync_dir(path).map_err(error)
+    replacement.commit()
 }
 
 /// Replaces `dest` with a copy of `source` atomically. A copy, not a link: Postfix daemons
@@ -120,18 +248,16 @@ pub fn copy(source: &Path, dest: &Path) -> Result<(), Error> {
     })
 }
 
-/// A flushed temporary copy of `source` (same mode) beside `dest`, removed unless persisted.
+/// A flushed temporary copy of `source` (same owner, group and mode) beside `dest`, removed unless persisted.
 pub fn copy_beside(source: &Path, dest: &Path) -> Result<tempfile::NamedTempFile, Error> {
     let error = |e| Error {
         path: dest.to_owned(),
         cause: e,
     };
-    let mode = mode_for(source, 0o644).map_err(error)?;
+    let attributes = Attributes::of(source, 0o644).map_err(error)?;
     let mut temp = temp_beside(dest).map_err(error)?;
     std::io::copy(&mut fs_err::File::open(source).map_err(error)?, &mut temp).map_err(error)?;
-    temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(error)?;
+    attributes.apply(temp.as_file()).map_err(error)?;
     temp.as_file().sync_all().map_err(error)?;
     Ok(temp)
 }

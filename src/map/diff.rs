@@ -1,9 +1,12 @@
 //! What changes between the installed map and the new one: the report cron mails.
 //!
 //! Both sides are sorted, so the difference is one merge pass and neither side has to be held
-//! twice: the old map is streamed from its file, the new one is a [`KeySet`]. The pass can run
-//! twice: once to count (for the guards), once to print (only when the change goes ahead).
+//! in memory: the old map is streamed from its file, the new one comes key by key (from a
+//! [`KeySet`] in extract, straight from the spooled text in apply). The pass can run twice:
+//! once to count (for the guards), once to print (only when the change goes ahead).
 
+use std::io::{Seek as _, SeekFrom};
+use std::iter::Peekable;
 use std::path::{Path, PathBuf};
 
 use super::keys::KeySet;
@@ -18,9 +21,6 @@ pub enum Error {
     /// A line is not a map line.
     #[error(transparent)]
     Text(#[from] text::Error),
-    /// It was removed between two passes.
-    #[error("{} disappeared while it was compared with the new map", .0.display())]
-    Disappeared(PathBuf),
 }
 
 /// A key that is only on one side.
@@ -61,43 +61,154 @@ impl Summary {
     }
 }
 
-/// The map being replaced, compared with the new one key by key. rcptsync writes maps sorted,
-/// so they are streamed; a map edited by hand into another order is read whole instead.
+/// A merge in progress: the new keys are pushed one at a time, in ascending order, against
+/// the sorted old keys; `each` hears of every key that is on one side only, in key order.
+pub struct Merger<I: Iterator> {
+    old: Peekable<I>,
+    summary: Summary,
+}
+
+impl<I, S, E> Merger<I>
+where
+    I: Iterator<Item = Result<S, E>>,
+    S: AsRef<str>,
+{
+    /// A merge against `old`.
+    pub fn new(old: impl IntoIterator<IntoIter = I>) -> Self {
+        Self {
+            old: old.into_iter().peekable(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// The next new key (greater than the one before).
+    pub fn push(&mut self, new: &str, mut each: impl FnMut(Side, &str)) -> Result<(), E> {
+        loop {
+            match self.old.peek() {
+                Some(Ok(old)) if old.as_ref() < new => {
+                    each(Side::Removed, old.as_ref());
+                    self.summary.removed += 1;
+                    self.summary.previous += 1;
+                    self.old.next();
+                }
+                Some(Ok(old)) if old.as_ref() == new => {
+                    self.summary.previous += 1;
+                    self.old.next();
+                    return Ok(());
+                }
+                Some(Ok(_)) | None => break,
+                Some(Err(_)) => {
+                    if let Some(Err(e)) = self.old.next() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        each(Side::Added, new);
+        self.summary.added += 1;
+        Ok(())
+    }
+
+    /// The old keys left are removed; returns the summary.
+    pub fn finish(mut self, mut each: impl FnMut(Side, &str)) -> Result<Summary, E> {
+        for old in self.old {
+            let old = old?;
+            each(Side::Removed, old.as_ref());
+            self.summary.removed += 1;
+            self.summary.previous += 1;
+        }
+        Ok(self.summary)
+    }
+}
+
+/// Walks the sorted `old` keys against `new` and calls `each` for every key on one side only,
+/// in key order. Stops at the first error from `old`.
+pub fn merge<S, E>(
+    old: impl IntoIterator<Item = Result<S, E>>,
+    new: &KeySet,
+    each: impl FnMut(Side, &str),
+) -> Result<Summary, E>
+where
+    S: AsRef<str>,
+{
+    merge_sorted(old, new.iter().map(Ok), each)
+}
+
+/// [`merge`] with both sides streamed (the new map read back from its file).
+pub fn merge_sorted<S, T, E>(
+    old: impl IntoIterator<Item = Result<S, E>>,
+    new: impl IntoIterator<Item = Result<T, E>>,
+    mut each: impl FnMut(Side, &str),
+) -> Result<Summary, E>
+where
+    S: AsRef<str>,
+    T: AsRef<str>,
+{
+    let mut merger = Merger::new(old);
+    for key in new {
+        merger.push(key?.as_ref(), &mut each)?;
+    }
+    merger.finish(each)
+}
+
+/// The map being replaced. rcptsync writes maps sorted, so it is streamed from the file it
+/// had when it was opened (the handle stays valid after the live name is replaced); a map
+/// edited by hand into another order is read whole instead.
 #[derive(Debug)]
 pub enum Previous {
     /// There is none (a first run).
     Missing,
-    /// Sorted: streamed from the file on every pass.
-    Sorted(PathBuf),
-    /// Out of order, or loaded because the file is about to be replaced: its keys.
+    /// Sorted: streamed from this handle on every pass.
+    Sorted(fs_err::File, PathBuf),
+    /// Out of order: its keys.
     Loaded(KeySet),
 }
+
+/// The old keys of one pass.
+pub type OldKeys = Box<dyn Iterator<Item = Result<String, text::Error>>>;
 
 impl Previous {
     /// The map at `path`, streamed from the file when it is sorted.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let Some(keys) = text::SortedKeys::open(path)? else {
-            return Ok(Self::Missing);
-        };
-        for key in keys {
-            match key {
-                Ok(_) => {}
-                Err(e) if e.unsorted => return Self::load(path),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Self::Sorted(path.to_owned()))
-    }
-
-    /// The map at `path`, held in memory (for a file that is replaced before the last pass).
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = match fs_err::read(path) {
-            Ok(text) => text,
+        let file = match fs_err::File::open(path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::Missing),
             Err(e) => return Err(e.into()),
         };
-        let keys = text::keys(&text, path)?;
-        Ok(Self::Loaded(keys.iter().map(String::as_str).collect()))
+        let previous = Self::Sorted(file, path.to_owned());
+        for key in previous.keys()? {
+            match key {
+                Ok(_) => {}
+                Err(e) if e.unsorted => {
+                    let text = fs_err::read(path)?;
+                    let keys = text::keys(&text, path)?;
+                    return Ok(Self::Loaded(keys.iter().map(String::as_str).collect()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(previous)
+    }
+
+    /// The old keys in order, from the start.
+    pub fn keys(&self) -> Result<OldKeys, Error> {
+        Ok(match self {
+            Self::Missing => Box::new(std::iter::empty()),
+            Self::Sorted(file, path) => {
+                let mut file = file.try_clone()?;
+                file.seek(SeekFrom::Start(0))?;
+                Box::new(text::SortedKeys::new(
+                    std::io::BufReader::with_capacity(1 << 16, file),
+                    path,
+                ))
+            }
+            Self::Loaded(keys) => Box::new(
+                keys.iter()
+                    .map(|k| Ok(k.to_owned()))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+        })
     }
 
     /// Whether there is a previous map at all.
@@ -112,61 +223,9 @@ impl Previous {
         new: &KeySet,
         mut each: impl FnMut(Side, &str),
     ) -> Result<Option<Summary>, Error> {
-        Ok(match self {
-            Self::Missing => {
-                for key in new.iter() {
-                    each(Side::Added, key);
-                }
-                None
-            }
-            Self::Sorted(path) => {
-                let keys = text::SortedKeys::open(path)?
-                    .ok_or_else(|| Error::Disappeared(path.clone()))?;
-                Some(merge(keys, new, each)?)
-            }
-            Self::Loaded(old) => {
-                Some(merge(old.iter().map(Ok::<_, text::Error>), new, each).map_err(Error::from)?)
-            }
-        })
+        let summary = merge(self.keys()?, new, &mut each)?;
+        Ok(self.exists().then_some(summary))
     }
-}
-
-/// Walks the sorted `old` keys against `new` and calls `each` for every key on one side only,
-/// in key order. Stops at the first error from `old`.
-pub fn merge<S, E>(
-    old: impl IntoIterator<Item = Result<S, E>>,
-    new: &KeySet,
-    mut each: impl FnMut(Side, &str),
-) -> Result<Summary, E>
-where
-    S: AsRef<str>,
-{
-    let mut summary = Summary::default();
-    let mut new_keys = new.iter().peekable();
-    for old_key in old {
-        let old_key = old_key?;
-        let old_key = old_key.as_ref();
-        summary.previous += 1;
-        while let Some(&new_key) = new_keys.peek() {
-            if new_key >= old_key {
-                break;
-            }
-            each(Side::Added, new_key);
-            summary.added += 1;
-            new_keys.next();
-        }
-        if new_keys.peek() == Some(&old_key) {
-            new_keys.next();
-        } else {
-            each(Side::Removed, old_key);
-            summary.removed += 1;
-        }
-    }
-    for new_key in new_keys {
-        each(Side::Added, new_key);
-        summary.added += 1;
-    }
-    Ok(summary)
 }
 
 /// Writes the diff line for a key, `+address` or `-address` like a unified diff body. The
@@ -218,5 +277,58 @@ mod tests {
         );
         assert_eq!(run(&[], &["a@x"]).1, ["+a@x"]);
         assert_eq!(run(&["a@x", "b@x"], &[]).1, ["-a@x", "-b@x"]);
+    }
+
+    #[test]
+    fn the_previous_map_is_read_from_its_handle_after_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map");
+        fs_err::write(&path, "a@x OK\nb@x OK\n").unwrap();
+        let previous = Previous::open(&path).unwrap();
+        assert!(matches!(previous, Previous::Sorted(..)));
+        crate::map::atomic::write(&path, b"b@x OK\nc@x OK\n", 0o644).unwrap();
+        let new: KeySet = ["b@x", "c@x"].into_iter().collect();
+        let mut lines = Vec::new();
+        let summary = previous
+            .merge(&new, |side, key| write_line(&mut lines, side, key).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(String::from_utf8(lines).unwrap(), "-a@x\n+c@x\n");
+        assert_eq!(
+            (summary.added, summary.removed, summary.previous),
+            (1, 1, 2)
+        );
+        fs_err::write(&path, "b@x OK\na@x OK\n").unwrap();
+        assert!(matches!(
+            Previous::open(&path).unwrap(),
+            Previous::Loaded(_)
+        ));
+        assert!(!Previous::open(&dir.path().join("none")).unwrap().exists());
+    }
+
+    #[test]
+    fn a_merge_can_be_fed_key_by_key() {
+        let mut merger = Merger::new(["a@x", "c@x"].map(Ok::<_, ()>));
+        let mut seen = Vec::new();
+        for key in ["b@x", "c@x", "d@x"] {
+            merger
+                .push(key, |side, k| seen.push((side, k.to_owned())))
+                .unwrap();
+        }
+        let summary = merger
+            .finish(|side, k| seen.push((side, k.to_owned())))
+            .unwrap();
+        assert_eq!(
+            seen,
+            [
+                (Side::Removed, "a@x".to_owned()),
+                (Side::Added, "b@x".to_owned()),
+                (Side::Added, "d@x".to_owned()),
+            ]
+        );
+        assert_eq!(
+            (summary.added, summary.removed, summary.previous),
+            (2, 1, 2)
+        );
     }
 }

@@ -24,7 +24,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     sha256_reader(&mut fs_err::File::open(path)?)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::with_capacity(64), |mut out, b| {
         let _ = write!(out, "{b:02x}");

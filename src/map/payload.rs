@@ -15,14 +15,15 @@
 //! The receiver believes nothing until it has checked it: the version, a size limit before
 //! reading the body, exactly `length` bytes followed by the end of input (so a truncated or
 //! padded transfer is refused), the digest, and the number of entries. Only then may the map
-//! reach the spool.
+//! reach the spool. The spool keeps the payload as it arrived, header included, so that
+//! `apply` reads one file whose header and body were checked together and cannot belong to
+//! two different pushes.
 //!
-//! Security: parsing is bounded (header lines and body size) and never interprets the body
-//! beyond counting its lines; `apply` validates every address again.
+//! Security: parsing is bounded (header lines and body size), streams the body in fixed-size
+//! pieces whatever length the header claims, and never interprets the body beyond counting
+//! its lines; `apply` validates every address again.
 
 use std::io::{BufRead, Read};
-
-use super::digest::sha256_hex;
 
 /// What the pushing side's ssh asks the gateway's forced command for. It is only a label:
 /// the command that runs is the one in authorized_keys, and `receive` refuses any other
@@ -32,16 +33,20 @@ pub const REMOTE_COMMAND: &str = "receive";
 /// The first line of every payload; the number is the format version.
 pub const MAGIC: &str = "rcptsync-map 1";
 
-/// Longest header line accepted, and most header lines.
-const MAX_HEADER_LINE: usize = 1024;
-const MAX_HEADER_LINES: usize = 32;
+/// Longest header line accepted.
+pub const MAX_HEADER_LINE: usize = 1024;
+/// Most header lines accepted.
+pub const MAX_HEADER_LINES: usize = 32;
 
 /// A payload that cannot be accepted; nothing was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading the input failed.
+    /// Reading the input failed (or timed out).
     #[error("read: {0}")]
     Io(#[from] std::io::Error),
+    /// Storing the body failed.
+    #[error("store: {0}")]
+    Write(std::io::Error),
     /// Not a payload of a version this receiver knows.
     #[error(
         "not an rcptsync map (expected {MAGIC:?} on the first line, got {0:?}); is the sender a compatible rcptsync?"
@@ -87,59 +92,113 @@ pub enum Error {
     },
 }
 
-/// A checked payload.
+/// A checked header: what the body must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payload {
-    /// The header lines as sent (for the spool's sidecar file).
-    pub header: String,
+pub struct Header {
+    /// The header lines as sent, each ending in a line end (without the blank line after).
+    pub text: String,
     /// Entries in the map.
     pub count: usize,
+    /// Bytes of the body.
+    pub length: u64,
     /// SHA-256 of the body, lower-case hex.
     pub sha256: String,
-    /// The map text.
-    pub body: Vec<u8>,
+}
+
+/// Counts the entries of a map text as it streams past: lines that are neither blank nor
+/// comments (see [`count_entries`]).
+#[derive(Debug, Clone, Default)]
+pub struct EntryCounter {
+    /// The first byte of the current line that is not whitespace, if any yet.
+    first: Option<u8>,
+    count: usize,
+}
+
+impl EntryCounter {
+    /// Takes the next bytes of the text.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                self.end_line();
+            } else if self.first.is_none() && !b.is_ascii_whitespace() {
+                self.first = Some(b);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        if self.first.is_some_and(|b| b != b'#') {
+            self.count += 1;
+        }
+        self.first = None;
+    }
+
+    /// The number of entries, the last line counted even without a line end.
+    pub fn finish(mut self) -> usize {
+        self.end_line();
+        self.count
+    }
 }
 
 /// Entries of a text map: lines that are neither blank nor comments.
 pub fn count_entries(body: &[u8]) -> usize {
-    body.split(|&b| b == b'\n')
-        .filter(|line| {
-            let trimmed = line.trim_ascii();
-            !trimmed.is_empty() && !trimmed.starts_with(b"#")
-        })
-        .count()
+    let mut counter = EntryCounter::default();
+    counter.feed(body);
+    counter.finish()
 }
 
-impl Payload {
-    /// Wraps a map text for sending.
-    pub fn new(body: Vec<u8>, source: &str, time: std::time::SystemTime) -> Self {
-        let count = count_entries(&body);
-        let sha256 = sha256_hex(&body);
+impl Header {
+    /// The header for a body of `length` bytes with `count` entries and digest `sha256`,
+    /// from the sources named `source`, made at `time`.
+    pub fn new(
+        length: u64,
+        count: usize,
+        sha256: &str,
+        source: &str,
+        time: std::time::SystemTime,
+    ) -> Self {
         let source: String = source.chars().filter(|c| !c.is_control()).collect();
-        let header = format!(
-            "{MAGIC}\ncount: {count}\nlength: {}\nsha256: {sha256}\nsource: {source}\ntime: {}\n",
-            body.len(),
+        let text = format!(
+            "{MAGIC}\ncount: {count}\nlength: {length}\nsha256: {sha256}\nsource: {source}\ntime: {}\n",
             humantime::format_rfc3339_seconds(time)
         );
         Self {
-            header,
+            text,
             count,
-            sha256,
-            body,
+            length,
+            sha256: sha256.to_owned(),
         }
     }
 
-    /// The bytes to send.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.header.len() + 1 + self.body.len());
-        out.extend_from_slice(self.header.as_bytes());
-        out.push(b'\n');
-        out.extend_from_slice(&self.body);
-        out
+    /// The header for the map file at `path`, measured by reading it once as a stream.
+    pub fn for_file(
+        path: &std::path::Path,
+        source: &str,
+        time: std::time::SystemTime,
+    ) -> std::io::Result<Self> {
+        use sha2::Digest as _;
+        let mut file = fs_err::File::open(path)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut counter = EntryCounter::default();
+        let mut length = 0u64;
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            counter.feed(&buffer[..n]);
+            length += n as u64;
+        }
+        let sha256 = super::digest::hex(&hasher.finalize());
+        Ok(Self::new(length, counter.finish(), &sha256, source, time))
     }
 
-    /// Reads and checks one payload from `input`, reading at most `limit` body bytes.
-    pub fn read(input: &mut impl BufRead, limit: u64) -> Result<Self, Error> {
+    /// Reads and checks the header from `input`, up to and including the blank line that ends
+    /// it; at most [`MAX_HEADER_LINES`] lines of [`MAX_HEADER_LINE`] bytes are read, so a
+    /// peer cannot make the reader buffer more.
+    pub fn read(input: &mut impl BufRead) -> Result<Self, Error> {
         let mut header = String::new();
         let mut fields = std::collections::HashMap::new();
         for index in 0..=MAX_HEADER_LINES {
@@ -194,39 +253,72 @@ impl Payload {
         let count: usize = field("count")?
             .parse()
             .map_err(|_| Error::Header("count is not a number".into()))?;
-        let announced = field("sha256")?.to_ascii_lowercase();
-        if length > limit {
-            return Err(Error::TooLarge { length, limit });
-        }
-        let mut body = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-        input.by_ref().take(length).read_to_end(&mut body)?;
-        if (body.len() as u64) < length {
-            return Err(Error::Truncated {
-                got: body.len() as u64,
-                length,
-            });
-        }
-        let mut extra = [0u8; 1];
-        if input.read(&mut extra)? != 0 {
-            return Err(Error::Trailing(length));
-        }
-        let actual = sha256_hex(&body);
-        if actual != announced {
-            return Err(Error::Digest { announced, actual });
-        }
-        let actual_count = count_entries(&body);
-        if actual_count != count {
-            return Err(Error::Count {
-                announced: count,
-                actual: actual_count,
-            });
+        let sha256 = field("sha256")?.to_ascii_lowercase();
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Header("sha256 is not 64 hex digits".into()));
         }
         Ok(Self {
-            header,
+            text: header,
             count,
-            sha256: actual,
-            body,
+            length,
+            sha256,
         })
+    }
+
+    /// Copies the body from `input` to `out` in bounded pieces, checking it against the
+    /// header as it goes: at most `limit` bytes (refused before a byte of the body is read),
+    /// exactly `length` of them followed by the end of input, the digest and the count.
+    /// Memory stays the same whatever the header claims.
+    pub fn copy_body(
+        &self,
+        input: &mut impl Read,
+        limit: u64,
+        out: &mut impl std::io::Write,
+    ) -> Result<(), Error> {
+        use sha2::Digest as _;
+        if self.length > limit {
+            return Err(Error::TooLarge {
+                length: self.length,
+                limit,
+            });
+        }
+        let mut hasher = sha2::Sha256::new();
+        let mut counter = EntryCounter::default();
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut got = 0u64;
+        while got < self.length {
+            let want = usize::try_from((self.length - got).min(buffer.len() as u64))
+                .unwrap_or(buffer.len());
+            let n = input.read(&mut buffer[..want])?;
+            if n == 0 {
+                return Err(Error::Truncated {
+                    got,
+                    length: self.length,
+                });
+            }
+            hasher.update(&buffer[..n]);
+            counter.feed(&buffer[..n]);
+            out.write_all(&buffer[..n]).map_err(Error::Write)?;
+            got += n as u64;
+        }
+        if input.read(&mut buffer[..1])? != 0 {
+            return Err(Error::Trailing(self.length));
+        }
+        let actual = super::digest::hex(&hasher.finalize());
+        if actual != self.sha256 {
+            return Err(Error::Digest {
+                announced: self.sha256.clone(),
+                actual,
+            });
+        }
+        let actual = counter.finish();
+        if actual != self.count {
+            return Err(Error::Count {
+                announced: self.count,
+                actual,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -237,11 +329,23 @@ mod tests {
     const BODY: &[u8] = b"a@example.com OK\nb@example.com OK\n";
 
     fn payload() -> Vec<u8> {
-        Payload::new(BODY.to_vec(), "corp-ad", std::time::SystemTime::UNIX_EPOCH).to_bytes()
+        let sha256 = crate::map::digest::sha256_hex(BODY);
+        let header = Header::new(
+            BODY.len() as u64,
+            2,
+            &sha256,
+            "corp-ad",
+            std::time::SystemTime::UNIX_EPOCH,
+        );
+        [header.text.as_bytes(), b"\n", BODY].concat()
     }
 
-    fn read(bytes: &[u8]) -> Result<Payload, Error> {
-        Payload::read(&mut &bytes[..], 1 << 20)
+    fn read(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut input = bytes;
+        let header = Header::read(&mut input)?;
+        let mut body = Vec::new();
+        header.copy_body(&mut input, 1 << 20, &mut body)?;
+        Ok(body)
     }
 
     #[test]
@@ -253,8 +357,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("source: corp-ad\ntime: 1970-01-01T00:00:00Z\n\na@example.com OK\n"));
-        let p = read(&bytes).unwrap();
-        assert_eq!((p.count, p.body.as_slice()), (2, BODY));
+        assert_eq!(read(&bytes).unwrap(), BODY);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map");
+        fs_err::write(&path, BODY).unwrap();
+        let measured =
+            Header::for_file(&path, "corp-ad", std::time::SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(measured.text.as_bytes(), &bytes[..measured.text.len()]);
     }
 
     #[test]
@@ -295,7 +404,14 @@ mod tests {
     }
 
     #[test]
-    fn comments_and_blank_lines_are_not_entries() {
-        assert_eq!(count_entries(b"# x\n\na OK\n  \nb OK"), 2);
+    fn comments_and_blank_lines_are_not_entries_in_any_chunking() {
+        let text = b"# x\n\na OK\n  \n \t# y\nb OK";
+        assert_eq!(count_entries(text), 2);
+        for split in 0..text.len() {
+            let mut counter = EntryCounter::default();
+            counter.feed(&text[..split]);
+            counter.feed(&text[split..]);
+            assert_eq!(counter.finish(), 2, "split at {split}");
+        }
     }
 }

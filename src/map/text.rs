@@ -118,17 +118,27 @@ pub struct SortedKeys<R> {
     buffer: String,
 }
 
+impl<R: BufRead> SortedKeys<R> {
+    /// The keys of the map text `input` (read from `path`, named in errors).
+    pub fn new(input: R, path: &Path) -> Self {
+        Self {
+            input,
+            path: path.to_owned(),
+            line: 0,
+            last: None,
+            buffer: String::new(),
+        }
+    }
+}
+
 impl SortedKeys<std::io::BufReader<fs_err::File>> {
     /// Opens the map at `path`; None when there is none.
     pub fn open(path: &Path) -> std::io::Result<Option<Self>> {
         match fs_err::File::open(path) {
-            Ok(file) => Ok(Some(Self {
-                input: std::io::BufReader::with_capacity(1 << 16, file),
-                path: path.to_owned(),
-                line: 0,
-                last: None,
-                buffer: String::new(),
-            })),
+            Ok(file) => Ok(Some(Self::new(
+                std::io::BufReader::with_capacity(1 << 16, file),
+                path,
+            ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

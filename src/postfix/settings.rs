@@ -89,23 +89,33 @@ impl RelayDomains {
     }
 }
 
-/// The domains of `keys` (map keys, `local@domain`) for which `relayed` says no, each with
-/// its number of keys, in domain order: addresses the gateway would refuse with "Relay access
-/// denied" although the map lists them.
-pub fn unrelayed<'k, E>(
-    keys: impl IntoIterator<Item = &'k str>,
-    mut relayed: impl FnMut(&str) -> Result<bool, E>,
-) -> Result<Vec<(String, usize)>, E> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+/// How many keys (map keys, `local@domain`) each domain has.
+pub fn count_domains<'k>(keys: impl IntoIterator<Item = &'k str>) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for key in keys {
         let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
-        *counts.entry(domain).or_default() += 1;
+        match counts.get_mut(domain) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(domain.to_owned(), 1);
+            }
+        }
     }
+    counts
+}
+
+/// The domains of `counts` ([`count_domains`]) for which `relayed` says no, each with its
+/// number of keys, in domain order: addresses the gateway would refuse with "Relay access
+/// denied" although the map lists them.
+pub fn unrelayed<E>(
+    counts: &BTreeMap<String, usize>,
+    mut relayed: impl FnMut(&str) -> Result<bool, E>,
+) -> Result<Vec<(String, usize)>, E> {
     let mut missing = Vec::new();
     for (domain, count) in counts {
         // A key without a domain is not an address (only a hand-made map has one).
         if !domain.is_empty() && !relayed(domain)? {
-            missing.push((domain.to_owned(), count));
+            missing.push((domain.clone(), *count));
         }
     }
     Ok(missing)
@@ -123,8 +133,15 @@ mod tests {
 
     #[test]
     fn unrelayed_domains_are_counted() {
-        let keys = ["a@x.example", "b@x.example", "c@y.example", "d@z.example"];
-        let missing = unrelayed(keys, |d| Ok::<_, ()>(d == "y.example")).unwrap();
+        let keys = [
+            "a@x.example",
+            "b@x.example",
+            "c@y.example",
+            "d@z.example",
+            "nodomain",
+        ];
+        let counts = count_domains(keys);
+        let missing = unrelayed(&counts, |d| Ok::<_, ()>(d == "y.example")).unwrap();
         assert_eq!(
             missing,
             [("x.example".to_owned(), 2), ("z.example".to_owned(), 1)]

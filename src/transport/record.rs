@@ -78,6 +78,7 @@ mod tests {
             user: "postrelay".into(),
             identity_file: None,
             known_hosts: None,
+            timeout: std::time::Duration::from_secs(600),
         }
     }
 

@@ -8,10 +8,10 @@
 //!
 //! Failures are turned into what the admin has to do: add the host key, install the public key.
 
-use std::io::Write as _;
-use std::path::PathBuf;
+use std::io::{Read, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::map::payload::REMOTE_COMMAND;
 
@@ -31,6 +31,8 @@ pub struct Gateway {
     pub identity_file: Option<PathBuf>,
     /// Known-hosts file; None means ssh's default. Host keys are checked either way.
     pub known_hosts: Option<PathBuf>,
+    /// The longest one push to it may take, from connecting to the receiver's answer.
+    pub timeout: Duration,
 }
 
 impl Gateway {
@@ -92,6 +94,12 @@ pub enum Error {
         /// " path" of the identity file, if configured.
         key: String,
     },
+    /// The session did not end in time; ssh was stopped.
+    #[error(
+        "no answer within {} ([[gateway]] timeout); ssh was stopped and the gateway keeps its map",
+        humantime::format_duration(*.0)
+    )]
+    TimedOut(Duration),
     /// Anything else ssh or the receiver said.
     #[error("{0}")]
     Failed(String),
@@ -137,24 +145,72 @@ pub fn command(gateway: &Gateway) -> Result<Command, Error> {
     Ok(cmd)
 }
 
-/// Sends `payload` to `gateway`; returns the receiver's reply (`OK ...`).
-pub fn send(gateway: &Gateway, payload: &[u8]) -> Result<String, Error> {
+/// Most of ssh's output kept for the report (stdout is one line, stderr a few).
+const MAX_OUTPUT: u64 = 64 << 10;
+
+/// Sends the payload (`header`, then the map text at `body`, streamed) to `gateway`; returns
+/// the receiver's reply (`OK ...`). The whole session is bounded by the gateway's timeout.
+pub fn send(gateway: &Gateway, header: &str, body: &Path) -> Result<String, Error> {
+    let mut file = fs_err::File::open(body)?;
     let mut child = command(gateway)?
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| Error::Failed("no stdin".into()))?;
-    // Write from a thread: ssh may stop reading (and we must still collect its output).
-    let written = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || stdin.write_all(payload));
-        let output = child.wait_with_output();
-        (writer.join(), output)
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(Error::Failed("ssh was started without its pipes".into()));
+    };
+    let deadline = Instant::now() + gateway.timeout;
+    // Writer and readers in threads: ssh may stop reading, and its output must still be
+    // collected; the main thread only watches the clock.
+    let (status, stdout, stderr) = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let written = stdin
+                .write_all(header.as_bytes())
+                .and_then(|()| stdin.write_all(b"\n"))
+                .and_then(|()| std::io::copy(&mut file, &mut stdin).map(drop));
+            drop(stdin);
+            written
+        });
+        let collect = |mut pipe: Box<dyn Read + Send>| {
+            scope.spawn(move || {
+                let mut text = Vec::new();
+                let _ = (&mut pipe).take(MAX_OUTPUT).read_to_end(&mut text);
+                // Drain the rest so that ssh never blocks on a full pipe.
+                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+                text
+            })
+        };
+        let stdout = collect(Box::new(stdout));
+        let stderr = collect(Box::new(stderr));
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(Error::TimedOut(gateway.timeout));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => break Err(Error::Io(e)),
+            }
+        };
+        (
+            status,
+            stdout.join().unwrap_or_default(),
+            stderr.join().unwrap_or_default(),
+        )
     });
-    let output = written.1?;
+    let status = status?;
+    let output = std::process::Output {
+        status,
+        stdout,
+        stderr,
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
     if output.status.success() && stdout.starts_with("OK ") {

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A probe that could not be carried out (as opposed to an answer that was unexpected).
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,65 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+}
+
+/// Longest reply line accepted (RFC 5321 allows 512 octets; servers stay well below this).
+pub const MAX_LINE: usize = 1000;
+
+/// Most lines in one reply (an EHLO reply lists a dozen extensions or so).
+pub const MAX_LINES: usize = 100;
+
+/// Reads a reply line by line: `CODE-text` continues it, `CODE text` (or a bare code) ends
+/// it; every line must carry the same code.
+#[derive(Debug, Default)]
+pub struct ReplyParser {
+    code: Option<u16>,
+    text: Vec<String>,
+}
+
+impl ReplyParser {
+    /// Takes the next line (with or without its line end); the reply once it is complete.
+    pub fn line(&mut self, line: &[u8]) -> Result<Option<Reply>, String> {
+        let shown = || {
+            let text = String::from_utf8_lossy(line);
+            format!("{:?}", text.chars().take(80).collect::<String>())
+        };
+        if line.len() > MAX_LINE {
+            return Err(format!(
+                "a reply line is longer than {MAX_LINE} bytes: {}...",
+                shown()
+            ));
+        }
+        if self.text.len() >= MAX_LINES {
+            return Err(format!("a reply has more than {MAX_LINES} lines"));
+        }
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line =
+            std::str::from_utf8(line).map_err(|_| format!("not an SMTP reply: {}", shown()))?;
+        let code = line
+            .get(..3)
+            .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|c| (200..600).contains(c))
+            .ok_or_else(|| format!("not an SMTP reply: {}", shown()))?;
+        if self.code.is_some_and(|first| first != code) {
+            return Err(format!(
+                "a reply changes its code in the middle: {}",
+                shown()
+            ));
+        }
+        self.code = Some(code);
+        self.text.push(line.get(4..).unwrap_or_default().to_owned());
+        match line.as_bytes().get(3) {
+            Some(b'-') => Ok(None),
+            None | Some(b' ') => Ok(Some(Reply {
+                code,
+                text: std::mem::take(&mut self.text).join(" "),
+            })),
+            Some(_) => Err(format!("not an SMTP reply: {}", shown())),
+        }
+    }
 }
 
 /// One server reply.
@@ -97,6 +156,7 @@ pub struct Session {
     stream: BufReader<Stream>,
     address: String,
     host: String,
+    timeout: Duration,
 }
 
 impl Session {
@@ -131,6 +191,7 @@ impl Session {
             stream: BufReader::new(Stream::Plain(tcp)),
             address: address.to_owned(),
             host,
+            timeout,
         };
         let greeting = session.reply()?;
         if greeting.code != 220 {
@@ -146,30 +207,34 @@ impl Session {
         }
     }
 
+    /// Reads one reply, bounded in line length, line count and time (the whole reply must
+    /// arrive within the session's timeout), so that a hostile server cannot make the probe
+    /// hold more than a few hundred kilobytes or wait forever.
     fn reply(&mut self) -> Result<Reply, Error> {
-        let mut text = Vec::new();
+        let deadline = Instant::now() + self.timeout;
+        let mut parser = ReplyParser::default();
+        let mut line = Vec::with_capacity(128);
         loop {
-            let mut line = String::new();
+            if Instant::now() > deadline {
+                return Err(self.protocol(format!(
+                    "no complete reply within {}",
+                    humantime::format_duration(self.timeout)
+                )));
+            }
+            line.clear();
             let read = self
                 .stream
                 .by_ref()
-                .take(2048)
-                .read_line(&mut line)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
                 .map_err(|e| self.protocol(e.to_string()))?;
             if read == 0 {
                 return Err(self.protocol("the server closed the connection".into()));
             }
-            let line = line.trim_end();
-            let code = line
-                .get(..3)
-                .and_then(|c| c.parse::<u16>().ok())
-                .ok_or_else(|| self.protocol(format!("not an SMTP reply: {line:?}")))?;
-            text.push(line.get(4..).unwrap_or_default().to_owned());
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(Reply {
-                    code,
-                    text: text.join(" "),
-                });
+            match parser.line(&line) {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {}
+                Err(reason) => return Err(self.protocol(reason)),
             }
         }
     }
@@ -234,5 +299,57 @@ impl Session {
     /// Ends the session politely.
     pub fn quit(mut self) {
         let _ = self.command("QUIT");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(lines: &[&[u8]]) -> Result<Option<Reply>, String> {
+        let mut parser = ReplyParser::default();
+        let mut last = Ok(None);
+        for line in lines {
+            last = parser.line(line);
+            if last.is_err() {
+                break;
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn multi_line_replies_are_joined() {
+        let reply = parse(&[
+            b"250-mx.example\r\n",
+            b"250-PIPELINING\r\n",
+            b"250 STARTTLS\r\n",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(reply.code, 250);
+        assert_eq!(reply.text, "mx.example PIPELINING STARTTLS");
+        assert_eq!(parse(&[b"220\r\n"]).unwrap().unwrap().code, 220);
+    }
+
+    #[test]
+    fn malformed_and_endless_replies_are_refused() {
+        assert!(
+            parse(&[b"hello\r\n"])
+                .unwrap_err()
+                .contains("not an SMTP reply")
+        );
+        assert!(
+            parse(&[b"250-a\r\n", b"251 b\r\n"])
+                .unwrap_err()
+                .contains("changes its code")
+        );
+        assert!(parse(&[b"25x ok\r\n"]).is_err());
+        assert!(parse(&[b"999 ok\r\n"]).is_err());
+        assert!(parse(&[b"250xok\r\n"]).is_err());
+        let long = [b"250 ".as_slice(), &[b'x'; 2000]].concat();
+        assert!(parse(&[&long]).unwrap_err().contains("longer than"));
+        let endless: Vec<&[u8]> = std::iter::repeat_n(b"220-more\r\n".as_slice(), 200).collect();
+        assert!(parse(&endless).unwrap_err().contains("more than 100 lines"));
     }
 }

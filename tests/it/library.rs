@@ -4,7 +4,6 @@
 //! built by the sender's own code, the config that import-ini wrote).
 
 pub use rcptsync::config::{Config, SourceKind};
-pub use rcptsync::map::payload::Payload;
 pub use rcptsync::source::ldap::{self, DEFAULT_FILTER, LdapSourceConfig};
 
 /// The first source of the config at `path`, which must be an LDAP source.
@@ -17,4 +16,26 @@ pub fn ldap_source(path: &std::path::Path) -> LdapSourceConfig {
             path.display()
         ),
     }
+}
+
+/// The payload `push` sends for the map text `body` (and `receive` stores in the spool).
+pub fn payload(body: &[u8]) -> Vec<u8> {
+    use rcptsync::map::payload::{Header, count_entries};
+    let header = Header::new(
+        body.len() as u64,
+        count_entries(body),
+        &rcptsync::map::digest::sha256_hex(body),
+        "test",
+        std::time::SystemTime::now(),
+    );
+    [header.text.as_bytes(), b"\n", body].concat()
+}
+
+/// The map text of the payload `bytes` (what follows the header's blank line).
+pub fn body(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .expect("a payload has a blank line after its header");
+    &bytes[end + 2..]
 }

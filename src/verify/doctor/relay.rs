@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::{Finding, Settings, Severity};
-use crate::postfix::settings::unrelayed;
+use crate::postfix::settings::{count_domains, unrelayed};
 
 /// relay_domains must name the domains the gateway relays, or it rejects all their mail.
 /// `map_domains` (the recipient map's domains) make the suggested value.
@@ -34,7 +34,10 @@ pub fn coverage<E>(
     if settings.list("relay_domains").is_empty() {
         return Ok(None); // relay_domains() reports it, with these domains as the fix
     }
-    let missing = unrelayed(keys.iter().map(String::as_str), &mut relayed)?;
+    let missing = unrelayed(
+        &count_domains(keys.iter().map(String::as_str)),
+        &mut relayed,
+    )?;
     if missing.is_empty() {
         return Ok(None);
     }

@@ -32,12 +32,11 @@ fn untouched(gw: &Gateway, before: &[(String, String)]) {
 
 /// Writes a spool map of `n` generated users plus the live ones.
 fn big_map(gw: &Gateway, n: usize) {
-    let mut text: String = LIVE.iter().map(|k| format!("{k} OK\n")).collect();
-    for i in 0..n {
-        text.push_str(&format!("user{i}@example.com OK\n"));
-    }
-    text.push_str("new@example.com OK\n");
-    fs_err::write(gw.postfix.path("spool/relay_recipients"), text).unwrap();
+    let mut keys: Vec<String> = LIVE.iter().map(|k| k.to_string()).collect();
+    keys.extend((0..n).map(|i| format!("user{i}@example.com")));
+    keys.push("new@example.com".into());
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    gw.spool(&keys);
 }
 
 /// Runs apply through `sh -c PREFIX; exec rcptsync apply ...` (for ulimit and signals).
@@ -56,20 +55,18 @@ fn an_invalid_line_refuses_the_whole_map() {
     let gw = running("hash", "");
     let before = gw.live_files();
     let spool = gw.postfix.path("spool/relay_recipients");
-    fs_err::write(
-        &spool,
-        "new@example.com OK\n@example.com OK\nbad value@example.com OK\n",
-    )
-    .unwrap();
+    gw.spool_text("new@example.com OK\n@example.com OK\nbad value@example.com OK\n");
     let r = gw.apply(&[]).code(3);
+    // The payload's header is 7 lines (with its blank line): the map's lines 2 and 3 are the
+    // file's lines 9 and 10.
     let at = spool.display();
     assert!(
         r.stderr
-            .contains(&format!("{at}:2: \"@example.com\": bare @domain")),
+            .contains(&format!("{at}:9: \"@example.com\": bare @domain")),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains(&format!("{at}:3:")), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("{at}:10:")), "{}", r.stderr);
     assert!(r.stderr.contains("refusing to install"), "{}", r.stderr);
     untouched(&gw, &before);
 }

@@ -32,10 +32,22 @@ impl Gateway {
         .unwrap();
     }
 
-    /// Puts a map with `keys` (value OK) into the spool as `relay_recipients`.
+    /// Puts a map with `keys` (value OK) into the spool as `relay_recipients`, as receive
+    /// would: sorted, in a payload.
     pub fn spool(&self, keys: &[&str]) {
+        let mut keys = keys.to_vec();
+        keys.sort();
         let text: String = keys.iter().map(|k| format!("{k} OK\n")).collect();
-        fs_err::write(self.postfix.path("spool/relay_recipients"), text).unwrap();
+        self.spool_text(&text);
+    }
+
+    /// Puts the map text `text` into the spool as receive would (in a payload).
+    pub fn spool_text(&self, text: &str) {
+        fs_err::write(
+            self.postfix.path("spool/relay_recipients"),
+            crate::library::payload(text.as_bytes()),
+        )
+        .unwrap();
     }
 
     /// `rcptsync apply -c rcptsync.toml ARGS...`.

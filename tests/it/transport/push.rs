@@ -48,8 +48,10 @@ impl Sender {
     }
 }
 
+/// The map text in the spool (the payload's body).
 fn spooled(spool: &Path) -> Option<Vec<u8>> {
-    fs_err::read(spool.join("relay_recipients")).ok()
+    let bytes = fs_err::read(spool.join("relay_recipients")).ok()?;
+    Some(crate::library::body(&bytes).to_vec())
 }
 
 #[test]
@@ -65,7 +67,7 @@ fn push_delivers_the_exact_map_once() {
         r.stdout
     );
     assert_eq!(spooled(&sshd.spool).unwrap(), sender.map());
-    let header = fs_err::read_to_string(sshd.spool.join("relay_recipients.header")).unwrap();
+    let header = fs_err::read_to_string(sshd.spool.join("relay_recipients")).unwrap();
     assert!(header.starts_with("rcptsync-map 1\ncount: 2\n"), "{header}");
 
     // Unchanged: nothing is sent (the spool file is not even rewritten).

@@ -39,12 +39,7 @@ fn receive(
 }
 
 fn payload(body: &str) -> Vec<u8> {
-    crate::library::Payload::new(
-        body.as_bytes().to_vec(),
-        "test",
-        std::time::SystemTime::now(),
-    )
-    .to_bytes()
+    crate::library::payload(body.as_bytes())
 }
 
 #[test]
@@ -58,10 +53,10 @@ fn a_good_payload_lands_in_the_spool() {
     );
     assert_eq!(code, 0);
     assert!(stdout.starts_with("OK 1 "), "{stdout}");
-    assert_eq!(
-        fs_err::read_to_string(spool.path().join("relay_recipients")).unwrap(),
-        "a@example.com OK\n"
-    );
+    // The spool keeps the payload as it arrived: header and body, checked together.
+    let spooled = fs_err::read(spool.path().join("relay_recipients")).unwrap();
+    assert!(spooled.starts_with(b"rcptsync-map 1\ncount: 1\n"));
+    assert_eq!(crate::library::body(&spooled), b"a@example.com OK\n");
 }
 
 #[test]

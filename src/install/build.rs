@@ -1,0 +1,289 @@
+//! The new map, made in one streaming pass over the spooled text: every line is validated
+//! ([`super::validate`]), rendered into the new text file beside the live map, hashed,
+//! counted against the live map for the guards, and (with the native writer) added to the
+//! new cdb, all as it is read. Memory stays the same whatever the size of the map, except
+//! for the cdb writer's 8 bytes per key.
+//!
+//! The spooled text is sorted by construction (rcptsync writes maps sorted by key); a map
+//! that is not (a hand-made one given with `--from`) is refused with the command that sorts
+//! it, so that order and duplicates are checked against the previous key alone.
+//!
+//! Security: runs as root on input the spool account controls. Lines are read with a bounded
+//! length, problems are listed up to a bound (with the total), and nothing of the input
+//! reaches the new files unless it passed validation; the new files are temporary until
+//! [`super::swap`] renames them, and are removed if the map is refused.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write as _};
+use std::path::{Path, PathBuf};
+
+use sha2::Digest as _;
+
+use super::cdb;
+use super::validate::{Line, Validator};
+use crate::map::atomic::{self, Replacement};
+use crate::map::diff::{self, Merger, Previous, Summary};
+use crate::map::digest;
+use crate::postfix::{MapSpec, MapType};
+
+/// Longest line read; a map line is an address of at most 254 bytes and a short value.
+pub const MAX_LINE: usize = 4096;
+
+/// Problems listed in full; the rest are counted.
+const MAX_LISTED: usize = 100;
+
+/// What the pass needs to know.
+#[derive(Debug)]
+pub struct Pass<'a> {
+    /// Where the input comes from, for messages.
+    pub source: &'a Path,
+    /// Lines of the file before the map text (a payload's header), so that messages name
+    /// the line of the file.
+    pub line_offset: usize,
+    /// The live map; the new files are made beside it, like it.
+    pub spec: &'a MapSpec,
+    /// Build the cdb file here (else postmap builds the indexed file afterwards).
+    pub native_cdb: bool,
+    /// Addresses that must be in the map (normalized).
+    pub canaries: &'a [String],
+    /// The live map, to count what the new one adds and removes.
+    pub previous: &'a Previous,
+}
+
+/// Why the pass could not be completed (as opposed to a map that is refused).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the input failed.
+    #[error("read {}: {cause}", path.display())]
+    Read {
+        /// The input.
+        path: PathBuf,
+        /// The failure.
+        cause: std::io::Error,
+    },
+    /// Writing a new file failed.
+    #[error("write {}: {cause}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        cause: std::io::Error,
+    },
+    /// Starting a new file failed.
+    #[error(transparent)]
+    Replace(#[from] atomic::Error),
+    /// The live map could not be read to compare against.
+    #[error("read the installed map: {0}")]
+    Previous(#[from] diff::Error),
+}
+
+/// A map that passed: its files, beside the live ones and removed unless installed.
+#[derive(Debug)]
+pub struct Built {
+    /// The new text file.
+    pub text: tempfile::TempPath,
+    /// The new indexed file, when the native writer made it.
+    pub indexed: Option<tempfile::TempPath>,
+    /// SHA-256 of the new text.
+    pub sha256: String,
+    /// Entries in the new map.
+    pub count: usize,
+    /// The change against the live map (None when there is none).
+    pub summary: Option<Summary>,
+    /// Canaries the new map lacks.
+    pub missing_canaries: Vec<String>,
+    /// Keys per domain, for the relay_domains report.
+    pub domains: BTreeMap<String, usize>,
+    /// A key and its value to look up in the built map before it goes live: a canary if
+    /// there is one (it is what must work), else the first entry.
+    pub probe: Option<(String, String)>,
+}
+
+/// A map that failed validation: every problem counted, the first [`MAX_LISTED`] listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems {
+    /// The problems, each naming `file:line`.
+    pub listed: Vec<String>,
+    /// How many there were in all.
+    pub total: usize,
+}
+
+/// Runs the pass over `input`.
+pub fn run(pass: &Pass<'_>, input: &mut impl BufRead) -> Result<Result<Built, Problems>, Error> {
+    let read_error = |cause| Error::Read {
+        path: pass.source.to_owned(),
+        cause,
+    };
+    let mut text = Replacement::new(&pass.spec.path, 0o644)?;
+    let text_path = text.temp_path().to_owned();
+    let write_error = |path: &Path, cause| Error::Write {
+        path: path.to_owned(),
+        cause,
+    };
+    let mut cdb_file = None;
+    if pass.native_cdb && pass.spec.kind == MapType::Cdb {
+        let path = pass
+            .spec
+            .indexed_of(&text_path)
+            .unwrap_or_else(|| text_path.with_extension("cdb"));
+        let file = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| write_error(&path, e))?;
+        let guard = tempfile::TempPath::try_from_path(&path).map_err(|e| write_error(&path, e))?;
+        let writer = cdb::Writer::new(std::io::BufWriter::with_capacity(1 << 16, file))
+            .map_err(|e| write_error(&path, e))?;
+        cdb_file = Some((guard, writer));
+    }
+
+    let mut validator = Validator::new(pass.source);
+    let mut problems = Problems {
+        listed: Vec::new(),
+        total: 0,
+    };
+    let mut merger = Merger::new(pass.previous.keys()?);
+    let mut hasher = sha2::Sha256::new();
+    let mut count = 0;
+    // Each canary and, once seen, its value.
+    let mut canaries: Vec<(&str, Option<String>)> =
+        pass.canaries.iter().map(|c| (c.as_str(), None)).collect();
+    let mut domains: BTreeMap<String, usize> = BTreeMap::new();
+    let mut first: Option<(String, String)> = None;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, text.file());
+    let mut line = Vec::with_capacity(256);
+    let mut number = pass.line_offset;
+    loop {
+        line.clear();
+        let read = std::io::Read::take(&mut *input, MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(read_error)?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        let too_long = line.len() > MAX_LINE;
+        if too_long {
+            // Skip the rest of the line without holding it.
+            loop {
+                let buffer = input.fill_buf().map_err(read_error)?;
+                if buffer.is_empty() {
+                    break;
+                }
+                match buffer.iter().position(|&b| b == b'\n') {
+                    Some(end) => {
+                        input.consume(end + 1);
+                        break;
+                    }
+                    None => {
+                        let all = buffer.len();
+                        input.consume(all);
+                    }
+                }
+            }
+        }
+        let checked = if too_long {
+            Err(format!(
+                "{}:{number}: the line is longer than {MAX_LINE} bytes",
+                pass.source.display()
+            ))
+        } else {
+            validator.line(number, &line)
+        };
+        let entry = match checked {
+            Ok(Line::Entry(entry)) => entry,
+            Ok(Line::Skip) => continue,
+            Err(problem) => {
+                problems.total += 1;
+                if problems.listed.len() < MAX_LISTED {
+                    problems.listed.push(problem);
+                }
+                continue;
+            }
+        };
+        if problems.total > 0 {
+            // The map is refused; only look for more problems.
+            continue;
+        }
+        let (key, value) = (entry.key.as_str(), entry.value.as_str());
+        let rendered = [key.as_bytes(), b" ", value.as_bytes(), b"\n"];
+        for part in rendered {
+            out.write_all(part)
+                .map_err(|e| write_error(&text_path, e))?;
+            hasher.update(part);
+        }
+        if let Some((guard, writer)) = &mut cdb_file {
+            writer
+                .add(key.as_bytes(), value.as_bytes())
+                .map_err(|e| write_error(guard, e))?;
+        }
+        merger.push(key, |_, _| {}).map_err(diff::Error::from)?;
+        count += 1;
+        for (canary, found) in &mut canaries {
+            if *canary == key {
+                *found = Some(value.to_owned());
+            }
+        }
+        // Sorted keys come domain by domain only per local part, so count in a map (a few
+        // entries: one per domain).
+        let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
+        match domains.get_mut(domain) {
+            Some(n) => *n += 1,
+            None => {
+                domains.insert(domain.to_owned(), 1);
+            }
+        }
+        if first.is_none() {
+            first = Some((key.to_owned(), value.to_owned()));
+        }
+    }
+    if problems.total > 0 {
+        return Ok(Err(problems));
+    }
+    out.flush().map_err(|e| write_error(&text_path, e))?;
+    drop(out);
+    let summary = merger.finish(|_, _| {}).map_err(diff::Error::from)?;
+    if pass.spec.kind == MapType::Texthash {
+        // Postfix re-reads a texthash file until its mtime is two seconds old, in case an
+        // editor is still writing it ("pausing to let file cool down"): every daemon would
+        // stall after the reload. This file is complete before it goes live.
+        let cooled = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
+        text.file()
+            .set_modified(cooled)
+            .map_err(|e| write_error(&text_path, e))?;
+    }
+    let indexed = match cdb_file {
+        Some((guard, writer)) => {
+            let file = writer
+                .finish()
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .map_err(|e| write_error(&guard, e))?;
+            if let Some(live) = pass.spec.indexed() {
+                atomic::Attributes::of(&live, 0o644)
+                    .and_then(|a| a.apply(file.file()))
+                    .map_err(|e| write_error(&guard, e))?;
+            }
+            file.sync_all().map_err(|e| write_error(&guard, e))?;
+            Some(guard)
+        }
+        None => None,
+    };
+    let probe = canaries
+        .iter()
+        .find_map(|(canary, value)| Some((canary.to_string(), value.clone()?)))
+        .or(first);
+    Ok(Ok(Built {
+        text: text.into_temp_path()?,
+        indexed,
+        sha256: digest::hex(&hasher.finalize()),
+        count,
+        summary: pass.previous.exists().then_some(summary),
+        missing_canaries: canaries
+            .iter()
+            .filter(|(_, found)| found.is_none())
+            .map(|(c, _)| c.to_string())
+            .collect(),
+        domains,
+        probe,
+    }))
+}
