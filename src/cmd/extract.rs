@@ -46,7 +46,17 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         None
     } else {
         prepare_dir(out)?;
-        Some(Lock::acquire(&with_suffix(out, ".lock"))?)
+        let lock = Lock::acquire(&with_suffix(out, ".lock"))?;
+        // Under the lock no other run writes here: a temporary file is a killed run's.
+        if !change.dry_run {
+            for leftover in atomic::remove_leftovers(out)? {
+                info!(
+                    "removed {}, left by a run that was killed",
+                    leftover.display()
+                );
+            }
+        }
+        Some(lock)
     };
 
     // Connect to the directories first: their change marks decide whether to read them.

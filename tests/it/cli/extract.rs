@@ -222,22 +222,23 @@ fn dry_run_prints_the_diff_and_writes_nothing() {
 }
 
 #[test]
-fn keeps_the_mode_of_an_existing_map() {
-    use std::os::unix::fs::PermissionsExt as _;
+fn keeps_the_owner_group_and_mode_of_an_existing_map() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let env = Env::new(&users(1), LOOSE);
     env.run(&["extract"]).ok();
-    let mode = |env: &Env| {
-        fs_err::metadata(env.map_path())
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
+    let attributes = |env: &Env| {
+        let meta = fs_err::metadata(env.map_path()).unwrap();
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777)
     };
-    assert_eq!(mode(&env), 0o644);
+    assert_eq!(attributes(&env).2, 0o644);
+    // root:mail 0640, as an admin may set it for a group that reads the map.
+    let mail = 8;
+    std::os::unix::fs::chown(env.map_path(), Some(0), Some(mail)).unwrap();
     fs_err::set_permissions(env.map_path(), std::fs::Permissions::from_mode(0o640)).unwrap();
     env.write("directory.ldif", &users(2));
     env.run(&["extract"]).ok();
-    assert_eq!(mode(&env), 0o640);
+    assert_eq!(attributes(&env), (0, mail, 0o640));
+    assert_eq!(env.map().unwrap(), map_of(0..2));
     // No temporary files are left in the output directory.
     let mut names: Vec<_> = fs_err::read_dir(env.path("out"))
         .unwrap()
@@ -252,4 +253,31 @@ fn keeps_the_mode_of_an_existing_map() {
             "relay_recipients.state"
         ]
     );
+}
+
+#[test]
+fn an_output_path_that_is_a_symlink_is_refused_not_replaced() {
+    let env = Env::new(&users(1), LOOSE);
+    fs_err::create_dir(env.path("out")).unwrap();
+    env.write("real_map", "");
+    fs_err::os::unix::fs::symlink(env.path("real_map"), env.map_path()).unwrap();
+    let r = env.run(&["extract"]).code(1);
+    assert!(r.stderr.contains("is a symbolic link"), "{r}");
+    assert!(
+        fs_err::symlink_metadata(env.map_path())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs_err::read_to_string(env.path("real_map")).unwrap(), "");
+}
+
+#[test]
+fn temporary_files_of_a_killed_run_are_removed() {
+    let env = Env::new(&users(1), LOOSE);
+    fs_err::create_dir(env.path("out")).unwrap();
+    let leftover = env.path("out/.relay_recipients.AbC123.tmp");
+    env.write("out/.relay_recipients.AbC123.tmp", "half a map");
+    env.run(&["extract"]).ok();
+    assert!(!leftover.exists());
 }

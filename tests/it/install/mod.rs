@@ -3,6 +3,7 @@
 
 mod doctor;
 mod failures;
+mod hostile;
 mod load;
 mod native;
 mod types;

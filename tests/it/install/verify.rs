@@ -165,3 +165,43 @@ fn starttls_verifies_the_certificate() {
     assert!(r.stderr.contains("STARTTLS with localhost"), "{}", r.stderr);
     assert_eq!(r.stdout, "");
 }
+
+#[test]
+fn an_endless_greeting_is_cut_off_in_bounded_time_and_memory() {
+    // A peer that never finishes its multi-line greeting (it stops by itself after 20 s).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::Write as _;
+        let (mut peer, _) = listener.accept().unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(20) {
+            if peer
+                .write_all(&b"220-more and more\r\n".repeat(64))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(
+        dir.path().join("rcptsync.toml"),
+        "[recipients]\ndomains = [\"example.com\"]\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 262144; exec {} verify -c rcptsync.toml --smtp 127.0.0.1:{port}",
+            env!("CARGO_BIN_EXE_rcptsync")
+        ))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let r = Run::from(out).code(1);
+    assert!(r.stderr.contains("a reply has more than 100 lines"), "{r}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    server.join().unwrap();
+}

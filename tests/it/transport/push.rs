@@ -312,3 +312,32 @@ fn the_documented_authorized_keys_line_lets_the_key_push_and_do_nothing_else() {
     assert!(r.stdout.starts_with("mx1: pushed 2 recipients"), "{r}");
     assert_eq!(spooled(&sshd.spool).unwrap(), sender.map());
 }
+
+#[test]
+fn a_gateway_that_never_answers_times_out_without_holding_up_the_others() {
+    let hung = Sshd::start(None);
+    hung.force_command("sleep 600");
+    let good = Sshd::start(None);
+    let gateways = format!(
+        "{}timeout = \"2s\"\n{}",
+        hung.gateway_toml("hung"),
+        good.gateway_toml("good")
+    );
+    let sender = Sender::new(&gateways);
+    let started = std::time::Instant::now();
+    let r = sender.run(&["push"]).code(1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "push took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        r.stderr.contains(
+            "gateway hung (127.0.0.1): push failed: no answer within 2s ([[gateway]] timeout)"
+        ),
+        "{r}"
+    );
+    assert!(r.stdout.contains("good: pushed 2 recipients"), "{r}");
+    assert_eq!(spooled(&good.spool).unwrap(), sender.map());
+    assert_eq!(spooled(&hung.spool), None);
+}

@@ -130,3 +130,82 @@ fn damaged_or_unexpected_input_never_replaces_the_spool_file() {
         assert_eq!(names, ["relay_recipients"], "{what}: leftovers");
     }
 }
+
+#[test]
+fn a_stalled_sender_is_cut_off_and_leaves_nothing_behind() {
+    let spool = tempfile::tempdir().unwrap();
+    let live = spool.path().join("relay_recipients");
+    fs_err::write(&live, "live\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rcptsync"))
+        .args(["receive", "--timeout", "1s", "--spool"])
+        .arg(spool.path())
+        .env_remove("SSH_ORIGINAL_COMMAND")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half a payload, then silence with the connection held open.
+    let mut stdin = child.stdin.take().unwrap();
+    let good = crate::library::payload(b"a@example.com OK\n");
+    stdin.write_all(&good[..good.len() - 4]).unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "receive waits for ever"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout.starts_with("ERROR read: no complete map within 1s (receive --timeout)"),
+        "{stdout}"
+    );
+    assert_eq!(fs_err::read(&live).unwrap(), b"live\n");
+    let names: Vec<String> = fs_err::read_dir(spool.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(names, ["relay_recipients"], "leftovers");
+}
+
+#[test]
+fn a_header_announcing_a_huge_body_costs_no_memory() {
+    // 200 MiB announced, 100 bytes sent: with 64 MiB of address space receive must still
+    // answer, because it never reserves what the header claims.
+    let spool = tempfile::tempdir().unwrap();
+    let header = format!(
+        "rcptsync-map 1\ncount: 1\nlength: {}\nsha256: {}\nsource: x\ntime: 2026-01-01T00:00:00Z\n\n",
+        200 << 20,
+        "0".repeat(64)
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 65536; exec {} receive --spool {}",
+            env!("CARGO_BIN_EXE_rcptsync"),
+            spool.path().display()
+        ))
+        .env_remove("SSH_ORIGINAL_COMMAND")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(header.as_bytes()).unwrap();
+    stdin.write_all(&[b'x'; 100]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("ERROR truncated: 100 of 209715200 bytes arrived"),
+        "{stdout}"
+    );
+}
