@@ -205,7 +205,7 @@ pub fn run(pass: &Pass<'_>, input: &mut impl BufRead) -> Result<Result<Built, Pr
             // The map is refused; only look for more problems.
             continue;
         }
-        let (key, value) = (entry.key.as_str(), entry.value.as_str());
+        let (key, value) = (entry.key.as_str(), entry.value);
         let rendered = [key.as_bytes(), b" ", value.as_bytes(), b"\n"];
         for part in rendered {
             out.write_all(part)

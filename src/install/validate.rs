@@ -19,18 +19,18 @@ const QUOTED: usize = 80;
 
 /// One validated entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<'l> {
     /// The normalized address.
     pub key: String,
     /// The value, one word.
-    pub value: String,
+    pub value: &'l str,
 }
 
 /// What a line is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Line {
+pub enum Line<'l> {
     /// An entry of the map.
-    Entry(Entry),
+    Entry(Entry<'l>),
     /// A blank line, a comment, or a duplicate of the previous key.
     Skip,
 }
@@ -39,7 +39,8 @@ pub enum Line {
 #[derive(Debug)]
 pub struct Validator<'a> {
     source: &'a Path,
-    previous: Option<String>,
+    /// The previous key ("" before the first), kept in one buffer.
+    previous: String,
 }
 
 /// `text` quoted for a message: escaped, at most [`QUOTED`] characters, with its length when
@@ -58,56 +59,69 @@ impl<'a> Validator<'a> {
     pub fn new(source: &'a Path) -> Self {
         Self {
             source,
-            previous: None,
+            previous: String::new(),
         }
     }
 
     /// Checks line `number` (`bytes`, with or without its line end), as Postfix reads a text
     /// map: `#` comment lines and blank lines are skipped, the key ends at the first
     /// whitespace and must be followed by a value.
-    pub fn line(&mut self, number: usize, bytes: &[u8]) -> Result<Line, String> {
-        let at = format!("{}:{number}", self.source.display());
+    pub fn line<'l>(&mut self, number: usize, bytes: &'l [u8]) -> Result<Line<'l>, String> {
+        // Only a problem needs the location (formatting it for every line would cost more
+        // than the checks).
+        let source = self.source;
+        let at = || format!("{}:{number}", source.display());
         let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let text = std::str::from_utf8(bytes).map_err(|_| format!("{at}: not valid UTF-8"))?;
-        if text.trim().is_empty() || text.trim_start().starts_with('#') {
-            return Ok(Line::Skip);
-        }
-        if text.starts_with([' ', '\t']) {
-            return Err(format!(
-                "{at}: line starts with whitespace (Postfix would join it to the previous line)"
-            ));
-        }
-        let Some((key, value)) = text.split_once([' ', '\t']) else {
-            return Err(format!("{at}: {}: a key without a value", quote(text)));
-        };
-        let value = value.trim();
-        if value.is_empty() {
-            return Err(format!("{at}: {}: a key without a value", quote(key)));
-        }
-        let key =
-            address::normalize(key).map_err(|reason| format!("{at}: {}: {reason}", quote(key)))?;
-        if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(format!("{at}: value {} must be one word", quote(value)));
-        }
-        match &self.previous {
-            Some(previous) if *previous == key => return Ok(Line::Skip),
-            Some(previous) if *previous > key => {
+        let text = std::str::from_utf8(bytes).map_err(|_| format!("{}: not valid UTF-8", at()))?;
+        match text.as_bytes().first() {
+            None | Some(b'#') => return Ok(Line::Skip),
+            Some(b' ' | b'\t') => {
+                if text.trim().is_empty() || text.trim_start().starts_with('#') {
+                    return Ok(Line::Skip);
+                }
                 return Err(format!(
-                    "{at}: {} comes after {}: the map is not sorted by key (rcptsync writes it \
-                     sorted; sort a hand-made map first: awk '{{print tolower($1), $2}}' FILE | \
-                     LC_ALL=C sort -k1,1 -u)",
-                    quote(&key),
-                    quote(previous)
+                    "{}: line starts with whitespace (Postfix would join it to the previous line)",
+                    at()
                 ));
             }
-            _ => {}
+            Some(_) if text.trim().is_empty() => return Ok(Line::Skip),
+            Some(_) => {}
         }
-        self.previous = Some(key.clone());
-        Ok(Line::Entry(Entry {
-            key,
-            value: value.to_owned(),
-        }))
+        let Some(split) = text.bytes().position(|b| b == b' ' || b == b'\t') else {
+            return Err(format!("{}: {}: a key without a value", at(), quote(text)));
+        };
+        let (key, value) = (&text[..split], text[split + 1..].trim());
+        if value.is_empty() {
+            return Err(format!("{}: {}: a key without a value", at(), quote(key)));
+        }
+        let key = address::normalize(key)
+            .map_err(|reason| format!("{}: {}: {reason}", at(), quote(key)))?;
+        // Printable ASCII is one test a byte; anything else is looked at character by character.
+        if !value.bytes().all(|b| (0x21..0x7f).contains(&b))
+            && value.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(format!("{}: value {} must be one word", at(), quote(value)));
+        }
+        if !self.previous.is_empty() {
+            match self.previous.as_str().cmp(key.as_str()) {
+                std::cmp::Ordering::Equal => return Ok(Line::Skip),
+                std::cmp::Ordering::Greater => {
+                    return Err(format!(
+                        "{}: {} comes after {}: the map is not sorted by key (rcptsync writes it \
+                         sorted; sort a hand-made map first: awk '{{print tolower($1), $2}}' \
+                         FILE | LC_ALL=C sort -k1,1 -u)",
+                        at(),
+                        quote(&key),
+                        quote(&self.previous)
+                    ));
+                }
+                std::cmp::Ordering::Less => {}
+            }
+        }
+        self.previous.clear();
+        self.previous.push_str(&key);
+        Ok(Line::Entry(Entry { key, value }))
     }
 }
 
@@ -121,7 +135,7 @@ mod tests {
         let mut problems = Vec::new();
         for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
             match validator.line(i + 1, line) {
-                Ok(Line::Entry(e)) => entries.push((e.key, e.value)),
+                Ok(Line::Entry(e)) => entries.push((e.key, e.value.to_owned())),
                 Ok(Line::Skip) => {}
                 Err(p) => problems.push(p),
             }
