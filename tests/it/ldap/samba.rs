@@ -148,7 +148,7 @@ fn domain_root_referrals_are_skipped_and_ranged_values_are_completed() {
     let dir = samba.dir();
     ldaps_config(&samba);
     let source = library::ldap_source(&dir.join("rcptsync.toml"));
-    let mut connection = library::ldap::connect(&source).unwrap();
+    let mut connection = library::connect(&source);
 
     // A subtree search from the domain root meets references to other naming contexts.
     let stats = connection
