@@ -279,6 +279,9 @@ servers = ["$LDAP_URL"]
 base_dn = "$BASE_DN"
 bind_dn = "$SVC_DN"
 bind_password_file = "$WORK/svc.pw"
+# The throwaway slapd has no TLS and is compared with a plain \`ldapsearch -x\`: a cleartext
+# bind on loopback, allowed for this lab only (every run warns about it).
+insecure_cleartext_bind = true
 
 [recipients]
 domains = ["example.com", "*.corp.example.com"]

@@ -40,6 +40,16 @@ pub struct Options {
 /// Runs extract.
 pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let parts = config.extraction()?;
+    // The bind passwords first: a password file that is refused is a config error, found
+    // before the lock, the connections and the other sources.
+    let credentials = parts
+        .sources
+        .iter()
+        .map(|s| match &s.kind {
+            SourceKind::Ldap(l) => super::credentials(&s.name, l).map(Some),
+            SourceKind::Ldif(_) | SourceKind::List(_) => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let out = &parts.output.path;
     let change = &options.change;
     let _lock = if change.dry_run && !out.exists() {
@@ -68,11 +78,11 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         full_at: state::now(),
     };
     let mut all_marked = true;
-    for source in parts.sources {
-        let (connection, mark) = match &source.kind {
-            SourceKind::Ldap(l) => {
-                let mut connection =
-                    ldap::connect(l).with_context(|| format!("source {}", source.name))?;
+    for (source, credentials) in parts.sources.iter().zip(&credentials) {
+        let (connection, mark) = match (&source.kind, credentials) {
+            (SourceKind::Ldap(l), Some(credentials)) => {
+                let mut connection = ldap::connect(l, credentials)
+                    .with_context(|| format!("source {}", source.name))?;
                 // A mark that cannot be read only costs the shortcut: search in full.
                 let mark = connection.change_mark(&l.base_dn).unwrap_or_else(|e| {
                     warn!(
@@ -83,8 +93,15 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
                 });
                 (Some(connection), mark)
             }
-            SourceKind::Ldif(path) | SourceKind::List(path) => {
+            (SourceKind::Ldif(path) | SourceKind::List(path), _) => {
                 (None, state::content_mark(path).ok())
+            }
+            (SourceKind::Ldap(_), None) => {
+                return Err(anyhow::anyhow!(
+                    "internal error: source {} has no credentials",
+                    source.name
+                )
+                .into());
             }
         };
         all_marked &= mark.is_some();
@@ -259,6 +276,9 @@ fn read_source(
             })?;
         }
         SourceKind::Ldap(config) => {
+            // run() connected every LDAP source before reading any.
+            let connection = connection
+                .ok_or_else(|| anyhow::anyhow!("internal error: the source is not connected"))?;
             ldap::read(config, connection, |entry| collector.entry(entry))?;
         }
     }

@@ -50,7 +50,9 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         .into());
     };
     let excluded = &parts.recipients.excluded;
-    let mut connection = ldap::connect(source).with_context(|| format!("source {name}"))?;
+    let credentials = super::credentials(name, source)?;
+    let mut connection =
+        ldap::connect(source, &credentials).with_context(|| format!("source {name}"))?;
 
     let prune::Found {
         removable: removals,

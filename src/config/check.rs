@@ -142,12 +142,6 @@ impl Checker<'_> {
                     format!("{url:?} is not an ldap:// or ldaps:// URL"),
                 ));
             }
-            if tls && raw.starttls {
-                return Err(self.invalid(
-                    "source.starttls",
-                    format!("starttls = true does not apply to {url} (ldaps:// is TLS already); use ldap:// with StartTLS, or drop starttls"),
-                ));
-            }
         }
         let timeout = self.duration("source.timeout", raw.timeout.as_deref(), "10s")?;
         let filter = raw
@@ -177,6 +171,24 @@ impl Checker<'_> {
                 },
             }),
         };
+        // A simple bind carries the password as it is: over plain ldap:// without StartTLS,
+        // anyone on the path reads it. Refused here, before anything connects, so that the
+        // mistake is a config error and no server ever sees the password. An anonymous bind
+        // sends no secret and stays allowed.
+        if bind.is_some()
+            && !raw.starttls
+            && !raw.insecure_cleartext_bind
+            && let Some(url) = raw.servers.iter().find(|u| u.starts_with("ldap://"))
+        {
+            return Err(self.invalid(
+                "source.servers",
+                format!(
+                    "{url} (source {:?}) would receive the bind password of bind_dn in cleartext; \
+                     use an ldaps:// URL (LDAPS, port 636) or set starttls = true in this [[source]]",
+                    raw.name
+                ),
+            ));
+        }
         if raw.base_dn.trim().is_empty() {
             return Err(self.invalid(
                 "source.base_dn",
@@ -184,8 +196,10 @@ impl Checker<'_> {
             ));
         }
         Ok(LdapSourceConfig {
+            name: raw.name,
             servers: raw.servers,
             starttls: raw.starttls,
+            insecure_cleartext_bind: raw.insecure_cleartext_bind,
             ca_file: raw.ca_file.map(|f| self.resolve(&f)),
             timeout,
             base_dn: raw.base_dn,

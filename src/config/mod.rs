@@ -368,6 +368,86 @@ path = "out/relay_recipients"
         assert!(error(&twice).contains("used by two gateways"));
     }
 
+    /// MINIMAL with an LDAP source made of `keys` (servers, starttls, bind...).
+    fn with_ldap(keys: &str) -> String {
+        format!(
+            "{MINIMAL}\n[[source]]\nname = \"ad\"\nkind = \"ldap\"\nbase_dn = \"DC=example,DC=com\"\n{keys}\n"
+        )
+    }
+
+    fn ldap_source(config: &Config) -> &LdapSourceConfig {
+        match &config.sources[1].kind {
+            SourceKind::Ldap(l) => l,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const BIND: &str = "bind_dn = \"svc@example.com\"\nbind_password_file = \"bind.pw\"";
+
+    #[test]
+    fn a_bind_on_plain_ldap_without_starttls_is_refused_naming_url_and_fixes() {
+        let e = error(&with_ldap(&format!(
+            "servers = [\"ldaps://dc1.example.com\", \"ldap://dc2.example.com:389\"]\n{BIND}"
+        )));
+        assert_eq!(
+            e,
+            "/etc/rcptsync/rcptsync.toml: source.servers: ldap://dc2.example.com:389 (source \"ad\") \
+             would receive the bind password of bind_dn in cleartext; use an ldaps:// URL (LDAPS, \
+             port 636) or set starttls = true in this [[source]]"
+        );
+        // The password from the environment crosses just the same.
+        let e = error(&with_ldap(
+            "servers = [\"ldap://dc1.example.com\"]\nbind_dn = \"svc@example.com\"",
+        ));
+        assert!(
+            e.contains("ldap://dc1.example.com (source \"ad\") would receive the bind password"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn starttls_covers_the_plain_urls_and_combines_with_ldaps() {
+        let config = parse(&with_ldap(&format!(
+            "servers = [\"ldap://dc1.example.com\"]\nstarttls = true\n{BIND}"
+        )))
+        .unwrap();
+        assert!(ldap_source(&config).starttls);
+        // Mixed: ldaps:// uses TLS directly, StartTLS applies to the ldap:// URL.
+        let config = parse(&with_ldap(&format!(
+            "servers = [\"ldaps://dc1.example.com\", \"ldap://dc2.example.com\"]\nstarttls = true\n{BIND}"
+        )))
+        .unwrap();
+        let l = ldap_source(&config);
+        assert_eq!(
+            l.servers,
+            ["ldaps://dc1.example.com", "ldap://dc2.example.com"]
+        );
+        assert!(l.starttls && !l.insecure_cleartext_bind);
+        // ldaps:// alone needs nothing more.
+        parse(&with_ldap(&format!(
+            "servers = [\"ldaps://dc1.example.com\"]\n{BIND}"
+        )))
+        .unwrap();
+    }
+
+    #[test]
+    fn an_anonymous_bind_may_use_plain_ldap() {
+        let config = parse(&with_ldap("servers = [\"ldap://dc1.example.com\"]")).unwrap();
+        let l = ldap_source(&config);
+        assert!(l.bind.is_none() && !l.starttls);
+    }
+
+    #[test]
+    fn insecure_cleartext_bind_allows_a_bind_on_plain_ldap() {
+        let config = parse(&with_ldap(&format!(
+            "servers = [\"ldap://dc1.example.com\"]\ninsecure_cleartext_bind = true\n{BIND}"
+        )))
+        .unwrap();
+        let l = ldap_source(&config);
+        assert!(l.insecure_cleartext_bind && l.bind.is_some() && !l.starttls);
+        assert_eq!(l.name, "ad");
+    }
+
     #[test]
     fn extras_are_normalized() {
         let config = parse(&MINIMAL.replace(

@@ -57,9 +57,13 @@ pub struct Ldap {
     pub name: String,
     /// Tried in order.
     pub servers: Vec<String>,
-    /// StartTLS on `ldap://` URLs.
+    /// StartTLS on the `ldap://` URLs (`ldaps://` URLs use TLS directly).
     #[serde(default)]
     pub starttls: bool,
+    /// Allows a simple bind over plain `ldap://` without StartTLS, for a lab; warned about on
+    /// every run.
+    #[serde(default)]
+    pub insecure_cleartext_bind: bool,
     /// CA bundle; default: the system trust store.
     pub ca_file: Option<String>,
     /// Connect and per-operation timeout, e.g. "5s".

@@ -18,6 +18,12 @@ pub fn ldap_source(path: &std::path::Path) -> LdapSourceConfig {
     }
 }
 
+/// Connects to `source` as extract does: the bind password read first, then the servers.
+pub fn connect(source: &LdapSourceConfig) -> ldap::Connection {
+    let credentials = source.credentials().unwrap();
+    ldap::connect(source, &credentials).unwrap()
+}
+
 /// The payload `push` sends for the map text `body` (and `receive` stores in the spool).
 pub fn payload(body: &[u8]) -> Vec<u8> {
     use rcptsync::map::payload::{Header, count_entries};

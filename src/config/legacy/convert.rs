@@ -177,31 +177,21 @@ impl Draft<'_> {
         out.push_str("\n[[source]]\nname = \"ad\"\nkind = \"ldap\"\n");
         let servers = servers(found, file)?;
         let plain = servers.iter().any(|s| s.starts_with("ldap://"));
-        let tls = servers.iter().any(|s| s.starts_with("ldaps://"));
         let list = servers
             .iter()
             .map(|s| basic(s))
             .collect::<Vec<_>>()
             .join(", ");
-        if plain && tls {
-            if let Some(entry) = found.entry("DCs") {
-                self.warnings.push(format!(
-                    "{}: DCs mixes LDAPS and plain LDAP ports; the ldap:// servers are converted without StartTLS (starttls applies to all ldap:// servers and cannot be combined with ldaps://): use LDAPS on all of them",
-                    at(file, entry.line)
-                ));
-            }
+        if plain {
+            // StartTLS rather than a switch to ldaps://: it keeps the legacy ports (389, 3268),
+            // which the DCs' firewalls already let through, and AD offers StartTLS on them as
+            // soon as the DC has a certificate, which LDAPS needs too. With mixed ports, the
+            // ldaps:// URLs use TLS directly and starttls applies to the ldap:// ones only.
             out.push_str(
-                "# The legacy script bound in cleartext. starttls cannot be combined with ldaps://\n\
-                 # servers, so the ldap:// servers below still bind in cleartext, and hardened DCs refuse\n\
-                 # that (\"Strong(er) authentication required\"): switch them to ldaps:// (636, or 3269\n\
-                 # for the Global Catalog).\n",
-            );
-            out.push_str(&format!("servers = [{list}]\n"));
-        } else if plain {
-            out.push_str(
-                "# The legacy script bound in cleartext. rcptsync upgrades ldap:// connections with\n\
-                 # StartTLS and verifies the certificate; hardened DCs refuse simple binds without TLS\n\
-                 # (\"Strong(er) authentication required\").\n",
+                "# The legacy script bound in cleartext. rcptsync never sends the bind password without\n\
+                 # TLS: it upgrades the ldap:// connections with StartTLS (ldaps:// URLs use TLS\n\
+                 # directly) and verifies the certificate; hardened DCs refuse simple binds without TLS\n\
+                 # anyway (\"Strong(er) authentication required\").\n",
             );
             out.push_str(&format!("servers = [{list}]\nstarttls = true\n"));
         } else {
@@ -578,13 +568,40 @@ mod tests {
         assert!(!l.starttls);
         let (_, config) = load(&minimal("defPort = 636"));
         assert_eq!(ldap(&config).servers, ["ldaps://dc1.example.com"]);
-        // Mixed: starttls cannot apply, so it is left off with a warning.
-        let (conversion, config) = load(&minimal("").replace(
+    }
+
+    #[test]
+    fn mixed_ports_with_a_bind_never_bind_in_cleartext() {
+        // Some DCs on LDAPS, some on plain LDAP, and a bind: the plain ones get StartTLS, and
+        // the result loads under the rule that refuses a cleartext bind.
+        let (conversion, config) = load(&minimal("user = svc@example.com\npasswd = s3cret").replace(
             "DCs = dc1.example.com",
-            "DCs = dc1.example.com:636 dc2.example.com",
+            "DCs = dc1.example.com:636 dc2.example.com dc3.example.com:3268 dc4.example.com:3269",
         ));
-        assert!(!ldap(&config).starttls);
-        assert!(conversion.warnings[0].contains("mixes LDAPS and plain LDAP"));
+        let l = ldap(&config);
+        assert_eq!(
+            l.servers,
+            [
+                "ldaps://dc1.example.com",
+                "ldap://dc2.example.com",
+                "ldap://dc3.example.com:3268",
+                "ldaps://dc4.example.com:3269"
+            ]
+        );
+        assert!(l.bind.is_some());
+        assert!(l.starttls, "{}", conversion.toml);
+        assert!(!l.insecure_cleartext_bind);
+        assert!(conversion.toml.contains("StartTLS"), "{}", conversion.toml);
+        assert!(conversion.warnings.is_empty(), "{:?}", conversion.warnings);
+        // Without StartTLS the same TOML does not load: the converter's output depends on it.
+        let cleartext = conversion.toml.replace("starttls = true\n", "");
+        let e = Config::parse(&cleartext, Path::new("/x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ldap://dc2.example.com (source \"ad\") would receive the bind password"),
+            "{e}"
+        );
     }
 
     #[test]

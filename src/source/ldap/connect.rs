@@ -6,7 +6,10 @@
 //!
 //! TLS (`ldaps://`, or StartTLS on `ldap://` URLs) is verified, always: against `ca_file` or
 //! the system trust store, with the server name from the URL. There is no switch to turn
-//! verification off. The bind password is read at connect time and never logged.
+//! verification off. The bind password is read by the caller before connecting
+//! ([`super::Credentials`]) and never logged. It never crosses without TLS: the config check
+//! refuses a bind on plain `ldap://` without StartTLS, and so does [`connect()`] itself,
+//! unless the source opts out with `insecure_cleartext_bind` (a lab), which is warned about.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use ldap3::tokio::runtime::Runtime;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use tracing::{info, warn};
 
-use super::{Error, LdapSourceConfig, describe, describe_result, secret};
+use super::{Credentials, Error, LdapSourceConfig, describe, describe_result, secret};
 
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
 /// runtime, entered once per operation or page (its blocking wrapper enters it once per entry,
@@ -42,17 +45,13 @@ impl Connection {
     }
 }
 
-/// Connects to the first server that accepts the connection and the bind.
-pub fn connect(config: &LdapSourceConfig) -> Result<Connection, Error> {
-    let password = config
-        .bind
-        .as_ref()
-        .map(|b| b.password.read())
-        .transpose()?;
+/// Connects to the first server that accepts the connection and the bind, binding with
+/// `credentials` (from [`LdapSourceConfig::credentials`]).
+pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<Connection, Error> {
     let tls = tls_config(config)?;
     let mut failures = Vec::new();
     for url in &config.servers {
-        match connect_one(config, url, &tls, password.as_ref()) {
+        match connect_one(config, url, &tls, credentials.0.as_ref()) {
             Ok((rt, ldap)) => {
                 if failures.is_empty() {
                     info!("connected to {url}");
@@ -87,6 +86,14 @@ fn connect_one(
     tls: &Arc<rustls::ClientConfig>,
     password: Option<&secret::Secret>,
 ) -> Result<(Runtime, Ldap), String> {
+    // The config check refuses this already; checked again so that no caller can send the
+    // password in cleartext by building a config some other way.
+    if config.cleartext(url) && !config.insecure_cleartext_bind {
+        return Err(
+            "refusing to send the bind password in cleartext; use an ldaps:// URL or starttls = true"
+                .to_owned(),
+        );
+    }
     let settings = LdapConnSettings::new()
         .set_conn_timeout(config.timeout)
         .set_starttls(config.starttls && url.starts_with("ldap://"))
@@ -103,8 +110,14 @@ fn connect_one(
         Ok::<_, String>(ldap)
     })?;
     if let (Some(bind), Some(password)) = (&config.bind, password) {
-        if url.starts_with("ldap://") && !config.starttls {
-            warn!("{url}: the bind password is sent unencrypted; use ldaps:// or starttls = true");
+        if config.cleartext(url) {
+            // Only with insecure_cleartext_bind (refused above otherwise): said on every run,
+            // so that a lab setting left in production does not go unnoticed.
+            warn!(
+                "source {}: insecure_cleartext_bind = true: sending the bind password to {url} in cleartext; \
+                 use an ldaps:// URL or starttls = true",
+                config.name
+            );
         }
         let result = rt
             .block_on(

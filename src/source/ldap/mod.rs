@@ -12,7 +12,8 @@
 //! from the URL. There is no switch to turn verification off.
 //!
 //! Security: needs only read access to the recipients' attributes (prune aside). The bind
-//! password is read at connect time and never logged.
+//! password is read before connecting ([`LdapSourceConfig::credentials`]), never logged, and
+//! never sent over a connection without TLS unless the source says `insecure_cleartext_bind`.
 
 mod connect;
 mod exchange;
@@ -30,7 +31,7 @@ use tracing::info;
 use super::Entry;
 pub use connect::{Connection, connect};
 pub use search::{Attributes, SearchStats, is_attribute};
-use secret::PasswordSource;
+use secret::{PasswordSource, Secret};
 
 /// The Exchange recipient filter of the original recipe: users with and without mailboxes,
 /// contacts, groups, public folders and dynamic distribution lists, all with a mailNickname.
@@ -44,10 +45,15 @@ pub const DEFAULT_FILTER: &str = "(&(mailNickname=*)(|\
 /// A checked `kind = "ldap"` source.
 #[derive(Debug, Clone)]
 pub struct LdapSourceConfig {
+    /// The source's name, for the warnings that must say which source they are about.
+    pub name: String,
     /// `ldap://` or `ldaps://` URLs, tried in order.
     pub servers: Vec<String>,
-    /// StartTLS on `ldap://` URLs.
+    /// StartTLS on the `ldap://` URLs (`ldaps://` URLs use TLS directly).
     pub starttls: bool,
+    /// A simple bind may go over plain `ldap://` without StartTLS (a lab's opt-out; the config
+    /// check refuses that combination otherwise, and every such bind is warned about).
+    pub insecure_cleartext_bind: bool,
     /// PEM CA certificates to trust instead of the system store.
     pub ca_file: Option<std::path::PathBuf>,
     /// Connect timeout and per-operation timeout.
@@ -67,8 +73,27 @@ pub struct LdapSourceConfig {
 pub struct Bind {
     /// A DN or, on AD, a UPN (`svc@example.com`).
     pub dn: String,
-    /// Where the password is read from, at connect time.
+    /// Where the password is read from, before connecting.
     pub password: PasswordSource,
+}
+
+/// The bind password of one source, read and checked before anything connects: a password
+/// file that is refused is the admin's mistake to fix (the caller reports it as such), not a
+/// directory failure, so it must not be found halfway through [`connect()`].
+#[derive(Debug)]
+pub struct Credentials(Option<Secret>);
+
+impl LdapSourceConfig {
+    /// Reads the bind password (nothing for an anonymous bind).
+    pub fn credentials(&self) -> Result<Credentials, secret::Error> {
+        let secret = self.bind.as_ref().map(|b| b.password.read()).transpose()?;
+        Ok(Credentials(secret))
+    }
+
+    /// Whether a bind on `url` would carry the password without TLS.
+    fn cleartext(&self, url: &str) -> bool {
+        self.bind.is_some() && url.starts_with("ldap://") && !self.starttls
+    }
 }
 
 /// Why a directory could not be read; in every case nothing is written.
@@ -77,9 +102,6 @@ pub enum Error {
     /// No server could be connected to and bound.
     #[error("no directory server could be used: {}", .0.join("; "))]
     NoServer(Vec<String>),
-    /// The bind password could not be read.
-    #[error("bind password: {0}")]
-    Password(#[from] secret::Error),
     /// The CA file or the TLS settings could not be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),
@@ -189,16 +211,13 @@ fn self_error(url: &str, base: &str, e: &LdapError) -> Error {
     }
 }
 
-/// Reads every recipient entry of one LDAP source, calling `each` for each.
+/// Reads every recipient entry of one LDAP source over `connection` (from [`connect()`]),
+/// calling `each` for each.
 pub fn read(
     config: &LdapSourceConfig,
-    connection: Option<Connection>,
+    mut connection: Connection,
     mut each: impl FnMut(&Entry),
 ) -> Result<SearchStats, Error> {
-    let mut connection = match connection {
-        Some(c) => c,
-        None => connect(config)?,
-    };
     let stats = connection.search(
         &config.base_dn,
         &config.filter,

@@ -3,10 +3,19 @@
 //!
 //! It lives beside the source that reads it: only the LDAP bind ever needs the password, and
 //! only at connect time. The config holds just a [`PasswordSource`], where to find it.
+//!
+//! The file is checked as ssh checks a private key, on the opened handle (so that nothing can
+//! be swapped in between the check and the read): a regular file, owned by the user rcptsync
+//! runs as or by root, and not accessible by group or others. It is opened without blocking:
+//! a FIFO in its place would otherwise hang the run until someone writes to it. Every refusal
+//! is one sentence naming the file, what is wrong and the fix; all of them are the admin's to
+//! fix, so the commands report them as config errors (exit 2).
 
 use std::fmt;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
+
+use fs_err::os::unix::fs::OpenOptionsExt as _;
 
 /// The environment variable that may hold the bind password (for systemd `LoadCredential=` or
 /// a wrapper script); a password file in the config takes precedence.
@@ -35,6 +44,24 @@ pub enum Error {
     /// The file could not be read.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Not a regular file (a FIFO, a device, a directory): refused without reading it.
+    #[error("{} is {what}, not a regular file; put the password in a regular file (mode 0600, owned by the user rcptsync runs as) and name that file in bind_password_file", path.display())]
+    NotRegular {
+        /// The password file.
+        path: PathBuf,
+        /// What it is instead ("a FIFO").
+        what: &'static str,
+    },
+    /// Owned by another user, who could change the password or read it.
+    #[error("{} is owned by uid {owner}, not by the user rcptsync runs as (uid {user}) or root; run `chown {user} {}`", path.display(), path.display())]
+    WrongOwner {
+        /// The password file.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// The effective uid of this process.
+        user: u32,
+    },
     /// Group or others may read the file: refused, as ssh refuses such a key.
     #[error("{} is accessible by group or others (mode {mode:04o}); run `chmod 600 {}` (and chown it to the user rcptsync runs as)", path.display(), path.display())]
     TooOpen {
@@ -76,8 +103,41 @@ impl PasswordSource {
 }
 
 fn read_file(path: &Path) -> Result<Secret, Error> {
-    let file = fs_err::File::open(path)?;
-    let mode = file.metadata()?.permissions().mode();
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. It changes
+    // nothing for the regular file that is read below.
+    let file = fs_err::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    // fstat of the opened file: what is checked is what is read.
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_dir() {
+            "a directory"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "a special file"
+        };
+        return Err(Error::NotRegular {
+            path: path.to_owned(),
+            what,
+        });
+    }
+    let user = rustix::process::geteuid().as_raw();
+    if meta.uid() != user && meta.uid() != 0 {
+        return Err(Error::WrongOwner {
+            path: path.to_owned(),
+            owner: meta.uid(),
+            user,
+        });
+    }
+    let mode = meta.mode();
     if mode & 0o077 != 0 {
         return Err(Error::TooOpen {
             path: path.to_owned(),
@@ -102,7 +162,92 @@ fn non_empty(value: String, origin: &str) -> Result<Secret, Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
     use super::*;
+
+    /// The error reading `path` gives, within `limit` (a hang fails the test instead of
+    /// stalling it).
+    fn refusal(path: &Path, limit: Duration) -> Error {
+        let (tx, rx) = mpsc::channel();
+        let source = PasswordSource::File(path.to_owned());
+        std::thread::spawn(move || tx.send(source.read()));
+        match rx.recv_timeout(limit) {
+            Ok(result) => result.unwrap_err(),
+            Err(_) => panic!("reading {} did not return within {limit:?}", path.display()),
+        }
+    }
+
+    /// A refusal is one sentence naming the file: no cause chain that would print it twice.
+    fn one_message(e: &Error, path: &Path) -> String {
+        assert!(std::error::Error::source(e).is_none(), "{e:?}");
+        let text = e.to_string();
+        assert!(text.starts_with(&path.display().to_string()), "{text}");
+        text
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bind.pw");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let e = refusal(&path, Duration::from_secs(5));
+        let text = one_message(&e, &path);
+        assert!(
+            text.contains("is a FIFO, not a regular file") && text.contains("mode 0600"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_file_owned_by_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bind.pw");
+        fs_err::write(&path, "s3cret\n").unwrap();
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let me = rustix::process::geteuid().as_raw();
+        let other = if me == 4242 { 4243 } else { 4242 };
+        if rustix::fs::chown(&path, Some(rustix::fs::Uid::from_raw(other)), None).is_err() {
+            // Only root can give a file away.
+            eprintln!("skipped: cannot chown as uid {me}");
+            return;
+        }
+        let e = refusal(&path, Duration::from_secs(5));
+        let text = one_message(&e, &path);
+        assert!(
+            text.contains(&format!(
+                "is owned by uid {other}, not by the user rcptsync runs as (uid {me}) or root; run `chown {me} {}`",
+                path.display()
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_file_group_can_read_is_refused_in_one_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bind.pw");
+        fs_err::write(&path, "s3cret\n").unwrap();
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = refusal(&path, Duration::from_secs(5));
+        let text = one_message(&e, &path);
+        assert_eq!(
+            text,
+            format!(
+                "{0} is accessible by group or others (mode 0640); run `chmod 600 {0}` (and chown it to the user rcptsync runs as)",
+                path.display()
+            )
+        );
+    }
 
     #[test]
     fn file_must_be_private_and_loses_its_line_end() {

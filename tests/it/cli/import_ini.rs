@@ -162,3 +162,38 @@ fn missing_file_is_a_runtime_failure() {
     let r = import(dir.path(), &[]).code(1);
     assert!(r.stderr.contains("relay_recipients.ini"), "{}", r.stderr);
 }
+
+#[test]
+fn mixed_ldaps_and_plain_dcs_with_a_bind_never_bind_in_cleartext() {
+    let text = LEGACY.replace(
+        "dc1.example.com \\\ndc2.example.com:3268",
+        "dc1.example.com:636 \\\ndc2.example.com dc3.example.com:389",
+    );
+    assert_ne!(text, LEGACY);
+    let dir = dir_with(&text);
+    let r = import(dir.path(), &[]).ok();
+    let config = Config::parse(&r.stdout, &dir.path().join("rcptsync.toml"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", r.stdout));
+    let SourceKind::Ldap(ldap) = &config.sources[0].kind else {
+        panic!("{:?}", config.sources[0].kind);
+    };
+    assert!(ldap.bind.is_some());
+    assert_eq!(
+        ldap.servers,
+        [
+            "ldaps://dc1.example.com",
+            "ldap://dc2.example.com",
+            "ldap://dc3.example.com"
+        ]
+    );
+    // Every server gets TLS: LDAPS directly, or StartTLS on the plain port.
+    for url in &ldap.servers {
+        assert!(
+            url.starts_with("ldaps://") || ldap.starttls,
+            "{url} would bind in cleartext:\n{}",
+            r.stdout
+        );
+    }
+    assert!(!ldap.insecure_cleartext_bind);
+    assert!(!r.stdout.contains("insecure_cleartext_bind"));
+}

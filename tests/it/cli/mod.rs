@@ -6,4 +6,5 @@ mod example;
 mod extract;
 mod guards;
 mod import_ini;
+mod secrets;
 mod util;

@@ -100,20 +100,43 @@ fn simple_bind_without_tls_is_refused_and_explained_then_failover_and_starttls_w
     let samba = Samba::start();
     let dir = samba.dir();
     let ca = samba.ca_file().display().to_string();
+    // rcptsync itself refuses to send the password in cleartext: a config error.
     samba_config(&samba, &format!("servers = [\"{}\"]", samba.ldap_url()));
+    let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).code(2);
+    assert!(
+        r.stderr
+            .contains("would receive the bind password of bind_dn in cleartext"),
+        "{}",
+        r.stderr
+    );
+    // With the lab opt-out the DC refuses it too, and rcptsync explains the refusal.
+    samba_config(
+        &samba,
+        &format!(
+            "servers = [\"{}\"]\ninsecure_cleartext_bind = true",
+            samba.ldap_url()
+        ),
+    );
     let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).code(1);
     assert!(
         r.stderr.contains("refuses a simple bind without TLS (\"Strong(er) authentication required\"); use an ldaps:// URL or starttls = true"),
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr
+            .contains("insecure_cleartext_bind = true: sending the bind password"),
+        "{}",
+        r.stderr
+    );
     assert!(map(dir).is_none());
 
-    // The plain URL first, LDAPS second: the bind refusal fails over to the next server.
+    // The plain URL first, LDAPS second: the bind refusal fails over to the next server
+    // (insecure_cleartext_bind, so that the plain URL really tries a cleartext bind).
     samba_config(
         &samba,
         &format!(
-            "servers = [\"{}\", \"{}\"]\nca_file = \"{ca}\"",
+            "servers = [\"{}\", \"{}\"]\nca_file = \"{ca}\"\ninsecure_cleartext_bind = true",
             samba.ldap_url(),
             samba.ldaps_url()
         ),
@@ -148,7 +171,7 @@ fn domain_root_referrals_are_skipped_and_ranged_values_are_completed() {
     let dir = samba.dir();
     ldaps_config(&samba);
     let source = library::ldap_source(&dir.join("rcptsync.toml"));
-    let mut connection = library::ldap::connect(&source).unwrap();
+    let mut connection = library::connect(&source);
 
     // A subtree search from the domain root meets references to other naming contexts.
     let stats = connection

@@ -10,8 +10,18 @@ use crate::library;
 use crate::support::{self, Run, rcptsync};
 
 /// Writes `bind.pw` (mode 0600) and `rcptsync.toml` for an LDAP source with `source` keys
-/// (servers etc.) and accepted `domains` (TOML) into `dir`.
+/// (servers etc.) and accepted `domains` (TOML) into `dir`, slapd's directory.
+///
+/// The bind never crosses in cleartext (the config refuses that): unless `source` sets its
+/// own TLS keys, the plain URLs get StartTLS, verified against the fixture's CA in `dir`
+/// (the certificate is for `localhost`, hence [`Slapd::url`]).
 pub fn ldap_config(dir: &Path, source: &str, domains: &str) {
+    let tls = if source.contains("starttls") || source.contains("ca_file") {
+        ""
+    } else {
+        "starttls = true\nca_file = \"slapd-ca.pem\"\n"
+    };
+    let source = format!("{tls}{source}");
     let pw = dir.join("bind.pw");
     fs_err::write(&pw, format!("{}\n", Slapd::BIND_PW)).unwrap();
     fs_err::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -226,7 +236,7 @@ fn a_connection_dropped_mid_paging_fails_the_run() {
     let proxy = crate::fixture::CutProxy::start(slapd.port, 400_000);
     let r = fails_without_touching_the_map(
         &slapd,
-        |c| c.replace(&slapd.url(), &format!("ldap://127.0.0.1:{}", proxy.port)),
+        |c| c.replace(&slapd.url(), &format!("ldap://localhost:{}", proxy.port)),
         "search of \"DC=example,DC=com\" failed",
     );
     assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
@@ -242,7 +252,8 @@ fn a_server_stopped_mid_paging_fails_the_search() {
     );
     let source = library::ldap_source(&slapd.path("rcptsync.toml"));
     let mut seen = 0;
-    let result = library::ldap::read(&source, None, |_| {
+    let connection = library::connect(&source);
+    let result = library::ldap::read(&source, connection, |_| {
         seen += 1;
         if seen == 1500 {
             slapd.stop();
@@ -377,13 +388,21 @@ fn bind_failures_and_password_handling() {
     );
     assert!(!r.stderr.contains("not-the-password"));
 
-    // A password file others can read is refused before anything is sent.
+    // A password file others can read is refused before anything is sent: a config error
+    // (exit 2), said once.
     fs_err::set_permissions(dir.join("bind.pw"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    fails_without_touching_the_map(
-        &slapd,
-        |c| c,
-        "is accessible by group or others (mode 0644); run `chmod 600",
+    let before = map(dir).unwrap();
+    let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).code(2);
+    assert_eq!(
+        r.stderr
+            .matches("source ad: bind.pw is accessible by group or others (mode 0644); run `chmod 600 bind.pw`")
+            .count(),
+        1,
+        "{}",
+        r.stderr
     );
+    assert_eq!(r.stderr.matches("mode 0644").count(), 1, "{}", r.stderr);
+    assert_eq!(map(dir).unwrap(), before);
     fs_err::set_permissions(dir.join("bind.pw"), std::fs::Permissions::from_mode(0o600)).unwrap();
 
     // The password may come from the environment instead (never from argv).

@@ -40,6 +40,7 @@ fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
         format!(
             "[[source]]\nname = \"ad\"\nkind = \"ldap\"\nservers = [\"{}\"]\nbase_dn = \"{}\"\n\
              bind_dn = \"{}\"\nbind_password_file = \"bind.pw\"\n\
+             starttls = true\nca_file = \"slapd-ca.pem\"\n\
              [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"out/relay_recipients\"\n\
              [safety]\ncanaries = [\"user7@example.com\"]\n{}",
             slapd.url(),
