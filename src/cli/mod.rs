@@ -6,6 +6,8 @@ pub mod args;
 
 use std::path::{Path, PathBuf};
 
+use std::io::Write as _;
+
 use clap::Parser as _;
 
 use crate::cmd::{self, ExitStatus, Printer};
@@ -17,12 +19,33 @@ pub const DEFAULT_CONFIG: &str = "/etc/rcptsync/rcptsync.toml";
 
 /// Runs rcptsync with the process's arguments.
 pub fn main() -> std::process::ExitCode {
+    // A bug, here or in a library fed a hostile reply, is one line in Postfix's style and
+    // ends the run with exit 1 (a panic in a background task fails the operation that waits
+    // for it); never a Rust backtrace in the admin's cron mail.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        // A panic hook must not panic: a closed stderr is ignored.
+        let _ = writeln!(
+            std::io::stderr(),
+            "rcptsync: error: internal error{at}: {message} (please report this)"
+        );
+    }));
     let cli = Cli::parse();
     let printer = Printer::init(cli.quiet, cli.verbose);
-    match run(&cli, printer) {
-        Ok(status) => status.into(),
-        Err(cmd::Error::Closed) => ExitStatus::Success.into(),
-        Err(err) => {
+    match std::panic::catch_unwind(|| run(&cli, printer)) {
+        Err(_) => ExitStatus::Failure.into(),
+        Ok(Ok(status)) => status.into(),
+        Ok(Err(cmd::Error::Closed)) => ExitStatus::Success.into(),
+        Ok(Err(err)) => {
             tracing::error!("{err}");
             err.status().into()
         }

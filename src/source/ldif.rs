@@ -407,29 +407,10 @@ pub fn line(name: &str, value: &str) -> String {
 /// The paged-results control's OID (RFC 2696).
 const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 
-/// Reads the BER value `SEQUENCE { INTEGER size, OCTET STRING cookie }`; Some(true) when the
-/// cookie is empty (the search is over), None when the value is not of that shape.
+/// Some(true) when the paged-results control value `ber` has an empty cookie (the search is
+/// over), None when the value is not of that shape.
 fn paged_cookie_is_empty(ber: &[u8]) -> Option<bool> {
-    /// Reads one tag-length header; returns (tag, content length, header length).
-    fn header(bytes: &[u8]) -> Option<(u8, usize, usize)> {
-        let tag = *bytes.first()?;
-        let first = *bytes.get(1)?;
-        if first < 0x80 {
-            return Some((tag, usize::from(first), 2));
-        }
-        let count = usize::from(first & 0x7f);
-        let mut len = 0usize;
-        for i in 0..count {
-            len = len.checked_mul(256)? + usize::from(*bytes.get(2 + i)?);
-        }
-        Some((tag, len, 2 + count))
-    }
-    let (tag, _, skip) = header(ber)?;
-    let rest = ber.get(skip..).filter(|_| tag == 0x30)?;
-    let (tag, len, skip) = header(rest)?;
-    let rest = rest.get(skip + len..).filter(|_| tag == 0x02)?;
-    let (tag, len, _) = header(rest)?;
-    (tag == 0x04).then_some(len == 0)
+    super::ber::paged_cookie(ber).map(<[u8]>::is_empty)
 }
 
 /// `0-1499` or `1500-*`.

@@ -7,6 +7,7 @@
 //!
 //! Security: sources need read access to the directory and to their files, nothing more.
 
+pub mod ber;
 pub mod ldap;
 pub mod ldif;
 pub mod list;

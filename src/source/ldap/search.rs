@@ -62,6 +62,7 @@ impl Connection {
         let (url, timeout) = (url.as_str(), *timeout);
         let mut stats = SearchStats::default();
         let mut cookie = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         loop {
             let control = PagedResults {
                 size: page_size,
@@ -117,15 +118,43 @@ impl Connection {
                 Ok(result)
             })?;
             let paging = result.ctrls.iter().find_map(|c| match c {
-                Control(Some(ControlType::PagedResults), raw) => Some(raw.parse::<PagedResults>()),
+                Control(Some(ControlType::PagedResults), raw) => Some(raw.val.as_deref()),
                 _ => None,
             });
+            let incomplete = |why: String| failure(url, base, why);
             match paging {
-                // No paging control in the answer: the server returned the whole result in one
-                // go (success was checked above).
-                None => break,
-                Some(pr) if pr.cookie.is_empty() => break,
-                Some(pr) => cookie = pr.cookie,
+                // No paging control in the first answer: the server returned the whole result
+                // in one go (success was checked above).
+                None if stats.pages == 1 => break,
+                // On a later page the server forgot where it was: the pages so far are not
+                // the whole directory.
+                None => {
+                    return Err(incomplete(format!(
+                        "page {} came back without the paged-results control, so the search did \
+                         not end; the result is incomplete",
+                        stats.pages
+                    )));
+                }
+                Some(value) => match super::super::ber::paged_cookie(value.unwrap_or_default()) {
+                    None => {
+                        return Err(incomplete(format!(
+                            "the paged-results control of page {} is malformed",
+                            stats.pages
+                        )));
+                    }
+                    Some([]) => break,
+                    Some(next) => {
+                        // A cookie seen before would page for ever.
+                        if !seen.insert(crate::map::digest::sha256_hex(next)) {
+                            return Err(incomplete(format!(
+                                "page {} returned a paging cookie the server had returned \
+                                 before; following it would never end",
+                                stats.pages
+                            )));
+                        }
+                        cookie = next.to_vec();
+                    }
+                },
             }
         }
         debug!(

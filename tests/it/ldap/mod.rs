@@ -2,6 +2,7 @@
 //! with an AD-like schema and limits, and a real Samba AD DC.
 
 mod prune;
+mod rogue;
 mod samba;
 mod samba_fixture;
 mod slapd;
