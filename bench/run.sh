@@ -7,8 +7,10 @@
 # For each N: generates an AD-like directory of N mailbox users (bench/gen.py), loads it into a
 # throwaway slapd on loopback with slapadd, and measures, RUNS times each:
 #   - ldapsearch with paging vs `rcptsync extract` over LDAP (full run, then a no-change run);
-#   - building an N-key map: postmap cdb/lmdb/hash vs `rcptsync apply` with its native cdb
-#     writer (and with cdb_writer = "postmap");
+#   - building an N-key map: postmap cdb/lmdb/hash vs `rcptsync apply` (native cdb, and with
+#     postmap for cdb, lmdb and hash), then apply of the map already installed;
+#   - `rcptsync receive` of the map as push sends it;
+# and with several N a scaling table (each figure per million keys).
 # then prints a table and writes it to bench/results/bench-N-TIMESTAMP.txt.
 #
 # Everything runs as root on 127.0.0.1 in a temp dir; slapd and the temp dir are removed on
@@ -435,16 +437,20 @@ bench_postmap() {
     spot_check "$type:$dir/relay_recipients" "$n"
 }
 
-# rcptsync apply --from the extracted map into cdb:DIR/maps/relay_recipients with the given
-# cdb_writer. apply also validates every line, checks relay_domains (postconf), probes the
-# new map with postmap -q and keeps a .prev copy, so it is more than a build.
+# rcptsync apply --from the extracted map into TYPE:DIR/maps/relay_recipients (cdb with the
+# native writer or postmap, lmdb and hash with postmap). apply also hashes the input,
+# validates every line, checks relay_domains (postconf), probes the new map with postmap -q and
+# keeps a .prev copy, so it is more than a build. Then, with that map installed, applies it
+# again: the run the apply.path unit makes after every push that changed nothing.
 bench_apply() {
-    local n=$1 writer=$2
-    local dir="$WORK/gateway-$writer" run
+    local n=$1 type=$2 writer=$3
+    local label="$type-$writer"
+    local dir="$WORK/gateway-$label" run
     mkdir -p "$dir/maps" "$dir/spool"
+    chmod 0755 "$dir/spool"
     cat >"$dir/gateway.toml" <<EOF
 [install]
-map = "cdb:$dir/maps/relay_recipients"
+map = "$type:$dir/maps/relay_recipients"
 postfix_config_dir = "$CONFDIR"
 spool = "$dir/spool"
 cdb_writer = "$writer"
@@ -454,24 +460,50 @@ min_recipients = 1
 max_removed = 1000000000
 max_removed_percent = 100
 EOF
-    log "N=$n: rcptsync apply (cdb_writer = $writer), $RUNS runs"
+    log "N=$n: rcptsync apply ($type, $writer), $RUNS runs"
     for ((run = 1; run <= RUNS; run++)); do
-        # Remove the installed map (text, .cdb, .prev*, .sha256, lock) so each apply builds.
+        # Remove the installed map (text, indexed, .prev*, .sha256, lock) so each apply builds.
         rm -rf "$dir/maps"
         mkdir -p "$dir/maps"
-        timed "$WORK/apply-$writer.samples" \
-            "$RCPTSYNC" apply -v --from "$WORK/map.txt" -c "$dir/gateway.toml"
-        # apply -v reports the build step alone ("built the cdb map (...) in X s"): the fair
-        # comparison with a raw postmap run, without apply's validation and checks.
-        local built
-        built=$(sed -n 's/.*built the cdb map ([^)]*) in \([0-9.]*\) s.*/\1/p' "$WORK/last.err")
-        [[ -n $built ]] || die "apply -v did not report its build time"
-        echo "$built $(tail -n 1 "$WORK/last.time" | awk '{print $2}')" >>"$WORK/build-$writer.samples"
+        timed "$WORK/apply-$label.samples" \
+            "$RCPTSYNC" apply --from "$WORK/map.txt" -c "$dir/gateway.toml"
     done
     if ! cmp -s "$dir/maps/relay_recipients" "$WORK/map.txt"; then
-        die "apply ($writer) installed a text map that differs from the extracted one"
+        die "apply ($label) installed a text map that differs from the extracted one"
     fi
-    spot_check "cdb:$dir/maps/relay_recipients" "$n"
+    spot_check "$type:$dir/maps/relay_recipients" "$n"
+    if [[ $label == cdb-native ]]; then
+        log "N=$n: rcptsync apply of the installed map, $RUNS runs"
+        for ((run = 1; run <= RUNS; run++)); do
+            timed "$WORK/apply-unchanged.samples" \
+                "$RCPTSYNC" apply --from "$WORK/map.txt" -c "$dir/gateway.toml"
+        done
+    fi
+}
+
+# rcptsync receive of the map as push sends it (header, then the text), into a spool: the
+# gateway's forced command. Its memory must not grow with the map.
+bench_receive() {
+    local n=$1 run
+    local spool="$WORK/receive-spool"
+    mkdir -p "$spool"
+    python3 - "$WORK/map.txt" "$WORK/payload" <<'PY'
+import hashlib, sys
+body = open(sys.argv[1], "rb").read()
+count = sum(1 for l in body.split(b"\n") if l.strip() and not l.strip().startswith(b"#"))
+header = (f"rcptsync-map 1\ncount: {count}\nlength: {len(body)}\n"
+          f"sha256: {hashlib.sha256(body).hexdigest()}\nsource: bench\n"
+          "time: 2026-01-01T00:00:00Z\n\n").encode()
+open(sys.argv[2], "wb").write(header + body)
+PY
+    log "N=$n: rcptsync receive, $RUNS runs"
+    for ((run = 1; run <= RUNS; run++)); do
+        timed "$WORK/receive.samples" \
+            sh -c 'exec "$0" receive --spool "$1" <"$2"' "$RCPTSYNC" "$spool" "$WORK/payload"
+    done
+    if ! cmp -s "$spool/relay_recipients" "$WORK/payload"; then
+        die "receive stored something other than the payload"
+    fi
 }
 
 # --- the table ---------------------------------------------------------------------------
@@ -509,18 +541,45 @@ print_table() {
     row "rcptsync extract (no change)" "$s/extract-nochange.samples" "$s/ldapsearch.samples" "ldapsearch"
     row "rcptsync extract --full (no change)" "$s/extract-nochange-full.samples" "$s/ldapsearch.samples" "ldapsearch"
     row "postmap cdb" "$s/postmap-cdb.samples"
-    row "cdb build, native writer" "$s/build-native.samples" "$s/postmap-cdb.samples" "postmap cdb"
-    row "rcptsync apply (native cdb)" "$s/apply-native.samples" "$s/postmap-cdb.samples" "postmap cdb"
-    row "rcptsync apply (postmap cdb)" "$s/apply-postmap.samples" "$s/postmap-cdb.samples" "postmap cdb"
     row "postmap lmdb" "$s/postmap-lmdb.samples"
     row "postmap hash" "$s/postmap-hash.samples"
+    row "rcptsync apply (native cdb)" "$s/apply-cdb-native.samples" "$s/postmap-lmdb.samples" "postmap lmdb"
+    row "rcptsync apply (postmap cdb)" "$s/apply-cdb-postmap.samples" "$s/postmap-cdb.samples" "postmap cdb"
+    row "rcptsync apply (lmdb)" "$s/apply-lmdb-postmap.samples" "$s/postmap-lmdb.samples" "postmap lmdb"
+    row "rcptsync apply (hash)" "$s/apply-hash-postmap.samples" "$s/postmap-hash.samples" "postmap hash"
+    row "rcptsync apply (installed)" "$s/apply-unchanged.samples"
+    row "rcptsync receive" "$s/receive.samples"
     echo
     echo "setup: LDIF generation $(calc "sprintf(\"%.1f\", $GEN_SECONDS)") s, slapadd $(calc "sprintf(\"%.1f\", $LOAD_SECONDS)") s (not measured above)"
     local note
     for note in "${NOTES[@]}"; do
         echo "$note"
     done
+    echo "peak RSS of apply with postmap (cdb/lmdb/hash) is the larger of apply's and postmap's own (GNU time); apply's own is the native-cdb row's less its cdb tables (8 bytes a key)"
     echo "cpu: $cpu; rcptsync at commit $commit (plus any uncommitted changes); slapd and the client share the cores"
+}
+
+# One line of the scaling table: per N, the median seconds and peak RSS of the main figures,
+# and the seconds per million keys (which stays flat when a figure grows linearly).
+scaling_row() {
+    local n=$1 s="$WORK" what median rss
+    local line
+    line=$(printf '%9s %9s' "$n" "$KEYS")
+    for what in extract-full apply-cdb-native apply-lmdb-postmap receive; do
+        read -r median _ _ rss < <(stats "$s/$what.samples")
+        line+=$(printf ' %8.2f %6.1f %6.2f' "$median" "$(calc "$rss / 1024")" \
+            "$(calc "$median * 1000000 / $KEYS")")
+    done
+    echo "$line"
+}
+
+print_scaling() {
+    [[ -s "$TMP_ROOT/scaling" ]] || return 0
+    echo "rcptsync bench scaling  runs=$RUNS  $(date '+%Y-%m-%d %H:%M %Z')"
+    echo "(each figure: median s, peak RSS MiB, s per million keys)"
+    printf '%9s %9s %22s %22s %22s %22s\n' "N" "keys" "extract (full)" "apply (native cdb)" \
+        "apply (lmdb)" "receive"
+    cat "$TMP_ROOT/scaling"
 }
 
 # --- main ------------------------------------------------------------------------------------
@@ -538,13 +597,16 @@ bench_one() {
     stop_slapd # the map build needs no directory; give its cores back
 
     bench_postmap "$n" cdb
-    bench_apply "$n" native
-    bench_apply "$n" postmap
     bench_postmap "$n" lmdb
     bench_postmap "$n" hash
+    bench_apply "$n" cdb native
+    bench_apply "$n" cdb postmap
+    bench_apply "$n" lmdb postmap
+    bench_apply "$n" hash postmap
+    bench_receive "$n"
 
     # The README says the native writer is byte-identical to postmap's cdb.
-    if cmp -s "$WORK/gateway-native/maps/relay_recipients.cdb" "$WORK/postmap-cdb/relay_recipients.cdb"; then
+    if cmp -s "$WORK/gateway-cdb-native/maps/relay_recipients.cdb" "$WORK/postmap-cdb/relay_recipients.cdb"; then
         NOTES+=("native cdb file is byte-identical to postmap's: yes")
     else
         NOTES+=("native cdb file is byte-identical to postmap's: NO (both pass the spot checks)")
@@ -556,6 +618,7 @@ bench_one() {
     print_table "$n" | tee "$result"
     log "N=$n: table written to $result"
     echo
+    scaling_row "$n" >>"$TMP_ROOT/scaling"
 
     rm -rf "$WORK" # up to a few GB for 1M users; the next N starts fresh
 }
@@ -587,6 +650,12 @@ main() {
     for n in "${sizes[@]}"; do
         bench_one "$n"
     done
+    if ((${#sizes[@]} > 1)); then
+        local result
+        result="$RESULTS_DIR/scaling-$(date +%Y%m%d-%H%M%S).txt"
+        print_scaling | tee "$result"
+        log "scaling table written to $result"
+    fi
 }
 
 main "$@"
