@@ -64,7 +64,8 @@ pub enum Command {
         /// Guards and dry run.
         #[command(flatten)]
         change: Change,
-        /// Apply this map file instead of the newest one in the spool.
+        /// Apply this map file (a plain map, or a payload as receive stores it) instead of the
+        /// spooled one; it gets the same checks.
         #[arg(long, value_name = "FILE", conflicts_with = "rollback")]
         from: Option<PathBuf>,
         /// Swap the installed map with the previous one (PATH.prev); run again to undo.

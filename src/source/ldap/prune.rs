@@ -8,7 +8,7 @@
 //! first failure stops the removals: what was done is then exactly a prefix of the list, which
 //! the undo LDIF can describe.
 //!
-//! The command ([`crate::cmd::prune`]) decides what to print, where the undo file goes and
+//! The `prune` command decides what to print, where the undo file goes and
 //! the exit status; nothing here writes files.
 
 use super::{Connection, Error, LdapSourceConfig, is_attribute};
