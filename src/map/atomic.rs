@@ -342,15 +342,53 @@ mod tests {
 
     #[test]
     fn failure_leaves_the_live_file_alone() {
+        use std::os::unix::fs::MetadataExt as _;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("map");
         write(&path, b"live\n", 0o644).unwrap();
-        // A directory in the way of the rename: the write must fail and change nothing.
+        let inode = fs_err::metadata(&path).unwrap().ino();
+        // The content fails half-way (a full disk, a broken source): the live file keeps its
+        // bytes and its inode, and no temporary file is left beside it.
+        let failed = write_with(&path, 0o644, |out| {
+            out.write_all(b"half a ma")?;
+            Err(std::io::Error::other("no space left on device"))
+        });
+        let e = failed.unwrap_err();
+        assert_eq!(e.path, path);
+        assert!(e.to_string().contains("no space left on device"), "{e}");
+        assert_eq!(fs_err::read(&path).unwrap(), b"live\n");
+        assert_eq!(fs_err::metadata(&path).unwrap().ino(), inode);
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+        // A directory in the way of the rename: the write fails and leaves nothing either.
         let blocked = dir.path().join("sub");
         fs_err::create_dir(&blocked).unwrap();
         fs_err::create_dir(blocked.join("x")).unwrap();
         assert!(write(&blocked, b"new\n", 0o644).is_err());
-        assert_eq!(fs_err::read(&path).unwrap(), b"live\n");
+        assert!(blocked.join("x").is_dir());
         assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn owner_group_and_mode_are_kept_and_a_symlink_is_refused() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map");
+        write(&path, b"one\n", 0o600).unwrap();
+        std::os::unix::fs::chown(&path, Some(0), Some(8)).unwrap();
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write(&path, b"two\n", 0o644).unwrap();
+        let meta = fs_err::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o777), (0, 8, 0o640));
+        let link = dir.path().join("link");
+        fs_err::os::unix::fs::symlink(&path, &link).unwrap();
+        let e = write(&link, b"three\n", 0o644).unwrap_err().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        assert_eq!(fs_err::read(&path).unwrap(), b"two\n");
+        assert!(
+            fs_err::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 }
