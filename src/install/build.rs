@@ -108,49 +108,35 @@ pub struct Problems {
     pub total: usize,
 }
 
-/// Runs the pass over `input`.
-pub fn run(pass: &Pass<'_>, input: &mut impl BufRead) -> Result<Result<Built, Problems>, Error> {
+/// Valid entries handed from the reading thread to the writing one, rendered: `key value\n`
+/// each, with the lengths of key and value.
+#[derive(Debug, Default)]
+struct Batch {
+    text: Vec<u8>,
+    entries: Vec<(usize, usize)>,
+}
+
+/// Entries per batch: large enough that handing one over costs nothing, small enough to stay
+/// in the caches.
+const BATCH: usize = 4096;
+
+/// Reads and validates every line of `input`, sending the valid entries in batches (none once
+/// a line has failed, since the map is refused anyway); returns the problems.
+fn read_lines(
+    pass: &Pass<'_>,
+    input: &mut impl BufRead,
+    batches: &std::sync::mpsc::SyncSender<Batch>,
+) -> Result<Problems, Error> {
     let read_error = |cause| Error::Read {
         path: pass.source.to_owned(),
         cause,
     };
-    let mut text = Replacement::new(&pass.spec.path, 0o644)?;
-    let text_path = text.temp_path().to_owned();
-    let write_error = |path: &Path, cause| Error::Write {
-        path: path.to_owned(),
-        cause,
-    };
-    let mut cdb_file = None;
-    if pass.native_cdb && pass.spec.kind == MapType::Cdb {
-        let path = pass
-            .spec
-            .indexed_of(&text_path)
-            .unwrap_or_else(|| text_path.with_extension("cdb"));
-        let file = fs_err::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| write_error(&path, e))?;
-        let guard = tempfile::TempPath::try_from_path(&path).map_err(|e| write_error(&path, e))?;
-        let writer = cdb::Writer::new(std::io::BufWriter::with_capacity(1 << 16, file))
-            .map_err(|e| write_error(&path, e))?;
-        cdb_file = Some((guard, writer));
-    }
-
     let mut validator = Validator::new(pass.source);
     let mut problems = Problems {
         listed: Vec::new(),
         total: 0,
     };
-    let mut merger = Merger::new(pass.previous.keys()?);
-    let mut hasher = sha2::Sha256::new();
-    let mut count = 0;
-    // Each canary and, once seen, its value.
-    let mut canaries: Vec<(&str, Option<String>)> =
-        pass.canaries.iter().map(|c| (c.as_str(), None)).collect();
-    let mut domains: BTreeMap<String, usize> = BTreeMap::new();
-    let mut first: Option<(String, String)> = None;
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, text.file());
+    let mut batch = Batch::default();
     let mut line = Vec::with_capacity(256);
     let mut number = pass.line_offset;
     loop {
@@ -190,57 +176,183 @@ pub fn run(pass: &Pass<'_>, input: &mut impl BufRead) -> Result<Result<Built, Pr
         } else {
             validator.line(number, &line)
         };
-        let entry = match checked {
-            Ok(Line::Entry(entry)) => entry,
-            Ok(Line::Skip) => continue,
+        match checked {
+            Ok(Line::Entry(entry)) if problems.total == 0 => {
+                batch.text.extend_from_slice(entry.key.as_bytes());
+                batch.text.push(b' ');
+                batch.text.extend_from_slice(entry.value.as_bytes());
+                batch.text.push(b'\n');
+                batch.entries.push((entry.key.len(), entry.value.len()));
+                if batch.entries.len() == BATCH && batches.send(std::mem::take(&mut batch)).is_err()
+                {
+                    // The writer stopped on an error of its own, which it reports.
+                    return Ok(problems);
+                }
+            }
+            Ok(_) => {}
             Err(problem) => {
                 problems.total += 1;
                 if problems.listed.len() < MAX_LISTED {
                     problems.listed.push(problem);
                 }
-                continue;
             }
-        };
-        if problems.total > 0 {
-            // The map is refused; only look for more problems.
-            continue;
-        }
-        let (key, value) = (entry.key.as_str(), entry.value);
-        let rendered = [key.as_bytes(), b" ", value.as_bytes(), b"\n"];
-        for part in rendered {
-            out.write_all(part)
-                .map_err(|e| write_error(&text_path, e))?;
-            hasher.update(part);
-        }
-        if let Some((guard, writer)) = &mut cdb_file {
-            writer
-                .add(key.as_bytes(), value.as_bytes())
-                .map_err(|e| write_error(guard, e))?;
-        }
-        merger.push(key, |_, _| {}).map_err(diff::Error::from)?;
-        count += 1;
-        for (canary, found) in &mut canaries {
-            if *canary == key {
-                *found = Some(value.to_owned());
-            }
-        }
-        // Sorted keys come domain by domain only per local part, so count in a map (a few
-        // entries: one per domain).
-        let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
-        match domains.get_mut(domain) {
-            Some(n) => *n += 1,
-            None => {
-                domains.insert(domain.to_owned(), 1);
-            }
-        }
-        if first.is_none() {
-            first = Some((key.to_owned(), value.to_owned()));
         }
     }
+    if problems.total == 0 && !batch.entries.is_empty() {
+        let _ = batches.send(batch);
+    }
+    Ok(problems)
+}
+
+/// The writing side of the pass: the new text, its digest, the cdb, and what is counted.
+struct Sink<'a, W: std::io::Write> {
+    out: W,
+    hasher: sha2::Sha256,
+    cdb: Option<(
+        tempfile::TempPath,
+        cdb::Writer<std::io::BufWriter<fs_err::File>>,
+    )>,
+    merger: Merger<diff::OldKeys>,
+    count: usize,
+    /// Each canary and, once seen, its value.
+    canaries: Vec<(&'a str, Option<String>)>,
+    domains: BTreeMap<String, usize>,
+    first: Option<(String, String)>,
+}
+
+impl<W: std::io::Write> Sink<'_, W> {
+    /// Writes, hashes and counts one batch of valid entries.
+    fn batch(&mut self, batch: &Batch, text_path: &Path) -> Result<(), Error> {
+        let write_error = |path: &Path, cause| Error::Write {
+            path: path.to_owned(),
+            cause,
+        };
+        self.out
+            .write_all(&batch.text)
+            .map_err(|e| write_error(text_path, e))?;
+        self.hasher.update(&batch.text);
+        let mut at = 0;
+        for &(key_len, value_len) in &batch.entries {
+            let key_bytes = &batch.text[at..at + key_len];
+            let value_bytes = &batch.text[at + key_len + 1..at + key_len + 1 + value_len];
+            at += key_len + value_len + 2;
+            // Both were &str before they were rendered.
+            let key = std::str::from_utf8(key_bytes).unwrap_or_default();
+            let value = std::str::from_utf8(value_bytes).unwrap_or_default();
+            if let Some((guard, writer)) = &mut self.cdb {
+                writer
+                    .add(key_bytes, value_bytes)
+                    .map_err(|e| write_error(guard, e))?;
+            }
+            self.merger
+                .push(key, |_, _| {})
+                .map_err(diff::Error::from)?;
+            self.count += 1;
+            for (canary, found) in &mut self.canaries {
+                if *canary == key {
+                    *found = Some(value.to_owned());
+                }
+            }
+            let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
+            match self.domains.get_mut(domain) {
+                Some(n) => *n += 1,
+                None => {
+                    self.domains.insert(domain.to_owned(), 1);
+                }
+            }
+            if self.first.is_none() {
+                self.first = Some((key.to_owned(), value.to_owned()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the pass over `input`: one thread reads and validates, the other writes, hashes and
+/// counts, so that both cores work on a large map.
+pub fn run(
+    pass: &Pass<'_>,
+    input: &mut (impl BufRead + Send),
+) -> Result<Result<Built, Problems>, Error> {
+    let mut text = Replacement::new(&pass.spec.path, 0o644)?;
+    let text_path = text.temp_path().to_owned();
+    let write_error = |path: &Path, cause| Error::Write {
+        path: path.to_owned(),
+        cause,
+    };
+    let mut cdb_file = None;
+    let text_path = text_path.as_path();
+    if pass.native_cdb && pass.spec.kind == MapType::Cdb {
+        let path = pass
+            .spec
+            .indexed_of(text_path)
+            .unwrap_or_else(|| text_path.with_extension("cdb"));
+        let file = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| write_error(&path, e))?;
+        let guard = tempfile::TempPath::try_from_path(&path).map_err(|e| write_error(&path, e))?;
+        let writer = cdb::Writer::new(std::io::BufWriter::with_capacity(1 << 16, file))
+            .map_err(|e| write_error(&path, e))?;
+        cdb_file = Some((guard, writer));
+    }
+
+    let mut sink = Sink {
+        // A second handle on the same file: the writer owns it, the replacement keeps its own.
+        out: std::io::BufWriter::with_capacity(
+            1 << 16,
+            fs_err::File::from_parts(
+                text.file()
+                    .try_clone()
+                    .map_err(|e| write_error(text_path, e))?,
+                text_path,
+            ),
+        ),
+        hasher: sha2::Sha256::new(),
+        cdb: cdb_file,
+        merger: Merger::new(pass.previous.keys()?),
+        count: 0,
+        canaries: pass.canaries.iter().map(|c| (c.as_str(), None)).collect(),
+        domains: BTreeMap::new(),
+        first: None,
+    };
+    let (sender, batches) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (problems, written) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_lines(pass, input, &sender));
+        let mut written: Result<(), Error> = Ok(());
+        for batch in &batches {
+            written = sink.batch(&batch, text_path);
+            if written.is_err() {
+                // Dropping the receiver stops the reader at its next batch.
+                break;
+            }
+        }
+        drop(batches);
+        let problems = reader.join().unwrap_or_else(|_| {
+            Err(Error::Read {
+                path: pass.source.to_owned(),
+                cause: std::io::Error::other("the reading thread failed"),
+            })
+        });
+        (problems, written)
+    });
+    written?;
+    let problems = problems?;
     if problems.total > 0 {
         return Ok(Err(problems));
     }
-    out.flush().map_err(|e| write_error(&text_path, e))?;
+    let Sink {
+        mut out,
+        hasher,
+        cdb: cdb_file,
+        merger,
+        count,
+        canaries,
+        domains,
+        first,
+    } = sink;
+    out.flush().map_err(|e| write_error(text_path, e))?;
     drop(out);
     let summary = merger.finish(|_, _| {}).map_err(diff::Error::from)?;
     if pass.spec.kind == MapType::Texthash {
@@ -250,7 +362,7 @@ pub fn run(pass: &Pass<'_>, input: &mut impl BufRead) -> Result<Result<Built, Pr
         let cooled = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
         text.file()
             .set_modified(cooled)
-            .map_err(|e| write_error(&text_path, e))?;
+            .map_err(|e| write_error(text_path, e))?;
     }
     let indexed = match cdb_file {
         Some((guard, writer)) => {

@@ -541,7 +541,7 @@ mod tests {
     #[test]
     fn ldapsearch_trailers() {
         let ok = "# extended LDIF\n#\n\n# A\ndn: CN=A\nmail: a@x.com\n\n# search reference\nref: ldap://x/DC=y\n\n\
-                  # search result\nsearch: 2\nresult: 0 Success\ncontrol: 1.2.840.113556.1.4.319 false MAQCAQAEAA==\n\n# numEntries: 1\n";
+                  # search result\nsearch: 2\nresult: 0 Success\ncontrol: 1.2.840.113556.1.4.319 false MAUCAQAEAA==\n\n# numEntries: 1\n";
         assert_eq!(parse(ok).unwrap().len(), 1);
         let truncated = "dn: CN=A\nmail: a@x.com\n\n# search result\nsearch: 2\nresult: 4 Size limit exceeded\n";
         let e = error(truncated);
