@@ -103,8 +103,16 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         canaries: &config.safety.canaries,
         previous: &previous,
     };
-    let body = spooled.body().with_context(|| format!("read {shown}"))?;
-    let built = match build::run(&pass, body)? {
+    let mut body = spooled.body().with_context(|| format!("read {shown}"))?;
+    let built = match build::run(&pass, &mut body)? {
+        Ok(built) if body.digest() != source => {
+            drop(built);
+            return Ok(refuse(
+                "the file changed while it was read (is a push still writing it?); nothing of \
+                 it was used",
+                &shown,
+            ));
+        }
         Ok(built) => built,
         Err(problems) => {
             for problem in &problems.listed {
@@ -135,10 +143,6 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         );
         return Ok(ExitStatus::Success);
     }
-    // Only a report: a relay_domains that cannot be read must not stop the install.
-    if let Err(e) = report_unrelayed(&postfix, &built) {
-        warn!("could not compare the map's domains with relay_domains: {e:#}");
-    }
     let proposal = Proposal {
         count: built.count,
         sourced: built.count,
@@ -160,6 +164,11 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     );
     if !verdict.allows() {
         return Ok(ExitStatus::Refused);
+    }
+    // Only a report, and only for a map the guards let through: a relay_domains that cannot
+    // be read must not stop the install.
+    if let Err(e) = report_unrelayed(&postfix, &built) {
+        warn!("could not compare the map's domains with relay_domains: {e:#}");
     }
     let report = Report {
         map: &install.map,
@@ -349,6 +358,13 @@ fn report_unrelayed(postfix: &Postfix, built: &Built) -> anyhow::Result<()> {
         warn!(
             "the map has addresses in domains this gateway does not relay (not in relay_domains): {}",
             listed.join(", ")
+        );
+    }
+    if built.more_domains > 0 {
+        warn!(
+            "the map has addresses in {} more domains, not compared with relay_domains (at most {} are)",
+            built.more_domains,
+            build::MAX_DOMAINS
         );
     }
     Ok(())

@@ -368,8 +368,19 @@ impl Checker<'_> {
                 ));
             }
         };
+        let spool = self.resolve(raw.spool.as_deref().unwrap_or("/var/spool/rcptsync"));
+        if crate::map::atomic::dir_of(&map.path) == spool {
+            return Err(self.invalid(
+                "install.spool",
+                format!(
+                    "{} is also the directory of install.map: the receiving account must not \
+                     be able to write where Postfix's map lives; use a spool of its own",
+                    spool.display()
+                ),
+            ));
+        }
         Ok(install::Settings {
-            spool: self.resolve(raw.spool.as_deref().unwrap_or("/var/spool/rcptsync")),
+            spool,
             map,
             postfix_config_dir: self
                 .resolve(raw.postfix_config_dir.as_deref().unwrap_or("/etc/postfix")),

@@ -311,6 +311,10 @@ path = "out/relay_recipients"
             ("map = \"hash:relative\"", "install.map"),
             ("reload = \"sometimes\"", "install.reload"),
             ("cdb_writer = \"fast\"", "install.cdb_writer"),
+            (
+                "map = \"cdb:/var/spool/rcptsync/relay_recipients\"",
+                "install.spool",
+            ),
         ] {
             let e = parse(&format!("[install]\n{bad}\n"))
                 .unwrap_err()

@@ -2,7 +2,7 @@
 //! ([`super::validate`]), rendered into the new text file beside the live map, hashed,
 //! counted against the live map for the guards, and (with the native writer) added to the
 //! new cdb, all as it is read. Memory stays the same whatever the size of the map, except
-//! for the cdb writer's 8 bytes per key.
+//! for the cdb writer's 8 bytes per key (and at most [`MAX_DOMAINS`] domains counted).
 //!
 //! The spooled text is sorted by construction (rcptsync writes maps sorted by key); a map
 //! that is not (a hand-made one given with `--from`) is refused with the command that sorts
@@ -28,6 +28,11 @@ use crate::postfix::{MapSpec, MapType};
 
 /// Longest line read; a map line is an address of at most 254 bytes and a short value.
 pub const MAX_LINE: usize = 4096;
+
+/// Distinct domains counted for the relay_domains report; a map with more (a real one has a
+/// handful) has the rest counted in [`Built::more_domains`], so that memory and the report's
+/// Postfix lookups stay bounded.
+pub const MAX_DOMAINS: usize = 1000;
 
 /// Problems listed in full; the rest are counted.
 const MAX_LISTED: usize = 100;
@@ -92,8 +97,10 @@ pub struct Built {
     pub summary: Option<Summary>,
     /// Canaries the new map lacks.
     pub missing_canaries: Vec<String>,
-    /// Keys per domain, for the relay_domains report.
+    /// Keys per domain, for the relay_domains report (at most [`MAX_DOMAINS`] domains).
     pub domains: BTreeMap<String, usize>,
+    /// Keys in the domains beyond [`MAX_DOMAINS`].
+    pub more_domains: usize,
     /// A key and its value to look up in the built map before it goes live: a canary if
     /// there is one (it is what must work), else the first entry.
     pub probe: Option<(String, String)>,
@@ -217,6 +224,7 @@ struct Sink<'a, W: std::io::Write> {
     /// Each canary and, once seen, its value.
     canaries: Vec<(&'a str, Option<String>)>,
     domains: BTreeMap<String, usize>,
+    more_domains: usize,
     first: Option<(String, String)>,
 }
 
@@ -254,11 +262,13 @@ impl<W: std::io::Write> Sink<'_, W> {
                 }
             }
             let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
+            let room = self.domains.len() < MAX_DOMAINS;
             match self.domains.get_mut(domain) {
                 Some(n) => *n += 1,
-                None => {
+                None if room => {
                     self.domains.insert(domain.to_owned(), 1);
                 }
+                None => self.more_domains += 1,
             }
             if self.first.is_none() {
                 self.first = Some((key.to_owned(), value.to_owned()));
@@ -315,6 +325,7 @@ pub fn run(
         count: 0,
         canaries: pass.canaries.iter().map(|c| (c.as_str(), None)).collect(),
         domains: BTreeMap::new(),
+        more_domains: 0,
         first: None,
     };
     let (sender, batches) = std::sync::mpsc::sync_channel::<Batch>(4);
@@ -350,6 +361,7 @@ pub fn run(
         count,
         canaries,
         domains,
+        more_domains,
         first,
     } = sink;
     out.flush().map_err(|e| write_error(text_path, e))?;
@@ -396,6 +408,7 @@ pub fn run(
             .map(|(c, _)| c.to_string())
             .collect(),
         domains,
+        more_domains,
         probe,
     }))
 }

@@ -23,9 +23,12 @@
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Seek as _, SeekFrom, Write as _};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use sha2::Digest as _;
 
 use crate::lock::Lock;
 use crate::map::atomic::{self, Replacement};
@@ -206,80 +209,132 @@ pub struct Spooled {
     reader: BufReader<fs_err::File>,
     body_start: u64,
     max_bytes: u64,
+    /// The body's length, once [`Spooled::digest`] has read it.
+    length: Option<u64>,
 }
 
-/// The flags every open of untrusted input uses: a FIFO or device must not block apply
-/// while it holds the lock (and a FIFO is refused by the checks anyway).
-fn untrusted_flags(follow: bool) -> i32 {
-    let mut flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
-    if !follow {
-        flags |= rustix::fs::OFlags::NOFOLLOW;
-    }
-    flags.bits() as i32
+/// The file behind a descriptor `openat` returned, with `path` for messages.
+#[allow(
+    clippy::disallowed_types,
+    reason = "openat hands over an OwnedFd; fs_err wraps the std File made from it"
+)]
+fn file_of(fd: std::os::fd::OwnedFd, path: &Path) -> fs_err::File {
+    fs_err::File::from_parts(std::fs::File::from(fd), path)
 }
+
+/// Stray files named in apply's warning; the rest are counted.
+const MAX_STRAYS: usize = 20;
 
 impl Spooled {
     /// The map `receive` left in `dir`, if there is one. The directory must be writable by
     /// its owner only; the files apply does not take are returned (escaped) for a warning.
     pub fn from_spool(dir: &Path, max_bytes: u64) -> Result<(Option<Self>, Vec<String>), Error> {
-        let io = |cause| Error::Io {
+        use rustix::fs::{Mode, OFlags};
+        let io = |cause: std::io::Error| Error::Io {
             path: dir.to_owned(),
             cause,
         };
-        let meta = fs_err::metadata(dir).map_err(io)?;
-        if !meta.is_dir() {
-            return Err(Error::Unsafe {
-                path: dir.to_owned(),
-                reason: "is not a directory".into(),
-            });
-        }
-        if meta.mode() & 0o022 != 0 {
+        // The directory is opened once; its checks, its listing and the open of the map all
+        // go through that handle, so nobody can swap the directory in between.
+        let handle = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io(e.into()))?;
+        let meta = rustix::fs::fstat(&handle).map_err(|e| io(e.into()))?;
+        if meta.st_mode & 0o022 != 0 {
             return Err(Error::Unsafe {
                 path: dir.to_owned(),
                 reason: format!(
                     "the spool directory is writable by group or others (mode {:04o}); only the \
                      receiving account may write it: chmod go-w {}",
-                    meta.mode() & 0o7777,
+                    meta.st_mode & 0o7777,
                     escape(dir.as_os_str())
                 ),
             });
         }
         let mut strays = Vec::new();
-        for entry in fs_err::read_dir(dir).map_err(io)? {
-            let name = entry.map_err(io)?.file_name();
+        let mut more = 0;
+        for entry in rustix::fs::Dir::read_from(&handle).map_err(|e| io(e.into()))? {
+            let entry = entry.map_err(|e| io(e.into()))?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes());
             let text = name.to_string_lossy();
-            let ours =
-                text == SPOOL_NAME || text == RECEIVE_LOCK || atomic::is_temp_of(&text, SPOOL_NAME);
-            if !ours {
-                strays.push(escape(&name));
+            let ours = text == "."
+                || text == ".."
+                || text == SPOOL_NAME
+                || text == RECEIVE_LOCK
+                || atomic::is_temp_of(&text, SPOOL_NAME);
+            if ours {
+                continue;
+            }
+            if strays.len() < MAX_STRAYS {
+                strays.push(escape(name));
+            } else {
+                more += 1;
             }
         }
         strays.sort();
+        if more > 0 {
+            strays.push(format!("{more} more"));
+        }
         let path = dir.join(SPOOL_NAME);
-        match Self::open(&path, false, max_bytes, meta.uid()) {
-            Ok(spooled) if spooled.header.is_none() => Err(Error::Unsafe {
+        let opened = rustix::fs::openat(
+            &handle,
+            SPOOL_NAME,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        let file = match opened {
+            Ok(fd) => file_of(fd, &path),
+            Err(rustix::io::Errno::NOENT) => return Ok((None, strays)),
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(Error::Unsafe {
+                    path,
+                    reason: "is a symbolic link; apply takes only the file receive wrote (give \
+                             the real file with --from to apply another)"
+                        .into(),
+                });
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    path,
+                    cause: e.into(),
+                });
+            }
+        };
+        let spooled = Self::check(file, &path, max_bytes, meta.st_uid)?;
+        if spooled.header.is_none() {
+            return Err(Error::Unsafe {
                 path,
                 reason: "has no rcptsync payload header, so receive did not write it (apply \
                          --from FILE takes a plain map)"
                     .into(),
-            }),
-            Ok(spooled) => Ok((Some(spooled), strays)),
-            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
-                Ok((None, strays))
-            }
-            Err(e) => Err(e),
+            });
         }
+        Ok((Some(spooled), strays))
     }
 
     /// The map named with `--from`: root named it, so a symbolic link is followed, but the
     /// file it leads to gets the same checks as a spooled one (`trusted` is the other owner
     /// besides root that is accepted: the spool's).
     pub fn from_file(path: &Path, max_bytes: u64, trusted: u32) -> Result<Self, Error> {
-        Self::open(path, true, max_bytes, trusted)
+        use fs_err::os::unix::fs::OpenOptionsExt as _;
+        let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+        let file = fs_err::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() as i32)
+            .open(path)
+            .map_err(|cause| Error::Io {
+                path: path.to_owned(),
+                cause,
+            })?;
+        Self::check(file, path, max_bytes, trusted)
     }
 
-    fn open(path: &Path, follow: bool, max_bytes: u64, trusted: u32) -> Result<Self, Error> {
-        use fs_err::os::unix::fs::OpenOptionsExt as _;
+    /// Checks the opened `file` (read from `path`, named in messages) before reading a byte
+    /// of it, then reads the payload header if it has one.
+    fn check(file: fs_err::File, path: &Path, max_bytes: u64, trusted: u32) -> Result<Self, Error> {
         let io = |cause| Error::Io {
             path: path.to_owned(),
             cause,
@@ -288,23 +343,6 @@ impl Spooled {
             path: path.to_owned(),
             reason,
         };
-        let file = fs_err::OpenOptions::new()
-            .read(true)
-            .custom_flags(untrusted_flags(follow))
-            .open(path)
-            .map_err(|e| {
-                // O_NOFOLLOW refused it (ELOOP); lstat only picks the message.
-                let link = fs_err::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-                if !follow && link {
-                    unsafe_file(
-                        "is a symbolic link; apply takes only the file receive wrote (give the \
-                         real file with --from to apply another)"
-                            .into(),
-                    )
-                } else {
-                    io(e)
-                }
-            })?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {
             return Err(unsafe_file(
@@ -357,36 +395,109 @@ impl Spooled {
             reader,
             body_start,
             max_bytes,
+            length: None,
         })
     }
 
-    /// The map text, from its start (each call rewinds).
-    pub fn body(&mut self) -> std::io::Result<&mut BufReader<fs_err::File>> {
-        self.reader.seek(SeekFrom::Start(self.body_start))?;
-        Ok(&mut self.reader)
-    }
-
     /// Reads the body once and returns its digest; a payload's body must match its header
-    /// (length, digest, count, nothing after it).
+    /// (length, digest, count, nothing after it). The length read is what [`Spooled::body`]
+    /// reads again.
     pub fn digest(&mut self) -> Result<String, Error> {
         let path = self.path.clone();
-        let max_bytes = self.max_bytes;
-        let header = self.header.clone();
-        let body = self.body().map_err(|cause| Error::Io {
+        let io = |cause| Error::Io {
             path: path.clone(),
             cause,
-        })?;
-        match header {
+        };
+        self.reader
+            .seek(SeekFrom::Start(self.body_start))
+            .map_err(io)?;
+        let digest = match &self.header {
             Some(header) => {
                 header
-                    .copy_body(body, max_bytes, &mut std::io::sink())
-                    .map_err(|cause| Error::Payload { path, cause })?;
-                Ok(header.sha256)
+                    .copy_body(&mut self.reader, self.max_bytes, &mut std::io::sink())
+                    .map_err(|cause| Error::Payload {
+                        path: path.clone(),
+                        cause,
+                    })?;
+                self.length = Some(header.length);
+                header.sha256.clone()
             }
             None => {
-                crate::map::digest::sha256_reader(body).map_err(|cause| Error::Io { path, cause })
+                let mut counted = CountingWriter::default();
+                let mut limited = (&mut self.reader).take(self.max_bytes);
+                std::io::copy(&mut limited, &mut counted).map_err(io)?;
+                self.length = Some(counted.bytes);
+                crate::map::digest::hex(&counted.hasher.finalize())
             }
+        };
+        Ok(digest)
+    }
+
+    /// The map text again, from its start: no more than [`Spooled::digest`] read, hashed as it
+    /// is consumed. The spool account owns the file and may change it at any time, so what
+    /// is built must be shown to be what was checked: compare [`Body::digest`] with the
+    /// first read's.
+    pub fn body(&mut self) -> std::io::Result<Body<'_>> {
+        self.reader.seek(SeekFrom::Start(self.body_start))?;
+        let limit = self.length.unwrap_or(0);
+        Ok(Body {
+            inner: (&mut self.reader).take(limit),
+            hasher: sha2::Sha256::new(),
+        })
+    }
+}
+
+/// Counts and hashes what is written to it.
+#[derive(Default)]
+struct CountingWriter {
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The body of a spooled map, read a second time (see [`Spooled::body`]).
+pub struct Body<'a> {
+    inner: std::io::Take<&'a mut BufReader<fs_err::File>>,
+    hasher: sha2::Sha256,
+}
+
+impl Body<'_> {
+    /// SHA-256 of everything consumed so far.
+    pub fn digest(&self) -> String {
+        crate::map::digest::hex(&self.hasher.clone().finalize())
+    }
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl BufRead for Body<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        // The buffer is already filled (the caller just looked at it): no I/O here.
+        if let Ok(buffer) = self.inner.fill_buf() {
+            self.hasher.update(&buffer[..amount.min(buffer.len())]);
         }
+        self.inner.consume(amount);
     }
 }
 
@@ -466,8 +577,41 @@ mod tests {
         let digest = spooled.digest().unwrap();
         assert_eq!(digest, crate::map::digest::sha256_hex(body));
         let mut text = Vec::new();
-        spooled.body().unwrap().read_to_end(&mut text).unwrap();
+        let mut again = spooled.body().unwrap();
+        again.read_to_end(&mut text).unwrap();
         assert_eq!(text, body);
+        assert_eq!(again.digest(), digest);
+    }
+
+    #[test]
+    fn a_second_read_shows_a_file_changed_after_the_checks() {
+        use std::io::{Seek as _, Write as _};
+        let dir = spool();
+        receive(
+            dir.path(),
+            &mut &payload(b"a@example.com OK\n")[..],
+            1 << 20,
+            None,
+        )
+        .unwrap();
+        let (spooled, _) = Spooled::from_spool(dir.path(), 1 << 20).unwrap();
+        let mut spooled = spooled.unwrap();
+        let digest = spooled.digest().unwrap();
+        // The spool account owns the file: it rewrites a byte in place, then makes it endless.
+        let mut file = fs_err::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(SPOOL_NAME))
+            .unwrap();
+        let body_at = spooled.body_start;
+        file.seek(SeekFrom::Start(body_at)).unwrap();
+        file.write_all(b"b").unwrap();
+        file.set_len(1 << 40).unwrap();
+        let mut again = spooled.body().unwrap();
+        let mut text = Vec::new();
+        again.read_to_end(&mut text).unwrap();
+        // No more than the first read found, and not what it found.
+        assert_eq!(text, b"b@example.com OK\n");
+        assert_ne!(again.digest(), digest);
     }
 
     #[test]

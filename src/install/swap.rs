@@ -67,6 +67,13 @@ pub enum Error {
     /// `--rollback` without a previous map.
     #[error("there is no previous map to roll back to ({} is missing)", .0.display())]
     NoPrevious(PathBuf),
+    /// `--rollback` to a previous pair whose record does not vouch for it.
+    #[error(
+        "the previous map is incomplete or was changed ({} does not match it; was a rollback or \
+         an apply interrupted?); it is not rolled back to: apply a map with --from instead",
+        .0.display()
+    )]
+    PreviousIncomplete(PathBuf),
 }
 
 /// What `PATH.sha256` says about the live pair.
@@ -140,39 +147,50 @@ impl<'a> Installer<'a> {
         with_suffix(self.path(), ".rolled-back")
     }
 
-    /// The marks the live files have now; None when one is missing.
-    fn live_marks(&self) -> Result<Option<(String, String)>, Error> {
+    /// The record of the previous pair (`PATH.prev.sha256`).
+    fn prev_state_path(&self) -> PathBuf {
+        with_suffix(self.path(), ".prev.sha256")
+    }
+
+    /// The marks the pair with text file `text` has now; None when a file is missing.
+    fn marks(&self, text: &Path) -> Result<Option<(String, String)>, Error> {
         let mark = |path: &Path| match file_mark(path) {
             Ok(mark) => Ok(Some(mark)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         };
-        let Some(text) = mark(self.path())? else {
+        let Some(text_mark) = mark(text)? else {
             return Ok(None);
         };
-        let indexed = match self.spec.indexed() {
+        let indexed = match self.spec.indexed_of(text) {
             Some(indexed) => match mark(&indexed)? {
                 Some(mark) => mark,
                 None => return Ok(None),
             },
             None => "-".to_owned(),
         };
-        Ok(Some((text, indexed)))
+        Ok(Some((text_mark, indexed)))
     }
 
-    /// The record, when it still describes the live pair (both files as installed).
-    fn record(&self) -> Result<Option<Record>, Error> {
-        let Ok(text) = fs_err::read_to_string(self.state_path()) else {
+    /// The record at `state`, when it still describes the pair with text file `text` (both
+    /// files as they were when it was written).
+    fn record_of(&self, text: &Path, state: &Path) -> Result<Option<Record>, Error> {
+        let Ok(saved) = fs_err::read_to_string(state) else {
             return Ok(None);
         };
-        let Ok(record) = toml::from_str::<Record>(&text) else {
+        let Ok(record) = toml::from_str::<Record>(&saved) else {
             return Ok(None);
         };
-        let live = self.live_marks()?;
+        let now = self.marks(text)?;
         Ok(
-            (live == Some((record.text_mark.clone(), record.indexed_mark.clone())))
+            (now == Some((record.text_mark.clone(), record.indexed_mark.clone())))
                 .then_some(record),
         )
+    }
+
+    /// The live pair's record, when it still describes it.
+    fn record(&self) -> Result<Option<Record>, Error> {
+        self.record_of(self.path(), &self.state_path())
     }
 
     /// True when the live pair was built from the spooled body with digest `source` and is
@@ -186,30 +204,44 @@ impl<'a> Installer<'a> {
         Ok(self.record()?.is_some_and(|r| r.text == text))
     }
 
-    /// Writes the record for the live pair, built from `source`, with text digest `text`.
-    fn write_record(&self, source: &str, text: &str) -> Result<(), Error> {
-        let (text_mark, indexed_mark) = self.live_marks()?.unwrap_or_default();
+    /// Writes the record at `state` for the pair with text file `text`, built from `source`,
+    /// with text digest `digest`.
+    fn write_record_of(
+        &self,
+        text: &Path,
+        state: &Path,
+        source: &str,
+        digest: &str,
+    ) -> Result<(), Error> {
+        let (text_mark, indexed_mark) = self.marks(text)?.unwrap_or_default();
         let record = Record {
             source: source.to_owned(),
-            text: text.to_owned(),
+            text: digest.to_owned(),
             text_mark,
             indexed_mark,
         };
-        atomic::write(
-            &self.state_path(),
-            toml::to_string(&record)?.as_bytes(),
-            0o644,
-        )?;
+        atomic::write(state, toml::to_string(&record)?.as_bytes(), 0o644)?;
         Ok(())
     }
 
+    /// Writes the live pair's record.
+    fn write_record(&self, source: &str, text: &str) -> Result<(), Error> {
+        self.write_record_of(self.path(), &self.state_path(), source, text)
+    }
+
     /// Records that the live map is being rolled back from, so that the next apply of the
-    /// same map (still in the spool) does not undo the rollback.
+    /// same map (still in the spool) does not undo the rollback. Without a record that still
+    /// describes the live pair, its text is hashed (the source is then unknown).
     fn remember_rollback(&self) -> Result<(), Error> {
-        let record = self.record()?.unwrap_or_default();
-        let undone = RolledBack {
-            source: record.source,
-            text: record.text,
+        let undone = match self.record()? {
+            Some(record) => RolledBack {
+                source: record.source,
+                text: record.text,
+            },
+            None => RolledBack {
+                source: String::new(),
+                text: sha256_file(self.path())?,
+            },
         };
         atomic::write(
             &self.rollback_path(),
@@ -290,23 +322,31 @@ impl<'a> Installer<'a> {
     /// pair; and only a live pair that its record vouches for is kept (a half-swapped one is
     /// no map to go back to).
     fn keep_previous(&self) -> Result<(), Error> {
-        if self.live_marks()?.is_none() {
+        if self.marks(self.path())?.is_none() {
             return Ok(());
         }
-        if self.record()?.is_none() {
+        let Some(record) = self.record()? else {
             tracing::info!(
                 "the installed map has no matching record ({}); it is not kept as the previous map",
                 self.state_path().display()
             );
             return Ok(());
-        }
+        };
         let previous = self.previous_path();
+        // The previous pair's record goes first and comes back last: a pair without one
+        // (a copy cut short) is never rolled back to.
+        remove_if_present(&self.prev_state_path())?;
         remove_if_present(&previous)?;
         if let (Some(live), Some(prev)) = (self.spec.indexed(), self.spec.indexed_of(&previous)) {
             atomic::copy(&live, &prev)?;
         }
         atomic::copy(self.path(), &previous)?;
-        Ok(())
+        self.write_record_of(
+            &previous,
+            &self.prev_state_path(),
+            &record.source,
+            &record.text,
+        )
     }
 
     /// Removes the record before the first rename: from then until the new record is written
@@ -318,7 +358,9 @@ impl<'a> Installer<'a> {
         Ok(())
     }
 
-    /// Swaps the live map and `PATH.prev`, and remembers the map rolled back from.
+    /// Swaps the live map and `PATH.prev`, and remembers the map rolled back from. The
+    /// previous pair must still be as it was kept (its record and marks match): a pair that
+    /// an interrupted copy or rollback left mixed is refused.
     pub fn rollback(&self) -> Result<(), Error> {
         let previous = self.previous_path();
         let pairs: Vec<(PathBuf, PathBuf)> = self
@@ -333,8 +375,13 @@ impl<'a> Installer<'a> {
                 return Err(Error::NoPrevious(prev.clone()));
             }
         }
+        let Some(prev_record) = self.record_of(&previous, &self.prev_state_path())? else {
+            return Err(Error::PreviousIncomplete(self.prev_state_path()));
+        };
+        let live_record = self.record()?;
         self.remember_rollback()?;
         self.forget_record()?;
+        remove_if_present(&self.prev_state_path())?;
         for (live, prev) in &pairs {
             // The live file is copied aside first, then the previous one renamed over it, then
             // the copy becomes the new previous: rolling back twice restores the original.
@@ -342,8 +389,15 @@ impl<'a> Installer<'a> {
             atomic::install(prev, live)?;
             atomic::install(&aside, prev)?;
         }
-        let text = sha256_file(self.path())?;
-        self.write_record("", &text)?;
+        self.write_record(&prev_record.source, &prev_record.text)?;
+        if let Some(record) = live_record {
+            self.write_record_of(
+                &previous,
+                &self.prev_state_path(),
+                &record.source,
+                &record.text,
+            )?;
+        }
         Ok(())
     }
 }

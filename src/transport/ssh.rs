@@ -119,6 +119,9 @@ pub fn command(gateway: &Gateway) -> Result<Command, Error> {
     cmd.arg("-T")
         .args(["-o", "BatchMode=yes"])
         .args(["-o", "StrictHostKeyChecking=yes"])
+        // A shared master connection from the user's ssh config would outlive the session
+        // and keep its pipes open past the gateway's timeout.
+        .args(["-o", "ControlMaster=no", "-o", "ControlPath=none"])
         .arg("-o")
         .arg(format!("ConnectTimeout={}", CONNECT_TIMEOUT.as_secs()))
         .args([

@@ -123,6 +123,17 @@ fn closed() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::NotConnected, "the connection is closed")
 }
 
+impl Stream {
+    /// How long one read may wait.
+    fn set_read_timeout(&self, timeout: Duration) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.set_read_timeout(Some(timeout)),
+            Self::Tls(s) => s.sock.set_read_timeout(Some(timeout)),
+            Self::Closed => Err(closed()),
+        }
+    }
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
@@ -215,12 +226,19 @@ impl Session {
         let mut parser = ReplyParser::default();
         let mut line = Vec::with_capacity(128);
         loop {
-            if Instant::now() > deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(self.protocol(format!(
                     "no complete reply within {}",
                     humantime::format_duration(self.timeout)
                 )));
             }
+            // Each read waits only for what is left of the reply's time, so a peer that
+            // trickles a byte at a time cannot stretch it.
+            self.stream
+                .get_ref()
+                .set_read_timeout(left)
+                .map_err(|e| self.protocol(e.to_string()))?;
             line.clear();
             let read = self
                 .stream

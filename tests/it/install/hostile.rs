@@ -47,9 +47,14 @@ fn apply_within(gw: &Gateway, args: &[&str], limit: Duration) -> Run {
 fn a_symlink_swapped_in_a_loop_never_makes_apply_read_another_file() {
     let gw = installed();
     let before = gw.live_files();
-    // A root-only file whose lines would pass validation.
+    // A root-only file that would pass every other check: a valid payload, owned by root,
+    // mode 0600, one link. Only refusing to follow the link keeps it out.
     let secret = gw.postfix.path("secret");
-    fs_err::write(&secret, "root-secret@example.com OK\n").unwrap();
+    fs_err::write(
+        &secret,
+        payload(b"alice@example.com OK\npostmaster@example.com OK\nroot-secret@example.com OK\n"),
+    )
+    .unwrap();
     fs_err::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let spool = gw.postfix.path("spool");
     let good = payload(b"alice@example.com OK\npostmaster@example.com OK\n");
@@ -107,11 +112,10 @@ fn a_fifo_in_the_spool_does_not_hang_apply_or_hold_the_lock() {
         0,
     )
     .unwrap();
+    // Opened without O_NONBLOCK, the FIFO would block apply (holding the lock) until
+    // someone wrote to it: apply_within fails the test then.
     let r = apply_within(&gw, &[], Duration::from_secs(10)).code(3);
     assert!(r.stderr.contains("is not a regular file"), "{r}");
-    // The lock was released: the next apply runs (and refuses again), it is not "locked".
-    let r = apply_within(&gw, &[], Duration::from_secs(10)).code(3);
-    assert!(!r.stderr.contains("locked"), "{r}");
     // --from a FIFO: the same.
     let r = apply_within(
         &gw,
@@ -284,4 +288,30 @@ fn a_live_map_that_is_a_symlink_is_not_replaced() {
             .unwrap()
             .contains("bob@example.com")
     );
+}
+
+#[test]
+fn an_interrupted_or_tampered_previous_map_is_not_rolled_back_to() {
+    let gw = installed();
+    gw.apply_keys(&[
+        "alice@example.com",
+        "bob@example.com",
+        "postmaster@example.com",
+    ]);
+    let before = gw.live_files();
+    // The previous pair as a rollback cut short could leave it: its text no longer the one
+    // its record vouches for.
+    let prev = gw.postfix.path("maps/relay_recipients.prev");
+    fs_err::write(&prev, "mallory@example.com OK\n").unwrap();
+    let r = gw.apply(&["--rollback"]).code(1);
+    assert!(
+        r.stderr
+            .contains("the previous map is incomplete or was changed"),
+        "{r}"
+    );
+    let mut after = gw.live_files();
+    after.retain(|(name, _)| !name.ends_with(".prev"));
+    let mut expected = before.clone();
+    expected.retain(|(name, _)| !name.ends_with(".prev"));
+    assert_eq!(after, expected);
 }

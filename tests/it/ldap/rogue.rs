@@ -35,6 +35,7 @@ fn assert_refused(pages: Vec<Page>, message: &str) {
     let run = run.code(1);
     assert!(run.stderr.contains(message), "{run}");
     assert!(!run.stderr.contains("panicked"), "{run}");
+    assert!(!run.stderr.contains("internal error"), "{run}");
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     assert_eq!(
         fs_err::read_to_string(dir.path().join("out/relay_recipients")).unwrap(),

@@ -319,21 +319,40 @@ fn a_gateway_that_never_answers_times_out_without_holding_up_the_others() {
     hung.force_command("sleep 600");
     let good = Sshd::start(None);
     let gateways = format!(
-        "{}timeout = \"2s\"\n{}",
+        "{}timeout = \"20s\"\n{}",
         hung.gateway_toml("hung"),
         good.gateway_toml("good")
     );
     let sender = Sender::new(&gateways);
     let started = std::time::Instant::now();
-    let r = sender.run(&["push"]).code(1);
+    let config = sender.dir.path().join("rcptsync.toml");
+    let push = crate::support::command()
+        .arg("-c")
+        .arg(&config)
+        .arg("push")
+        .current_dir(sender.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The good gateway has its map long before the hung one's 20 s are up: the pushes run
+    // side by side, not one after the other.
+    while spooled(&good.spool).is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the good gateway waited for the hung one"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = Run::from(push.wait_with_output().unwrap()).code(1);
+    let took = started.elapsed();
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(30),
-        "push took {:?}",
-        started.elapsed()
+        took >= std::time::Duration::from_secs(20) && took < std::time::Duration::from_secs(40),
+        "push took {took:?}"
     );
     assert!(
         r.stderr.contains(
-            "gateway hung (127.0.0.1): push failed: no answer within 2s ([[gateway]] timeout)"
+            "gateway hung (127.0.0.1): push failed: no answer within 20s ([[gateway]] timeout)"
         ),
         "{r}"
     );

@@ -209,3 +209,40 @@ fn a_header_announcing_a_huge_body_costs_no_memory() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_sender_that_trickles_is_cut_off_at_the_deadline_for_the_whole_session() {
+    // One byte every 200 ms never leaves receive idle for long, but the whole map does not
+    // arrive within 1 s: an idle timeout would wait for ever, the session deadline does not.
+    let spool = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rcptsync"))
+        .args(["receive", "--timeout", "1s", "--spool"])
+        .arg(spool.path())
+        .env_remove("SSH_ORIGINAL_COMMAND")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let good = crate::library::payload(b"a@example.com OK\n");
+    let started = std::time::Instant::now();
+    let trickle = std::thread::spawn(move || {
+        for byte in good {
+            if stdin.write_all(&[byte]).is_err() || started.elapsed().as_secs() > 20 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "receive took {:?}",
+        started.elapsed()
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("no complete map within 1s"), "{stdout}");
+    trickle.join().unwrap();
+}
