@@ -149,3 +149,42 @@ fn a_second_run_is_locked_out_and_changes_nothing() {
     env.run(&["extract"]).ok();
     assert_eq!(env.map().unwrap(), map_of(0..6));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    // `rcptsync extract --dry-run | head -1` on a first run prints a line per recipient; once
+    // the reader is gone the run ends: exit 0, nothing on stderr, no panic (exit 101).
+    let env = Env::new(&users(20_000), LOOSE);
+    let config = env.path("rcptsync.toml");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = crate::support::command()
+        .arg("-c")
+        .arg(&config)
+        .args(["extract", "--dry-run"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(!env.map_path().exists());
+
+    // The same for a command that prints one block (it used to fail with "Broken pipe").
+    let ini = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/legacy-relay_recipients.ini");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = crate::support::command()
+        .arg("import-ini")
+        .arg(&ini)
+        .arg("--password-file")
+        .arg(env.path("bind.pw"))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
