@@ -12,10 +12,7 @@
 
 use std::path::Path;
 
-use crate::rules::address;
-
-/// Longest part of a bad value quoted in a message.
-const QUOTED: usize = 80;
+use crate::rules::address::{self, quote};
 
 /// One validated entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,17 +38,6 @@ pub struct Validator<'a> {
     source: &'a Path,
     /// The previous key ("" before the first), kept in one buffer.
     previous: String,
-}
-
-/// `text` quoted for a message: escaped, at most [`QUOTED`] characters, with its length when
-/// it was cut.
-pub fn quote(text: &str) -> String {
-    let shown: String = text.chars().take(QUOTED).collect();
-    if shown.len() < text.len() {
-        format!("{:?}... ({} bytes)", shown, text.len())
-    } else {
-        format!("{shown:?}")
-    }
 }
 
 impl<'a> Validator<'a> {

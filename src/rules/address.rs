@@ -117,6 +117,21 @@ impl fmt::Display for AddressError {
 
 impl std::error::Error for AddressError {}
 
+/// Longest part of a bad value quoted in a message.
+const QUOTED: usize = 80;
+
+/// `text` quoted for a message: escaped, at most 80 characters, with its length when it was
+/// cut. A directory or a spool can hold values of any size, and every warning about one
+/// ends up in a cron mail.
+pub fn quote(text: &str) -> String {
+    let shown: String = text.chars().take(QUOTED).collect();
+    if shown.len() < text.len() {
+        format!("{:?}... ({} bytes)", shown, text.len())
+    } else {
+        format!("{shown:?}")
+    }
+}
+
 /// Checks `value` and returns the map key for it: ASCII lower case, quotes removed where
 /// they are not needed (RFC 5321 4.1.2 says `"john"` and `john` are the same local part).
 pub fn normalize(value: &str) -> Result<String, AddressError> {
@@ -350,6 +365,17 @@ fn control_name(ch: char) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_quoted_cut() {
+        let long = "x".repeat(5000);
+        let shown = quote(&long);
+        assert!(
+            shown.len() < 120 && shown.ends_with("(5000 bytes)"),
+            "{shown}"
+        );
+        assert_eq!(quote("a\nb"), "\"a\\nb\"");
+    }
 
     fn err(value: &str) -> AddressError {
         normalize(value).expect_err(value)

@@ -65,8 +65,11 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: rejected {} value {:?}: {}",
-            self.origin, self.attribute, self.value, self.reason
+            "{}: rejected {} value {}: {}",
+            self.origin,
+            self.attribute,
+            address::quote(&self.value),
+            self.reason
         )
     }
 }

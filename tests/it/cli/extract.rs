@@ -281,3 +281,25 @@ fn temporary_files_of_a_killed_run_are_removed() {
     env.run(&["extract"]).ok();
     assert!(!leftover.exists());
 }
+
+#[test]
+fn a_huge_rejected_value_is_quoted_cut_not_whole() {
+    // A 5 MB value fails validation: the warning names the entry and the value's length, and
+    // quotes only its start (the cron mail would otherwise carry all of it).
+    let huge = format!("smtp:{}@example.com", "x".repeat(5 << 20));
+    let ldif = [users(1), user("Huge", &[&huge])].concat();
+    let env = Env::new(&ldif, LOOSE);
+    let r = env.run(&["extract"]).ok();
+    assert!(
+        r.stderr
+            .contains("CN=Huge,OU=Staff,DC=example,DC=com: rejected"),
+        "{}",
+        &r.stderr[..r.stderr.len().min(500)]
+    );
+    assert!(
+        r.stderr.contains(&format!("... ({} bytes)", huge.len())),
+        "{}",
+        &r.stderr[..r.stderr.len().min(500)]
+    );
+    assert!(r.stderr.len() < 1000, "{} bytes on stderr", r.stderr.len());
+}
