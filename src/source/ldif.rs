@@ -427,7 +427,8 @@ fn paged_cookie_is_empty(ber: &[u8]) -> Option<bool> {
     let (tag, _, skip) = header(ber)?;
     let rest = ber.get(skip..).filter(|_| tag == 0x30)?;
     let (tag, len, skip) = header(rest)?;
-    let rest = rest.get(skip + len..).filter(|_| tag == 0x02)?;
+    // The length is the peer's: `skip + len` may not fit (a long-form length of 2^64 - 1).
+    let rest = rest.get(skip.checked_add(len)?..).filter(|_| tag == 0x02)?;
     let (tag, len, _) = header(rest)?;
     (tag == 0x04).then_some(len == 0)
 }
@@ -602,6 +603,19 @@ mod tests {
         );
         // Exports without trailers (ldapsearch -LLL, ldifde) cannot say, and are accepted.
         assert_eq!(parse("dn: CN=A\nmail: a@x.com\n").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_paged_control_with_a_huge_length_is_refused_not_a_panic() {
+        // Found writing fuzz/ (the ldif target crashes on it): an INTEGER whose long-form
+        // length is 2^64 - 1 made the offset of the cookie overflow (a panic with overflow
+        // checks; in release the wrapped offset happened to be refused too).
+        // BER: 30 0e 02 88 ff*8 04 00.
+        let e = error(
+            "dn: CN=A\nmail: a@x.com\n\nsearch: 2\nresult: 0 Success\n\
+             control: 1.2.840.113556.1.4.319 false MA4CiP//////////BAA=\n",
+        );
+        assert!(e.contains("cannot read the paged-results control"), "{e}");
     }
 
     #[test]
