@@ -586,6 +586,19 @@ mod tests {
     }
 
     #[test]
+    fn a_paged_control_with_a_huge_length_is_refused_not_a_panic() {
+        // Found writing fuzz/ (the ldif target crashes on it): an INTEGER whose long-form
+        // length is 2^64 - 1 made the offset of the cookie overflow (a panic with overflow
+        // checks; in release the wrapped offset happened to be refused too).
+        // BER: 30 0e 02 88 ff*8 04 00.
+        let e = error(
+            "dn: CN=A\nmail: a@x.com\n\nsearch: 2\nresult: 0 Success\n\
+             control: 1.2.840.113556.1.4.319 false MA4CiP//////////BAA=\n",
+        );
+        assert!(e.contains("cannot read the paged-results control"), "{e}");
+    }
+
+    #[test]
     fn lines_are_encoded_when_they_must_be() {
         assert_eq!(line("dn", "CN=A,DC=x"), "dn: CN=A,DC=x\n");
         assert_eq!(line("dn", "CN=Jörg"), "dn:: Q049SsO2cmc=\n");

@@ -1,0 +1,80 @@
+//! The map text parsers: `rcptsync::install::validate::Validator::line` (apply's check of the
+//! spooled map, run as root on bytes the spool account controls) over each line of arbitrary
+//! bytes, `rcptsync::map::text::lines` and `rcptsync::map::text::SortedKeys` over the whole.
+//!
+//! Invariants: no panic; an accepted entry's key is its own normal form
+//! (`normalize(key) == key`), its value is one non-empty word without whitespace or control
+//! characters, and accepted keys strictly ascend; `lines` yields keys without blanks and
+//! trimmed non-empty values; a map the validator accepts entirely is read by `lines` as the
+//! same set of (normalized) keys; `SortedKeys` yields lower-case, strictly ascending keys.
+#![no_main]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use rcptsync::install::validate::{Line, Validator};
+use rcptsync::map::text;
+use rcptsync::rules::address::normalize;
+
+fuzz_target!(|data: &[u8]| {
+    let path = Path::new("/spool/map");
+
+    let mut validator = Validator::new(path);
+    let mut accepted: Vec<String> = Vec::new();
+    let mut all_valid = true;
+    for (index, raw) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+        match validator.line(index + 1, raw) {
+            Ok(Line::Entry(entry)) => {
+                assert_eq!(normalize(&entry.key).as_ref(), Ok(&entry.key));
+                assert!(!entry.value.is_empty());
+                assert!(
+                    !entry
+                        .value
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control()),
+                    "value {:?}",
+                    entry.value
+                );
+                if let Some(last) = accepted.last() {
+                    assert!(*last < entry.key, "{last:?} then {:?}", entry.key);
+                }
+                accepted.push(entry.key);
+            }
+            Ok(Line::Skip) => {}
+            Err(message) => {
+                all_valid = false;
+                assert!(message.starts_with(&format!("/spool/map:{}: ", index + 1)));
+            }
+        }
+    }
+
+    let parsed = text::lines(data, path);
+    if let Ok(lines) = &parsed {
+        for line in lines {
+            assert!(!line.key.is_empty() && !line.key.contains([' ', '\t', '\n']));
+            assert!(!line.value.is_empty() && line.value == line.value.trim());
+            assert!(!line.value.contains('\n'));
+        }
+    }
+    if all_valid {
+        let Ok(lines) = parsed else {
+            panic!("the validator accepts every line, text::lines refuses the map");
+        };
+        let keys: BTreeSet<String> = lines
+            .iter()
+            .map(|line| normalize(line.key).unwrap_or_else(|e| panic!("{:?}: {e}", line.key)))
+            .collect();
+        assert_eq!(keys, accepted.iter().cloned().collect::<BTreeSet<_>>());
+    }
+
+    let mut last: Option<String> = None;
+    for key in text::SortedKeys::new(data, path) {
+        let Ok(key) = key else { break };
+        assert_eq!(key, key.to_ascii_lowercase());
+        if let Some(last) = &last {
+            assert!(*last < key, "{last:?} then {key:?}");
+        }
+        last = Some(key);
+    }
+});

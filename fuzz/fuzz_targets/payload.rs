@@ -1,0 +1,68 @@
+//! `rcptsync::map::payload`: `Header::read` then `Header::copy_body` on arbitrary bytes (what
+//! `receive` reads from the pushing side), and a round trip of a payload made from the input.
+//!
+//! Invariants: no panic; a payload that is accepted had exactly `length` body bytes, whose
+//! SHA-256 and entry count are the announced ones; a payload written by `Header::new` for any
+//! body is accepted, with the same header and body.
+#![no_main]
+
+use std::time::{Duration, SystemTime};
+
+use libfuzzer_sys::fuzz_target;
+use rcptsync::map::payload::{Header, count_entries};
+use sha2::Digest as _;
+
+/// The body limit `receive` is given here: larger than any input libFuzzer makes by default.
+const LIMIT: u64 = 1 << 20;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads a whole payload as `receive` does; the header and body when it is accepted.
+fn receive(bytes: &[u8]) -> Option<(Header, Vec<u8>)> {
+    let mut input = bytes;
+    let header = Header::read(&mut input).ok()?;
+    assert!(header.text.starts_with("rcptsync-map 1\n"));
+    let mut body = Vec::new();
+    header.copy_body(&mut input, LIMIT, &mut body).ok()?;
+    assert!(input.is_empty(), "input left after an accepted body");
+    Some((header, body))
+}
+
+fuzz_target!(|data: &[u8]| {
+    // 1. Arbitrary bytes as a payload.
+    if let Some((header, body)) = receive(data) {
+        assert_eq!(body.len() as u64, header.length);
+        assert_eq!(sha256_hex(&body), header.sha256);
+        assert_eq!(count_entries(&body), header.count);
+        assert_eq!(&data[data.len() - body.len()..], &body[..]);
+    }
+
+    // 2. The input as a source name and a body, sent the way `push` sends it.
+    let (source, body) = match data.split_first() {
+        Some((&n, rest)) => rest.split_at(usize::from(n % 64).min(rest.len())),
+        None => (&[][..], &[][..]),
+    };
+    let source = String::from_utf8_lossy(source);
+    let seconds = body
+        .iter()
+        .take(4)
+        .fold(0u64, |t, &b| t << 8 | u64::from(b));
+    let header = Header::new(
+        body.len() as u64,
+        count_entries(body),
+        &sha256_hex(body),
+        &source,
+        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
+    );
+    let sent = [header.text.as_bytes(), b"\n", body].concat();
+    let Some((received, got)) = receive(&sent) else {
+        panic!("a payload made by Header::new was refused: {sent:?}");
+    };
+    assert_eq!(received, header);
+    assert_eq!(got, body);
+});
