@@ -522,7 +522,7 @@ row() {
         fi
     fi
     local line
-    line=$(printf '%-29s %9.2f %13s %14.1f   %s' "$label" "$median" \
+    line=$(printf '%-36s %9.2f %13s %14.1f   %s' "$label" "$median" \
         "$(calc "sprintf(\"%.2f-%.2f\", $min, $max)")" "$(calc "$rss / 1024")" "$ratio")
     # No trailing blanks on rows without a ratio.
     echo "${line%"${line##*[! ]}"}"
@@ -535,7 +535,7 @@ print_table() {
     commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "unknown")
     local s="$WORK"
     echo "rcptsync bench  N=$n recipients ($KEYS keys)  runs=$RUNS  $cores cores  $(date '+%Y-%m-%d %H:%M %Z')"
-    printf '%-29s %9s %13s %14s   %s\n' "what" "median s" "min-max s" "peak RSS MiB" "ratio"
+    printf '%-36s %9s %13s %14s   %s\n' "what" "median s" "min-max s" "peak RSS MiB" "ratio"
     row "ldapsearch (pr=1000)" "$s/ldapsearch.samples"
     row "rcptsync extract (full)" "$s/extract-full.samples" "$s/ldapsearch.samples" "ldapsearch"
     row "rcptsync extract (no change)" "$s/extract-nochange.samples" "$s/ldapsearch.samples" "ldapsearch"
