@@ -223,7 +223,8 @@ fn full_run(
         change.force,
     );
 
-    if change.dry_run || verdict.allows() {
+    // The diff: old map (its handle, so it can be read after the rename) against the new one.
+    let print = || -> Result<()> {
         let mut stdout = printer.out();
         let mut written = Ok(());
         old.merge(&recipients, |side, key| {
@@ -242,19 +243,26 @@ fn full_run(
             change.dry_run.then_some("dry run, nothing written"),
         ))?;
         stdout.finish()?;
+        Ok(())
+    };
+    let refusal = format!("refusing to replace {}, which is unchanged", out.display());
+    if change.dry_run {
+        print()?;
+        report_guards(&verdict, &refusal, "check the sources");
+        return Ok(if verdict.allows() {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Refused
+        });
     }
-    report_guards(
-        &verdict,
-        &format!("refusing to replace {}, which is unchanged", out.display()),
-        "check the sources",
-    );
+    report_guards(&verdict, &refusal, "check the sources");
     if !verdict.allows() {
         return Ok(ExitStatus::Refused);
     }
-    if change.dry_run {
-        return Ok(ExitStatus::Success);
-    }
+    // Written before it is reported: a reader of the report that goes away (`| head`) must
+    // not keep the map from being replaced.
     atomic::write_with(out, 0o644, |w| text::write_map(&recipients, value, w))?;
+    print()?;
     Ok(ExitStatus::Success)
 }
 

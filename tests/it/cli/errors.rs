@@ -170,6 +170,21 @@ fn a_closed_stdout_ends_the_run_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     assert!(!env.map_path().exists());
 
+    // Without --dry-run the map is written all the same: the report comes after the write.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = crate::support::command()
+        .arg("-c")
+        .arg(&config)
+        .arg("extract")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(env.map().unwrap(), map_of(0..20_000));
+
     // The same for a command that prints one block (it used to fail with "Broken pipe").
     let ini = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/legacy-relay_recipients.ini");
