@@ -131,6 +131,9 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         }
     };
     if installer.has_text(&built.sha256)? {
+        if !change.dry_run {
+            installer.note_source(&source, &built.sha256)?;
+        }
         printer.note(format_args!(
             "{}: {} recipients, unchanged",
             install.map, built.count

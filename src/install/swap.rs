@@ -204,6 +204,19 @@ impl<'a> Installer<'a> {
         Ok(self.record()?.is_some_and(|r| r.text == text))
     }
 
+    /// Notes in the record that the live pair (with text digest `text`) is also what the
+    /// body with digest `source` builds, so that the next apply of that body stops after
+    /// hashing it. The map files are not touched.
+    pub fn note_source(&self, source: &str, text: &str) -> Result<(), Error> {
+        if self
+            .record()?
+            .is_some_and(|r| r.text == text && r.source != source)
+        {
+            self.write_record(source, text)?;
+        }
+        Ok(())
+    }
+
     /// Writes the record at `state` for the pair with text file `text`, built from `source`,
     /// with text digest `digest`.
     fn write_record_of(
