@@ -36,7 +36,7 @@ pub enum Command {
     /// safety guard fails. When the directory reports no change since the last full run, the
     /// search is skipped (see --full).
     Extract(Extraction),
-    /// Send the current map to every [[gateway]] over ssh, in parallel, only if it changed.
+    /// Send the current map to every `[[gateway]]` over ssh, in parallel, only if it changed.
     ///
     /// --force pushes even an unchanged map; --dry-run says where it would push.
     Push(Change),
@@ -46,7 +46,7 @@ pub enum Command {
     ///
     /// Answers `OK COUNT SHA256` or `ERROR reason` on stdout. Needs no config file.
     Receive {
-        /// The spool directory (apply's [install].spool).
+        /// The spool directory (apply's `[install].spool`).
         #[arg(long, value_name = "DIR")]
         spool: PathBuf,
         /// Refuse maps larger than this many bytes.

@@ -106,7 +106,7 @@ pub struct Built {
     pub probe: Option<(String, String)>,
 }
 
-/// A map that failed validation: every problem counted, the first [`MAX_LISTED`] listed.
+/// A map that failed validation: every problem counted, the first 100 listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems {
     /// The problems, each naming `file:line`.
