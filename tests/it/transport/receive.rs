@@ -38,6 +38,15 @@ fn receive(
     )
 }
 
+/// The files in the spool besides receive's lock: what a run left behind.
+fn spool_files(spool: &std::path::Path) -> Vec<String> {
+    fs_err::read_dir(spool)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect()
+}
+
 fn payload(body: &str) -> Vec<u8> {
     crate::library::payload(body.as_bytes())
 }
@@ -122,12 +131,11 @@ fn damaged_or_unexpected_input_never_replaces_the_spool_file() {
             "live@example.com OK\n",
             "{what}"
         );
-        let names: Vec<String> = fs_err::read_dir(spool.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.ends_with(".lock"))
-            .collect();
-        assert_eq!(names, ["relay_recipients"], "{what}: leftovers");
+        assert_eq!(
+            spool_files(spool.path()),
+            ["relay_recipients"],
+            "{what}: leftovers"
+        );
     }
 }
 
@@ -166,12 +174,7 @@ fn a_stalled_sender_is_cut_off_and_leaves_nothing_behind() {
         "{stdout}"
     );
     assert_eq!(fs_err::read(&live).unwrap(), b"live\n");
-    let names: Vec<String> = fs_err::read_dir(spool.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".lock"))
-        .collect();
-    assert_eq!(names, ["relay_recipients"], "leftovers");
+    assert_eq!(spool_files(spool.path()), ["relay_recipients"], "leftovers");
 }
 
 #[test]
