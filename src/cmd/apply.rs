@@ -24,8 +24,7 @@ use crate::install::swap::Installer;
 use crate::install::{self};
 use crate::lock::Lock;
 use crate::map::diff::{self, Previous, Summary};
-use crate::map::keys::KeySet;
-use crate::map::{text, with_suffix};
+use crate::map::with_suffix;
 use crate::postfix::Postfix;
 use crate::postfix::settings::{RelayDomains, unrelayed};
 use crate::rules::guard::{Proposal, Verdict};
@@ -260,46 +259,36 @@ fn rollback(
     let before = Previous::open(&install.map.path).context("read the installed map")?;
     let previous = installer.previous_path();
     if change.dry_run {
-        print_keys(&install.map, &before, &previous, true, printer)?;
+        print_diff(&install.map, &before, &previous, true, printer)?;
         return Ok(ExitStatus::Success);
     }
     installer.rollback()?;
     reload(install, postfix)?;
     warn!("rolled back {} to the previous map", install.map);
-    print_keys(&install.map, &before, &install.map.path, false, printer)?;
+    print_diff(&install.map, &before, &install.map.path, false, printer)?;
     Ok(ExitStatus::Success)
 }
 
-/// The summary line and every `+`/`-` line of `before` → the map text at `after`.
-fn print_keys(
+/// Every `+`/`-` line of `before` → the map text at `after`, then the summary line, both
+/// sides streamed (read back from their files; a hand-edited one out of order is loaded).
+fn print_diff(
     map: &dyn std::fmt::Display,
     before: &Previous,
     after: &Path,
     dry_run: bool,
     printer: Printer,
 ) -> Result<()> {
-    let keys: KeySet = text::keys(&fs_err::read(after)?, after)?
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let after = Previous::open(after).with_context(|| format!("read {}", after.display()))?;
     let mut stdout = printer.out();
     let mut written = Ok(());
-    let summary = before
-        .merge(&keys, |side, key| {
-            if written.is_ok() {
-                written = diff::write_line(stdout.writer(), side, key);
-            }
-        })?
-        .unwrap_or(Summary {
-            added: keys.len(),
-            ..Summary::default()
-        });
+    let summary = diff::merge_sorted(before.keys()?, after.keys()?, |side, key| {
+        if written.is_ok() {
+            written = diff::write_line(stdout.writer(), side, key);
+        }
+    })?;
     written.map_err(super::printer::Error)?;
-    stdout.line(summary.line(
-        map,
-        keys.len(),
-        dry_run.then_some("dry run, nothing installed"),
-    ))?;
+    let count = summary.previous - summary.removed + summary.added;
+    stdout.line(summary.line(map, count, dry_run.then_some("dry run, nothing installed")))?;
     stdout.finish()?;
     Ok(())
 }
@@ -322,28 +311,18 @@ impl Report<'_> {
         dry_run: bool,
         printer: Printer,
     ) -> Result<()> {
-        let mut stdout = printer.out();
         if list {
-            let new_keys = text::SortedKeys::open(new)?
-                .ok_or_else(|| anyhow::anyhow!("{} disappeared", new.display()))?;
-            let mut written = Ok(());
-            diff::merge_sorted(previous.keys()?, new_keys, |side, key| {
-                if written.is_ok() {
-                    written = diff::write_line(stdout.writer(), side, key);
-                }
-            })?;
-            written.map_err(super::printer::Error)?;
+            return print_diff(self.map, previous, new, dry_run, printer);
         }
         let summary = self.summary.unwrap_or(Summary {
             added: self.count,
             ..Summary::default()
         });
-        stdout.line(summary.line(
+        printer.line(summary.line(
             self.map,
             self.count,
             dry_run.then_some("dry run, nothing installed"),
         ))?;
-        stdout.finish()?;
         Ok(())
     }
 }
