@@ -57,8 +57,25 @@ fn lifecycle(kind: &str, extra: &str) {
         .collect();
     assert_eq!(mtimes, after);
 
-    // Rollback restores the previous map, and rolling back again undoes it.
-    gw.apply(&["--rollback"]).ok();
+    // Rollback restores the previous map, and rolling back again undoes it; each says what
+    // it changed (a dry run first, which changes nothing).
+    let dry = gw.apply(&["--rollback", "--dry-run"]).ok();
+    assert!(
+        dry.stdout.contains("+bob@example.com\n")
+            && dry.stdout.contains("-carol@example.com\n")
+            && dry
+                .stdout
+                .contains("1 added, 1 removed (dry run, nothing installed)\n"),
+        "{dry}"
+    );
+    assert_eq!(gw.live_files(), files);
+    let rolled = gw.apply(&["--rollback"]).ok();
+    assert!(
+        rolled.stdout.contains("+bob@example.com\n")
+            && rolled.stdout.contains("-carol@example.com\n")
+            && rolled.stdout.ends_with("1 added, 1 removed\n"),
+        "{rolled}"
+    );
     gw.assert_answers(&["bob@example.com"], &["carol@example.com"]);
     gw.apply(&["--rollback"]).ok();
     gw.assert_answers(&["carol@example.com"], &["bob@example.com"]);
