@@ -61,7 +61,10 @@ impl Checker<'_> {
         let mut sources: Vec<Source> = Vec::new();
         for source in raw.source {
             let (name, kind) = match source {
-                raw::Source::Ldap(raw) => (raw.name.clone(), SourceKind::Ldap(self.ldap(raw)?)),
+                raw::Source::Ldap(raw) => (
+                    raw.name.clone(),
+                    SourceKind::Ldap(Box::new(self.ldap(*raw)?)),
+                ),
                 raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
                 raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
             };
@@ -144,6 +147,37 @@ impl Checker<'_> {
             }
         }
         let timeout = self.duration("source.timeout", raw.timeout.as_deref(), "10s")?;
+        let read_timeout =
+            self.duration("source.read_timeout", raw.read_timeout.as_deref(), "30m")?;
+        let defaults = ldap::Bounds::default();
+        let bound = |key: &str, value: Option<u64>, default: u64| match value {
+            Some(0) => Err(self.invalid(
+                key,
+                "0 would refuse every read; leave it out for the default",
+            )),
+            value => Ok(value.unwrap_or(default)),
+        };
+        let bounds = ldap::Bounds {
+            entries: bound("source.max_entries", raw.max_entries, defaults.entries)?,
+            values: bound("source.max_values", raw.max_values, defaults.values)?,
+            value_bytes: bound(
+                "source.max_value_bytes",
+                raw.max_value_bytes,
+                defaults.value_bytes,
+            )?,
+            wire: ldap::Limits {
+                message_bytes: bound(
+                    "source.max_message_bytes",
+                    raw.max_message_bytes,
+                    defaults.wire.message_bytes,
+                )?,
+                read_bytes: bound(
+                    "source.max_read_bytes",
+                    raw.max_read_bytes,
+                    defaults.wire.read_bytes,
+                )?,
+            },
+        };
         let filter = raw
             .filter
             .unwrap_or_else(|| ldap::DEFAULT_FILTER.to_owned());
@@ -202,6 +236,8 @@ impl Checker<'_> {
             insecure_cleartext_bind: raw.insecure_cleartext_bind,
             ca_file: raw.ca_file.map(|f| self.resolve(&f)),
             timeout,
+            read_timeout,
+            bounds,
             base_dn: raw.base_dn,
             filter,
             page_size,

@@ -141,7 +141,7 @@ pub struct Source {
 #[derive(Debug)]
 pub enum SourceKind {
     /// A live directory.
-    Ldap(LdapSourceConfig),
+    Ldap(Box<LdapSourceConfig>),
     /// An LDIF export at this path.
     Ldif(PathBuf),
     /// A list of addresses at this path.

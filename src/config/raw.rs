@@ -32,7 +32,7 @@ pub struct Config {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Source {
     /// A live directory over LDAP/LDAPS.
-    Ldap(Ldap),
+    Ldap(Box<Ldap>),
     /// An LDIF export.
     Ldif(FileSource),
     /// A plain list of addresses.
@@ -68,6 +68,18 @@ pub struct Ldap {
     pub ca_file: Option<String>,
     /// Connect and per-operation timeout, e.g. "5s".
     pub timeout: Option<String>,
+    /// The whole read, e.g. "30m".
+    pub read_timeout: Option<String>,
+    /// Entries in one search.
+    pub max_entries: Option<u64>,
+    /// Values of one attribute of one entry.
+    pub max_values: Option<u64>,
+    /// Bytes of one value.
+    pub max_value_bytes: Option<u64>,
+    /// Bytes of one LDAP message.
+    pub max_message_bytes: Option<u64>,
+    /// Bytes the server sends on one connection.
+    pub max_read_bytes: Option<u64>,
     /// Search base.
     pub base_dn: String,
     /// Search filter; default: the Exchange recipient filter.
