@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::install;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
+use crate::source::graph::GraphSourceConfig;
 use crate::source::ldap::LdapSourceConfig;
 use crate::transport::Gateway;
 
@@ -98,7 +99,7 @@ impl Config {
         if self.sources.is_empty() {
             return Err(self.missing(
                 "[[source]]",
-                "add at least one (kind = \"ldap\", \"ldif\" or \"list\") to extract recipients",
+                "add at least one (kind = \"ldap\", \"graph\", \"ldif\" or \"list\") to extract recipients",
             ));
         }
         let recipients = self.recipients.as_ref().ok_or_else(|| {
@@ -146,6 +147,8 @@ pub enum SourceKind {
     Ldif(PathBuf),
     /// A list of addresses at this path.
     List(PathBuf),
+    /// A Microsoft 365 tenant.
+    Graph(GraphSourceConfig),
 }
 
 /// Where the accepted domains come from.
@@ -153,7 +156,8 @@ pub enum SourceKind {
 pub enum DomainSetting {
     /// Listed in the config.
     Listed(AcceptedDomains),
-    /// Read from Exchange's accepted-domain objects in the directory.
+    /// Read from the first LDAP or Graph source: Exchange's accepted-domain objects in AD, or
+    /// the tenant's verified Email domains.
     Exchange,
 }
 
@@ -283,7 +287,10 @@ path = "out/relay_recipients"
             "{e}"
         );
         let e = error(&MINIMAL.replace("[\"example.com\"]", "\"exchange\""));
-        assert!(e.contains("needs a kind = \"ldap\" source"), "{e}");
+        assert!(
+            e.contains("needs a kind = \"ldap\" or \"graph\" source"),
+            "{e}"
+        );
         let e = error(&MINIMAL.replace("[\"example.com\"]", "[\"exa mple.com\"]"));
         assert!(e.contains("is not a domain name"), "{e}");
         let e =
