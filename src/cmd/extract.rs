@@ -105,7 +105,7 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
                 let links = saved.as_ref().and_then(|s| s.delta.get(&source.name));
                 let mark = match links {
                     // --full reads anyway: the delta rounds would be wasted.
-                    Some(links) if !options.full => graph_mark(&source.name, &mut client, links),
+                    Some(links) if !options.full => graph_mark(&source.name, g, &mut client, links),
                     _ => None,
                 };
                 (Connection::Graph(Box::new(client)), mark)
@@ -140,6 +140,14 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     }
     let (status, delta) = full_run(config, &parts, connections, change, printer)?;
     if status == ExitStatus::Success && !change.dry_run {
+        // A Graph source's deltaLinks now stand for what was read: its mark says so.
+        for source in parts.sources {
+            if let SourceKind::Graph(g) = &source.kind
+                && delta.contains_key(&source.name)
+            {
+                snapshot.sources.insert(source.name.clone(), g.mark());
+            }
+        }
         snapshot.delta = delta;
         snapshot.map = state::file_mark(out)?;
         snapshot.full_at = state::now();
@@ -173,9 +181,14 @@ fn graph_credentials(name: &str, source: &GraphSourceConfig) -> Result<graph::Cr
 
 /// The mark of a Graph source: its constant mark when the delta rounds from `links` saw no
 /// change, None (a full read) otherwise. A failing round only costs the shortcut.
-fn graph_mark(name: &str, client: &mut graph::Client, links: &graph::DeltaLinks) -> Option<String> {
+fn graph_mark(
+    name: &str,
+    config: &GraphSourceConfig,
+    client: &mut graph::Client,
+    links: &graph::DeltaLinks,
+) -> Option<String> {
     match client.changes(links) {
-        Ok(graph::Delta::Unchanged) => Some(client.mark()),
+        Ok(graph::Delta::Unchanged) => Some(config.mark()),
         Ok(graph::Delta::Changed(collection)) => {
             info!("source {name}: {collection} changed since the last full read; reading in full");
             None

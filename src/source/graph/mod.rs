@@ -139,15 +139,12 @@ pub fn connect(config: &GraphSourceConfig, credentials: Credentials) -> Result<C
     })
 }
 
-impl Client {
-    /// The source's change mark for the state file: the same whenever the delta rounds saw no
-    /// change, so that the snapshot comparison treats it like an unchanged LDAP mark.
+impl GraphSourceConfig {
+    /// The source's change mark for the state file, recorded after a full read and again
+    /// whenever the delta rounds saw no change: constant, so that the snapshot comparison
+    /// treats it like an unchanged LDAP mark (the deltaLinks themselves are kept beside it).
     pub fn mark(&self) -> String {
-        format!(
-            "graph {} tenant={} unchanged",
-            self.http.origin(),
-            self.http.tenant()
-        )
+        format!("graph {} tenant={} unchanged", self.graph_url, self.tenant)
     }
 }
 
