@@ -102,6 +102,9 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
             (SourceKind::Graph(g), Secrets::Graph(credentials)) => {
                 let mut client = graph::connect(g, credentials)
                     .with_context(|| format!("source {}", source.name))?;
+                client
+                    .authenticate()
+                    .with_context(|| format!("source {}", source.name))?;
                 let links = saved.as_ref().and_then(|s| s.delta.get(&source.name));
                 let mark = match links {
                     // --full reads anyway: the delta rounds would be wasted.
@@ -397,9 +400,7 @@ fn read_source(
                     "internal error: the source is not connected"
                 ));
             };
-            links = Some(graph::read_all(&mut client, |entry| {
-                collector.entry(entry)
-            })?);
+            links = Some(client.read(|entry| collector.entry(entry))?);
         }
     }
     info!(

@@ -459,6 +459,66 @@ path = "out/relay_recipients"
         assert_eq!(l.name, "ad");
     }
 
+    /// MINIMAL with a Graph source made of `keys` (the credential and any others).
+    fn with_graph(keys: &str) -> String {
+        format!(
+            "{MINIMAL}\n[[source]]\nname = \"m365\"\nkind = \"graph\"\ntenant = \"contoso.onmicrosoft.com\"\n\
+             client_id = \"00000000-0000-0000-0000-000000000000\"\n{keys}\n"
+        )
+    }
+
+    #[test]
+    fn a_graph_source_gets_the_global_cloud_and_one_credential() {
+        let config = parse(&with_graph("client_certificate = \"graph.pem\"")).unwrap();
+        let SourceKind::Graph(g) = &config.sources[1].kind else {
+            panic!("{:?}", config.sources[1]);
+        };
+        assert_eq!(g.authority, "https://login.microsoftonline.com");
+        assert_eq!(g.graph_url, "https://graph.microsoft.com");
+        assert_eq!(g.timeout, std::time::Duration::from_secs(30));
+        assert_eq!(
+            g.credential,
+            crate::source::graph::CredentialFile::Certificate("/etc/rcptsync/graph.pem".into())
+        );
+        let config = parse(&with_graph(
+            "client_secret_file = \"graph.secret\"\ngraph_url = \"https://graph.microsoft.us/\"",
+        ))
+        .unwrap();
+        let SourceKind::Graph(g) = &config.sources[1].kind else {
+            panic!("{:?}", config.sources[1]);
+        };
+        assert_eq!(g.graph_url, "https://graph.microsoft.us");
+        for (keys, key) in [
+            ("", "source.client_certificate"),
+            (
+                "client_certificate = \"a\"\nclient_secret_file = \"b\"",
+                "source.client_certificate",
+            ),
+            (
+                "client_certificate = \"a\"\ngraph_url = \"http://graph.microsoft.com\"",
+                "source.graph_url",
+            ),
+            (
+                "client_certificate = \"a\"\nauthority = \"https://login.microsoftonline.com/x?y\"",
+                "source.authority",
+            ),
+            (
+                "client_certificate = \"a\"\ntimeout = \"0s\"",
+                "source.timeout",
+            ),
+        ] {
+            let e = error(&with_graph(keys));
+            assert!(e.contains(key), "{keys}: {e}");
+        }
+        let e = error(&with_graph("client_certificate = \"a\"\nbase_dn = \"x\""));
+        assert!(e.contains("unknown field `base_dn`"), "{e}");
+        // "exchange" may come from the tenant.
+        parse(
+            &with_graph("client_certificate = \"a\"").replace("[\"example.com\"]", "\"exchange\""),
+        )
+        .unwrap();
+    }
+
     #[test]
     fn extras_are_normalized() {
         let config = parse(&MINIMAL.replace(

@@ -4,7 +4,7 @@
 //! its recipients are Graph's users, mail-enabled groups and org contacts. A run gets an
 //! application token with the client-credentials grant ([`auth`]: a client secret, or a
 //! certificate whose key signs a client assertion), then lists each collection completely
-//! ([`read`]), following `@odata.nextLink` pages. Each object becomes an [`Entry`] named
+//! ([`Client::read`]), following `@odata.nextLink` pages. Each object becomes an [`Entry`] named
 //! `graph user <id>` (group, contact) so that a rejected value points at the object to fix; the
 //! recipient rules are the same as for Active Directory. Guests are never exported; disabled
 //! users stay (shared mailboxes are disabled users).
@@ -34,8 +34,6 @@ use std::time::Duration;
 
 pub use auth::Credentials;
 pub use read::Delta;
-
-use crate::source::Entry;
 
 /// The default token authority (Entra ID's global cloud).
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -113,14 +111,10 @@ pub enum Error {
         /// What went wrong and, where known, the fix.
         reason: String,
     },
-}
-
-impl Error {
-    /// Whether the admin must fix the configuration or a file (a usage error, exit 2) rather
-    /// than the tenant or the network.
-    pub fn is_usage(&self) -> bool {
-        matches!(self, Self::Secret(_) | Self::Certificate { .. })
-    }
+    /// A listing failed: what was read so far is not the tenant's content. (Not a `source`:
+    /// the one message must not print the cause twice.)
+    #[error("{0}; the result would be incomplete, so nothing was written")]
+    Incomplete(Box<Error>),
 }
 
 /// A tenant ready to be read: an HTTP client and the application's credentials, with the
@@ -129,6 +123,14 @@ impl Error {
 pub struct Client {
     http: http::Http,
     auth: auth::Auth,
+}
+
+impl Client {
+    /// Gets the token now, so that a refused credential fails the source at once, in one
+    /// message, before any delta round or listing.
+    pub fn authenticate(&mut self) -> Result<(), Error> {
+        self.auth.token(&self.http).map(|_| ())
+    }
 }
 
 /// Sets up the client of `config` (no request is made yet).
@@ -146,10 +148,4 @@ impl GraphSourceConfig {
     pub fn mark(&self) -> String {
         format!("graph {} tenant={} unchanged", self.graph_url, self.tenant)
     }
-}
-
-/// Reads every recipient of the tenant through `client`, calling `each` for each object; returns
-/// the deltaLinks taken just before the listing, so that a change made during it shows next time.
-pub fn read_all(client: &mut Client, each: impl FnMut(&Entry)) -> Result<DeltaLinks, Error> {
-    client.read(each)
 }

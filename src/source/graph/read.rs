@@ -186,14 +186,24 @@ impl Client {
                     "no deltaLink for {}; the next run reads in full",
                     collection.name
                 ),
-                Err(e) => warn!("{e}; the next run reads in full"),
+                Err(e) => warn!(
+                    "no deltaLink for {} ({e}); the next run reads in full",
+                    collection.name
+                ),
             }
         }
         links
     }
 
-    /// Reads every recipient (see [`super::read_all`]).
-    pub(super) fn read(&mut self, mut each: impl FnMut(&Entry)) -> Result<DeltaLinks, Error> {
+    /// Reads every recipient of the tenant, calling `each` for each object; returns the
+    /// deltaLinks taken just before the listing, so that a change made during it shows next
+    /// time.
+    pub fn read(&mut self, each: impl FnMut(&Entry)) -> Result<DeltaLinks, Error> {
+        self.read_inner(each)
+            .map_err(|e| Error::Incomplete(Box::new(e)))
+    }
+
+    fn read_inner(&mut self, mut each: impl FnMut(&Entry)) -> Result<DeltaLinks, Error> {
         let links = self.latest_links();
         let (mut guests, mut disabled) = (0usize, 0usize);
         for collection in RECIPIENTS {
@@ -222,6 +232,10 @@ impl Client {
     /// The tenant's verified domains that support Email: what `domains = "exchange"` means
     /// for a Graph source.
     pub fn accepted_domains(&mut self) -> Result<Vec<String>, Error> {
+        self.domains().map_err(|e| Error::Incomplete(Box::new(e)))
+    }
+
+    fn domains(&mut self) -> Result<Vec<String>, Error> {
         let url = format!("{}{}", self.http.origin(), DOMAINS.listing);
         let mut domains = Vec::new();
         let mut other = Vec::new();

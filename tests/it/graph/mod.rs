@@ -265,6 +265,17 @@ fn graph_an_expired_delta_token_falls_back_to_a_full_read() {
 }
 
 #[test]
+fn graph_an_expired_token_is_renewed() {
+    let s = Setup::new();
+    s.graph.tenant().token_uses = Some(3);
+    s.run(&["extract"]).ok();
+    assert_eq!(s.map().unwrap(), MAP);
+    let tenant = s.graph.tenant();
+    let tokens = tenant.log.iter().filter(|l| l.starts_with("POST ")).count();
+    assert!(tokens >= 3, "{:#?}", tenant.log);
+}
+
+#[test]
 fn graph_a_wrong_secret_names_the_tenant_and_the_fix() {
     let s = Setup::new();
     s.secret("not-the-secret");
