@@ -254,3 +254,55 @@ fn token_refusal(status: u16, body: &Value) -> String {
     };
     format!("token request refused (HTTP {status}, {error}: {description}); {fix}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_what_to_fix() {
+        let body = |code: &str, error: &str| json!({"error": error, "error_description": format!("{code}: text\r\nTrace ID: x")});
+        for (code, error, fix) in [
+            (
+                "AADSTS7000215",
+                "invalid_client",
+                "the client secret is wrong or expired",
+            ),
+            (
+                "AADSTS7000222",
+                "invalid_client",
+                "the client secret is wrong or expired",
+            ),
+            (
+                "AADSTS700027",
+                "invalid_client",
+                "the certificate is not known to the app registration",
+            ),
+            ("AADSTS700016", "unauthorized_client", "check client_id"),
+            ("AADSTS90002", "invalid_request", "no such tenant"),
+        ] {
+            let text = token_refusal(401, &body(code, error));
+            assert!(
+                text.starts_with(&format!(
+                    "token request refused (HTTP 401, {error}: {code}: text); "
+                )),
+                "{text}"
+            );
+            assert!(text.contains(fix), "{code}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_key_or_certificate_is_refused_with_the_fix() {
+        let pem = b"-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n";
+        let e = certificate(std::path::Path::new("/etc/rcptsync/graph.pem"), pem).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "client_certificate /etc/rcptsync/graph.pem: no usable PRIVATE KEY block"
+            ),
+            "{e}"
+        );
+        let e = certificate(std::path::Path::new("/x.pem"), b"").unwrap_err();
+        assert!(e.to_string().contains("no CERTIFICATE block"), "{e}");
+    }
+}

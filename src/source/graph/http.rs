@@ -223,3 +223,54 @@ fn describe(error: &ureq::Error) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http() -> Http {
+        Http::new(&GraphSourceConfig {
+            name: "m365".into(),
+            tenant: "contoso.onmicrosoft.com".into(),
+            client_id: "id".into(),
+            credential: super::super::CredentialFile::Secret("/x".into()),
+            authority: "https://login.microsoftonline.com".into(),
+            graph_url: "https://graph.microsoft.com".into(),
+            ca_file: None,
+            timeout: Duration::from_secs(1),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn links_must_stay_on_the_graph_origin() {
+        let http = http();
+        assert!(
+            http.check_origin("https://graph.microsoft.com/v1.0/users?$skiptoken=x")
+                .is_ok()
+        );
+        for url in [
+            "https://graph.microsoft.com.evil.example/v1.0/users",
+            "https://graph.microsoft.com@evil.example/v1.0/users",
+            "http://graph.microsoft.com/v1.0/users",
+            "https://graph.microsoft.com:8443/v1.0/users",
+            "https://evil.example/https://graph.microsoft.com/v1.0/users",
+        ] {
+            let e = http.check_origin(url).unwrap_err().to_string();
+            assert!(e.contains("outside graph_url"), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_else_the_wait_grows() {
+        let mut headers = ureq::http::HeaderMap::new();
+        assert_eq!(retry_after(&headers, 1), Duration::from_secs(2));
+        assert_eq!(retry_after(&headers, 3), Duration::from_secs(8));
+        headers.insert("retry-after", ureq::http::HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers, 3), Duration::from_secs(7));
+        assert_eq!(
+            endpoint("https://g/v1.0/users?$skiptoken=secret"),
+            "https://g/v1.0/users"
+        );
+    }
+}

@@ -321,3 +321,43 @@ fn refusal(reply: &Reply, collection: &Collection, tenant: &str) -> String {
     };
     format!("HTTP {} {code}: {message}; {fix}", reply.status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_are_named_by_kind_id_and_upn_and_keep_odd_values_visible() {
+        let user = json!({"id": "u1", "userPrincipalName": "a@contoso.com",
+            "proxyAddresses": ["SMTP:a@contoso.com", 7]});
+        let e = entry(&USERS, &user);
+        assert_eq!(e.dn, "graph user u1 (a@contoso.com)");
+        assert_eq!(e.proxy_addresses, ["SMTP:a@contoso.com", "7"]);
+        let group = entry(&GROUPS, &json!({"id": "g1"}));
+        assert_eq!(group.dn, "graph group g1");
+        assert!(group.proxy_addresses.is_empty());
+    }
+
+    #[test]
+    fn refusals_name_the_code_and_the_permission_to_grant() {
+        let reply = Reply {
+            status: 403,
+            body: json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges."}}),
+        };
+        let text = refusal(&reply, &CONTACTS, "contoso.onmicrosoft.com");
+        assert!(
+            text.starts_with("HTTP 403 Authorization_RequestDenied: Insufficient privileges.; grant the application permission OrgContact.Read.All"),
+            "{text}"
+        );
+        let reply = Reply {
+            status: 401,
+            body: serde_json::Value::Null,
+        };
+        let text = refusal(&reply, &USERS, "contoso.onmicrosoft.com");
+        assert!(
+            text.contains("no error code") && text.contains("tenant contoso.onmicrosoft.com"),
+            "{text}"
+        );
+    }
+}

@@ -87,8 +87,18 @@ impl Setup {
 #[test]
 fn graph_writes_the_exact_map_and_names_the_object_of_each_rejection() {
     let s = Setup::new();
-    let r = s.run(&["extract"]).ok();
+    let r = s.run(&["-v", "extract"]).ok();
     assert_eq!(s.map().unwrap(), MAP);
+    // Neither the secret nor the token is ever printed, even with -v.
+    assert!(
+        !r.stderr.contains(SECRET) && !r.stderr.contains("eyJ0eXAi"),
+        "{r}"
+    );
+    assert!(
+        r.stderr
+            .contains("1 guests not exported; 1 disabled users kept"),
+        "{r}"
+    );
     // Injected values never reach the map; each rejection names the Graph object.
     for value in ["smtp:@contoso.com", "smtp:evil\\nx@contoso.com"] {
         assert!(
