@@ -10,7 +10,8 @@
 //! written; the guards run before the write; the write is atomic ([`crate::map::atomic`]).
 //! Before reading anything, the sources' change marks are compared with the snapshot of the
 //! last full run ([`crate::map::state`]): when nothing moved, the map is still right and the
-//! run ends there, silently.
+//! run ends there, silently. A Graph source's mark comes from its delta rounds, replayed from
+//! the deltaLinks the last full run kept in the snapshot.
 
 use std::path::Path;
 
@@ -219,7 +220,7 @@ fn full_run(
     change: &Change,
     printer: Printer,
 ) -> Result<(ExitStatus, DeltaState)> {
-    // With domains = "exchange" the first LDAP source also tells the accepted domains.
+    // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains.
     let accepted = match &parts.recipients.domains {
         DomainSetting::Listed(accepted) => accepted.clone(),
         DomainSetting::Exchange => {

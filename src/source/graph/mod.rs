@@ -2,9 +2,9 @@
 //!
 //! The cloud half of a hybrid organisation (or all of a cloud-only one) has no LDAP to read:
 //! its recipients are Graph's users, mail-enabled groups and org contacts. A run gets an
-//! application token with the client-credentials grant ([`auth`]: a client secret, or a
+//! application token with the client-credentials grant ([`Credentials`]: a client secret, or a
 //! certificate whose key signs a client assertion), then lists each collection completely
-//! ([`Client::read`]), following `@odata.nextLink` pages. Each object becomes an [`Entry`] named
+//! ([`Client::read`]), following `@odata.nextLink` pages. Each object becomes an [`Entry`](crate::source::Entry) named
 //! `graph user <id>` (group, contact) so that a rejected value points at the object to fix; the
 //! recipient rules are the same as for Active Directory. Guests are never exported; disabled
 //! users stay (shared mailboxes are disabled users).
