@@ -37,6 +37,34 @@ pub enum Source {
     Ldif(FileSource),
     /// A plain list of addresses.
     List(FileSource),
+    /// A Microsoft 365 tenant through Microsoft Graph.
+    Graph(Graph),
+}
+
+/// `kind = "graph"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Graph {
+    /// Label for logs and reports.
+    pub name: String,
+    /// The tenant's domain (`contoso.onmicrosoft.com`) or id.
+    pub tenant: String,
+    /// The app registration's application (client) id.
+    pub client_id: String,
+    /// File holding the client secret.
+    pub client_secret_file: Option<String>,
+    /// PEM file with the certificate and its RSA key (preferred over a secret).
+    pub client_certificate: Option<String>,
+    /// Token authority; default `https://login.microsoftonline.com`.
+    pub authority: Option<String>,
+    /// Graph endpoint; default `https://graph.microsoft.com`.
+    pub graph_url: Option<String>,
+    /// Extra trust anchors, besides the system store.
+    pub ca_file: Option<String>,
+    /// Per-request timeout, e.g. "30s".
+    pub timeout: Option<String>,
+    /// The whole read, e.g. "30m".
+    pub read_timeout: Option<String>,
 }
 
 /// `kind = "ldif"` and `kind = "list"`.
