@@ -350,12 +350,10 @@ impl<'a> Installer<'a> {
         // (a copy cut short) is never rolled back to.
         remove_if_present(&self.prev_state_path())?;
         remove_if_present(&previous)?;
-        // Hard links: the live files are about to be replaced by rename, so the old ones are
-        // kept as they are, at no cost whatever their size.
         if let (Some(live), Some(prev)) = (self.spec.indexed(), self.spec.indexed_of(&previous)) {
-            atomic::link(&live, &prev)?;
+            atomic::copy(&live, &prev)?;
         }
-        atomic::link(self.path(), &previous)?;
+        atomic::copy(self.path(), &previous)?;
         self.write_record_of(
             &previous,
             &self.prev_state_path(),
@@ -398,10 +396,9 @@ impl<'a> Installer<'a> {
         self.forget_record()?;
         remove_if_present(&self.prev_state_path())?;
         for (live, prev) in &pairs {
-            // The live file gets a second name first, then the previous one is renamed over
-            // it, then that name becomes the new previous: rolling back twice restores the
-            // original.
-            let aside = atomic::link_beside(live, prev)?;
+            // The live file is copied aside first, then the previous one renamed over it, then
+            // the copy becomes the new previous: rolling back twice restores the original.
+            let aside = atomic::copy_beside(live, prev)?.into_temp_path();
             atomic::install(prev, live)?;
             atomic::install(&aside, prev)?;
         }

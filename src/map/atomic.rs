@@ -233,44 +233,33 @@ pub fn write_with(
     replacement.commit()
 }
 
-/// Makes `dest` a second name of `source`'s file (a hard link, given atomically by rename),
-/// then flushes the directory. Keeping the replaced map this way costs nothing however large
-/// it is: the live name is only ever replaced by rename, never written in place, so the old
-/// file stays as it was under the second name.
-pub fn link(source: &Path, dest: &Path) -> Result<(), Error> {
-    let error = |cause| Error {
+/// Replaces `dest` with a copy of `source` atomically. A copy, not a link: Postfix daemons
+/// notice a replaced map only when the old file's link count drops to zero (or its mtime
+/// changes), so the old inode must not stay linked under another name.
+pub fn copy(source: &Path, dest: &Path) -> Result<(), Error> {
+    let temp = copy_beside(source, dest)?;
+    temp.persist(dest).map_err(|e| Error {
+        path: dest.to_owned(),
+        cause: e.error,
+    })?;
+    sync_dir(dest).map_err(|cause| Error {
         path: dest.to_owned(),
         cause,
-    };
-    let temp = link_beside(source, dest)?;
-    temp.persist(dest).map_err(|e| error(e.error))?;
-    sync_dir(dest).map_err(error)
+    })
 }
 
-/// A temporary second name of `source`'s file beside `dest`, removed unless persisted.
-pub fn link_beside(source: &Path, dest: &Path) -> Result<tempfile::TempPath, Error> {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .make_in(dir_of(dest), |path| {
-            rustix::fs::linkat(
-                rustix::fs::CWD,
-                source,
-                rustix::fs::CWD,
-                path,
-                rustix::fs::AtFlags::empty(),
-            )
-            .map_err(std::io::Error::from)
-        })
-        .map(tempfile::NamedTempFile::into_temp_path)
-        .map_err(|cause| Error {
-            path: dest.to_owned(),
-            cause,
-        })
+/// A flushed temporary copy of `source` (same owner, group and mode) beside `dest`, removed unless persisted.
+pub fn copy_beside(source: &Path, dest: &Path) -> Result<tempfile::NamedTempFile, Error> {
+    let error = |e| Error {
+        path: dest.to_owned(),
+        cause: e,
+    };
+    let attributes = Attributes::of(source, 0o644).map_err(error)?;
+    let mut temp = temp_beside(dest).map_err(error)?;
+    std::io::copy(&mut fs_err::File::open(source).map_err(error)?, &mut temp).map_err(error)?;
+    attributes.apply(temp.as_file()).map_err(error)?;
+    temp.as_file().sync_all().map_err(error)?;
+    Ok(temp)
 }
 
 /// Moves a complete file built by someone else (postmap) over `dest`: flushed first, then
@@ -313,27 +302,24 @@ mod tests {
     }
 
     #[test]
-    fn a_link_keeps_the_replaced_file_and_install_renames() {
+    fn copy_makes_a_new_inode_and_install_renames() {
         use std::os::unix::fs::MetadataExt as _;
         let dir = tempfile::tempdir().unwrap();
         let (live, prev) = (dir.path().join("map"), dir.path().join("map.prev"));
         write(&live, b"one\n", 0o640).unwrap();
-        fs_err::write(&prev, b"older\n").unwrap();
-        link(&live, &prev).unwrap();
+        copy(&live, &prev).unwrap();
         let (a, b) = (
             fs_err::metadata(&live).unwrap(),
             fs_err::metadata(&prev).unwrap(),
         );
-        assert_eq!((a.ino(), b.nlink(), b.mode() & 0o777), (b.ino(), 2, 0o640));
+        assert_ne!(a.ino(), b.ino());
+        assert_eq!((a.nlink(), b.mode() & 0o777), (1, 0o640));
+        assert_eq!(fs_err::read(&prev).unwrap(), b"one\n");
         let built = dir.path().join("built");
         fs_err::write(&built, b"two\n").unwrap();
         install(&built, &live).unwrap();
         assert_eq!(fs_err::read(&live).unwrap(), b"two\n");
-        assert_eq!(fs_err::read(&prev).unwrap(), b"one\n");
-        assert_eq!(fs_err::metadata(&prev).unwrap().nlink(), 1);
         assert!(!built.exists());
-        // No temporary name is left behind.
-        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]
