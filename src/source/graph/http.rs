@@ -82,6 +82,12 @@ impl Http {
         }
     }
 
+    /// Starts the whole-read deadline afresh: each source's `read_timeout` is its own read's,
+    /// not eaten by the sources read before it.
+    pub(super) fn restart_deadline(&mut self) {
+        self.deadline = Instant::now() + self.read_timeout;
+    }
+
     /// Refuses a URL that would send the token anywhere but Graph's origin.
     pub(super) fn check_origin(&self, url: &str) -> Result<(), Error> {
         let rest = url.strip_prefix(self.origin.as_str()).unwrap_or_default();

@@ -41,7 +41,7 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 /// The largest response body accepted; a larger one is refused without reading past the limit
 /// (a 999-object page of users is well under 10 MiB).
-pub const MAX_BODY: u64 = 64 * 1024 * 1024;
+pub const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// The most pages one listing may take: 10 million objects at Graph's 999 per page, far beyond
 /// any tenant; a chain longer than that is a loop, not a directory.
 pub const MAX_PAGES: usize = 10_000_000 / 999 + 1;

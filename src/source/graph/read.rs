@@ -123,7 +123,15 @@ impl Client {
             };
             objects.iter().for_each(&mut each);
             seen.insert(url.clone());
-            if let Some(next) = reply.body["@odata.nextLink"].as_str() {
+            let link = |name: &str| match &reply.body[name] {
+                Value::Null => Ok(None),
+                Value::String(link) => Ok(Some(link.as_str())),
+                _ => Err(self.http.error(
+                    &url,
+                    format!("the answer's {name} is not a link; the listing cannot be complete"),
+                )),
+            };
+            if let Some(next) = link("@odata.nextLink")? {
                 if seen.contains(next) {
                     return Err(self.http.error(
                         next,
@@ -134,7 +142,7 @@ impl Client {
                 next.clone_into(&mut url);
                 continue;
             }
-            let link = reply.body["@odata.deltaLink"].as_str().map(str::to_owned);
+            let link = link("@odata.deltaLink")?.map(str::to_owned);
             if delta && link.is_none() {
                 return Err(self
                     .http
@@ -154,7 +162,14 @@ impl Client {
     /// nothing.
     pub fn changes(&mut self, links: &DeltaLinks) -> Result<Delta, Error> {
         for collection in RECIPIENTS {
-            let Some(link) = links.get(collection.name) else {
+            // The state file is the extract user's to write: a saved link must at least be
+            // this collection's delta function on Graph's origin.
+            let function = collection.delta.split('?').next().unwrap_or_default();
+            let Some(link) = links.get(collection.name).filter(|link| {
+                link.strip_prefix(self.http.origin())
+                    .and_then(|rest| rest.strip_prefix(function))
+                    .is_some_and(|rest| rest.starts_with('?'))
+            }) else {
                 return Ok(Delta::Changed(collection.name));
             };
             let mut changed = 0usize;
@@ -204,6 +219,7 @@ impl Client {
     }
 
     fn read_inner(&mut self, mut each: impl FnMut(&Entry)) -> Result<DeltaLinks, Error> {
+        self.http.restart_deadline();
         let links = self.latest_links();
         let (mut guests, mut disabled) = (0usize, 0usize);
         for collection in RECIPIENTS {

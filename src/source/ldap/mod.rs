@@ -262,6 +262,8 @@ pub fn read(
     mut connection: Connection,
     mut each: impl FnMut(&Entry),
 ) -> Result<SearchStats, Error> {
+    // The source's own read gets the whole read_timeout, whatever came before it.
+    connection.deadline = ldap3::tokio::time::Instant::now() + config.read_timeout;
     let stats = connection.search(
         &config.base_dn,
         &config.filter,

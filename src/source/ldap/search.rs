@@ -114,15 +114,16 @@ impl Connection {
                     .await
                     .map_err(|e| self_error(url, base, &e))?;
                 while let Some(raw) = stream.next().await.map_err(|e| self_error(url, base, &e))? {
-                    if raw.is_ref() {
-                        stats.referrals += 1;
-                        continue;
-                    }
                     if raw.is_intermediate() {
                         continue;
                     }
-                    stats.entries += 1;
-                    if stats.entries as u64 > bounds.entries {
+                    if raw.is_ref() {
+                        stats.referrals += 1;
+                    } else {
+                        stats.entries += 1;
+                    }
+                    // Referrals count: a server could page them for ever.
+                    if (stats.entries + stats.referrals) as u64 > bounds.entries {
                         return Err(failure(
                             url,
                             base,
@@ -132,6 +133,9 @@ impl Connection {
                                 bounds.entries
                             ),
                         ));
+                    }
+                    if raw.is_ref() {
+                        continue;
                     }
                     let entry = SearchEntry::construct(raw);
                     let attrs = with_binary(entry.attrs, entry.bin_attrs);

@@ -373,7 +373,8 @@ async fn relay(
     let (mut ours_read, mut ours_write) = ours.into_split();
     let up = async {
         let _ = tokio::io::copy(&mut ours_read, &mut server_write).await;
-        let _ = server_write.shutdown().await;
+        // A server that reads nothing must not keep the thread for ever.
+        let _ = tokio::time::timeout(Duration::from_secs(5), server_write.shutdown()).await;
     };
     let down = async {
         let mut framer = Framer::new(limits);

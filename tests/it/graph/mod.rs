@@ -219,6 +219,28 @@ fn graph_a_failing_page_writes_nothing() {
 }
 
 #[test]
+fn graph_a_saved_delta_link_that_is_not_the_delta_function_leads_to_a_full_read() {
+    let s = Setup::new();
+    s.first_run();
+    // The state file is the unprivileged extract user's: a users link edited to another
+    // collection's delta round (which has no changes) must not pass for the users' round.
+    let state_path = s.path("out/relay_recipients.state");
+    let state = fs_err::read_to_string(&state_path).unwrap();
+    let link = |name: &str| {
+        state
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+            .unwrap()
+            .to_owned()
+    };
+    let (users, contacts) = (link("users"), link("contacts"));
+    fs_err::write(&state_path, state.replace(&users, &contacts)).unwrap();
+    s.run(&["extract"]).ok();
+    let tenant = s.graph.tenant();
+    assert!(tenant.listed("users"), "{:#?}", tenant.log);
+}
+
+#[test]
 fn graph_delta_fast_path_skips_the_listing_until_something_changes() {
     let s = Setup::new();
     s.first_run();
@@ -457,7 +479,25 @@ fn graph_an_oversized_body_is_refused() {
     let r = s.run(&["extract"]).code(1);
     assert!(
         r.stderr
-            .contains("/v1.0/groups: the answer is larger than 64 MiB and was refused"),
+            .contains("/v1.0/groups: the answer is larger than 16 MiB and was refused"),
+        "{r}"
+    );
+    assert_eq!(s.map(), None);
+}
+
+#[test]
+fn graph_an_oversized_body_without_a_length_is_cut_off_at_the_limit() {
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::OversizedUnannounced("groups")];
+    let started = std::time::Instant::now();
+    let r = s.run(&["extract"]).code(1);
+    assert!(
+        r.stderr
+            .contains("/v1.0/groups: the answer is larger than 16 MiB and was refused"),
+        "{r}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
         "{r}"
     );
     assert_eq!(s.map(), None);

@@ -88,7 +88,7 @@ fn endless_pages_with_new_cookies_end_at_max_entries() {
     assert_bounded(
         Script::EndlessPages { entries: 10 },
         "max_entries = 5000",
-        "more than 5000 entries (max_entries)",
+        "more than 5000 entries or referrals (max_entries)",
         20,
         64,
     );
