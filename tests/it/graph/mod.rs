@@ -504,6 +504,30 @@ fn graph_an_oversized_body_without_a_length_is_cut_off_at_the_limit() {
 }
 
 #[test]
+fn graph_a_next_link_chain_that_never_ends_stops_at_read_timeout() {
+    let s = Setup::new();
+    s.first_run();
+    s.config(
+        "client_secret_file = \"graph.secret\"\nread_timeout = \"3s\"",
+        "",
+        "",
+    );
+    s.graph.tenant().faults = vec![Fault::EndlessNextLink("users")];
+    let started = std::time::Instant::now();
+    let r = s.run(&["extract", "--full"]).code(1);
+    assert!(
+        r.stderr
+            .contains("the read took longer than read_timeout = 3s"),
+        "{r}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{r}"
+    );
+    assert_eq!(s.map().unwrap(), MAP);
+}
+
+#[test]
 fn graph_a_next_link_to_another_host_is_not_followed() {
     let s = Setup::new();
     s.graph.tenant().faults = vec![Fault::ForeignNextLink("users")];
