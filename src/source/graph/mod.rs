@@ -122,6 +122,9 @@ pub enum Error {
 pub struct Client {
     http: http::Http,
     auth: auth::Auth,
+    /// The digest of the accepted domains this run read (`domains = "exchange"`): kept with
+    /// the deltaLinks, since no delta round covers `/domains`.
+    domains: Option<String>,
 }
 
 impl Client {
@@ -137,6 +140,7 @@ pub fn connect(config: &GraphSourceConfig, credentials: Credentials) -> Result<C
     Ok(Client {
         http: http::Http::new(config)?,
         auth: auth::Auth::new(config, credentials),
+        domains: None,
     })
 }
 

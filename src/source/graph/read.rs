@@ -64,6 +64,10 @@ const DOMAINS: Collection = Collection {
 /// The collections recipients come from, in the order they are read.
 const RECIPIENTS: [&Collection; 3] = [&USERS, &GROUPS, &CONTACTS];
 
+/// The entry beside the deltaLinks that holds the digest of the accepted domains read with
+/// the listing, when `domains = "exchange"` reads them from this tenant.
+const DOMAINS_KEY: &str = "domains";
+
 /// What the delta rounds tell about the tenant since the saved deltaLinks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delta {
@@ -179,6 +183,13 @@ impl Client {
                 End::Done(_) => {}
             }
         }
+        // No delta round covers /domains: its digest is compared instead (one request).
+        if let Some(saved) = links.get(DOMAINS_KEY) {
+            self.accepted_domains()?;
+            if self.domains.as_ref() != Some(saved) {
+                return Ok(Delta::Changed("domains"));
+            }
+        }
         Ok(Delta::Unchanged)
     }
 
@@ -242,13 +253,22 @@ impl Client {
             tenant = %self.http.tenant(),
             "{guests} guests not exported; {disabled} disabled users kept (shared mailboxes are disabled users)"
         );
+        let mut links = links;
+        if let Some(domains) = &self.domains {
+            links.insert(DOMAINS_KEY.to_owned(), domains.clone());
+        }
         Ok(links)
     }
 
     /// The tenant's verified domains that support Email: what `domains = "exchange"` means
     /// for a Graph source.
     pub fn accepted_domains(&mut self) -> Result<Vec<String>, Error> {
-        self.domains().map_err(|e| Error::Incomplete(Box::new(e)))
+        let domains = self.domains().map_err(|e| Error::Incomplete(Box::new(e)))?;
+        self.domains = Some(format!(
+            "sha256:{}",
+            crate::map::digest::sha256_hex(domains.join("\n").as_bytes())
+        ));
+        Ok(domains)
     }
 
     fn domains(&mut self) -> Result<Vec<String>, Error> {

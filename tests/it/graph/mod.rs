@@ -153,6 +153,32 @@ fn graph_exchange_domains_are_the_verified_email_domains() {
 }
 
 #[test]
+fn graph_a_domain_change_alone_ends_the_delta_fast_path() {
+    let s = Setup::new();
+    let config = fs_err::read_to_string(s.path("rcptsync.toml"))
+        .unwrap()
+        .replace(
+            "domains = [\"contoso.com\", \"contoso.onmicrosoft.com\"]",
+            "domains = \"exchange\"",
+        );
+    fs_err::write(s.path("rcptsync.toml"), config).unwrap();
+    s.first_run();
+    // No user, group or contact changes; the tenant's onmicrosoft.com domain stops taking mail.
+    s.graph.tenant().change("domains", |domains| {
+        for d in domains.iter_mut() {
+            if d["id"] == "contoso.onmicrosoft.com" {
+                d["supportedServices"] = serde_json::json!(["OfficeCommunicationsOnline"]);
+            }
+        }
+    });
+    let r = s.run(&["extract"]).ok();
+    assert!(s.graph.tenant().listed("users"), "{r}");
+    let map = s.map().unwrap();
+    assert!(!map.contains("@contoso.onmicrosoft.com"), "{map}");
+    assert!(r.stdout.contains("-admin@contoso.onmicrosoft.com"), "{r}");
+}
+
+#[test]
 fn graph_throttling_is_survived() {
     let s = Setup::new();
     s.graph.tenant().faults = vec![
