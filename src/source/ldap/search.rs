@@ -128,7 +128,7 @@ impl Connection {
                             url,
                             base,
                             format!(
-                                "the search returned more than {} entries (max_entries); if the \
+                                "the search returned more than {} entries or referrals (max_entries); if the \
                                  directory really is that large, raise max_entries in this [[source]]",
                                 bounds.entries
                             ),
