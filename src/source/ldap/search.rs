@@ -64,7 +64,11 @@ impl Connection {
     /// An error as the admin should read it: when the wire cut the connection (a bound
     /// reached, a failed TLS session), that is the cause, not ldap3's closed connection.
     pub(super) fn explain(&self, error: Error) -> Error {
-        match (error, self.tripwire.reason()) {
+        let library = super::LIBRARY_PANIC
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone());
+        match (error, self.tripwire.reason().or(library)) {
             (Error::Search { server, base, .. }, Some(reason)) => Error::Search {
                 server,
                 base,

@@ -185,3 +185,17 @@ fn ranges_that_never_end_stop_at_max_values() {
         64,
     );
 }
+
+#[test]
+fn a_malformed_controls_envelope_is_an_error_not_a_panic() {
+    // ldap3's connection task panics on this; the run must still end with one clear error.
+    let run = assert_bounded(
+        Script::Pages(vec![Page::RawControls(vec![0x04, 0x01, 0x00])]),
+        "",
+        "failed: the server sent a message the LDAP library cannot parse",
+        15,
+        64,
+    );
+    assert!(!run.stderr.contains("RUST_BACKTRACE"), "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+}
