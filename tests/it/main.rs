@@ -14,6 +14,7 @@ mod library;
 mod support;
 
 mod cli;
+mod docs;
 mod help;
 mod install;
 mod ldap;
