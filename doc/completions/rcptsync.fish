@@ -74,7 +74,7 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l rollback -d 
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -l smtp -d 'The SMTP server to probe' -r
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -l smtp -d 'The SMTP server to probe; port 25 unless one is given (`[IPv6]:PORT` for IPv6)' -r
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -l ca-file -d 'CA certificates to verify the gateway\'s STARTTLS certificate with [default: the system trust store]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -l starttls -d 'Upgrade the session with STARTTLS first (the certificate is verified)'

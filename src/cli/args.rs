@@ -74,11 +74,12 @@ pub enum Command {
     },
     /// Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted.
     ///
-    /// Never sends DATA. Exit 4 when an answer is not what it should be, 1 when the server
-    /// cannot be reached.
+    /// Never sends DATA. Prints every answer; with -q only the wrong ones, so nothing when
+    /// all is well. Exit 4 when an answer is not what it should be, 1 when the server cannot
+    /// be reached.
     Verify {
-        /// The SMTP server to probe.
-        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:25")]
+        /// The SMTP server to probe; port 25 unless one is given (`[IPv6]:PORT` for IPv6).
+        #[arg(long, value_name = "HOST[:PORT]", default_value = "127.0.0.1:25")]
         smtp: String,
         /// Upgrade the session with STARTTLS first (the certificate is verified).
         #[arg(long)]
@@ -90,8 +91,9 @@ pub enum Command {
     },
     /// Check the gateway's Postfix settings against the relay-gateway checklist.
     ///
-    /// Each finding says what is wrong and the command that fixes it. Exit 4 when a finding
-    /// is an error.
+    /// Each finding says what is wrong and the command that fixes it. Prints nothing when
+    /// there are no errors or warnings (notes, and a summary, only with -v). Exit 4 when a
+    /// finding is an error.
     Doctor {
         /// Postfix's configuration directory [default: the config's
         /// install.postfix_config_dir, else /etc/postfix].

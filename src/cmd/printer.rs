@@ -25,6 +25,7 @@ pub struct Error(#[from] pub std::io::Error);
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     verbose: bool,
+    quiet: bool,
 }
 
 impl Printer {
@@ -50,12 +51,20 @@ impl Printer {
             .init();
         Self {
             verbose: verbose > 0 && !quiet,
+            quiet,
         }
     }
 
     /// Whether -v asked for summaries of runs that changed nothing.
     pub fn verbose(&self) -> bool {
         self.verbose
+    }
+
+    /// Whether -q asked for silence unless something is wrong: a report that only says all
+    /// is well (verify's answers, say) is left out, so that cron or monitoring mails only
+    /// problems.
+    pub fn quiet(&self) -> bool {
+        self.quiet
     }
 
     /// A buffered writer for many lines (a first run prints one per recipient); call

@@ -282,7 +282,9 @@ fn generated_docs_are_current() {
 #[test]
 fn every_command_has_a_man_page_and_the_config_page_has_every_table() {
     let pages: Vec<String> = man_pages().into_iter().map(|(name, _)| name).collect();
-    for command in ["extract", "push", "sync", "receive", "apply", "verify", "doctor"] {
+    for command in [
+        "extract", "push", "sync", "receive", "apply", "verify", "doctor",
+    ] {
         assert!(
             pages.contains(&format!("rcptsync-{command}.1")),
             "{pages:?}"

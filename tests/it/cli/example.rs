@@ -65,6 +65,9 @@ fn packaged_config_loads_and_writes_into_the_state_directory() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd/rcptsync-sync.service"),
     )
     .unwrap();
-    assert!(unit.contains("\nReadWritePaths=/var/lib/rcptsync\n"), "{unit}");
+    assert!(
+        unit.contains("\nReadWritePaths=/var/lib/rcptsync\n"),
+        "{unit}"
+    );
     assert!(unit.contains("\nStateDirectory=rcptsync\n"), "{unit}");
 }
