@@ -44,6 +44,7 @@ pub mod config;
 pub mod install;
 pub mod lock;
 pub mod map;
+pub mod metrics;
 pub mod postfix;
 pub mod rules;
 pub mod source;

@@ -40,8 +40,18 @@ pub struct Options {
     pub rollback: bool,
 }
 
-/// Runs apply.
+/// Runs apply, then writes its metrics when the config has `[metrics]` (not after a dry
+/// run).
 pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
+    let started = std::time::Instant::now();
+    let result = apply(config, options, printer);
+    if !options.change.dry_run {
+        super::metrics::apply(config, started, &result);
+    }
+    result
+}
+
+fn apply(config: &Config, options: &Options, printer: Printer) -> Result {
     let install = config.install()?;
     let change = &options.change;
     let postfix = Postfix::new(&install.postfix_config_dir);

@@ -17,6 +17,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use tracing::{info, warn};
 
+use super::metrics::{self, Observed};
 use super::{Change, ExitStatus, Printer, Result, report_guards};
 use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
 use crate::lock::Lock;
@@ -37,8 +38,24 @@ pub struct Options {
     pub full: bool,
 }
 
-/// Runs extract.
+/// Runs extract, then writes the metrics (not after a dry run).
 pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
+    let started = std::time::Instant::now();
+    let mut seen = Observed::default();
+    let result = extract(config, options, printer, &mut seen);
+    if !options.change.dry_run {
+        metrics::internal(config, started, &result, &seen);
+    }
+    result
+}
+
+/// extract's work; the change it makes to the map is noted in `seen` (sync reports it).
+pub(super) fn extract(
+    config: &Config,
+    options: &Options,
+    printer: Printer,
+    seen: &mut Observed,
+) -> Result {
     let parts = config.extraction()?;
     // The bind passwords first: a password file that is refused is a config error, found
     // before the lock, the connections and the other sources.
@@ -122,7 +139,7 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let status = full_run(config, &parts, connections, change, printer)?;
+    let status = full_run(config, &parts, connections, change, printer, seen)?;
     if status == ExitStatus::Success && !change.dry_run {
         snapshot.map = state::file_mark(out)?;
         snapshot.full_at = state::now();
@@ -139,6 +156,7 @@ fn full_run(
     mut connections: Vec<Option<ldap::Connection>>,
     change: &Change,
     printer: Printer,
+    seen: &mut Observed,
 ) -> Result {
     let out = &parts.output.path;
     // With domains = "exchange" the first LDAP source also tells the accepted domains.
@@ -262,6 +280,7 @@ fn full_run(
     // Written before it is reported: a reader of the report that goes away (`| head`) must
     // not keep the map from being replaced.
     atomic::write_with(out, 0o644, |w| text::write_map(&recipients, value, w))?;
+    seen.change = Some(summary.map_or((recipients.len(), 0), |s| (s.added, s.removed)));
     print()?;
     Ok(ExitStatus::Success)
 }

@@ -10,6 +10,7 @@ pub mod apply;
 pub mod doctor;
 pub mod extract;
 pub mod import_ini;
+pub mod metrics;
 pub mod printer;
 pub mod prune;
 pub mod push;

@@ -5,6 +5,7 @@ mod doctor;
 mod failures;
 mod hostile;
 mod load;
+mod metrics;
 mod native;
 mod types;
 mod util;
