@@ -40,6 +40,9 @@ _rcptsync() {
             rcptsync,receive)
                 cmd="rcptsync__subcmd__receive"
                 ;;
+            rcptsync,status)
+                cmd="rcptsync__subcmd__status"
+                ;;
             rcptsync,sync)
                 cmd="rcptsync__subcmd__sync"
                 ;;
@@ -70,6 +73,9 @@ _rcptsync() {
             rcptsync__subcmd__help,receive)
                 cmd="rcptsync__subcmd__help__subcmd__receive"
                 ;;
+            rcptsync__subcmd__help,status)
+                cmd="rcptsync__subcmd__help__subcmd__status"
+                ;;
             rcptsync__subcmd__help,sync)
                 cmd="rcptsync__subcmd__help__subcmd__sync"
                 ;;
@@ -83,7 +89,7 @@ _rcptsync() {
 
     case "${cmd}" in
         rcptsync)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version extract push sync receive apply verify doctor prune import-ini help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version extract push sync receive apply verify doctor prune status import-ini help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -179,7 +185,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help)
-            opts="extract push sync receive apply verify doctor prune import-ini help"
+            opts="extract push sync receive apply verify doctor prune status import-ini help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -291,6 +297,20 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help__subcmd__receive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -425,6 +445,28 @@ _rcptsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__status)
+            opts="-c -q -v -h --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

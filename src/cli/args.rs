@@ -112,6 +112,17 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         undo: Option<PathBuf>,
     },
+    /// Show the state of the map, its sources and gateways, or of a gateway's installed map.
+    ///
+    /// Reads only the files beside the maps: each source's last full run and change mark,
+    /// the map (recipients, sha256, when it changed), each gateway's last acknowledged push
+    /// and last attempt; on a gateway the installed map, a spooled map waiting, the last
+    /// apply's outcome and whether a rollback is in force. Changes nothing.
+    Status {
+        /// Print JSON (for scripts and monitoring) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML on stdout.
     ///
     /// The bind password goes to a separate file (mode 0600), never into the TOML.

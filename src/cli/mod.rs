@@ -115,6 +115,9 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
             };
             cmd::prune::run(&load()?, &options, printer)
         }
+        Command::Status { json } => {
+            cmd::status::run(&load()?, &cmd::status::Options { json: *json }, printer)
+        }
         Command::ImportIni {
             file,
             password_file,

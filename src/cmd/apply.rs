@@ -47,8 +47,25 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let result = apply(config, options, printer);
     if !options.change.dry_run {
         super::metrics::apply(config, started, &result);
+        if let Some(install) = &config.install {
+            record_outcome(&install.map.path, &result);
+        }
     }
     result
+}
+
+/// Notes when apply last ran and how it ended in `PATH.applied` (`UNIX_TIME EXIT_STATUS`),
+/// for `status`. A record that cannot be written is only a warning: the map is what matters.
+fn record_outcome(map: &Path, result: &Result) {
+    let exit = match result {
+        Ok(status) => *status,
+        Err(e) => e.status(),
+    };
+    let text = format!("{} {}\n", crate::map::state::now(), exit as u8);
+    if let Err(e) = crate::map::atomic::write(&with_suffix(map, ".applied"), text.as_bytes(), 0o644)
+    {
+        warn!("could not record the outcome for rcptsync status: {e}");
+    }
 }
 
 fn apply(config: &Config, options: &Options, printer: Printer) -> Result {

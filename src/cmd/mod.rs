@@ -15,6 +15,7 @@ pub mod printer;
 pub mod prune;
 pub mod push;
 pub mod receive;
+pub mod status;
 pub mod sync;
 pub mod verify;
 
