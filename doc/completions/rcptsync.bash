@@ -353,13 +353,21 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__import__subcmd__ini)
-            opts="-c -q -v -h --password-file --config --quiet --verbose --help"
+            opts="-o -c -q -v -h --password-file --output --force --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

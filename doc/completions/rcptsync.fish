@@ -38,7 +38,7 @@ complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "verify" -d 'Probe
 complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "doctor" -d 'Check the gateway\'s Postfix settings against the relay-gateway checklist'
 complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "prune" -d 'Remove proxyAddresses in excluded domains from the directory (dry run unless --apply)'
 complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "status" -d 'Show the state of the map, its sources and gateways, or of a gateway\'s installed map'
-complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "import-ini" -d 'Convert the legacy Perl script\'s relay_recipients.ini to rcptsync TOML on stdout'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "import-ini" -d 'Convert the legacy Perl script\'s relay_recipients.ini to rcptsync TOML (on stdout, or -o FILE)'
 complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l dry-run -d 'Show what would change, change nothing'
@@ -99,7 +99,9 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s q -l quiet 
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -l password-file -d 'Where to write the bind password' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s o -l output -d 'Write the TOML to this file instead of stdout (refused if it exists, unless --force)' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -l force -d 'Replace an existing -o FILE'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -112,5 +114,5 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_s
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "doctor" -d 'Check the gateway\'s Postfix settings against the relay-gateway checklist'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "prune" -d 'Remove proxyAddresses in excluded domains from the directory (dry run unless --apply)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "status" -d 'Show the state of the map, its sources and gateways, or of a gateway\'s installed map'
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "import-ini" -d 'Convert the legacy Perl script\'s relay_recipients.ini to rcptsync TOML on stdout'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "import-ini" -d 'Convert the legacy Perl script\'s relay_recipients.ini to rcptsync TOML (on stdout, or -o FILE)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -123,15 +123,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML on stdout.
+    /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML (on stdout, or
+    /// -o FILE).
     ///
-    /// The bind password goes to a separate file (mode 0600), never into the TOML.
+    /// The bind password goes to a separate file (mode 0600, never overwritten), never into
+    /// the TOML; stderr says where it went. Exit 1, never 0, when the TOML could not be
+    /// written (the password file is then removed again).
     ImportIni {
         /// The legacy .ini file.
         file: PathBuf,
         /// Where to write the bind password.
         #[arg(long, value_name = "FILE", default_value = "bind.pw")]
         password_file: PathBuf,
+        /// Write the TOML to this file instead of stdout (refused if it exists, unless
+        /// --force).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace an existing -o FILE.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
 }
 

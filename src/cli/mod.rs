@@ -121,10 +121,14 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
         Command::ImportIni {
             file,
             password_file,
+            output,
+            force,
         } => {
             let options = cmd::import_ini::Options {
                 file: file.clone(),
                 password_file: password_file.clone(),
+                output: output.clone(),
+                force: *force,
             };
             cmd::import_ini::run(&options, printer)
         }

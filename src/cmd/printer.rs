@@ -83,6 +83,15 @@ impl Printer {
         out.finish()
     }
 
+    /// Tells the admin something they must know although nothing is wrong (where a file went)
+    /// on stderr, `rcptsync: text`, because stdout may be data; -q leaves it out. Like every
+    /// diagnostic it cannot fail the run.
+    pub fn tell(&self, text: impl fmt::Display) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "rcptsync: {text}");
+        }
+    }
+
     /// Prints one line only with -v: the summary of a run that changed nothing.
     pub fn note(&self, text: impl fmt::Display) -> Result<(), Error> {
         if self.verbose {
