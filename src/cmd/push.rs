@@ -39,6 +39,11 @@ pub(super) fn push(config: &Config, change: &Change, printer: Printer) -> Result
         }
         .into());
     }
+    // A key ssh would not use is this host's mistake: a config error with its fix, found
+    // before any gateway is contacted (and never reported as the gateway refusing it).
+    for gateway in &config.gateways {
+        ssh::check_identity(gateway).map_err(|e| super::Error::Usage(e.into()))?;
+    }
     let _lock = Lock::acquire(&with_suffix(out, ".lock"))?;
     let sources: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
     let payload = Header::for_file(out, &sources.join(","), SystemTime::now())

@@ -142,8 +142,12 @@ fn an_unknown_or_changed_host_key_is_refused() {
     let sender = Sender::new(&sshd.gateway_toml("mx1"));
     fs_err::write(sshd.path("known_hosts"), "").unwrap();
     let r = sender.run(&["push"]).code(1);
+    // Off port 22, known_hosts names the host [host]:port, and so does the advice.
     assert!(
-        r.stderr.contains("the host key of 127.0.0.1 (port"),
+        r.stderr.contains(&format!(
+            "the host key of [127.0.0.1]:{} is not known",
+            sshd.port
+        )),
         "{}",
         r.stderr
     );
@@ -165,6 +169,15 @@ fn an_unknown_or_changed_host_key_is_refused() {
     .unwrap();
     let r = sender.run(&["push"]).code(1);
     assert!(r.stderr.contains("has CHANGED"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "(ssh-keygen -R '[127.0.0.1]:{}' -f {})",
+            sshd.port,
+            sshd.path("known_hosts").display()
+        )),
+        "{}",
+        r.stderr
+    );
     assert!(spooled(&sshd.spool).is_none());
 }
 
