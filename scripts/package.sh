@@ -91,6 +91,12 @@ for check in rcptsync-sync.service:30 rcptsync-apply.service:50; do
         | tail -n 1 >&2 || fail "$unit is rated above ${check##*:}/10"
 done
 
+# The packaged config loads as the rcptsync account, and status finds the packaged layout.
+runuser -u rcptsync -- rcptsync status -c /etc/rcptsync/rcptsync.toml >"$work/status" \
+    || fail "status on the packaged config"
+grep -q '^map /var/lib/rcptsync/relay_recipients: none yet' "$work/status" \
+    || fail "status said: $(cat "$work/status")"
+
 # The installed binary on the packaged example: a dry run where it lies, a real run in a copy.
 runuser -u rcptsync -- rcptsync extract --dry-run -c /usr/share/doc/rcptsync/examples/rcptsync.toml \
     >"$work/dry-run" || fail "extract --dry-run on the example"
