@@ -3,6 +3,10 @@
 //! (`rcptsync::cli::args`), and rcptsync.toml(5) from the README's configuration reference
 //! (the one place the keys and their defaults are written down for people).
 //!
+//! The defaults in the README's tables are checked against the ones the code applies
+//! (`the_documented_defaults_are_the_ones_the_code_applies`), so the man page cannot drift
+//! from the code either.
+//!
 //! The files are checked in, so that packaging needs no generator: this test fails when one
 //! is stale, and `RCPTSYNC_UPDATE_SNAPSHOTS=1 cargo test --test it docs::` rewrites them
 //! (review the diff before committing it), like the `--help` snapshots in `help.rs`.
@@ -305,4 +309,97 @@ fn every_command_has_a_man_page_and_the_config_page_has_every_table() {
         );
     }
     assert!(config.contains(".TP\n\\fBmin_recipients\\fR\n"), "{config}");
+}
+
+/// The README's default column (the text rcptsync.toml(5) is made from) against the defaults
+/// the code applies: a config that sets none of these keys, loaded as rcptsync loads it.
+/// Each default is written in the code and once in the README; this keeps the two equal.
+#[test]
+fn the_documented_defaults_are_the_ones_the_code_applies() {
+    use rcptsync::config::{Config, SourceKind};
+    let readme = fs_err::read_to_string(root().join("README.md")).unwrap();
+    // (key, first code span of its default cell) of every three-column table row.
+    let documented: Vec<(String, String)> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(cells)
+        .filter(|row| row.len() == 3)
+        .filter_map(|row| {
+            let default = row[1].split('`').nth(1)?.trim_matches('"').to_owned();
+            Some((row[0].trim_matches('`').to_owned(), default))
+        })
+        .collect();
+    let config = Config::parse(
+        "[[source]]\nname = \"ad\"\nkind = \"ldap\"\nservers = [\"ldaps://dc1.example.com\"]\n\
+         base_dn = \"DC=example,DC=com\"\n\
+         [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"map\"\n\
+         [[gateway]]\nname = \"mx1\"\nhost = \"mx1.example.com\"\nuser = \"postrelay\"\n\
+         [install]\n",
+        Path::new("/etc/rcptsync/rcptsync.toml"),
+    )
+    .unwrap();
+    let SourceKind::Ldap(ldap) = &config.sources[0].kind else {
+        panic!("{:?}", config.sources[0].kind)
+    };
+    let recipients = config.recipients.as_ref().unwrap();
+    let install = config.install.as_ref().unwrap();
+    let gateway = &config.gateways[0];
+    let duration = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    let lower = |v: &dyn std::fmt::Debug| format!("{v:?}").to_lowercase();
+    let applied: Vec<(&str, String)> = vec![
+        ("starttls", ldap.starttls.to_string()),
+        ("timeout", duration(ldap.timeout)),
+        ("page_size", ldap.page_size.to_string()),
+        (
+            "insecure_cleartext_bind",
+            ldap.insecure_cleartext_bind.to_string(),
+        ),
+        (
+            "skip_auth_required",
+            recipients.skip_auth_required.to_string(),
+        ),
+        (
+            "use_mail_attribute",
+            recipients.use_mail_attribute.to_string(),
+        ),
+        ("value", config.output.as_ref().unwrap().value.clone()),
+        ("min_recipients", config.safety.min_recipients.to_string()),
+        ("max_removed", config.safety.max_removed.to_string()),
+        (
+            "max_removed_percent",
+            config.safety.max_removed_percent.to_string(),
+        ),
+        ("full_every", duration(config.full_every)),
+        ("map", install.map.to_string()),
+        ("spool", install.spool.display().to_string()),
+        (
+            "postfix_config_dir",
+            install.postfix_config_dir.display().to_string(),
+        ),
+        ("reload", lower(&install.reload)),
+        ("cdb_writer", lower(&install.cdb_writer)),
+        ("max_bytes", install.max_bytes.to_string()),
+        ("port", gateway.port.to_string()),
+    ];
+    for (key, value) in &applied {
+        let defaults: Vec<&String> = documented
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, d)| d)
+            .collect();
+        assert!(
+            defaults.contains(&value),
+            "{key}: the code's default is {value:?}, the README says {defaults:?}"
+        );
+    }
+    // Keys documented twice (timeout) have one default per table.
+    let gateway_timeout = documented
+        .iter()
+        .filter(|(k, _)| k == "timeout")
+        .map(|(_, d)| d.clone())
+        .collect::<Vec<_>>();
+    assert!(
+        gateway_timeout.contains(&duration(gateway.timeout)),
+        "[[gateway]] timeout: {gateway_timeout:?}"
+    );
 }
