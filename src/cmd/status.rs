@@ -97,7 +97,8 @@ struct InstallStatus {
 struct SpoolStatus {
     path: String,
     /// `none`, `installed` (the map there is the installed one), `rolled back` (the map a
-    /// rollback undid; not installed again by itself) or `waiting`.
+    /// rollback undid; not installed again by itself), `waiting`, or `unreadable` (not a
+    /// regular file with a payload header).
     state: String,
     recipients: Option<usize>,
     sha256: Option<String>,
@@ -129,6 +130,25 @@ fn map_file(path: &Path) -> MapFile {
             .ok()
             .map(time),
     }
+}
+
+/// The header of the spooled map, if it is a regular file with one. The spool is written by
+/// the unprivileged ssh account, so the file is opened as apply opens it: without following
+/// a link and without blocking (a FIFO put there cannot hang status), and only its bounded
+/// header is read.
+fn spooled_header(path: &Path) -> Option<Header> {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    use rustix::fs::OFlags;
+    let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let file = fs_err::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    Header::read(&mut std::io::BufReader::new(file)).ok()
 }
 
 /// What each exit status means, as `status` says it.
@@ -204,9 +224,7 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         let rolled_back = installer.rolled_back_from();
         let live = map_file(&install.map.path);
         let spooled_path = install.spool.join(SPOOL_NAME);
-        let header = fs_err::File::open(&spooled_path)
-            .ok()
-            .and_then(|f| Header::read(&mut std::io::BufReader::new(f)).ok());
+        let header = spooled_header(&spooled_path);
         let spool_state = match &header {
             None if spooled_path.exists() => "unreadable",
             None => "none",

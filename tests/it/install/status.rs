@@ -70,3 +70,17 @@ fn status_shows_the_installed_map_a_waiting_one_and_a_rollback() {
     assert!(r.stdout.contains(": exit 3 (refused)\n"), "{r}");
     assert!(r.stdout.ends_with("rollback: in force (the map rolled back from is not installed again until another arrives)\n"), "{r}");
 }
+
+/// The spool is the ssh account's: a FIFO put there is reported, and cannot hang status.
+#[test]
+fn a_fifo_in_the_spool_does_not_hang_status() {
+    let gw = Gateway::new("cdb", "");
+    let fifo = gw.postfix.path("spool/relay_recipients");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let s = status(&gw);
+    assert_eq!(s["install"]["spool"]["state"], "unreadable", "{s}");
+}
