@@ -51,18 +51,17 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     };
     let replies = probe::run(&target, &probes)?;
 
-    let problems = probes
-        .iter()
-        .zip(&replies)
-        .filter(|(probe, reply)| probe::judge(probe, reply).is_some())
-        .count();
+    let mut problems = 0;
     let mut out = printer.out();
     for (probe, reply) in probes.iter().zip(&replies) {
         let verdict = match probe::judge(probe, reply) {
             // -q: only the wrong answers (and none when all are right).
             None if printer.quiet() => continue,
             None => "ok".to_owned(),
-            Some(problem) => format!("PROBLEM ({problem})"),
+            Some(problem) => {
+                problems += 1;
+                format!("PROBLEM ({problem})")
+            }
         };
         let expected = if probe.must_exist {
             "must be accepted"
