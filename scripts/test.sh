@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 packages=(slapd ldap-utils samba samba-ad-provision samba-dsdb-modules samba-vfs-modules
           ldb-tools krb5-user winbind openssl
           postfix postfix-cdb postfix-lmdb tinycdb lmdb-utils db-util
-          openssh-server openssh-client)
+          openssh-server openssh-client time)
 
 missing=()
 for p in "${packages[@]}"; do

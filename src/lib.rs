@@ -1,14 +1,14 @@
 //! rcptsync gives a Postfix mail gateway a definitive, always-correct list of valid
 //! recipients taken from Active Directory / Exchange (or any LDAP directory, an LDIF export,
-//! or a plain list), so that the gateway rejects mail for unknown addresses at RCPT time
-//! instead of forwarding it inward.
+//! a Microsoft 365 tenant through Graph, or a plain list), so that the gateway rejects mail
+//! for unknown addresses at RCPT time instead of forwarding it inward.
 //!
 //! # The pipeline
 //!
 //! ```text
 //! internal host (unprivileged)                        mail gateway
 //!  source ──> rules ──> guards ──> map text ──push──> receive ──> apply ──> verify
-//!  (ldap, ldif, list)               + diff    (ssh)   (spool)    (root)    (SMTP)
+//!  (ldap, graph, ldif, list)        + diff    (ssh)   (spool)    (root)    (SMTP)
 //! ```
 //!
 //! - [`source`] reads directory entries; [`rules`] turns them into map keys (pure logic);

@@ -29,20 +29,11 @@ pub fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, Error> {
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let ca_error = |reason: String| Error::CaFile {
-                path: path.display().to_string(),
-                reason,
-            };
-            let pem = fs_err::read(path).map_err(|e| ca_error(e.to_string()))?;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert =
-                    cert.map_err(|e| ca_error(format!("not a PEM certificate file: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| ca_error(format!("unusable certificate: {e}")))?;
-            }
-            if roots.is_empty() {
-                return Err(ca_error("no PEM certificate in the file".into()));
+            for cert in file_certificates(path)? {
+                roots.add(cert).map_err(|e| Error::CaFile {
+                    path: path.display().to_string(),
+                    reason: format!("unusable certificate: {e}"),
+                })?;
             }
         }
         None => {
@@ -53,6 +44,33 @@ pub fn roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, Error> {
         }
     }
     Ok(roots)
+}
+
+/// The system's certificates plus those in `ca_file`: extra trust anchors for a service whose
+/// public certificate the system store verifies, where a TLS-inspecting proxy (or a test's
+/// own CA) must be trusted as well.
+pub fn system_and(ca_file: Option<&Path>) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let mut certs = rustls_native_certs::load_native_certs().certs;
+    if let Some(path) = ca_file {
+        certs.extend(file_certificates(path)?);
+    }
+    Ok(certs)
+}
+
+/// The PEM certificates in `path`; none at all is an error.
+fn file_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let ca_error = |reason: String| Error::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = fs_err::read(path).map_err(|e| ca_error(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ca_error(format!("not a PEM certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(ca_error("no PEM certificate in the file".into()));
+    }
+    Ok(certs)
 }
 
 /// A client configuration verifying servers against `roots`.

@@ -10,7 +10,8 @@
 //! written; the guards run before the write; the write is atomic ([`crate::map::atomic`]).
 //! Before reading anything, the sources' change marks are compared with the snapshot of the
 //! last full run ([`crate::map::state`]): when nothing moved, the map is still right and the
-//! run ends there, silently.
+//! run ends there, silently. A Graph source's mark comes from its delta rounds, replayed from
+//! the deltaLinks the last full run kept in the snapshot.
 
 use std::path::Path;
 
@@ -22,11 +23,13 @@ use super::{Change, ExitStatus, Printer, Result, report_guards};
 use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
 use crate::lock::Lock;
 use crate::map::diff::{self, Previous, Summary};
+use crate::map::keys::KeySet;
 use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
 use crate::rules::domains::AcceptedDomains;
 use crate::rules::guard::{Proposal, Verdict};
 use crate::rules::{Collector, Rules};
+use crate::source::graph::{self, GraphSourceConfig};
 use crate::source::{ldap, ldif, list};
 
 /// What to extract, besides the config.
@@ -57,14 +60,15 @@ pub(super) fn extract(
     seen: &mut Observed,
 ) -> Result {
     let parts = config.extraction()?;
-    // The bind passwords first: a password file that is refused is a config error, found
-    // before the lock, the connections and the other sources.
+    // The bind passwords and Graph credentials first: a secret file that is refused is a
+    // config error, found before the lock, the connections and the other sources.
     let credentials = parts
         .sources
         .iter()
         .map(|s| match &s.kind {
-            SourceKind::Ldap(l) => super::credentials(&s.name, l).map(Some),
-            SourceKind::Ldif(_) | SourceKind::List(_) => Ok(None),
+            SourceKind::Ldap(l) => super::credentials(&s.name, l).map(Secrets::Ldap),
+            SourceKind::Graph(g) => graph_credentials(&s.name, g).map(Secrets::Graph),
+            SourceKind::Ldif(_) | SourceKind::List(_) => Ok(Secrets::None),
         })
         .collect::<Result<Vec<_>>>()?;
     let out = &parts.output.path;
@@ -87,18 +91,21 @@ pub(super) fn extract(
     };
 
     // Connect to the directories first: their change marks decide whether to read them.
+    let state_path = with_suffix(out, ".state");
+    let saved = Snapshot::read(&state_path);
     let mut connections = Vec::new();
     let mut snapshot = Snapshot {
         config: digest::sha256_file(&config.path)?,
         sources: Default::default(),
         map: state::file_mark(out).unwrap_or_default(),
         full_at: state::now(),
+        delta: Default::default(),
     };
     let mut all_marked = true;
-    for (source, credentials) in parts.sources.iter().zip(&credentials) {
+    for (source, credentials) in parts.sources.iter().zip(credentials) {
         let (connection, mark) = match (&source.kind, credentials) {
-            (SourceKind::Ldap(l), Some(credentials)) => {
-                let mut connection = ldap::connect(l, credentials)
+            (SourceKind::Ldap(l), Secrets::Ldap(credentials)) => {
+                let mut connection = ldap::connect(l, &credentials)
                     .with_context(|| format!("source {}", source.name))?;
                 // A mark that cannot be read only costs the shortcut: search in full.
                 let mark = connection.change_mark(&l.base_dn).unwrap_or_else(|e| {
@@ -108,12 +115,26 @@ pub(super) fn extract(
                     );
                     None
                 });
-                (Some(connection), mark)
+                (Connection::Ldap(Box::new(connection)), mark)
+            }
+            (SourceKind::Graph(g), Secrets::Graph(credentials)) => {
+                let mut client = graph::connect(g, credentials)
+                    .with_context(|| format!("source {}", source.name))?;
+                client
+                    .authenticate()
+                    .with_context(|| format!("source {}", source.name))?;
+                let links = saved.as_ref().and_then(|s| s.delta.get(&source.name));
+                let mark = match links {
+                    // --full reads anyway: the delta rounds would be wasted.
+                    Some(links) if !options.full => graph_mark(&source.name, g, &mut client, links),
+                    _ => None,
+                };
+                (Connection::Graph(Box::new(client)), mark)
             }
             (SourceKind::Ldif(path) | SourceKind::List(path), _) => {
-                (None, state::content_mark(path).ok())
+                (Connection::None, state::content_mark(path).ok())
             }
-            (SourceKind::Ldap(_), None) => {
+            (SourceKind::Ldap(_) | SourceKind::Graph(_), _) => {
                 return Err(anyhow::anyhow!(
                     "internal error: source {} has no credentials",
                     source.name
@@ -127,11 +148,10 @@ pub(super) fn extract(
             .insert(source.name.clone(), mark.unwrap_or_default());
         connections.push(connection);
     }
-    let state_path = with_suffix(out, ".state");
     if !options.full
         && all_marked
-        && let Some(saved) = Snapshot::read(&state_path)
-        && snapshot.unchanged_since(&saved, config.full_every)
+        && let Some(saved) = &saved
+        && snapshot.unchanged_since(saved, config.full_every)
     {
         printer.note(format_args!(
             "{}: unchanged (the sources report no change since the last full run)",
@@ -139,8 +159,17 @@ pub(super) fn extract(
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let status = full_run(config, &parts, connections, change, printer, seen)?;
+    let (status, delta) = full_run(config, &parts, connections, change, printer, seen)?;
     if status == ExitStatus::Success && !change.dry_run {
+        // A Graph source's deltaLinks now stand for what was read: its mark says so.
+        for source in parts.sources {
+            if let SourceKind::Graph(g) = &source.kind
+                && delta.contains_key(&source.name)
+            {
+                snapshot.sources.insert(source.name.clone(), g.mark());
+            }
+        }
+        snapshot.delta = delta;
         snapshot.map = state::file_mark(out)?;
         snapshot.full_at = state::now();
         snapshot.write(&state_path)?;
@@ -148,36 +177,89 @@ pub(super) fn extract(
     Ok(status)
 }
 
-/// Reads every source and installs the result; `connections` holds the LDAP sources'
-/// connections, in source order (None for the others).
+/// The bind password or Graph credential a source needs, read before anything connects.
+enum Secrets {
+    Ldap(ldap::Credentials),
+    Graph(graph::Credentials),
+    None,
+}
+
+/// A source's open connection, made before the change marks are compared.
+enum Connection {
+    Ldap(Box<ldap::Connection>),
+    Graph(Box<graph::Client>),
+    None,
+}
+
+/// Reads the client secret or certificate of Graph source `name`; a refusal is the admin's
+/// to fix (exit 2), as for the bind password.
+fn graph_credentials(name: &str, source: &GraphSourceConfig) -> Result<graph::Credentials> {
+    source.credentials().map_err(|e| {
+        let e = anyhow::Error::new(e).context(format!("source {name}"));
+        super::Error::Usage(e)
+    })
+}
+
+/// The mark of a Graph source: its constant mark when the delta rounds from `links` saw no
+/// change, None (a full read) otherwise. A failing round only costs the shortcut.
+fn graph_mark(
+    name: &str,
+    config: &GraphSourceConfig,
+    client: &mut graph::Client,
+    links: &graph::DeltaLinks,
+) -> Option<String> {
+    match client.changes(links) {
+        Ok(graph::Delta::Unchanged) => Some(config.mark()),
+        Ok(graph::Delta::Changed(collection)) => {
+            info!("source {name}: {collection} changed since the last full read; reading in full");
+            None
+        }
+        Ok(graph::Delta::Expired) => {
+            info!("source {name}: the delta token expired; reading in full");
+            None
+        }
+        Err(e) => {
+            warn!("source {name}: the delta round failed ({e}); reading in full");
+            None
+        }
+    }
+}
+
+/// What a Graph source's full read leaves for the state file, by source name.
+type DeltaState = std::collections::BTreeMap<String, graph::DeltaLinks>;
+
+/// Reads every source and installs the result; `connections` holds the LDAP and Graph
+/// sources' connections, in source order. Returns the Graph sources' new deltaLinks too.
 fn full_run(
     config: &Config,
     parts: &Extraction<'_>,
-    mut connections: Vec<Option<ldap::Connection>>,
+    mut connections: Vec<Connection>,
     change: &Change,
     printer: Printer,
     seen: &mut Observed,
-) -> Result {
-    let out = &parts.output.path;
-    // With domains = "exchange" the first LDAP source also tells the accepted domains.
+) -> Result<(ExitStatus, DeltaState)> {
+    // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains.
     let accepted = match &parts.recipients.domains {
         DomainSetting::Listed(accepted) => accepted.clone(),
         DomainSetting::Exchange => {
-            // The config check guarantees an LDAP source for "exchange".
+            // The config check guarantees an LDAP or Graph source for "exchange".
             let Some((source, connection)) = parts
                 .sources
                 .iter()
                 .zip(connections.iter_mut())
-                .find_map(|(s, c)| c.as_mut().map(|c| (s, c)))
+                .find(|(_, c)| !matches!(c, Connection::None))
             else {
                 return Err(anyhow::anyhow!(
-                    "recipients.domains = \"exchange\" needs a kind = \"ldap\" source"
+                    "recipients.domains = \"exchange\" needs a kind = \"ldap\" or \"graph\" source"
                 )
                 .into());
             };
-            let names = connection
-                .accepted_domains()
-                .with_context(|| format!("source {}: accepted domains", source.name))?;
+            let context = || format!("source {}: accepted domains", source.name);
+            let names = match connection {
+                Connection::Ldap(c) => c.accepted_domains().with_context(context)?,
+                Connection::Graph(c) => c.accepted_domains().with_context(context)?,
+                Connection::None => Vec::new(),
+            };
             AcceptedDomains::new(names)
         }
     };
@@ -189,9 +271,13 @@ fn full_run(
         use_mail_attribute: parts.recipients.use_mail_attribute,
     };
     let mut collector = Collector::new(&rules);
+    let mut delta = DeltaState::new();
     for (source, connection) in parts.sources.iter().zip(connections) {
-        read_source(source, connection, &mut collector)
-            .with_context(|| format!("source {}", source.name))?;
+        if let Some(links) = read_source(source, connection, &mut collector)
+            .with_context(|| format!("source {}", source.name))?
+        {
+            delta.insert(source.name.clone(), links);
+        }
     }
     let (mut recipients, stats, rejections) = collector.finish();
     let sourced = recipients.len();
@@ -215,8 +301,24 @@ fn full_run(
         rejections.len()
     );
 
+    let status = install(config, parts, &recipients, sourced, change, printer, seen)?;
+    Ok((status, delta))
+}
+
+/// Compares `recipients` with the current map, runs the guards and writes the map if allowed,
+/// with the diff on stdout.
+fn install(
+    config: &Config,
+    parts: &Extraction<'_>,
+    recipients: &KeySet,
+    sourced: usize,
+    change: &Change,
+    printer: Printer,
+    seen: &mut Observed,
+) -> Result {
+    let out = &parts.output.path;
     let value = parts.output.value.as_str();
-    if text::same_as_file(out, &recipients, value)? {
+    if text::same_as_file(out, recipients, value)? {
         printer.note(format_args!(
             "{}: {} recipients, unchanged",
             out.display(),
@@ -228,7 +330,7 @@ fn full_run(
         "read the current map to compare against (fix or remove the line; removing the file also \
          disables the removal guards for one run)",
     )?;
-    let summary = old.merge(&recipients, |_, _| {})?;
+    let summary = old.merge(recipients, |_, _| {})?;
     let proposal = Proposal {
         count: recipients.len(),
         sourced,
@@ -245,7 +347,7 @@ fn full_run(
     let print = || -> Result<()> {
         let mut stdout = printer.out();
         let mut written = Ok(());
-        old.merge(&recipients, |side, key| {
+        old.merge(recipients, |side, key| {
             if written.is_ok() {
                 written = diff::write_line(stdout.writer(), side, key);
             }
@@ -279,17 +381,19 @@ fn full_run(
     }
     // Written before it is reported: a reader of the report that goes away (`| head`) must
     // not keep the map from being replaced.
-    atomic::write_with(out, 0o644, |w| text::write_map(&recipients, value, w))?;
+    atomic::write_with(out, 0o644, |w| text::write_map(recipients, value, w))?;
     seen.change = Some(summary.map_or((recipients.len(), 0), |s| (s.added, s.removed)));
     print()?;
     Ok(ExitStatus::Success)
 }
 
+/// Reads one source into `collector`; a Graph source returns its new deltaLinks.
 fn read_source(
     source: &Source,
-    connection: Option<ldap::Connection>,
+    connection: Connection,
     collector: &mut Collector<'_>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<graph::DeltaLinks>> {
+    let mut links = None;
     let before = collector.stats().entries;
     match &source.kind {
         SourceKind::Ldif(path) => {
@@ -302,11 +406,22 @@ fn read_source(
                 collector.listed(&format!("{}:{line}", path.display()), address);
             })?;
         }
+        // run() connected every LDAP and Graph source before reading any.
         SourceKind::Ldap(config) => {
-            // run() connected every LDAP source before reading any.
-            let connection = connection
-                .ok_or_else(|| anyhow::anyhow!("internal error: the source is not connected"))?;
-            ldap::read(config, connection, |entry| collector.entry(entry))?;
+            let Connection::Ldap(connection) = connection else {
+                return Err(anyhow::anyhow!(
+                    "internal error: the source is not connected"
+                ));
+            };
+            ldap::read(config, *connection, |entry| collector.entry(entry))?;
+        }
+        SourceKind::Graph(_) => {
+            let Connection::Graph(mut client) = connection else {
+                return Err(anyhow::anyhow!(
+                    "internal error: the source is not connected"
+                ));
+            };
+            links = Some(client.read(|entry| collector.entry(entry))?);
         }
     }
     info!(
@@ -314,7 +429,7 @@ fn read_source(
         source.name,
         collector.stats().entries - before
     );
-    Ok(())
+    Ok(links)
 }
 
 /// The output directory is created on first use, as `install -d` would.

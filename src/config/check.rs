@@ -10,6 +10,7 @@ use crate::postfix::{MapSpec, MapType};
 use crate::rules::address;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
+use crate::source::graph::{self, CredentialFile, GraphSourceConfig};
 use crate::source::ldap::secret::PasswordSource;
 use crate::source::ldap::{self, Bind, LdapSourceConfig};
 use crate::transport::Gateway;
@@ -61,9 +62,13 @@ impl Checker<'_> {
         let mut sources: Vec<Source> = Vec::new();
         for source in raw.source {
             let (name, kind) = match source {
-                raw::Source::Ldap(raw) => (raw.name.clone(), SourceKind::Ldap(self.ldap(raw)?)),
+                raw::Source::Ldap(raw) => (
+                    raw.name.clone(),
+                    SourceKind::Ldap(Box::new(self.ldap(*raw)?)),
+                ),
                 raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
                 raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
+                raw::Source::Graph(raw) => (raw.name.clone(), SourceKind::Graph(self.graph(raw)?)),
             };
             if sources.iter().any(|s| s.name == name) {
                 return Err(self.invalid(
@@ -155,6 +160,37 @@ impl Checker<'_> {
             }
         }
         let timeout = self.duration("source.timeout", raw.timeout.as_deref(), "10s")?;
+        let read_timeout =
+            self.duration("source.read_timeout", raw.read_timeout.as_deref(), "30m")?;
+        let defaults = ldap::Bounds::default();
+        let bound = |key: &str, value: Option<u64>, default: u64| match value {
+            Some(0) => Err(self.invalid(
+                key,
+                "0 would refuse every read; leave it out for the default",
+            )),
+            value => Ok(value.unwrap_or(default)),
+        };
+        let bounds = ldap::Bounds {
+            entries: bound("source.max_entries", raw.max_entries, defaults.entries)?,
+            values: bound("source.max_values", raw.max_values, defaults.values)?,
+            value_bytes: bound(
+                "source.max_value_bytes",
+                raw.max_value_bytes,
+                defaults.value_bytes,
+            )?,
+            wire: ldap::Limits {
+                message_bytes: bound(
+                    "source.max_message_bytes",
+                    raw.max_message_bytes,
+                    defaults.wire.message_bytes,
+                )?,
+                read_bytes: bound(
+                    "source.max_read_bytes",
+                    raw.max_read_bytes,
+                    defaults.wire.read_bytes,
+                )?,
+            },
+        };
         let filter = raw
             .filter
             .unwrap_or_else(|| ldap::DEFAULT_FILTER.to_owned());
@@ -213,10 +249,82 @@ impl Checker<'_> {
             insecure_cleartext_bind: raw.insecure_cleartext_bind,
             ca_file: raw.ca_file.map(|f| self.resolve(&f)),
             timeout,
+            read_timeout,
+            bounds,
             base_dn: raw.base_dn,
             filter,
             page_size,
             bind,
+        })
+    }
+
+    /// An `https://host[:port]` origin (no path, query or trailing slash): the token goes to
+    /// no other scheme, ever.
+    fn origin(&self, key: &str, value: Option<String>, default: &str) -> Result<String, Error> {
+        let text = value.unwrap_or_else(|| default.to_owned());
+        let url = text.strip_suffix('/').unwrap_or(&text);
+        let host = url.strip_prefix("https://").unwrap_or_default();
+        let ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+        if ok {
+            Ok(url.to_owned())
+        } else {
+            Err(self.invalid(
+                key,
+                format!("{text:?} is not an https://host[:port] URL (https is required: the token must never cross in cleartext; no path)"),
+            ))
+        }
+    }
+
+    fn graph(&self, raw: raw::Graph) -> Result<GraphSourceConfig, Error> {
+        let credential = match (raw.client_secret_file, raw.client_certificate) {
+            (Some(file), None) => CredentialFile::Secret(self.resolve(&file)),
+            (None, Some(file)) => CredentialFile::Certificate(self.resolve(&file)),
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "source.client_certificate",
+                    "set together with client_secret_file; keep one (the certificate is preferred)",
+                ));
+            }
+            (None, None) => {
+                return Err(self.invalid(
+                    "source.client_certificate",
+                    format!("source {:?} has no credential; set client_certificate (a PEM file with the key and the certificate uploaded to the app registration) or client_secret_file", raw.name),
+                ));
+            }
+        };
+        let token_like = |key: &str, value: &str| {
+            if !value.is_empty()
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+            {
+                Ok(())
+            } else {
+                Err(self.invalid(
+                    key,
+                    format!("{value:?} is not a tenant domain or id / an application id"),
+                ))
+            }
+        };
+        token_like("source.tenant", &raw.tenant)?;
+        token_like("source.client_id", &raw.client_id)?;
+        Ok(GraphSourceConfig {
+            name: raw.name,
+            tenant: raw.tenant,
+            client_id: raw.client_id,
+            credential,
+            authority: self.origin("source.authority", raw.authority, graph::DEFAULT_AUTHORITY)?,
+            graph_url: self.origin("source.graph_url", raw.graph_url, graph::DEFAULT_GRAPH_URL)?,
+            ca_file: raw.ca_file.map(|f| self.resolve(&f)),
+            timeout: self.duration("source.timeout", raw.timeout.as_deref(), "30s")?,
+            read_timeout: self.duration(
+                "source.read_timeout",
+                raw.read_timeout.as_deref(),
+                "30m",
+            )?,
         })
     }
 
@@ -225,11 +333,11 @@ impl Checker<'_> {
             raw::Domains::Keyword(word) if word == "exchange" => {
                 if !sources
                     .iter()
-                    .any(|s| matches!(s.kind, SourceKind::Ldap(_)))
+                    .any(|s| matches!(s.kind, SourceKind::Ldap(_) | SourceKind::Graph(_)))
                 {
                     return Err(self.invalid(
                         "recipients.domains",
-                        "\"exchange\" reads the accepted domains from Active Directory and needs a kind = \"ldap\" source; list the domains instead",
+                        "\"exchange\" reads the accepted domains from Active Directory or the tenant and needs a kind = \"ldap\" or \"graph\" source; list the domains instead",
                     ));
                 }
                 DomainSetting::Exchange

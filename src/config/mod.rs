@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::install;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
+use crate::source::graph::GraphSourceConfig;
 use crate::source::ldap::LdapSourceConfig;
 use crate::transport::Gateway;
 
@@ -100,7 +101,7 @@ impl Config {
         if self.sources.is_empty() {
             return Err(self.missing(
                 "[[source]]",
-                "add at least one (kind = \"ldap\", \"ldif\" or \"list\") to extract recipients",
+                "add at least one (kind = \"ldap\", \"graph\", \"ldif\" or \"list\") to extract recipients",
             ));
         }
         let recipients = self.recipients.as_ref().ok_or_else(|| {
@@ -143,11 +144,13 @@ pub struct Source {
 #[derive(Debug)]
 pub enum SourceKind {
     /// A live directory.
-    Ldap(LdapSourceConfig),
+    Ldap(Box<LdapSourceConfig>),
     /// An LDIF export at this path.
     Ldif(PathBuf),
     /// A list of addresses at this path.
     List(PathBuf),
+    /// A Microsoft 365 tenant.
+    Graph(GraphSourceConfig),
 }
 
 /// Where the accepted domains come from.
@@ -155,7 +158,8 @@ pub enum SourceKind {
 pub enum DomainSetting {
     /// Listed in the config.
     Listed(AcceptedDomains),
-    /// Read from Exchange's accepted-domain objects in the directory.
+    /// Read from the first LDAP or Graph source: Exchange's accepted-domain objects in AD, or
+    /// the tenant's verified Email domains.
     Exchange,
 }
 
@@ -285,7 +289,10 @@ path = "out/relay_recipients"
             "{e}"
         );
         let e = error(&MINIMAL.replace("[\"example.com\"]", "\"exchange\""));
-        assert!(e.contains("needs a kind = \"ldap\" source"), "{e}");
+        assert!(
+            e.contains("needs a kind = \"ldap\" or \"graph\" source"),
+            "{e}"
+        );
         let e = error(&MINIMAL.replace("[\"example.com\"]", "[\"exa mple.com\"]"));
         assert!(e.contains("is not a domain name"), "{e}");
         let e =
@@ -452,6 +459,66 @@ path = "out/relay_recipients"
         let l = ldap_source(&config);
         assert!(l.insecure_cleartext_bind && l.bind.is_some() && !l.starttls);
         assert_eq!(l.name, "ad");
+    }
+
+    /// MINIMAL with a Graph source made of `keys` (the credential and any others).
+    fn with_graph(keys: &str) -> String {
+        format!(
+            "{MINIMAL}\n[[source]]\nname = \"m365\"\nkind = \"graph\"\ntenant = \"contoso.onmicrosoft.com\"\n\
+             client_id = \"00000000-0000-0000-0000-000000000000\"\n{keys}\n"
+        )
+    }
+
+    #[test]
+    fn a_graph_source_gets_the_global_cloud_and_one_credential() {
+        let config = parse(&with_graph("client_certificate = \"graph.pem\"")).unwrap();
+        let SourceKind::Graph(g) = &config.sources[1].kind else {
+            panic!("{:?}", config.sources[1]);
+        };
+        assert_eq!(g.authority, "https://login.microsoftonline.com");
+        assert_eq!(g.graph_url, "https://graph.microsoft.com");
+        assert_eq!(g.timeout, std::time::Duration::from_secs(30));
+        assert_eq!(
+            g.credential,
+            crate::source::graph::CredentialFile::Certificate("/etc/rcptsync/graph.pem".into())
+        );
+        let config = parse(&with_graph(
+            "client_secret_file = \"graph.secret\"\ngraph_url = \"https://graph.microsoft.us/\"",
+        ))
+        .unwrap();
+        let SourceKind::Graph(g) = &config.sources[1].kind else {
+            panic!("{:?}", config.sources[1]);
+        };
+        assert_eq!(g.graph_url, "https://graph.microsoft.us");
+        for (keys, key) in [
+            ("", "source.client_certificate"),
+            (
+                "client_certificate = \"a\"\nclient_secret_file = \"b\"",
+                "source.client_certificate",
+            ),
+            (
+                "client_certificate = \"a\"\ngraph_url = \"http://graph.microsoft.com\"",
+                "source.graph_url",
+            ),
+            (
+                "client_certificate = \"a\"\nauthority = \"https://login.microsoftonline.com/x?y\"",
+                "source.authority",
+            ),
+            (
+                "client_certificate = \"a\"\ntimeout = \"0s\"",
+                "source.timeout",
+            ),
+        ] {
+            let e = error(&with_graph(keys));
+            assert!(e.contains(key), "{keys}: {e}");
+        }
+        let e = error(&with_graph("client_certificate = \"a\"\nbase_dn = \"x\""));
+        assert!(e.contains("unknown field `base_dn`"), "{e}");
+        // "exchange" may come from the tenant.
+        parse(
+            &with_graph("client_certificate = \"a\"").replace("[\"example.com\"]", "\"exchange\""),
+        )
+        .unwrap();
     }
 
     #[test]

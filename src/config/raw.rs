@@ -42,11 +42,39 @@ pub struct Metrics {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Source {
     /// A live directory over LDAP/LDAPS.
-    Ldap(Ldap),
+    Ldap(Box<Ldap>),
     /// An LDIF export.
     Ldif(FileSource),
     /// A plain list of addresses.
     List(FileSource),
+    /// A Microsoft 365 tenant through Microsoft Graph.
+    Graph(Graph),
+}
+
+/// `kind = "graph"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Graph {
+    /// Label for logs and reports.
+    pub name: String,
+    /// The tenant's domain (`contoso.onmicrosoft.com`) or id.
+    pub tenant: String,
+    /// The app registration's application (client) id.
+    pub client_id: String,
+    /// File holding the client secret.
+    pub client_secret_file: Option<String>,
+    /// PEM file with the certificate and its RSA key (preferred over a secret).
+    pub client_certificate: Option<String>,
+    /// Token authority; default `https://login.microsoftonline.com`.
+    pub authority: Option<String>,
+    /// Graph endpoint; default `https://graph.microsoft.com`.
+    pub graph_url: Option<String>,
+    /// Extra trust anchors, besides the system store.
+    pub ca_file: Option<String>,
+    /// Per-request timeout, e.g. "30s".
+    pub timeout: Option<String>,
+    /// The whole read, e.g. "30m".
+    pub read_timeout: Option<String>,
 }
 
 /// `kind = "ldif"` and `kind = "list"`.
@@ -78,6 +106,18 @@ pub struct Ldap {
     pub ca_file: Option<String>,
     /// Connect and per-operation timeout, e.g. "5s".
     pub timeout: Option<String>,
+    /// The whole read, e.g. "30m".
+    pub read_timeout: Option<String>,
+    /// Entries in one search.
+    pub max_entries: Option<u64>,
+    /// Values of one attribute of one entry.
+    pub max_values: Option<u64>,
+    /// Bytes of one value.
+    pub max_value_bytes: Option<u64>,
+    /// Bytes of one LDAP message.
+    pub max_message_bytes: Option<u64>,
+    /// Bytes the server sends on one connection.
+    pub max_read_bytes: Option<u64>,
     /// Search base.
     pub base_dn: String,
     /// Search filter; default: the Exchange recipient filter.

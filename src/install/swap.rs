@@ -352,6 +352,10 @@ impl<'a> Installer<'a> {
     /// The previous text is written last and removed first, so its presence means a complete
     /// pair; and only a live pair that its record vouches for is kept (a half-swapped one is
     /// no map to go back to).
+    ///
+    /// Copies, not hard links: Postfix's daemons notice a replaced map when the file they have
+    /// open loses its last link (`st_nlink` 0 after the rename); a second name would keep the
+    /// old map served until they restart (the gateway tests caught exactly that).
     fn keep_previous(&self) -> Result<(), Error> {
         if self.marks(self.path())?.is_none() {
             return Ok(());

@@ -9,6 +9,9 @@
 //! last full run is recent enough, the map is still right and the search is skipped. Any
 //! doubt (no snapshot, a source without a mark, another DC after a failover, a map someone
 //! edited, `--full`) means a full run.
+//!
+//! A source that learns about changes by replaying a cursor (Graph's delta queries) keeps its
+//! cursors in [`Snapshot::delta`]: carried from one full run to the next, never compared.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt as _;
@@ -41,6 +44,10 @@ pub struct Snapshot {
     pub map: String,
     /// When the last full run finished (seconds since the epoch).
     pub full_at: u64,
+    /// Each Graph source's deltaLinks (collection -> link), by source name, as the last full
+    /// run left them; not part of the comparison (the source turns them into its mark).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub delta: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Snapshot {
@@ -101,6 +108,15 @@ mod tests {
             sources: [("ad".to_owned(), "ad CN=dc1 x usn=5".to_owned())].into(),
             map: "file 1 2.0 3".into(),
             full_at,
+            delta: [(
+                "m365".to_owned(),
+                [(
+                    "users".to_owned(),
+                    "https://graph/v1.0/users/delta?$deltatoken=x".to_owned(),
+                )]
+                .into(),
+            )]
+            .into(),
         }
     }
 

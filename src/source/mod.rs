@@ -1,4 +1,5 @@
-//! Sources of recipients: a directory (LDAP, or an LDIF export of one) or a plain list.
+//! Sources of recipients: a directory (LDAP, or an LDIF export of one), a Microsoft 365
+//! tenant (Graph) or a plain list.
 //!
 //! A source only reads; it never decides what is a valid recipient. Directory sources turn
 //! each object into an [`Entry`] holding just the attributes the recipient rules look at, so
@@ -8,6 +9,7 @@
 //! Security: sources need read access to the directory and to their files, nothing more.
 
 pub mod ber;
+pub mod graph;
 pub mod ldap;
 pub mod ldif;
 pub mod list;

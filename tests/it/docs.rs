@@ -162,12 +162,17 @@ fn markdown_to_roff(markdown: &str) -> String {
                 let row = cells(row);
                 out.push_str(&format!(".TP\n\\fB{}\\fR\n", plain_code(&row[0])));
                 if header.len() == 3 {
-                    let default = if row[1].starts_with('(') {
+                    let default = if row[1].is_empty() {
+                        String::new()
+                    } else if row[1].starts_with('(') {
                         inline(&row[1])
                     } else {
                         format!("(default: {})", inline(&row[1]))
                     };
-                    out.push_str(&format!("{}\n{default}\n", inline(&row[2])));
+                    out.push_str(&format!("{}\n", inline(&row[2])));
+                    if !default.is_empty() {
+                        out.push_str(&format!("{default}\n"));
+                    }
                 } else {
                     out.push_str(&format!("{}\n", inline(&row[1..].join(" "))));
                 }
@@ -210,12 +215,27 @@ fn quoted(text: &str) -> String {
     inline(text).replace('"', "\\(dq")
 }
 
+/// The cells of a table row; a `|` inside a code span does not end a cell.
 fn cells(row: &str) -> Vec<String> {
-    row.trim()
-        .trim_matches('|')
-        .split(" | ")
-        .map(|c| c.trim().to_owned())
-        .collect()
+    let inner = row.trim();
+    let inner = inner.strip_prefix('|').unwrap_or(inner);
+    let inner = inner.strip_suffix('|').unwrap_or(inner);
+    let mut cells = vec![String::new()];
+    let mut code = false;
+    for c in inner.chars() {
+        match c {
+            '`' => code = !code,
+            '|' if !code => {
+                cells.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(cell) = cells.last_mut() {
+            cell.push(c);
+        }
+    }
+    cells.into_iter().map(|c| c.trim().to_owned()).collect()
 }
 
 /// A table's key cell: its code spans without the backticks.

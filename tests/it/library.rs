@@ -10,7 +10,7 @@ pub use rcptsync::source::ldap::{self, DEFAULT_FILTER, LdapSourceConfig};
 pub fn ldap_source(path: &std::path::Path) -> LdapSourceConfig {
     let mut config = Config::load(path).unwrap();
     match config.sources.remove(0).kind {
-        SourceKind::Ldap(source) => source,
+        SourceKind::Ldap(source) => *source,
         other => panic!(
             "{}: the first source is not LDAP: {other:?}",
             path.display()

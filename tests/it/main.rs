@@ -2,6 +2,7 @@
 //! runner compiled once.
 //!
 //! - `cli`: the binary on files only (extract, guards, errors, import-ini, the example);
+//! - `graph`: the Microsoft Graph source against a stand-in HTTPS server;
 //! - `ldap`: the LDAP source and prune against a real slapd and a real Samba AD DC;
 //! - `install`: apply, verify and doctor against a private Postfix;
 //! - `transport`: push over a real sshd into `receive`, and the whole chain end to end.
@@ -15,6 +16,7 @@ mod support;
 
 mod cli;
 mod docs;
+mod graph;
 mod help;
 mod install;
 mod ldap;

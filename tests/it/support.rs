@@ -66,3 +66,28 @@ pub fn rcptsync(cwd: &Path, args: &[&str]) -> Run {
         .unwrap()
         .into()
 }
+
+/// Runs the rcptsync binary with `args` in `cwd` under GNU time, returning the run and its
+/// peak resident memory in MiB.
+pub fn rcptsync_peak(cwd: &Path, args: &[&str]) -> (Run, u64) {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let run: Run = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(env!("CARGO_BIN_EXE_rcptsync"))
+        .args(args)
+        .env_remove("RCPTSYNC_BIND_PASSWORD")
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+        .into();
+    let kib: u64 = fs_err::read_to_string(report.path())
+        .unwrap()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time for {run}"));
+    (run, kib / 1024)
+}

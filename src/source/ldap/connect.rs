@@ -15,19 +15,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ldap3::tokio::runtime::Runtime;
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use ldap3::tokio::time::Instant;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
 use tracing::{info, warn};
 
-use super::{Credentials, Error, LdapSourceConfig, describe, describe_result, secret};
+use super::wire::{self, Endpoint, Tripwire};
+use super::{Bounds, Credentials, Error, LdapSourceConfig, describe, describe_result, secret};
 
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
 /// runtime, entered once per operation or page (its blocking wrapper enters it once per entry,
-/// which costs a few percent at a million entries).
+/// which costs a few percent at a million entries), over rcptsync's own [`wire`] to the server.
 pub struct Connection {
     pub(super) rt: Runtime,
     pub(super) ldap: Ldap,
     pub(super) url: String,
     pub(super) timeout: Duration,
+    /// When the source's whole read must be over (`read_timeout`, counted from connecting).
+    pub(super) deadline: Instant,
+    pub(super) read_timeout: Duration,
+    pub(super) bounds: Bounds,
+    /// Why the wire ended the connection, when it did.
+    pub(super) tripwire: Tripwire,
 }
 
 impl std::fmt::Debug for Connection {
@@ -48,11 +56,12 @@ impl Connection {
 /// Connects to the first server that accepts the connection and the bind, binding with
 /// `credentials` (from [`LdapSourceConfig::credentials`]).
 pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<Connection, Error> {
+    let deadline = Instant::now() + config.read_timeout;
     let tls = tls_config(config)?;
     let mut failures = Vec::new();
     for url in &config.servers {
         match connect_one(config, url, &tls, credentials.0.as_ref()) {
-            Ok((rt, ldap)) => {
+            Ok((rt, ldap, tripwire)) => {
                 if failures.is_empty() {
                     info!("connected to {url}");
                 } else {
@@ -63,6 +72,10 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
                     ldap,
                     url: url.clone(),
                     timeout: config.timeout,
+                    deadline,
+                    read_timeout: config.read_timeout,
+                    bounds: config.bounds,
+                    tripwire,
                 });
             }
             Err(reason) => {
@@ -85,7 +98,7 @@ fn connect_one(
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
     password: Option<&secret::Secret>,
-) -> Result<(Runtime, Ldap), String> {
+) -> Result<(Runtime, Ldap, Tripwire), String> {
     // The config check refuses this already; checked again so that no caller can send the
     // password in cleartext by building a config some other way.
     if config.cleartext(url) && !config.insecure_cleartext_bind {
@@ -94,16 +107,16 @@ fn connect_one(
                 .to_owned(),
         );
     }
-    let settings = LdapConnSettings::new()
-        .set_conn_timeout(config.timeout)
-        .set_starttls(config.starttls && url.starts_with("ldap://"))
-        .set_config(tls.clone());
+    let endpoint = Endpoint::parse(url, config.starttls)?;
+    let (stream, tripwire) = wire::open(endpoint, tls.clone(), config.timeout, config.bounds.wire)?;
+    // TLS is up already (on the wire); ldap3 speaks plain LDAP over the relay's socket.
+    let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(stream));
     let rt = ldap3::tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the LDAP client: {e}"))?;
     let mut ldap = rt.block_on(async {
-        let (conn, ldap) = LdapConnAsync::with_settings(settings, url)
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, "ldapi:///")
             .await
             .map_err(|e| describe(&e))?;
         ldap3::drive!(conn);
@@ -124,7 +137,7 @@ fn connect_one(
                 ldap.with_timeout(config.timeout)
                     .simple_bind(&bind.dn, password.expose()),
             )
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| tripwire.reason().unwrap_or_else(|| describe(&e)))?;
         match result.rc {
             0 => {}
             8 => {
@@ -150,5 +163,5 @@ fn connect_one(
             }
         }
     }
-    Ok((rt, ldap))
+    Ok((rt, ldap, tripwire))
 }

@@ -22,6 +22,7 @@ mod modify;
 pub mod prune;
 mod search;
 pub mod secret;
+mod wire;
 
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use super::Entry;
 pub use connect::{Connection, connect};
 pub use search::{Attributes, SearchStats, is_attribute};
 use secret::{PasswordSource, Secret};
+pub use wire::Limits;
 
 /// The Exchange recipient filter of the original recipe: users with and without mailboxes,
 /// contacts, groups, public folders and dynamic distribution lists, all with a mailNickname.
@@ -58,6 +60,11 @@ pub struct LdapSourceConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// Connect timeout and per-operation timeout.
     pub timeout: Duration,
+    /// The whole read, connecting included: a server that keeps sending (slowly, or for
+    /// ever) never holds a run longer than this.
+    pub read_timeout: Duration,
+    /// What one read may bring; reaching a bound fails the read.
+    pub bounds: Bounds,
     /// Search base.
     pub base_dn: String,
     /// Search filter (already parsed once, so known to be valid).
@@ -66,6 +73,36 @@ pub struct LdapSourceConfig {
     pub page_size: i32,
     /// Simple bind; None for anonymous.
     pub bind: Option<Bind>,
+}
+
+/// How much a directory may send in one read. Each bound reached is an error that names its
+/// key, and nothing is written: a real directory stays far below the defaults, a broken or
+/// hostile server reaches them long before memory runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Entries in the search (`max_entries`).
+    pub entries: u64,
+    /// Values of one attribute of one entry, ranges included (`max_values`).
+    pub values: u64,
+    /// Bytes of one value (`max_value_bytes`).
+    pub value_bytes: u64,
+    /// Bytes per message and per connection, checked on the wire before ldap3 buffers them.
+    pub wire: Limits,
+}
+
+impl Default for Bounds {
+    /// The documented defaults (README, configuration reference).
+    fn default() -> Self {
+        Self {
+            entries: 10_000_000,
+            values: 100_000,
+            value_bytes: 64 * 1024,
+            wire: Limits {
+                message_bytes: 16 * 1024 * 1024,
+                read_bytes: 4 * 1024 * 1024 * 1024,
+            },
+        }
+    }
 }
 
 /// Simple-bind credentials.
@@ -140,6 +177,15 @@ fn describe(error: &LdapError) -> String {
         }
         source = e.source();
     }
+    if matches!(error, LdapError::Timeout { .. }) {
+        format!("timed out ({text})")
+    } else {
+        tls_advice(text)
+    }
+}
+
+/// Spells out the TLS verification failures admins meet (the text is rustls's).
+fn tls_advice(text: String) -> String {
     if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
         format!(
             "TLS certificate verification failed: the server's certificate is not signed by a trusted CA \
@@ -150,8 +196,6 @@ fn describe(error: &LdapError) -> String {
             "TLS certificate verification failed: the certificate does not match the host name in the URL \
              (use the name the certificate was issued for) [{text}]"
         )
-    } else if matches!(error, LdapError::Timeout { .. }) {
-        format!("timed out ({text})")
     } else {
         text
     }

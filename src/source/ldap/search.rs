@@ -13,7 +13,11 @@ use ldap3::controls::{Control, ControlType, PagedResults};
 use ldap3::{Ldap, Scope, SearchEntry};
 use tracing::debug;
 
-use super::{Connection, Error, describe_result, failure, self_error};
+use sha2::Digest as _;
+
+use crate::rules::address::quote;
+
+use super::{Bounds, Connection, Error, describe_result, failure, self_error};
 
 /// An entry's attributes as the server sent them: name (possibly with options such as
 /// `;range=0-1499`) to values. Consumers match names with [`is_attribute`].
@@ -51,6 +55,31 @@ impl Connection {
         filter: &str,
         attrs: &[&str],
         page_size: i32,
+        each: impl FnMut(String, Attributes),
+    ) -> Result<SearchStats, Error> {
+        let result = self.pages(base, filter, attrs, page_size, each);
+        result.map_err(|e| self.explain(e))
+    }
+
+    /// An error as the admin should read it: when the wire cut the connection (a bound
+    /// reached, a failed TLS session), that is the cause, not ldap3's closed connection.
+    pub(super) fn explain(&self, error: Error) -> Error {
+        match (error, self.tripwire.reason()) {
+            (Error::Search { server, base, .. }, Some(reason)) => Error::Search {
+                server,
+                base,
+                reason,
+            },
+            (error, _) => error,
+        }
+    }
+
+    fn pages(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+        page_size: i32,
         mut each: impl FnMut(String, Attributes),
     ) -> Result<SearchStats, Error> {
         let Connection {
@@ -58,17 +87,25 @@ impl Connection {
             ldap,
             url,
             timeout,
+            deadline,
+            read_timeout,
+            bounds,
+            ..
         } = self;
-        let (url, timeout) = (url.as_str(), *timeout);
+        let (url, timeout, deadline, bounds) = (url.as_str(), *timeout, *deadline, *bounds);
+        let late = late(url, base, *read_timeout);
         let mut stats = SearchStats::default();
         let mut cookie = Vec::new();
+        // Cookies seen (a digest's first 16 bytes each): one that comes back would page for ever.
         let mut seen = std::collections::HashSet::new();
+        let mut empty_pages = 0;
         loop {
             let control = PagedResults {
                 size: page_size,
                 cookie: std::mem::take(&mut cookie),
             };
-            let result = rt.block_on(async {
+            let entries_before = stats.entries + stats.referrals;
+            let page = async {
                 let mut partial: Vec<(String, Attributes, Pending)> = Vec::new();
                 let mut stream = ldap
                     .with_controls(control)
@@ -84,10 +121,22 @@ impl Connection {
                     if raw.is_intermediate() {
                         continue;
                     }
+                    stats.entries += 1;
+                    if stats.entries as u64 > bounds.entries {
+                        return Err(failure(
+                            url,
+                            base,
+                            format!(
+                                "the search returned more than {} entries (max_entries); if the \
+                                 directory really is that large, raise max_entries in this [[source]]",
+                                bounds.entries
+                            ),
+                        ));
+                    }
                     let entry = SearchEntry::construct(raw);
                     let attrs = with_binary(entry.attrs, entry.bin_attrs);
+                    check_values(&bounds, &entry.dn, &attrs).map_err(|e| failure(url, base, e))?;
                     let pending = ranged(&attrs);
-                    stats.entries += 1;
                     if pending.is_empty() {
                         each(entry.dn, attrs);
                     } else {
@@ -110,12 +159,24 @@ impl Connection {
                 for (dn, mut attrs, pending) in partial {
                     stats.ranged += 1;
                     for (name, start) in pending {
-                        let rest = fetch_ranges(ldap, url, timeout, &dn, &name, start).await?;
+                        let have = attrs
+                            .iter()
+                            .filter(|(n, _)| is_attribute(n, &name))
+                            .map(|(_, v)| v.len() as u64)
+                            .sum();
+                        let rest =
+                            fetch_ranges(ldap, url, timeout, &bounds, &dn, &name, start, have)
+                                .await?;
                         attrs.entry(name).or_default().extend(rest);
                     }
                     each(dn, attrs);
                 }
                 Ok(result)
+            };
+            let result = rt.block_on(async {
+                ldap3::tokio::time::timeout_at(deadline, page)
+                    .await
+                    .unwrap_or_else(|_| Err(late()))
             })?;
             let paging = result.ctrls.iter().find_map(|c| match c {
                 Control(Some(ControlType::PagedResults), raw) => Some(raw.val.as_deref()),
@@ -144,13 +205,24 @@ impl Connection {
                     }
                     Some([]) => break,
                     Some(next) => {
-                        // A cookie seen before would page for ever.
-                        if !seen.insert(crate::map::digest::sha256_hex(next)) {
+                        let digest = sha2::Sha256::digest(next);
+                        if !seen.insert(<[u8; 16]>::try_from(&digest[..16]).unwrap_or_default()) {
                             return Err(incomplete(format!(
                                 "page {} returned a paging cookie the server had returned \
                                  before; following it would never end",
                                 stats.pages
                             )));
+                        }
+                        // A real server fills its pages; one that keeps paging without sending
+                        // anything is not getting anywhere.
+                        if stats.entries + stats.referrals == entries_before {
+                            empty_pages += 1;
+                            if empty_pages > MAX_EMPTY_PAGES {
+                                return Err(incomplete(format!(
+                                    "the server sent {MAX_EMPTY_PAGES} pages without entries, \
+                                     each asking for one more; the search is not progressing"
+                                )));
+                            }
                         }
                         cookie = next.to_vec();
                     }
@@ -173,9 +245,62 @@ impl Connection {
             ldap,
             url,
             timeout,
+            deadline,
+            read_timeout,
+            ..
         } = self;
-        rt.block_on(read_base(ldap, url, *timeout, dn, attrs))
+        let result = {
+            let late = late(url, dn, *read_timeout);
+            let read = read_base(ldap, url, *timeout, dn, attrs);
+            rt.block_on(async {
+                ldap3::tokio::time::timeout_at(*deadline, read)
+                    .await
+                    .unwrap_or_else(|_| Err(late()))
+            })
+        };
+        result.map_err(|e| self.explain(e))
     }
+}
+
+/// Pages in a row that may bring no entry before the search counts as stuck.
+const MAX_EMPTY_PAGES: usize = 100;
+
+/// The error for a read that outlived `read_timeout`.
+fn late(url: &str, base: &str, read_timeout: Duration) -> impl Fn() -> Error {
+    move || {
+        failure(
+            url,
+            base,
+            format!(
+                "the read took longer than read_timeout = {}; if the directory is that slow, \
+                 raise read_timeout in this [[source]]",
+                humantime::format_duration(read_timeout)
+            ),
+        )
+    }
+}
+
+/// Checks an entry's values against the bounds (values per attribute, bytes per value).
+fn check_values(bounds: &Bounds, dn: &str, attrs: &Attributes) -> Result<(), String> {
+    for (name, values) in attrs {
+        if values.len() as u64 > bounds.values {
+            return Err(format!(
+                "{} has more than {} values of {name} (max_values)",
+                quote(dn),
+                bounds.values
+            ));
+        }
+        if let Some(value) = values.iter().find(|v| v.len() as u64 > bounds.value_bytes) {
+            return Err(format!(
+                "{} has a value of {name} of {} bytes, more than max_value_bytes = {}: {}",
+                quote(dn),
+                value.len(),
+                bounds.value_bytes,
+                quote(value)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One entry by DN (scope base); an entry that is not there is an empty entry.
@@ -205,55 +330,72 @@ async fn read_base(
 }
 
 /// Reads the rest of a ranged attribute, `name;range=START-*`, until the server says `*`.
+/// Each answer must be the range asked for and bring values, and all of them together at
+/// most `max_values` (counting the `have` values the entry came with): a server whose ranges
+/// never end runs into that bound instead of being followed for ever.
+#[allow(clippy::too_many_arguments)]
 async fn fetch_ranges(
     ldap: &mut Ldap,
     url: &str,
     timeout: Duration,
+    bounds: &Bounds,
     dn: &str,
     name: &str,
     mut start: u64,
+    have: u64,
 ) -> Result<Vec<String>, Error> {
+    let fail = |why: String| failure(url, dn, why);
     let mut values = Vec::new();
     loop {
         let request = format!("{name};range={start}-*");
         let entry = read_base(ldap, url, timeout, dn, &[request.as_str()]).await?;
         let attrs = with_binary(entry.attrs, entry.bin_attrs);
+        check_values(bounds, dn, &attrs).map_err(&fail)?;
         let mut next = None;
-        let mut found = false;
+        let mut found = 0;
         for (description, more) in attrs {
             if !is_attribute(&description, name) {
                 continue;
             }
-            found = true;
-            match range_of(&description).and_then(|r| r.split_once('-')) {
-                Some((_, "*")) | None => next = None,
-                Some((_, high)) => {
-                    let high = high
-                        .parse::<u64>()
-                        .map_err(|_| failure(url, dn, format!("invalid range in {description}")))?;
-                    next = Some(high.saturating_add(1));
+            found += more.len();
+            let range = range_of(&description).and_then(|r| r.split_once('-'));
+            match range {
+                None => next = None,
+                Some((low, high)) => {
+                    if low.parse::<u64>().ok() != Some(start) {
+                        return Err(fail(format!(
+                            "asked for {request}, the server answered {description}; \
+                             the ranges do not follow each other"
+                        )));
+                    }
+                    next = match high {
+                        "*" => None,
+                        high => Some(
+                            high.parse::<u64>()
+                                .ok()
+                                .filter(|&h| h >= start)
+                                .ok_or_else(|| fail(format!("invalid range in {description}")))?
+                                .saturating_add(1),
+                        ),
+                    };
                 }
             }
             values.extend(more);
         }
-        if !found {
-            return Err(failure(
-                url,
-                dn,
-                format!(
-                    "reading {request} returned no values; the entry changed during the search, try again"
-                ),
-            ));
+        if found == 0 {
+            return Err(fail(format!(
+                "reading {request} returned no values; the entry changed during the search, try again"
+            )));
+        }
+        if have + values.len() as u64 > bounds.values {
+            return Err(fail(format!(
+                "{} has more than {} values of {name} (max_values)",
+                quote(dn),
+                bounds.values
+            )));
         }
         match next {
-            Some(n) if n > start => start = n,
-            Some(_) => {
-                return Err(failure(
-                    url,
-                    dn,
-                    format!("the server repeated a range of {name}"),
-                ));
-            }
+            Some(n) => start = n,
             None => return Ok(values),
         }
     }

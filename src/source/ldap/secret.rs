@@ -1,8 +1,9 @@
 //! The bind password: read from a file only the service account can read, or from the
 //! environment; never from argv (visible in `ps`), never printed.
 //!
-//! It lives beside the source that reads it: only the LDAP bind ever needs the password, and
-//! only at connect time. The config holds just a [`PasswordSource`], where to find it.
+//! It lives beside the source that reads it: the LDAP bind needs the password only at connect
+//! time, and the config holds just a [`PasswordSource`], where to find it. The Graph source
+//! reads its client secret and its certificate's key through [`read_private`], the same checks.
 //!
 //! The file is checked as ssh checks a private key, on the opened handle (so that nothing can
 //! be swapped in between the check and the read): a regular file, owned by the user rcptsync
@@ -26,6 +27,12 @@ pub const PASSWORD_ENV: &str = "RCPTSYNC_BIND_PASSWORD";
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret that came from elsewhere (an access token), so that it is as safe from
+    /// logs as a password.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
     /// The password itself, for the bind call only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -45,12 +52,14 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// Not a regular file (a FIFO, a device, a directory): refused without reading it.
-    #[error("{} is {what}, not a regular file; put the password in a regular file (mode 0600, owned by the user rcptsync runs as) and name that file in bind_password_file", path.display())]
+    #[error("{} is {what}, not a regular file; put the secret in a regular file (mode 0600, owned by the user rcptsync runs as) and name that file in {key}", path.display())]
     NotRegular {
         /// The password file.
         path: PathBuf,
         /// What it is instead ("a FIFO").
         what: &'static str,
+        /// The config key that names the file (`bind_password_file`).
+        key: &'static str,
     },
     /// Owned by another user, who could change the password or read it.
     #[error("{} is owned by uid {owner}, not by the user rcptsync runs as (uid {user}) or root; run `chown {user} {}`", path.display(), path.display())]
@@ -71,7 +80,7 @@ pub enum Error {
         mode: u32,
     },
     /// The file or variable is empty: an empty password would be an anonymous bind in disguise.
-    #[error("the bind password in {0} is empty")]
+    #[error("the secret in {0} is empty")]
     Empty(String),
     /// Neither a file nor the variable.
     #[error(
@@ -93,7 +102,7 @@ impl PasswordSource {
     /// Reads the password.
     pub fn read(&self) -> Result<Secret, Error> {
         match self {
-            Self::File(path) => read_file(path),
+            Self::File(path) => read_private(path, "bind_password_file"),
             Self::Env => {
                 let value = std::env::var(PASSWORD_ENV).map_err(|_| Error::Missing)?;
                 non_empty(value, PASSWORD_ENV)
@@ -102,7 +111,11 @@ impl PasswordSource {
     }
 }
 
-fn read_file(path: &Path) -> Result<Secret, Error> {
+/// Reads a secret from a file that only its owner can read, with every check of the module doc
+/// (the Graph source's client secret and certificate key go through the same door); `key` is
+/// the config key that names the file, for the message that says which key to fix. The
+/// trailing line end is not part of the secret.
+pub fn read_private(path: &Path, key: &'static str) -> Result<Secret, Error> {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. It changes
     // nothing for the regular file that is read below.
     let file = fs_err::OpenOptions::new()
@@ -127,6 +140,7 @@ fn read_file(path: &Path) -> Result<Secret, Error> {
         return Err(Error::NotRegular {
             path: path.to_owned(),
             what,
+            key,
         });
     }
     let user = rustix::process::geteuid().as_raw();

@@ -1,12 +1,16 @@
 //! A misbehaving LDAP server (tests/it/fixture/rogue_ldap.rs): whatever it answers, extract
-//! fails with a message that names the problem, never panics, never takes a partial read for
-//! the directory, and leaves the existing map byte-for-byte alone.
+//! fails with a message that names the problem (and the key of the bound it reached), in
+//! bounded time and memory, never panics, never takes a partial read for the directory, and
+//! leaves the existing map byte-for-byte alone.
 
-use crate::fixture::rogue_ldap::{Page, RogueLdap};
-use crate::support::{Run, rcptsync};
+use std::time::{Duration, Instant};
 
-/// Runs `extract --full` against the server, with an existing map in place.
-fn extract_against(server: &RogueLdap) -> (Run, tempfile::TempDir) {
+use crate::fixture::rogue_ldap::{Page, RogueLdap, Script};
+use crate::support::{Run, rcptsync_peak};
+
+/// Runs `extract --full` against the server, with an existing map in place and `settings`
+/// added to the source; returns the run and its peak memory in MiB.
+fn extract_against(server: &RogueLdap, settings: &str) -> (Run, u64, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     fs_err::create_dir(dir.path().join("out")).unwrap();
     fs_err::write(
@@ -18,29 +22,41 @@ fn extract_against(server: &RogueLdap) -> (Run, tempfile::TempDir) {
         dir.path().join("rcptsync.toml"),
         format!(
             "[[source]]\nname = \"rogue\"\nkind = \"ldap\"\nservers = [\"ldap://127.0.0.1:{}\"]\n\
-             base_dn = \"DC=example,DC=com\"\ntimeout = \"3s\"\n\
+             base_dn = \"DC=example,DC=com\"\ntimeout = \"3s\"\n{settings}\n\
              [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"out/relay_recipients\"\n",
             server.port
         ),
     )
     .unwrap();
-    let run = rcptsync(dir.path(), &["-c", "rcptsync.toml", "extract", "--full"]);
-    (run, dir)
+    let (run, peak) = rcptsync_peak(dir.path(), &["-c", "rcptsync.toml", "extract", "--full"]);
+    (run, peak, dir)
 }
 
-fn assert_refused(pages: Vec<Page>, message: &str) {
-    let server = RogueLdap::start(pages);
-    let started = std::time::Instant::now();
-    let (run, dir) = extract_against(&server);
+/// Plays `script` with `settings` in the source: extract must exit 1 saying `message`, within
+/// `seconds` and `mib` of memory, with nothing panicking and the map as it was.
+fn assert_bounded(script: Script, settings: &str, message: &str, seconds: u64, mib: u64) -> Run {
+    let server = RogueLdap::script(script);
+    let started = Instant::now();
+    let (run, peak, dir) = extract_against(&server, settings);
+    let elapsed = started.elapsed();
     let run = run.code(1);
     assert!(run.stderr.contains(message), "{run}");
     assert!(!run.stderr.contains("panicked"), "{run}");
     assert!(!run.stderr.contains("internal error"), "{run}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert!(
+        elapsed < Duration::from_secs(seconds),
+        "took {elapsed:?}: {run}"
+    );
+    assert!(peak < mib, "peak RSS {peak} MiB: {run}");
     assert_eq!(
         fs_err::read_to_string(dir.path().join("out/relay_recipients")).unwrap(),
         "live@example.com OK\n"
     );
+    run
+}
+
+fn assert_refused(pages: Vec<Page>, message: &str) {
+    assert_bounded(Script::Pages(pages), "", message, 15, 64);
 }
 
 #[test]
@@ -64,5 +80,108 @@ fn a_cookie_that_repeats_is_an_error_not_an_endless_search() {
     assert_refused(
         vec![Page::Cookie(b"same".to_vec())],
         "returned a paging cookie the server had returned before",
+    );
+}
+
+#[test]
+fn endless_pages_with_new_cookies_end_at_max_entries() {
+    assert_bounded(
+        Script::EndlessPages { entries: 10 },
+        "max_entries = 5000",
+        "more than 5000 entries (max_entries)",
+        20,
+        64,
+    );
+}
+
+#[test]
+fn endless_empty_pages_with_new_cookies_are_not_followed() {
+    assert_bounded(
+        Script::EndlessPages { entries: 0 },
+        "",
+        "100 pages without entries",
+        15,
+        64,
+    );
+}
+
+#[test]
+fn a_stream_that_keeps_delivering_ends_at_read_timeout() {
+    // One entry every 100 ms: the per-operation timeout (3 s) never fires, the whole read's does.
+    let started = Instant::now();
+    assert_bounded(
+        Script::EndlessEntries {
+            pause: Duration::from_millis(100),
+        },
+        "read_timeout = \"4s\"",
+        "the read took longer than read_timeout = 4s",
+        15,
+        64,
+    );
+    assert!(started.elapsed() >= Duration::from_secs(4));
+}
+
+#[test]
+fn a_flood_of_entries_ends_at_max_read_bytes() {
+    assert_bounded(
+        Script::EndlessEntries {
+            pause: Duration::ZERO,
+        },
+        "max_read_bytes = 5000000",
+        "more than 5000000 bytes on one connection (max_read_bytes)",
+        20,
+        128,
+    );
+}
+
+#[test]
+fn a_huge_message_is_refused_before_it_is_buffered() {
+    assert_bounded(
+        Script::HugeMessage,
+        "",
+        "more than max_message_bytes = 16777216; refused before reading it",
+        10,
+        64,
+    );
+}
+
+#[test]
+fn an_entry_with_too_many_values_ends_at_max_values() {
+    // 200,000 values of 20 bytes: a 5 MB message, under max_message_bytes.
+    assert_bounded(
+        Script::Values {
+            count: 200_000,
+            size: 20,
+        },
+        "",
+        "more than 100000 values of proxyAddresses (max_values)",
+        20,
+        200,
+    );
+}
+
+#[test]
+fn an_oversized_value_ends_the_read_and_is_quoted_short() {
+    let run = assert_bounded(
+        Script::Values {
+            count: 1,
+            size: 1_000_000,
+        },
+        "",
+        "of 1000000 bytes, more than max_value_bytes = 65536",
+        10,
+        64,
+    );
+    assert!(run.stderr.len() < 2000, "{run}");
+}
+
+#[test]
+fn ranges_that_never_end_stop_at_max_values() {
+    assert_bounded(
+        Script::EndlessRanges,
+        "max_values = 2000",
+        "more than 2000 values of proxyAddresses (max_values)",
+        20,
+        64,
     );
 }

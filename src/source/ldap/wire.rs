@@ -1,0 +1,493 @@
+//! The connection to the directory server under ldap3, kept by rcptsync itself so that what
+//! the server sends is bounded before ldap3 buffers it.
+//!
+//! ldap3 buffers each LDAP message whole before decoding it, so a server announcing a
+//! message of gigabytes would have it held in memory until the timeout. Instead rcptsync opens
+//! the TCP connection, does StartTLS and the TLS handshake itself (verified with the same
+//! [`crate::tls`] configuration), and relays the plaintext to ldap3 over a private socket
+//! pair, reading each message's BER header as it passes: a message longer than
+//! `max_message_bytes`, or more than `max_read_bytes` in all, ends the connection at once, and
+//! the reason is kept in a [`Tripwire`] so that the search error names the bound and its key
+//! rather than a closed connection. The relay runs on a thread of its own, so decrypting and
+//! framing overlap with ldap3's decoding on the caller's thread.
+
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ldap3::tokio;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// What the server may send on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of one LDAP message (`max_message_bytes`).
+    pub message_bytes: u64,
+    /// Bytes of everything the server sends on the connection (`max_read_bytes`).
+    pub read_bytes: u64,
+}
+
+/// Where to connect and how to secure it, from an `ldap://` or `ldaps://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Endpoint {
+    host: String,
+    port: u16,
+    security: Security,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Security {
+    Plain,
+    StartTls,
+    Tls,
+}
+
+impl Endpoint {
+    /// The endpoint of `url`; `starttls` applies to `ldap://` URLs only.
+    pub(super) fn parse(url: &str, starttls: bool) -> Result<Self, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+        let (default_port, security) = match parsed.scheme() {
+            "ldap" if starttls => (389, Security::StartTls),
+            "ldap" => (389, Security::Plain),
+            "ldaps" => (636, Security::Tls),
+            other => return Err(format!("{other}:// is not ldap:// or ldaps://")),
+        };
+        let host = match parsed.host() {
+            Some(url::Host::Domain(name)) => name.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(format!("{url:?} names no host")),
+        };
+        Ok(Self {
+            host,
+            port: parsed.port().unwrap_or(default_port),
+            security,
+        })
+    }
+}
+
+/// Why the relay ended a connection on purpose (a bound reached, a server that does not
+/// speak LDAP, a failed TLS session), for the error ldap3 reports as a closed connection.
+#[derive(Debug, Clone, Default)]
+pub struct Tripwire(Arc<Mutex<Option<String>>>);
+
+impl Tripwire {
+    fn trip(&self, reason: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(reason);
+        }
+    }
+
+    /// The reason the connection was ended, if the relay ended it.
+    pub fn reason(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
+/// A connected, secured stream to the server, whatever its kind.
+trait Wire: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Wire for T {}
+
+/// Connects to `endpoint` (TCP, then StartTLS and TLS as the URL asks, all within `timeout`)
+/// and returns ldap3's end of the relay. The relay thread ends when either side closes.
+pub(super) fn open(
+    endpoint: Endpoint,
+    tls: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+    limits: Limits,
+) -> Result<(UnixStream, Tripwire), String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let tripwire = Tripwire::default();
+    let tripped = tripwire.clone();
+    std::thread::Builder::new()
+        .name("ldap-wire".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = sender.send(Err(format!("cannot start the LDAP client: {e}")));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let server = match tokio::time::timeout(timeout, establish(&endpoint, tls)).await {
+                    Ok(Ok(server)) => server,
+                    Ok(Err(e)) => {
+                        let _ = sender.send(Err(e));
+                        return;
+                    }
+                    Err(_) => {
+                        let _ = sender.send(Err(format!(
+                            "timed out after {} connecting to {}:{}",
+                            humantime::format_duration(timeout),
+                            endpoint.host,
+                            endpoint.port
+                        )));
+                        return;
+                    }
+                };
+                let pair = UnixStream::pair().and_then(|(ours, theirs)| {
+                    ours.set_nonblocking(true)?;
+                    theirs.set_nonblocking(true)?;
+                    Ok((tokio::net::UnixStream::from_std(ours)?, theirs))
+                });
+                match pair {
+                    Ok((ours, theirs)) => {
+                        if sender.send(Ok(theirs)).is_ok() {
+                            relay(server, ours, limits, &tripped).await;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Err(format!("cannot set up the LDAP client: {e}")));
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the LDAP client: {e}"))?;
+    // The thread answers within `timeout` (the handshake is bounded by it); the margin
+    // covers starting the thread.
+    match receiver.recv_timeout(timeout + Duration::from_secs(5)) {
+        Ok(Ok(stream)) => Ok((stream, tripwire)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!(
+            "timed out after {} connecting",
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
+/// TCP, then StartTLS and the TLS handshake as the endpoint asks.
+async fn establish(
+    endpoint: &Endpoint,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Box<dyn Wire>, String> {
+    let Endpoint {
+        host,
+        port,
+        security,
+    } = endpoint;
+    let mut tcp = TcpStream::connect((host.as_str(), *port))
+        .await
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    if *security == Security::Plain {
+        return Ok(Box::new(tcp));
+    }
+    if *security == Security::StartTls {
+        starttls(&mut tcp).await?;
+    }
+    let name = match host.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(host.clone())
+            .map_err(|e| format!("{host:?} is not a host name TLS can verify: {e}"))?,
+    };
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| super::tls_advice(format!("TLS handshake failed: {e}")))?;
+    Ok(Box::new(stream))
+}
+
+/// The StartTLS extended request (RFC 4511 4.14.1) with message ID 1: ldap3 begins its own
+/// numbering afresh once TLS is up, which LDAP allows (no request is outstanding).
+const STARTTLS: &[u8] = b"\x30\x1d\x02\x01\x01\x77\x18\x80\x161.3.6.1.4.1.1466.20037";
+
+/// Asks for StartTLS and reads the server's answer (one small message).
+async fn starttls(tcp: &mut TcpStream) -> Result<(), String> {
+    tcp.write_all(STARTTLS)
+        .await
+        .map_err(|e| format!("StartTLS: {e}"))?;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 512];
+    loop {
+        let n = tcp
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("StartTLS: {e}"))?;
+        if n == 0 {
+            return Err("the server closed the connection when asked for StartTLS".into());
+        }
+        answer.extend_from_slice(&chunk[..n]);
+        if let Some(code) = starttls_result(&answer)? {
+            return match code {
+                0 => Ok(()),
+                code => Err(format!(
+                    "the server refused StartTLS: {}; use an ldaps:// URL, or enable TLS on the server",
+                    super::describe_result(u32::from(code), "")
+                )),
+            };
+        }
+        if answer.len() > 64 * 1024 {
+            return Err("the server's answer to StartTLS is not an LDAP message".into());
+        }
+    }
+}
+
+/// The result code of a complete ExtendedResponse in `bytes`; None while incomplete.
+fn starttls_result(bytes: &[u8]) -> Result<Option<u8>, String> {
+    let bad = || "the server's answer to StartTLS is not an LDAP message".to_owned();
+    let Some(head) = Header::parse(bytes).map_err(|_| bad())? else {
+        return Ok(None);
+    };
+    let Some(message) = usize::try_from(head.length)
+        .ok()
+        .and_then(|len| bytes.get(head.size..head.size.checked_add(len)?))
+    else {
+        return Ok(None);
+    };
+    // messageID INTEGER, then [APPLICATION 24] ExtendedResponse { resultCode ENUMERATED ... }.
+    let id_len = usize::from(*message.get(1).ok_or_else(bad)?);
+    let op = message.get(2 + id_len..).ok_or_else(bad)?;
+    match op {
+        [0x78, len, 0x0a, 0x01, code, ..] if *len < 0x80 => Ok(Some(*code)),
+        [0x78, 0x81..=0x84, ..] => {
+            let skip = 2 + usize::from(op[1] & 0x7f);
+            match op.get(skip..) {
+                Some([0x0a, 0x01, code, ..]) => Ok(Some(*code)),
+                _ => Err(bad()),
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// One LDAP message's BER header: the SEQUENCE tag and its definite length.
+#[derive(Debug, PartialEq, Eq)]
+struct Header {
+    /// Bytes of the header itself.
+    size: usize,
+    /// Bytes of the content that follows.
+    length: u64,
+}
+
+impl Header {
+    /// Reads the header at the start of `bytes`; None while it is incomplete; an error when
+    /// it is not an LDAP message's (RFC 4511 5.1: definite lengths only).
+    fn parse(bytes: &[u8]) -> Result<Option<Self>, String> {
+        let Some(&tag) = bytes.first() else {
+            return Ok(None);
+        };
+        if tag != 0x30 {
+            return Err(format!(
+                "the server sent something that is not an LDAP message (tag 0x{tag:02x})"
+            ));
+        }
+        let Some(&first) = bytes.get(1) else {
+            return Ok(None);
+        };
+        if first < 0x80 {
+            return Ok(Some(Self {
+                size: 2,
+                length: u64::from(first),
+            }));
+        }
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 8 {
+            return Err("the server sent an LDAP message with an invalid length".into());
+        }
+        let Some(digits) = bytes.get(2..2 + count) else {
+            return Ok(None);
+        };
+        let length = digits.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b));
+        Ok(Some(Self {
+            size: 2 + count,
+            length,
+        }))
+    }
+}
+
+/// Follows the message boundaries of a byte stream split anywhere, checking each header
+/// against the limits before its content is passed on.
+#[derive(Debug)]
+struct Framer {
+    limits: Limits,
+    /// Bytes of the current message's content still to come.
+    content_left: u64,
+    /// The current header's bytes so far (at most 10).
+    header: Vec<u8>,
+    /// Bytes seen in all.
+    total: u64,
+}
+
+impl Framer {
+    fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            content_left: 0,
+            header: Vec::with_capacity(10),
+            total: 0,
+        }
+    }
+
+    /// Checks the next chunk of the stream; an error names the bound and its key.
+    fn check(&mut self, mut chunk: &[u8]) -> Result<(), String> {
+        self.total = self.total.saturating_add(chunk.len() as u64);
+        if self.total > self.limits.read_bytes {
+            return Err(format!(
+                "the server sent more than {} bytes on one connection (max_read_bytes)",
+                self.limits.read_bytes
+            ));
+        }
+        while !chunk.is_empty() {
+            if self.content_left > 0 {
+                let skip = usize::try_from(self.content_left)
+                    .unwrap_or(usize::MAX)
+                    .min(chunk.len());
+                chunk = &chunk[skip..];
+                self.content_left -= skip as u64;
+                continue;
+            }
+            self.header.push(chunk[0]);
+            chunk = &chunk[1..];
+            if let Some(header) = Header::parse(&self.header)? {
+                let size = header.length.saturating_add(header.size as u64);
+                if size > self.limits.message_bytes {
+                    return Err(format!(
+                        "the server announced an LDAP message of {size} bytes, more than \
+                         max_message_bytes = {}; refused before reading it",
+                        self.limits.message_bytes
+                    ));
+                }
+                self.content_left = header.length;
+                self.header.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Passes bytes both ways until either side closes, checking what the server sends.
+async fn relay(
+    server: Box<dyn Wire>,
+    ours: tokio::net::UnixStream,
+    limits: Limits,
+    tripwire: &Tripwire,
+) {
+    let (mut server_read, mut server_write) = tokio::io::split(server);
+    let (mut ours_read, mut ours_write) = ours.into_split();
+    let up = async {
+        let _ = tokio::io::copy(&mut ours_read, &mut server_write).await;
+        let _ = server_write.shutdown().await;
+    };
+    let down = async {
+        let mut framer = Framer::new(limits);
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_read.read(&mut buffer).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    tripwire.trip(format!("the connection to the server failed: {e}"));
+                    break;
+                }
+            };
+            if let Err(why) = framer.check(&buffer[..n]) {
+                tripwire.trip(why);
+                break;
+            }
+            if ours_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    // Whichever ends first ends both: ldap3 then sees the connection closed.
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        message_bytes: 300,
+        read_bytes: 1000,
+    };
+
+    #[test]
+    fn endpoints_come_from_urls() {
+        assert_eq!(
+            Endpoint::parse("ldaps://dc1.example.com", false).unwrap(),
+            Endpoint {
+                host: "dc1.example.com".into(),
+                port: 636,
+                security: Security::Tls
+            }
+        );
+        let e = Endpoint::parse("ldap://[::1]:3389", true).unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 3389));
+        assert_eq!(e.security, Security::StartTls);
+        assert_eq!(
+            Endpoint::parse("ldap://127.0.0.1", false).unwrap().security,
+            Security::Plain
+        );
+        assert!(Endpoint::parse("http://x", false).is_err());
+    }
+
+    #[test]
+    fn headers_are_read_in_short_and_long_form() {
+        assert_eq!(Header::parse(&[]).unwrap(), None);
+        assert_eq!(Header::parse(&[0x30]).unwrap(), None);
+        assert_eq!(
+            Header::parse(&[0x30, 0x05]).unwrap(),
+            Some(Header { size: 2, length: 5 })
+        );
+        assert_eq!(Header::parse(&[0x30, 0x82, 0x01]).unwrap(), None);
+        assert_eq!(
+            Header::parse(&[0x30, 0x82, 0x01, 0x00]).unwrap(),
+            Some(Header {
+                size: 4,
+                length: 256
+            })
+        );
+        assert!(Header::parse(&[0x04, 0x01]).is_err());
+        assert!(Header::parse(&[0x30, 0x80]).is_err());
+        assert!(Header::parse(&[0x30, 0x89]).is_err());
+    }
+
+    #[test]
+    fn messages_are_followed_across_chunks_and_bounded() {
+        let mut framer = Framer::new(LIMITS);
+        // Two messages of 3 and 200 content bytes, split at awkward places.
+        let mut stream = vec![0x30, 0x03, 1, 2, 3, 0x30, 0x81, 200];
+        stream.extend([7u8; 200]);
+        for piece in stream.chunks(3) {
+            framer.check(piece).unwrap();
+        }
+        assert_eq!((framer.content_left, framer.header.len()), (0, 0));
+        // A header announcing more than the limit is refused before its content.
+        let err = framer
+            .check(&[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff])
+            .unwrap_err();
+        assert!(err.contains("max_message_bytes = 300"), "{err}");
+        // The total is bounded too.
+        let mut framer = Framer::new(LIMITS);
+        let small = [0x30, 0x02, 0, 0];
+        let err = (0..300).find_map(|_| framer.check(&small).err()).unwrap();
+        assert!(err.contains("max_read_bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_starttls_request_is_well_formed_and_answers_are_read() {
+        let head = Header::parse(STARTTLS).unwrap().unwrap();
+        assert_eq!(head.size as u64 + head.length, STARTTLS.len() as u64);
+        // ExtendedResponse, success; then protocolError; then incomplete.
+        let ok = [
+            0x30, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00,
+        ];
+        assert_eq!(starttls_result(&ok).unwrap(), Some(0));
+        let mut refused = ok;
+        refused[9] = 2;
+        assert_eq!(starttls_result(&refused).unwrap(), Some(2));
+        assert_eq!(starttls_result(&ok[..6]).unwrap(), None);
+        assert!(starttls_result(&[0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
+    }
+}

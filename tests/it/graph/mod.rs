@@ -1,0 +1,504 @@
+//! The Microsoft Graph source (`kind = "graph"`), run through the binary against a stand-in:
+//! there is no tenant here, so `fixture::graph` serves the documented Graph and token-endpoint
+//! protocol on loopback HTTPS, with bodies shaped like Microsoft's examples (`fixtures/`, each
+//! page named in its README). What these tests prove is rcptsync's side of that protocol: the
+//! exact map, the rules, paging, throttling, delta rounds, credentials and the trust bounds.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::fixture::graph::{self, AppCertificate, CLIENT_ID, Fault, Graph, SECRET, TENANT};
+use crate::support::{Run, rcptsync};
+
+/// The map the fixture tenant makes with contoso.com and contoso.onmicrosoft.com accepted and
+/// legacy.contoso.com excluded: no guest, no security group, no external contact address.
+const MAP: &str = "adele.vance@contoso.com OK\nadelev@contoso.com OK\nadmin@contoso.onmicrosoft.com OK\n\
+hrtaskforce@contoso.com OK\ninfo@contoso.com OK\ninfo@contoso.onmicrosoft.com OK\nisaiahl@contoso.com OK\n\
+mallory@contoso.com OK\npartner@contoso.com OK\nsales@contoso.com OK\nvertrieb@contoso.com OK\n";
+
+const LOOSE: &str = "[safety]\nmin_recipients = 1\nmax_removed = 1000\nmax_removed_percent = 100\n";
+
+/// A stand-in tenant and a config directory reading it.
+struct Setup {
+    dir: tempfile::TempDir,
+    graph: Graph,
+}
+
+impl Setup {
+    /// The stand-in, a secret file, and a config using the secret.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let graph = Graph::start(dir.path());
+        let setup = Self { dir, graph };
+        setup.secret(SECRET);
+        setup.config("client_secret_file = \"graph.secret\"", "", "");
+        setup
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn secret(&self, secret: &str) {
+        fs_err::write(self.path("graph.secret"), format!("{secret}\n")).unwrap();
+        graph::private(&self.path("graph.secret"));
+    }
+
+    /// The Graph source with `credential`, then `sources` (more `[[source]]` tables), then
+    /// `[recipients]` with `recipients` added.
+    fn config(&self, credential: &str, sources: &str, recipients: &str) {
+        let url = self.graph.url();
+        fs_err::write(
+            self.path("rcptsync.toml"),
+            format!(
+                "[[source]]\nname = \"m365\"\nkind = \"graph\"\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\n\
+                 {credential}\nauthority = \"{url}\"\ngraph_url = \"{url}\"\nca_file = \"{}\"\ntimeout = \"10s\"\n\n\
+                 {sources}\n\
+                 [recipients]\ndomains = [\"contoso.com\", \"contoso.onmicrosoft.com\"]\n\
+                 exclude_domains = ['legacy\\.contoso\\.com']\n{recipients}\n\n\
+                 [output]\npath = \"out/relay_recipients\"\n\n{LOOSE}",
+                self.graph.ca.display()
+            ),
+        )
+        .unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let config = self.path("rcptsync.toml");
+        rcptsync(
+            self.dir.path(),
+            &[&["-c", config.to_str().unwrap()], args].concat(),
+        )
+    }
+
+    fn map(&self) -> Option<String> {
+        fs_err::read_to_string(self.path("out/relay_recipients")).ok()
+    }
+
+    /// Runs a first extract that writes the map, then clears the server's log.
+    fn first_run(&self) {
+        self.run(&["extract"]).ok();
+        assert_eq!(self.map().unwrap(), MAP);
+        self.graph.tenant().log.clear();
+    }
+}
+
+#[test]
+fn graph_writes_the_exact_map_and_names_the_object_of_each_rejection() {
+    let s = Setup::new();
+    let r = s.run(&["-v", "extract"]).ok();
+    assert_eq!(s.map().unwrap(), MAP);
+    // Neither the secret nor the token is ever printed, even with -v.
+    assert!(
+        !r.stderr.contains(SECRET) && !r.stderr.contains("eyJ0eXAi"),
+        "{r}"
+    );
+    assert!(
+        r.stderr
+            .contains("1 guests not exported; 1 disabled users kept"),
+        "{r}"
+    );
+    // Injected values never reach the map; each rejection names the Graph object.
+    for value in ["smtp:@contoso.com", "smtp:evil\\nx@contoso.com"] {
+        assert!(
+            r.stderr.contains(&format!(
+                "graph user df043ff1-49d5-414e-86a4-0747484ebd4c (MalloryI@contoso.com): rejected proxyAddresses value \"{value}\""
+            )),
+            "{value}: {r}"
+        );
+    }
+    let tenant = s.graph.tenant();
+    // Every listing selected its properties and asked for full pages; groups were filtered.
+    for listing in [
+        "/v1.0/users?$select=id,userPrincipalName,proxyAddresses,accountEnabled,userType&$top=999",
+        "/v1.0/groups?$filter=mailEnabled%20eq%20true&$select=id,proxyAddresses&$top=999",
+        "/v1.0/contacts?$select=id,proxyAddresses&$top=999",
+    ] {
+        assert!(
+            tenant.log.iter().any(|l| l.ends_with(listing)),
+            "{listing}: {:#?}",
+            tenant.log
+        );
+    }
+    // Seven users at two per page: four pages, the last three through nextLinks.
+    assert_eq!(
+        tenant
+            .log
+            .iter()
+            .filter(|l| l.contains(" /v1.0/users?"))
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn graph_exchange_domains_are_the_verified_email_domains() {
+    let s = Setup::new();
+    let config = fs_err::read_to_string(s.path("rcptsync.toml"))
+        .unwrap()
+        .replace(
+            "domains = [\"contoso.com\", \"contoso.onmicrosoft.com\"]",
+            "domains = \"exchange\"",
+        );
+    fs_err::write(s.path("rcptsync.toml"), config).unwrap();
+    let r = s.run(&["-v", "extract"]).ok();
+    // teams-only.contoso.com (no Email) and pending.example (not verified) are not accepted;
+    // legacy.contoso.com is, and exclude_domains still drops it.
+    assert_eq!(s.map().unwrap(), MAP);
+    assert!(
+        r.stderr.contains("accepted domains from the tenant: contoso.com, contoso.onmicrosoft.com, legacy.contoso.com"),
+        "{r}"
+    );
+}
+
+#[test]
+fn graph_throttling_is_survived() {
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![
+        Fault::Throttle("users", 2),
+        Fault::Unavailable("contacts", 1),
+    ];
+    let r = s.run(&["extract"]).ok();
+    assert_eq!(s.map().unwrap(), MAP);
+    assert!(
+        r.stderr.contains("Graph is throttling; retrying in 1s"),
+        "{r}"
+    );
+    let tenant = s.graph.tenant();
+    assert!(tenant.faults.is_empty(), "{:?}", tenant.faults);
+}
+
+#[test]
+fn graph_throttling_that_outlasts_read_timeout_writes_nothing() {
+    let s = Setup::new();
+    s.first_run();
+    // The credential line is the place for extra source keys.
+    s.config(
+        "client_secret_file = \"graph.secret\"\nread_timeout = \"2s\"",
+        "",
+        "",
+    );
+    s.graph.tenant().faults = vec![Fault::Throttle("users", 6)];
+    let started = std::time::Instant::now();
+    let r = s.run(&["extract", "--full"]).code(1);
+    assert!(
+        r.stderr
+            .contains("the read took longer than read_timeout = 2s"),
+        "{r}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{r}"
+    );
+    assert_eq!(s.map().unwrap(), MAP);
+}
+
+#[test]
+fn graph_a_failing_page_writes_nothing() {
+    let s = Setup::new();
+    s.first_run();
+    let before = fs_err::read(s.path("out/relay_recipients")).unwrap();
+    {
+        let mut tenant = s.graph.tenant();
+        tenant.change("users", |users| users.truncate(3));
+        tenant.faults = vec![Fault::FailPage("users", 1)];
+    }
+    let r = s.run(&["extract", "--full"]).code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "source m365: tenant {TENANT}: https://localhost:{}/v1.0/users: HTTP 500 generalException"
+        , s.graph.port)),
+        "{r}"
+    );
+    assert!(r.stderr.contains("nothing was written"), "{r}");
+    assert_eq!(
+        fs_err::read(s.path("out/relay_recipients")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn graph_delta_fast_path_skips_the_listing_until_something_changes() {
+    let s = Setup::new();
+    s.first_run();
+    let state = fs_err::read_to_string(s.path("out/relay_recipients.state")).unwrap();
+    assert!(
+        state.contains("[delta.m365]") && state.contains("/v1.0/users/delta?$deltatoken="),
+        "{state}"
+    );
+    let mtime = fs_err::metadata(s.path("out/relay_recipients"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    // Nothing changed: the delta rounds only, silently.
+    let r = s.run(&["extract"]).ok();
+    assert_eq!(r.stdout, "");
+    {
+        let tenant = s.graph.tenant();
+        for collection in ["users", "groups", "contacts"] {
+            assert!(
+                !tenant.listed(collection),
+                "{collection} listed: {:#?}",
+                tenant.log
+            );
+            assert!(
+                tenant
+                    .log
+                    .iter()
+                    .any(|l| l.contains(&format!("/v1.0/{collection}/delta?$deltatoken="))),
+                "{:#?}",
+                tenant.log
+            );
+        }
+    }
+    assert_eq!(
+        fs_err::metadata(s.path("out/relay_recipients"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        mtime
+    );
+
+    // A new mailbox: the round sees it and a full, safe read follows.
+    s.graph.tenant().change("users", |users| {
+        users.push(json!({"id": "0e3c5b8a-1f2d-4c6e-9a7b-8d9e0f1a2b3c", "userPrincipalName": "new@contoso.com",
+            "proxyAddresses": ["SMTP:New@contoso.com"], "accountEnabled": true, "userType": "Member"}));
+    });
+    s.graph.tenant().log.clear();
+    let r = s.run(&["extract"]).ok();
+    assert_eq!(
+        r.stdout,
+        format!(
+            "+new@contoso.com\n{}: 12 recipients, 1 added, 0 removed\n",
+            s.path("out/relay_recipients").display()
+        )
+    );
+    assert!(s.graph.tenant().listed("users"));
+
+    // Unchanged again after that full read.
+    s.graph.tenant().log.clear();
+    s.run(&["extract"]).ok();
+    assert!(!s.graph.tenant().listed("users"));
+}
+
+#[test]
+fn graph_an_expired_delta_token_falls_back_to_a_full_read() {
+    let s = Setup::new();
+    s.first_run();
+    s.graph.tenant().expired = true;
+    let r = s.run(&["-v", "extract"]).ok();
+    assert!(
+        r.stderr
+            .contains("the delta token expired; reading in full"),
+        "{r}"
+    );
+    let tenant = s.graph.tenant();
+    assert!(tenant.listed("users") && tenant.listed("groups") && tenant.listed("contacts"));
+    assert_eq!(s.map().unwrap(), MAP);
+}
+
+#[test]
+fn graph_an_expired_token_is_renewed() {
+    let s = Setup::new();
+    s.graph.tenant().token_uses = Some(3);
+    s.run(&["extract"]).ok();
+    assert_eq!(s.map().unwrap(), MAP);
+    let tenant = s.graph.tenant();
+    let tokens = tenant.log.iter().filter(|l| l.starts_with("POST ")).count();
+    assert!(tokens >= 3, "{:#?}", tenant.log);
+}
+
+#[test]
+fn graph_a_wrong_secret_names_the_tenant_and_the_fix() {
+    let s = Setup::new();
+    s.secret("not-the-secret");
+    let r = s.run(&["extract"]).code(1);
+    assert!(
+        r.stderr.contains(&format!("source m365: tenant {TENANT}: https://localhost:{}/{TENANT}/oauth2/v2.0/token: token request refused (HTTP 401, invalid_client: AADSTS7000215: Invalid client secret provided.", s.graph.port)),
+        "{r}"
+    );
+    assert!(
+        r.stderr.contains("the client secret is wrong or expired"),
+        "{r}"
+    );
+    assert!(
+        !r.stderr.contains("not-the-secret"),
+        "the secret was printed: {r}"
+    );
+    assert_eq!(s.map(), None);
+}
+
+#[test]
+fn graph_a_secret_file_others_can_read_is_refused_before_anything_connects() {
+    let s = Setup::new();
+    use std::os::unix::fs::PermissionsExt as _;
+    fs_err::set_permissions(
+        s.path("graph.secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let r = s.run(&["extract"]).code(2);
+    assert!(
+        r.stderr
+            .contains("graph.secret is accessible by group or others (mode 0644)"),
+        "{r}"
+    );
+    assert!(s.graph.tenant().log.is_empty());
+}
+
+#[test]
+fn graph_a_certificate_signs_the_client_assertion() {
+    let s = Setup::new();
+    let cert = AppCertificate::new(s.dir.path(), "app");
+    s.graph
+        .tenant()
+        .certificates
+        .insert(cert.thumbprint.clone(), cert.public_key.clone());
+    s.config(
+        &format!("client_certificate = \"{}\"", cert.pem.display()),
+        "",
+        "",
+    );
+    s.run(&["extract"]).ok();
+    assert_eq!(s.map().unwrap(), MAP);
+}
+
+#[test]
+fn graph_a_certificate_the_tenant_does_not_know_is_refused_with_the_fix() {
+    let s = Setup::new();
+    let known = AppCertificate::new(s.dir.path(), "known");
+    s.graph
+        .tenant()
+        .certificates
+        .insert(known.thumbprint, known.public_key);
+    let other = AppCertificate::new(s.dir.path(), "other");
+    s.config(
+        &format!("client_certificate = \"{}\"", other.pem.display()),
+        "",
+        "",
+    );
+    let r = s.run(&["extract"]).code(1);
+    assert!(r.stderr.contains("AADSTS700027"), "{r}");
+    assert!(r.stderr.contains(&other.thumbprint), "{r}");
+    assert!(
+        r.stderr
+            .contains("the certificate is not known to the app registration"),
+        "{r}"
+    );
+    assert_eq!(s.map(), None);
+}
+
+#[test]
+fn graph_a_missing_permission_names_it_and_admin_consent() {
+    let s = Setup::new();
+    s.graph.tenant().permissions.remove("OrgContact.Read.All");
+    let r = s.run(&["extract"]).code(1);
+    assert!(r.stderr.contains("/v1.0/contacts: HTTP 403 Authorization_RequestDenied: Insufficient privileges to complete the operation.; grant the application permission OrgContact.Read.All"), "{r}");
+    assert!(r.stderr.contains("Grant admin consent"), "{r}");
+    assert_eq!(s.map(), None);
+}
+
+#[test]
+fn graph_and_ad_merge_into_one_map_under_one_set_of_guards() {
+    let s = Setup::new();
+    fs_err::write(
+        s.path("ad.ldif"),
+        "dn: CN=Onprem,OU=Staff,DC=contoso,DC=com\nproxyAddresses: SMTP:onprem@contoso.com\nproxyAddresses: smtp:AdeleV@contoso.com\n\n",
+    )
+    .unwrap();
+    s.config(
+        "client_secret_file = \"graph.secret\"",
+        "[[source]]\nname = \"ad\"\nkind = \"ldif\"\npath = \"ad.ldif\"\n",
+        "",
+    );
+    let config = fs_err::read_to_string(s.path("rcptsync.toml"))
+        .unwrap()
+        .replace(
+            "[safety]\n",
+            "[safety]\ncanaries = [\"onprem@contoso.com\", \"sales@contoso.com\"]\n",
+        );
+    fs_err::write(s.path("rcptsync.toml"), config).unwrap();
+    s.run(&["extract"]).ok();
+    let map = s.map().unwrap();
+    let mut expected: Vec<&str> = MAP.lines().chain(["onprem@contoso.com OK"]).collect();
+    expected.sort();
+    assert_eq!(
+        map,
+        expected
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
+    // A tenant that cannot be read fails the run: the AD half alone is never written.
+    s.graph.tenant().faults = vec![Fault::FailPage("groups", 0)];
+    s.run(&["extract", "--full"]).code(1);
+    assert_eq!(s.map().unwrap(), map);
+}
+
+#[test]
+fn graph_a_repeating_next_link_fails_the_read() {
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::RepeatNextLink("users")];
+    let r = s.run(&["extract"]).code(1);
+    assert!(
+        r.stderr
+            .contains("the server sent a nextLink that was already read"),
+        "{r}"
+    );
+    assert_eq!(s.map(), None);
+}
+
+#[test]
+fn graph_an_oversized_body_is_refused() {
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::Oversized("groups")];
+    let r = s.run(&["extract"]).code(1);
+    assert!(
+        r.stderr
+            .contains("/v1.0/groups: the answer is larger than 64 MiB and was refused"),
+        "{r}"
+    );
+    assert_eq!(s.map(), None);
+}
+
+#[test]
+fn graph_a_next_link_to_another_host_is_not_followed() {
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::ForeignNextLink("users")];
+    let r = s.run(&["extract"]).code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "https://127.0.0.1:{}/v1.0/users: the server sent a link outside graph_url",
+            s.graph.port
+        )),
+        "{r}"
+    );
+    assert!(
+        !s.graph
+            .tenant()
+            .log
+            .iter()
+            .any(|l| l.contains(" 127.0.0.1:")),
+        "the token went elsewhere"
+    );
+    assert_eq!(s.map(), None);
+}
+
+#[test]
+fn graph_urls_must_be_https() {
+    let s = Setup::new();
+    let config = fs_err::read_to_string(s.path("rcptsync.toml"))
+        .unwrap()
+        .replace(
+            &format!("graph_url = \"{}\"", s.graph.url()),
+            &format!("graph_url = \"http://localhost:{}\"", s.graph.port),
+        );
+    fs_err::write(s.path("rcptsync.toml"), config).unwrap();
+    let r = s.run(&["extract"]).code(2);
+    assert!(
+        r.stderr.contains("source.graph_url: ") && r.stderr.contains("https is required"),
+        "{r}"
+    );
+}
