@@ -75,6 +75,12 @@ id rcptsync >/dev/null || fail "no rcptsync account"
 dpkg-query --showformat='${Conffiles}\n' --show rcptsync | grep -q ' /etc/rcptsync/rcptsync.toml ' \
     || fail "/etc/rcptsync/rcptsync.toml is not a conffile"
 runuser -u rcptsync -- test -r /etc/rcptsync/rcptsync.toml || fail "rcptsync cannot read its config"
+# An upgrade (here: the same package again) keeps the account, the state and the modes.
+touch /var/lib/rcptsync/kept
+dpkg -i "$deb" >/dev/null
+[ -f /var/lib/rcptsync/kept ] || fail "the upgrade lost /var/lib/rcptsync"
+[ "$(stat -c '%U:%G %a' /etc/rcptsync/rcptsync.toml)" = "root:rcptsync 640" ] \
+    || fail "after the upgrade /etc/rcptsync/rcptsync.toml is $(stat -c '%U:%G %a' /etc/rcptsync/rcptsync.toml)"
 
 # The units: valid, and as closed as they claim.
 units=(rcptsync-sync.service rcptsync-sync.timer rcptsync-apply.service rcptsync-apply.path
@@ -113,4 +119,5 @@ dpkg --purge rcptsync >/dev/null
 for left in /var/lib/rcptsync /etc/rcptsync /usr/bin/rcptsync; do
     [ ! -e "$left" ] || fail "$left survived the purge"
 done
+! dpkg-statoverride --list /etc/rcptsync/rcptsync.toml >/dev/null || fail "a stat override survived the purge"
 say "installed, checked and purged $deb"
