@@ -9,6 +9,10 @@
 //!
 //! The file is replaced atomically ([`crate::map::atomic`]): node-exporter reads it at any
 //! moment and must never see half of it.
+//!
+//! Security: the file holds counts, times and gateway names, no addresses and no secrets;
+//! it is written with mode 0644 for node-exporter, which runs as another user, into a
+//! directory the admin names (the packaged units must be allowed to write it).
 
 use std::fmt::Write as _;
 use std::path::Path;

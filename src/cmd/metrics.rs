@@ -5,6 +5,10 @@
 //! what monitoring must see), but not after a dry run, which is not a run of the job. A
 //! textfile that cannot be written is logged as an error; it does not change the run's exit
 //! status, and the stale file's timestamps make the alert fire.
+//!
+//! Security: runs with the privileges of the command it reports on; it reads only files
+//! that command owns (the map, `PATH.pushed`, the installed map) and writes only the
+//! textfile.
 
 use std::time::{Instant, SystemTime};
 
