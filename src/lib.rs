@@ -17,6 +17,7 @@
 //!   gateways ([`map::payload`]) over [`transport`];
 //! - [`install`] receives it into the spool and installs it into Postfix ([`postfix`]);
 //!   [`verify`] checks the gateway from outside;
+//! - [`metrics`] leaves what each run did in a node-exporter textfile, for monitoring;
 //! - [`config`] is the checked TOML configuration, resolved into each stage's own types;
 //! - [`cmd`] runs one job per subcommand; [`cli`] parses arguments and maps the outcome to
 //!   an exit code.
@@ -44,6 +45,7 @@ pub mod config;
 pub mod install;
 pub mod lock;
 pub mod map;
+pub mod metrics;
 pub mod postfix;
 pub mod rules;
 pub mod source;

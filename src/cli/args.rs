@@ -74,11 +74,12 @@ pub enum Command {
     },
     /// Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted.
     ///
-    /// Never sends DATA. Exit 4 when an answer is not what it should be, 1 when the server
-    /// cannot be reached.
+    /// Never sends DATA. Prints every answer; with -q only the wrong ones, so nothing when
+    /// all is well. Exit 4 when an answer is not what it should be, 1 when the server cannot
+    /// be reached.
     Verify {
-        /// The SMTP server to probe.
-        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:25")]
+        /// The SMTP server to probe; port 25 unless one is given (`[IPv6]:PORT` for IPv6).
+        #[arg(long, value_name = "HOST[:PORT]", default_value = "127.0.0.1:25")]
         smtp: String,
         /// Upgrade the session with STARTTLS first (the certificate is verified).
         #[arg(long)]
@@ -90,8 +91,9 @@ pub enum Command {
     },
     /// Check the gateway's Postfix settings against the relay-gateway checklist.
     ///
-    /// Each finding says what is wrong and the command that fixes it. Exit 4 when a finding
-    /// is an error.
+    /// Each finding says what is wrong and the command that fixes it. Prints nothing when
+    /// there are no errors or warnings (notes, and a summary, only with -v). Exit 4 when a
+    /// finding is an error.
     Doctor {
         /// Postfix's configuration directory [default: the config's
         /// install.postfix_config_dir, else /etc/postfix].
@@ -110,15 +112,36 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         undo: Option<PathBuf>,
     },
-    /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML on stdout.
+    /// Show the state of the map, its sources and gateways, or of a gateway's installed map.
     ///
-    /// The bind password goes to a separate file (mode 0600), never into the TOML.
+    /// Reads only the files beside the maps: each source's last full run and change mark,
+    /// the map (recipients, sha256, when it changed), each gateway's last acknowledged push
+    /// and last attempt; on a gateway the installed map, a spooled map waiting, the last
+    /// apply's outcome and whether a rollback is in force. Changes nothing.
+    Status {
+        /// Print JSON (for scripts and monitoring) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML (on stdout, or
+    /// -o FILE).
+    ///
+    /// The bind password goes to a separate file (mode 0600, never overwritten), never into
+    /// the TOML; stderr says where it went. Exit 1, never 0, when the TOML could not be
+    /// written (the password file is then removed again).
     ImportIni {
         /// The legacy .ini file.
         file: PathBuf,
         /// Where to write the bind password.
         #[arg(long, value_name = "FILE", default_value = "bind.pw")]
         password_file: PathBuf,
+        /// Write the TOML to this file instead of stdout (refused if it exists, unless
+        /// --force).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace an existing -o FILE.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
 }
 

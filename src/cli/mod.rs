@@ -123,13 +123,20 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
             };
             cmd::prune::run(&load()?, &options, printer)
         }
+        Command::Status { json } => {
+            cmd::status::run(&load()?, &cmd::status::Options { json: *json }, printer)
+        }
         Command::ImportIni {
             file,
             password_file,
+            output,
+            force,
         } => {
             let options = cmd::import_ini::Options {
                 file: file.clone(),
                 password_file: password_file.clone(),
+                output: output.clone(),
+                force: *force,
             };
             cmd::import_ini::run(&options, printer)
         }

@@ -40,8 +40,47 @@ pub struct Options {
     pub rollback: bool,
 }
 
-/// Runs apply.
+/// Runs apply, then writes its metrics when the config has `[metrics]` and records its
+/// outcome for `status` (neither after a dry run).
 pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
+    let started = std::time::Instant::now();
+    let live = config.install.as_ref().map(|i| &i.map.path);
+    let before = live.and_then(|p| crate::map::state::file_mark(p).ok());
+    let result = apply(config, options, printer);
+    if !options.change.dry_run {
+        super::metrics::apply(config, started, &result);
+        if let Some(live) = live {
+            record_outcome(live, before, &result);
+        }
+    }
+    result
+}
+
+/// Notes in `PATH.applied` (`UNIX_TIME EXIT_STATUS`) when apply last changed the map (an
+/// install or a rollback: the live text file `map` is no longer the one marked `before`) or
+/// did not succeed, for `status`. A successful run that changed nothing leaves it alone, as
+/// it leaves every other file alone. A record that cannot be written is only a warning: the
+/// map is what matters.
+fn record_outcome(map: &Path, before: Option<String>, result: &Result) {
+    let exit = match result {
+        Ok(status) => *status,
+        Err(e) => e.status(),
+    };
+    let path = with_suffix(map, ".applied");
+    let recorded = fs_err::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(1).map(str::to_owned));
+    let changed = crate::map::state::file_mark(map).ok() != before;
+    if !changed && exit == ExitStatus::Success && recorded.as_deref() == Some("0") {
+        return;
+    }
+    let text = format!("{} {}\n", crate::map::state::now(), exit as u8);
+    if let Err(e) = crate::map::atomic::write(&path, text.as_bytes(), 0o644) {
+        warn!("could not record the outcome for rcptsync status: {e}");
+    }
+}
+
+fn apply(config: &Config, options: &Options, printer: Printer) -> Result {
     let install = config.install()?;
     let change = &options.change;
     let postfix = Postfix::new(&install.postfix_config_dir);

@@ -36,7 +36,12 @@ pub fn run(options: &Options, printer: Printer) -> Result {
                 config_dir.display()
             )
         })?;
-    let paragraphs: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    // Notes are advice, not problems: like a Postfix tool, no output means nothing to fix.
+    let paragraphs: Vec<String> = findings
+        .iter()
+        .filter(|f| f.severity != Severity::Note || printer.verbose())
+        .map(ToString::to_string)
+        .collect();
     if !paragraphs.is_empty() {
         printer.line(paragraphs.join("\n\n"))?;
     }
@@ -51,7 +56,8 @@ pub fn run(options: &Options, printer: Printer) -> Result {
         ))?;
     } else {
         printer.note(format_args!(
-            "\ndoctor: {}, {}, {} in {}",
+            "{}doctor: {}, {}, {} in {}",
+            if paragraphs.is_empty() { "" } else { "\n" },
             count(Severity::Error, "error"),
             count(Severity::Warning, "warning"),
             count(Severity::Note, "note"),

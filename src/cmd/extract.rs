@@ -18,6 +18,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use tracing::{info, warn};
 
+use super::metrics::{self, Observed};
 use super::{Change, ExitStatus, Printer, Result, report_guards};
 use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
 use crate::lock::Lock;
@@ -40,8 +41,24 @@ pub struct Options {
     pub full: bool,
 }
 
-/// Runs extract.
+/// Runs extract, then writes the metrics (not after a dry run).
 pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
+    let started = std::time::Instant::now();
+    let mut seen = Observed::default();
+    let result = extract(config, options, printer, &mut seen);
+    if !options.change.dry_run {
+        metrics::internal(config, started, &result, &seen);
+    }
+    result
+}
+
+/// extract's work; the change it makes to the map is noted in `seen` (sync reports it).
+pub(super) fn extract(
+    config: &Config,
+    options: &Options,
+    printer: Printer,
+    seen: &mut Observed,
+) -> Result {
     let parts = config.extraction()?;
     // The bind passwords and Graph credentials first: a secret file that is refused is a
     // config error, found before the lock, the connections and the other sources.
@@ -142,7 +159,7 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let (status, delta) = full_run(config, &parts, connections, change, printer)?;
+    let (status, delta) = full_run(config, &parts, connections, change, printer, seen)?;
     if status == ExitStatus::Success && !change.dry_run {
         // A Graph source's deltaLinks now stand for what was read: its mark says so.
         for source in parts.sources {
@@ -219,6 +236,7 @@ fn full_run(
     mut connections: Vec<Connection>,
     change: &Change,
     printer: Printer,
+    seen: &mut Observed,
 ) -> Result<(ExitStatus, DeltaState)> {
     // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains.
     let accepted = match &parts.recipients.domains {
@@ -283,7 +301,7 @@ fn full_run(
         rejections.len()
     );
 
-    let status = install(config, parts, &recipients, sourced, change, printer)?;
+    let status = install(config, parts, &recipients, sourced, change, printer, seen)?;
     Ok((status, delta))
 }
 
@@ -296,6 +314,7 @@ fn install(
     sourced: usize,
     change: &Change,
     printer: Printer,
+    seen: &mut Observed,
 ) -> Result {
     let out = &parts.output.path;
     let value = parts.output.value.as_str();
@@ -363,6 +382,7 @@ fn install(
     // Written before it is reported: a reader of the report that goes away (`| head`) must
     // not keep the map from being replaced.
     atomic::write_with(out, 0o644, |w| text::write_map(recipients, value, w))?;
+    seen.change = Some(summary.map_or((recipients.len(), 0), |s| (s.added, s.removed)));
     print()?;
     Ok(ExitStatus::Success)
 }

@@ -3,10 +3,15 @@
 //! The conversion itself is pure ([`crate::config::legacy`]); this module does the I/O in an
 //! order that never leaves a half-done result: read and convert the ini, load the TOML as
 //! `rcptsync` would (a conversion that does not load is a bug, reported instead of printed),
-//! write the bind password to its own file (mode 0600 from the start, never overwriting one),
-//! and only then print the TOML on stdout. The password never reaches stdout or stderr.
+//! check that `-o FILE` may be written, write the bind password to its own file (mode 0600
+//! from the start, never overwriting one, and say where it went), and only then write the
+//! TOML to `-o FILE` (atomically) or stdout. If the TOML cannot be delivered (a full disk, a
+//! closed stdout) the run fails (exit 1, never 0 with nothing written) and the password file
+//! it just made is removed, so that running it again works. The password never reaches
+//! stdout or stderr.
 //!
-//! Security: runs as the admin; reads the ini, writes only the password file it names.
+//! Security: runs as the admin; reads the ini, writes only the password file and the output
+//! file it names.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +29,10 @@ pub struct Options {
     pub file: PathBuf,
     /// Where to write the bind password.
     pub password_file: PathBuf,
+    /// Where to write the TOML (None: stdout).
+    pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    pub force: bool,
 }
 
 /// Converts the ini, writes its bind password (if any) to the password file, and prints the
@@ -49,15 +58,70 @@ pub fn run(options: &Options, printer: Printer) -> Result {
     conversion
         .check(&file.with_extension("toml"))
         .context("internal error: the converted configuration does not load")?;
+    if conversion.toml.trim().is_empty() {
+        return Err(
+            anyhow::anyhow!("internal error: {} converted to nothing", file.display()).into(),
+        );
+    }
+    if let Some(output) = &options.output
+        && !options.force
+        && output.exists()
+    {
+        return Err(super::Error::Usage(anyhow::anyhow!(
+            "{} exists: refusing to overwrite it; choose another -o FILE or add --force",
+            output.display()
+        )));
+    }
     if let Some(password) = &conversion.password {
         write_password(&password_path, password)?;
+        printer.tell(format_args!(
+            "wrote the bind password to {} (mode 0600; the TOML names it in bind_password_file): make it owned by the account that runs rcptsync (chown rcptsync {})",
+            password_path.display(),
+            password_path.display()
+        ));
     }
-    let mut out = printer.out();
-    out.writer()
-        .write_all(conversion.toml.as_bytes())
-        .map_err(super::printer::Error)?;
-    out.finish()?;
+    let delivered = deliver(&conversion.toml, options.output.as_deref(), printer);
+    if let Err(e) = delivered {
+        if conversion.password.is_some() {
+            let _ = fs_err::remove_file(&password_path);
+        }
+        let what = match options.output.as_deref() {
+            Some(path) => format!("write {}", path.display()),
+            None => "write the TOML to stdout".to_owned(),
+        };
+        let cleanup = if conversion.password.is_some() {
+            format!(
+                "; {} was removed again, run import-ini once more",
+                password_path.display()
+            )
+        } else {
+            String::new()
+        };
+        return Err(anyhow::anyhow!("{what}: {e}{cleanup}").into());
+    }
+    if let Some(output) = &options.output {
+        printer.tell(format_args!(
+            "wrote the configuration to {}; review it, then try rcptsync extract --dry-run -c {}",
+            output.display(),
+            output.display()
+        ));
+    }
     Ok(ExitStatus::Success)
+}
+
+/// Writes the TOML to `output` (replaced atomically, mode 0640: it names the password file)
+/// or to stdout. A closed stdout is an error here, not a quiet end: the TOML is what the
+/// run is for.
+fn deliver(toml: &str, output: Option<&Path>, printer: Printer) -> anyhow::Result<()> {
+    match output {
+        Some(path) => Ok(crate::map::atomic::write(path, toml.as_bytes(), 0o640)?),
+        None => {
+            let mut out = printer.out();
+            out.writer().write_all(toml.as_bytes())?;
+            out.finish().map_err(|e| e.0)?;
+            Ok(())
+        }
+    }
 }
 
 /// Creates `path` with mode 0600 (never readable by others, not even briefly) and writes the

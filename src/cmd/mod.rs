@@ -10,10 +10,12 @@ pub mod apply;
 pub mod doctor;
 pub mod extract;
 pub mod import_ini;
+pub mod metrics;
 pub mod printer;
 pub mod prune;
 pub mod push;
 pub mod receive;
+pub mod status;
 pub mod sync;
 pub mod verify;
 

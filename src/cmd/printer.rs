@@ -25,6 +25,7 @@ pub struct Error(#[from] pub std::io::Error);
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     verbose: bool,
+    quiet: bool,
 }
 
 impl Printer {
@@ -50,12 +51,20 @@ impl Printer {
             .init();
         Self {
             verbose: verbose > 0 && !quiet,
+            quiet,
         }
     }
 
     /// Whether -v asked for summaries of runs that changed nothing.
     pub fn verbose(&self) -> bool {
         self.verbose
+    }
+
+    /// Whether -q asked for silence unless something is wrong: a report that only says all
+    /// is well (verify's answers, say) is left out, so that cron or monitoring mails only
+    /// problems.
+    pub fn quiet(&self) -> bool {
+        self.quiet
     }
 
     /// A buffered writer for many lines (a first run prints one per recipient); call
@@ -72,6 +81,15 @@ impl Printer {
         let mut out = self.out();
         out.line(text)?;
         out.finish()
+    }
+
+    /// Tells the admin something they must know although nothing is wrong (where a file went)
+    /// on stderr, `rcptsync: text`, because stdout may be data; -q leaves it out. Like every
+    /// diagnostic it cannot fail the run.
+    pub fn tell(&self, text: impl fmt::Display) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "rcptsync: {text}");
+        }
     }
 
     /// Prints one line only with -v: the summary of a run that changed nothing.

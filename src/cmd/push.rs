@@ -18,8 +18,18 @@ use crate::map::{payload::Header, with_suffix};
 use crate::transport::record::Record;
 use crate::transport::{Gateway, ssh};
 
-/// Runs push.
+/// Runs push, then writes the metrics (not after a dry run).
 pub fn run(config: &Config, change: &Change, printer: Printer) -> Result {
+    let started = std::time::Instant::now();
+    let result = push(config, change, printer);
+    if !change.dry_run {
+        super::metrics::internal(config, started, &result, &Default::default());
+    }
+    result
+}
+
+/// push's work (sync runs it after extract).
+pub(super) fn push(config: &Config, change: &Change, printer: Printer) -> Result {
     let out = &config.output()?.path;
     if config.gateways.is_empty() {
         return Err(config::Error::Invalid {
@@ -28,6 +38,11 @@ pub fn run(config: &Config, change: &Change, printer: Printer) -> Result {
             message: "missing; push needs at least one gateway (name, host, user)".into(),
         }
         .into());
+    }
+    // A key ssh would not use is this host's mistake: a config error with its fix, found
+    // before any gateway is contacted (and never reported as the gateway refusing it).
+    for gateway in &config.gateways {
+        ssh::check_identity(gateway).map_err(|e| super::Error::Usage(e.into()))?;
     }
     let _lock = Lock::acquire(&with_suffix(out, ".lock"))?;
     let sources: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
@@ -78,17 +93,18 @@ pub fn run(config: &Config, change: &Change, printer: Printer) -> Result {
         });
     let mut failed = 0;
     let mut pushed = Vec::new();
+    let at = crate::map::state::now();
     for (gateway, result) in results {
         match result {
             Ok(reply) if !reply.ends_with(&format!(" {}", payload.sha256)) => {
                 failed += 1;
-                error!(
-                    "gateway {} ({}): the receiver answered {reply:?}, not the digest that was sent",
-                    gateway.name, gateway.host
-                );
+                let reason =
+                    format!("the receiver answered {reply:?}, not the digest that was sent");
+                error!("gateway {} ({}): {reason}", gateway.name, gateway.host);
+                record.fail(gateway, at, &reason);
             }
             Ok(reply) => {
-                record.acknowledge(gateway, &payload.sha256);
+                record.acknowledge(gateway, &payload.sha256, at);
                 pushed.push(format!(
                     "{}: pushed {} recipients to {} ({reply})",
                     gateway.name, payload.count, gateway.host
@@ -100,11 +116,13 @@ pub fn run(config: &Config, change: &Change, printer: Printer) -> Result {
                     "gateway {} ({}): push failed: {e}",
                     gateway.name, gateway.host
                 );
+                record.fail(gateway, at, &format!("push failed: {e}"));
             }
         }
     }
     // Recorded before it is reported: a closed stdout must not make a delivered map look
-    // undelivered.
+    // undelivered. Gateways removed from the config are forgotten.
+    record.retain(&config.gateways);
     record.write(&record_path)?;
     for line in pushed {
         printer.line(line)?;

@@ -4,13 +4,19 @@
 //!
 //! Security: as extract and push, unprivileged.
 
-use super::{ExitStatus, Printer, Result, extract, push};
+use super::{ExitStatus, Printer, Result, extract, metrics, push};
 use crate::config::Config;
 
-/// Runs sync.
+/// Runs sync, then writes the metrics once for both steps (not after a dry run).
 pub fn run(config: &Config, options: &extract::Options, printer: Printer) -> Result {
-    match extract::run(config, options, printer)? {
-        ExitStatus::Success => push::run(config, &options.change, printer),
-        other => Ok(other),
+    let started = std::time::Instant::now();
+    let mut seen = metrics::Observed::default();
+    let result = match extract::extract(config, options, printer, &mut seen) {
+        Ok(ExitStatus::Success) => push::push(config, &options.change, printer),
+        other => other,
+    };
+    if !options.change.dry_run {
+        metrics::internal(config, started, &result, &seen);
     }
+    result
 }

@@ -11,11 +11,12 @@ use super::{ExitStatus, Printer, Result};
 use crate::config::{self, Config, DomainSetting};
 use crate::map::digest::sha256_hex;
 use crate::verify::probe::{self, Target};
+use crate::verify::smtp;
 
 /// Whom to probe, and how.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// HOST:PORT of the SMTP server.
+    /// HOST[:PORT] of the SMTP server (port 25 when none is given).
     pub smtp: String,
     /// Upgrade with STARTTLS first: Some(CA file, or None for the system trust store).
     pub starttls: Option<Option<PathBuf>>,
@@ -41,8 +42,9 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let helo = fs_err::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
+    let address = smtp::with_default_port(&options.smtp, smtp::DEFAULT_PORT);
     let target = Target {
-        address: &options.smtp,
+        address: &address,
         helo: &helo,
         starttls: options.starttls.as_ref().map(Option::as_deref),
         timeout: Duration::from_secs(15),
@@ -53,6 +55,8 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let mut out = printer.out();
     for (probe, reply) in probes.iter().zip(&replies) {
         let verdict = match probe::judge(probe, reply) {
+            // -q: only the wrong answers (and none when all are right).
+            None if printer.quiet() => continue,
             None => "ok".to_owned(),
             Some(problem) => {
                 problems += 1;

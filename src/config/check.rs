@@ -86,6 +86,16 @@ impl Checker<'_> {
             .transpose()?;
         let output = raw.output.map(|o| self.output(o)).transpose()?;
         let install = raw.install.map(|i| self.install(i)).transpose()?;
+        let metrics = match raw.metrics {
+            Some(m) if m.textfile.is_empty() => {
+                return Err(self.invalid(
+                    "metrics.textfile",
+                    "empty path; name a .prom file in node-exporter's textfile directory",
+                ));
+            }
+            Some(m) => Some(self.resolve(&m.textfile)),
+            None => None,
+        };
         let full_every = humantime::parse_duration(&raw.safety.full_every).map_err(|_| {
             self.invalid(
                 "safety.full_every",
@@ -129,6 +139,7 @@ impl Checker<'_> {
                 .map(|g| self.gateway(g))
                 .collect::<Result<Vec<_>, _>>()?,
             install,
+            metrics,
         })
     }
 

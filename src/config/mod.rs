@@ -65,6 +65,8 @@ pub struct Config {
     pub gateways: Vec<Gateway>,
     /// The `[install]` table (used on the gateway).
     pub install: Option<install::Settings>,
+    /// `[metrics].textfile`: the node-exporter textfile every run rewrites, if any.
+    pub metrics: Option<PathBuf>,
 }
 
 /// What `extract` needs from the config: sources, rules and an output.

@@ -25,6 +25,16 @@ pub struct Config {
     pub gateway: Vec<Gateway>,
     /// `[install]`, used on the gateway by `apply`.
     pub install: Option<Install>,
+    /// `[metrics]`: where each run leaves its node-exporter textfile.
+    pub metrics: Option<Metrics>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// The textfile node-exporter's textfile collector reads (`*.prom` in its directory).
+    pub textfile: String,
 }
 
 /// One `[[source]]`, tagged by `kind`.

@@ -98,6 +98,15 @@ pub struct RolledBack {
     pub text: String,
 }
 
+/// What the live pair was built from (see [`Installer::installed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// SHA-256 of the spooled body it was built from; empty after a rollback.
+    pub source: String,
+    /// SHA-256 of the live text.
+    pub text: String,
+}
+
 /// The map at one `TYPE:PATH`, and how to build it.
 #[derive(Debug)]
 pub struct Installer<'a> {
@@ -262,6 +271,15 @@ impl<'a> Installer<'a> {
             0o644,
         )?;
         Ok(())
+    }
+
+    /// What the live pair was built from, when its files are still as installed (None: no
+    /// record, or they were changed or replaced by hand since): what `status` reports.
+    pub fn installed(&self) -> Result<Option<Installed>, Error> {
+        Ok(self.record()?.map(|r| Installed {
+            source: r.source,
+            text: r.text,
+        }))
     }
 
     /// The map that was last rolled back from, if a rollback is in force.

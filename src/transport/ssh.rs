@@ -57,12 +57,14 @@ pub enum Error {
     Io(#[from] std::io::Error),
     /// The host key is not in known_hosts.
     #[error(
-        "the host key of {host} (port {port}) is not known; check its fingerprint on the gateway \
+        "the host key of {name} is not known; check its fingerprint on the gateway \
          (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it with: \
          ssh-keyscan -p {port} {host} >> {known_hosts}"
     )]
     UnknownHostKey {
-        /// The gateway.
+        /// The gateway as known_hosts names it (`host`, or `[host]:port`).
+        name: String,
+        /// The gateway's host, for ssh-keyscan.
         host: String,
         /// Its port.
         port: u16,
@@ -71,13 +73,13 @@ pub enum Error {
     },
     /// The host key differs from the one in known_hosts.
     #[error(
-        "the host key of {host} has CHANGED since it was recorded in {known_hosts}: either the \
+        "the host key of {name} has CHANGED since it was recorded in {known_hosts}: either the \
          gateway was reinstalled or someone is intercepting the connection; verify the new key \
-         before replacing the old one (ssh-keygen -R {host} -f {known_hosts})"
+         before replacing the old one (ssh-keygen -R '{name}' -f {known_hosts})"
     )]
     ChangedHostKey {
-        /// The gateway.
-        host: String,
+        /// The gateway as known_hosts names it (`host`, or `[host]:port`).
+        name: String,
         /// The known_hosts file.
         known_hosts: String,
     },
@@ -103,6 +105,106 @@ pub enum Error {
     /// Anything else ssh or the receiver said.
     #[error("{0}")]
     Failed(String),
+}
+
+/// How ssh names a host in known_hosts (and how `ssh-keygen -R` must be given it): the bare
+/// host on port 22, `[host]:port` on any other port.
+pub fn known_hosts_name(host: &str, port: u16) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if port == 22 {
+        bare.to_owned()
+    } else {
+        format!("[{bare}]:{port}")
+    }
+}
+
+/// Why a gateway's identity_file cannot work: a mistake on this host, found before ssh runs.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// It does not exist.
+    #[error(
+        "identity_file {} of gateway {gateway} does not exist; create the key with \
+         ssh-keygen -t ed25519 -N '' -f {}",
+        path.display(),
+        path.display()
+    )]
+    Missing {
+        /// The gateway.
+        gateway: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// It cannot be read by the account that pushes.
+    #[error(
+        "identity_file {} of gateway {gateway} cannot be read ({cause}); it must belong to the \
+         account that runs push: chown that account {} && chmod 600 {}",
+        path.display(),
+        path.display(),
+        path.display()
+    )]
+    Unreadable {
+        /// The gateway.
+        gateway: String,
+        /// The file.
+        path: PathBuf,
+        /// Why: "permission denied", "not a regular file"...
+        cause: String,
+    },
+    /// Group or others may read or write it: ssh ignores such a key.
+    #[error(
+        "identity_file {} of gateway {gateway} is accessible by group or others (mode {mode:04o}); \
+         ssh refuses such a private key: chmod 600 {}",
+        path.display(),
+        path.display()
+    )]
+    TooOpen {
+        /// The gateway.
+        gateway: String,
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+/// Checks `gateway`'s identity_file as ssh would before it uses it (readable, a regular
+/// file, no access for group and others), so that a local mistake is reported as one with
+/// its fix, instead of as a refusal by the gateway.
+pub fn check_identity(gateway: &Gateway) -> Result<(), IdentityError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(path) = &gateway.identity_file else {
+        return Ok(());
+    };
+    let unreadable = |cause: String| IdentityError::Unreadable {
+        gateway: gateway.name.clone(),
+        path: path.clone(),
+        cause,
+    };
+    let file = match fs_err::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(IdentityError::Missing {
+                gateway: gateway.name.clone(),
+                path: path.clone(),
+            });
+        }
+        Err(e) => return Err(unreadable(e.kind().to_string())),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| unreadable(e.kind().to_string()))?;
+    if !meta.is_file() {
+        return Err(unreadable("not a regular file".to_owned()));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(IdentityError::TooOpen {
+            gateway: gateway.name.clone(),
+            path: path.clone(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn find_ssh() -> Option<PathBuf> {
@@ -232,12 +334,13 @@ pub fn send(gateway: &Gateway, header: &str, body: &Path) -> Result<String, Erro
     );
     if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
         return Err(Error::ChangedHostKey {
-            host: gateway.host.clone(),
+            name: known_hosts_name(&gateway.host, gateway.port),
             known_hosts,
         });
     }
     if stderr.contains("Host key verification failed") {
         return Err(Error::UnknownHostKey {
+            name: known_hosts_name(&gateway.host, gateway.port),
             host: gateway.host.clone(),
             port: gateway.port,
             known_hosts,
@@ -268,4 +371,59 @@ pub fn send(gateway: &Gateway, header: &str, body: &Path) -> Result<String, Erro
         output.status,
         if said.is_empty() { "no output" } else { &said }
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn known_hosts_names_a_host_off_port_22_with_brackets() {
+        assert_eq!(known_hosts_name("mx1.example.com", 22), "mx1.example.com");
+        assert_eq!(
+            known_hosts_name("mx1.example.com", 2222),
+            "[mx1.example.com]:2222"
+        );
+        assert_eq!(
+            known_hosts_name("[2001:db8::1]", 2222),
+            "[2001:db8::1]:2222"
+        );
+        assert_eq!(known_hosts_name("2001:db8::1", 22), "2001:db8::1");
+    }
+
+    #[test]
+    fn an_identity_file_must_exist_and_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id_ed25519");
+        let gateway = Gateway {
+            name: "mx1".into(),
+            host: "mx1.example.com".into(),
+            port: 22,
+            user: "postrelay".into(),
+            identity_file: Some(key.clone()),
+            known_hosts: None,
+            timeout: Duration::from_secs(600),
+        };
+        let e = check_identity(&gateway).unwrap_err().to_string();
+        assert!(
+            e.contains("does not exist; create the key with ssh-keygen"),
+            "{e}"
+        );
+        fs_err::write(&key, "key").unwrap();
+        fs_err::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = check_identity(&gateway).unwrap_err().to_string();
+        assert!(
+            e.contains("(mode 0640)") && e.ends_with(&format!("chmod 600 {}", key.display())),
+            "{e}"
+        );
+        fs_err::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        check_identity(&gateway).unwrap();
+        let dir_as_key = Gateway {
+            identity_file: Some(dir.path().to_owned()),
+            ..gateway
+        };
+        let e = check_identity(&dir_as_key).unwrap_err().to_string();
+        assert!(e.contains("cannot be read (not a regular file)"), "{e}");
+    }
 }

@@ -162,6 +162,29 @@ impl Write for Stream {
     }
 }
 
+/// The port `verify --smtp HOST` probes: where the gateway takes mail from the Internet.
+pub const DEFAULT_PORT: u16 = 25;
+
+/// `address` with `port` added when it names none, so that `--smtp mx1.example.com` means
+/// what an admin expects: a host name, an IPv4 address, a bracketed `[IPv6]` or a bare IPv6
+/// address (which is bracketed) gets `:port`; `HOST:PORT` and `[IPv6]:PORT` stay as they are.
+pub fn with_default_port(address: &str, port: u16) -> String {
+    let colons = address.matches(':').count();
+    if address.starts_with('[') {
+        if address.contains("]:") {
+            address.to_owned()
+        } else {
+            format!("{address}:{port}")
+        }
+    } else if colons == 0 {
+        format!("{address}:{port}")
+    } else if colons > 1 {
+        format!("[{address}]:{port}")
+    } else {
+        address.to_owned()
+    }
+}
+
 /// An SMTP session.
 pub struct Session {
     stream: BufReader<Stream>,
@@ -323,6 +346,20 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_without_a_port_gets_port_25() {
+        for (given, expected) in [
+            ("mx1.example.com", "mx1.example.com:25"),
+            ("192.0.2.1", "192.0.2.1:25"),
+            ("[2001:db8::1]", "[2001:db8::1]:25"),
+            ("2001:db8::1", "[2001:db8::1]:25"),
+            ("mx1.example.com:2525", "mx1.example.com:2525"),
+            ("[2001:db8::1]:2525", "[2001:db8::1]:2525"),
+        ] {
+            assert_eq!(with_default_port(given, DEFAULT_PORT), expected, "{given}");
+        }
+    }
 
     fn parse(lines: &[&[u8]]) -> Result<Option<Reply>, String> {
         let mut parser = ReplyParser::default();

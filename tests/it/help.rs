@@ -100,6 +100,7 @@ fn help() {
         "verify",
         "doctor",
         "prune",
+        "status",
         "import-ini",
     ] {
         snapshot(

@@ -15,6 +15,7 @@ mod library;
 mod support;
 
 mod cli;
+mod docs;
 mod graph;
 mod help;
 mod install;

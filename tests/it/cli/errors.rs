@@ -185,7 +185,8 @@ fn a_closed_stdout_ends_the_run_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     assert_eq!(env.map().unwrap(), map_of(0..20_000));
 
-    // The same for a command that prints one block (it used to fail with "Broken pipe").
+    // import-ini is different: the TOML is the product, so a closed stdout is a failure
+    // (never exit 0 with nothing delivered), and the password file made for it is removed.
     let ini = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/legacy-relay_recipients.ini");
     let (reader, writer) = std::io::pipe().unwrap();
@@ -200,6 +201,49 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("error"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: write the TOML to stdout: Broken pipe"),
+        "{stderr}"
+    );
+    assert!(!env.path("bind.pw").exists(), "{stderr}");
+}
+
+/// An identity_file ssh would not use is this host's mistake: a config error (exit 2) with
+/// its fix, found before any gateway is contacted, never reported as the gateway refusing.
+#[test]
+fn a_missing_or_open_identity_file_is_a_local_config_error() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let port = crate::fixture::free_port();
+    let env = Env::new(
+        &users(2),
+        &format!(
+            "{LOOSE}[[gateway]]\nname = \"mx1\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+             user = \"postrelay\"\nidentity_file = \"id_ed25519\"\n"
+        ),
+    );
+    env.run(&["extract"]).ok();
+    let key = env.path("id_ed25519");
+    let r = env.run(&["push"]).code(2);
+    assert!(
+        r.stderr.contains(&format!(
+            "identity_file {} of gateway mx1 does not exist; create the key with ssh-keygen -t ed25519 -N '' -f {}",
+            key.display(),
+            key.display()
+        )),
+        "{r}"
+    );
+    fs_err::write(&key, "not really a key\n").unwrap();
+    fs_err::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = env.run(&["push"]).code(2);
+    assert!(
+        r.stderr.contains(&format!(
+            "identity_file {} of gateway mx1 is accessible by group or others (mode 0644); ssh refuses such a private key: chmod 600 {}",
+            key.display(),
+            key.display()
+        )),
+        "{r}"
+    );
+    // Nothing was attempted: the push record is untouched.
+    assert!(!env.path("out/relay_recipients.pushed").exists());
 }

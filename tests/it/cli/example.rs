@@ -49,3 +49,25 @@ fn example_directory_gives_the_documented_map() {
         r.stdout
     );
 }
+
+/// The config the Debian package installs as /etc/rcptsync/rcptsync.toml loads as it is and
+/// fits the packaged layout: the map in the rcptsync account's state directory, the one
+/// directory rcptsync-sync.service may write.
+#[test]
+fn packaged_config_loads_and_writes_into_the_state_directory() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/rcptsync.toml");
+    let config = crate::library::Config::load(&path).unwrap();
+    assert_eq!(
+        config.output().unwrap().path,
+        Path::new("/var/lib/rcptsync/relay_recipients")
+    );
+    let unit = fs_err::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd/rcptsync-sync.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.contains("\nReadWritePaths=/var/lib/rcptsync\n"),
+        "{unit}"
+    );
+    assert!(unit.contains("\nStateDirectory=rcptsync\n"), "{unit}");
+}

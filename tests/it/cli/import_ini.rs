@@ -26,7 +26,15 @@ fn import(dir: &Path, extra: &[&str]) -> Run {
 fn converts_the_legacy_example() {
     let dir = dir_with(LEGACY);
     let r = import(dir.path(), &[]).ok();
-    assert_eq!(r.stderr, "");
+    // stderr says where the password went, and nothing else.
+    assert_eq!(
+        r.stderr,
+        format!(
+            "rcptsync: wrote the bind password to {0} (mode 0600; the TOML names it in \
+             bind_password_file): make it owned by the account that runs rcptsync (chown rcptsync {0})\n",
+            dir.path().join("bind.pw").display()
+        )
+    );
     assert!(!r.stdout.contains("secretpassword"));
     assert!(
         r.stdout
@@ -196,4 +204,65 @@ fn mixed_ldaps_and_plain_dcs_with_a_bind_never_bind_in_cleartext() {
     }
     assert!(!ldap.insecure_cleartext_bind);
     assert!(!r.stdout.contains("insecure_cleartext_bind"));
+}
+
+#[test]
+fn output_file_is_written_once_and_replaced_only_with_force() {
+    let dir = dir_with(LEGACY);
+    let r = import(dir.path(), &["-o", "rcptsync.toml"]).ok();
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("wrote the bind password to "), "{r}");
+    assert!(
+        r.stderr
+            .contains("wrote the configuration to rcptsync.toml; review it"),
+        "{r}"
+    );
+    let toml = dir.path().join("rcptsync.toml");
+    let written = fs_err::read_to_string(&toml).unwrap();
+    Config::parse(&written, &toml).unwrap();
+    assert!(!written.contains("secretpassword"));
+
+    // It exists: refused (a config error) before anything is written.
+    fs_err::remove_file(dir.path().join("bind.pw")).unwrap();
+    let r = import(dir.path(), &["-o", "rcptsync.toml"]).code(2);
+    assert!(
+        r.stderr.contains(
+            "rcptsync.toml exists: refusing to overwrite it; choose another -o FILE or add --force"
+        ),
+        "{r}"
+    );
+    assert!(!dir.path().join("bind.pw").exists(), "{r}");
+    fs_err::write(&toml, "# mine\n").unwrap();
+    import(dir.path(), &["-o", "rcptsync.toml", "--force"]).ok();
+    assert_eq!(fs_err::read_to_string(&toml).unwrap(), written);
+}
+
+/// A TOML that cannot be delivered is a failure, never exit 0 with nothing written; the
+/// password file made for it is removed again, so that the next run works.
+#[test]
+fn undeliverable_output_fails_and_removes_the_password_file() {
+    let dir = dir_with(LEGACY);
+    // stdout closed before anything is read.
+    let mut child = crate::support::command()
+        .args(["import-ini", "relay_recipients.ini"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("write the TOML to stdout: ") && stderr.contains("was removed again"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("bind.pw").exists());
+    // An -o FILE in a directory that does not exist.
+    let r = import(dir.path(), &["-o", "missing/rcptsync.toml"]).code(1);
+    assert!(r.stderr.contains("write missing/rcptsync.toml: "), "{r}");
+    assert!(!dir.path().join("bind.pw").exists(), "{r}");
+    // Then it works.
+    import(dir.path(), &[]).ok();
 }

@@ -6,5 +6,6 @@ mod example;
 mod extract;
 mod guards;
 mod import_ini;
+mod metrics;
 mod secrets;
 mod util;

@@ -85,6 +85,9 @@ fn a_good_gateway_prints_nothing() {
 fn postfix_default_table_name_in_replies_is_only_a_note() {
     let gw = good_gateway();
     postconf(&gw, &["-X", "show_user_unknown_table_name"]);
+    // Without -v a note is not a problem: nothing is printed.
+    let r = doctor(&gw, &[]).ok();
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""), "{r}");
     let r = doctor(&gw, &["-v"]).ok();
     assert_eq!(
         r.stdout,
@@ -276,6 +279,10 @@ fn several_findings_errors_first_with_a_summary() {
         ],
     );
     postconf(&gw, &["-e", "smtpd_reject_unlisted_recipient = no"]);
+    // Without -v: the problems, not the note.
+    let r = doctor(&gw, &[]).code(4);
+    assert!(!r.stdout.contains("note:"), "{r}");
+    assert!(r.stdout.starts_with("error:"), "{r}");
     let r = doctor(&gw, &["-v"]).code(4);
     let severities: Vec<&str> = r
         .stdout

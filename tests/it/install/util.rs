@@ -73,7 +73,10 @@ impl Gateway {
             .unwrap()
             .map(|e| e.unwrap().path())
             .map(|p: PathBuf| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
-            .filter(|(name, _)| !name.ends_with(".lock") && !name.starts_with('.'))
+            // The lock and apply's outcome record (for status) are not the map.
+            .filter(|(name, _)| {
+                !name.ends_with(".lock") && !name.ends_with(".applied") && !name.starts_with('.')
+            })
             .map(|(name, p)| {
                 let digest = sha2::Sha256::digest(fs_err::read(&p).unwrap());
                 (name, digest.iter().map(|b| format!("{b:02x}")).collect())

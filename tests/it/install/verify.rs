@@ -64,6 +64,13 @@ fn a_correct_gateway_passes() {
         "{}",
         lines[1]
     );
+    // -q: nothing at all when every answer is right.
+    let r = verify(
+        &gw,
+        &["-q", "--smtp", &format!("127.0.0.1:{}", gw.postfix.port)],
+    )
+    .ok();
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""), "{r}");
     // No message was ever submitted.
     assert!(
         !gw.postfix.maillog().contains("queued"),
@@ -87,6 +94,57 @@ fn a_gateway_without_a_recipient_map_fails() {
         r.stdout.ends_with("verify: 1 of 2 answers were wrong\n"),
         "{}",
         r.stdout
+    );
+    // -q: only the wrong answer and the count.
+    let r = verify(
+        &gw,
+        &["-q", "--smtp", &format!("127.0.0.1:{}", gw.postfix.port)],
+    )
+    .code(4);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{r}");
+    assert!(lines[0].starts_with("PROBLEM ("), "{r}");
+    assert_eq!(lines[1], "verify: 1 of 2 answers were wrong");
+}
+
+/// `--smtp HOST` probes port 25, as `telnet HOST smtp` would; the server here accepts every
+/// recipient, so the probe's made-up address shows it was asked.
+#[test]
+fn a_host_without_a_port_is_probed_on_port_25() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    // A loopback address of its own: the tests' Postfix instances use other ports and
+    // 127.0.0.1; port 25 needs root, as the suite has.
+    let listener = std::net::TcpListener::bind("127.0.0.25:25")
+        .expect("bind 127.0.0.25:25 (the tests run as root)");
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        stream.write_all(b"220 mx.test ESMTP\r\n").unwrap();
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let quit = line.to_ascii_uppercase().starts_with("QUIT");
+            let reply: &[u8] = if quit { b"221 bye\r\n" } else { b"250 ok\r\n" };
+            if stream.write_all(reply).is_err() || quit {
+                break;
+            }
+            line.clear();
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(
+        dir.path().join("rcptsync.toml"),
+        "[recipients]\ndomains = [\"example.com\"]\n",
+    )
+    .unwrap();
+    let r = rcptsync(
+        dir.path(),
+        &["verify", "-c", "rcptsync.toml", "--smtp", "127.0.0.25"],
+    )
+    .code(4);
+    assert!(
+        r.stdout
+            .contains("PROBLEM (an address that does not exist is accepted"),
+        "{r}"
     );
 }
 

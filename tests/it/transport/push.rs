@@ -70,6 +70,40 @@ fn push_delivers_the_exact_map_once() {
     let header = fs_err::read_to_string(sshd.spool.join("relay_recipients")).unwrap();
     assert!(header.starts_with("rcptsync-map 1\ncount: 2\n"), "{header}");
 
+    // status: the map, and what the gateway acknowledged (the current map), when.
+    let status = sender.run(&["status", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let sha256 = rcptsync::map::digest::sha256_hex(&sender.map());
+    assert_eq!(s["map"]["recipients"], 2, "{s}");
+    assert_eq!(s["map"]["sha256"], sha256.as_str(), "{s}");
+    assert!(s["map"]["updated"].is_string(), "{s}");
+    assert_eq!(s["sources"][0]["name"], "list", "{s}");
+    assert!(s["sources"][0]["last_full_run"].is_string(), "{s}");
+    let gateway = &s["gateways"][0];
+    assert_eq!(gateway["name"], "mx1", "{s}");
+    assert_eq!(gateway["acknowledged_sha256"], sha256.as_str(), "{s}");
+    assert!(gateway["pushed_at"].as_str().unwrap().ends_with('Z'), "{s}");
+    assert_eq!(
+        (&gateway["current"], &gateway["last_result"]),
+        (&serde_json::json!(true), &serde_json::json!("ok")),
+        "{s}"
+    );
+    let text = sender.run(&["status"]).ok();
+    assert!(
+        text.stdout.contains(
+            &format!(
+                "gateway mx1 (postrelay@127.0.0.1:{}): acknowledged sha256 {sha256} ",
+                sshd.port
+            )
+            .replace("postrelay@", "root@")
+        ),
+        "{text}"
+    );
+    assert!(
+        text.stdout.contains(" (the current map); last push "),
+        "{text}"
+    );
+
     // Unchanged: nothing is sent (the spool file is not even rewritten).
     let mtime = fs_err::metadata(sshd.spool.join("relay_recipients"))
         .unwrap()
@@ -108,8 +142,12 @@ fn an_unknown_or_changed_host_key_is_refused() {
     let sender = Sender::new(&sshd.gateway_toml("mx1"));
     fs_err::write(sshd.path("known_hosts"), "").unwrap();
     let r = sender.run(&["push"]).code(1);
+    // Off port 22, known_hosts names the host [host]:port, and so does the advice.
     assert!(
-        r.stderr.contains("the host key of 127.0.0.1 (port"),
+        r.stderr.contains(&format!(
+            "the host key of [127.0.0.1]:{} is not known",
+            sshd.port
+        )),
         "{}",
         r.stderr
     );
@@ -131,6 +169,15 @@ fn an_unknown_or_changed_host_key_is_refused() {
     .unwrap();
     let r = sender.run(&["push"]).code(1);
     assert!(r.stderr.contains("has CHANGED"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "(ssh-keygen -R '[127.0.0.1]:{}' -f {})",
+            sshd.port,
+            sshd.path("known_hosts").display()
+        )),
+        "{}",
+        r.stderr
+    );
     assert!(spooled(&sshd.spool).is_none());
 }
 

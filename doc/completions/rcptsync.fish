@@ -1,0 +1,118 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_rcptsync_global_optspecs
+    string join \n c/config= q/quiet v/verbose h/help V/version
+end
+
+function __fish_rcptsync_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_rcptsync_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_rcptsync_using_subcommand
+    set -l cmd (__fish_rcptsync_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -s V -l version -d 'Print version'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "extract" -d 'Read the sources, apply the recipient rules, write the map and print what changed'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "push" -d 'Send the current map to every `[[gateway]]` over ssh, in parallel, only if it changed'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "sync" -d 'Extract, then push (only when the extract succeeded)'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "receive" -d 'On the gateway, as the SSH forced command: read one map from stdin into the spool'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "apply" -d 'On the gateway, as root: validate the spooled map, build it, swap it in, reload if needed'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "verify" -d 'Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "doctor" -d 'Check the gateway\'s Postfix settings against the relay-gateway checklist'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "prune" -d 'Remove proxyAddresses in excluded domains from the directory (dry run unless --apply)'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "status" -d 'Show the state of the map, its sources and gateways, or of a gateway\'s installed map'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "import-ini" -d 'Convert the legacy Perl script\'s relay_recipients.ini to rcptsync TOML (on stdout, or -o FILE)'
+complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l dry-run -d 'Show what would change, change nothing'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l full -d 'Search the directory even when it reports no change since the last full run'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -l dry-run -d 'Show what would change, change nothing'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l dry-run -d 'Show what would change, change nothing'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l full -d 'Search the directory even when it reports no change since the last full run'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s h -l help -d 'Print help'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -l spool -d 'The spool directory (apply\'s `[install].spool`)' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -l max-bytes -d 'Refuse maps larger than this many bytes' -r
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -l timeout -d 'Give up on a sender that has not delivered a complete map within this time' -r
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l from -d 'Apply this map file (a plain map, or a payload as receive stores it) instead of the spooled one; it gets the same checks' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l dry-run -d 'Show what would change, change nothing'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l rollback -d 'Swap the installed map with the previous one (PATH.prev); run again to undo'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -l smtp -d 'The SMTP server to probe; port 25 unless one is given (`[IPv6]:PORT` for IPv6)' -r
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -l ca-file -d 'CA certificates to verify the gateway\'s STARTTLS certificate with [default: the system trust store]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -l starttls -d 'Upgrade the session with STARTTLS first (the certificate is verified)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand doctor" -l config-dir -d 'Postfix\'s configuration directory [default: the config\'s install.postfix_config_dir, else /etc/postfix]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand doctor" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand doctor" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand doctor" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -l undo -d 'Where to write the undo LDIF [default: rcptsync-prune-undo-TIME.ldif]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -l apply -d 'Really change the directory'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -l json -d 'Print JSON (for scripts and monitoring) instead of text'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -l password-file -d 'Where to write the bind password' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s o -l output -d 'Write the TOML to this file instead of stdout (refused if it exists, unless --force)' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -l force -d 'Replace an existing -o FILE'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s q -l quiet -d 'Print only errors'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "extract" -d 'Read the sources, apply the recipient rules, write the map and print what changed'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "push" -d 'Send the current map to every `[[gateway]]` over ssh, in parallel, only if it changed'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "sync" -d 'Extract, then push (only when the extract succeeded)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "receive" -d 'On the gateway, as the SSH forced command: read one map from stdin into the spool'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "apply" -d 'On the gateway, as root: validate the spooled map, build it, swap it in, reload if needed'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "verify" -d 'Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "doctor" -d 'Check the gateway\'s Postfix settings against the relay-gateway checklist'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "prune" -d 'Remove proxyAddresses in excluded domains from the directory (dry run unless --apply)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "status" -d 'Show the state of the map, its sources and gateways, or of a gateway\'s installed map'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "import-ini" -d 'Convert the legacy Perl script\'s relay_recipients.ini to rcptsync TOML (on stdout, or -o FILE)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand help; and not __fish_seen_subcommand_from extract push sync receive apply verify doctor prune status import-ini help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

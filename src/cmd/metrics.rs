@@ -1,0 +1,186 @@
+//! The metrics each run leaves in `[metrics].textfile` ([`crate::metrics`]): what extract,
+//! push and sync report on the internal host, and what apply reports on a gateway.
+//!
+//! They are written after the run, whatever its outcome (a failure or a refusal is exactly
+//! what monitoring must see), but not after a dry run, which is not a run of the job. A
+//! textfile that cannot be written is logged as an error; it does not change the run's exit
+//! status, and the stale file's timestamps make the alert fire.
+//!
+//! Security: runs with the privileges of the command it reports on; it reads only files
+//! that command owns (the map, `PATH.pushed`, the installed map) and writes only the
+//! textfile.
+
+use std::time::{Instant, SystemTime};
+
+use tracing::error;
+
+use super::{ExitStatus, Result};
+use crate::config::Config;
+use crate::map::with_suffix;
+use crate::metrics::{self, Metric, label};
+use crate::transport::record::Record;
+
+/// What a run saw that the metrics report and the exit status does not tell.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observed {
+    /// The change extract made to the map: (added, removed).
+    pub change: Option<(usize, usize)>,
+}
+
+const LAST_SUCCESS: &str = "rcptsync_last_success_timestamp_seconds";
+const ADDED: &str = "rcptsync_added";
+const REMOVED: &str = "rcptsync_removed";
+const APPLY_LAST_SUCCESS: &str = "rcptsync_apply_last_success_timestamp_seconds";
+
+/// Writes the internal host's metrics after extract, push or sync ran for `started`.
+pub fn internal(config: &Config, started: Instant, result: &Result, seen: &Observed) {
+    let Some(path) = &config.metrics else {
+        return;
+    };
+    let now = metrics::unix_seconds(SystemTime::now());
+    let status = status(result);
+    let last_success = if status == ExitStatus::Success {
+        now
+    } else {
+        metrics::previous(path, LAST_SUCCESS).unwrap_or(0.0)
+    };
+    let (added, removed) = match seen.change {
+        Some((added, removed)) => (added as f64, removed as f64),
+        None => (
+            metrics::previous(path, ADDED).unwrap_or(0.0),
+            metrics::previous(path, REMOVED).unwrap_or(0.0),
+        ),
+    };
+    let map = config.output.as_ref().map(|o| &o.path);
+    let recipients = map.and_then(|m| metrics::count_lines(m).ok()).unwrap_or(0);
+    let record = map
+        .and_then(|m| Record::read(&with_suffix(m, ".pushed")).ok())
+        .unwrap_or_default();
+    let mut success = Vec::new();
+    let mut pushed_at = Vec::new();
+    for gateway in &config.gateways {
+        let entry = record.get(gateway);
+        let labels = label("gateway", &gateway.name);
+        let ok = entry.is_some_and(|e| e.succeeded());
+        success.push((labels.clone(), f64::from(u8::from(ok))));
+        if let Some(at) = entry.and_then(|e| e.acknowledged_at) {
+            pushed_at.push((labels, at as f64));
+        }
+    }
+    let list = [
+        Metric::gauge(
+            "rcptsync_last_run_timestamp_seconds",
+            "When extract, push or sync last ran, whatever its outcome.",
+            now,
+        ),
+        Metric::gauge(
+            LAST_SUCCESS,
+            "When a run last succeeded (0: never); alert when it is too old.",
+            last_success,
+        ),
+        Metric::gauge(
+            "rcptsync_last_exit_status",
+            "The last run's exit status: 0 ok, 1 failure, 2 config error, 3 refused by a guard.",
+            f64::from(status as u8),
+        ),
+        Metric::gauge(
+            "rcptsync_guard_refused",
+            "1 when the last run was refused by a safety guard (the map was kept).",
+            f64::from(u8::from(status == ExitStatus::Refused)),
+        ),
+        Metric::gauge(
+            "rcptsync_recipients",
+            "Recipients in the map now.",
+            recipients as f64,
+        ),
+        Metric::gauge(ADDED, "Recipients the last change of the map added.", added),
+        Metric::gauge(
+            REMOVED,
+            "Recipients the last change of the map removed.",
+            removed,
+        ),
+        Metric::gauge(
+            "rcptsync_run_duration_seconds",
+            "How long the last run took.",
+            started.elapsed().as_secs_f64(),
+        ),
+        Metric {
+            name: "rcptsync_gateway_push_success",
+            help: "1 when the last push to the gateway worked (or it already had the map).",
+            kind: "gauge",
+            samples: success,
+        },
+        Metric {
+            name: "rcptsync_gateway_last_push_timestamp_seconds",
+            help: "When the gateway last acknowledged a map.",
+            kind: "gauge",
+            samples: pushed_at,
+        },
+    ];
+    write(path, &list);
+}
+
+/// Writes a gateway's metrics after apply ran for `started`.
+pub fn apply(config: &Config, started: Instant, result: &Result) {
+    let Some(path) = &config.metrics else {
+        return;
+    };
+    let now = metrics::unix_seconds(SystemTime::now());
+    let status = status(result);
+    let last_success = if status == ExitStatus::Success {
+        now
+    } else {
+        metrics::previous(path, APPLY_LAST_SUCCESS).unwrap_or(0.0)
+    };
+    let installed = config
+        .install
+        .as_ref()
+        .and_then(|i| metrics::count_lines(&i.map.path).ok())
+        .unwrap_or(0);
+    let list = [
+        Metric::gauge(
+            "rcptsync_apply_last_run_timestamp_seconds",
+            "When apply last ran, whatever its outcome.",
+            now,
+        ),
+        Metric::gauge(
+            APPLY_LAST_SUCCESS,
+            "When apply last succeeded (0: never).",
+            last_success,
+        ),
+        Metric::gauge(
+            "rcptsync_apply_last_exit_status",
+            "apply's last exit status: 0 ok, 1 failure, 2 config error, 3 refused.",
+            f64::from(status as u8),
+        ),
+        Metric::gauge(
+            "rcptsync_apply_refused",
+            "1 when the last apply refused the map (the installed one was kept).",
+            f64::from(u8::from(status == ExitStatus::Refused)),
+        ),
+        Metric::gauge(
+            "rcptsync_installed_recipients",
+            "Recipients in the installed Postfix map.",
+            installed as f64,
+        ),
+        Metric::gauge(
+            "rcptsync_apply_duration_seconds",
+            "How long the last apply took.",
+            started.elapsed().as_secs_f64(),
+        ),
+    ];
+    write(path, &list);
+}
+
+fn status(result: &Result) -> ExitStatus {
+    match result {
+        Ok(status) => *status,
+        Err(e) => e.status(),
+    }
+}
+
+fn write(path: &std::path::Path, list: &[Metric]) {
+    if let Err(e) = metrics::write(path, list) {
+        error!("metrics: {e}; monitoring sees the previous run's values");
+    }
+}

@@ -1,0 +1,361 @@
+//! `rcptsync status [--json]`: what the files beside the map say, without touching the
+//! network or changing anything.
+//!
+//! On the internal host (a config with `[output]`): each source's last full run and change
+//! mark (`PATH.state`), the map itself, and each configured gateway's last acknowledged push
+//! and last attempt (`PATH.pushed`). On a gateway (`[install]`): the installed map and
+//! whether its files are as apply installed them (`PATH.sha256`), a map waiting in the spool,
+//! the last apply's outcome (`PATH.applied`) and whether a rollback is in force. A host in
+//! both roles gets both. `--json` gives the same for scripts and monitoring.
+//!
+//! Security: runs as any user that can read those files; reads only headers of the spooled
+//! file (bounded, as receive's reader is) and changes nothing.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::{ExitStatus, Printer, Result};
+use crate::config::{self, Config};
+use crate::install::spool::SPOOL_NAME;
+use crate::install::swap::Installer;
+use crate::map::payload::Header;
+use crate::map::state::Snapshot;
+use crate::map::{digest, with_suffix};
+use crate::metrics::count_lines;
+use crate::postfix::Postfix;
+use crate::transport::record::Record;
+
+/// How to show it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// JSON on stdout instead of lines of text.
+    pub json: bool,
+}
+
+/// Everything status reports.
+#[derive(Debug, Serialize)]
+struct Status {
+    /// The config file read.
+    config: String,
+    /// The internal host's map, when the config has `[output]`.
+    map: Option<MapFile>,
+    /// Each source's last full run.
+    sources: Vec<SourceStatus>,
+    /// Each configured gateway's pushes.
+    gateways: Vec<GatewayStatus>,
+    /// The gateway side, when the config has `[install]`.
+    install: Option<InstallStatus>,
+}
+
+/// A map file: how many recipients, its digest, when it last changed.
+#[derive(Debug, Serialize)]
+struct MapFile {
+    path: String,
+    recipients: Option<u64>,
+    sha256: Option<String>,
+    updated: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SourceStatus {
+    name: String,
+    last_full_run: Option<String>,
+    change_mark: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct GatewayStatus {
+    name: String,
+    destination: String,
+    acknowledged_sha256: Option<String>,
+    pushed_at: Option<String>,
+    /// Whether the gateway acknowledged the map there is now.
+    current: bool,
+    last_attempt: Option<String>,
+    last_result: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct InstallStatus {
+    /// `TYPE:PATH`.
+    map: String,
+    /// The map type.
+    r#type: String,
+    recipients: Option<u64>,
+    sha256: Option<String>,
+    installed: Option<String>,
+    /// Whether the files are still those apply installed (false: no record, or edited).
+    as_installed: bool,
+    spool: SpoolStatus,
+    last_apply: Option<LastApply>,
+    rolled_back: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct SpoolStatus {
+    path: String,
+    /// `none`, `installed` (the map there is the installed one), `rolled back` (the map a
+    /// rollback undid; not installed again by itself), `waiting`, or `unreadable` (not a
+    /// regular file with a payload header).
+    state: String,
+    recipients: Option<usize>,
+    sha256: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LastApply {
+    at: Option<String>,
+    exit_status: u8,
+    result: String,
+}
+
+/// RFC 3339 in UTC, to the second.
+fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn unix(seconds: u64) -> String {
+    time(UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
+fn map_file(path: &Path) -> MapFile {
+    MapFile {
+        path: path.display().to_string(),
+        recipients: count_lines(path).ok(),
+        sha256: digest::sha256_file(path).ok(),
+        updated: fs_err::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(time),
+    }
+}
+
+/// The header of the spooled map, if it is a regular file with one. The spool is written by
+/// the unprivileged ssh account, so the file is opened as apply opens it: without following
+/// a link and without blocking (a FIFO put there cannot hang status), and only its bounded
+/// header is read.
+fn spooled_header(path: &Path) -> Option<Header> {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    use rustix::fs::OFlags;
+    let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let file = fs_err::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    Header::read(&mut std::io::BufReader::new(file)).ok()
+}
+
+/// What each exit status means, as `status` says it.
+fn meaning(exit: u8) -> &'static str {
+    match exit {
+        0 => "ok",
+        1 => "failure",
+        2 => "config error",
+        3 => "refused",
+        _ => "unknown",
+    }
+}
+
+/// Runs status.
+pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
+    if config.output.is_none() && config.install.is_none() {
+        return Err(config::Error::Invalid {
+            path: config.path.clone(),
+            key: "[output] / [install]".into(),
+            message: "missing; status reports the map of the internal host ([output]) or of a \
+                      gateway ([install])"
+                .into(),
+        }
+        .into());
+    }
+    let mut status = Status {
+        config: config.path.display().to_string(),
+        map: None,
+        sources: Vec::new(),
+        gateways: Vec::new(),
+        install: None,
+    };
+    if let Some(output) = &config.output {
+        let map = map_file(&output.path);
+        let snapshot = Snapshot::read(&with_suffix(&output.path, ".state"));
+        status.sources = config
+            .sources
+            .iter()
+            .map(|s| SourceStatus {
+                name: s.name.clone(),
+                last_full_run: snapshot.as_ref().map(|snap| unix(snap.full_at)),
+                change_mark: snapshot
+                    .as_ref()
+                    .and_then(|snap| snap.sources.get(&s.name))
+                    .filter(|m| !m.is_empty())
+                    .cloned(),
+            })
+            .collect();
+        let record = Record::read(&with_suffix(&output.path, ".pushed"))?;
+        status.gateways = config
+            .gateways
+            .iter()
+            .map(|g| {
+                let entry = record.get(g);
+                let acknowledged = entry.and_then(|e| e.acknowledged.clone());
+                GatewayStatus {
+                    name: g.name.clone(),
+                    destination: g.destination(),
+                    current: acknowledged.is_some() && acknowledged == map.sha256,
+                    acknowledged_sha256: acknowledged,
+                    pushed_at: entry.and_then(|e| e.acknowledged_at).map(unix),
+                    last_attempt: entry.and_then(|e| e.attempted_at).map(unix),
+                    last_result: entry.and_then(|e| e.result.clone()),
+                }
+            })
+            .collect();
+        status.map = Some(map);
+    }
+    if let Some(install) = &config.install {
+        let postfix = Postfix::new(&install.postfix_config_dir);
+        let installer = Installer::new(&install.map, &postfix, install.cdb_writer);
+        let recorded = installer.installed()?;
+        let rolled_back = installer.rolled_back_from();
+        let live = map_file(&install.map.path);
+        let spooled_path = install.spool.join(SPOOL_NAME);
+        let header = spooled_header(&spooled_path);
+        let spool_state = match &header {
+            None if spooled_path.exists() => "unreadable",
+            None => "none",
+            Some(h) if recorded.as_ref().is_some_and(|r| r.source == h.sha256) => "installed",
+            Some(h) if rolled_back.as_ref().is_some_and(|r| r.source == h.sha256) => "rolled back",
+            Some(_) => "waiting",
+        };
+        let last_apply = fs_err::read_to_string(with_suffix(&install.map.path, ".applied"))
+            .ok()
+            .and_then(|text| {
+                let (at, exit) = text.trim().split_once(' ')?;
+                let exit: u8 = exit.parse().ok()?;
+                Some(LastApply {
+                    at: at.parse().ok().map(unix),
+                    exit_status: exit,
+                    result: meaning(exit).to_owned(),
+                })
+            });
+        status.install = Some(InstallStatus {
+            map: install.map.to_string(),
+            r#type: install.map.kind.name().to_owned(),
+            recipients: live.recipients,
+            sha256: live.sha256,
+            installed: live.updated,
+            as_installed: recorded.is_some(),
+            spool: SpoolStatus {
+                path: spooled_path.display().to_string(),
+                state: spool_state.to_owned(),
+                recipients: header.as_ref().map(|h| h.count),
+                sha256: header.map(|h| h.sha256),
+            },
+            last_apply,
+            rolled_back: rolled_back.is_some(),
+        });
+    }
+    if options.json {
+        let text = serde_json::to_string_pretty(&status)
+            .map_err(|e| anyhow::anyhow!("render the status as JSON: {e}"))?;
+        printer.line(text)?;
+    } else {
+        print_text(&status, printer)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn or_unknown(value: Option<&str>, unknown: &str) -> String {
+    value.unwrap_or(unknown).to_owned()
+}
+
+fn print_text(status: &Status, printer: Printer) -> Result<()> {
+    let mut out = printer.out();
+    if let Some(map) = &status.map {
+        match (&map.recipients, &map.sha256) {
+            (Some(count), Some(sha256)) => out.line(format_args!(
+                "map {}: {count} recipients, sha256 {sha256}, updated {}",
+                map.path,
+                or_unknown(map.updated.as_deref(), "at an unknown time")
+            ))?,
+            _ => out.line(format_args!(
+                "map {}: none yet (run rcptsync extract)",
+                map.path
+            ))?,
+        }
+        for source in &status.sources {
+            out.line(format_args!(
+                "source {}: last full run {}, change mark {}",
+                source.name,
+                or_unknown(source.last_full_run.as_deref(), "never"),
+                or_unknown(source.change_mark.as_deref(), "none")
+            ))?;
+        }
+        for gateway in &status.gateways {
+            let acknowledged = match (&gateway.acknowledged_sha256, &gateway.pushed_at) {
+                (None, _) => "nothing acknowledged yet".to_owned(),
+                (Some(sha256), at) => format!(
+                    "acknowledged sha256 {sha256} {}{}",
+                    or_unknown(at.as_deref(), "at an unknown time"),
+                    if gateway.current {
+                        " (the current map)"
+                    } else {
+                        " (not the current map)"
+                    }
+                ),
+            };
+            let attempt = match (&gateway.last_attempt, &gateway.last_result) {
+                (Some(at), Some(result)) => format!("; last push {at}: {result}"),
+                _ => String::new(),
+            };
+            out.line(format_args!(
+                "gateway {} ({}): {acknowledged}{attempt}",
+                gateway.name, gateway.destination
+            ))?;
+        }
+    }
+    if let Some(install) = &status.install {
+        match (&install.recipients, &install.sha256) {
+            (Some(count), Some(sha256)) => out.line(format_args!(
+                "installed {}: {count} recipients, sha256 {sha256}, installed {}{}",
+                install.map,
+                or_unknown(install.installed.as_deref(), "at an unknown time"),
+                if install.as_installed {
+                    ""
+                } else {
+                    " (not as apply installed it: no record, or changed since)"
+                }
+            ))?,
+            _ => out.line(format_args!("installed {}: none yet", install.map))?,
+        }
+        let spool = &install.spool;
+        match (&spool.recipients, &spool.sha256) {
+            (Some(count), Some(sha256)) => out.line(format_args!(
+                "spool {}: {} ({count} recipients, sha256 {sha256})",
+                spool.path, spool.state
+            ))?,
+            _ => out.line(format_args!("spool {}: {}", spool.path, spool.state))?,
+        }
+        match &install.last_apply {
+            Some(last) => out.line(format_args!(
+                "last apply {}: exit {} ({})",
+                or_unknown(last.at.as_deref(), "at an unknown time"),
+                last.exit_status,
+                last.result
+            ))?,
+            None => out.line("last apply: none recorded")?,
+        }
+        out.line(if install.rolled_back {
+            "rollback: in force (the map rolled back from is not installed again until another arrives)"
+        } else {
+            "rollback: none"
+        })?;
+    }
+    out.finish()?;
+    Ok(())
+}
