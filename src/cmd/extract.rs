@@ -13,6 +13,7 @@
 //! run ends there, silently. A Graph source's mark comes from its delta rounds, replayed from
 //! the deltaLinks the last full run kept in the snapshot.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -28,7 +29,7 @@ use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
 use crate::rules::domains::AcceptedDomains;
 use crate::rules::guard::{Proposal, Verdict};
-use crate::rules::{Collector, Rules};
+use crate::rules::{Collector, Rejection, Rules};
 use crate::source::graph::{self, GraphSourceConfig};
 use crate::source::{ldap, ldif, list};
 
@@ -100,6 +101,7 @@ pub(super) fn extract(
         map: state::file_mark(out).unwrap_or_default(),
         full_at: state::now(),
         delta: Default::default(),
+        rejected: Default::default(),
     };
     let mut all_marked = true;
     for (source, credentials) in parts.sources.iter().zip(credentials) {
@@ -159,7 +161,12 @@ pub(super) fn extract(
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let (status, delta) = full_run(config, &parts, connections, change, printer, seen)?;
+    let known = saved
+        .as_ref()
+        .map(|s| s.rejected.clone())
+        .unwrap_or_default();
+    let (status, delta, rejected) =
+        full_run(config, &parts, connections, change, printer, seen, &known)?;
     if status == ExitStatus::Success && !change.dry_run {
         // A Graph source's deltaLinks now stand for what was read: its mark says so.
         for source in parts.sources {
@@ -170,6 +177,7 @@ pub(super) fn extract(
             }
         }
         snapshot.delta = delta;
+        snapshot.rejected = rejected;
         snapshot.map = state::file_mark(out)?;
         snapshot.full_at = state::now();
         snapshot.write(&state_path)?;
@@ -237,7 +245,8 @@ fn full_run(
     change: &Change,
     printer: Printer,
     seen: &mut Observed,
-) -> Result<(ExitStatus, DeltaState)> {
+    known: &BTreeSet<String>,
+) -> Result<(ExitStatus, DeltaState, BTreeSet<String>)> {
     // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains.
     let accepted = match &parts.recipients.domains {
         DomainSetting::Listed(accepted) => accepted.clone(),
@@ -287,8 +296,21 @@ fn full_run(
         }
         recipients.finish();
     }
+    // Each rejected value is warned about once, when it appears (-v lists them all), and its
+    // going is said once too: an hourly full run must not mail the same news every hour.
+    let rejected: BTreeSet<String> = rejections.iter().map(Rejection::id).collect();
     for rejection in &rejections {
-        warn!("{rejection}");
+        if known.contains(&rejection.id()) {
+            info!("{rejection} (reported before)");
+        } else {
+            warn!("{rejection}");
+        }
+    }
+    let gone = known.difference(&rejected).count();
+    if gone > 0 {
+        printer.tell(format_args!(
+            "{gone} directory value(s) rejected before are no longer there (fixed or removed)"
+        ));
     }
     info!(
         "{} entries read; left out: {} requiring authenticated senders, {} non-SMTP proxy addresses, \
@@ -302,7 +324,7 @@ fn full_run(
     );
 
     let status = install(config, parts, &recipients, sourced, change, printer, seen)?;
-    Ok((status, delta))
+    Ok((status, delta, rejected))
 }
 
 /// Compares `recipients` with the current map, runs the guards and writes the map if allowed,

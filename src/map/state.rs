@@ -48,6 +48,11 @@ pub struct Snapshot {
     /// run left them; not part of the comparison (the source turns them into its mark).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub delta: BTreeMap<String, BTreeMap<String, String>>,
+    /// The directory values the last full run rejected, each as a short digest of where it
+    /// was and what it said ([`crate::rules::Rejection::id`]): a value is warned about when
+    /// it appears, not at every full run, so that cron mails only news. Not compared.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub rejected: std::collections::BTreeSet<String>,
 }
 
 impl Snapshot {
@@ -117,6 +122,7 @@ mod tests {
                 .into(),
             )]
             .into(),
+            rejected: Default::default(),
         }
     }
 

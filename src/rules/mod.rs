@@ -61,6 +61,17 @@ pub struct Rejection {
     pub reason: AddressError,
 }
 
+impl Rejection {
+    /// What identifies this rejection from one run to the next (where, which attribute, what
+    /// value), short and without the value itself.
+    pub fn id(&self) -> String {
+        let text = format!("{}\0{}\0{}", self.origin, self.attribute, self.value);
+        let mut id = crate::map::digest::sha256_hex(text.as_bytes());
+        id.truncate(24);
+        id
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

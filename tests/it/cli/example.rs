@@ -50,6 +50,53 @@ fn example_directory_gives_the_documented_map() {
     );
 }
 
+/// A rejected directory value is news once: the next full runs are silent about it (-v still
+/// lists it), and its going is said once.
+#[test]
+fn a_rejected_value_is_reported_when_it_appears_and_when_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for name in ["rcptsync.toml", "directory.ldif", "extra.txt"] {
+        fs_err::copy(examples.join(name), dir.path().join(name)).unwrap();
+    }
+    let first = run(dir.path(), &["extract", "-c", "rcptsync.toml"]).ok();
+    assert!(first.stderr.contains("contains whitespace"), "{first}");
+    let again = run(dir.path(), &["extract", "--full", "-c", "rcptsync.toml"]).ok();
+    assert_eq!(
+        (again.stdout.as_str(), again.stderr.as_str()),
+        ("", ""),
+        "{again}"
+    );
+    let verbose = run(
+        dir.path(),
+        &["-v", "extract", "--full", "-c", "rcptsync.toml"],
+    )
+    .ok();
+    assert!(
+        verbose
+            .stderr
+            .contains("contains whitespace (reported before)"),
+        "{verbose}"
+    );
+    // The value is fixed in the directory.
+    let ldif = fs_err::read_to_string(dir.path().join("directory.ldif")).unwrap();
+    fs_err::write(
+        dir.path().join("directory.ldif"),
+        ldif.replace("smtp:dave typo@example.com", "smtp:davet@example.com"),
+    )
+    .unwrap();
+    let fixed = run(dir.path(), &["extract", "-c", "rcptsync.toml"]).ok();
+    assert!(
+        fixed
+            .stderr
+            .contains("1 directory value(s) rejected before are no longer there"),
+        "{fixed}"
+    );
+    assert!(fixed.stdout.contains("+davet@example.com"), "{fixed}");
+    let quiet = run(dir.path(), &["extract", "--full", "-c", "rcptsync.toml"]).ok();
+    assert_eq!(quiet.stderr, "", "{quiet}");
+}
+
 /// The config the Debian package installs as /etc/rcptsync/rcptsync.toml loads as it is and
 /// fits the packaged layout: the map in the rcptsync account's state directory, the one
 /// directory rcptsync-sync.service may write.
