@@ -126,6 +126,22 @@ impl Checker<'_> {
                 format!("{extra} is also in recipients.extra, so it is always in the map and cannot show that the directory was read; pick a canary that lives in the directory"),
             ));
         }
+        // A canary outside a listed set of accepted domains can never be in the map: every run
+        // would be refused, which is the config's mistake, so it is said at load.
+        if let Some(Recipients {
+            domains: DomainSetting::Listed(accepted),
+            ..
+        }) = &recipients
+            && let Some(canary) = safety.canaries.iter().find(|c| {
+                c.rsplit_once('@')
+                    .is_none_or(|(_, domain)| !accepted.contains(domain))
+            })
+        {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{canary} is not in the accepted domains (recipients.domains), so it can never be in the map and every run would be refused; pick a canary in an accepted domain"),
+            ));
+        }
         Ok(Config {
             path: self.path.to_owned(),
             sources,
@@ -353,6 +369,12 @@ impl Checker<'_> {
                     return Err(self.invalid(
                         "recipients.domains",
                         "no accepted domains: nothing could ever be exported; list the domains the gateway relays",
+                    ));
+                }
+                if let Some(word) = names.iter().find(|n| n.eq_ignore_ascii_case("exchange")) {
+                    return Err(self.invalid(
+                        "recipients.domains",
+                        format!("[{word:?}] would be a domain named {word:?}; to read the accepted domains from Exchange write domains = \"exchange\" (no brackets)"),
                     ));
                 }
                 for name in &names {

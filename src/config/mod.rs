@@ -345,6 +345,26 @@ path = "out/relay_recipients"
     }
 
     #[test]
+    fn a_canary_outside_the_accepted_domains_or_a_bracketed_exchange_is_refused_at_load() {
+        let e = error(&MINIMAL.replace(
+            "domains = [\"example.com\"]",
+            "domains = [\"example.com\"]\n[safety]\ncanaries = [\"ceo@example.org\"]",
+        ));
+        assert!(
+            e.contains("safety.canaries: ceo@example.org is not in the accepted domains"),
+            "{e}"
+        );
+        let e = error(&MINIMAL.replace(
+            "domains = [\"example.com\"]",
+            "domains = [\"exchange\"]",
+        ));
+        assert!(
+            e.contains("write domains = \"exchange\" (no brackets)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn gateways_are_checked() {
         let gw = |body: &str| format!("{MINIMAL}\n[[gateway]]\n{body}\n");
         let config = parse(&gw("name = \"mx1\"\nhost = \"mx1.example.com\"\nuser = \"postrelay\"\nidentity_file = \"id\"")).unwrap();
