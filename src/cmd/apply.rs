@@ -195,14 +195,17 @@ fn apply(config: &Config, options: &Options, printer: Printer) -> Result {
         |k| !built.missing_canaries.iter().any(|c| c == k),
         change.force,
     );
-    report_guards(
-        &verdict,
-        &format!(
+    let refusal = match built.summary {
+        Some(_) => format!(
             "refusing to install {shown} into {}; the installed map is unchanged",
             install.map
         ),
-        "",
-    );
+        None => format!(
+            "refusing to install {shown} into {}; there is no map installed yet",
+            install.map
+        ),
+    };
+    report_guards(&verdict, &refusal, "");
     if !verdict.allows() {
         return Ok(ExitStatus::Refused);
     }

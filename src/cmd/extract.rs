@@ -387,7 +387,10 @@ fn install(
         stdout.finish()?;
         Ok(())
     };
-    let refusal = format!("refusing to replace {}, which is unchanged", out.display());
+    let refusal = match summary {
+        Some(_) => format!("refusing to replace {}, which is unchanged", out.display()),
+        None => format!("refusing to write {}; there is no map yet", out.display()),
+    };
     if change.dry_run {
         print()?;
         report_guards(&verdict, &refusal, "check the sources");

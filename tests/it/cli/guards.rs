@@ -142,6 +142,8 @@ fn within_limits_passes() {
 #[test]
 fn first_run_checks_min_and_canaries() {
     let env = Env::new(&users(3), "[safety]\nmin_recipients = 4\n");
-    env.run(&["extract"]).code(3);
+    let r = env.run(&["extract"]).code(3);
     assert!(env.map().is_none());
+    assert!(r.stderr.contains("; there is no map yet;"), "{r}");
+    assert!(!r.stderr.contains("unchanged"), "{r}");
 }
