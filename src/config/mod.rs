@@ -354,10 +354,7 @@ path = "out/relay_recipients"
             e.contains("safety.canaries: ceo@example.org is not in the accepted domains"),
             "{e}"
         );
-        let e = error(&MINIMAL.replace(
-            "domains = [\"example.com\"]",
-            "domains = [\"exchange\"]",
-        ));
+        let e = error(&MINIMAL.replace("domains = [\"example.com\"]", "domains = [\"exchange\"]"));
         assert!(
             e.contains("write domains = \"exchange\" (no brackets)"),
             "{e}"

@@ -37,8 +37,8 @@ use crate::postfix::MapSpec;
 use crate::postfix::{self, Postfix};
 pub use local::{local_recipient_maps, local_service, mydestination, myorigin};
 pub use recipients::{
-    MapProblem, check_indexed, map_file, read_keys, reject_unlisted, relay_recipient_maps,
-    table_name,
+    MapProblem, berkeley_db, check_indexed, map_file, read_keys, reject_unlisted,
+    relay_recipient_maps, table_name,
 };
 pub use relay::{coverage, relay_domains};
 pub use roles::role_addresses;
@@ -172,6 +172,7 @@ pub fn examine(
     findings.extend(local_service(&settings));
     findings.extend(reject_unlisted(&settings));
     findings.extend(table_name(&settings));
+    findings.extend(berkeley_db(&settings, &postfix.postconf(&["-m"])?));
     findings.sort_by_key(|finding| finding.severity);
     Ok(findings)
 }

@@ -153,6 +153,43 @@ pub fn reject_unlisted(settings: &Settings) -> Option<Finding> {
     })
 }
 
+/// Berkeley DB maps (`hash:`, `btree:`) in relay_recipient_maps: distributions are dropping
+/// Berkeley DB, after which such tables fail to open (Postfix's NON_BERKELEYDB_README).
+/// `supported` is `postconf -m`: a type missing from it is an error, since this Postfix
+/// already cannot open the map; otherwise a warning to move before an upgrade breaks it.
+pub fn berkeley_db(settings: &Settings, supported: &str) -> Vec<Finding> {
+    settings
+        .list("relay_recipient_maps")
+        .into_iter()
+        .filter_map(|entry| file_map(entry).map(|map| (entry, map)))
+        .filter(|(_, map)| matches!(map.kind, MapType::Hash | MapType::Btree))
+        .map(|(entry, map)| {
+            let kind = map.kind.name();
+            let lmdb = format!("lmdb:{}", map.path.display());
+            let fix = vec![
+                format!("in rcptsync's config: [install] map = \"{lmdb}\" (or cdb:), then rcptsync apply"),
+                settings.set(&format!(
+                    "relay_recipient_maps = {}",
+                    settings.value("relay_recipient_maps").replace(entry, &lmdb)
+                )),
+            ];
+            if supported.lines().any(|t| t.trim() == kind) {
+                Finding::new(
+                    Severity::Warning,
+                    format!("relay_recipient_maps uses {entry}: Berkeley DB ({kind}:) is being dropped by distributions, after which the table fails to open (NON_BERKELEYDB_README); move to lmdb: or cdb:"),
+                    fix,
+                )
+            } else {
+                Finding::new(
+                    Severity::Error,
+                    format!("relay_recipient_maps uses {entry}, but this Postfix has no {kind}: support (postconf -m): the table cannot be opened"),
+                    fix,
+                )
+            }
+        })
+        .collect()
+}
+
 /// show_user_unknown_table_name = yes names the table in 550 replies; harmless, but some
 /// admins prefer not to show it.
 pub fn table_name(settings: &Settings) -> Option<Finding> {
@@ -170,6 +207,29 @@ pub fn table_name(settings: &Settings) -> Option<Finding> {
 mod tests {
     use super::*;
     use crate::verify::doctor::fixtures::*;
+
+    #[test]
+    fn berkeley_db_maps_are_a_warning_or_an_error_when_unsupported() {
+        let s = good_but("relay_recipient_maps = hash:/etc/postfix/relay_recipients");
+        let with_db = berkeley_db(&s, "cdb\nhash\nlmdb\n");
+        assert_eq!(with_db.len(), 1);
+        assert_eq!(with_db[0].severity, Severity::Warning);
+        assert!(
+            with_db[0].to_string().contains("NON_BERKELEYDB_README"),
+            "{}",
+            with_db[0]
+        );
+        assert!(
+            with_db[0]
+                .to_string()
+                .contains("relay_recipient_maps = lmdb:/etc/postfix/relay_recipients"),
+            "{}",
+            with_db[0]
+        );
+        let without = berkeley_db(&s, "cdb\nlmdb\n");
+        assert_eq!(without[0].severity, Severity::Error);
+        assert!(berkeley_db(&good_but(""), "cdb\nhash\n").is_empty());
+    }
 
     #[test]
     fn empty_relay_recipient_maps_is_an_error() {
