@@ -34,6 +34,20 @@ pub enum Error {
         /// The TOML error, with line and key.
         cause: toml::de::Error,
     },
+    /// A mistake inside a `[[source]]` table, at its key's line.
+    #[error("{}: line {line}: in this [[source]] (kind = {kind:?}): {message}\n  {text}", path.display())]
+    Source {
+        /// The config file.
+        path: PathBuf,
+        /// The line of the mistake (1-based).
+        line: usize,
+        /// The source's kind.
+        kind: String,
+        /// What serde/TOML says is wrong.
+        message: String,
+        /// The line as written.
+        text: String,
+    },
     /// A key has a value that cannot work.
     #[error("{}: {key}: {message}", path.display())]
     Invalid {
@@ -196,12 +210,87 @@ impl Config {
 
     /// Checks config `text` as if read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
-        let raw: raw::Config = toml::from_str(text).map_err(|cause| Error::Parse {
-            path: path.to_owned(),
-            cause,
+        let raw: raw::Config = toml::from_str(text).map_err(|cause| {
+            source_error(text, path, &cause).unwrap_or_else(|| Error::Parse {
+                path: path.to_owned(),
+                cause,
+            })
         })?;
         check::Checker { path }.check(raw)
     }
+}
+
+/// serde reads a whole `[[source]]` table to learn its `kind` before the rest, so TOML puts
+/// any mistake inside one at a `[[source]]` header line. This reads each table again, alone,
+/// as its kind, to name the line of the key that is wrong; None when that does not apply.
+fn source_error(text: &str, path: &Path, cause: &toml::de::Error) -> Option<Error> {
+    let start = cause.span()?.start;
+    if !text.get(start..)?.starts_with("[[source]]") {
+        return None;
+    }
+    let mut offset = 0;
+    let mut headers = Vec::new();
+    for line in text.split_inclusive('\n') {
+        offset += line.len();
+        if line.trim_start().starts_with("[[source]]") {
+            headers.push(offset);
+        }
+    }
+    headers
+        .into_iter()
+        .find_map(|body_start| table_error(text, path, body_start))
+}
+
+/// The mistake in the `[[source]]` table whose keys begin at `body_start`, if any.
+fn table_error(text: &str, path: &Path, body_start: usize) -> Option<Error> {
+    let rest = text.get(body_start..)?;
+    let mut body_len = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_start().starts_with('[') {
+            break;
+        }
+        body_len += line.len();
+    }
+    // The tag is not a field of the kind's table: blanked out, so offsets stay the same.
+    let mut kind = None;
+    let body: String = rest[..body_len]
+        .split_inclusive('\n')
+        .map(|line| {
+            let key = line.trim_start();
+            match key.strip_prefix("kind").map(str::trim_start) {
+                Some(value) if value.starts_with('=') => {
+                    kind = toml::from_str::<toml::Table>(key)
+                        .ok()
+                        .and_then(|t| t.get("kind")?.as_str().map(str::to_owned));
+                    line.chars()
+                        .map(|c| if c == '\n' { c } else { ' ' })
+                        .collect()
+                }
+                _ => line.to_owned(),
+            }
+        })
+        .collect();
+    let kind = kind?;
+    let error = match kind.as_str() {
+        "ldap" => toml::from_str::<raw::Ldap>(&body).err(),
+        "ldif" | "list" => toml::from_str::<raw::FileSource>(&body).err(),
+        "graph" => toml::from_str::<raw::Graph>(&body).err(),
+        _ => None,
+    }?;
+    let at = body_start + error.span()?.start;
+    let line = text[..at].matches('\n').count() + 1;
+    Some(Error::Source {
+        path: path.to_owned(),
+        line,
+        kind,
+        message: error.message().to_owned(),
+        text: text
+            .lines()
+            .nth(line - 1)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -330,6 +419,22 @@ path = "out/relay_recipients"
                 .to_string();
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_mistake_inside_a_source_is_reported_at_its_key() {
+        let text = "[recipients]\ndomains = [\"example.com\"]\n\n[[source]]\nname = \"a\"\nkind = \"list\"\npath = \"a.txt\"\n\n\
+                    [[source]]\nname = \"ad\"\nkind = \"ldap\"\nservers = [\"ldaps://dc1\"]\nbase_dn = \"DC=x\"\npage_size = \"big\"\n";
+        let e = error(text);
+        assert!(
+            e.contains("rcptsync.toml: line 14: in this [[source]] (kind = \"ldap\"): invalid type: string \"big\", expected u32\n  page_size = \"big\""),
+            "{e}"
+        );
+        let e = error(&text.replace("page_size = \"big\"", "base_dnn = \"x\""));
+        assert!(
+            e.contains("line 14:") && e.contains("unknown field `base_dnn`"),
+            "{e}"
+        );
     }
 
     #[test]
