@@ -400,6 +400,15 @@ fn the_documented_defaults_are_the_ones_the_code_applies() {
         ("cdb_writer", lower(&install.cdb_writer)),
         ("max_bytes", install.max_bytes.to_string()),
         ("port", gateway.port.to_string()),
+        ("read_timeout", duration(ldap.read_timeout)),
+        ("max_entries", ldap.bounds.entries.to_string()),
+        ("max_values", ldap.bounds.values.to_string()),
+        ("max_value_bytes", ldap.bounds.value_bytes.to_string()),
+        (
+            "max_message_bytes",
+            ldap.bounds.wire.message_bytes.to_string(),
+        ),
+        ("max_read_bytes", ldap.bounds.wire.read_bytes.to_string()),
     ];
     for (key, value) in &applied {
         let defaults: Vec<&String> = documented
