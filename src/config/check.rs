@@ -237,6 +237,7 @@ impl Checker<'_> {
             starttls: raw.starttls,
             insecure_cleartext_bind: raw.insecure_cleartext_bind,
             ca_file: raw.ca_file.map(|f| self.resolve(&f)),
+            tls_cn_fallback: raw.tls_cn_fallback,
             timeout,
             read_timeout,
             bounds,

@@ -94,6 +94,9 @@ pub struct Ldap {
     pub insecure_cleartext_bind: bool,
     /// CA bundle; default: the system trust store.
     pub ca_file: Option<String>,
+    /// Match the host name against the subject CN of a certificate without subjectAltName.
+    #[serde(default)]
+    pub tls_cn_fallback: bool,
     /// Connect and per-operation timeout, e.g. "5s".
     pub timeout: Option<String>,
     /// The whole read, e.g. "30m".

@@ -87,9 +87,16 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
     Err(Error::NoServer(failures))
 }
 
-/// The rustls configuration: the CA file's certificates, or the system trust store.
+/// The rustls configuration: the CA file's certificates, or the system trust store; the CN
+/// fallback when the source asks for it.
 fn tls_config(config: &LdapSourceConfig) -> Result<Arc<rustls::ClientConfig>, Error> {
-    crate::tls::client_config(crate::tls::roots(config.ca_file.as_deref())?).map_err(Error::from)
+    let names = if config.tls_cn_fallback {
+        crate::tls::NameCheck::CnFallback
+    } else {
+        crate::tls::NameCheck::SubjectAltName
+    };
+    crate::tls::client_config_with(crate::tls::roots(config.ca_file.as_deref())?, names)
+        .map_err(Error::from)
 }
 
 /// Connects and binds to one server; the error is a sentence for the admin.
