@@ -20,7 +20,9 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
 use tracing::{info, warn};
 
 use super::wire::{self, Endpoint, Tripwire};
-use super::{Bounds, Credentials, Error, LdapSourceConfig, describe, describe_result, secret};
+use super::{
+    Bounds, Credentials, Error, LdapSourceConfig, describe, describe_result, diagnose, secret,
+};
 
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
 /// runtime, entered once per operation or page (its blocking wrapper enters it once per entry,
@@ -147,20 +149,8 @@ fn connect_one(
             .map_err(|e| tripwire.reason().unwrap_or_else(|| describe(&e)))?;
         match result.rc {
             0 => {}
-            8 => {
-                return Err(format!(
-                    "the server refuses a simple bind without TLS (\"Strong(er) authentication required\"); \
-                     use an ldaps:// URL or starttls = true ({})",
-                    result.text.trim()
-                ));
-            }
-            49 => {
-                return Err(format!(
-                    "bind as {} failed: invalid credentials ({})",
-                    bind.dn,
-                    result.text.trim()
-                ));
-            }
+            8 => return Err(diagnose::stronger_auth_required(&result.text)),
+            49 => return Err(diagnose::invalid_credentials(&bind.dn, &result.text)),
             rc => {
                 return Err(format!(
                     "bind as {} failed: {}",

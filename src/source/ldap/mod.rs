@@ -16,6 +16,7 @@
 //! never sent over a connection without TLS unless the source says `insecure_cleartext_bind`.
 
 mod connect;
+mod diagnose;
 mod exchange;
 mod mark;
 mod modify;
