@@ -83,8 +83,12 @@ pub struct FileSource {
 pub struct Ldap {
     /// Label for logs and reports.
     pub name: String,
-    /// Tried in order.
-    pub servers: Vec<String>,
+    /// Tried in order; or `discover`.
+    pub servers: Option<Vec<String>>,
+    /// The AD domain whose DCs are found in DNS (SRV `_ldap._tcp.dc._msdcs.DOMAIN`).
+    pub discover: Option<String>,
+    /// `IP[:PORT]` of the DNS server asked for `discover`; default: the system resolver.
+    pub dns_server: Option<String>,
     /// StartTLS on the `ldap://` URLs (`ldaps://` URLs use TLS directly).
     #[serde(default)]
     pub starttls: bool,

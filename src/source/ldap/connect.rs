@@ -60,8 +60,16 @@ impl Connection {
 pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<Connection, Error> {
     let deadline = Instant::now() + config.read_timeout;
     let tls = tls_config(config)?;
+    let discovered;
+    let servers = match &config.discover {
+        Some(discover) => {
+            discovered = discover.servers(config.starttls, config.timeout)?;
+            &discovered
+        }
+        None => &config.servers,
+    };
     let mut failures = Vec::new();
-    for url in &config.servers {
+    for url in servers {
         match connect_one(config, url, &tls, credentials.0.as_ref()) {
             Ok((rt, ldap, tripwire)) => {
                 if failures.is_empty() {

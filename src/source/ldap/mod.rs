@@ -17,6 +17,7 @@
 
 mod connect;
 mod diagnose;
+pub mod discover;
 mod exchange;
 mod mark;
 mod modify;
@@ -50,8 +51,11 @@ pub const DEFAULT_FILTER: &str = "(&(mailNickname=*)(|\
 pub struct LdapSourceConfig {
     /// The source's name, for the warnings that must say which source they are about.
     pub name: String,
-    /// `ldap://` or `ldaps://` URLs, tried in order.
+    /// `ldap://` or `ldaps://` URLs, tried in order (empty with `discover`).
     pub servers: Vec<String>,
+    /// Find the servers in DNS instead (`discover`, `dns_server`): looked up on every
+    /// connect, so that DCs added or retired are followed without a config change.
+    pub discover: Option<discover::Discover>,
     /// StartTLS on the `ldap://` URLs (`ldaps://` URLs use TLS directly).
     pub starttls: bool,
     /// A simple bind may go over plain `ldap://` without StartTLS (a lab's opt-out; the config
@@ -144,6 +148,9 @@ pub enum Error {
     /// No server could be connected to and bound.
     #[error("no directory server could be used: {}", .0.join("; "))]
     NoServer(Vec<String>),
+    /// `discover` found no domain controller.
+    #[error(transparent)]
+    Discover(#[from] discover::Error),
     /// The CA file or the TLS settings could not be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),
