@@ -185,3 +185,19 @@ fn ranges_that_never_end_stop_at_max_values() {
         64,
     );
 }
+
+#[test]
+fn a_referral_for_the_base_suggests_the_global_catalog() {
+    let run = assert_bounded(
+        Script::Referral("ldap://emea.example.com/DC=example,DC=com".into()),
+        "",
+        "the server answered with a referral (to ldap://emea.example.com/DC=example,DC=com)",
+        10,
+        200,
+    );
+    assert!(run.stderr.contains("ldaps://DC:3269"), "{run}");
+    assert!(
+        run.stderr.contains("base_dn = \"DC=example,DC=com\""),
+        "{run}"
+    );
+}
