@@ -38,7 +38,10 @@ impl Checker<'_> {
         use toml::de::{DeTable, DeValue};
         let line = || {
             let root = DeTable::parse(self.text).ok()?;
-            let (_, sources) = root.get_ref().iter().find(|(k, _)| *k.get_ref() == "source")?;
+            let (_, sources) = root
+                .get_ref()
+                .iter()
+                .find(|(k, _)| *k.get_ref() == "source")?;
             let DeValue::Array(sources) = sources.get_ref() else {
                 return None;
             };
@@ -186,7 +189,11 @@ impl Checker<'_> {
             (Some(servers), None) => (servers, None),
             (None, Some(domain)) => {
                 let domain = domain.trim_end_matches('.').to_owned();
-                if domain.is_empty() || self.address("source.discover", &format!("x@{domain}")).is_err() {
+                if domain.is_empty()
+                    || self
+                        .address("source.discover", &format!("x@{domain}"))
+                        .is_err()
+                {
                     return Err(self.invalid(
                         self.source_key(index, "discover"),
                         format!("{domain:?} is not a domain name; give the AD domain's DNS name, such as \"example.com\""),

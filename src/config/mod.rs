@@ -482,14 +482,28 @@ path = "out/relay_recipients"
         let text = with_ldap("discover = \"example.com\"\ndns_server = \"dns.example.com\"");
         let e = error(&text);
         assert!(
-            e.contains(&format!("line {}: source.dns_server: \"dns.example.com\" is not IP[:PORT]", line_of(&text, "dns_server"))),
+            e.contains(&format!(
+                "line {}: source.dns_server: \"dns.example.com\" is not IP[:PORT]",
+                line_of(&text, "dns_server")
+            )),
             "{e}"
         );
-        let e = error(&with_ldap("servers = [\"ldaps://dc1\"]\ndns_server = \"192.0.2.53\""));
-        assert!(e.contains("source.dns_server: only used with discover"), "{e}");
+        let e = error(&with_ldap(
+            "servers = [\"ldaps://dc1\"]\ndns_server = \"192.0.2.53\"",
+        ));
+        assert!(
+            e.contains("source.dns_server: only used with discover"),
+            "{e}"
+        );
         let e = error(&with_ldap("discover = \"not a domain\""));
-        assert!(e.contains("source.discover: \"not a domain\" is not a domain name"), "{e}");
-        let config = parse(&with_ldap("servers = [\"ldaps://dc1\"]\ntls_cn_fallback = true")).unwrap();
+        assert!(
+            e.contains("source.discover: \"not a domain\" is not a domain name"),
+            "{e}"
+        );
+        let config = parse(&with_ldap(
+            "servers = [\"ldaps://dc1\"]\ntls_cn_fallback = true",
+        ))
+        .unwrap();
         assert!(ldap_source(&config).tls_cn_fallback);
     }
 

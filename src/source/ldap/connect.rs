@@ -1,12 +1,15 @@
-//! Getting a bound connection: servers are tried in order; one that refuses the connection,
+//! Getting a bound connection: servers (listed, or found in DNS on every connect by
+//! [`super::discover`]) are tried in order; one that refuses the connection,
 //! times out or rejects the bind is logged with its reason and the next one is tried. Once a
 //! server has answered the bind, everything else runs there to the end: a failure after that
 //! point fails the run, because the entries already seen cannot be trusted to form a complete
 //! set.
 //!
 //! TLS (`ldaps://`, or StartTLS on `ldap://` URLs) is verified, always: against `ca_file` or
-//! the system trust store, with the server name from the URL. There is no switch to turn
-//! verification off. The bind password is read by the caller before connecting
+//! the system trust store, with the server name from the URL (matched against the subject CN
+//! only for a certificate without subjectAltName, and only with `tls_cn_fallback`). There is
+//! no switch to turn verification off. A refused bind is explained with AD's own reason
+//! ([`super::diagnose`]). The bind password is read by the caller before connecting
 //! ([`super::Credentials`]) and never logged. It never crosses without TLS: the config check
 //! refuses a bind on plain `ldap://` without StartTLS, and so does [`connect()`] itself,
 //! unless the source opts out with `insecure_cleartext_bind` (a lab), which is warned about.

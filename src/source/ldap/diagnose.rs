@@ -130,7 +130,8 @@ pub(super) fn referral(base: &str, refs: &[String], text: &str) -> String {
 mod tests {
     use super::*;
 
-    const AD_52E: &str = "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563\0";
+    const AD_52E: &str =
+        "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563\0";
 
     #[test]
     fn every_sub_code_is_found_in_ad_text() {
@@ -153,11 +154,17 @@ mod tests {
         assert!(m.starts_with("bind as svc@example.com failed: wrong password (AD code 52e); put the account's current password in bind_password_file"), "{m}");
         assert!(m.contains("[80090308: LdapErr"), "{m}");
         let m = invalid_credentials("svc@example.com", "data 533, v893");
-        assert!(m.contains("the account is disabled") && m.contains("Enable-ADAccount"), "{m}");
+        assert!(
+            m.contains("the account is disabled") && m.contains("Enable-ADAccount"),
+            "{m}"
+        );
         let m = invalid_credentials("cn=x", "");
         assert_eq!(m, "bind as cn=x failed: invalid credentials");
         let m = stronger_auth_required("00002028: LdapErr: DSID-0C090259");
-        assert!(m.contains("ldaps://") && m.contains("starttls = true"), "{m}");
+        assert!(
+            m.contains("ldaps://") && m.contains("starttls = true"),
+            "{m}"
+        );
         let m = referral(
             "DC=emea,DC=example,DC=com",
             &["ldap://emea.example.com/DC=emea,DC=example,DC=com".into()],

@@ -60,7 +60,10 @@ pub struct Error {
 impl Discover {
     /// The SRV record every DC of the domain registers.
     pub fn record(&self) -> String {
-        format!("_ldap._tcp.dc._msdcs.{}.", self.domain.trim_end_matches('.'))
+        format!(
+            "_ldap._tcp.dc._msdcs.{}.",
+            self.domain.trim_end_matches('.')
+        )
     }
 
     /// Looks the DCs up within `timeout` and returns their URLs in the order to try them.
@@ -151,27 +154,26 @@ fn lookup(
         let resolver = builder
             .build()
             .map_err(|e| format!("cannot set up the DNS client: {e}"))?;
-        let answer = match tokio::time::timeout(
-            timeout * 3,
-            resolver.lookup(record, RecordType::SRV),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(format!(
-                    "the DNS lookup timed out after {}",
-                    humantime::format_duration(timeout * 3)
-                ));
-            }
-            Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => {
-                return Err("no domain controller found: the name has no SRV records; check the \
+        let answer =
+            match tokio::time::timeout(timeout * 3, resolver.lookup(record, RecordType::SRV)).await
+            {
+                Err(_) => {
+                    return Err(format!(
+                        "the DNS lookup timed out after {}",
+                        humantime::format_duration(timeout * 3)
+                    ));
+                }
+                Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => {
+                    return Err(
+                        "no domain controller found: the name has no SRV records; check the \
                      domain name and the DNS server (a DC registers this record), or list the DCs \
                      in servers instead"
-                    .into());
-            }
-            Ok(Err(e)) => return Err(format!("the DNS lookup failed: {e}")),
-            Ok(Ok(answer)) => answer,
-        };
+                            .into(),
+                    );
+                }
+                Ok(Err(e)) => return Err(format!("the DNS lookup failed: {e}")),
+                Ok(Ok(answer)) => answer,
+            };
         Ok(answer
             .answers()
             .iter()
