@@ -18,6 +18,8 @@ use crate::transport::Gateway;
 /// Turns raw values into checked ones, remembering the file for messages.
 pub(super) struct Checker<'a> {
     pub(super) path: &'a Path,
+    /// The file's text, to find the line of a key (see [`Checker::source_key`]).
+    pub(super) text: &'a str,
 }
 
 impl Checker<'_> {
@@ -26,6 +28,36 @@ impl Checker<'_> {
             path: self.path.to_owned(),
             key: key.into(),
             message: message.into(),
+        }
+    }
+
+    /// `source.KEY` with the line of `key` in the `index`th `[[source]]` (or of its `kind`
+    /// when `key` is absent), for the checks that involve several keys. serde loses the
+    /// spans inside the `kind`-tagged source tables, so the text is parsed again for them.
+    fn source_key(&self, index: usize, key: &str) -> String {
+        use toml::de::{DeTable, DeValue};
+        let line = || {
+            let root = DeTable::parse(self.text).ok()?;
+            let (_, sources) = root
+                .get_ref()
+                .iter()
+                .find(|(k, _)| *k.get_ref() == "source")?;
+            let DeValue::Array(sources) = sources.get_ref() else {
+                return None;
+            };
+            let DeValue::Table(table) = sources.get(index)?.get_ref() else {
+                return None;
+            };
+            let span = table
+                .iter()
+                .find(|(k, _)| *k.get_ref() == key)
+                .or_else(|| table.iter().find(|(k, _)| *k.get_ref() == "kind"))
+                .map(|(k, _)| k.span())?;
+            Some(self.text.get(..span.start)?.matches('\n').count() + 1)
+        };
+        match line() {
+            Some(n) => format!("line {n}: source.{key}"),
+            None => format!("source.{key}"),
         }
     }
 
@@ -60,11 +92,11 @@ impl Checker<'_> {
 
     pub(super) fn check(&self, raw: raw::Config) -> Result<Config, Error> {
         let mut sources: Vec<Source> = Vec::new();
-        for source in raw.source {
+        for (index, source) in raw.source.into_iter().enumerate() {
             let (name, kind) = match source {
                 raw::Source::Ldap(raw) => (
                     raw.name.clone(),
-                    SourceKind::Ldap(Box::new(self.ldap(*raw)?)),
+                    SourceKind::Ldap(Box::new(self.ldap(*raw, index)?)),
                 ),
                 raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
                 raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
@@ -159,14 +191,69 @@ impl Checker<'_> {
         })
     }
 
-    fn ldap(&self, raw: raw::Ldap) -> Result<LdapSourceConfig, Error> {
-        if raw.servers.is_empty() {
+    fn ldap(&self, raw: raw::Ldap, index: usize) -> Result<LdapSourceConfig, Error> {
+        let (servers, discover) = match (raw.servers, raw.discover) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    self.source_key(index, "discover"),
+                    format!(
+                        "set together with servers (source {:?}); keep one: servers lists the DCs, \
+                         discover finds them in DNS",
+                        raw.name
+                    ),
+                ));
+            }
+            (None, None) => {
+                return Err(self.invalid(
+                    self.source_key(index, "servers"),
+                    format!(
+                        "missing (source {:?}); list the DCs (servers = [\"ldaps://dc1.example.com\"]) \
+                         or find them in DNS (discover = \"example.com\")",
+                        raw.name
+                    ),
+                ));
+            }
+            (Some(servers), None) => (servers, None),
+            (None, Some(domain)) => {
+                let domain = domain.trim_end_matches('.').to_owned();
+                if domain.is_empty()
+                    || self
+                        .address("source.discover", &format!("x@{domain}"))
+                        .is_err()
+                {
+                    return Err(self.invalid(
+                        self.source_key(index, "discover"),
+                        format!("{domain:?} is not a domain name; give the AD domain's DNS name, such as \"example.com\""),
+                    ));
+                }
+                let dns_server = match raw.dns_server.as_deref() {
+                    None => None,
+                    Some(text) => Some(ldap::discover::parse_dns_server(text).ok_or_else(|| {
+                        self.invalid(
+                            self.source_key(index, "dns_server"),
+                            format!("{text:?} is not IP[:PORT], such as \"192.0.2.53\" or \"[2001:db8::53]:53\""),
+                        )
+                    })?),
+                };
+                (
+                    Vec::new(),
+                    Some(ldap::discover::Discover { domain, dns_server }),
+                )
+            }
+        };
+        if discover.is_none() && raw.dns_server.is_some() {
+            return Err(self.invalid(
+                self.source_key(index, "dns_server"),
+                "only used with discover; remove it, or replace servers with discover = \"DOMAIN\"",
+            ));
+        }
+        if discover.is_none() && servers.is_empty() {
             return Err(self.invalid(
                 "source.servers",
                 "no servers; list at least one ldaps:// or ldap:// URL",
             ));
         }
-        for url in &raw.servers {
+        for url in &servers {
             let tls = url.starts_with("ldaps://");
             if !tls && !url.starts_with("ldap://") {
                 return Err(self.invalid(
@@ -241,7 +328,7 @@ impl Checker<'_> {
         if bind.is_some()
             && !raw.starttls
             && !raw.insecure_cleartext_bind
-            && let Some(url) = raw.servers.iter().find(|u| u.starts_with("ldap://"))
+            && let Some(url) = servers.iter().find(|u| u.starts_with("ldap://"))
         {
             return Err(self.invalid(
                 "source.servers",
@@ -260,10 +347,12 @@ impl Checker<'_> {
         }
         Ok(LdapSourceConfig {
             name: raw.name,
-            servers: raw.servers,
+            servers,
+            discover,
             starttls: raw.starttls,
             insecure_cleartext_bind: raw.insecure_cleartext_bind,
             ca_file: raw.ca_file.map(|f| self.resolve(&f)),
+            tls_cn_fallback: raw.tls_cn_fallback,
             timeout,
             read_timeout,
             bounds,

@@ -216,7 +216,7 @@ impl Config {
                 cause,
             })
         })?;
-        check::Checker { path }.check(raw)
+        check::Checker { path, text }.check(raw)
     }
 }
 
@@ -563,6 +563,72 @@ path = "out/relay_recipients"
             "servers = [\"ldaps://dc1.example.com\"]\n{BIND}"
         )))
         .unwrap();
+    }
+
+    /// The 1-based line of the first line of `text` that starts with `key`.
+    fn line_of(text: &str, key: &str) -> usize {
+        text.lines().position(|l| l.starts_with(key)).unwrap() + 1
+    }
+
+    #[test]
+    fn discover_replaces_servers_and_errors_name_the_line() {
+        let text = with_ldap(&format!(
+            "discover = \"example.com\"\ndns_server = \"127.0.0.1:5353\"\n{BIND}"
+        ));
+        let config = parse(&text).unwrap();
+        let l = ldap_source(&config);
+        assert!(l.servers.is_empty());
+        let d = l.discover.as_ref().unwrap();
+        assert_eq!(d.domain, "example.com");
+        assert_eq!(d.dns_server.unwrap().to_string(), "127.0.0.1:5353");
+        assert!(!l.tls_cn_fallback);
+
+        let text = with_ldap("servers = [\"ldaps://dc1.example.com\"]\ndiscover = \"example.com\"");
+        let e = error(&text);
+        assert_eq!(
+            e,
+            format!(
+                "/etc/rcptsync/rcptsync.toml: line {}: source.discover: set together with servers \
+                 (source \"ad\"); keep one: servers lists the DCs, discover finds them in DNS",
+                line_of(&text, "discover")
+            )
+        );
+        let text = with_ldap("starttls = true");
+        let e = error(&text);
+        assert!(
+            e.starts_with(&format!(
+                "/etc/rcptsync/rcptsync.toml: line {}: source.servers: missing (source \"ad\")",
+                line_of(&text, "kind = \"ldap\"")
+            )),
+            "{e}"
+        );
+        assert!(e.contains("discover = \"example.com\""), "{e}");
+        let text = with_ldap("discover = \"example.com\"\ndns_server = \"dns.example.com\"");
+        let e = error(&text);
+        assert!(
+            e.contains(&format!(
+                "line {}: source.dns_server: \"dns.example.com\" is not IP[:PORT]",
+                line_of(&text, "dns_server")
+            )),
+            "{e}"
+        );
+        let e = error(&with_ldap(
+            "servers = [\"ldaps://dc1\"]\ndns_server = \"192.0.2.53\"",
+        ));
+        assert!(
+            e.contains("source.dns_server: only used with discover"),
+            "{e}"
+        );
+        let e = error(&with_ldap("discover = \"not a domain\""));
+        assert!(
+            e.contains("source.discover: \"not a domain\" is not a domain name"),
+            "{e}"
+        );
+        let config = parse(&with_ldap(
+            "servers = [\"ldaps://dc1\"]\ntls_cn_fallback = true",
+        ))
+        .unwrap();
+        assert!(ldap_source(&config).tls_cn_fallback);
     }
 
     #[test]

@@ -93,8 +93,12 @@ pub struct FileSource {
 pub struct Ldap {
     /// Label for logs and reports.
     pub name: String,
-    /// Tried in order.
-    pub servers: Vec<String>,
+    /// Tried in order; or `discover`.
+    pub servers: Option<Vec<String>>,
+    /// The AD domain whose DCs are found in DNS (SRV `_ldap._tcp.dc._msdcs.DOMAIN`).
+    pub discover: Option<String>,
+    /// `IP[:PORT]` of the DNS server asked for `discover`; default: the system resolver.
+    pub dns_server: Option<String>,
     /// StartTLS on the `ldap://` URLs (`ldaps://` URLs use TLS directly).
     #[serde(default)]
     pub starttls: bool,
@@ -104,6 +108,9 @@ pub struct Ldap {
     pub insecure_cleartext_bind: bool,
     /// CA bundle; default: the system trust store.
     pub ca_file: Option<String>,
+    /// Match the host name against the subject CN of a certificate without subjectAltName.
+    #[serde(default)]
+    pub tls_cn_fallback: bool,
     /// Connect and per-operation timeout, e.g. "5s".
     pub timeout: Option<String>,
     /// The whole read, e.g. "30m".

@@ -401,6 +401,7 @@ fn the_documented_defaults_are_the_ones_the_code_applies() {
         ("max_bytes", install.max_bytes.to_string()),
         ("port", gateway.port.to_string()),
         ("read_timeout", duration(ldap.read_timeout)),
+        ("tls_cn_fallback", ldap.tls_cn_fallback.to_string()),
         ("max_entries", ldap.bounds.entries.to_string()),
         ("max_values", ldap.bounds.values.to_string()),
         ("max_value_bytes", ldap.bounds.value_bytes.to_string()),

@@ -1,12 +1,15 @@
-//! Getting a bound connection: servers are tried in order; one that refuses the connection,
+//! Getting a bound connection: servers (listed, or found in DNS on every connect by
+//! [`super::discover`]) are tried in order; one that refuses the connection,
 //! times out or rejects the bind is logged with its reason and the next one is tried. Once a
 //! server has answered the bind, everything else runs there to the end: a failure after that
 //! point fails the run, because the entries already seen cannot be trusted to form a complete
 //! set.
 //!
 //! TLS (`ldaps://`, or StartTLS on `ldap://` URLs) is verified, always: against `ca_file` or
-//! the system trust store, with the server name from the URL. There is no switch to turn
-//! verification off. The bind password is read by the caller before connecting
+//! the system trust store, with the server name from the URL (matched against the subject CN
+//! only for a certificate without subjectAltName, and only with `tls_cn_fallback`). There is
+//! no switch to turn verification off. A refused bind is explained with AD's own reason
+//! ([`super::diagnose`]). The bind password is read by the caller before connecting
 //! ([`super::Credentials`]) and never logged. It never crosses without TLS: the config check
 //! refuses a bind on plain `ldap://` without StartTLS, and so does [`connect()`] itself,
 //! unless the source opts out with `insecure_cleartext_bind` (a lab), which is warned about.
@@ -20,7 +23,9 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
 use tracing::{info, warn};
 
 use super::wire::{self, Endpoint, Tripwire};
-use super::{Bounds, Credentials, Error, LdapSourceConfig, describe, describe_result, secret};
+use super::{
+    Bounds, Credentials, Error, LdapSourceConfig, describe, describe_result, diagnose, secret,
+};
 
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
 /// runtime, entered once per operation or page (its blocking wrapper enters it once per entry,
@@ -58,8 +63,16 @@ impl Connection {
 pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<Connection, Error> {
     let deadline = Instant::now() + config.read_timeout;
     let tls = tls_config(config)?;
+    let discovered;
+    let servers = match &config.discover {
+        Some(discover) => {
+            discovered = discover.servers(config.starttls, config.timeout)?;
+            &discovered
+        }
+        None => &config.servers,
+    };
     let mut failures = Vec::new();
-    for url in &config.servers {
+    for url in servers {
         match connect_one(config, url, &tls, credentials.0.as_ref()) {
             Ok((rt, ldap, tripwire)) => {
                 if failures.is_empty() {
@@ -87,9 +100,16 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
     Err(Error::NoServer(failures))
 }
 
-/// The rustls configuration: the CA file's certificates, or the system trust store.
+/// The rustls configuration: the CA file's certificates, or the system trust store; the CN
+/// fallback when the source asks for it.
 fn tls_config(config: &LdapSourceConfig) -> Result<Arc<rustls::ClientConfig>, Error> {
-    crate::tls::client_config(crate::tls::roots(config.ca_file.as_deref())?).map_err(Error::from)
+    let names = if config.tls_cn_fallback {
+        crate::tls::NameCheck::CnFallback
+    } else {
+        crate::tls::NameCheck::SubjectAltName
+    };
+    crate::tls::client_config_with(crate::tls::roots(config.ca_file.as_deref())?, names)
+        .map_err(Error::from)
 }
 
 /// Connects and binds to one server; the error is a sentence for the admin.
@@ -140,20 +160,8 @@ fn connect_one(
             .map_err(|e| tripwire.reason().unwrap_or_else(|| describe(&e)))?;
         match result.rc {
             0 => {}
-            8 => {
-                return Err(format!(
-                    "the server refuses a simple bind without TLS (\"Strong(er) authentication required\"); \
-                     use an ldaps:// URL or starttls = true ({})",
-                    result.text.trim()
-                ));
-            }
-            49 => {
-                return Err(format!(
-                    "bind as {} failed: invalid credentials ({})",
-                    bind.dn,
-                    result.text.trim()
-                ));
-            }
+            8 => return Err(diagnose::stronger_auth_required(&result.text)),
+            49 => return Err(diagnose::invalid_credentials(&bind.dn, &result.text)),
             rc => {
                 return Err(format!(
                     "bind as {} failed: {}",

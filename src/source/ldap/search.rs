@@ -153,6 +153,13 @@ impl Connection {
                 }
                 let result = stream.finish().await;
                 stats.pages += 1;
+                if result.rc == 10 {
+                    return Err(failure(
+                        url,
+                        base,
+                        super::diagnose::referral(base, &result.refs, &result.text),
+                    ));
+                }
                 if result.rc != 0 {
                     return Err(failure(
                         url,

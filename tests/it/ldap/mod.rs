@@ -1,6 +1,7 @@
 //! Integration tests of the LDAP source against real directory servers: a throwaway slapd
 //! with an AD-like schema and limits, and a real Samba AD DC.
 
+mod interop;
 mod prune;
 mod rogue;
 mod samba;

@@ -199,3 +199,19 @@ fn a_malformed_controls_envelope_is_an_error_not_a_panic() {
     assert!(!run.stderr.contains("RUST_BACKTRACE"), "{run}");
     assert_eq!(run.stderr.lines().count(), 1, "{run}");
 }
+
+#[test]
+fn a_referral_for_the_base_suggests_the_global_catalog() {
+    let run = assert_bounded(
+        Script::Referral("ldap://emea.example.com/DC=example,DC=com".into()),
+        "",
+        "the server answered with a referral (to ldap://emea.example.com/DC=example,DC=com)",
+        10,
+        200,
+    );
+    assert!(run.stderr.contains("ldaps://DC:3269"), "{run}");
+    assert!(
+        run.stderr.contains("base_dn = \"DC=example,DC=com\""),
+        "{run}"
+    );
+}

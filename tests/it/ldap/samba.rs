@@ -12,7 +12,7 @@ use crate::support::rcptsync;
 
 /// Writes `admin.pw` and a config for one LDAP source (`servers` and TLS keys in `source`)
 /// binding as the domain administrator by UPN, with Exchange's accepted domains.
-fn samba_config(samba: &Samba, source: &str) {
+pub(super) fn samba_config(samba: &Samba, source: &str) {
     let dir = samba.dir();
     let pw = dir.join("admin.pw");
     fs_err::write(&pw, samba.admin_password()).unwrap();
@@ -40,12 +40,12 @@ fn ldaps_config(samba: &Samba) {
     );
 }
 
-fn map(dir: &Path) -> Option<String> {
+pub(super) fn map(dir: &Path) -> Option<String> {
     fs_err::read_to_string(dir.join("out/relay_recipients")).ok()
 }
 
 /// The map the fixture's recipients must give.
-fn expected() -> String {
+pub(super) fn expected() -> String {
     let mut keys: BTreeSet<String> = [
         "alice.archer@example.test",  // primary SMTP, lower-cased
         "alice@example.test",         // (X500 and SIP skipped)
