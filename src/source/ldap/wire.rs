@@ -379,8 +379,9 @@ async fn relay(
     let down = async {
         let mut framer = Framer::new(limits);
         let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            let n = match server_read.read(&mut buffer).await {
+        let mut ended = false;
+        while !ended {
+            let mut n = match server_read.read(&mut buffer).await {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
@@ -388,6 +389,23 @@ async fn relay(
                     break;
                 }
             };
+            // Whatever else has already arrived goes along in the same write: a server sends
+            // an entry at a time, and one write per entry would cost ldap3 a wakeup each.
+            while n < buffer.len() {
+                match read_now(&mut server_read, &mut buffer[n..]).await {
+                    Some(Ok(0)) => {
+                        ended = true;
+                        break;
+                    }
+                    Some(Ok(more)) => n += more,
+                    Some(Err(e)) => {
+                        tripwire.trip(format!("the connection to the server failed: {e}"));
+                        ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
             if let Err(why) = framer.check(&buffer[..n]) {
                 tripwire.trip(why);
                 break;
@@ -402,6 +420,22 @@ async fn relay(
         () = up => {}
         () = down => {}
     }
+}
+
+/// Reads what is available now, without waiting: None when nothing is.
+async fn read_now(
+    from: &mut (impl AsyncRead + Unpin),
+    buffer: &mut [u8],
+) -> Option<std::io::Result<usize>> {
+    std::future::poll_fn(|cx| {
+        let mut read = tokio::io::ReadBuf::new(buffer);
+        match std::pin::Pin::new(&mut *from).poll_read(cx, &mut read) {
+            std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Some(Ok(read.filled().len()))),
+            std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Some(Err(e))),
+            std::task::Poll::Pending => std::task::Poll::Ready(None),
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
