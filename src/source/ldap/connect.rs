@@ -127,14 +127,21 @@ fn connect_one(
                 .to_owned(),
         );
     }
-    let endpoint = Endpoint::parse(url, config.starttls)?;
-    let (stream, tripwire) = wire::open(endpoint, tls.clone(), config.timeout, config.bounds.wire)?;
-    // TLS is up already (on the wire); ldap3 speaks plain LDAP over the relay's socket.
-    let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(stream));
+
     let rt = ldap3::tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the LDAP client: {e}"))?;
+    let endpoint = Endpoint::parse(url, config.starttls)?;
+    let (stream, tripwire) = wire::open(
+        &rt,
+        endpoint,
+        tls.clone(),
+        config.timeout,
+        config.bounds.wire,
+    )?;
+    // TLS is up already (on the wire); ldap3 speaks plain LDAP over the relay's socket.
+    let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(stream));
     let mut ldap = rt.block_on(async {
         let (conn, ldap) = LdapConnAsync::with_settings(settings, "ldapi:///")
             .await

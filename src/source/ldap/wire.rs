@@ -8,8 +8,7 @@
 //! pair, reading each message's BER header as it passes: a message longer than
 //! `max_message_bytes`, or more than `max_read_bytes` in all, ends the connection at once, and
 //! the reason is kept in a [`Tripwire`] so that the search error names the bound and its key
-//! rather than a closed connection. The relay runs on a thread of its own, so decrypting and
-//! framing overlap with ldap3's decoding on the caller's thread.
+//! rather than a closed connection.
 
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
@@ -20,6 +19,7 @@ use ldap3::tokio;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
 
 /// What the server may send on one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,74 +92,38 @@ trait Wire: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Wire for T {}
 
 /// Connects to `endpoint` (TCP, then StartTLS and TLS as the URL asks, all within `timeout`)
-/// and returns ldap3's end of the relay. The relay thread ends when either side closes.
+/// and returns ldap3's end of the relay. The relay is a task on `rt`, ldap3's own runtime:
+/// both run on the caller's thread, so passing a message on costs no thread wakeup, and the
+/// relay ends with the runtime.
 pub(super) fn open(
+    rt: &Runtime,
     endpoint: Endpoint,
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
     limits: Limits,
 ) -> Result<(UnixStream, Tripwire), String> {
-    let (sender, receiver) = std::sync::mpsc::channel();
+    let server = rt
+        .block_on(async { tokio::time::timeout(timeout, establish(&endpoint, tls)).await })
+        .map_err(|_| {
+            format!(
+                "timed out after {} connecting to {}:{}",
+                humantime::format_duration(timeout),
+                endpoint.host,
+                endpoint.port
+            )
+        })??;
+    let setup = |e: std::io::Error| format!("cannot set up the LDAP client: {e}");
+    let (ours, theirs) = UnixStream::pair().map_err(setup)?;
+    ours.set_nonblocking(true).map_err(setup)?;
+    theirs.set_nonblocking(true).map_err(setup)?;
+    let ours = {
+        let _runtime = rt.enter();
+        tokio::net::UnixStream::from_std(ours).map_err(setup)?
+    };
     let tripwire = Tripwire::default();
     let tripped = tripwire.clone();
-    std::thread::Builder::new()
-        .name("ldap-wire".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = sender.send(Err(format!("cannot start the LDAP client: {e}")));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let server = match tokio::time::timeout(timeout, establish(&endpoint, tls)).await {
-                    Ok(Ok(server)) => server,
-                    Ok(Err(e)) => {
-                        let _ = sender.send(Err(e));
-                        return;
-                    }
-                    Err(_) => {
-                        let _ = sender.send(Err(format!(
-                            "timed out after {} connecting to {}:{}",
-                            humantime::format_duration(timeout),
-                            endpoint.host,
-                            endpoint.port
-                        )));
-                        return;
-                    }
-                };
-                let pair = UnixStream::pair().and_then(|(ours, theirs)| {
-                    ours.set_nonblocking(true)?;
-                    theirs.set_nonblocking(true)?;
-                    Ok((tokio::net::UnixStream::from_std(ours)?, theirs))
-                });
-                match pair {
-                    Ok((ours, theirs)) => {
-                        if sender.send(Ok(theirs)).is_ok() {
-                            relay(server, ours, limits, &tripped).await;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = sender.send(Err(format!("cannot set up the LDAP client: {e}")));
-                    }
-                }
-            });
-        })
-        .map_err(|e| format!("cannot start the LDAP client: {e}"))?;
-    // The thread answers within `timeout` (the handshake is bounded by it); the margin
-    // covers starting the thread.
-    match receiver.recv_timeout(timeout + Duration::from_secs(5)) {
-        Ok(Ok(stream)) => Ok((stream, tripwire)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!(
-            "timed out after {} connecting",
-            humantime::format_duration(timeout)
-        )),
-    }
+    rt.spawn(async move { relay(server, ours, limits, &tripped).await });
+    Ok((theirs, tripwire))
 }
 
 /// TCP, then StartTLS and the TLS handshake as the endpoint asks.
