@@ -262,9 +262,9 @@ fn table_error(text: &str, path: &Path, body_start: usize) -> Option<Error> {
                     kind = toml::from_str::<toml::Table>(key)
                         .ok()
                         .and_then(|t| t.get("kind")?.as_str().map(str::to_owned));
-                    line.chars()
-                        .map(|c| if c == '\n' { c } else { ' ' })
-                        .collect()
+                    // Byte for byte, so that every offset after it still points into `text`.
+                    let end = line.len() - line.trim_end_matches(['\r', '\n']).len();
+                    " ".repeat(line.len() - end) + &line[line.len() - end..]
                 }
                 _ => line.to_owned(),
             }
@@ -278,7 +278,7 @@ fn table_error(text: &str, path: &Path, body_start: usize) -> Option<Error> {
         _ => None,
     }?;
     let at = body_start + error.span()?.start;
-    let line = text[..at].matches('\n').count() + 1;
+    let line = text.get(..at)?.matches('\n').count() + 1;
     Some(Error::Source {
         path: path.to_owned(),
         line,
@@ -430,6 +430,13 @@ path = "out/relay_recipients"
             e.contains("rcptsync.toml: line 14: in this [[source]] (kind = \"ldap\"): invalid type: string \"big\", expected u32\n  page_size = \"big\""),
             "{e}"
         );
+        // A kind with a multi-byte character, and CRLF lines: the line is still found.
+        let e = error(
+            &text
+                .replace("kind = \"ldap\"", "kind = \"ldap\" # Jörg's ÄD")
+                .replace('\n', "\r\n"),
+        );
+        assert!(e.contains("line 14:"), "{e}");
         let e = error(&text.replace("page_size = \"big\"", "base_dnn = \"x\""));
         assert!(
             e.contains("line 14:") && e.contains("unknown field `base_dnn`"),
