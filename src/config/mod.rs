@@ -582,6 +582,13 @@ path = "out/relay_recipients"
         let text = with_ldap(&format!(
             "discover = \"example.com\"\ndns_server = \"127.0.0.1:5353\"\n{BIND}"
         ));
+        // A bind to DCs found in DNS needs the DCs' own CA.
+        let e = error(&text);
+        assert!(
+            e.contains("source.discover: with discover and a bind, set ca_file"),
+            "{e}"
+        );
+        let text = format!("{text}ca_file = \"ca.pem\"\n");
         let config = parse(&text).unwrap();
         let l = ldap_source(&config);
         assert!(l.servers.is_empty());

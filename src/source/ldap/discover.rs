@@ -21,7 +21,7 @@ use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use ldap3::tokio;
-use tracing::info;
+use tracing::{info, warn};
 
 /// What a source's `discover` and `dns_server` keys ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,7 @@ impl Discover {
             reason,
         };
         let found = lookup(&record, self.dns_server, timeout).map_err(error)?;
+        let found = in_domain(found, &self.domain, &record);
         if found.is_empty() {
             return Err(error(
                 "no domain controller found: the record has no usable target; check the domain \
@@ -82,7 +83,8 @@ impl Discover {
                     .into(),
             ));
         }
-        let ordered = order(found, &mut random);
+        let mut ordered = order(found, &mut random);
+        ordered.truncate(MAX_TARGETS);
         let asked = match self.dns_server {
             Some(server) => format!("DNS server {server}"),
             None => "the system resolver".to_owned(),
@@ -105,6 +107,26 @@ impl Discover {
         Ok(urls(&ordered, starttls))
     }
 }
+
+/// The targets that are names of `domain`: DNS answers are not authenticated, so a target
+/// outside the domain is not taken for one of its DCs, whatever the answer says, and is never
+/// sent a bind.
+fn in_domain(mut targets: Vec<Target>, domain: &str, record: &str) -> Vec<Target> {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    targets.retain(|t| {
+        let host = t.host.to_ascii_lowercase();
+        let inside = host == domain || host.ends_with(&format!(".{domain}"));
+        if !inside {
+            warn!("{record}: ignoring {}, which is outside {domain}", t.host);
+        }
+        inside
+    });
+    targets
+}
+
+/// The most DCs tried from one answer: a forged or broken answer with hundreds of targets
+/// must not make the failover take hours (each costs up to `timeout`).
+const MAX_TARGETS: usize = 16;
 
 /// The URLs for `targets` in their order: LDAPS on 636, or LDAP with StartTLS on the SRV port.
 pub fn urls(targets: &[Target], starttls: bool) -> Vec<String> {
@@ -250,6 +272,29 @@ pub fn parse_dns_server(text: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_targets_inside_the_domain_are_kept() {
+        let target = |host: &str| Target {
+            priority: 0,
+            weight: 100,
+            port: 389,
+            host: host.to_owned(),
+        };
+        let kept = in_domain(
+            vec![
+                target("DC1.Example.com"),
+                target("example.com"),
+                target("dc.attacker.net"),
+                target("dc1.notexample.com"),
+                target("example.com.attacker.net"),
+            ],
+            "example.com.",
+            "_ldap._tcp.dc._msdcs.example.com.",
+        );
+        let hosts: Vec<&str> = kept.iter().map(|t| t.host.as_str()).collect();
+        assert_eq!(hosts, ["DC1.Example.com", "example.com"]);
+    }
 
     fn target(priority: u16, weight: u16, host: &str) -> Target {
         Target {
