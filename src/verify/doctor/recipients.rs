@@ -158,8 +158,8 @@ pub fn reject_unlisted(settings: &Settings) -> Option<Finding> {
 /// `supported` is `postconf -m`: a type missing from it is an error, since this Postfix
 /// already cannot open the map; otherwise a warning to move before an upgrade breaks it.
 pub fn berkeley_db(settings: &Settings, supported: &str) -> Vec<Finding> {
-    settings
-        .list("relay_recipient_maps")
+    let maps = settings.list("relay_recipient_maps");
+    maps.clone()
         .into_iter()
         .filter_map(|entry| file_map(entry).map(|map| (entry, map)))
         .filter(|(_, map)| matches!(map.kind, MapType::Hash | MapType::Btree))
@@ -170,7 +170,10 @@ pub fn berkeley_db(settings: &Settings, supported: &str) -> Vec<Finding> {
                 format!("in rcptsync's config: [install] map = \"{lmdb}\" (or cdb:), then rcptsync apply"),
                 settings.set(&format!(
                     "relay_recipient_maps = {}",
-                    settings.value("relay_recipient_maps").replace(entry, &lmdb)
+                    maps.iter()
+                        .map(|m| if *m == entry { lmdb.as_str() } else { m })
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             ];
             if supported.lines().any(|t| t.trim() == kind) {
@@ -229,6 +232,16 @@ mod tests {
         let without = berkeley_db(&s, "cdb\nlmdb\n");
         assert_eq!(without[0].severity, Severity::Error);
         assert!(berkeley_db(&good_but(""), "cdb\nhash\n").is_empty());
+        // Only the matching list element is replaced, not every string that contains it.
+        let s = good_but("relay_recipient_maps = hash:/etc/postfix/rr, hash:/etc/postfix/rr_extra");
+        let findings = berkeley_db(&s, "hash\nlmdb\n");
+        assert!(
+            findings[0].to_string().contains(
+                "relay_recipient_maps = lmdb:/etc/postfix/rr, hash:/etc/postfix/rr_extra"
+            ),
+            "{}",
+            findings[0]
+        );
     }
 
     #[test]
