@@ -168,8 +168,9 @@ pub enum IdentityError {
 }
 
 /// Checks `gateway`'s identity_file as ssh would before it uses it (readable, a regular
-/// file, no access for group and others), so that a local mistake is reported as one with
-/// its fix, instead of as a refusal by the gateway.
+/// file, and, when it is the running user's own, no access for group and others: ssh's
+/// rule), so that a local mistake is reported as one with its fix, instead of as a refusal
+/// by the gateway. Opened without blocking, so that a FIFO in its place cannot hang push.
 pub fn check_identity(gateway: &Gateway) -> Result<(), IdentityError> {
     use std::os::unix::fs::PermissionsExt as _;
     let Some(path) = &gateway.identity_file else {
@@ -180,7 +181,13 @@ pub fn check_identity(gateway: &Gateway) -> Result<(), IdentityError> {
         path: path.clone(),
         cause,
     };
-    let file = match fs_err::File::open(path) {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let file = match fs_err::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(IdentityError::Missing {
@@ -197,7 +204,7 @@ pub fn check_identity(gateway: &Gateway) -> Result<(), IdentityError> {
         return Err(unreadable("not a regular file".to_owned()));
     }
     let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
+    if meta.uid() == rustix::process::geteuid().as_raw() && mode & 0o077 != 0 {
         return Err(IdentityError::TooOpen {
             gateway: gateway.name.clone(),
             path: path.clone(),
@@ -419,6 +426,28 @@ mod tests {
         );
         fs_err::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         check_identity(&gateway).unwrap();
+        // ssh's rule: the mode matters only for the running user's own key (a root-owned key
+        // shared through a group is fine). Only root can give the file away to test it.
+        if rustix::process::geteuid().is_root() {
+            fs_err::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+            rustix::fs::chown(&key, Some(rustix::fs::Uid::from_raw(65534)), None).unwrap();
+            check_identity(&gateway).unwrap();
+        }
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let fifo_as_key = Gateway {
+            identity_file: Some(fifo),
+            ..gateway.clone()
+        };
+        let e = check_identity(&fifo_as_key).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
         let dir_as_key = Gateway {
             identity_file: Some(dir.path().to_owned()),
             ..gateway
