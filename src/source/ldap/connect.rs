@@ -73,6 +73,14 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
     };
     let mut failures = Vec::new();
     for url in servers {
+        // Failover is part of the read: many dead servers must not hold the run for hours.
+        if Instant::now() > deadline {
+            failures.push(format!(
+                "{url}: not tried, read_timeout ({}) has passed",
+                humantime::format_duration(config.read_timeout)
+            ));
+            break;
+        }
         match connect_one(config, url, &tls, credentials.0.as_ref()) {
             Ok((rt, ldap, tripwire)) => {
                 if failures.is_empty() {
