@@ -215,3 +215,38 @@ fn a_referral_for_the_base_suggests_the_global_catalog() {
         "{run}"
     );
 }
+
+#[test]
+fn failover_stops_at_read_timeout() {
+    // A server that accepts connections and never answers (the kernel completes the handshake
+    // from the backlog): each try costs `timeout`; the failover must end at read_timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ldap://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(
+        dir.path().join("rcptsync.toml"),
+        format!(
+            "[[source]]\nname = \"silent\"\nkind = \"ldap\"\nservers = [\"{url}\", \"{url}\", \"{url}\", \"{url}\"]\n\
+             base_dn = \"DC=example,DC=com\"\ntimeout = \"1s\"\nread_timeout = \"1s\"\n\
+             bind_dn = \"CN=svc,DC=example,DC=com\"\nbind_password_file = \"pw\"\ninsecure_cleartext_bind = true\n\
+             [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"out/relay_recipients\"\n"
+        ),
+    )
+    .unwrap();
+    // A bind, so that each server is tried (and times out) before the search.
+    fs_err::write(dir.path().join("pw"), "secret\n").unwrap();
+    fs_err::set_permissions(
+        dir.path().join("pw"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (run, _) = rcptsync_peak(dir.path(), &["-c", "rcptsync.toml", "extract"]);
+    let run = run.code(1);
+    assert!(
+        run.stderr
+            .contains("not tried, read_timeout (1s) has passed"),
+        "{run}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4), "{run}");
+}
