@@ -120,6 +120,9 @@ pub fn client_config_with(
 /// Marks the name in a refusal of a certificate without DNS subjectAltName (strict mode), so
 /// that the message can name `tls_cn_fallback` and the proper fix.
 pub const NO_SAN_STRICT: &str = "no subjectAltName; tls_cn_fallback is off";
+/// Marks the name in a refusal where an intermediate CA limits the names it may issue for:
+/// `tls_cn_fallback` does not apply under it.
+pub const NO_SAN_CONSTRAINED: &str = "no subjectAltName, and the issuing CA has name constraints, which a CN cannot be checked against";
 /// Marks the name in a refusal where `tls_cn_fallback` compared the CN, and it did not match.
 pub const NO_SAN_CN_MISMATCH: &str = "no subjectAltName; tls_cn_fallback compared the CN";
 
@@ -164,6 +167,11 @@ impl ServerCertVerifier for Verifier {
             _ => None,
         };
         let marker = match self.names {
+            // webpki applies an intermediate CA's name constraints to subjectAltNames only:
+            // a CN is never trusted under such a CA.
+            NameCheck::CnFallback if intermediates.iter().any(constrains_names) => {
+                NO_SAN_CONSTRAINED
+            }
             NameCheck::CnFallback if host.is_some_and(|h| h.eq_ignore_ascii_case(&cn)) => {
                 return Ok(ServerCertVerified::assertion());
             }
@@ -224,6 +232,15 @@ fn cn_without_san(der: &CertificateDer<'_>) -> Option<String> {
     Some(cn.to_owned())
 }
 
+/// Whether a CA certificate carries the name constraints extension (or cannot be read: then
+/// it is treated as constraining).
+fn constrains_names(der: &CertificateDer<'_>) -> bool {
+    x509_parser::parse_x509_certificate(der.as_ref())
+        .ok()
+        .and_then(|(_, cert)| cert.name_constraints().ok().map(|c| c.is_some()))
+        .unwrap_or(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +272,27 @@ YW1wbGUudGVzdDAKBggqhkjOPQQDAgNIADBFAiB8Ql5zSvuQAwn+D84vUNzRtSHy
 AB6D78MgLVkPoDkaDAIhAOVdehCODHTX+B9BpyyEl7s7iFzbsnVZYH0BzvoNkr42
 -----END CERTIFICATE-----
 ";
+
+    /// A CA certificate with critical name constraints (permitted DNS:example.test).
+    const CONSTRAINED_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBqTCCAU+gAwIBAgIUO7JmxdbQKsjKuHROdA6iUSFmLDgwCgYIKoZIzj0EAwIw
+GTEXMBUGA1UEAwwOQ29uc3RyYWluZWQgQ0EwIBcNMjYxMjAxMTIzMDI2WhgPMjEy
+NjExMDcxMjMwMjZaMBkxFzAVBgNVBAMMDkNvbnN0cmFpbmVkIENBMFkwEwYHKoZI
+zj0CAQYIKoZIzj0DAQcDQgAEHajfo9uvv6tjo4EcQ+5Yp98JQZ3L0QJx2gTE12Zr
+ucQr92x25UIKuQ23yDUMPbx9OETbNGNxGdC/TXKSq8C816NzMHEwHQYDVR0OBBYE
+FGmbsWaqCGfMd9DQsDDuFf8++U+8MB8GA1UdIwQYMBaAFGmbsWaqCGfMd9DQsDDu
+Ff8++U+8MA8GA1UdEwEB/wQFMAMBAf8wHgYDVR0eAQH/BBQwEqAQMA6CDGV4YW1w
+bGUudGVzdDAKBggqhkjOPQQDAgNIADBFAiEAj4c3pzsJdz6wNX058hm6PMAX/10J
+hseJKk2skkhumgkCICd7acpBhQ+3Rz+wd35VV2K1J1F3oA6lpChMr9LZHF/c
+-----END CERTIFICATE-----";
+
+    #[test]
+    fn a_ca_with_name_constraints_is_recognised() {
+        assert!(constrains_names(&der(CONSTRAINED_CA)));
+        assert!(!constrains_names(&der(NO_SAN)));
+        // Unreadable counts as constraining: the fallback is then refused.
+        assert!(constrains_names(&CertificateDer::from(vec![0x30, 0x00])));
+    }
 
     fn der(pem: &str) -> CertificateDer<'static> {
         CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
