@@ -53,6 +53,21 @@ impl Entry {
         ["proxyAddresses", "mail", "msExchRequireAuthToSendTo"];
 }
 
+/// An error and its causes in one line, each said once: the libraries (ldap3, ureq, rustls)
+/// wrap the cause that names the fix (an unknown issuer, a timeout) several layers deep.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let s = e.to_string();
+        if !text.contains(&s) {
+            text = format!("{text}: {s}");
+        }
+        source = e.source();
+    }
+    text
+}
+
 /// Values are UTF-8 in LDAP; anything else is kept visibly broken (U+FFFD) so that the address
 /// validator rejects and reports it instead of the source failing the whole run.
 fn text(value: &[u8]) -> String {

@@ -212,15 +212,7 @@ fn retry_after(headers: &ureq::http::HeaderMap, attempt: u32) -> Duration {
 
 /// A transport error as a sentence, spelling out the TLS cases admins meet.
 fn describe(error: &ureq::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
-        let s = e.to_string();
-        if !text.contains(&s) {
-            text = format!("{text}: {s}");
-        }
-        source = e.source();
-    }
+    let text = crate::source::error_chain(error);
     if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
         format!(
             "TLS certificate verification failed: the server's certificate is not signed by a trusted CA \

@@ -200,15 +200,7 @@ pub fn library_panic(file: &str, line: u32, message: &str) -> bool {
 
 /// Turns an ldap3 error into a sentence, spelling out the TLS cases admins meet.
 fn describe(error: &LdapError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
-        let s = e.to_string();
-        if !text.contains(&s) {
-            text = format!("{text}: {s}");
-        }
-        source = e.source();
-    }
+    let text = super::error_chain(error);
     if matches!(error, LdapError::Timeout { .. }) {
         format!("timed out ({text})")
     } else {
