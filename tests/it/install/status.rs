@@ -84,3 +84,15 @@ fn a_fifo_in_the_spool_does_not_hang_status() {
     let s = status(&gw);
     assert_eq!(s["install"]["spool"]["state"], "unreadable", "{s}");
 }
+
+/// Root's status never follows a link the spool's account planted: a symbolic link to a file
+/// root can read (here a valid payload elsewhere) is reported, not read.
+#[test]
+fn a_symbolic_link_in_the_spool_is_not_followed_by_status() {
+    let gw = Gateway::new("cdb", "");
+    let elsewhere = gw.postfix.path("elsewhere");
+    fs_err::write(&elsewhere, crate::library::payload(b"a@example.com OK\n")).unwrap();
+    fs_err::os::unix::fs::symlink(&elsewhere, gw.postfix.path("spool/relay_recipients")).unwrap();
+    let s = status(&gw);
+    assert_eq!(s["install"]["spool"]["state"], "unreadable", "{s}");
+}
