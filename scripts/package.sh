@@ -19,6 +19,17 @@ if ! command -v cargo-deb >/dev/null; then
     say "installing cargo-deb"
     cargo install cargo-deb --locked
 fi
+# The package is built with the kerberos feature, whose bindings bindgen generates.
+build_need=()
+for p in libkrb5-dev clang libclang-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || build_need+=("$p")
+done
+if [ ${#build_need[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || fail "to build, install as root: apt-get install -y ${build_need[*]}"
+    say "installing ${build_need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${build_need[@]}" >/dev/null
+fi
 # The generated man pages and completions must be current before they are packaged.
 cargo test --locked --test it docs::
 deb=$(cargo deb --strip -- --locked | tail -n 1)
@@ -112,6 +123,28 @@ chown -R rcptsync:rcptsync "$work"
 runuser -u rcptsync -- rcptsync extract -q -c "$work/examples/rcptsync.toml" >/dev/null \
     || fail "extract on a copy of the example"
 [ "$(wc -l <"$work/examples/out/relay_recipients")" -eq 21 ] || fail "the example map does not have 21 recipients"
+
+# Built with Kerberos: a keytab source gets as far as opening the keytab.
+cat >"$work/kerberos.toml" <<'TOML'
+[recipients]
+domains = ["example.com"]
+
+[output]
+path = "relay_recipients"
+
+[[source]]
+name = "ad"
+kind = "ldap"
+servers = ["ldap://dc1.example.com"]
+base_dn = "DC=example,DC=com"
+keytab = "/nonexistent/rcptsync.keytab"
+principal = "svc-rcptsync@EXAMPLE.COM"
+TOML
+out=$(runuser -u rcptsync -- rcptsync extract --dry-run -c "$work/kerberos.toml" 2>&1) && fail "a missing keytab was not refused"
+case "$out" in
+    *"/nonexistent/rcptsync.keytab"*) ;;
+    *) fail "the packaged binary on a keytab source said: $out" ;;
+esac
 
 # Purge leaves nothing of it.
 dpkg --purge rcptsync >/dev/null

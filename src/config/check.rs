@@ -329,6 +329,46 @@ impl Checker<'_> {
                 },
             }),
         };
+        let kerberos = match (raw.keytab, raw.principal) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    self.source_key(index, "keytab"),
+                    "set without principal; add principal = \"svc-rcptsync@EXAMPLE.COM\" (`klist -k KEYTAB` lists the keytab's principals)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(
+                    self.source_key(index, "principal"),
+                    "set without keytab; add keytab = \"/etc/rcptsync/rcptsync.keytab\", the keytab exported for this principal",
+                ));
+            }
+            (Some(keytab), Some(principal)) => {
+                if bind.is_some() {
+                    return Err(self.invalid(
+                        self.source_key(index, "keytab"),
+                        "set together with bind_dn; keep one: keytab and principal bind with Kerberos, bind_dn with a password",
+                    ));
+                }
+                if !cfg!(feature = "kerberos") {
+                    return Err(self.invalid(
+                        self.source_key(index, "keytab"),
+                        ldap::kerberos::Error::NotBuilt.to_string(),
+                    ));
+                }
+                let (user, realm) = principal.rsplit_once('@').unwrap_or((&principal, ""));
+                if user.is_empty() || realm.is_empty() {
+                    return Err(self.invalid(
+                        self.source_key(index, "principal"),
+                        format!("{principal:?} is not a principal with its realm, such as \"svc-rcptsync@EXAMPLE.COM\""),
+                    ));
+                }
+                Some(ldap::kerberos::Keytab {
+                    path: self.resolve(&keytab),
+                    principal,
+                })
+            }
+        };
         // A simple bind carries the password as it is: over plain ldap:// without StartTLS,
         // anyone on the path reads it. Refused here, before anything connects, so that the
         // mistake is a config error and no server ever sees the password. An anonymous bind
@@ -368,6 +408,7 @@ impl Checker<'_> {
             filter,
             page_size,
             bind,
+            kerberos,
         })
     }
 

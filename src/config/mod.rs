@@ -548,6 +548,42 @@ path = "out/relay_recipients"
     }
 
     #[test]
+    fn kerberos_needs_keytab_and_principal_and_no_bind_dn() {
+        const KRB: &str = "keytab = \"rcptsync.keytab\"\nprincipal = \"svc-rcptsync@EXAMPLE.COM\"";
+        let plain = "servers = [\"ldap://dc1.example.com\"]";
+        let e = error(&with_ldap(&format!("{plain}\nkeytab = \"k\"")));
+        assert!(
+            e.contains("source.keytab") && e.contains("set without principal"),
+            "{e}"
+        );
+        let e = error(&with_ldap(&format!(
+            "{plain}\nprincipal = \"svc@EXAMPLE.COM\""
+        )));
+        assert!(e.contains("set without keytab"), "{e}");
+        let e = error(&with_ldap(&format!("{plain}\n{KRB}\n{BIND}")));
+        assert!(e.contains("set together with bind_dn; keep one"), "{e}");
+        if !cfg!(feature = "kerberos") {
+            let e = error(&with_ldap(&format!("{plain}\n{KRB}")));
+            assert!(e.contains("built without Kerberos support"), "{e}");
+            return;
+        }
+        let e = error(&with_ldap(&format!(
+            "{plain}\nkeytab = \"k\"\nprincipal = \"svc-rcptsync\""
+        )));
+        assert!(e.contains("is not a principal with its realm"), "{e}");
+        // Plain ldap:// is fine: Kerberos seals the session, no password crosses.
+        let config = parse(&with_ldap(&format!("{plain}\n{KRB}"))).unwrap();
+        let l = ldap_source(&config);
+        assert!(l.bind.is_none());
+        let k = l.kerberos.as_ref().unwrap();
+        assert_eq!(k.principal, "svc-rcptsync@EXAMPLE.COM");
+        assert_eq!(
+            k.path,
+            std::path::Path::new("/etc/rcptsync/rcptsync.keytab")
+        );
+    }
+
+    #[test]
     fn starttls_covers_the_plain_urls_and_combines_with_ldaps() {
         let config = parse(&with_ldap(&format!(
             "servers = [\"ldap://dc1.example.com\"]\nstarttls = true\n{BIND}"

@@ -135,6 +135,10 @@ pub struct Ldap {
     pub bind_dn: Option<String>,
     /// File holding the bind password.
     pub bind_password_file: Option<String>,
+    /// Kerberos keytab to bind with (with `principal`, instead of `bind_dn`).
+    pub keytab: Option<String>,
+    /// The Kerberos principal in `keytab` to bind as.
+    pub principal: Option<String>,
 }
 
 /// `[recipients]`.

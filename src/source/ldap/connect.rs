@@ -24,7 +24,7 @@ use tracing::{info, warn};
 
 use super::wire::{self, Endpoint, Tripwire};
 use super::{
-    Bounds, Credentials, Error, LdapSourceConfig, describe, describe_result, diagnose, secret,
+    Bounds, Credentials, Error, LdapSourceConfig, describe, describe_result, diagnose, kerberos,
 };
 
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
@@ -66,10 +66,20 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
     let discovered;
     let servers = match &config.discover {
         Some(discover) => {
-            discovered = discover.servers(config.starttls, config.timeout)?;
+            // A Kerberos bind seals plain LDAP on the SRV port, as StartTLS uses it.
+            discovered =
+                discover.servers(config.starttls || config.kerberos.is_some(), config.timeout)?;
             &discovered
         }
         None => &config.servers,
+    };
+    // One login for all the servers tried: the KDC is asked once.
+    let login = match &credentials.kerberos {
+        Some(credential) => Some(credential.login().map_err(|reason| Error::Kerberos {
+            source_name: config.name.clone(),
+            reason,
+        })?),
+        None => None,
     };
     let mut failures = Vec::new();
     for url in servers {
@@ -81,7 +91,7 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
             ));
             break;
         }
-        match connect_one(config, url, &tls, credentials.0.as_ref()) {
+        match connect_one(config, url, &tls, credentials, login.as_ref()) {
             Ok((rt, ldap, tripwire)) => {
                 if failures.is_empty() {
                     info!("connected to {url}");
@@ -125,7 +135,8 @@ fn connect_one(
     config: &LdapSourceConfig,
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
-    password: Option<&secret::Secret>,
+    credentials: &Credentials,
+    login: Option<&kerberos::Login>,
 ) -> Result<(Runtime, Ldap, Tripwire), String> {
     // The config check refuses this already; checked again so that no caller can send the
     // password in cleartext by building a config some other way.
@@ -147,6 +158,7 @@ fn connect_one(
         tls.clone(),
         config.timeout,
         config.bounds.wire,
+        login,
     )?;
     // TLS is up already (on the wire); ldap3 speaks plain LDAP over the relay's socket.
     let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(stream));
@@ -157,7 +169,7 @@ fn connect_one(
         ldap3::drive!(conn);
         Ok::<_, String>(ldap)
     })?;
-    if let (Some(bind), Some(password)) = (&config.bind, password) {
+    if let (Some(bind), Some(password)) = (&config.bind, &credentials.password) {
         if config.cleartext(url) {
             // Only with insecure_cleartext_bind (refused above otherwise): said on every run,
             // so that a lab setting left in production does not go unnoticed.

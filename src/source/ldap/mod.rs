@@ -19,6 +19,7 @@ mod connect;
 mod diagnose;
 pub mod discover;
 mod exchange;
+pub mod kerberos;
 mod mark;
 mod modify;
 pub mod prune;
@@ -80,8 +81,10 @@ pub struct LdapSourceConfig {
     pub filter: String,
     /// Entries per page.
     pub page_size: i32,
-    /// Simple bind; None for anonymous.
+    /// Simple bind; None for anonymous (or Kerberos).
     pub bind: Option<Bind>,
+    /// Kerberos bind from a keytab (`keytab`, `principal`); never together with `bind`.
+    pub kerberos: Option<kerberos::Keytab>,
 }
 
 /// How much a directory may send in one read. Each bound reached is an error that names its
@@ -123,17 +126,38 @@ pub struct Bind {
     pub password: PasswordSource,
 }
 
-/// The bind password of one source, read and checked before anything connects: a password
-/// file that is refused is the admin's mistake to fix (the caller reports it as such), not a
-/// directory failure, so it must not be found halfway through [`connect()`].
+/// The bind password or Kerberos credential of one source, read and checked before anything
+/// connects: a password file or keytab that is refused is the admin's mistake to fix (the
+/// caller reports it as such), not a directory failure, so it must not be found halfway
+/// through [`connect()`].
 #[derive(Debug)]
-pub struct Credentials(Option<Secret>);
+pub struct Credentials {
+    password: Option<Secret>,
+    kerberos: Option<kerberos::Credential>,
+}
+
+/// Why a source's credentials could not be had; the admin's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// The bind password.
+    #[error(transparent)]
+    Password(#[from] secret::Error),
+    /// The keytab.
+    #[error(transparent)]
+    Keytab(#[from] kerberos::Error),
+}
 
 impl LdapSourceConfig {
-    /// Reads the bind password (nothing for an anonymous bind).
-    pub fn credentials(&self) -> Result<Credentials, secret::Error> {
-        let secret = self.bind.as_ref().map(|b| b.password.read()).transpose()?;
-        Ok(Credentials(secret))
+    /// Reads the bind password or sets up the Kerberos credential (nothing for an anonymous
+    /// bind).
+    pub fn credentials(&self) -> Result<Credentials, CredentialsError> {
+        let password = self.bind.as_ref().map(|b| b.password.read()).transpose()?;
+        let kerberos = self
+            .kerberos
+            .as_ref()
+            .map(kerberos::Credential::open)
+            .transpose()?;
+        Ok(Credentials { password, kerberos })
     }
 
     /// Whether a bind on `url` would carry the password without TLS.
@@ -145,6 +169,14 @@ impl LdapSourceConfig {
 /// Why a directory could not be read; in every case nothing is written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The Kerberos login (the AS exchange with the KDC) failed.
+    #[error("source {source_name}: {reason}")]
+    Kerberos {
+        /// The source.
+        source_name: String,
+        /// What went wrong, with the fix.
+        reason: String,
+    },
     /// No server could be connected to and bound.
     #[error("no directory server could be used: {}", .0.join("; "))]
     NoServer(Vec<String>),

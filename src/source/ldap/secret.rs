@@ -111,11 +111,9 @@ impl PasswordSource {
     }
 }
 
-/// Reads a secret from a file that only its owner can read, with every check of the module doc
-/// (the Graph source's client secret and certificate key go through the same door); `key` is
-/// the config key that names the file, for the message that says which key to fix. The
-/// trailing line end is not part of the secret.
-pub fn read_private(path: &Path, key: &'static str) -> Result<Secret, Error> {
+/// Opens a file that only its owner can read (a password file, a keytab), with every check
+/// of the module doc made on the opened handle; the caller reads what was checked.
+pub fn open_private(path: &Path, key: &'static str) -> Result<fs_err::File, Error> {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. It changes
     // nothing for the regular file that is read below.
     let file = fs_err::OpenOptions::new()
@@ -158,6 +156,15 @@ pub fn read_private(path: &Path, key: &'static str) -> Result<Secret, Error> {
             mode: mode & 0o7777,
         });
     }
+    Ok(file)
+}
+
+/// Reads a secret from a file that only its owner can read, with every check of the module doc
+/// (the Graph source's client secret and certificate key go through the same door); `key` is
+/// the config key that names the file, for the message that says which key to fix. The
+/// trailing line end is not part of the secret.
+pub fn read_private(path: &Path, key: &'static str) -> Result<Secret, Error> {
+    let file = open_private(path, key)?;
     let text = std::io::read_to_string(file)?;
     let password = text
         .strip_suffix('\n')

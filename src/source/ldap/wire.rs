@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
+use super::kerberos::{Login, Seal};
+
 /// What the server may send on one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -95,15 +97,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Wire for T {}
 /// and returns ldap3's end of the relay. The relay is a task on `rt`, ldap3's own runtime:
 /// both run on the caller's thread, so passing a message on costs no thread wakeup, and the
 /// relay ends with the runtime.
+///
+/// With a Kerberos `login` the bind is made here, before ldap3 sees the connection
+/// ([`Login::bind`]), within the same `timeout`; on plain `ldap://` the relay then seals
+/// and unseals everything.
 pub(super) fn open(
     rt: &Runtime,
     endpoint: Endpoint,
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
     limits: Limits,
+    login: Option<&Login>,
 ) -> Result<(UnixStream, Tripwire), String> {
-    let server = rt
-        .block_on(async { tokio::time::timeout(timeout, establish(&endpoint, tls)).await })
+    let setup = async {
+        let (mut server, binding) = establish(&endpoint, tls).await?;
+        let seal = match login {
+            Some(login) => {
+                login
+                    .bind(&mut server, &endpoint.host, binding.as_deref())
+                    .await?
+            }
+            None => None,
+        };
+        Ok::<_, String>((server, seal))
+    };
+    let (server, seal) = rt
+        .block_on(async { tokio::time::timeout(timeout, setup).await })
         .map_err(|_| {
             format!(
                 "timed out after {} connecting to {}:{}",
@@ -122,15 +141,21 @@ pub(super) fn open(
     };
     let tripwire = Tripwire::default();
     let tripped = tripwire.clone();
-    rt.spawn(async move { relay(server, ours, limits, &tripped).await });
+    rt.spawn(async move {
+        match seal {
+            None => relay(server, ours, limits, &tripped).await,
+            Some(seal) => relay_sealed(server, ours, limits, seal, &tripped).await,
+        }
+    });
     Ok((theirs, tripwire))
 }
 
-/// TCP, then StartTLS and the TLS handshake as the endpoint asks.
+/// TCP, then StartTLS and the TLS handshake as the endpoint asks; with TLS, also the channel
+/// binding of the session (for a Kerberos bind).
 async fn establish(
     endpoint: &Endpoint,
     tls: Arc<rustls::ClientConfig>,
-) -> Result<Box<dyn Wire>, String> {
+) -> Result<(Box<dyn Wire>, Option<Vec<u8>>), String> {
     let Endpoint {
         host,
         port,
@@ -141,7 +166,7 @@ async fn establish(
         .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
     let _ = tcp.set_nodelay(true);
     if *security == Security::Plain {
-        return Ok(Box::new(tcp));
+        return Ok((Box::new(tcp), None));
     }
     if *security == Security::StartTls {
         starttls(&mut tcp).await?;
@@ -155,7 +180,43 @@ async fn establish(
         .connect(name, tcp)
         .await
         .map_err(|e| super::tls_advice(format!("TLS handshake failed: {e}")))?;
-    Ok(Box::new(stream))
+    let binding = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| tls_server_end_point(leaf.as_ref()));
+    Ok((Box::new(stream), binding))
+}
+
+/// The tls-server-end-point channel binding of a server certificate (RFC 5929 4.1): the
+/// certificate hashed with its signature's hash, SHA-256 for MD5 and SHA-1.
+pub(super) fn tls_server_end_point(der: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    use x509_parser::prelude::FromDer as _;
+    // sha384WithRSAEncryption, ecdsa-with-SHA384, and their SHA-512 siblings.
+    let algorithm = x509_parser::certificate::X509Certificate::from_der(der)
+        .map(|(_, cert)| cert.signature_algorithm.algorithm.to_id_string())
+        .unwrap_or_default();
+    let hash = match algorithm.as_str() {
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => sha2::Sha384::digest(der).to_vec(),
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => sha2::Sha512::digest(der).to_vec(),
+        _ => sha2::Sha256::digest(der).to_vec(),
+    };
+    let mut binding = b"tls-server-end-point:".to_vec();
+    binding.extend(hash);
+    binding
+}
+
+/// The length of the LDAP message at the start of `bytes` (header included); None while its
+/// header is incomplete.
+#[cfg(feature = "kerberos")]
+pub(super) fn message_length(bytes: &[u8]) -> Result<Option<usize>, String> {
+    Ok(Header::parse(bytes)?.map(|h| {
+        usize::try_from(h.length)
+            .unwrap_or(usize::MAX)
+            .saturating_add(h.size)
+    }))
 }
 
 /// The StartTLS extended request (RFC 4511 4.14.1) with message ID 1: ldap3 begins its own
@@ -386,6 +447,106 @@ async fn relay(
     }
 }
 
+/// [`relay`] under a Kerberos security layer: each buffer ldap3 writes goes to the server
+/// sealed, with its 4-byte length; each sealed buffer from the server is bounded by what
+/// rcptsync said it takes, unsealed, and checked as plaintext is. A buffer that does not
+/// unseal (tampered with, or not from the server the bind authenticated) ends the connection.
+async fn relay_sealed(
+    server: Box<dyn Wire>,
+    ours: tokio::net::UnixStream,
+    limits: Limits,
+    seal: Seal,
+    tripwire: &Tripwire,
+) {
+    let seal = std::sync::Mutex::new(seal);
+    let (mut server_read, mut server_write) = tokio::io::split(server);
+    let (mut ours_read, mut ours_write) = ours.into_split();
+    let up = async {
+        let size = seal.lock().map(|s| s.max_send()).unwrap_or(1024);
+        let mut buffer = vec![0u8; size];
+        loop {
+            let n = match ours_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let sealed = match seal.lock() {
+                Ok(mut seal) => seal.wrap(&buffer[..n]),
+                Err(_) => break,
+            };
+            let sealed = match sealed {
+                Ok(sealed) => sealed,
+                Err(why) => {
+                    tripwire.trip(why);
+                    break;
+                }
+            };
+            let Ok(len) = u32::try_from(sealed.len()) else {
+                break;
+            };
+            let mut frame = len.to_be_bytes().to_vec();
+            frame.extend(sealed);
+            if server_write.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), server_write.shutdown()).await;
+    };
+    let down = async {
+        let mut framer = Framer::new(limits);
+        let mut total = 0u64;
+        let mut buffer = Vec::new();
+        loop {
+            let mut len = [0u8; 4];
+            if server_read.read_exact(&mut len).await.is_err() {
+                break;
+            }
+            let len = u32::from_be_bytes(len);
+            if len == 0 || len > super::kerberos::MAX_RECEIVE {
+                tripwire.trip(format!(
+                    "the server sent a sealed buffer of {len} bytes; rcptsync takes 1 to {}",
+                    super::kerberos::MAX_RECEIVE
+                ));
+                break;
+            }
+            total = total.saturating_add(4 + u64::from(len));
+            if total > limits.read_bytes {
+                tripwire.trip(format!(
+                    "the server sent more than {} bytes on one connection (max_read_bytes)",
+                    limits.read_bytes
+                ));
+                break;
+            }
+            buffer.resize(len as usize, 0);
+            if let Err(e) = server_read.read_exact(&mut buffer).await {
+                tripwire.trip(format!("the connection to the server failed: {e}"));
+                break;
+            }
+            let plain = match seal.lock() {
+                Ok(mut seal) => seal.unwrap(&buffer),
+                Err(_) => break,
+            };
+            let plain = match plain {
+                Ok(plain) => plain,
+                Err(why) => {
+                    tripwire.trip(why);
+                    break;
+                }
+            };
+            if let Err(why) = framer.check(&plain) {
+                tripwire.trip(why);
+                break;
+            }
+            if ours_write.write_all(&plain).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
+}
+
 /// Reads what is available now, without waiting: None when nothing is.
 async fn read_now(
     from: &mut (impl AsyncRead + Unpin),
@@ -410,6 +571,26 @@ mod tests {
         message_bytes: 300,
         read_bytes: 1000,
     };
+
+    /// A self-signed ECDSA P-384 certificate signed with SHA-384 (openssl req -x509 -sha384),
+    /// and its SHA-384 digest as `openssl dgst -sha384` prints it.
+    const P384_CERT: &str = "MIIByDCCAU6gAwIBAgIUdUYaQ2AACLTCQ+jurSq/YGNOh9UwCgYIKoZIzj0EAwMwGzEZMBcGA1UEAwwQZGMxLmV4YW1wbGUudGVzdDAeFw0yNjEyMDExMzExMTJaFw0zNjExMjgxMzExMTJaMBsxGTAXBgNVBAMMEGRjMS5leGFtcGxlLnRlc3QwdjAQBgcqhkjOPQIBBgUrgQQAIgNiAAQ0GiSxexFhyu9gOXBZGMvBt59XTESby0/hX40PujtWIr6kxHoohkqN52evMiq4TaiiD4cfW86hcBjw8hclNkNJdpeaWHWa7oNoGmWDCddgnqSopVLecCVJrH8gJYAQrOejUzBRMB0GA1UdDgQWBBTNJlQhu2t6f5NPUBqHeUET2duj7zAfBgNVHSMEGDAWgBTNJlQhu2t6f5NPUBqHeUET2duj7zAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMDA2gAMGUCMC0wDCr6b7dKVLzd5OH46cEBUELWoJdFbQEGbSLjQYrtOQcomVaO2jGYmOHFYJ1vbQIxAOa3pAyLQ2IsKUsatc7oSRs2W2h86MQqpCuJNqUTRmLApiQ4ytZYaddI/EomsqSfDg==";
+    const P384_CERT_SHA384: &str = "ee2a86ec6dc6b69f1e732bf3cfcbfa015fc7048ce3f544b174dfdc9c2d4f515ece8afdfafaafb17a3fbf86c51b4d925c";
+
+    #[test]
+    fn channel_binding_hashes_with_the_signature_hash() {
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(P384_CERT)
+            .unwrap();
+        let binding = tls_server_end_point(&der);
+        let (prefix, hash) = binding.split_at(21);
+        assert_eq!(prefix, b"tls-server-end-point:");
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, P384_CERT_SHA384);
+        // Not a certificate (a SHA-1 or MD5 signature alike): SHA-256.
+        assert_eq!(tls_server_end_point(b"junk").len(), 21 + 32);
+    }
 
     #[test]
     fn endpoints_come_from_urls() {

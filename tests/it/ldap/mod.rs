@@ -2,6 +2,8 @@
 //! with an AD-like schema and limits, and a real Samba AD DC.
 
 mod interop;
+#[cfg(feature = "kerberos")]
+mod kerberos;
 mod prune;
 mod rogue;
 mod samba;
