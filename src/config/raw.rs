@@ -7,7 +7,7 @@
 //!
 //! These types are also the configuration reference: each key's doc comment is what the
 //! README's tables (and so rcptsync.toml(5)) say about it, and each default is written once,
-//! as the TOML a user would write, in the [`table!`] that defines the key. The defaults are
+//! as the TOML a user would write, in the `table!` that defines the key. The defaults are
 //! applied by deserializing that text exactly as a value in the file would be, and the README
 //! shows that same text (`tests/it/docs.rs` generates the tables from [`Key`]s).
 
