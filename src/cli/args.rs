@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::raw::{Install, Key};
+
 /// Keep a Postfix gateway's relay recipient map in step with Active Directory / LDAP.
 ///
 /// Reads the valid recipients from the directory, writes a Postfix map atomically, pushes
@@ -50,7 +52,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         spool: PathBuf,
         /// Refuse maps larger than this many bytes.
-        #[arg(long, value_name = "BYTES", default_value_t = crate::install::DEFAULT_MAX_BYTES)]
+        // The default of [install].max_bytes: receive takes no map that apply would refuse.
+        #[arg(long, value_name = "BYTES", default_value = Key::default_of(Install::KEYS, "max_bytes"))]
         max_bytes: u64,
         /// Give up on a sender that has not delivered a complete map within this time.
         #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]

@@ -10,7 +10,7 @@ use crate::postfix::{MapSpec, MapType};
 use crate::rules::address;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
-use crate::source::graph::{self, CredentialFile, GraphSourceConfig};
+use crate::source::graph::{CredentialFile, GraphSourceConfig};
 use crate::source::ldap::secret::PasswordSource;
 use crate::source::ldap::{self, Bind, LdapSourceConfig};
 use crate::transport::Gateway;
@@ -67,14 +67,8 @@ impl Checker<'_> {
         base.join(value)
     }
 
-    /// A duration such as "30s" or "10m" (`default` when the key is absent); zero is refused.
-    fn duration(
-        &self,
-        key: &str,
-        value: Option<&str>,
-        default: &str,
-    ) -> Result<std::time::Duration, Error> {
-        let text = value.unwrap_or(default);
+    /// A duration such as "30s" or "10m"; zero is refused.
+    fn duration(&self, key: &str, text: &str) -> Result<std::time::Duration, Error> {
         humantime::parse_duration(text)
             .ok()
             .filter(|d| !d.is_zero())
@@ -128,16 +122,23 @@ impl Checker<'_> {
             Some(m) => Some(self.resolve(&m.textfile)),
             None => None,
         };
-        let full_every = humantime::parse_duration(&raw.safety.full_every).map_err(|_| {
+        let raw_safety = match raw.safety {
+            Some(safety) => safety,
+            None => raw::Safety::defaults().map_err(|cause| Error::Parse {
+                path: self.path.to_owned(),
+                cause,
+            })?,
+        };
+        let full_every = humantime::parse_duration(&raw_safety.full_every).map_err(|_| {
             self.invalid(
                 "safety.full_every",
                 format!(
                     "{:?} is not a duration such as \"1h\" or \"30m\"",
-                    raw.safety.full_every
+                    raw_safety.full_every
                 ),
             )
         })?;
-        let safety = self.safety(raw.safety)?;
+        let safety = self.safety(raw_safety)?;
         for (i, gateway) in raw.gateway.iter().enumerate() {
             if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
                 return Err(self.invalid(
@@ -270,36 +271,22 @@ impl Checker<'_> {
                 ));
             }
         }
-        let timeout = self.duration("source.timeout", raw.timeout.as_deref(), "10s")?;
-        let read_timeout =
-            self.duration("source.read_timeout", raw.read_timeout.as_deref(), "30m")?;
-        let defaults = ldap::Bounds::default();
-        let bound = |key: &str, value: Option<u64>, default: u64| match value {
-            Some(0) => Err(self.invalid(
+        let timeout = self.duration("source.timeout", &raw.timeout)?;
+        let read_timeout = self.duration("source.read_timeout", &raw.read_timeout)?;
+        let bound = |key: &str, value: u64| match value {
+            0 => Err(self.invalid(
                 key,
                 "0 would refuse every read; leave it out for the default",
             )),
-            value => Ok(value.unwrap_or(default)),
+            value => Ok(value),
         };
         let bounds = ldap::Bounds {
-            entries: bound("source.max_entries", raw.max_entries, defaults.entries)?,
-            values: bound("source.max_values", raw.max_values, defaults.values)?,
-            value_bytes: bound(
-                "source.max_value_bytes",
-                raw.max_value_bytes,
-                defaults.value_bytes,
-            )?,
+            entries: bound("source.max_entries", raw.max_entries)?,
+            values: bound("source.max_values", raw.max_values)?,
+            value_bytes: bound("source.max_value_bytes", raw.max_value_bytes)?,
             wire: ldap::Limits {
-                message_bytes: bound(
-                    "source.max_message_bytes",
-                    raw.max_message_bytes,
-                    defaults.wire.message_bytes,
-                )?,
-                read_bytes: bound(
-                    "source.max_read_bytes",
-                    raw.max_read_bytes,
-                    defaults.wire.read_bytes,
-                )?,
+                message_bytes: bound("source.max_message_bytes", raw.max_message_bytes)?,
+                read_bytes: bound("source.max_read_bytes", raw.max_read_bytes)?,
             },
         };
         let filter = raw
@@ -311,7 +298,7 @@ impl Checker<'_> {
                 format!("{filter:?} is not a valid LDAP filter (RFC 4515)"),
             )
         })?;
-        let page_size = raw.page_size.unwrap_or(1000);
+        let page_size = raw.page_size;
         let page_size = i32::try_from(page_size)
             .ok()
             .filter(|&n| n > 0)
@@ -414,9 +401,8 @@ impl Checker<'_> {
 
     /// An `https://host[:port]` origin (no path, query or trailing slash): the token goes to
     /// no other scheme, ever.
-    fn origin(&self, key: &str, value: Option<String>, default: &str) -> Result<String, Error> {
-        let text = value.unwrap_or_else(|| default.to_owned());
-        let url = text.strip_suffix('/').unwrap_or(&text);
+    fn origin(&self, key: &str, text: &str) -> Result<String, Error> {
+        let url = text.strip_suffix('/').unwrap_or(text);
         let host = url.strip_prefix("https://").unwrap_or_default();
         let ok = !host.is_empty()
             && host
@@ -470,15 +456,11 @@ impl Checker<'_> {
             tenant: raw.tenant,
             client_id: raw.client_id,
             credential,
-            authority: self.origin("source.authority", raw.authority, graph::DEFAULT_AUTHORITY)?,
-            graph_url: self.origin("source.graph_url", raw.graph_url, graph::DEFAULT_GRAPH_URL)?,
+            authority: self.origin("source.authority", &raw.authority)?,
+            graph_url: self.origin("source.graph_url", &raw.graph_url)?,
             ca_file: raw.ca_file.map(|f| self.resolve(&f)),
-            timeout: self.duration("source.timeout", raw.timeout.as_deref(), "30s")?,
-            read_timeout: self.duration(
-                "source.read_timeout",
-                raw.read_timeout.as_deref(),
-                "30m",
-            )?,
+            timeout: self.duration("source.timeout", &raw.timeout)?,
+            read_timeout: self.duration("source.read_timeout", &raw.read_timeout)?,
         })
     }
 
@@ -590,11 +572,11 @@ impl Checker<'_> {
         token("name", &raw.name, "")?;
         token("host", &raw.host, ":[]%")?;
         token("user", &raw.user, "")?;
-        let port = raw.port.unwrap_or(22);
+        let port = raw.port;
         if port == 0 {
             return Err(self.invalid("gateway.port", "0 is not a port"));
         }
-        let timeout = self.duration("gateway.timeout", raw.timeout.as_deref(), "10m")?;
+        let timeout = self.duration("gateway.timeout", &raw.timeout)?;
         Ok(Gateway {
             timeout,
             name: raw.name,
@@ -607,9 +589,7 @@ impl Checker<'_> {
     }
 
     fn install(&self, raw: raw::Install) -> Result<install::Settings, Error> {
-        let map_text = raw
-            .map
-            .unwrap_or_else(|| "lmdb:/etc/postfix/relay_recipients".to_owned());
+        let map_text = raw.map;
         let Some(map) = MapSpec::parse(&map_text) else {
             let types: Vec<&str> = MapType::ALL.iter().map(|t| t.name()).collect();
             return Err(self.invalid(
@@ -626,7 +606,7 @@ impl Checker<'_> {
                 format!("{map_text:?}: the path must be absolute, as in relay_recipient_maps"),
             ));
         }
-        let reload = match raw.reload.as_deref().unwrap_or("auto") {
+        let reload = match raw.reload.as_str() {
             "auto" => Reload::Auto,
             "always" => Reload::Always,
             "never" => Reload::Never,
@@ -637,7 +617,7 @@ impl Checker<'_> {
                 ));
             }
         };
-        let cdb_writer = match raw.cdb_writer.as_deref().unwrap_or("native") {
+        let cdb_writer = match raw.cdb_writer.as_str() {
             "native" => CdbWriter::Native,
             "postmap" => CdbWriter::Postmap,
             other => {
@@ -647,7 +627,7 @@ impl Checker<'_> {
                 ));
             }
         };
-        let spool = self.resolve(raw.spool.as_deref().unwrap_or("/var/spool/rcptsync"));
+        let spool = self.resolve(&raw.spool);
         if crate::map::atomic::dir_of(&map.path) == spool {
             return Err(self.invalid(
                 "install.spool",
@@ -661,11 +641,10 @@ impl Checker<'_> {
         Ok(install::Settings {
             spool,
             map,
-            postfix_config_dir: self
-                .resolve(raw.postfix_config_dir.as_deref().unwrap_or("/etc/postfix")),
+            postfix_config_dir: self.resolve(&raw.postfix_config_dir),
             reload,
             cdb_writer,
-            max_bytes: raw.max_bytes.unwrap_or(install::DEFAULT_MAX_BYTES),
+            max_bytes: raw.max_bytes,
         })
     }
 

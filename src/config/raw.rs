@@ -1,10 +1,124 @@
-//! The configuration file exactly as written: serde types, no I/O, no interpretation.
+//! The configuration file as written, with the defaults of absent keys filled in: serde
+//! types, no I/O, no interpretation.
 //!
 //! Every table denies unknown keys, so a typo (`exclude_domain`) is an error naming the key
 //! and the line instead of a silently ignored safety setting. [`super::Config`] turns this into
 //! checked values.
+//!
+//! These types are also the configuration reference: each key's doc comment is what the
+//! README's tables (and so rcptsync.toml(5)) say about it, and each default is written once,
+//! as the TOML a user would write, in the `table!` that defines the key. The defaults are
+//! applied by deserializing that text exactly as a value in the file would be, and the README
+//! shows that same text (`tests/it/docs.rs` generates the tables from [`Key`]s).
 
 use serde::Deserialize;
+
+/// One key of the configuration reference: a row of a README table.
+#[derive(Debug)]
+pub struct Key {
+    /// The key as written in the file.
+    pub name: &'static str,
+    /// What it does, in Markdown: the field's doc comment, a line per `///` line.
+    pub doc: &'static str,
+    /// The default as the TOML a user would write (`"30m"`, `1000`, `false`), applied when
+    /// the key is absent; None when absence has a meaning of its own ([`Key::default_text`]).
+    pub default: Option<&'static str>,
+    /// What the default column says besides the TOML default, or instead of it: what an
+    /// absent key means ("anonymous", "(required)"), or the default in other words
+    /// ("(256 MiB)"). Empty when there is nothing to say.
+    pub default_text: &'static str,
+}
+
+impl Key {
+    /// The TOML default of the key `name` among `keys`: for a command-line option that must
+    /// default to the same value as a config key (`receive --max-bytes`, `[install].max_bytes`).
+    pub fn default_of(keys: &[Key], name: &str) -> Option<&'static str> {
+        keys.iter().find(|k| k.name == name)?.default
+    }
+}
+
+/// A key's default, deserialized from its TOML text as the same key in the file would be.
+/// Only a default that is not valid for its own key fails, which the tests would show.
+fn default<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    key: &str,
+    text: &str,
+) -> Result<T, E> {
+    toml::de::ValueDeserializer::parse(text)
+        .and_then(T::deserialize)
+        .map_err(|e| E::custom(format!("the default of {key} ({text}) is not valid: {e}")))
+}
+
+/// Defines a table's struct, its [`Key`]s (`KEYS`) and its `Deserialize`, from one list of
+/// fields. Each field is a key of the reference:
+///
+/// ```text
+/// /// The meaning (the README's text, Markdown).
+/// #[default_text = "what an absent key means"]   // optional
+/// key: Type = toml_default,                       // `= toml_default` optional
+/// ```
+///
+/// A key with a TOML default has type `Type` (absent, it gets the default); one without is
+/// required, unless `Type` is an `Option`. Fields in a leading `[ ... ]` are keys documented
+/// in another table (a source's `name`, in [`SOURCE`]): in the struct, not in `KEYS`.
+macro_rules! table {
+    (
+        $(#[doc = $table_doc:literal])*
+        pub struct $name:ident {
+            $([ $( $(#[doc = $other_doc:literal])* $other:ident : $other_ty:ty ),* $(,)? ])?
+            $(
+                $(#[doc = $doc:literal])*
+                $(#[default_text = $text:literal])?
+                $key:ident : $ty:ty $(= $default:tt)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[doc = $table_doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            $($( $(#[doc = $other_doc])* pub $other: $other_ty, )*)?
+            $( $(#[doc = $doc])* pub $key: $ty, )*
+        }
+
+        impl $name {
+            /// The table's keys in the configuration reference, in the struct's order.
+            pub const KEYS: &[Key] = &[$(Key {
+                name: stringify!($key),
+                doc: concat!($($doc, "\n"),*),
+                default: table!(@some $(stringify!($default))?),
+                default_text: concat!($($text)?),
+            }),*];
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                // The table as written, a key with a default optional. Named as the table,
+                // so that serde's messages ("expected struct Ldap") name it as before.
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct $name {
+                    $($( $other: $other_ty, )*)?
+                    $( $key: table!(@written $ty $(, $default)?), )*
+                }
+                let written = $name::deserialize(deserializer)?;
+                Ok(Self {
+                    $($( $other: written.$other, )*)?
+                    $( $key: table!(@value D, $key, written.$key $(, $default)?), )*
+                })
+            }
+        }
+    };
+    (@some) => { None };
+    (@some $text:expr) => { Some($text) };
+    (@written $ty:ty) => { $ty };
+    (@written $ty:ty, $default:tt) => { Option<$ty> };
+    (@value $d:ident, $key:ident, $written:expr) => { $written };
+    (@value $d:ident, $key:ident, $written:expr, $default:tt) => {
+        match $written {
+            Some(value) => value,
+            None => default::<_, $d::Error>(stringify!($key), stringify!($default))?,
+        }
+    };
+}
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -17,9 +131,8 @@ pub struct Config {
     pub recipients: Option<Recipients>,
     /// `[output]`, required by the commands that extract.
     pub output: Option<Output>,
-    /// `[safety]`; every key has a safe default.
-    #[serde(default)]
-    pub safety: Safety,
+    /// `[safety]`; every key has a default, so an absent table is an empty one.
+    pub safety: Option<Safety>,
     /// `[[gateway]]` tables, used by `push`.
     #[serde(default)]
     pub gateway: Vec<Gateway>,
@@ -29,12 +142,22 @@ pub struct Config {
     pub metrics: Option<Metrics>,
 }
 
-/// `[metrics]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Metrics {
-    /// The textfile node-exporter's textfile collector reads (`*.prom` in its directory).
-    pub textfile: String,
+impl Safety {
+    /// `[safety]` when the file has none: every key's default.
+    pub fn defaults() -> Result<Self, toml::de::Error> {
+        toml::from_str("")
+    }
+}
+
+table! {
+    /// `[metrics]`.
+    pub struct Metrics {
+        /// a file for node-exporter's textfile collector, e.g.
+        /// `"/var/lib/prometheus/node-exporter/rcptsync.prom"`; replaced atomically (a temporary
+        /// file in the same directory, then a rename) after every run
+        #[default_text = "(none: no metrics)"]
+        textfile: String,
+    }
 }
 
 /// One `[[source]]`, tagged by `kind`.
@@ -51,118 +174,188 @@ pub enum Source {
     Graph(Graph),
 }
 
-/// `kind = "graph"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Graph {
-    /// Label for logs and reports.
-    pub name: String,
-    /// The tenant's domain (`contoso.onmicrosoft.com`) or id.
-    pub tenant: String,
-    /// The app registration's application (client) id.
-    pub client_id: String,
-    /// File holding the client secret.
-    pub client_secret_file: Option<String>,
-    /// PEM file with the certificate and its RSA key (preferred over a secret).
-    pub client_certificate: Option<String>,
-    /// Token authority; default `https://login.microsoftonline.com`.
-    pub authority: Option<String>,
-    /// Graph endpoint; default `https://graph.microsoft.com`.
-    pub graph_url: Option<String>,
-    /// Extra trust anchors, besides the system store.
-    pub ca_file: Option<String>,
-    /// Per-request timeout, e.g. "30s".
-    pub timeout: Option<String>,
-    /// The whole read, e.g. "30m".
-    pub read_timeout: Option<String>,
+/// The `[[source]]` keys of every kind (`name`, the tag `kind`) and the file kinds' `path`:
+/// the `[[source]]` table of the reference, before each kind's own ([`Ldap::KEYS`],
+/// [`Graph::KEYS`]).
+pub const SOURCE: &[Key] = &[
+    Key {
+        name: "name",
+        doc: "label used in logs and reports; unique",
+        default: None,
+        default_text: "",
+    },
+    Key {
+        name: "kind",
+        doc: "`\"ldif\"`, `\"list\"`, `\"ldap\"` or `\"graph\"`",
+        default: None,
+        default_text: "",
+    },
+    Key {
+        name: "path",
+        doc: "(`ldif`, `list`) the file",
+        default: None,
+        default_text: "",
+    },
+];
+
+table! {
+    /// `kind = "graph"`.
+    pub struct Graph {
+        [
+            /// The `[[source]]` key `name` (see [`SOURCE`]).
+            name: String,
+        ]
+        /// the tenant's domain (`contoso.onmicrosoft.com`) or its id
+        #[default_text = "(required)"]
+        tenant: String,
+        /// the app registration's Application (client) ID
+        #[default_text = "(required)"]
+        client_id: String,
+        /// file holding the client secret's value (one line); same checks as
+        /// `bind_password_file` (`chmod 600`, owned by the user rcptsync runs as). Exactly one of
+        /// `client_certificate` and `client_secret_file`
+        client_secret_file: Option<String>,
+        /// PEM file holding the certificate's unencrypted RSA private key and the certificate
+        /// (the one uploaded to the app registration); preferred: no reusable secret crosses the
+        /// network. Same file checks as `bind_password_file`
+        client_certificate: Option<String>,
+        /// the token authority (another cloud: `https://login.microsoftonline.us`, ...);
+        /// `https://host[:port]` only
+        authority: String = "https://login.microsoftonline.com",
+        /// Graph's address (another cloud: `https://graph.microsoft.us`, ...);
+        /// `https://host[:port]` only: the token is sent nowhere else
+        graph_url: String = "https://graph.microsoft.com",
+        /// PEM file of extra CA certificates, trusted besides the system store (a TLS-inspecting
+        /// proxy's CA)
+        ca_file: Option<String>,
+        /// the longest one HTTP request may take
+        timeout: String = "30s",
+        /// the whole read: token, delta rounds, listings and throttling waits
+        read_timeout: String = "30m",
+    }
 }
 
-/// `kind = "ldif"` and `kind = "list"`.
+/// `kind = "ldif"` and `kind = "list"`: keys documented in [`SOURCE`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSource {
-    /// Label for logs and reports.
+    /// The `[[source]]` key `name`.
     pub name: String,
     /// The file; relative paths are relative to the config file's directory.
     pub path: String,
 }
 
-/// `kind = "ldap"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ldap {
-    /// Label for logs and reports.
-    pub name: String,
-    /// Tried in order; or `discover`.
-    pub servers: Option<Vec<String>>,
-    /// The AD domain whose DCs are found in DNS (SRV `_ldap._tcp.dc._msdcs.DOMAIN`).
-    pub discover: Option<String>,
-    /// `IP[:PORT]` of the DNS server asked for `discover`; default: the system resolver.
-    pub dns_server: Option<String>,
-    /// StartTLS on the `ldap://` URLs (`ldaps://` URLs use TLS directly).
-    #[serde(default)]
-    pub starttls: bool,
-    /// Allows a simple bind over plain `ldap://` without StartTLS, for a lab; warned about on
-    /// every run.
-    #[serde(default)]
-    pub insecure_cleartext_bind: bool,
-    /// CA bundle; default: the system trust store.
-    pub ca_file: Option<String>,
-    /// Match the host name against the subject CN of a certificate without subjectAltName.
-    #[serde(default)]
-    pub tls_cn_fallback: bool,
-    /// Connect and per-operation timeout, e.g. "5s".
-    pub timeout: Option<String>,
-    /// The whole read, e.g. "30m".
-    pub read_timeout: Option<String>,
-    /// Entries in one search.
-    pub max_entries: Option<u64>,
-    /// Values of one attribute of one entry.
-    pub max_values: Option<u64>,
-    /// Bytes of one value.
-    pub max_value_bytes: Option<u64>,
-    /// Bytes of one LDAP message.
-    pub max_message_bytes: Option<u64>,
-    /// Bytes the server sends on one connection.
-    pub max_read_bytes: Option<u64>,
-    /// Search base.
-    pub base_dn: String,
-    /// Search filter; default: the Exchange recipient filter.
-    pub filter: Option<String>,
-    /// Paged-results page size.
-    pub page_size: Option<u32>,
-    /// DN or UPN; absent means an anonymous bind.
-    pub bind_dn: Option<String>,
-    /// File holding the bind password.
-    pub bind_password_file: Option<String>,
-    /// Kerberos keytab to bind with (with `principal`, instead of `bind_dn`).
-    pub keytab: Option<String>,
-    /// The Kerberos principal in `keytab` to bind as.
-    pub principal: Option<String>,
+table! {
+    /// `kind = "ldap"`.
+    pub struct Ldap {
+        [
+            /// The `[[source]]` key `name` (see [`SOURCE`]).
+            name: String,
+        ]
+        /// `ldaps://host[:port]` or `ldap://host[:port]` URLs, tried in order (Global Catalog:
+        /// 3269/3268)
+        #[default_text = "(this or `discover`)"]
+        servers: Option<Vec<String>>,
+        /// the AD domain's DNS name (`"example.com"`): the DCs are looked up on every run as DNS
+        /// SRV `_ldap._tcp.dc._msdcs.example.com`, ordered by priority and weight (RFC 2782),
+        /// and tried in that order as `ldaps://HOST` (636), or `ldap://HOST:PORT` with StartTLS
+        /// when `starttls = true` or sealed with a Kerberos `keytab`; `-v` lists what DNS
+        /// returned. DNS answers are not
+        /// authenticated, so only targets inside the domain are used (at most 16), and with a
+        /// password bind `ca_file` is required (the DCs' own CA, not the system's trust store). Setting
+        /// both `servers` and `discover`, or neither, is a config error that names the key's line
+        #[default_text = "(this or `servers`)"]
+        discover: Option<String>,
+        /// with `discover`: the DNS server to ask, `"IP"` or `"IP:PORT"` (`"[IPv6]:PORT"`)
+        #[default_text = "the system resolver"]
+        dns_server: Option<String>,
+        /// upgrade the `ldap://` connections with StartTLS; may be combined with `ldaps://` URLs
+        /// in the same source, which use TLS directly
+        starttls: bool = false,
+        /// lab only: allow the simple bind on `ldap://` URLs without StartTLS, i.e. send the
+        /// password in cleartext; every run warns about it
+        insecure_cleartext_bind: bool = false,
+        /// PEM file of the CA(s) that issued the servers' certificates
+        #[default_text = "system trust store"]
+        ca_file: Option<String>,
+        /// when a server's certificate has no DNS subjectAltName at all (Samba's autogenerated
+        /// certificate, old AD CS templates), match the URL's host name against its subject CN
+        /// (exact, case-insensitive); the chain, dates and signatures are verified as always, and
+        /// a certificate issued under an intermediate CA with name constraints never falls back
+        /// (those constraints apply to subjectAltNames only). Off, such a certificate is refused
+        /// with a message naming this key and the proper fix, a certificate with subjectAltName
+        tls_cn_fallback: bool = false,
+        /// connect timeout, and timeout of every LDAP operation
+        timeout: String = "10s",
+        /// the source's whole read, connecting included: a server that keeps sending (slowly, or
+        /// for ever) is cut off then
+        read_timeout: String = "30m",
+        /// entries in the search
+        max_entries: u64 = 10000000,
+        /// values of one attribute of one entry, all ranges together
+        max_values: u64 = 100000,
+        /// bytes of one value
+        max_value_bytes: u64 = 65536,
+        /// bytes of one LDAP message (one entry), refused from its header, before it is read
+        max_message_bytes: u64 = 16777216,
+        /// bytes the server sends on one connection
+        max_read_bytes: u64 = 4294967296,
+        /// search base, e.g. `"DC=example,DC=com"`
+        #[default_text = "(required)"]
+        base_dn: String,
+        /// users with and without mailboxes, contacts, groups, public folders and dynamic
+        /// distribution lists that have a `mailNickname`
+        #[default_text = "the Exchange recipient filter"]
+        filter: Option<String>,
+        /// entries per page (AD's MaxPageSize is 1000)
+        page_size: u32 = 1000,
+        /// DN or UPN (`svc-rcptsync@example.com`) for a simple bind
+        #[default_text = "anonymous"]
+        bind_dn: Option<String>,
+        /// file holding the password (one line); must be a regular file owned by the user
+        /// rcptsync runs as (or root) that group and others cannot access (`chmod 600`)
+        #[default_text = "`$RCPTSYNC_BIND_PASSWORD`"]
+        bind_password_file: Option<String>,
+        /// Kerberos instead of a password (with `principal`; not with `bind_dn`): the keytab
+        /// exported for the service account, checked as `bind_password_file` is (regular file,
+        /// owned by the user rcptsync runs as or root, `chmod 600`). rcptsync logs in from it
+        /// by itself into a private in-memory cache (no kinit, no shared cache); realm and
+        /// KDCs come from `/etc/krb5.conf` or `$KRB5_CONFIG`. On `ldap://` the session is
+        /// sealed (Kerberos encryption, which DCs requiring LDAP signing accept), on `ldaps://`
+        /// and StartTLS the tls-server-end-point channel binding is sent (AD's strictest
+        /// channel-binding policy). The server's host name in the URL must be the one its
+        /// `ldap/HOST` service principal is registered for. Needs a build with Kerberos (the
+        /// Debian package; `cargo build --features kerberos`)
+        #[default_text = "(none)"]
+        keytab: Option<String>,
+        /// the principal in `keytab` to log in as, with its realm: `"svc-rcptsync@EXAMPLE.COM"`
+        /// (`klist -k KEYTAB` lists them)
+        #[default_text = "(none)"]
+        principal: Option<String>,
+    }
 }
 
-/// `[recipients]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Recipients {
-    /// A list of accepted domains, or the word "exchange".
-    pub domains: Domains,
-    /// Regular expressions, anchored to the whole domain.
-    #[serde(default)]
-    pub exclude_domains: Vec<String>,
-    /// Skip entries with msExchRequireAuthToSendTo = TRUE.
-    #[serde(default = "yes")]
-    pub skip_auth_required: bool,
-    /// Also take `mail`.
-    #[serde(default)]
-    pub use_mail_attribute: bool,
-    /// Addresses added as they are.
-    #[serde(default)]
-    pub extra: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
+table! {
+    /// `[recipients]`.
+    pub struct Recipients {
+        /// accepted domains, exact and case-insensitive; `*.example.com` accepts subdomains of
+        /// example.com. `"exchange"` reads them from the first LDAP or Graph source: from an LDAP
+        /// source, Exchange's accepted domains in the Configuration partition (Authoritative and
+        /// InternalRelay ones; ExternalRelay domains are not exported); from a Graph source, the
+        /// tenant's verified domains that support Email; `-v` lists them
+        #[default_text = "(required)"]
+        domains: Domains,
+        /// regular expressions, anchored to the whole domain (`legacy\.example\.com` does not
+        /// match `legacy.example.com.evil.net`), case-insensitive
+        exclude_domains: Vec<String> = [],
+        /// drop entries with `msExchRequireAuthToSendTo: TRUE` (Exchange refuses external
+        /// senders for them anyway)
+        skip_auth_required: bool = true,
+        /// also take `mail` (for directories without Exchange)
+        use_mail_attribute: bool = false,
+        /// addresses always added (validated; not subject to the domain rules)
+        extra: Vec<String> = [],
+    }
 }
 
 /// `domains = [...]` or `domains = "exchange"`.
@@ -175,83 +368,81 @@ pub enum Domains {
     Keyword(String),
 }
 
-/// `[output]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Output {
-    /// Where the Postfix text map is written.
-    pub path: String,
-    /// The right-hand side of every map line.
-    #[serde(default = "ok")]
-    pub value: String,
-}
-
-fn ok() -> String {
-    "OK".to_owned()
-}
-
-/// `[safety]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Safety {
-    /// Refuse a map with fewer recipients.
-    pub min_recipients: usize,
-    /// Refuse more removals than this.
-    pub max_removed: usize,
-    /// Refuse removals above this percentage of the previous map.
-    pub max_removed_percent: f64,
-    /// Addresses that must be in every map.
-    pub canaries: Vec<String>,
-    /// A full search at least this often, even when the directory reports no change.
-    pub full_every: String,
-}
-
-impl Default for Safety {
-    fn default() -> Self {
-        Self {
-            min_recipients: 1,
-            max_removed: 500,
-            max_removed_percent: 10.0,
-            canaries: Vec::new(),
-            full_every: "1h".to_owned(),
-        }
+table! {
+    /// `[output]`.
+    pub struct Output {
+        /// the Postfix text map to write; its directory is created if missing
+        #[default_text = "(required)"]
+        path: String,
+        /// the right-hand side of every line (one word)
+        value: String = "OK",
     }
 }
 
-/// One `[[gateway]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Gateway {
-    /// Label for logs and reports.
-    pub name: String,
-    /// Host name or address for ssh.
-    pub host: String,
-    /// SSH port.
-    pub port: Option<u16>,
-    /// SSH user on the gateway.
-    pub user: String,
-    /// Private key.
-    pub identity_file: Option<String>,
-    /// Known hosts file; host keys are always checked.
-    pub known_hosts: Option<String>,
-    /// The longest one push to this gateway may take, e.g. "10m".
-    pub timeout: Option<String>,
+table! {
+    /// `[safety]`.
+    pub struct Safety {
+        /// refuse a map with fewer recipients (an empty map is always refused)
+        min_recipients: usize = 1,
+        /// refuse a change that removes more addresses than this
+        max_removed: usize = 500,
+        /// refuse a change that removes more than this share of the current map
+        max_removed_percent: f64 = 10,
+        /// addresses that must be in every map (not ones in `extra`: those are always there)
+        canaries: Vec<String> = [],
+        /// the longest `extract` goes without a full search (see below)
+        full_every: String = "1h",
+    }
 }
 
-/// `[install]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Install {
-    /// Spool directory that `receive` writes.
-    pub spool: Option<String>,
-    /// `TYPE:PATH` of the installed map.
-    pub map: Option<String>,
-    /// Postfix's config directory.
-    pub postfix_config_dir: Option<String>,
-    /// auto | always | never.
-    pub reload: Option<String>,
-    /// How cdb maps are built: native | postmap.
-    pub cdb_writer: Option<String>,
-    /// The largest map apply reads, in bytes.
-    pub max_bytes: Option<u64>,
+table! {
+    /// One `[[gateway]]`.
+    pub struct Gateway {
+        /// label in reports and in the push record
+        #[default_text = "(required)"]
+        name: String,
+        /// the gateway's host name or address
+        #[default_text = "(required)"]
+        host: String,
+        /// its SSH port
+        port: u16 = 22,
+        /// the receiving account (e.g. `postrelay`)
+        #[default_text = "(required)"]
+        user: String,
+        /// the private key
+        #[default_text = "ssh's default"]
+        identity_file: Option<String>,
+        /// the file holding the gateway's host key
+        #[default_text = "ssh's default"]
+        known_hosts: Option<String>,
+        /// the longest one push to this gateway may take, from connecting to the receiver's
+        /// answer; then ssh is stopped and the gateway is reported as timed out (the others go
+        /// on)
+        timeout: String = "10m",
+    }
+}
+
+table! {
+    /// `[install]`.
+    pub struct Install {
+        /// where `receive` leaves the map (`relay_recipients`, the payload as received); `apply`
+        /// takes exactly that file
+        spool: String = "/var/spool/rcptsync",
+        /// `TYPE:PATH` exactly as in `relay_recipient_maps`; TYPE is `hash`, `btree`, `cdb`,
+        /// `lmdb` or `texthash`
+        map: String = "lmdb:/etc/postfix/relay_recipients",
+        /// passed as `-c` to every `postmap`, `postconf` and `postfix` command
+        postfix_config_dir: String = "/etc/postfix",
+        /// `auto`: `postfix reload` only for texthash (the other types are picked up by the
+        /// daemons when the file is replaced); `always`; `never`
+        reload: String = "auto",
+        /// `native` writes cdb files itself (byte-identical to postmap's, keys without NUL);
+        /// `postmap` uses `postmap cdb:`
+        cdb_writer: String = "native",
+        // Far above any real directory (a million recipients make about 80 MB), far below what
+        // would hurt the gateway. `receive --max-bytes` defaults to it too.
+        /// the largest map `apply` reads; a larger file is refused before a byte of it is read
+        #[default_text = "(256 MiB)"]
+        max_bytes: u64 = 268435456,
+    }
 }

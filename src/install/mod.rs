@@ -18,10 +18,6 @@ use std::path::PathBuf;
 
 use crate::postfix::MapSpec;
 
-/// The largest map receive takes and apply reads unless told otherwise: far above any real
-/// directory (a million recipients make about 80 MB), far below what would hurt the gateway.
-pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
-
 /// What apply installs where: the checked `[install]` table.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -1,11 +1,10 @@
-//! The generated documentation under `doc/`: the man pages rcptsync(1) and
-//! rcptsync-COMMAND(1) and the bash, zsh and fish completions, all from the clap definitions
-//! (`rcptsync::cli::args`), and rcptsync.toml(5) from the README's configuration reference
-//! (the one place the keys and their defaults are written down for people).
-//!
-//! The defaults in the README's tables are checked against the ones the code applies
-//! (`the_documented_defaults_are_the_ones_the_code_applies`), so the man page cannot drift
-//! from the code either.
+//! The generated documentation: the man pages rcptsync(1) and rcptsync-COMMAND(1) and the
+//! bash, zsh and fish completions under `doc/`, all from the clap definitions
+//! (`rcptsync::cli::args`); the tables of the README's configuration reference (the blocks
+//! marked `<!-- generated from src/config/raw.rs by tests/it/docs.rs: TABLE -->`), from the
+//! config tables' definitions (`rcptsync::config::raw`: each key's doc comment and default,
+//! the ones the code applies); and rcptsync.toml(5) from that README section, prose and
+//! generated tables together.
 //!
 //! The files are checked in, so that packaging needs no generator: this test fails when one
 //! is stale, and `RCPTSYNC_UPDATE_SNAPSHOTS=1 cargo test --test it docs::` rewrites them
@@ -15,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory as _;
 use clap_complete::Shell;
+use rcptsync::config::raw::{self, Key};
 
 /// The man pages of the command line: rcptsync(1), then one per visible subcommand.
 fn man_pages() -> Vec<(String, Vec<u8>)> {
@@ -103,9 +103,101 @@ fn completions() -> Vec<(String, Vec<u8>)> {
     .collect()
 }
 
+/// The configuration reference's tables, by the name their README block is marked with: the
+/// file's tables, the `[[source]]` keys and each source kind's own.
+const TABLES: &[(&str, &[Key])] = &[
+    ("[[source]]", raw::SOURCE),
+    ("[[source]] kind = \"ldap\"", raw::Ldap::KEYS),
+    ("[[source]] kind = \"graph\"", raw::Graph::KEYS),
+    ("[recipients]", raw::Recipients::KEYS),
+    ("[output]", raw::Output::KEYS),
+    ("[safety]", raw::Safety::KEYS),
+    ("[install]", raw::Install::KEYS),
+    ("[[gateway]]", raw::Gateway::KEYS),
+    ("[metrics]", raw::Metrics::KEYS),
+];
+
+const BEGIN: &str = "<!-- generated from src/config/raw.rs by tests/it/docs.rs: ";
+const END: &str = "<!-- end generated -->";
+
+/// A table of the reference as Markdown: key, default (the TOML default in a code span, then
+/// any text), meaning; without the default column when no key has one (`[[source]]`).
+fn markdown_table(keys: &[Key]) -> String {
+    let defaults = keys
+        .iter()
+        .any(|k| k.default.is_some() || !k.default_text.is_empty());
+    let mut out = if defaults {
+        "| key | default | meaning |\n|---|---|---|\n".to_owned()
+    } else {
+        "| key | meaning |\n|---|---|\n".to_owned()
+    };
+    for key in keys {
+        let doc: Vec<&str> = key
+            .doc
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let doc = doc.join(" ");
+        if defaults {
+            let default: Vec<String> = key
+                .default
+                .map(|d| format!("`{d}`"))
+                .into_iter()
+                .chain((!key.default_text.is_empty()).then(|| key.default_text.to_owned()))
+                .collect();
+            let default = default.join(" ");
+            let default = if default.is_empty() {
+                " ".to_owned()
+            } else {
+                format!(" {default} ")
+            };
+            out.push_str(&format!("| `{}` |{default}| {doc} |\n", key.name));
+        } else {
+            out.push_str(&format!("| `{}` | {doc} |\n", key.name));
+        }
+    }
+    out
+}
+
+/// `readme` with each generated block rewritten from [`TABLES`]; every table has one block.
+fn readme_with_tables(readme: &str) -> String {
+    let mut out = String::new();
+    let mut rest = readme;
+    let mut seen = Vec::new();
+    while let Some(begin) = rest.find(BEGIN) {
+        let header_end = begin + rest[begin..].find("-->\n").unwrap() + "-->\n".len();
+        let name = rest[begin + BEGIN.len()..header_end - "-->\n".len()].trim();
+        let (_, keys) = TABLES
+            .iter()
+            .find(|(table, _)| *table == name)
+            .unwrap_or_else(|| panic!("README: no table {name:?} in the reference"));
+        assert!(!seen.contains(&name), "README: {name} twice");
+        seen.push(name);
+        let end = header_end + rest[header_end..].find(END).unwrap();
+        out.push_str(&rest[..header_end]);
+        out.push('\n');
+        out.push_str(&markdown_table(keys));
+        out.push('\n');
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    for (table, _) in TABLES {
+        assert!(
+            seen.contains(table),
+            "README: no generated block for {table}"
+        );
+    }
+    out
+}
+
+/// The README as it is checked in.
+fn readme() -> String {
+    fs_err::read_to_string(root().join("README.md")).unwrap()
+}
+
 /// rcptsync.toml(5): the README's "Configuration reference" section, rendered as roff.
-fn config_page() -> Vec<u8> {
-    let readme = fs_err::read_to_string(root().join("README.md")).unwrap();
+fn config_page(readme: &str) -> Vec<u8> {
     let start = readme
         .find("\n## Configuration reference\n")
         .expect("README has a Configuration reference");
@@ -139,7 +231,7 @@ fn markdown_to_roff(markdown: &str) -> String {
     let mut lines = markdown.lines().peekable();
     while let Some(line) = lines.next() {
         let trimmed = line.trim_start();
-        if line.trim().is_empty() {
+        if line.trim().is_empty() || trimmed.starts_with("<!--") {
             continue;
         } else if let Some(heading) = line.strip_prefix("#### ") {
             out.push_str(&format!(".SS \"{}\"\n", quoted(heading)));
@@ -194,6 +286,7 @@ fn markdown_to_roff(markdown: &str) -> String {
                     && !l.starts_with("- ")
                     && !l.starts_with('#')
                     && !l.starts_with('|')
+                    && !l.starts_with("<!--")
                     && !l.trim_start().starts_with("```")
                     && !l.split_once(". ").is_some_and(|(n, _)| {
                         !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
@@ -270,11 +363,13 @@ fn root() -> PathBuf {
 
 /// Every generated file with its path under the repository.
 fn generated() -> Vec<(PathBuf, Vec<u8>)> {
+    let readme = readme_with_tables(&readme());
     let mut files: Vec<(PathBuf, Vec<u8>)> = man_pages()
         .into_iter()
         .map(|(name, text)| (Path::new("doc/man").join(name), text))
         .collect();
-    files.push(("doc/man/rcptsync.toml.5".into(), config_page()));
+    files.push(("doc/man/rcptsync.toml.5".into(), config_page(&readme)));
+    files.push(("README.md".into(), readme.into_bytes()));
     files.extend(
         completions()
             .into_iter()
@@ -314,7 +409,7 @@ fn every_command_has_a_man_page_and_the_config_page_has_every_table() {
             "{pages:?}"
         );
     }
-    let config = String::from_utf8(config_page()).unwrap();
+    let config = String::from_utf8(config_page(&readme_with_tables(&readme()))).unwrap();
     for table in [
         "[[source]]",
         "[recipients]",
@@ -322,6 +417,7 @@ fn every_command_has_a_man_page_and_the_config_page_has_every_table() {
         "[safety]",
         "[install]",
         "[[gateway]]",
+        "[metrics]",
     ] {
         assert!(
             config.contains(&format!(".SH \"\\fB{table}\\fR")),
@@ -331,105 +427,143 @@ fn every_command_has_a_man_page_and_the_config_page_has_every_table() {
     assert!(config.contains(".TP\n\\fBmin_recipients\\fR\n"), "{config}");
 }
 
-/// The README's default column (the text rcptsync.toml(5) is made from) against the defaults
-/// the code applies: a config that sets none of these keys, loaded as rcptsync loads it.
-/// Each default is written in the code and once in the README; this keeps the two equal.
+/// The keys serde accepts, as its "unknown field" (or "unknown variant") message lists them
+/// for `text`.
+fn accepted<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> Vec<String> {
+    let e = toml::from_str::<T>(text).unwrap_err().message().to_owned();
+    let (_, expected) = e.split_once("expected").unwrap_or_else(|| panic!("{e}"));
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The reference and what the parser takes are the same keys: every table of the file has a
+/// table in the reference, every key the parser accepts is in it (a source's `name` and
+/// `path` in `[[source]]`), every key in it is accepted, and `kind` names every kind.
 #[test]
-fn the_documented_defaults_are_the_ones_the_code_applies() {
-    use rcptsync::config::{Config, SourceKind};
-    let readme = fs_err::read_to_string(root().join("README.md")).unwrap();
-    // (key, first code span of its default cell) of every three-column table row.
-    let documented: Vec<(String, String)> = readme
-        .lines()
-        .filter(|l| l.starts_with("| `"))
-        .map(cells)
-        .filter(|row| row.len() == 3)
-        .filter_map(|row| {
-            let default = row[1].split('`').nth(1)?.trim_matches('"').to_owned();
-            Some((row[0].trim_matches('`').to_owned(), default))
-        })
-        .collect();
-    let config = Config::parse(
-        "[[source]]\nname = \"ad\"\nkind = \"ldap\"\nservers = [\"ldaps://dc1.example.com\"]\n\
-         base_dn = \"DC=example,DC=com\"\n\
-         [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"map\"\n\
-         [[gateway]]\nname = \"mx1\"\nhost = \"mx1.example.com\"\nuser = \"postrelay\"\n\
-         [install]\n",
-        Path::new("/etc/rcptsync/rcptsync.toml"),
-    )
-    .unwrap();
-    let SourceKind::Ldap(ldap) = &config.sources[0].kind else {
-        panic!("{:?}", config.sources[0].kind)
-    };
-    let recipients = config.recipients.as_ref().unwrap();
-    let install = config.install.as_ref().unwrap();
-    let gateway = &config.gateways[0];
-    let duration = |d: std::time::Duration| humantime::format_duration(d).to_string();
-    let lower = |v: &dyn std::fmt::Debug| format!("{v:?}").to_lowercase();
-    let applied: Vec<(&str, String)> = vec![
-        ("starttls", ldap.starttls.to_string()),
-        ("timeout", duration(ldap.timeout)),
-        ("page_size", ldap.page_size.to_string()),
-        (
-            "insecure_cleartext_bind",
-            ldap.insecure_cleartext_bind.to_string(),
-        ),
-        (
-            "skip_auth_required",
-            recipients.skip_auth_required.to_string(),
-        ),
-        (
-            "use_mail_attribute",
-            recipients.use_mail_attribute.to_string(),
-        ),
-        ("value", config.output.as_ref().unwrap().value.clone()),
-        ("min_recipients", config.safety.min_recipients.to_string()),
-        ("max_removed", config.safety.max_removed.to_string()),
-        (
-            "max_removed_percent",
-            config.safety.max_removed_percent.to_string(),
-        ),
-        ("full_every", duration(config.full_every)),
-        ("map", install.map.to_string()),
-        ("spool", install.spool.display().to_string()),
-        (
-            "postfix_config_dir",
-            install.postfix_config_dir.display().to_string(),
-        ),
-        ("reload", lower(&install.reload)),
-        ("cdb_writer", lower(&install.cdb_writer)),
-        ("max_bytes", install.max_bytes.to_string()),
-        ("port", gateway.port.to_string()),
-        ("read_timeout", duration(ldap.read_timeout)),
-        ("tls_cn_fallback", ldap.tls_cn_fallback.to_string()),
-        ("max_entries", ldap.bounds.entries.to_string()),
-        ("max_values", ldap.bounds.values.to_string()),
-        ("max_value_bytes", ldap.bounds.value_bytes.to_string()),
-        (
-            "max_message_bytes",
-            ldap.bounds.wire.message_bytes.to_string(),
-        ),
-        ("max_read_bytes", ldap.bounds.wire.read_bytes.to_string()),
-    ];
-    for (key, value) in &applied {
-        let defaults: Vec<&String> = documented
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, d)| d)
-            .collect();
+fn the_reference_has_every_key_and_only_keys_the_parser_accepts() {
+    let names = |keys: &[Key]| keys.iter().map(|k| k.name.to_owned()).collect::<Vec<_>>();
+    let source = names(raw::SOURCE);
+    let unknown = "not_a_key = 1";
+    for table in accepted::<raw::Config>(unknown) {
         assert!(
-            defaults.contains(&value),
-            "{key}: the code's default is {value:?}, the README says {defaults:?}"
+            TABLES
+                .iter()
+                .any(|(name, _)| name.starts_with(&format!("[{table}]"))
+                    || name.starts_with(&format!("[[{table}]]"))),
+            "[{table}] is not in the reference"
         );
     }
-    // Keys documented twice (timeout) have one default per table.
-    let gateway_timeout = documented
-        .iter()
-        .filter(|(k, _)| k == "timeout")
-        .map(|(_, d)| d.clone())
-        .collect::<Vec<_>>();
-    assert!(
-        gateway_timeout.contains(&duration(gateway.timeout)),
-        "[[gateway]] timeout: {gateway_timeout:?}"
-    );
+    let tables: Vec<(&str, Vec<String>)> = vec![
+        ("[[source]] kind = \"ldap\"", accepted::<raw::Ldap>(unknown)),
+        (
+            "[[source]] kind = \"graph\"",
+            accepted::<raw::Graph>(unknown),
+        ),
+        // The file kinds have no keys of their own: `name` and `path` are `[[source]]` keys.
+        (
+            "[[source]] kind = \"ldif\" or \"list\"",
+            accepted::<raw::FileSource>(unknown),
+        ),
+        ("[recipients]", accepted::<raw::Recipients>(unknown)),
+        ("[output]", accepted::<raw::Output>(unknown)),
+        ("[safety]", accepted::<raw::Safety>(unknown)),
+        ("[install]", accepted::<raw::Install>(unknown)),
+        ("[[gateway]]", accepted::<raw::Gateway>(unknown)),
+        ("[metrics]", accepted::<raw::Metrics>(unknown)),
+    ];
+    let mut source_accepted = vec!["kind".to_owned()];
+    for (table, accepted) in &tables {
+        let documented = TABLES
+            .iter()
+            .find(|(name, _)| name == table)
+            .map_or_else(Vec::new, |(_, keys)| names(keys));
+        for key in accepted {
+            assert!(
+                documented.contains(key) || source.contains(key),
+                "{table}: {key} is accepted but not in the reference"
+            );
+        }
+        for key in &documented {
+            assert!(accepted.contains(key), "{table}: {key} is not accepted");
+        }
+        if table.starts_with("[[source]]") {
+            source_accepted.extend(accepted.iter().cloned());
+        }
+    }
+    for key in &source {
+        assert!(
+            source_accepted.contains(key),
+            "[[source]]: {key} is not accepted"
+        );
+    }
+    let kind = raw::SOURCE.iter().find(|k| k.name == "kind").unwrap();
+    for variant in accepted::<raw::Config>("[[source]]\nkind = \"not_a_kind\"\n") {
+        assert!(
+            kind.doc.contains(&format!("`\"{variant}\"`")),
+            "kind = \"{variant}\" is not in the reference"
+        );
+    }
+}
+
+/// Every TOML default in the reference (the README's default column) is what a key left out
+/// gets: a config that writes each default out is the config that leaves it out. So a
+/// default that is not valid for its key, or that the code replaces by another value, fails.
+#[test]
+fn writing_each_default_out_changes_nothing() {
+    use rcptsync::config::Config;
+    // Each table with its required keys only.
+    let required = |table: &str| match table {
+        "[[source]]" => None,
+        "[[source]] kind = \"ldap\"" => Some(
+            "[[source]]\nname = \"ad\"\nkind = \"ldap\"\nservers = [\"ldaps://dc1.example.com\"]\n\
+             base_dn = \"DC=example,DC=com\"\n",
+        ),
+        "[[source]] kind = \"graph\"" => Some(
+            "[[source]]\nname = \"m365\"\nkind = \"graph\"\ntenant = \"contoso.onmicrosoft.com\"\n\
+             client_id = \"00000000-0000-0000-0000-000000000000\"\nclient_certificate = \"graph.pem\"\n",
+        ),
+        "[recipients]" => Some("[recipients]\ndomains = [\"example.com\"]\n"),
+        "[output]" => Some("[output]\npath = \"map\"\n"),
+        "[safety]" => Some("[safety]\n"),
+        "[install]" => Some("[install]\n"),
+        "[[gateway]]" => {
+            Some("[[gateway]]\nname = \"mx1\"\nhost = \"mx1.example.com\"\nuser = \"postrelay\"\n")
+        }
+        "[metrics]" => Some("[metrics]\ntextfile = \"rcptsync.prom\"\n"),
+        other => panic!("no config for {other}"),
+    };
+    // The whole file, with the defaults of `table` written out.
+    let config = |written: Option<&str>| {
+        let mut text = String::new();
+        for (table, keys) in TABLES {
+            let Some(body) = required(table) else {
+                continue;
+            };
+            text.push_str(body);
+            if written == Some(*table) {
+                for key in keys.iter() {
+                    if let Some(default) = key.default {
+                        text.push_str(&format!("{} = {default}\n", key.name));
+                    }
+                }
+            }
+        }
+        let parsed = Config::parse(&text, Path::new("/etc/rcptsync/rcptsync.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        format!("{parsed:?}")
+    };
+    let implicit = config(None);
+    for (table, keys) in TABLES {
+        if keys.iter().any(|k| k.default.is_some()) {
+            assert_eq!(
+                config(Some(table)),
+                implicit,
+                "{table}: writing the defaults out changed the config"
+            );
+        }
+    }
 }

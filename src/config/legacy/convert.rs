@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::values::{basic, normalize_filter, port, regex_string, split_list};
 use super::{Conversion, Entry, Error, Stanza, at, shown_value};
+use crate::config::raw;
 use crate::rules::domains::ExcludedDomains;
 use crate::source::ldap::DEFAULT_FILTER;
 
@@ -349,17 +350,22 @@ impl Draft<'_> {
         Ok(())
     }
 
-    /// `[safety]`: the default guards, written out so that they can be seen and tuned.
+    /// `[safety]`: the default guards, written out so that they can be seen and tuned (the
+    /// defaults of [`raw::Safety`], so they stay the ones a config without them gets).
     fn safety(&mut self) {
         self.toml.push_str(
             "\n# Guards: a map with too few recipients, or one that removes too many, is refused and the\n\
              # installed map is kept. These are the defaults. Add canaries, addresses that must be in\n\
              # every map, e.g. canaries = [\"postmaster@example.com\"].\n\
-             [safety]\n\
-             min_recipients = 1\n\
-             max_removed = 500\n\
-             max_removed_percent = 10\n",
+             [safety]\n",
         );
+        for key in raw::Safety::KEYS {
+            if let ("min_recipients" | "max_removed" | "max_removed_percent", Some(default)) =
+                (key.name, key.default)
+            {
+                self.toml.push_str(&format!("{} = {default}\n", key.name));
+            }
+        }
     }
 
     /// `[[gateway]]` from `[ SCP ]`: the host scp copied to becomes the host rcptsync pushes
@@ -515,6 +521,21 @@ mod tests {
 (objectClass=contact)) (objectCategory=group) \\\n\
 (objectCategory=publicFolder) \\\n\
 (objectClass=msExchDynamicDistributionList) ))\n";
+
+    #[test]
+    fn the_guards_are_written_out_with_their_defaults() {
+        let (conversion, _) = load(&minimal(""));
+        let safety = conversion.toml.split("[safety]\n").nth(1).unwrap();
+        let written: Vec<&str> = safety.lines().take_while(|l| !l.is_empty()).collect();
+        assert_eq!(
+            written,
+            [
+                "min_recipients = 1",
+                "max_removed = 500",
+                "max_removed_percent = 10"
+            ]
+        );
+    }
 
     #[test]
     fn dcs_with_and_without_ports() {

@@ -35,10 +35,6 @@ use std::time::Duration;
 pub use auth::Credentials;
 pub use read::Delta;
 
-/// The default token authority (Entra ID's global cloud).
-pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-/// The default Graph endpoint (global cloud).
-pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 /// The largest response body accepted; a larger one is refused without reading past the limit
 /// (a 999-object page of users is well under 10 MiB).
 pub const MAX_BODY: u64 = 16 * 1024 * 1024;

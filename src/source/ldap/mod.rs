@@ -102,21 +102,6 @@ pub struct Bounds {
     pub wire: Limits,
 }
 
-impl Default for Bounds {
-    /// The documented defaults (README, configuration reference).
-    fn default() -> Self {
-        Self {
-            entries: 10_000_000,
-            values: 100_000,
-            value_bytes: 64 * 1024,
-            wire: Limits {
-                message_bytes: 16 * 1024 * 1024,
-                read_bytes: 4 * 1024 * 1024 * 1024,
-            },
-        }
-    }
-}
-
 /// Simple-bind credentials.
 #[derive(Debug, Clone)]
 pub struct Bind {
