@@ -344,7 +344,7 @@ impl Checker<'_> {
                     ));
                 }
                 let (user, realm) = principal.rsplit_once('@').unwrap_or((&principal, ""));
-                if user.is_empty() || realm.is_empty() {
+                if user.is_empty() || realm.is_empty() || principal.contains('\0') {
                     return Err(self.invalid(
                         self.source_key(index, "principal"),
                         format!("{principal:?} is not a principal with its realm, such as \"svc-rcptsync@EXAMPLE.COM\""),

@@ -201,7 +201,7 @@ mod enabled {
     use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext as _};
     use libgssapi::credential::Cred;
     use libgssapi::name::Name;
-    use libgssapi::oid::GSS_NT_HOSTBASED_SERVICE;
+    use libgssapi::oid::GSS_NT_KRB5_PRINCIPAL;
 
     use super::{Error, Keytab, MAX_RECEIVE, principals};
 
@@ -267,8 +267,12 @@ mod enabled {
                     "client_keytab".to_owned(),
                     format!("FILE:/proc/self/fd/{}", self.file.as_raw_fd()),
                 ),
-                // Private to this process, gone when it exits: nothing on disk to steal.
-                ("ccache".to_owned(), "MEMORY:rcptsync".to_owned()),
+                // Private to this process, gone when it exits: nothing on disk to steal. One
+                // per login: MIT keeps one principal per cache, and sources may differ.
+                (
+                    "ccache".to_owned(),
+                    format!("MEMORY:rcptsync-{}", next_cache()),
+                ),
             ];
             let cred = ffi::acquire(&self.principal, &store)
                 .map_err(|e| explain(&self.principal, &self.keytab, "", &e))?;
@@ -307,9 +311,17 @@ mod enabled {
             binding: Option<&[u8]>,
         ) -> Result<Option<Seal>, String> {
             let sealed = binding.is_none();
-            let service = format!("ldap@{host}");
-            let target = Name::new(service.as_bytes(), Some(GSS_NT_HOSTBASED_SERVICE))
-                .map_err(|e| format!("cannot name the service ldap/{host}: {e}"))?;
+            // The service principal exactly as named, in the login's realm: a host-based name
+            // would let krb5 rewrite the host through DNS (forward and reverse, both
+            // unauthenticated), and then any account with some ldap/ SPN could pass mutual
+            // authentication for the DC, the only authentication of a plain ldap:// server.
+            let realm = self
+                .principal
+                .rsplit_once('@')
+                .map_or("", |(_, realm)| realm);
+            let service = format!("ldap/{host}@{realm}");
+            let target = Name::new(service.as_bytes(), Some(GSS_NT_KRB5_PRINCIPAL))
+                .map_err(|e| format!("cannot name the service {service}: {e}"))?;
             let mut flags = CtxFlags::GSS_C_MUTUAL_FLAG;
             if sealed {
                 flags |= CtxFlags::GSS_C_INTEG_FLAG
@@ -433,8 +445,9 @@ mod enabled {
                  /etc/krb5.conf (or KRB5_CONFIG), or enable dns_lookup_kdc"
             ),
             KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN => format!(
-                "the KDC knows no service principal ldap/{host}; use the DC's own DNS name in the URL (the \
-                 name its SPN ldap/... is registered for, see `setspn -L DC`), not an IP address or an alias"
+                "the KDC knows no service principal ldap/{host} in the realm of {principal}; use the DC's \
+                 own DNS name in the URL (the name its SPN ldap/... is registered for, see `setspn -L DC`), \
+                 not an IP address or an alias: the name is used as written"
             ),
             KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN => format!(
                 "the KDC does not know {principal}; check the principal's spelling and realm (the realm is \
@@ -462,6 +475,12 @@ mod enabled {
         } else {
             format!("Kerberos login or bind as {principal} failed: {advice} [{error}]")
         }
+    }
+
+    /// A number for each login's private credential cache.
+    fn next_cache() -> usize {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// RFC 4752 security layers.

@@ -99,8 +99,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Wire for T {}
 /// relay ends with the runtime.
 ///
 /// With a Kerberos `login` the bind is made here, before ldap3 sees the connection
-/// ([`Login::bind`]), within the same `timeout`; on plain `ldap://` the relay then seals
-/// and unseals everything.
+/// ([`Login::bind`]), within the same `timeout` (except while krb5 itself asks the KDC for the
+/// service ticket, which its own timeouts bound); on plain `ldap://` the relay then seals and
+/// unseals everything.
 pub(super) fn open(
     rt: &Runtime,
     endpoint: Endpoint,
@@ -588,7 +589,7 @@ mod tests {
         assert_eq!(prefix, b"tls-server-end-point:");
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, P384_CERT_SHA384);
-        // Not a certificate (a SHA-1 or MD5 signature alike): SHA-256.
+        // What cannot be parsed gets SHA-256, the hash of the common case (and of MD5 and SHA-1).
         assert_eq!(tls_server_end_point(b"junk").len(), 21 + 32);
     }
 

@@ -4,8 +4,11 @@
 //! there), with the tls-server-end-point channel binding over LDAPS, and each failure an admin
 //! meets named with its fix. Only with the `kerberos` feature (scripts/test.sh builds it).
 
+use std::io::{Read as _, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use super::samba::{expected, map};
 use crate::fixture::samba::{Options, Samba};
@@ -62,6 +65,40 @@ fn with_krb5(samba: &Samba, krb5_conf: &Path, args: &[&str]) -> Run {
         .into()
 }
 
+/// A TCP proxy on a free loopback port to `target` that keeps what the server sends: what
+/// anyone on the path would read.
+fn recording_proxy(target: &'static str) -> (u16, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let server = TcpStream::connect(target).unwrap();
+            let (mut up_from, mut up_to) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut up_from, &mut up_to);
+                let _ = up_to.shutdown(Shutdown::Write);
+            });
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (server, client);
+                let mut buffer = [0u8; 65536];
+                while let Ok(n @ 1..) = from.read(&mut buffer) {
+                    kept.lock().unwrap().extend_from_slice(&buffer[..n]);
+                    if to.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (port, seen)
+}
+
 #[test]
 fn a_keytab_binds_sealed_on_ldap_and_with_channel_binding_on_ldaps() {
     let samba = start();
@@ -75,7 +112,24 @@ fn a_keytab_binds_sealed_on_ldap_and_with_channel_binding_on_ldaps() {
     kerberos_config(&samba, &keytab, PRINCIPAL, &plain);
     with_krb5(&samba, &krb5, &["extract", "-c", "rcptsync.toml", "-v"]).ok();
     assert_eq!(map(dir).unwrap(), expected());
-    fs_err::remove_file(dir.join("out/relay_recipients")).unwrap();
+    fs_err::remove_dir_all(dir.join("out")).unwrap();
+
+    // Sealed means encrypted: through a proxy that records what the DC sends, every entry
+    // passes and no address can be read. (The service principal is for the host name, so
+    // the proxy's port does not matter to it.)
+    let (port, seen) = recording_proxy("127.0.0.1:389");
+    let proxied = format!("servers = [\"ldap://{}:{port}\"]", Samba::DC_NAME);
+    kerberos_config(&samba, &keytab, PRINCIPAL, &proxied);
+    with_krb5(&samba, &krb5, &["extract", "-c", "rcptsync.toml"]).ok();
+    assert_eq!(map(dir).unwrap(), expected());
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() > 2048, "the proxy saw only {} bytes", seen.len());
+    for address in ["alice@example.test", "bob@example.test", "proxyAddresses"] {
+        assert!(
+            !seen.windows(address.len()).any(|w| w == address.as_bytes()),
+            "{address} crossed the wire in cleartext"
+        );
+    }
     fs_err::remove_dir_all(dir.join("out")).unwrap();
 
     // LDAPS under Samba's default: before 4.20 it refuses Kerberos under TLS both without a
@@ -159,7 +213,7 @@ fn keytab_and_kerberos_failures_are_named_with_their_fix() {
     let r = with_krb5(&samba, &krb5, &extract).code(1);
     assert!(
         r.stderr.contains(
-            "the KDC knows no service principal ldap/localhost; use the DC's own DNS name"
+            "the KDC knows no service principal ldap/localhost in the realm of svc-krb@EXAMPLE.TEST"
         ),
         "{}",
         r.stderr
@@ -189,6 +243,7 @@ fn keytab_and_kerberos_failures_are_named_with_their_fix() {
             .args(extract)
             .env("KRB5_CONFIG", krb5_conf)
             .env("KRB5CCNAME", "FILE:/nonexistent/rcptsync-test")
+            .env_remove("KRB5_CLIENT_KTNAME")
             .env_remove("RCPTSYNC_BIND_PASSWORD")
             .current_dir(dir)
             .output()
