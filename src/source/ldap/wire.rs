@@ -498,8 +498,14 @@ async fn relay_sealed(
         let mut buffer = Vec::new();
         loop {
             let mut len = [0u8; 4];
-            if server_read.read_exact(&mut len).await.is_err() {
-                break;
+            match server_read.read_exact(&mut len).await {
+                Ok(_) => {}
+                // The server closed the connection between buffers.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => {
+                    tripwire.trip(format!("the connection to the server failed: {e}"));
+                    break;
+                }
             }
             let len = u32::from_be_bytes(len);
             if len == 0 || len > super::kerberos::MAX_RECEIVE {
