@@ -194,20 +194,20 @@ fn reload_always_and_never() {
     gw.apply_keys(&["alice@example.com", "bob@example.com"]);
     assert_eq!(reloads(&gw), 1);
 
-    // never: a texthash map is installed but smtpd keeps the old one until someone reloads.
+    // never: a texthash map is installed without a reload (which smtpd processes then still
+    // use the old one is Postfix's business: an idle one does, a newly started one does not);
+    // the admin's reload brings it in.
     let mut gw = Gateway::new("texthash", "reload = \"never\"\n");
     gw.apply_keys(&["alice@example.com"]);
     gw.postfix.start();
     gw.apply_keys(&["alice@example.com", "bob@example.com"]);
     assert_eq!(reloads(&gw), 0);
-    gw.assert_answers(&["alice@example.com"], &["bob@example.com"]);
     crate::fixture::run(
         std::process::Command::new("postfix")
             .arg("-c")
             .arg(gw.postfix.config_dir())
             .arg("reload"),
     );
-    std::thread::sleep(std::time::Duration::from_millis(500));
     gw.assert_answers(&["alice@example.com", "bob@example.com"], &[]);
 }
 

@@ -87,18 +87,48 @@ impl Gateway {
     }
 
     /// Asserts smtpd accepts `known` and rejects `unknown` as an unknown relay recipient.
+    /// A reload is asynchronous (an smtpd that is already idle may take one more client
+    /// before it exits), so the answers are asked again for up to 10 s before the assertion:
+    /// a map that is wrong stays wrong and still fails, only later.
     pub fn assert_answers(&self, known: &[&str], unknown: &[&str]) {
-        for address in known {
-            let (code, text) = self.postfix.rcpt(address);
-            assert_eq!(code, 250, "{address}: {text}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let answers = || -> Vec<(String, u16, String)> {
+            known
+                .iter()
+                .chain(unknown)
+                .map(|address| {
+                    let (code, text) = self.postfix.rcpt(address);
+                    (address.to_string(), code, text)
+                })
+                .collect()
+        };
+        let expected = |answers: &[(String, u16, String)]| {
+            answers.iter().enumerate().all(|(i, (_, code, text))| {
+                if i < known.len() {
+                    *code == 250
+                } else {
+                    *code == 550
+                        && text.contains("5.1.1")
+                        && text.contains("User unknown in relay recipient table")
+                }
+            })
+        };
+        let mut got = answers();
+        while !expected(&got) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            got = answers();
         }
-        for address in unknown {
-            let (code, text) = self.postfix.rcpt(address);
-            assert_eq!(code, 550, "{address}: {text}");
-            assert!(
-                text.contains("5.1.1") && text.contains("User unknown in relay recipient table"),
-                "{text}"
-            );
+        for (i, (address, code, text)) in got.iter().enumerate() {
+            if i < known.len() {
+                assert_eq!(*code, 250, "{address}: {text}");
+            } else {
+                assert_eq!(*code, 550, "{address}: {text}");
+                assert!(
+                    text.contains("5.1.1")
+                        && text.contains("User unknown in relay recipient table"),
+                    "{text}"
+                );
+            }
         }
     }
 }
