@@ -119,7 +119,7 @@ pub struct Problems {
 /// each, with the lengths of key and value.
 #[derive(Debug, Default)]
 struct Batch {
-    text: Vec<u8>,
+    text: String,
     entries: Vec<(usize, usize)>,
 }
 
@@ -185,10 +185,10 @@ fn read_lines(
         };
         match checked {
             Ok(Line::Entry(entry)) if problems.total == 0 => {
-                batch.text.extend_from_slice(entry.key.as_bytes());
-                batch.text.push(b' ');
-                batch.text.extend_from_slice(entry.value.as_bytes());
-                batch.text.push(b'\n');
+                batch.text.push_str(&entry.key);
+                batch.text.push(' ');
+                batch.text.push_str(entry.value);
+                batch.text.push('\n');
                 batch.entries.push((entry.key.len(), entry.value.len()));
                 if batch.entries.len() == BATCH && batches.send(std::mem::take(&mut batch)).is_err()
                 {
@@ -236,20 +236,21 @@ impl<W: std::io::Write> Sink<'_, W> {
             cause,
         };
         self.out
-            .write_all(&batch.text)
+            .write_all(batch.text.as_bytes())
             .map_err(|e| write_error(text_path, e))?;
-        self.hasher.update(&batch.text);
+        self.hasher.update(batch.text.as_bytes());
         let mut at = 0;
         for &(key_len, value_len) in &batch.entries {
-            let key_bytes = &batch.text[at..at + key_len];
-            let value_bytes = &batch.text[at + key_len + 1..at + key_len + 1 + value_len];
+            // Slices at the boundaries the reader pushed (so at char boundaries: no panic).
+            let key = batch.text.get(at..at + key_len).unwrap_or_default();
+            let value = batch
+                .text
+                .get(at + key_len + 1..at + key_len + 1 + value_len)
+                .unwrap_or_default();
             at += key_len + value_len + 2;
-            // Both were &str before they were rendered.
-            let key = std::str::from_utf8(key_bytes).unwrap_or_default();
-            let value = std::str::from_utf8(value_bytes).unwrap_or_default();
             if let Some((guard, writer)) = &mut self.cdb {
                 writer
-                    .add(key_bytes, value_bytes)
+                    .add(key.as_bytes(), value.as_bytes())
                     .map_err(|e| write_error(guard, e))?;
             }
             self.merger
