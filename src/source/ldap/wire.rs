@@ -191,17 +191,34 @@ async fn establish(
 }
 
 /// The tls-server-end-point channel binding of a server certificate (RFC 5929 4.1): the
-/// certificate hashed with its signature's hash, SHA-256 for MD5 and SHA-1.
+/// certificate hashed with its signature's hash (for RSASSA-PSS, the hash its parameters
+/// name), SHA-256 for MD5 and SHA-1.
 pub(super) fn tls_server_end_point(der: &[u8]) -> Vec<u8> {
     use sha2::Digest as _;
     use x509_parser::prelude::FromDer as _;
-    // sha384WithRSAEncryption, ecdsa-with-SHA384, and their SHA-512 siblings.
-    let algorithm = x509_parser::certificate::X509Certificate::from_der(der)
-        .map(|(_, cert)| cert.signature_algorithm.algorithm.to_id_string())
+    let hash = x509_parser::certificate::X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, cert)| {
+            let algorithm = &cert.signature_algorithm;
+            let pss = x509_parser::signature_algorithm::SignatureAlgorithm::try_from(algorithm)
+                .ok()
+                .and_then(|parsed| match parsed {
+                    x509_parser::signature_algorithm::SignatureAlgorithm::RSASSA_PSS(params) => {
+                        Some(params.hash_algorithm_oid().to_id_string())
+                    }
+                    _ => None,
+                });
+            pss.unwrap_or_else(|| algorithm.algorithm.to_id_string())
+        })
         .unwrap_or_default();
-    let hash = match algorithm.as_str() {
-        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => sha2::Sha384::digest(der).to_vec(),
-        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => sha2::Sha512::digest(der).to_vec(),
+    let hash = match hash.as_str() {
+        // sha384WithRSAEncryption, ecdsa-with-SHA384, id-sha384 (PSS); then SHA-512's.
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" | "2.16.840.1.101.3.4.2.2" => {
+            sha2::Sha384::digest(der).to_vec()
+        }
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" | "2.16.840.1.101.3.4.2.3" => {
+            sha2::Sha512::digest(der).to_vec()
+        }
         _ => sha2::Sha256::digest(der).to_vec(),
     };
     let mut binding = b"tls-server-end-point:".to_vec();
@@ -582,6 +599,10 @@ mod tests {
     /// A self-signed ECDSA P-384 certificate signed with SHA-384 (openssl req -x509 -sha384),
     /// and its SHA-384 digest as `openssl dgst -sha384` prints it.
     const P384_CERT: &str = "MIIByDCCAU6gAwIBAgIUdUYaQ2AACLTCQ+jurSq/YGNOh9UwCgYIKoZIzj0EAwMwGzEZMBcGA1UEAwwQZGMxLmV4YW1wbGUudGVzdDAeFw0yNjEyMDExMzExMTJaFw0zNjExMjgxMzExMTJaMBsxGTAXBgNVBAMMEGRjMS5leGFtcGxlLnRlc3QwdjAQBgcqhkjOPQIBBgUrgQQAIgNiAAQ0GiSxexFhyu9gOXBZGMvBt59XTESby0/hX40PujtWIr6kxHoohkqN52evMiq4TaiiD4cfW86hcBjw8hclNkNJdpeaWHWa7oNoGmWDCddgnqSopVLecCVJrH8gJYAQrOejUzBRMB0GA1UdDgQWBBTNJlQhu2t6f5NPUBqHeUET2duj7zAfBgNVHSMEGDAWgBTNJlQhu2t6f5NPUBqHeUET2duj7zAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMDA2gAMGUCMC0wDCr6b7dKVLzd5OH46cEBUELWoJdFbQEGbSLjQYrtOQcomVaO2jGYmOHFYJ1vbQIxAOa3pAyLQ2IsKUsatc7oSRs2W2h86MQqpCuJNqUTRmLApiQ4ytZYaddI/EomsqSfDg==";
+    /// An RSASSA-PSS certificate whose parameters name SHA-384 (openssl req -x509 -sha384
+    /// -sigopt rsa_padding_mode:pss), and its SHA-384 digest.
+    const PSS_CERT: &str = "MIIDfzCCAjOgAwIBAgIUeir5UlXtHMrGbK3gUd1zUwnTLMgwQQYJKoZIhvcNAQEKMDSgDzANBglghkgBZQMEAgIFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgIFAKIDAgEwMBsxGTAXBgNVBAMMEGRjMS5leGFtcGxlLnRlc3QwHhcNMjYxMjAxMTM1OTMwWhcNMzYxMTI4MTM1OTMwWjAbMRkwFwYDVQQDDBBkYzEuZXhhbXBsZS50ZXN0MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsiXKf4O4BLIl9dg3CliiXhV+Q0gPg2vazAOhePW/KuAIC2XnciVOOTgjSMW9rIc+Xl0cHqUwQpDlZQTOlnymS7bgjMxk/pcCKhh5ao4MmSMCzwQHSQs3UOHUSYzQyA8SvFIP4xciZrMxqASGRix1Jf9SshvtMlRD03c4c5NalvuPSPdxI0VoQvKjxka8lxHt3WeSoO97QeavmwKO87xhpZ3qMtxkKyVsKnomW7X2BFoQJVmkOqhZ9E/U3q0+G0rwvjVCoD5LVfeD1wXAi4Q2vyUDpDGebgiFHlPpm//8Kab4aejv4aFTX3itovhOP3zxnwQYhsKjswCCXh4KUkY9AwIDAQABo1MwUTAdBgNVHQ4EFgQURFM3wqXt0E1ygnVZPWJSp3UCJbQwHwYDVR0jBBgwFoAURFM3wqXt0E1ygnVZPWJSp3UCJbQwDwYDVR0TAQH/BAUwAwEB/zBBBgkqhkiG9w0BAQowNKAPMA0GCWCGSAFlAwQCAgUAoRwwGgYJKoZIhvcNAQEIMA0GCWCGSAFlAwQCAgUAogMCATADggEBABNtvmwSzdRNlsyNVtHzC4dmdbSRXj1qPmjBFcHJvrKUsyJMIUeilBggNwZahguMrc7iMzMPBHr1vlvo37Nkf/b1AXqun+ErkgYOZVzFNSn+/XzKfz32TcldD9AUQEKETMtRmnI4aEdUsR6cZeYLOD5fXKcCTJJ0IT9xs2sMsUUkpwpx+Cxa2RYOjMPC/jf3kobQX28RtDleuSU11AtbgLB4X6Vy4uhaqKmE+ZeGg4aIAD+6fe4XQ7rqgrdGbj97aq6VppzR7UjFum15luywY33d6jiHtwennWvz2zSf5rIDxhkTPl7pPiOoKd/JHRySeA+qiWnYQm/gugFy37BmOgI=";
+    const PSS_CERT_SHA384: &str = "c1851cf44dc18f12e530504049d4fdb1d8be761a631c61a4f698238ff407456bf423b831ac846a5100cc372ae973f8fe";
     const P384_CERT_SHA384: &str = "ee2a86ec6dc6b69f1e732bf3cfcbfa015fc7048ce3f544b174dfdc9c2d4f515ece8afdfafaafb17a3fbf86c51b4d925c";
 
     #[test]
@@ -595,6 +616,14 @@ mod tests {
         assert_eq!(prefix, b"tls-server-end-point:");
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, P384_CERT_SHA384);
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(PSS_CERT)
+            .unwrap();
+        let hex: String = tls_server_end_point(&der)[21..]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, PSS_CERT_SHA384);
         // What cannot be parsed gets SHA-256, the hash of the common case (and of MD5 and SHA-1).
         assert_eq!(tls_server_end_point(b"junk").len(), 21 + 32);
     }
