@@ -16,7 +16,7 @@ use crate::verify::smtp;
 /// Whom to probe, and how.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// HOST[:PORT] of the SMTP server (port 25 when none is given).
+    /// `HOST[:PORT]` of the SMTP server (port 25 when none is given).
     pub smtp: String,
     /// Upgrade with STARTTLS first: Some(CA file, or None for the system trust store).
     pub starttls: Option<Option<PathBuf>>,

@@ -8,7 +8,7 @@
 //! private in-memory credential cache: no kinit, no shared cache, no cron wrapper. Realm and
 //! KDC come from `/etc/krb5.conf` or `KRB5_CONFIG`, as for every Kerberos program.
 //!
-//! The bind happens on rcptsync's own wire ([`super::wire`]), before ldap3 is handed the
+//! The bind happens on rcptsync's own wire (`wire.rs`), before ldap3 is handed the
 //! connection: on TLS (`ldaps://`, StartTLS) it sends the tls-server-end-point channel
 //! binding token (RFC 5929), which AD's strictest channel-binding policy requires, and no
 //! security layer (AD and Samba refuse sign or seal under TLS); on plain `ldap://` it
