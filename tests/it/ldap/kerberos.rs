@@ -2,7 +2,9 @@
 //! keytab exported with `samba-tool domain exportkeytab` for a service user, sealed on plain
 //! `ldap://` (Samba's default "ldap server require strong auth = yes" refuses anything less
 //! there), with the tls-server-end-point channel binding over LDAPS, and each failure an admin
-//! meets named with its fix. Only with the `kerberos` feature (scripts/test.sh builds it).
+//! meets named with its fix. A fake DC holding the DC's real service key (so that the bind
+//! succeeds) then misbehaves: no confidentiality offered, a tampered sealed answer, a sealed
+//! buffer announced at 2 GiB. Only with the `kerberos` feature (scripts/test.sh builds it).
 
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -300,4 +302,227 @@ fn discovered_domain_controllers_bind_with_kerberos_sealed_on_the_srv_port() {
         r.stderr
     );
     assert_eq!(map(dir).unwrap(), expected());
+}
+
+/// What the fake DC of [`fake_sealed_server`] does wrong.
+const FAKE_MODE: &str = "RCPTSYNC_TEST_FAKE_DC_MODE";
+/// Where it writes the port it listens on.
+const FAKE_PORT_FILE: &str = "RCPTSYNC_TEST_FAKE_DC_PORT_FILE";
+
+/// One LDAP message from `stream`: (tag, content) of its outer SEQUENCE.
+fn read_ber(stream: &mut TcpStream) -> Vec<u8> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], 0x30, "not an LDAP message");
+    let len = if head[1] < 0x80 {
+        usize::from(head[1])
+    } else {
+        let mut digits = vec![0u8; usize::from(head[1] & 0x7f)];
+        stream.read_exact(&mut digits).unwrap();
+        digits.iter().fold(0, |n, &b| (n << 8) | usize::from(b))
+    };
+    let mut content = vec![0u8; len];
+    stream.read_exact(&mut content).unwrap();
+    content
+}
+
+/// (tag, content, rest) of the TLV at the start of `bytes`.
+fn tlv(bytes: &[u8]) -> (u8, &[u8], &[u8]) {
+    let (len, skip) = if bytes[1] < 0x80 {
+        (usize::from(bytes[1]), 2)
+    } else {
+        let count = usize::from(bytes[1] & 0x7f);
+        let len = bytes[2..2 + count]
+            .iter()
+            .fold(0, |n, &b| (n << 8) | usize::from(b));
+        (len, 2 + count)
+    };
+    (bytes[0], &bytes[skip..skip + len], &bytes[skip + len..])
+}
+
+fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    if content.len() < 0x80 {
+        out.push(content.len() as u8);
+    } else {
+        out.push(0x82);
+        out.extend((content.len() as u16).to_be_bytes());
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A BindResponse to message `id` with result `rc` and serverSaslCreds `token`.
+fn bind_response(id: u8, rc: u8, token: Option<&[u8]>) -> Vec<u8> {
+    let mut response = vec![0x0a, 0x01, rc, 0x04, 0x00, 0x04, 0x00];
+    if let Some(token) = token {
+        response.extend(encode(0x87, token));
+    }
+    let mut message = vec![0x02, 0x01, id];
+    message.extend(encode(0x61, &response));
+    encode(0x30, &message)
+}
+
+/// Not a test of its own: the fake DC that the test below runs in a child process (so that
+/// its keytab comes from `KRB5_KTNAME` without touching this process's environment). It
+/// takes one connection, does the server side of a sealed SASL GSSAPI bind with the DC's real
+/// service key, reads the first sealed request, and then misbehaves as `FAKE_MODE` says.
+#[test]
+#[ignore = "run by hostile_sealed_sessions_are_refused as its fake DC"]
+fn fake_sealed_server() {
+    use libgssapi::context::{SecurityContext as _, ServerCtx};
+    let mode = std::env::var(FAKE_MODE).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    fs_err::write(
+        std::env::var(FAKE_PORT_FILE).unwrap(),
+        listener.local_addr().unwrap().port().to_string(),
+    )
+    .unwrap();
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut ctx = ServerCtx::new(None);
+    loop {
+        let message = read_ber(&mut stream);
+        let (_, id, rest) = tlv(&message);
+        let (_, bind, _) = tlv(rest);
+        let (_, _version, rest) = tlv(bind);
+        let (_, _name, rest) = tlv(rest);
+        let (_, sasl, _) = tlv(rest);
+        let (_, _mechanism, rest) = tlv(sasl);
+        let credentials = if rest.is_empty() {
+            &[][..]
+        } else {
+            tlv(rest).1
+        };
+        if !ctx.is_complete() {
+            let token = ctx.step(credentials, None).unwrap();
+            stream
+                .write_all(&bind_response(id[0], 14, token.as_deref()))
+                .unwrap();
+        } else if credentials.is_empty() {
+            // The security-layer offer: without confidentiality in "no-confidentiality".
+            let layers = if mode == "no-confidentiality" {
+                1 | 2
+            } else {
+                1 | 2 | 4
+            };
+            let offer = ctx.wrap(false, &[layers, 0x00, 0x10, 0x00]).unwrap();
+            stream
+                .write_all(&bind_response(id[0], 14, Some(&offer)))
+                .unwrap();
+        } else {
+            ctx.unwrap(credentials).unwrap();
+            stream.write_all(&bind_response(id[0], 0, None)).unwrap();
+            break;
+        }
+    }
+    // The first sealed request (the search) unseals with the session key.
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).unwrap();
+    let mut sealed = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut sealed).unwrap();
+    ctx.unwrap(&sealed).unwrap();
+    match mode.as_str() {
+        "tampered" => {
+            // A real sealed answer with one byte changed on the way.
+            let mut frame = ctx
+                .wrap(
+                    true,
+                    b"\x30\x0c\x02\x01\x02\x65\x07\x0a\x01\x00\x04\x00\x04\x00",
+                )
+                .unwrap()
+                .to_vec();
+            let middle = frame.len() / 2;
+            frame[middle] ^= 0x01;
+            stream
+                .write_all(&(frame.len() as u32).to_be_bytes())
+                .unwrap();
+            stream.write_all(&frame).unwrap();
+        }
+        "huge" => {
+            stream.write_all(&0x7fff_ffffu32.to_be_bytes()).unwrap();
+        }
+        other => panic!("unknown mode {other}"),
+    }
+    std::thread::sleep(std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn hostile_sealed_sessions_are_refused() {
+    let samba = start();
+    let dir = samba.dir();
+    let keytab = samba.service_keytab("svc-krb");
+    let krb5 = samba.krb5_conf("krb5.conf", "");
+    // The DC's own key for ldap/dc1.example.test, as a fake DC that stole it would have it.
+    let service = dir.join("service.keytab");
+    samba.samba_tool(&[
+        "domain",
+        "exportkeytab",
+        service.to_str().unwrap(),
+        "--principal=ldap/dc1.example.test@EXAMPLE.TEST",
+    ]);
+    for (mode, expected) in [
+        (
+            "no-confidentiality",
+            "the server offers no Kerberos confidentiality on ldap://",
+        ),
+        (
+            "tampered",
+            "the server sent a sealed buffer that does not unseal",
+        ),
+        (
+            "huge",
+            "the server sent a sealed buffer of 2147483647 bytes; rcptsync takes 1 to 16777215",
+        ),
+    ] {
+        let port_file = dir.join(format!("fake-{mode}.port"));
+        // The fake DC's own complaints (a client that hangs up in the middle) are kept apart.
+        let log = fs_err::File::create(dir.join(format!("fake-{mode}.log"))).unwrap();
+        let mut fake = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "ldap::kerberos::fake_sealed_server",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("KRB5_KTNAME", format!("FILE:{}", service.display()))
+            .env("KRB5_CONFIG", &krb5)
+            .env(FAKE_MODE, mode)
+            .env(FAKE_PORT_FILE, &port_file)
+            .stdout(std::process::Stdio::null())
+            .stderr(log.into_parts().0)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let port = loop {
+            if let Ok(port) = fs_err::read_to_string(&port_file)
+                && !port.is_empty()
+            {
+                break port;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the fake DC did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let servers = format!("servers = [\"ldap://{}:{port}\"]", Samba::DC_NAME);
+        kerberos_config(&samba, &keytab, PRINCIPAL, &servers);
+        let started = std::time::Instant::now();
+        let r = with_krb5(&samba, &krb5, &["extract", "-c", "rcptsync.toml"]).code(1);
+        let fake_log = || fs_err::read_to_string(dir.join(format!("fake-{mode}.log"))).unwrap();
+        assert!(
+            r.stderr.contains(expected),
+            "{mode}: {}\nfake DC: {}",
+            r.stderr,
+            fake_log()
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{mode}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(map(dir), None, "{mode}");
+        let _ = fake.kill();
+        let _ = fake.wait();
+    }
 }
