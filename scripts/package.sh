@@ -21,7 +21,7 @@ if ! command -v cargo-deb >/dev/null; then
 fi
 # The package is built with the kerberos feature, whose bindings bindgen generates.
 build_need=()
-for p in libkrb5-dev clang libclang-dev; do
+for p in libkrb5-dev clang libclang-dev pkgconf; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || build_need+=("$p")
 done
 if [ ${#build_need[@]} -gt 0 ]; then

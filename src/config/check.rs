@@ -242,12 +242,16 @@ impl Checker<'_> {
                 )
             }
         };
-        if discover.is_some() && raw.bind_dn.is_some() && raw.ca_file.is_none() {
+        if discover.is_some()
+            && (raw.bind_dn.is_some() || raw.keytab.is_some())
+            && raw.ca_file.is_none()
+        {
             return Err(self.invalid(
                 self.source_key(index, "discover"),
                 "with discover and a bind, set ca_file to the CA that issues the DCs' certificates: \
                  DNS answers are not authenticated, and with the system's trust store any host of \
-                 the domain with a public certificate could be sent the bind password",
+                 the domain with a public certificate could be sent the bind password, or (with a \
+                 keytab) any host with an ldap/ service principal could pass for a DC",
             ));
         }
         if discover.is_none() && raw.dns_server.is_some() {

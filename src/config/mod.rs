@@ -571,6 +571,12 @@ path = "out/relay_recipients"
             "{plain}\nkeytab = \"k\"\nprincipal = \"svc-rcptsync\""
         )));
         assert!(e.contains("is not a principal with its realm"), "{e}");
+        // Found in DNS, the DCs must be vouched for by their CA, as for a password bind.
+        let e = error(&with_ldap(&format!("discover = \"example.com\"\n{KRB}")));
+        assert!(
+            e.contains("source.discover") && e.contains("set ca_file"),
+            "{e}"
+        );
         // Plain ldap:// is fine: Kerberos seals the session, no password crosses.
         let config = parse(&with_ldap(&format!("{plain}\n{KRB}"))).unwrap();
         let l = ldap_source(&config);

@@ -259,10 +259,9 @@ table! {
         /// the AD domain's DNS name (`"example.com"`): the DCs are looked up on every run as DNS
         /// SRV `_ldap._tcp.dc._msdcs.example.com`, ordered by priority and weight (RFC 2782),
         /// and tried in that order as `ldaps://HOST` (636), or `ldap://HOST:PORT` with StartTLS
-        /// when `starttls = true` or sealed with a Kerberos `keytab`; `-v` lists what DNS
-        /// returned. DNS answers are not
+        /// when `starttls = true`; `-v` lists what DNS returned. DNS answers are not
         /// authenticated, so only targets inside the domain are used (at most 16), and with a
-        /// password bind `ca_file` is required (the DCs' own CA, not the system's trust store). Setting
+        /// bind (password or keytab) `ca_file` is required (the DCs' own CA, not the system's trust store). Setting
         /// both `servers` and `discover`, or neither, is a config error that names the key's line
         #[default_text = "(this or `servers`)"]
         discover: Option<String>,

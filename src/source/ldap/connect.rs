@@ -67,9 +67,7 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
     let discovered;
     let servers = match &config.discover {
         Some(discover) => {
-            // A Kerberos bind seals plain LDAP on the SRV port, as StartTLS uses it.
-            discovered =
-                discover.servers(config.starttls || config.kerberos.is_some(), config.timeout)?;
+            discovered = discover.servers(config.starttls, config.timeout)?;
             &discovered
         }
         None => &config.servers,

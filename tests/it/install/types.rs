@@ -37,6 +37,11 @@ fn lifecycle(kind: &str, extra: &str) {
         &["carol@example.com", "alice@example.com"],
         &["bob@example.com", "mallory@example.com"],
     );
+    if kind == "texthash" {
+        // Through a reload, not merely a new smtpd process that read the new file (an smtpd
+        // serves max_use clients, then another one starts).
+        assert_eventually(|| gw.postfix.maillog().contains("reload -- version"));
+    }
 
     // Unchanged: silent, and nothing is rebuilt or touched.
     let files = gw.live_files();
@@ -107,6 +112,15 @@ fn cdb_postmap() {
 #[test]
 fn lmdb() {
     lifecycle("lmdb", "");
+}
+
+/// Waits up to 10 s for `condition` (Postfix logs through postlogd, a moment later).
+fn assert_eventually(condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "not within 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -208,6 +222,7 @@ fn reload_always_and_never() {
             .arg(gw.postfix.config_dir())
             .arg("reload"),
     );
+    assert_eventually(|| reloads(&gw) == 1);
     gw.assert_answers(&["alice@example.com", "bob@example.com"], &[]);
 }
 

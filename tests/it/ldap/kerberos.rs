@@ -281,23 +281,28 @@ fn keytab_and_kerberos_failures_are_named_with_their_fix() {
 }
 
 #[test]
-fn discovered_domain_controllers_bind_with_kerberos_sealed_on_the_srv_port() {
+fn discovered_domain_controllers_bind_with_kerberos_over_verified_tls() {
     let samba = Samba::start_with(Options {
         kerberos: true,
         internal_dns: true,
+        sasl_over_tls: true,
         ..Options::default()
     });
     let dir = samba.dir();
     let keytab = samba.service_keytab("svc-krb");
     let krb5 = samba.krb5_conf("krb5.conf", "");
-    // No ca_file needed: Kerberos authenticates the DC (mutual authentication), so a host
-    // that DNS names falsely cannot pass for it.
+    // The names come from DNS, which nothing authenticates: without ca_file the config is
+    // refused (a host that DNS names falsely could hold some ldap/ service principal)...
     let source = "discover = \"example.test\"\ndns_server = \"127.0.0.1\"";
     kerberos_config(&samba, &keytab, PRINCIPAL, source);
+    let r = with_krb5(&samba, &krb5, &["extract", "-c", "rcptsync.toml"]).code(2);
+    assert!(r.stderr.contains("set ca_file"), "{}", r.stderr);
+    // ...with it, the discovered DC is reached over LDAPS, its certificate verified.
+    let source = format!("{source}\nca_file = \"{}\"", samba.ca_file().display());
+    kerberos_config(&samba, &keytab, PRINCIPAL, &source);
     let r = with_krb5(&samba, &krb5, &["-v", "extract", "-c", "rcptsync.toml"]).ok();
     assert!(
-        r.stderr
-            .contains("connected to ldap://dc1.example.test:389"),
+        r.stderr.contains("connected to ldaps://dc1.example.test"),
         "{}",
         r.stderr
     );
