@@ -84,10 +84,10 @@ pub fn bind_request(id: u8, credentials: Option<&[u8]>) -> Vec<u8> {
 /// What a BindResponse says: the result code, the diagnostic message, serverSaslCreds.
 pub type BindResponse<'a> = (u32, &'a [u8], Option<&'a [u8]>);
 
-/// The parts of a BindResponse message; None when `message` is not one.
-pub fn bind_response(message: &[u8]) -> Option<BindResponse<'_>> {
+/// The parts of the BindResponse to message `id`; None when `message` is not that.
+pub fn bind_response(message: &[u8], id: u8) -> Option<BindResponse<'_>> {
     let (_, message, _) = tlv(message).filter(|(tag, ..)| *tag == 0x30)?;
-    let (_, _id, rest) = tlv(message).filter(|(tag, ..)| *tag == 0x02)?;
+    let (_, _, rest) = tlv(message).filter(|(tag, content, _)| *tag == 0x02 && *content == [id])?;
     let (_, response, _) = tlv(rest).filter(|(tag, ..)| *tag == 0x61)?;
     let (_, code, rest) = tlv(response).filter(|(tag, ..)| *tag == 0x0a)?;
     if code.is_empty() || code.len() > 4 {
@@ -155,19 +155,21 @@ mod tests {
         // saslBindInProgress with serverSaslCreds "tok".
         let answer = b"\x30\x11\x02\x01\x01\x61\x0c\x0a\x01\x0e\x04\x00\x04\x00\x87\x03tok";
         assert_eq!(
-            bind_response(answer),
+            bind_response(answer, 1),
             Some((14, &b""[..], Some(&b"tok"[..])))
         );
+        // An answer to another request is not this one's.
+        assert_eq!(bind_response(answer, 2), None);
         // success without creds, with a diagnostic text.
         let answer = b"\x30\x0e\x02\x01\x02\x61\x09\x0a\x01\x00\x04\x00\x04\x02ok";
-        assert_eq!(bind_response(answer), Some((0, &b"ok"[..], None)));
+        assert_eq!(bind_response(answer, 2), Some((0, &b"ok"[..], None)));
         for bad in [
             &b""[..],
             b"\x30\x03\x02\x01\x01",
             b"\x30\x0a\x02\x01\x01\x65\x05\x0a\x01\x00\x04\x00",
             b"\x30\x0b\x02\x01\x01\x61\x06\x0a\x01\x0e\x04\x00\x04\x05",
         ] {
-            assert_eq!(bind_response(bad), None, "{bad:?}");
+            assert_eq!(bind_response(bad, 1), None, "{bad:?}");
         }
     }
 }

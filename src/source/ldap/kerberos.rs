@@ -559,8 +559,8 @@ mod enabled {
             .await
             .map_err(|e| format!("Kerberos bind: {e}"))?;
         let response = read_message(wire).await?;
-        let (rc, text, token) = crate::source::ber::bind_response(&response)
-            .ok_or("the server's answer to the Kerberos bind is not a BindResponse")?;
+        let (rc, text, token) = crate::source::ber::bind_response(&response, id)
+            .ok_or("the server's answer to the Kerberos bind is not the BindResponse to it")?;
         match (rc, token) {
             (14, Some(token)) => Ok(Answer::InProgress(token.to_vec())),
             (14, None) => Ok(Answer::InProgress(Vec::new())),
