@@ -53,18 +53,29 @@ fn kerberos_config(samba: &Samba, keytab: &Path, principal: &str, source: &str) 
 
 /// `rcptsync ARGS` with `krb5_conf` as KRB5_CONFIG, and no credential cache of the user's.
 fn with_krb5(samba: &Samba, krb5_conf: &Path, args: &[&str]) -> Run {
-    command()
+    krb5_env(command(), samba, krb5_conf)
         .args(args)
-        .env("KRB5_CONFIG", krb5_conf)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// `cmd` in the DC's temp dir with `krb5_conf` as KRB5_CONFIG, and no credential cache or
+/// client keytab of the user's.
+fn krb5_env(
+    mut cmd: std::process::Command,
+    samba: &Samba,
+    krb5_conf: &Path,
+) -> std::process::Command {
+    cmd.env("KRB5_CONFIG", krb5_conf)
         .env(
             "KRB5CCNAME",
             "FILE:/nonexistent/rcptsync-test-must-not-use-this",
         )
         .env_remove("KRB5_CLIENT_KTNAME")
-        .current_dir(samba.dir())
-        .output()
-        .unwrap()
-        .into()
+        .env_remove("RCPTSYNC_BIND_PASSWORD")
+        .current_dir(samba.dir());
+    cmd
 }
 
 /// A TCP proxy on a free loopback port to `target` that keeps what the server sends: what
@@ -238,16 +249,10 @@ fn keytab_and_kerberos_failures_are_named_with_their_fix() {
     // krb5 corrects for it from the KDC's answer (kdc_timesync, on by default), so only with
     // that off is it an error.
     let faketime = |krb5_conf: &Path| -> Run {
-        std::process::Command::new(crate::fixture::require("faketime", "faketime"))
-            .arg("-f")
-            .arg("+2h")
-            .arg(env!("CARGO_BIN_EXE_rcptsync"))
+        let mut cmd = std::process::Command::new(crate::fixture::require("faketime", "faketime"));
+        cmd.args(["-f", "+2h", env!("CARGO_BIN_EXE_rcptsync")]);
+        krb5_env(cmd, &samba, krb5_conf)
             .args(extract)
-            .env("KRB5_CONFIG", krb5_conf)
-            .env("KRB5CCNAME", "FILE:/nonexistent/rcptsync-test")
-            .env_remove("KRB5_CLIENT_KTNAME")
-            .env_remove("RCPTSYNC_BIND_PASSWORD")
-            .current_dir(dir)
             .output()
             .unwrap()
             .into()
