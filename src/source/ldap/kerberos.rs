@@ -197,7 +197,7 @@ mod enabled {
     use std::io::Read as _;
     use std::os::fd::AsRawFd as _;
 
-    use ldap3::tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+    use ldap3::tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
     use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext as _};
     use libgssapi::credential::Cred;
     use libgssapi::name::Name;
@@ -558,38 +558,18 @@ mod enabled {
         wire.write_all(&request)
             .await
             .map_err(|e| format!("Kerberos bind: {e}"))?;
-        let response = read_message(wire).await?;
+        let response = super::super::wire::read_message(
+            wire,
+            "the Kerberos bind",
+            "the server closed the connection during the Kerberos bind",
+        )
+        .await?;
         let (rc, text, token) = crate::source::ber::bind_response(&response, id)
             .ok_or("the server's answer to the Kerberos bind is not the BindResponse to it")?;
         match (rc, token) {
             (14, Some(token)) => Ok(Answer::InProgress(token.to_vec())),
             (14, None) => Ok(Answer::InProgress(Vec::new())),
             (rc, _) => Ok(Answer::Done(rc, String::from_utf8_lossy(text).into_owned())),
-        }
-    }
-
-    /// One whole LDAP message (at most 64 KiB: a bind answer is small).
-    async fn read_message<W: AsyncRead + Unpin>(wire: &mut W) -> Result<Vec<u8>, String> {
-        let mut message = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some(len) = super::super::wire::message_length(&message)?
-                && message.len() >= len
-            {
-                message.truncate(len);
-                return Ok(message);
-            }
-            if message.len() > 64 * 1024 {
-                return Err("the server's answer to the Kerberos bind is too long".into());
-            }
-            let n = wire
-                .read(&mut chunk)
-                .await
-                .map_err(|e| format!("Kerberos bind: {e}"))?;
-            if n == 0 {
-                return Err("the server closed the connection during the Kerberos bind".into());
-            }
-            message.extend_from_slice(&chunk[..n]);
         }
     }
 

@@ -226,15 +226,38 @@ pub(super) fn tls_server_end_point(der: &[u8]) -> Vec<u8> {
     binding
 }
 
-/// The length of the LDAP message at the start of `bytes` (header included); None while its
-/// header is incomplete.
-#[cfg(feature = "kerberos")]
-pub(super) fn message_length(bytes: &[u8]) -> Result<Option<usize>, String> {
-    Ok(Header::parse(bytes)?.map(|h| {
-        usize::try_from(h.length)
-            .unwrap_or(usize::MAX)
-            .saturating_add(h.size)
-    }))
+/// One whole LDAP message from `wire`, of at most 64 KiB: the answers rcptsync reads itself
+/// (to StartTLS, to a Kerberos bind) are small. `during` names the exchange for the errors;
+/// `closed` says what a connection closed in the middle means.
+pub(super) async fn read_message(
+    wire: &mut (impl AsyncRead + Unpin),
+    during: &str,
+    closed: &str,
+) -> Result<Vec<u8>, String> {
+    let mut message = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(head) = Header::parse(&message)? {
+            let len = usize::try_from(head.length)
+                .unwrap_or(usize::MAX)
+                .saturating_add(head.size);
+            if message.len() >= len {
+                message.truncate(len);
+                return Ok(message);
+            }
+        }
+        if message.len() > 64 * 1024 {
+            return Err(format!("the server's answer to {during} is too long"));
+        }
+        let n = wire
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("{during}: {e}"))?;
+        if n == 0 {
+            return Err(closed.to_owned());
+        }
+        message.extend_from_slice(&chunk[..n]);
+    }
 }
 
 /// The StartTLS extended request (RFC 4511 4.14.1) with message ID 1: ldap3 begins its own
@@ -246,29 +269,19 @@ async fn starttls(tcp: &mut TcpStream) -> Result<(), String> {
     tcp.write_all(STARTTLS)
         .await
         .map_err(|e| format!("StartTLS: {e}"))?;
-    let mut answer = Vec::new();
-    let mut chunk = [0u8; 512];
-    loop {
-        let n = tcp
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("StartTLS: {e}"))?;
-        if n == 0 {
-            return Err("the server closed the connection when asked for StartTLS".into());
-        }
-        answer.extend_from_slice(&chunk[..n]);
-        if let Some(code) = starttls_result(&answer)? {
-            return match code {
-                0 => Ok(()),
-                code => Err(format!(
-                    "the server refused StartTLS: {}; use an ldaps:// URL, or enable TLS on the server",
-                    super::describe_result(u32::from(code), "")
-                )),
-            };
-        }
-        if answer.len() > 64 * 1024 {
-            return Err("the server's answer to StartTLS is not an LDAP message".into());
-        }
+    let answer = read_message(
+        tcp,
+        "StartTLS",
+        "the server closed the connection when asked for StartTLS",
+    )
+    .await?;
+    match starttls_result(&answer)? {
+        Some(0) => Ok(()),
+        Some(code) => Err(format!(
+            "the server refused StartTLS: {}; use an ldaps:// URL, or enable TLS on the server",
+            super::describe_result(u32::from(code), "")
+        )),
+        None => Err("the server's answer to StartTLS is not an LDAP message".into()),
     }
 }
 
