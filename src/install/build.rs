@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest as _;
 
 use super::cdb;
-use super::validate::{Line, Validator};
+use super::validate::{self, Line, Validator};
 use crate::map::atomic::{self, Replacement};
 use crate::map::diff::{self, Merger, Previous, Summary};
 use crate::map::digest;
@@ -115,104 +115,171 @@ pub struct Problems {
     pub total: usize,
 }
 
-/// Valid entries handed from the reading thread to the writing one, rendered: `key value\n`
-/// each, with the lengths of key and value.
+/// Whole lines handed from the reading thread to a validating one.
+#[derive(Debug, Default)]
+struct Block {
+    /// The lines, each with its line end (the last line of the file may lack it).
+    text: Vec<u8>,
+    /// Where each line ends in `text`, and whether it was longer than [`MAX_LINE`] (its
+    /// bytes were then skipped, not kept).
+    lines: Vec<(usize, bool)>,
+    /// The line number in the file of the first line.
+    first_line: usize,
+}
+
+/// Input bytes per block: large enough that handing one over costs nothing, small enough
+/// to stay in the caches.
+const BLOCK: usize = 1 << 17;
+
+/// One block validated, for the writing thread: its valid entries rendered (`key value\n`
+/// each, with the lengths of key and value) and its problems.
 #[derive(Debug, Default)]
 struct Batch {
     text: String,
     entries: Vec<(usize, usize)>,
+    /// The line number of the first entry.
+    first_line: usize,
+    /// The problems, each with its line number; the first [`MAX_LISTED`] of the block.
+    problems: Vec<(usize, String)>,
+    /// Problems in the block, listed or not.
+    total: usize,
 }
 
-/// Entries per batch: large enough that handing one over costs nothing, small enough to stay
-/// in the caches.
-const BATCH: usize = 4096;
+impl Batch {
+    /// Entry `i`'s key and value.
+    fn entry(&self, at: usize, (key_len, value_len): (usize, usize)) -> (&str, &str) {
+        // Slices at the boundaries the validator pushed (so at char boundaries: no panic).
+        let key = self.text.get(at..at + key_len).unwrap_or_default();
+        let value = self
+            .text
+            .get(at + key_len + 1..at + key_len + 1 + value_len)
+            .unwrap_or_default();
+        (key, value)
+    }
+}
 
-/// Reads and validates every line of `input`, sending the valid entries in batches (none once
-/// a line has failed, since the map is refused anyway); returns the problems.
-fn read_lines(
+/// Reads `input` line by line with a bounded length and hands the lines out in blocks,
+/// alternately to each validating thread. Stops early when a validating thread has gone
+/// (the writer stopped on an error of its own, which it reports).
+fn read_blocks(
     pass: &Pass<'_>,
     input: &mut impl BufRead,
-    batches: &std::sync::mpsc::SyncSender<Batch>,
-) -> Result<Problems, Error> {
+    workers: &[std::sync::mpsc::SyncSender<Block>; 2],
+) -> Result<(), Error> {
     let read_error = |cause| Error::Read {
         path: pass.source.to_owned(),
         cause,
     };
-    let mut validator = Validator::new(pass.source);
-    let mut problems = Problems {
-        listed: Vec::new(),
-        total: 0,
+    let fresh = |first_line| Block {
+        text: Vec::with_capacity(BLOCK + MAX_LINE + 1),
+        lines: Vec::with_capacity(BLOCK / 16),
+        first_line,
     };
-    let mut batch = Batch::default();
-    let mut line = Vec::with_capacity(256);
     let mut number = pass.line_offset;
+    let mut block = fresh(number + 1);
+    let mut sent = 0;
     loop {
-        line.clear();
+        let start = block.text.len();
         let read = std::io::Read::take(&mut *input, MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
+            .read_until(b'\n', &mut block.text)
             .map_err(read_error)?;
         if read == 0 {
             break;
         }
         number += 1;
-        let too_long = line.len() > MAX_LINE;
+        let too_long = read > MAX_LINE;
         if too_long {
+            let ended = block.text.last() == Some(&b'\n');
+            block.text.truncate(start);
             // Skip the rest of the line without holding it.
-            loop {
-                let buffer = input.fill_buf().map_err(read_error)?;
-                if buffer.is_empty() {
-                    break;
-                }
-                match buffer.iter().position(|&b| b == b'\n') {
-                    Some(end) => {
-                        input.consume(end + 1);
-                        break;
-                    }
-                    None => {
-                        let all = buffer.len();
-                        input.consume(all);
-                    }
-                }
+            if !ended {
+                skip_line(input).map_err(read_error)?;
             }
         }
+        block.lines.push((block.text.len(), too_long));
+        if block.text.len() >= BLOCK {
+            let full = std::mem::replace(&mut block, fresh(number + 1));
+            if workers[sent % 2].send(full).is_err() {
+                return Ok(());
+            }
+            sent += 1;
+        }
+    }
+    if !block.lines.is_empty() {
+        let _ = workers[sent % 2].send(block);
+    }
+    Ok(())
+}
+
+/// Consumes `input` up to and including the next line end, a buffer at a time.
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                input.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let all = buffer.len();
+                input.consume(all);
+            }
+        }
+    }
+}
+
+/// Validates the lines of one block (in order within it; where blocks meet is checked by
+/// the writer). Entries are rendered only while the block has no problem, since a map with
+/// one is refused anyway.
+fn validate(source: &Path, block: &Block) -> Batch {
+    let mut validator = Validator::new(source);
+    let mut batch = Batch {
+        text: String::with_capacity(block.text.len()),
+        entries: Vec::with_capacity(block.lines.len()),
+        ..Batch::default()
+    };
+    let mut start = 0;
+    for (i, &(end, too_long)) in block.lines.iter().enumerate() {
+        let number = block.first_line + i;
+        let line = block.text.get(start..end).unwrap_or_default();
+        start = end;
         let checked = if too_long {
             Err(format!(
                 "{}:{number}: the line is longer than {MAX_LINE} bytes",
-                pass.source.display()
+                source.display()
             ))
         } else {
-            validator.line(number, &line)
+            validator.line(number, line)
         };
         match checked {
-            Ok(Line::Entry(entry)) if problems.total == 0 => {
+            Ok(Line::Entry(entry)) if batch.total == 0 => {
+                if batch.entries.is_empty() {
+                    batch.first_line = number;
+                }
                 batch.text.push_str(&entry.key);
                 batch.text.push(' ');
                 batch.text.push_str(entry.value);
                 batch.text.push('\n');
                 batch.entries.push((entry.key.len(), entry.value.len()));
-                if batch.entries.len() == BATCH && batches.send(std::mem::take(&mut batch)).is_err()
-                {
-                    // The writer stopped on an error of its own, which it reports.
-                    return Ok(problems);
-                }
             }
             Ok(_) => {}
             Err(problem) => {
-                problems.total += 1;
-                if problems.listed.len() < MAX_LISTED {
-                    problems.listed.push(problem);
+                batch.total += 1;
+                if batch.problems.len() < MAX_LISTED {
+                    batch.problems.push((number, problem));
                 }
             }
         }
     }
-    if problems.total == 0 && !batch.entries.is_empty() {
-        let _ = batches.send(batch);
-    }
-    Ok(problems)
+    batch
 }
 
 /// The writing side of the pass: the new text, its digest, the cdb, and what is counted.
 struct Sink<'a, W: std::io::Write> {
+    source: &'a Path,
     out: W,
     hasher: sha2::Sha256,
     cdb: Option<(
@@ -226,28 +293,57 @@ struct Sink<'a, W: std::io::Write> {
     domains: BTreeMap<String, usize>,
     more_domains: usize,
     first: Option<(String, String)>,
+    /// The last key written, to check where the next block meets it.
+    last: String,
+    problems: Problems,
 }
 
 impl<W: std::io::Write> Sink<'_, W> {
-    /// Writes, hashes and counts one batch of valid entries.
+    /// Takes the next block's batch: checks it against the block before, then writes,
+    /// hashes and counts its entries, or (once the map has a problem) only counts problems.
     fn batch(&mut self, batch: &Batch, text_path: &Path) -> Result<(), Error> {
+        let mut entries = &batch.entries[..];
+        let mut skipped = 0;
+        let mut meeting = None;
+        if let Some(&first) = entries.first()
+            && !self.last.is_empty()
+        {
+            let (key, _) = batch.entry(0, first);
+            match validate::is_duplicate(self.source, batch.first_line, &self.last, key) {
+                Ok(true) => {
+                    skipped = first.0 + first.1 + 2;
+                    entries = &entries[1..];
+                }
+                Ok(false) => {}
+                Err(problem) => meeting = Some((batch.first_line, problem)),
+            }
+        }
+        if batch.total > 0 || meeting.is_some() || self.problems.total > 0 {
+            self.problems.total += batch.total + usize::from(meeting.is_some());
+            let mut listed: Vec<&(usize, String)> = batch.problems.iter().collect();
+            if let Some(meeting) = &meeting {
+                let at = listed.partition_point(|(line, _)| *line < meeting.0);
+                listed.insert(at, meeting);
+            }
+            let room = MAX_LISTED.saturating_sub(self.problems.listed.len());
+            self.problems
+                .listed
+                .extend(listed.into_iter().take(room).map(|(_, p)| p.clone()));
+            return Ok(());
+        }
         let write_error = |path: &Path, cause| Error::Write {
             path: path.to_owned(),
             cause,
         };
+        let text = batch.text.get(skipped..).unwrap_or_default();
         self.out
-            .write_all(batch.text.as_bytes())
+            .write_all(text.as_bytes())
             .map_err(|e| write_error(text_path, e))?;
-        self.hasher.update(batch.text.as_bytes());
-        let mut at = 0;
-        for &(key_len, value_len) in &batch.entries {
-            // Slices at the boundaries the reader pushed (so at char boundaries: no panic).
-            let key = batch.text.get(at..at + key_len).unwrap_or_default();
-            let value = batch
-                .text
-                .get(at + key_len + 1..at + key_len + 1 + value_len)
-                .unwrap_or_default();
-            at += key_len + value_len + 2;
+        self.hasher.update(text.as_bytes());
+        let mut at = skipped;
+        for &lengths in entries {
+            let (key, value) = batch.entry(at, lengths);
+            at += lengths.0 + lengths.1 + 2;
             if let Some((guard, writer)) = &mut self.cdb {
                 writer
                     .add(key.as_bytes(), value.as_bytes())
@@ -274,13 +370,20 @@ impl<W: std::io::Write> Sink<'_, W> {
             if self.first.is_none() {
                 self.first = Some((key.to_owned(), value.to_owned()));
             }
+            if at == batch.text.len() {
+                self.last.clear();
+                self.last.push_str(key);
+            }
         }
         Ok(())
     }
 }
 
-/// Runs the pass over `input`: one thread reads and validates, the other writes, hashes and
-/// counts, so that both cores work on a large map.
+/// Runs the pass over `input`: one thread reads lines, two validate alternate blocks of
+/// them, and this one writes, hashes and counts, so that both cores work on a large map.
+/// Where two blocks meet, the writer checks order and duplicates as a validator does within
+/// one; so a map that is out of order is refused all the same, though the count of lines
+/// out of order can differ from one validator's.
 pub fn run(
     pass: &Pass<'_>,
     input: &mut (impl BufRead + Send),
@@ -310,6 +413,7 @@ pub fn run(
     }
 
     let mut sink = Sink {
+        source: pass.source,
         // A second handle on the same file: the writer owns it, the replacement keeps its own.
         out: std::io::BufWriter::with_capacity(
             1 << 16,
@@ -328,33 +432,64 @@ pub fn run(
         domains: BTreeMap::new(),
         more_domains: 0,
         first: None,
+        last: String::new(),
+        problems: Problems {
+            listed: Vec::new(),
+            total: 0,
+        },
     };
-    let (sender, batches) = std::sync::mpsc::sync_channel::<Batch>(4);
-    let (problems, written) = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_lines(pass, input, &sender));
+    // One thread reads, two validate alternate blocks, and this one writes: validation is
+    // most of the work. Each channel holds two blocks, so memory stays bounded.
+    let (to_first, first_inbox) = std::sync::mpsc::sync_channel::<Block>(2);
+    let (to_second, second_inbox) = std::sync::mpsc::sync_channel::<Block>(2);
+    let (read, written) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_blocks(pass, input, &[to_first, to_second]));
+        let (validated, validators): (Vec<_>, Vec<_>) = [first_inbox, second_inbox]
+            .into_iter()
+            .map(|inbox| {
+                let (sender, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
+                let validator = scope.spawn(move || {
+                    for block in inbox {
+                        if sender.send(validate(pass.source, &block)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (batches, validator)
+            })
+            .unzip();
         let mut written: Result<(), Error> = Ok(());
-        for batch in &batches {
+        // Blocks alternate between the validators, so the batches come back in order by
+        // taking them alternately; the first channel to close ends the map.
+        for next in (0..2).cycle() {
+            let Ok(batch) = validated[next].recv() else {
+                break;
+            };
             written = sink.batch(&batch, text_path);
             if written.is_err() {
-                // Dropping the receiver stops the reader at its next batch.
                 break;
             }
         }
-        drop(batches);
-        let problems = reader.join().unwrap_or_else(|_| {
-            Err(Error::Read {
-                path: pass.source.to_owned(),
-                cause: std::io::Error::other("the reading thread failed"),
-            })
-        });
-        (problems, written)
+        // Dropping the receivers stops the validators, and then the reader, at their next
+        // block.
+        drop(validated);
+        let failed = |what: &str| Error::Read {
+            path: pass.source.to_owned(),
+            cause: std::io::Error::other(format!("the {what} thread failed")),
+        };
+        // A validator that failed ended its channel early: the map seen is incomplete.
+        let mut read = reader.join().unwrap_or_else(|_| Err(failed("reading")));
+        for validator in validators {
+            if validator.join().is_err() {
+                read = Err(failed("validating"));
+            }
+        }
+        (read, written)
     });
     written?;
-    let problems = problems?;
-    if problems.total > 0 {
-        return Ok(Err(problems));
-    }
+    read?;
     let Sink {
+        problems,
         mut out,
         hasher,
         cdb: cdb_file,
@@ -364,7 +499,11 @@ pub fn run(
         domains,
         more_domains,
         first,
+        ..
     } = sink;
+    if problems.total > 0 {
+        return Ok(Err(problems));
+    }
     out.flush().map_err(|e| write_error(text_path, e))?;
     drop(out);
     let summary = merger.finish(|_, _| {}).map_err(diff::Error::from)?;
@@ -412,4 +551,135 @@ pub fn run(
         more_domains,
         probe,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the pass over `text` into a fresh directory (native cdb), as apply would.
+    fn pass(text: &str) -> (tempfile::TempDir, Result<Built, Problems>) {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = MapSpec::parse(&format!("cdb:{}/map", dir.path().display())).unwrap();
+        let previous = Previous::open(&spec.path).unwrap();
+        let pass = Pass {
+            source: Path::new("/spool/map"),
+            line_offset: 2,
+            spec: &spec,
+            native_cdb: true,
+            canaries: &[],
+            previous: &previous,
+        };
+        let built = run(&pass, &mut std::io::Cursor::new(text.as_bytes())).unwrap();
+        (dir, built)
+    }
+
+    /// Sorted lines `uNNNNNNN@example.com OK`, 24 bytes each: `n` of them span
+    /// `n * 24 / BLOCK` blocks.
+    fn lines(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("u{i:07}@example.com OK\n"))
+            .collect()
+    }
+
+    /// The line number (in the file, header included) that begins the block after the
+    /// first one: the lines are cut after the one that fills [`BLOCK`].
+    fn second_block_starts(lines: &[String]) -> usize {
+        let mut bytes = 0;
+        for (i, line) in lines.iter().enumerate() {
+            bytes += line.len();
+            if bytes >= BLOCK {
+                return i + 1;
+            }
+        }
+        unreachable!("the lines fill less than a block")
+    }
+
+    #[test]
+    fn a_map_of_many_blocks_comes_out_whole_and_in_order() {
+        let lines = lines(60_000);
+        let text = lines.concat();
+        assert!(text.len() > 8 * BLOCK, "the test needs many blocks");
+        let (_dir, built) = pass(&text);
+        let built = built.unwrap();
+        assert_eq!(built.count, 60_000);
+        assert_eq!(fs_err::read_to_string(&built.text).unwrap(), text);
+        assert_eq!(
+            built.sha256,
+            digest::hex(&sha2::Sha256::digest(text.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn a_duplicate_where_two_blocks_meet_is_dropped() {
+        let mut lines = lines(10_000);
+        let at = second_block_starts(&lines);
+        // The first line of the second block repeats the last of the first, with another
+        // value and in upper case: the first one wins, as within a block.
+        lines[at] = lines[at - 1].to_uppercase().replace(" OK", " OTHER");
+        let (_dir, built) = pass(&lines.concat());
+        let built = built.unwrap();
+        assert_eq!(built.count, 9_999);
+        let mut expected = lines.clone();
+        expected.remove(at);
+        assert_eq!(
+            fs_err::read_to_string(&built.text).unwrap(),
+            expected.concat()
+        );
+    }
+
+    #[test]
+    fn a_key_out_of_order_where_two_blocks_meet_is_refused_with_its_line() {
+        let mut lines = lines(10_000);
+        let at = second_block_starts(&lines);
+        lines.swap(at - 1, at);
+        let (_dir, built) = pass(&lines.concat());
+        let problems = built.unwrap_err();
+        assert_eq!(problems.total, 1, "{problems:?}");
+        // Line numbers count the two header lines before the map.
+        let number = at + 1 + 2;
+        assert!(
+            problems.listed[0].starts_with(&format!(
+                "/spool/map:{number}: \"u{:07}@example.com\" comes after \"u{:07}@example.com\"",
+                at - 1,
+                at
+            )),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn problems_in_every_block_are_counted_and_listed_in_file_order() {
+        let mut lines = lines(20_000);
+        for i in (0..20_000).step_by(100) {
+            lines[i] = format!("bad{i} line\n");
+        }
+        let (_dir, built) = pass(&lines.concat());
+        let problems = built.unwrap_err();
+        assert_eq!(problems.total, 200);
+        assert_eq!(problems.listed.len(), MAX_LISTED);
+        for (k, problem) in problems.listed.iter().enumerate() {
+            let number = k * 100 + 1 + 2;
+            assert!(
+                problem.starts_with(&format!("/spool/map:{number}: \"bad{}\"", k * 100)),
+                "{k}: {problem}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_and_the_lines_after_it_keep_their_numbers() {
+        // Exactly one byte too long with its line end, then one far longer without any.
+        let exact = format!("{} OK\n", "a".repeat(MAX_LINE - 3));
+        let text = format!(
+            "a@example.com OK\n{exact}b@example.com OK\nc@example\u{7}.com OK\n{}",
+            "x".repeat(3 * BLOCK)
+        );
+        let (_dir, built) = pass(&text);
+        let problems = built.unwrap_err();
+        assert_eq!(problems.total, 3, "{problems:?}");
+        assert!(problems.listed[0].starts_with("/spool/map:4: the line is longer than 4096"));
+        assert!(problems.listed[1].starts_with("/spool/map:6: \"c@example\\u{7}.com\""));
+        assert!(problems.listed[2].starts_with("/spool/map:7: the line is longer than 4096"));
+    }
 }

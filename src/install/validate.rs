@@ -89,25 +89,35 @@ impl<'a> Validator<'a> {
         {
             return Err(format!("{}: value {} must be one word", at(), quote(value)));
         }
-        if !self.previous.is_empty() {
-            match self.previous.as_str().cmp(key.as_str()) {
-                std::cmp::Ordering::Equal => return Ok(Line::Skip),
-                std::cmp::Ordering::Greater => {
-                    return Err(format!(
-                        "{}: {} comes after {}: the map is not sorted by key (rcptsync writes it \
-                         sorted; sort a hand-made map first: awk '{{print tolower($1), $2}}' \
-                         FILE | LC_ALL=C sort -k1,1 -u)",
-                        at(),
-                        quote(&key),
-                        quote(&self.previous)
-                    ));
-                }
-                std::cmp::Ordering::Less => {}
-            }
+        if !self.previous.is_empty() && is_duplicate(source, number, &self.previous, &key)? {
+            return Ok(Line::Skip);
         }
         self.previous.clear();
         self.previous.push_str(&key);
         Ok(Line::Entry(Entry { key, value }))
+    }
+}
+
+/// Checks that `key` (at line `number` of `source`) comes after `previous`, the key before it:
+/// true when it is the same key (a duplicate, dropped: the first one wins), a problem when it
+/// sorts before it. Also used where two validated parts of one map meet.
+pub fn is_duplicate(
+    source: &Path,
+    number: usize,
+    previous: &str,
+    key: &str,
+) -> Result<bool, String> {
+    match previous.cmp(key) {
+        std::cmp::Ordering::Equal => Ok(true),
+        std::cmp::Ordering::Less => Ok(false),
+        std::cmp::Ordering::Greater => Err(format!(
+            "{}:{number}: {} comes after {}: the map is not sorted by key (rcptsync writes it \
+             sorted; sort a hand-made map first: awk '{{print tolower($1), $2}}' FILE | \
+             LC_ALL=C sort -k1,1 -u)",
+            source.display(),
+            quote(key),
+            quote(previous)
+        )),
     }
 }
 
