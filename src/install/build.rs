@@ -259,7 +259,7 @@ fn validate(source: &Path, block: &Block) -> Batch {
                 if batch.entries.is_empty() {
                     batch.first_line = number;
                 }
-                batch.text.push_str(&entry.key);
+                batch.text.push_str(entry.key);
                 batch.text.push(' ');
                 batch.text.push_str(entry.value);
                 batch.text.push('\n');

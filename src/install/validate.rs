@@ -18,7 +18,7 @@ use crate::rules::address::{self, quote};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry<'l> {
     /// The normalized address.
-    pub key: String,
+    pub key: &'l str,
     /// The value, one word.
     pub value: &'l str,
 }
@@ -38,6 +38,8 @@ pub struct Validator<'a> {
     source: &'a Path,
     /// The previous key ("" before the first), kept in one buffer.
     previous: String,
+    /// The key being checked; it becomes the previous one when it passes.
+    current: String,
 }
 
 impl<'a> Validator<'a> {
@@ -46,13 +48,14 @@ impl<'a> Validator<'a> {
         Self {
             source,
             previous: String::new(),
+            current: String::new(),
         }
     }
 
     /// Checks line `number` (`bytes`, with or without its line end), as Postfix reads a text
     /// map: `#` comment lines and blank lines are skipped, the key ends at the first
     /// whitespace and must be followed by a value.
-    pub fn line<'l>(&mut self, number: usize, bytes: &'l [u8]) -> Result<Line<'l>, String> {
+    pub fn line<'l>(&'l mut self, number: usize, bytes: &'l [u8]) -> Result<Line<'l>, String> {
         // Only a problem needs the location (formatting it for every line would cost more
         // than the checks).
         let source = self.source;
@@ -81,7 +84,7 @@ impl<'a> Validator<'a> {
         if value.is_empty() {
             return Err(format!("{}: {}: a key without a value", at(), quote(key)));
         }
-        let key = address::normalize(key)
+        address::normalize_into(key, &mut self.current)
             .map_err(|reason| format!("{}: {}: {reason}", at(), quote(key)))?;
         // Printable ASCII is one test a byte; anything else is looked at character by character.
         if !value.bytes().all(|b| (0x21..0x7f).contains(&b))
@@ -89,12 +92,15 @@ impl<'a> Validator<'a> {
         {
             return Err(format!("{}: value {} must be one word", at(), quote(value)));
         }
-        if !self.previous.is_empty() && is_duplicate(source, number, &self.previous, &key)? {
+        if !self.previous.is_empty() && is_duplicate(source, number, &self.previous, &self.current)?
+        {
             return Ok(Line::Skip);
         }
-        self.previous.clear();
-        self.previous.push_str(&key);
-        Ok(Line::Entry(Entry { key, value }))
+        std::mem::swap(&mut self.previous, &mut self.current);
+        Ok(Line::Entry(Entry {
+            key: &self.previous,
+            value,
+        }))
     }
 }
 
@@ -131,7 +137,7 @@ mod tests {
         let mut problems = Vec::new();
         for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
             match validator.line(i + 1, line) {
-                Ok(Line::Entry(e)) => entries.push((e.key, e.value.to_owned())),
+                Ok(Line::Entry(e)) => entries.push((e.key.to_owned(), e.value.to_owned())),
                 Ok(Line::Skip) => {}
                 Err(p) => problems.push(p),
             }

@@ -135,6 +135,14 @@ pub fn quote(text: &str) -> String {
 /// Checks `value` and returns the map key for it: ASCII lower case, quotes removed where
 /// they are not needed (RFC 5321 4.1.2 says `"john"` and `john` are the same local part).
 pub fn normalize(value: &str) -> Result<String, AddressError> {
+    let mut key = String::new();
+    normalize_into(value, &mut key)?;
+    Ok(key)
+}
+
+/// [`normalize`] into `key` (cleared first), for a caller that checks millions of values
+/// and can reuse one buffer.
+pub fn normalize_into(value: &str, key: &mut String) -> Result<(), AddressError> {
     if value.is_empty() {
         return Err(AddressError::Empty);
     }
@@ -167,14 +175,13 @@ pub fn normalize(value: &str) -> Result<String, AddressError> {
             detail: "starts with #, which a Postfix text map reads as a comment",
         });
     }
-    // One allocation: this runs for every address of every entry.
-    let mut key = String::with_capacity(local.len() + 1 + domain.len());
+    key.clear();
     key.push_str(&local);
     key.push('@');
     key.push_str(domain);
     key.make_ascii_lowercase();
     // Unquoting only shortens, so the length checks above still hold.
-    Ok(key)
+    Ok(())
 }
 
 /// Splits at the `@` that ends the local part, honouring a quoted local part.
