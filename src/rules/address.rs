@@ -184,6 +184,47 @@ pub fn normalize_into(value: &str, key: &mut String) -> Result<(), AddressError>
     Ok(())
 }
 
+/// True when `key` is already its own normal form in the plain shape rcptsync writes
+/// (lower-case dot-atom, one `@`, host-name domain): then [`normalize`] would return it
+/// unchanged. Checked in one pass, so that `apply` can take the lines of a map it wrote
+/// without the full parse; anything else (quotes, upper case, a problem) is false and takes
+/// [`normalize`]. For keys without `"`, it is true exactly when [`normalize`] returns the key
+/// itself (a test checks both directions).
+pub fn is_normalized(key: &[u8]) -> bool {
+    if key.len() > MAX_ADDRESS {
+        return false;
+    }
+    let Some(at) = key.iter().position(|&b| b == b'@') else {
+        return false;
+    };
+    let (local, domain) = (&key[..at], &key[at + 1..]);
+    match (local.first(), local.last()) {
+        (Some(b'#' | b'.'), _) | (_, Some(b'.')) | (None, _) => return false,
+        _ if local.len() > MAX_LOCAL => return false,
+        _ => {}
+    }
+    let mut dot = false;
+    for &b in local {
+        if b == b'.' {
+            if dot {
+                return false;
+            }
+            dot = true;
+        } else if b.is_ascii_uppercase() || !is_atext(char::from(b)) {
+            return false;
+        } else {
+            dot = false;
+        }
+    }
+    domain.split(|&b| b == b'.').all(|label| {
+        matches!((label.first(), label.last()), (Some(&first), Some(&last)) if first != b'-' && last != b'-')
+            && label.len() <= MAX_LABEL
+            && label
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    })
+}
+
 /// Splits at the `@` that ends the local part, honouring a quoted local part.
 fn split(value: &str) -> Result<(&str, &str), AddressError> {
     let at = if value.starts_with('"') {
@@ -386,6 +427,84 @@ fn control_name(ch: char) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Random strings over the characters that matter to an address (xorshift: the test
+    /// needs no crate and is the same every run).
+    fn random_values(n: usize) -> Vec<String> {
+        const ALPHABET: &[u8] = b"aZ09.@-#_+!\"[] \\xyz.@";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut part = move |alphabet: &[u8]| -> String {
+            let len = (next() % 12) as usize + if next() % 50 == 0 { 60 } else { 0 };
+            (0..len)
+                .map(|_| char::from(alphabet[(next() % alphabet.len() as u64) as usize]))
+                .collect()
+        };
+        // Half of them shaped like an address, so that many are valid.
+        (0..n)
+            .map(|i| match i % 2 {
+                0 => part(ALPHABET) + &part(ALPHABET),
+                _ => part(b"aaab.Z#-_") + "@" + &part(b"aab0-.Z"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn is_normalized_agrees_with_normalize() {
+        let mut plain = 0;
+        let long_label = format!("a@{}.com", "b".repeat(63));
+        let too_long_label = format!("a@{}.com", "b".repeat(64));
+        let too_long_local = format!("{}@x.com", "a".repeat(65));
+        let fixed = [
+            "first.last123@eu.corp.example.com",
+            "o'brien+tag@xn--bcher-kva.example",
+            "a@b",
+            "#a@b",
+            "a.@b",
+            ".a@b",
+            "a..b@c",
+            "a@-b.c",
+            "a@b-.c",
+            "a@b..c",
+            "a@b.",
+            "a@[1.2.3.4]",
+            "a@b@c",
+            "A@b",
+            "a@B",
+            "\"a\"@b",
+            long_label.as_str(),
+            too_long_label.as_str(),
+            too_long_local.as_str(),
+        ];
+        let values = random_values(200_000);
+        for value in fixed
+            .iter()
+            .copied()
+            .chain(values.iter().map(String::as_str))
+        {
+            let normal = normalize(value).is_ok_and(|key| key == value);
+            let fast = is_normalized(value.as_bytes());
+            if fast {
+                plain += 1;
+            }
+            if value.contains('"') {
+                assert!(!fast || normal, "{value:?}");
+            } else {
+                assert_eq!(fast, normal, "{value:?}");
+            }
+        }
+        assert!(
+            plain > 5000,
+            "too few plain values to show anything: {plain}"
+        );
+        assert!(is_normalized(b"first.last123@eu.corp.example.com"));
+        assert!(is_normalized(long_label.as_bytes()));
+    }
 
     #[test]
     fn long_values_are_quoted_cut() {
