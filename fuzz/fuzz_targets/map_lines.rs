@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     for (index, raw) in data.split_inclusive(|&b| b == b'\n').enumerate() {
         match validator.line(index + 1, raw) {
             Ok(Line::Entry(entry)) => {
-                assert_eq!(normalize(&entry.key).as_ref(), Ok(&entry.key));
+                assert_eq!(normalize(entry.key).as_deref(), Ok(entry.key));
                 assert!(!entry.value.is_empty());
                 assert!(
                     !entry
@@ -37,9 +37,9 @@ fuzz_target!(|data: &[u8]| {
                     entry.value
                 );
                 if let Some(last) = accepted.last() {
-                    assert!(*last < entry.key, "{last:?} then {:?}", entry.key);
+                    assert!(last.as_str() < entry.key, "{last:?} then {:?}", entry.key);
                 }
-                accepted.push(entry.key);
+                accepted.push(entry.key.to_owned());
             }
             Ok(Line::Skip) => {}
             Err(message) => {
