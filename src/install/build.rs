@@ -116,7 +116,7 @@ pub struct Problems {
 }
 
 /// Whole lines handed from the reading thread to a validating one.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Block {
     /// The lines, each with its line end (the last line of the file may lack it).
     text: Vec<u8>,
@@ -127,18 +127,24 @@ struct Block {
     first_line: usize,
 }
 
-/// Input bytes per block: large enough that handing one over costs nothing, small enough
-/// to stay in the caches.
+/// Input bytes per block (skipped bytes of over-long lines included): large enough that
+/// handing one over costs nothing, small enough to stay in the caches.
 const BLOCK: usize = 1 << 17;
+
+/// Lines per block at most, so that a block of blank or skipped lines stays as small.
+const BLOCK_LINES: usize = BLOCK / 16;
 
 /// One block validated, for the writing thread: its valid entries rendered (`key value\n`
 /// each, with the lengths of key and value) and its problems.
 #[derive(Debug, Default)]
 struct Batch {
+    /// The entries up to the block's first problem.
     text: String,
     entries: Vec<(usize, usize)>,
-    /// The line number of the first entry.
-    first_line: usize,
+    /// The block's first valid key and its line number, and its last valid key (also when
+    /// the block has problems), for the check where blocks meet.
+    first: Option<(usize, String)>,
+    last: String,
     /// The problems, each with its line number; the first [`MAX_LISTED`] of the block.
     problems: Vec<(usize, String)>,
     /// Problems in the block, listed or not.
@@ -146,7 +152,7 @@ struct Batch {
 }
 
 impl Batch {
-    /// Entry `i`'s key and value.
+    /// The key and value of the entry whose line starts at byte `at` of `text`.
     fn entry(&self, at: usize, (key_len, value_len): (usize, usize)) -> (&str, &str) {
         // Slices at the boundaries the validator pushed (so at char boundaries: no panic).
         let key = self.text.get(at..at + key_len).unwrap_or_default();
@@ -160,7 +166,8 @@ impl Batch {
 
 /// Reads `input` line by line with a bounded length and hands the lines out in blocks,
 /// alternately to each validating thread. Stops early when a validating thread has gone
-/// (the writer stopped on an error of its own, which it reports).
+/// (the writer stopped on an error of its own, which it reports, or a thread failed, which
+/// [`run`] reports).
 fn read_blocks(
     pass: &Pass<'_>,
     input: &mut impl BufRead,
@@ -172,11 +179,12 @@ fn read_blocks(
     };
     let fresh = |first_line| Block {
         text: Vec::with_capacity(BLOCK + MAX_LINE + 1),
-        lines: Vec::with_capacity(BLOCK / 16),
+        lines: Vec::with_capacity(BLOCK_LINES),
         first_line,
     };
     let mut number = pass.line_offset;
     let mut block = fresh(number + 1);
+    let mut skipped = 0;
     let mut sent = 0;
     loop {
         let start = block.text.len();
@@ -191,13 +199,15 @@ fn read_blocks(
         if too_long {
             let ended = block.text.last() == Some(&b'\n');
             block.text.truncate(start);
+            skipped += read;
             // Skip the rest of the line without holding it.
             if !ended {
                 skip_line(input).map_err(read_error)?;
             }
         }
         block.lines.push((block.text.len(), too_long));
-        if block.text.len() >= BLOCK {
+        if block.text.len() + skipped >= BLOCK || block.lines.len() == BLOCK_LINES {
+            skipped = 0;
             let full = std::mem::replace(&mut block, fresh(number + 1));
             if workers[sent % 2].send(full).is_err() {
                 return Ok(());
@@ -255,9 +265,12 @@ fn validate(source: &Path, block: &Block) -> Batch {
             validator.line(number, line)
         };
         match checked {
-            Ok(Line::Entry(entry)) if batch.total == 0 => {
-                if batch.entries.is_empty() {
-                    batch.first_line = number;
+            Ok(Line::Entry(entry)) => {
+                if batch.first.is_none() {
+                    batch.first = Some((number, entry.key.to_owned()));
+                }
+                if batch.total > 0 {
+                    continue;
                 }
                 batch.text.push_str(entry.key);
                 batch.text.push(' ');
@@ -265,7 +278,7 @@ fn validate(source: &Path, block: &Block) -> Batch {
                 batch.text.push('\n');
                 batch.entries.push((entry.key.len(), entry.value.len()));
             }
-            Ok(_) => {}
+            Ok(Line::Skip) => {}
             Err(problem) => {
                 batch.total += 1;
                 if batch.problems.len() < MAX_LISTED {
@@ -274,6 +287,7 @@ fn validate(source: &Path, block: &Block) -> Batch {
             }
         }
     }
+    batch.last = validator.last_key().to_owned();
     batch
 }
 
@@ -293,7 +307,7 @@ struct Sink<'a, W: std::io::Write> {
     domains: BTreeMap<String, usize>,
     more_domains: usize,
     first: Option<(String, String)>,
-    /// The last key written, to check where the next block meets it.
+    /// The last valid key of the blocks so far, to check where the next block meets them.
     last: String,
     problems: Problems,
 }
@@ -305,18 +319,24 @@ impl<W: std::io::Write> Sink<'_, W> {
         let mut entries = &batch.entries[..];
         let mut skipped = 0;
         let mut meeting = None;
-        if let Some(&first) = entries.first()
+        if let Some((line, key)) = &batch.first
             && !self.last.is_empty()
         {
-            let (key, _) = batch.entry(0, first);
-            match validate::is_duplicate(self.source, batch.first_line, &self.last, key) {
+            match validate::is_duplicate(self.source, *line, &self.last, key) {
+                // The block's first valid key is its first entry, unless a problem came
+                // before it (then nothing of it is written).
                 Ok(true) => {
-                    skipped = first.0 + first.1 + 2;
-                    entries = &entries[1..];
+                    if let Some(&(key_len, value_len)) = entries.first() {
+                        skipped = key_len + value_len + 2;
+                        entries = &entries[1..];
+                    }
                 }
                 Ok(false) => {}
-                Err(problem) => meeting = Some((batch.first_line, problem)),
+                Err(problem) => meeting = Some((*line, problem)),
             }
+        }
+        if !batch.last.is_empty() {
+            self.last.clone_from(&batch.last);
         }
         if batch.total > 0 || meeting.is_some() || self.problems.total > 0 {
             self.problems.total += batch.total + usize::from(meeting.is_some());
@@ -370,20 +390,17 @@ impl<W: std::io::Write> Sink<'_, W> {
             if self.first.is_none() {
                 self.first = Some((key.to_owned(), value.to_owned()));
             }
-            if at == batch.text.len() {
-                self.last.clear();
-                self.last.push_str(key);
-            }
         }
         Ok(())
     }
 }
 
 /// Runs the pass over `input`: one thread reads lines, two validate alternate blocks of
-/// them, and this one writes, hashes and counts, so that both cores work on a large map.
-/// Where two blocks meet, the writer checks order and duplicates as a validator does within
-/// one; so a map that is out of order is refused all the same, though the count of lines
-/// out of order can differ from one validator's.
+/// them, and this one writes, hashes and counts, so that validation (most of the work) is
+/// shared by two cores. Where two blocks meet, the writer checks order and duplicates as a
+/// validator does within one (a block that starts out of order is refused the same, but the
+/// lines after its first are checked against that first one, so the count of lines out of
+/// order can differ from one validator's).
 pub fn run(
     pass: &Pass<'_>,
     input: &mut (impl BufRead + Send),
@@ -575,24 +592,30 @@ mod tests {
     }
 
     /// Sorted lines `uNNNNNNN@example.com OK`, 24 bytes each: `n` of them span
-    /// `n * 24 / BLOCK` blocks.
+    /// ⌈n · 24 / BLOCK⌉ blocks.
     fn lines(n: usize) -> Vec<String> {
         (0..n)
             .map(|i| format!("u{i:07}@example.com OK\n"))
             .collect()
     }
 
-    /// The line number (in the file, header included) that begins the block after the
-    /// first one: the lines are cut after the one that fills [`BLOCK`].
-    fn second_block_starts(lines: &[String]) -> usize {
-        let mut bytes = 0;
+    /// The index of each line that begins a block after the first, as [`read_blocks`] cuts
+    /// them.
+    fn block_starts(lines: &[String]) -> Vec<usize> {
+        let (mut starts, mut bytes, mut count) = (Vec::new(), 0, 0);
         for (i, line) in lines.iter().enumerate() {
             bytes += line.len();
-            if bytes >= BLOCK {
-                return i + 1;
+            count += 1;
+            if bytes >= BLOCK || count == BLOCK_LINES {
+                starts.push(i + 1);
+                (bytes, count) = (0, 0);
             }
         }
-        unreachable!("the lines fill less than a block")
+        starts
+    }
+
+    fn second_block_starts(lines: &[String]) -> usize {
+        block_starts(lines)[0]
     }
 
     #[test]
@@ -651,20 +674,95 @@ mod tests {
     #[test]
     fn problems_in_every_block_are_counted_and_listed_in_file_order() {
         let mut lines = lines(20_000);
-        for i in (0..20_000).step_by(100) {
+        for i in (50..20_000).step_by(100) {
             lines[i] = format!("bad{i} line\n");
         }
+        // And one key out of order where two blocks meet, after the first problem.
+        let at = block_starts(&lines)
+            .into_iter()
+            .find(|&at| at > 1000 && at % 100 != 50 && (at - 1) % 100 != 50)
+            .unwrap();
+        lines.swap(at - 1, at);
         let (_dir, built) = pass(&lines.concat());
         let problems = built.unwrap_err();
-        assert_eq!(problems.total, 200);
+        assert_eq!(problems.total, 201);
         assert_eq!(problems.listed.len(), MAX_LISTED);
-        for (k, problem) in problems.listed.iter().enumerate() {
-            let number = k * 100 + 1 + 2;
-            assert!(
-                problem.starts_with(&format!("/spool/map:{number}: \"bad{}\"", k * 100)),
-                "{k}: {problem}"
-            );
+        let mut expected: Vec<String> = (50..20_000)
+            .step_by(100)
+            .map(|i| format!("/spool/map:{}: \"bad{i}\"", i + 1 + 2))
+            .collect();
+        let meeting = format!(
+            "/spool/map:{}: \"u{:07}@example.com\" comes after",
+            at + 3,
+            at - 1
+        );
+        let place = expected.partition_point(|p| {
+            let line: usize = p["/spool/map:".len()..]
+                .split(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            line < at + 3
+        });
+        expected.insert(place, meeting);
+        for (problem, expected) in problems.listed.iter().zip(&expected) {
+            assert!(problem.starts_with(expected), "{problem} is not {expected}");
         }
+    }
+
+    #[test]
+    fn a_key_repeated_over_several_blocks_is_kept_once() {
+        let mut lines = lines(10_000);
+        let repeated = lines[100].clone();
+        let tail = lines.split_off(101);
+        lines.extend(std::iter::repeat_n(repeated, 4 * BLOCK / 24));
+        lines.extend(tail);
+        let (_dir, built) = pass(&lines.concat());
+        let built = built.unwrap();
+        assert_eq!(built.count, 10_000);
+        assert_eq!(
+            fs_err::read_to_string(&built.text).unwrap(),
+            self::lines(10_000).concat()
+        );
+    }
+
+    #[test]
+    fn a_block_that_starts_with_comments_names_the_line_of_its_first_key() {
+        let mut lines = lines(10_000);
+        let at = second_block_starts(&lines);
+        lines.swap(at - 1, at);
+        lines.splice(at..at, ["# comment\n".to_owned(), "\n".to_owned()]);
+        let (_dir, built) = pass(&lines.concat());
+        let problems = built.unwrap_err();
+        assert_eq!(problems.total, 1, "{problems:?}");
+        // The two lines inserted at the start of the second block, then the key.
+        let number = at + 2 + 1 + 2;
+        assert!(
+            problems.listed[0].starts_with(&format!("/spool/map:{number}: ")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn an_empty_map_passes_empty() {
+        let (_dir, built) = pass("");
+        let built = built.unwrap();
+        assert_eq!(built.count, 0);
+        assert_eq!(fs_err::read_to_string(&built.text).unwrap(), "");
+    }
+
+    #[test]
+    fn a_map_of_overlong_lines_is_counted_to_the_last() {
+        let long = format!("{}\n", "x".repeat(2 * MAX_LINE));
+        // 200 lines, each skipped after its first MAX_LINE + 1 bytes: several blocks.
+        let (_dir, built) = pass(&long.repeat(200));
+        let problems = built.unwrap_err();
+        assert_eq!(problems.total, 200);
+        assert!(
+            problems.listed[MAX_LISTED - 1]
+                .starts_with(&format!("/spool/map:{}: ", MAX_LISTED + 2))
+        );
     }
 
     #[test]
