@@ -164,19 +164,16 @@ impl Batch {
     }
 }
 
-/// Reads `input` line by line with a bounded length and hands the lines out in blocks,
-/// alternately to each validating thread. Stops early when a validating thread has gone
-/// (the writer stopped on an error of its own, which it reports, or a thread failed, which
+/// Reads `input` a buffer at a time and hands its lines out in blocks, alternately to each
+/// validating thread. A line longer than [`MAX_LINE`] is not kept: it is marked and its
+/// bytes are skipped up to its end. Stops early when a validating thread has gone (the
+/// writer stopped on an error of its own, which it reports, or a thread failed, which
 /// [`run`] reports).
 fn read_blocks(
     pass: &Pass<'_>,
     input: &mut impl BufRead,
     workers: &[std::sync::mpsc::SyncSender<Block>; 2],
 ) -> Result<(), Error> {
-    let read_error = |cause| Error::Read {
-        path: pass.source.to_owned(),
-        cause,
-    };
     let fresh = |first_line| Block {
         text: Vec::with_capacity(BLOCK + MAX_LINE + 1),
         lines: Vec::with_capacity(BLOCK_LINES),
@@ -184,61 +181,63 @@ fn read_blocks(
     };
     let mut number = pass.line_offset;
     let mut block = fresh(number + 1);
+    // Where the line being read starts in the block; its bytes so far once it is known to
+    // be too long (they are dropped); the bytes of the block's skipped lines.
+    let mut line_start = 0;
+    let mut skipping: Option<usize> = None;
     let mut skipped = 0;
     let mut sent = 0;
     loop {
-        let start = block.text.len();
-        let read = std::io::Read::take(&mut *input, MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut block.text)
-            .map_err(read_error)?;
-        if read == 0 {
+        let buffer = input.fill_buf().map_err(|cause| Error::Read {
+            path: pass.source.to_owned(),
+            cause,
+        })?;
+        if buffer.is_empty() {
             break;
         }
-        number += 1;
-        let too_long = read > MAX_LINE;
-        if too_long {
-            let ended = block.text.last() == Some(&b'\n');
-            block.text.truncate(start);
-            skipped += read;
-            // Skip the rest of the line without holding it.
-            if !ended {
-                skip_line(input).map_err(read_error)?;
+        let all = buffer.len();
+        let mut rest = buffer;
+        while !rest.is_empty() {
+            let end = memchr::memchr(b'\n', rest);
+            let taken = end.map_or(rest.len(), |end| end + 1);
+            match &mut skipping {
+                Some(bytes) => *bytes += taken,
+                None => {
+                    block.text.extend_from_slice(&rest[..taken]);
+                    if block.text.len() - line_start > MAX_LINE {
+                        skipping = Some(block.text.len() - line_start);
+                        block.text.truncate(line_start);
+                    }
+                }
+            }
+            rest = &rest[taken..];
+            if end.is_none() {
+                break;
+            }
+            // A whole line.
+            number += 1;
+            let too_long = skipping.take().inspect(|bytes| skipped += bytes).is_some();
+            block.lines.push((block.text.len(), too_long));
+            line_start = block.text.len();
+            if block.text.len() + skipped >= BLOCK || block.lines.len() == BLOCK_LINES {
+                let full = std::mem::replace(&mut block, fresh(number + 1));
+                (line_start, skipped) = (0, 0);
+                if workers[sent % 2].send(full).is_err() {
+                    return Ok(());
+                }
+                sent += 1;
             }
         }
-        block.lines.push((block.text.len(), too_long));
-        if block.text.len() + skipped >= BLOCK || block.lines.len() == BLOCK_LINES {
-            skipped = 0;
-            let full = std::mem::replace(&mut block, fresh(number + 1));
-            if workers[sent % 2].send(full).is_err() {
-                return Ok(());
-            }
-            sent += 1;
-        }
+        input.consume(all);
+    }
+    // The last line may lack its line end.
+    if skipping.is_some() || block.text.len() > line_start {
+        block.lines.push((block.text.len(), skipping.is_some()));
     }
     if !block.lines.is_empty() {
         let _ = workers[sent % 2].send(block);
     }
     Ok(())
-}
-
-/// Consumes `input` up to and including the next line end, a buffer at a time.
-fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
-    loop {
-        let buffer = input.fill_buf()?;
-        if buffer.is_empty() {
-            return Ok(());
-        }
-        match buffer.iter().position(|&b| b == b'\n') {
-            Some(end) => {
-                input.consume(end + 1);
-                return Ok(());
-            }
-            None => {
-                let all = buffer.len();
-                input.consume(all);
-            }
-        }
-    }
 }
 
 /// Validates the lines of one block (in order within it; where blocks meet is checked by

@@ -70,12 +70,13 @@ impl<'a> Validator<'a> {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         // The line as rcptsync writes it (a normalized key, one space, a one-word value)
         // takes one pass; the full parse below gives every other line the same verdict.
-        if let Some(space) = bytes.iter().position(|&b| b == b' ')
+        if let Some(space) = memchr::memchr(b' ', bytes)
             && let (key, [_, value @ ..]) = bytes.split_at(space)
             && !value.is_empty()
             && value.iter().all(|b| (0x21..0x7f).contains(b))
             && address::is_normalized(key)
-            && let (Ok(key), Ok(value)) = (std::str::from_utf8(key), std::str::from_utf8(value))
+            && let Ok(line) = std::str::from_utf8(bytes)
+            && let (Some(key), Some(value)) = (line.get(..space), line.get(space + 1..))
         {
             self.current.clear();
             self.current.push_str(key);

@@ -194,7 +194,7 @@ pub fn is_normalized(key: &[u8]) -> bool {
     if key.len() > MAX_ADDRESS {
         return false;
     }
-    let Some(at) = key.iter().position(|&b| b == b'@') else {
+    let Some(at) = memchr::memchr(b'@', key) else {
         return false;
     };
     let (local, domain) = (&key[..at], &key[at + 1..]);
@@ -210,20 +210,53 @@ pub fn is_normalized(key: &[u8]) -> bool {
                 return false;
             }
             dot = true;
-        } else if b.is_ascii_uppercase() || !is_atext(char::from(b)) {
+        } else if PLAIN[usize::from(b)] & LOCAL_BYTE == 0 {
             return false;
         } else {
             dot = false;
         }
     }
-    domain.split(|&b| b == b'.').all(|label| {
-        matches!((label.first(), label.last()), (Some(&first), Some(&last)) if first != b'-' && last != b'-')
-            && label.len() <= MAX_LABEL
-            && label
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    })
+    // Labels of 1 to 63 letters, digits and inner hyphens; the domain ends in one.
+    let (mut len, mut last) = (0, b'.');
+    for &b in domain {
+        if b == b'.' {
+            if len == 0 || last == b'-' {
+                return false;
+            }
+            len = 0;
+        } else if PLAIN[usize::from(b)] & LABEL_BYTE == 0
+            || len == MAX_LABEL
+            || (len == 0 && b == b'-')
+        {
+            return false;
+        } else {
+            len += 1;
+        }
+        last = b;
+    }
+    len > 0 && last != b'-'
 }
+
+/// [`PLAIN`] bit: the byte may stand in a normalized dot-atom (lower-case atext).
+const LOCAL_BYTE: u8 = 1;
+/// [`PLAIN`] bit: the byte may stand in a normalized host-name label.
+const LABEL_BYTE: u8 = 2;
+
+/// What each byte may be in a normalized key, for [`is_normalized`]'s one pass.
+static PLAIN: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' {
+            table[b] = LOCAL_BYTE | LABEL_BYTE;
+        } else if !c.is_ascii_uppercase() && c.is_ascii() && is_atext(c as char) {
+            table[b] = LOCAL_BYTE;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// Splits at the `@` that ends the local part, honouring a quoted local part.
 fn split(value: &str) -> Result<(&str, &str), AddressError> {
@@ -351,7 +384,7 @@ fn dot_atom(local: &str) -> Result<(), AddressError> {
 }
 
 /// RFC 5322 atext.
-fn is_atext(c: char) -> bool {
+const fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
