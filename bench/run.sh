@@ -436,30 +436,27 @@ spot_check() {
 }
 
 # Raw postmap TYPE: on a copy of the map, rebuilding the indexed file from scratch each run.
-bench_postmap() {
-    local n=$1 type=$2
-    local dir="$WORK/postmap-$type" run
-    mkdir -p "$dir"
-    cp "$WORK/map.txt" "$dir/relay_recipients"
-    local indexed
-    indexed=$(indexed_file "$type" "$dir/relay_recipients")
-    log "N=$n: postmap $type, $RUNS runs"
-    for ((run = 1; run <= RUNS; run++)); do
-        rm -f "$indexed" "$indexed-lock"
-        timed "$WORK/postmap-$type.samples" postmap -c "$CONFDIR" "$type:$dir/relay_recipients"
-    done
-    spot_check "$type:$dir/relay_recipients" "$n"
+prepare_postmap() {
+    local type=$1
+    mkdir -p "$WORK/postmap-$type"
+    cp "$WORK/map.txt" "$WORK/postmap-$type/relay_recipients"
+}
+
+run_postmap() {
+    local type=$1
+    local text="$WORK/postmap-$type/relay_recipients" indexed
+    indexed=$(indexed_file "$type" "$text")
+    rm -f "$indexed" "$indexed-lock"
+    timed "$WORK/postmap-$type.samples" postmap -c "$CONFDIR" "$type:$text"
 }
 
 # rcptsync apply --from the extracted map into TYPE:DIR/maps/relay_recipients (cdb with the
 # native writer or postmap, lmdb and hash with postmap). apply also hashes the input,
 # validates every line, checks relay_domains (postconf), probes the new map with postmap -q and
-# keeps a .prev copy, so it is more than a build. Then, with that map installed, applies it
-# again: the run the apply.path unit makes after every push that changed nothing.
-bench_apply() {
-    local n=$1 type=$2 writer=$3
-    local label="$type-$writer"
-    local dir="$WORK/gateway-$label" run
+# keeps a .prev copy, so it is more than a build.
+prepare_apply() {
+    local type=$1 writer=$2
+    local dir="$WORK/gateway-$type-$writer"
     mkdir -p "$dir/maps" "$dir/spool"
     chmod 0755 "$dir/spool"
     cat >"$dir/gateway.toml" <<EOF
@@ -474,25 +471,61 @@ min_recipients = 1
 max_removed = 1000000000
 max_removed_percent = 100
 EOF
-    log "N=$n: rcptsync apply ($type, $writer), $RUNS runs"
-    for ((run = 1; run <= RUNS; run++)); do
-        # Remove the installed map (text, indexed, .prev*, .sha256, lock) so each apply builds.
-        rm -rf "$dir/maps"
-        mkdir -p "$dir/maps"
-        timed "$WORK/apply-$label.samples" \
-            "$RCPTSYNC" apply --from "$WORK/map.txt" -c "$dir/gateway.toml"
-    done
+}
+
+run_apply() {
+    local type=$1 writer=$2
+    local dir="$WORK/gateway-$type-$writer"
+    # Remove the installed map (text, indexed, .prev*, .sha256, lock) so each apply builds.
+    rm -rf "$dir/maps"
+    mkdir -p "$dir/maps"
+    timed "$WORK/apply-$type-$writer.samples" \
+        "$RCPTSYNC" apply --from "$WORK/map.txt" -c "$dir/gateway.toml"
+}
+
+check_apply() {
+    local n=$1 type=$2 writer=$3
+    local dir="$WORK/gateway-$type-$writer"
     if ! cmp -s "$dir/maps/relay_recipients" "$WORK/map.txt"; then
-        die "apply ($label) installed a text map that differs from the extracted one"
+        die "apply ($type, $writer) installed a text map that differs from the extracted one"
     fi
     spot_check "$type:$dir/maps/relay_recipients" "$n"
-    if [[ $label == cdb-native ]]; then
-        log "N=$n: rcptsync apply of the installed map, $RUNS runs"
-        for ((run = 1; run <= RUNS; run++)); do
-            timed "$WORK/apply-unchanged.samples" \
-                "$RCPTSYNC" apply --from "$WORK/map.txt" -c "$dir/gateway.toml"
-        done
-    fi
+}
+
+# Each run builds every map once, bare postmap next to the apply it is compared with, so that
+# both see the same machine state (a slow spell of the VM, the page cache, writeback) rather
+# than one getting the first RUNS runs and the other the next. Then, with the native cdb map
+# installed, applies it again: the run the apply.path unit makes after every push that
+# changed nothing.
+bench_builds() {
+    local n=$1 run type
+    for type in cdb lmdb hash; do
+        prepare_postmap "$type"
+    done
+    prepare_apply cdb native
+    for type in cdb lmdb hash; do
+        prepare_apply "$type" postmap
+    done
+    log "N=$n: postmap cdb/lmdb/hash and rcptsync apply, side by side, $RUNS runs each"
+    for ((run = 1; run <= RUNS; run++)); do
+        run_postmap lmdb
+        run_apply lmdb postmap
+        run_apply cdb native
+        run_postmap cdb
+        run_apply cdb postmap
+        run_postmap hash
+        run_apply hash postmap
+    done
+    for type in cdb lmdb hash; do
+        spot_check "$type:$WORK/postmap-$type/relay_recipients" "$n"
+        check_apply "$n" "$type" postmap
+    done
+    check_apply "$n" cdb native
+    log "N=$n: rcptsync apply of the installed map, $RUNS runs"
+    for ((run = 1; run <= RUNS; run++)); do
+        timed "$WORK/apply-unchanged.samples" \
+            "$RCPTSYNC" apply --from "$WORK/map.txt" -c "$WORK/gateway-cdb-native/gateway.toml"
+    done
 }
 
 # rcptsync receive of the map as push sends it (header, then the text), into a spool: the
@@ -610,13 +643,7 @@ bench_one() {
     bench_extract "$n"
     stop_slapd # the map build needs no directory; give its cores back
 
-    bench_postmap "$n" cdb
-    bench_postmap "$n" lmdb
-    bench_postmap "$n" hash
-    bench_apply "$n" cdb native
-    bench_apply "$n" cdb postmap
-    bench_apply "$n" lmdb postmap
-    bench_apply "$n" hash postmap
+    bench_builds "$n"
     bench_receive "$n"
 
     # The README says the native writer is byte-identical to postmap's cdb.
