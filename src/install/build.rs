@@ -188,10 +188,16 @@ fn read_blocks(
     let mut skipped = 0;
     let mut sent = 0;
     loop {
-        let buffer = input.fill_buf().map_err(|cause| Error::Read {
-            path: pass.source.to_owned(),
-            cause,
-        })?;
+        let buffer = match input.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(cause) => {
+                return Err(Error::Read {
+                    path: pass.source.to_owned(),
+                    cause,
+                });
+            }
+        };
         if buffer.is_empty() {
             break;
         }
@@ -203,10 +209,12 @@ fn read_blocks(
             match &mut skipping {
                 Some(bytes) => *bytes += taken,
                 None => {
-                    block.text.extend_from_slice(&rest[..taken]);
-                    if block.text.len() - line_start > MAX_LINE {
-                        skipping = Some(block.text.len() - line_start);
+                    let have = block.text.len() - line_start;
+                    if have + taken > MAX_LINE {
+                        skipping = Some(have + taken);
                         block.text.truncate(line_start);
+                    } else {
+                        block.text.extend_from_slice(&rest[..taken]);
                     }
                 }
             }
@@ -573,8 +581,9 @@ pub fn run(
 mod tests {
     use super::*;
 
-    /// Runs the pass over `text` into a fresh directory (native cdb), as apply would.
-    fn pass(text: &str) -> (tempfile::TempDir, Result<Built, Problems>) {
+    /// Runs the pass over `text` into a fresh directory (native cdb), as apply would, read
+    /// through a buffer of `capacity` bytes.
+    fn pass_buffered(text: &str, capacity: usize) -> (tempfile::TempDir, Result<Built, Problems>) {
         let dir = tempfile::tempdir().unwrap();
         let spec = MapSpec::parse(&format!("cdb:{}/map", dir.path().display())).unwrap();
         let previous = Previous::open(&spec.path).unwrap();
@@ -586,8 +595,13 @@ mod tests {
             canaries: &[],
             previous: &previous,
         };
-        let built = run(&pass, &mut std::io::Cursor::new(text.as_bytes())).unwrap();
+        let mut input = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+        let built = run(&pass, &mut input).unwrap();
         (dir, built)
+    }
+
+    fn pass(text: &str) -> (tempfile::TempDir, Result<Built, Problems>) {
+        pass_buffered(text, 1 << 16)
     }
 
     /// Sorted lines `uNNNNNNN@example.com OK`, 24 bytes each: `n` of them span
@@ -744,6 +758,29 @@ mod tests {
     }
 
     #[test]
+    fn lines_split_over_small_buffers_read_the_same() {
+        // Every line, and the over-long ones, cut across reads of 7 bytes.
+        let mut lines = lines(12_000);
+        let text = lines.concat();
+        for capacity in [1, 7, 4097] {
+            let (_dir, built) = pass_buffered(&text, capacity);
+            let built = built.unwrap();
+            assert_eq!(built.count, 12_000, "{capacity}");
+            assert_eq!(fs_err::read_to_string(&built.text).unwrap(), text);
+        }
+        lines[5_000] = format!("{} OK\n", "a".repeat(MAX_LINE - 3));
+        lines[5_001] = format!("{}\n", "b".repeat(3 * MAX_LINE));
+        lines.push("z@example.com".repeat(400));
+        let (_dir, built) = pass_buffered(&lines.concat(), 7);
+        let problems = built.unwrap_err();
+        assert_eq!(problems.total, 3, "{problems:?}");
+        for (problem, line) in problems.listed.iter().zip([5_001, 5_002, 12_001]) {
+            let at = format!("/spool/map:{}: the line is longer than 4096", line + 2);
+            assert!(problem.starts_with(&at), "{problem}");
+        }
+    }
+
+    #[test]
     fn an_empty_map_passes_empty() {
         let (_dir, built) = pass("");
         let built = built.unwrap();
@@ -754,7 +791,7 @@ mod tests {
     #[test]
     fn a_map_of_overlong_lines_is_counted_to_the_last() {
         let long = format!("{}\n", "x".repeat(2 * MAX_LINE));
-        // 200 lines, each skipped after its first MAX_LINE + 1 bytes: several blocks.
+        // 200 lines, each skipped whole (its bytes count toward a block): several blocks.
         let (_dir, built) = pass(&long.repeat(200));
         let problems = built.unwrap_err();
         assert_eq!(problems.total, 200);
