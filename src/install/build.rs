@@ -584,20 +584,31 @@ mod tests {
     /// Runs the pass over `text` into a fresh directory (native cdb), as apply would, read
     /// through a buffer of `capacity` bytes.
     fn pass_buffered(text: &str, capacity: usize) -> (tempfile::TempDir, Result<Built, Problems>) {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = MapSpec::parse(&format!("cdb:{}/map", dir.path().display())).unwrap();
-        let previous = Previous::open(&spec.path).unwrap();
-        let pass = Pass {
-            source: Path::new("/spool/map"),
-            line_offset: 2,
-            spec: &spec,
-            native_cdb: true,
-            canaries: &[],
-            previous: &previous,
-        };
+        let (dir, spec, previous) = map_dir();
+        let pass = pass_into(&spec, &previous);
         let mut input = std::io::BufReader::with_capacity(capacity, text.as_bytes());
         let built = run(&pass, &mut input).unwrap();
         (dir, built)
+    }
+
+    /// A fresh directory for a native cdb map, with nothing installed.
+    fn map_dir() -> (tempfile::TempDir, MapSpec, Previous) {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = MapSpec::parse(&format!("cdb:{}/map", dir.path().display())).unwrap();
+        let previous = Previous::open(&spec.path).unwrap();
+        (dir, spec, previous)
+    }
+
+    /// The pass apply makes into `spec`, its input having two header lines.
+    fn pass_into<'a>(spec: &'a MapSpec, previous: &'a Previous) -> Pass<'a> {
+        Pass {
+            source: Path::new("/spool/map"),
+            line_offset: 2,
+            spec,
+            native_cdb: true,
+            canaries: &[],
+            previous,
+        }
     }
 
     fn pass(text: &str) -> (tempfile::TempDir, Result<Built, Problems>) {
@@ -778,6 +789,39 @@ mod tests {
             let at = format!("/spool/map:{}: the line is longer than 4096", line + 2);
             assert!(problem.starts_with(&at), "{problem}");
         }
+    }
+
+    #[test]
+    fn an_overlong_line_never_grows_a_block_past_its_size() {
+        // A block filled nearly to BLOCK, then a 1 MB line read through 64 KiB buffers: a
+        // reader that copied a buffer before checking the line's length would grow the block.
+        let mut text = lines(BLOCK / 24 - 1).concat();
+        text.push_str(&"x".repeat(1 << 20));
+        text.push('\n');
+        text.push_str(&lines(100).concat());
+        let (_dir, spec, previous) = map_dir();
+        let pass = pass_into(&spec, &previous);
+        let (first, first_blocks) = std::sync::mpsc::sync_channel(100);
+        let (second, second_blocks) = std::sync::mpsc::sync_channel(100);
+        let mut input = std::io::BufReader::with_capacity(1 << 16, text.as_bytes());
+        read_blocks(&pass, &mut input, &[first, second]).unwrap();
+        let blocks: Vec<Block> = first_blocks.iter().chain(second_blocks.iter()).collect();
+        assert!(blocks.len() >= 2, "{}", blocks.len());
+        for block in &blocks {
+            assert!(
+                block.text.capacity() <= BLOCK + MAX_LINE + 1,
+                "{}",
+                block.text.capacity()
+            );
+        }
+        let lines: usize = blocks.iter().map(|b| b.lines.len()).sum();
+        assert_eq!(lines, BLOCK / 24 - 1 + 1 + 100);
+        let long: Vec<_> = blocks
+            .iter()
+            .flat_map(|b| &b.lines)
+            .filter(|l| l.1)
+            .collect();
+        assert_eq!(long.len(), 1);
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl<'a> Validator<'a> {
         {
             self.current.clear();
             self.current.push_str(key);
-            return self.accept(source, number, value);
+            return self.accept(number, value);
         }
         let text = std::str::from_utf8(bytes).map_err(|_| format!("{}: not valid UTF-8", at()))?;
         match text.as_bytes().first() {
@@ -112,18 +112,14 @@ impl<'a> Validator<'a> {
         {
             return Err(format!("{}: value {} must be one word", at(), quote(value)));
         }
-        self.accept(source, number, value)
+        self.accept(number, value)
     }
 
     /// The entry of the key in `current`, unless it repeats the previous key or sorts before
     /// it.
-    fn accept<'l>(
-        &'l mut self,
-        source: &Path,
-        number: usize,
-        value: &'l str,
-    ) -> Result<Line<'l>, String> {
-        if !self.previous.is_empty() && is_duplicate(source, number, &self.previous, &self.current)?
+    fn accept<'l>(&'l mut self, number: usize, value: &'l str) -> Result<Line<'l>, String> {
+        if !self.previous.is_empty()
+            && is_duplicate(self.source, number, &self.previous, &self.current)?
         {
             return Ok(Line::Skip);
         }
