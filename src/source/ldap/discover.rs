@@ -9,9 +9,18 @@
 //! `ldap://HOST:PORT` with StartTLS. The host names are the SRV targets, so TLS verifies the
 //! DC's certificate against the name it registered.
 //!
-//! Security: DNS answers are not authenticated; a forged SRV record can only point rcptsync
-//! at another host, whose certificate must still verify for that host's name against
-//! `ca_file` or the system roots, and the password is never sent without TLS.
+//! Security: DNS answers are not authenticated, and a target is any sequence of bytes in
+//! labels, so each target is read in its ASCII form (an IDNA label stays `xn--…`: its Unicode
+//! rendering could hide a `:` or `#`) and is taken only when it is a host name of letters,
+//! digits, hyphens and dots ([`host_name()`]) inside the configured domain. Anything else is
+//! refused with a warning naming the record and the target (quoted), and is never connected
+//! to, let alone sent a bind: `xn--localhost:24389#-yzb.DOMAIN`, which hickory renders as
+//! `localhost:24389#ü.DOMAIN`, once made a URL whose host was `localhost` and port 24389. The
+//! URL is built with the `url` crate from the checked name and the port chosen here, and read
+//! back to be sure it names that host and port and nothing else ([`url()`]), never by pasting
+//! DNS's text into a string. A forged record can then only point rcptsync at another host of
+//! the domain, whose certificate must still verify for that host's name against `ca_file`
+//! (required with discover and a bind), and the password is never sent without TLS.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -22,6 +31,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use ldap3::tokio;
 use tracing::{info, warn};
+use url::{Host, Url};
 
 /// What a source's `discover` and `dns_server` keys ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +51,8 @@ pub struct Target {
     pub weight: u16,
     /// The port the DC registered (LDAP's, 389).
     pub port: u16,
-    /// The DC's host name, without the final dot.
+    /// The DC's host name as DNS sent it, in ASCII (IDNA labels as `xn--…`, other bytes
+    /// escaped by hickory), without the final dot: not yet checked, see [`host_name()`].
     pub host: String,
 }
 
@@ -75,13 +86,13 @@ impl Discover {
             reason,
         };
         let found = lookup(&record, self.dns_server, timeout).map_err(error)?;
-        let found = in_domain(found, &self.domain, &record);
+        let (found, refused) = usable(found, &self.domain, &record);
         if found.is_empty() {
-            return Err(error(
-                "no domain controller found: the record has no usable target; check the domain \
-                 name, or list the DCs in servers instead"
-                    .into(),
-            ));
+            return Err(error(format!(
+                "no domain controller found: the record has no usable target{}; check the domain \
+                 name, or list the DCs in servers instead",
+                refusals(&refused)
+            )));
         }
         let mut ordered = order(found, &mut random);
         ordered.truncate(MAX_TARGETS);
@@ -108,20 +119,94 @@ impl Discover {
     }
 }
 
-/// The targets that are names of `domain`: DNS answers are not authenticated, so a target
-/// outside the domain is not taken for one of its DCs, whatever the answer says, and is never
-/// sent a bind.
-fn in_domain(mut targets: Vec<Target>, domain: &str, record: &str) -> Vec<Target> {
+/// The targets that are host names ([`host_name()`]) of `domain`, and a line for each one
+/// refused. DNS answers are not authenticated, so a target outside the domain is not taken
+/// for one of its DCs, whatever the answer says; and a target that is not a host name could
+/// be read as another host and port once in a URL. Neither is ever connected to.
+fn usable(targets: Vec<Target>, domain: &str, record: &str) -> (Vec<Target>, Vec<String>) {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    targets.retain(|t| {
-        let host = t.host.to_ascii_lowercase();
-        let inside = host == domain || host.ends_with(&format!(".{domain}"));
-        if !inside {
-            warn!("{record}: ignoring {}, which is outside {domain}", t.host);
+    let mut refused = Vec::new();
+    let kept = targets
+        .into_iter()
+        .filter(|t| {
+            let reason = match host_name(&t.host) {
+                Err(reason) => reason,
+                Ok(host) => {
+                    let host = host.to_ascii_lowercase();
+                    if host == domain || host.ends_with(&format!(".{domain}")) {
+                        return true;
+                    }
+                    format!("it is outside {domain}")
+                }
+            };
+            warn!("{record}: refusing SRV target {:?}: {reason}", t.host);
+            refused.push(format!("{:?}: {reason}", t.host));
+            false
+        })
+        .collect();
+    (kept, refused)
+}
+
+/// The refused targets for the error message: a few of them, so that a forged answer with
+/// hundreds cannot make it endless (each is also a warning of its own).
+fn refusals(refused: &[String]) -> String {
+    const SHOWN: usize = 3;
+    match refused.len() {
+        0 => String::new(),
+        n if n <= SHOWN => format!(" (refused {})", refused.join("; ")),
+        n => format!(
+            " (refused {}; and {} more)",
+            refused[..SHOWN].join("; "),
+            n - SHOWN
+        ),
+    }
+}
+
+/// `name` when it is a host name as RFC 952 and RFC 1123 write them: labels of 1 to 63
+/// letters, digits and hyphens, not starting or ending with a hyphen, joined by dots, at most
+/// 253 bytes, the last label not all digits (so that it cannot pass for an IPv4 address).
+/// Otherwise why not. Only such a name is made a URL's host: any other character could end
+/// the host there (`:` a port, `@` user information, `/`, `?`, `#` a path, query or fragment)
+/// or be escaped or rewritten on the way, so that the URL would name another server than
+/// the one checked against the domain. An IDNA name qualifies in its ASCII (`xn--`) form.
+pub fn host_name(name: &str) -> Result<&str, String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 253 {
+        return Err(format!(
+            "a host name is at most 253 bytes, this is {}",
+            name.len()
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("it has an empty label".into());
         }
-        inside
-    });
-    targets
+        if label.len() > 63 {
+            return Err(format!(
+                "a label is at most 63 bytes, one is {}",
+                label.len()
+            ));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err("it is not a host name of letters, digits, hyphens and dots".into());
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a label starts or ends with a hyphen".into());
+        }
+    }
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("its last label is all digits, like an IP address".into());
+    }
+    Ok(name)
 }
 
 /// The most DCs tried from one answer: a forged or broken answer with hundreds of targets
@@ -129,17 +214,52 @@ fn in_domain(mut targets: Vec<Target>, domain: &str, record: &str) -> Vec<Target
 const MAX_TARGETS: usize = 16;
 
 /// The URLs for `targets` in their order: LDAPS on 636, or LDAP with StartTLS on the SRV port.
+/// A target that does not make a URL of its own ([`url()`]) is left out with a warning.
 pub fn urls(targets: &[Target], starttls: bool) -> Vec<String> {
     targets
         .iter()
-        .map(|t| {
-            if starttls {
-                format!("ldap://{}:{}", t.host, t.port)
-            } else {
-                format!("ldaps://{}", t.host)
+        .filter_map(|t| match url(t, starttls) {
+            Ok(url) => Some(url),
+            Err(reason) => {
+                warn!("refusing SRV target {:?}: {reason}", t.host);
+                None
             }
         })
         .collect()
+}
+
+/// The URL for one target: `ldaps://HOST` (port 636), or with `starttls`
+/// `ldap://HOST:SRVPORT`. Built with the `url` crate from a fixed URL by setting the host
+/// (checked by [`host_name()`] again, whoever calls this) and the port, and then parsed back
+/// as [`super::connect()`] will parse it, so that the URL names exactly that host and port:
+/// text from DNS is never pasted into a URL.
+pub fn url(target: &Target, starttls: bool) -> Result<String, String> {
+    let host = host_name(&target.host)?;
+    let (fixed, port) = if starttls {
+        ("ldap://placeholder.invalid", Some(target.port))
+    } else {
+        ("ldaps://placeholder.invalid", None)
+    };
+    let mut built = Url::parse(fixed).map_err(|e| format!("cannot start the URL {fixed}: {e}"))?;
+    built
+        .set_host(Some(host))
+        .map_err(|e| format!("it is not a URL's host: {e}"))?;
+    built
+        .set_port(port)
+        .map_err(|()| "the URL cannot carry a port".to_owned())?;
+    let text = String::from(built);
+    let back = Url::parse(&text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    let same = back.host() == Some(Host::Domain(host))
+        && back.port() == port
+        && back.username().is_empty()
+        && back.password().is_none()
+        && back.path().is_empty()
+        && back.query().is_none()
+        && back.fragment().is_none();
+    if !same {
+        return Err(format!("the URL {text:?} would not name {host:?} alone"));
+    }
+    Ok(text)
 }
 
 /// The SRV targets of `record` (a fully qualified name), from `server` or the system
@@ -204,13 +324,21 @@ fn lookup(
                     priority: srv.priority,
                     weight: srv.weight,
                     port: srv.port,
-                    host: srv.target.to_utf8().trim_end_matches('.').to_owned(),
+                    // ASCII, never the Unicode rendering (`to_utf8`), which decodes an
+                    // `xn--` label into whatever characters it encodes.
+                    host: ascii(&srv.target.to_ascii()).to_owned(),
                 }),
                 _ => None,
             })
             .filter(|t| !t.host.is_empty())
             .collect())
     })
+}
+
+/// A name as hickory's `to_ascii` writes it, without the one final dot of a fully qualified
+/// name (the root, `.`, is then empty).
+fn ascii(name: &str) -> &str {
+    name.strip_suffix('.').unwrap_or(name)
 }
 
 /// A random number in `0..=max`, from the system's generator (0 if it fails: the order is
@@ -272,6 +400,7 @@ pub fn parse_dns_server(text: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_resolver::proto::rr::Name;
 
     #[test]
     fn only_targets_inside_the_domain_are_kept() {
@@ -281,7 +410,7 @@ mod tests {
             port: 389,
             host: host.to_owned(),
         };
-        let kept = in_domain(
+        let (kept, refused) = usable(
             vec![
                 target("DC1.Example.com"),
                 target("example.com"),
@@ -294,6 +423,163 @@ mod tests {
         );
         let hosts: Vec<&str> = kept.iter().map(|t| t.host.as_str()).collect();
         assert_eq!(hosts, ["DC1.Example.com", "example.com"]);
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert_eq!(refused[0], "\"dc.attacker.net\": it is outside example.com");
+    }
+
+    /// The SRV target of issue 22: one label, `xn--localhost:24389#-yzb`, which hickory's
+    /// Unicode rendering turns into `localhost:24389#ü`.
+    fn idna_target() -> Name {
+        Name::from_labels([b"xn--localhost:24389#-yzb".as_slice(), b"example", b"test"]).unwrap()
+    }
+
+    #[test]
+    fn an_idna_target_is_read_in_ascii_and_refused() {
+        let name = idna_target();
+        // What the old code took for the host: it ends with .example.test.
+        assert_eq!(name.to_utf8(), "localhost:24389#\u{fc}.example.test.");
+        let host = ascii(&name.to_ascii()).to_owned();
+        assert_eq!(host, "xn--localhost\\:24389\\#-yzb.example.test");
+        let (kept, refused) = usable(
+            vec![target(0, 100, &host)],
+            "example.test",
+            "_ldap._tcp.dc._msdcs.example.test.",
+        );
+        assert!(kept.is_empty(), "{kept:?}");
+        assert!(
+            refused[0].contains("it is not a host name of letters, digits, hyphens and dots"),
+            "{refused:?}"
+        );
+        // And were it passed on anyway, no URL is made of it.
+        assert!(urls(&[target(0, 100, &host)], false).is_empty());
+        assert!(urls(&[target(0, 100, &host)], true).is_empty());
+    }
+
+    #[test]
+    fn the_root_target_is_empty_and_left_out() {
+        assert_eq!(ascii(&Name::root().to_ascii()), "");
+        assert_eq!(
+            ascii(&Name::from_ascii("DC1.example.test.").unwrap().to_ascii()),
+            "DC1.example.test"
+        );
+    }
+
+    /// Targets that are not host names, each of which ends with the domain: none is kept, none
+    /// becomes a URL.
+    const HOSTILE: &[&str] = &[
+        "xn--localhost:24389#-yzb.example.test",
+        "localhost:24389#\u{fc}.example.test",
+        "x@localhost.example.test",
+        "localhost:1#.example.test",
+        "localhost/.example.test",
+        "localhost?.example.test",
+        "localhost#.example.test",
+        "local host.example.test",
+        "localhost\n.example.test",
+        "localhost\r\nrcptsync: error: forged.example.test",
+        "dc1\\.example.test",
+        "[::1].example.test",
+        "dc1-.example.test",
+        "-dc1.example.test",
+        "dc1..example.test",
+        "dc_1.example.test",
+        "dc1.example.test:636",
+    ];
+
+    #[test]
+    fn targets_that_are_not_host_names_are_refused() {
+        let long_label = format!("{}.example.test", "a".repeat(64));
+        let long_name = format!("{}example.test", "abcdefghi.".repeat(25));
+        let mut all: Vec<Target> = HOSTILE.iter().map(|h| target(0, 100, h)).collect();
+        all.push(target(0, 100, &long_label));
+        all.push(target(0, 100, &long_name));
+        all.push(target(0, 100, "DC1.Example.test"));
+        let (kept, refused) = usable(all, "example.test", "_ldap._tcp.dc._msdcs.example.test.");
+        assert_eq!(hosts(&kept), ["DC1.Example.test"]);
+        assert_eq!(refused.len(), HOSTILE.len() + 2, "{refused:?}");
+        // Quoted: a newline or ESC in a target cannot start a log line of its own.
+        assert!(
+            refused
+                .iter()
+                .all(|r| !r.contains('\n') && !r.contains('\r'))
+        );
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.contains("a label is at most 63 bytes, one is 64")),
+            "{refused:?}"
+        );
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.contains("a host name is at most 253 bytes, this is 262")),
+            "{refused:?}"
+        );
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.contains("a label starts or ends with a hyphen")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn the_error_lists_a_few_refused_targets() {
+        let many: Vec<String> = (0..5).map(|n| format!("\"t{n}\": why")).collect();
+        assert_eq!(refusals(&[]), "");
+        assert_eq!(refusals(&many[..1]), " (refused \"t0\": why)");
+        assert_eq!(
+            refusals(&many),
+            " (refused \"t0\": why; \"t1\": why; \"t2\": why; and 2 more)"
+        );
+    }
+
+    #[test]
+    fn host_names_are_ldh() {
+        for ok in [
+            "DC1.Example.test",
+            "dc-1.example.test",
+            "1dc.example.test",
+            "xn--bcher-kva.example.test",
+            "example",
+        ] {
+            assert_eq!(host_name(ok), Ok(ok));
+        }
+        let max_label = format!("{}.example.test", "a".repeat(63));
+        assert!(host_name(&max_label).is_ok());
+        for bad in ["", ".", "example.test.", "127.0.0.1", "dc1.example.123"] {
+            assert!(host_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_hosts_never_become_urls() {
+        for hostile in HOSTILE {
+            for starttls in [false, true] {
+                let t = target(0, 100, hostile);
+                assert_eq!(
+                    urls(std::slice::from_ref(&t), starttls),
+                    Vec::<String>::new()
+                );
+                assert!(url(&t, starttls).is_err(), "{hostile:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_url_names_the_checked_host_and_port_alone() {
+        for starttls in [false, true] {
+            let t = Target {
+                port: 3890,
+                ..target(0, 100, "DC1.Example.test")
+            };
+            let text = url(&t, starttls).unwrap();
+            let back = Url::parse(&text).unwrap();
+            assert_eq!(back.host_str(), Some("DC1.Example.test"), "{text}");
+            let port = if starttls { Some(3890) } else { None };
+            assert_eq!(back.port(), port, "{text}");
+            assert_eq!(back.scheme(), if starttls { "ldap" } else { "ldaps" });
+        }
     }
 
     fn target(priority: u16, weight: u16, host: &str) -> Target {
