@@ -104,12 +104,16 @@ pub(super) fn stronger_auth_required(text: &str) -> String {
 
 /// The sentence for a search of `base` answered with a referral (result 10): the base is in
 /// another naming context than this server holds, typically another domain of the forest,
-/// which only that domain's DCs or a Global Catalog serve.
+/// which only that domain's DCs or a Global Catalog serve. The referral URLs and the
+/// diagnostic text are the server's own words, so they are quoted (`{:?}`): a newline or an
+/// ESC in them cannot forge a log line or reach the terminal. They are only shown, never
+/// followed.
 pub(super) fn referral(base: &str, refs: &[String], text: &str) -> String {
     let to = if refs.is_empty() {
         String::new()
     } else {
-        format!(" (to {})", refs.join(", "))
+        let quoted: Vec<String> = refs.iter().map(|r| format!("{r:?}")).collect();
+        format!(" (to {})", quoted.join(", "))
     };
     format!(
         "the server answered with a referral{to}: {base:?} is not held by this server, probably it is \
@@ -121,7 +125,7 @@ pub(super) fn referral(base: &str, refs: &[String], text: &str) -> String {
         if text.trim().is_empty() {
             String::new()
         } else {
-            format!(" [{}]", text.trim())
+            format!(" [{:?}]", text.trim())
         }
     )
 }
@@ -170,8 +174,36 @@ mod tests {
             &["ldap://emea.example.com/DC=emea,DC=example,DC=com".into()],
             "0000202B: RefErr: DSID-0310082F, data 0, 1 access points",
         );
-        assert!(m.contains("to ldap://emea.example.com/"), "{m}");
+        assert!(
+            m.contains("(to \"ldap://emea.example.com/DC=emea,DC=example,DC=com\")"),
+            "{m}"
+        );
+        assert!(
+            m.ends_with("[\"0000202B: RefErr: DSID-0310082F, data 0, 1 access points\"]"),
+            "{m}"
+        );
         assert!(m.contains("3269") && m.contains("3268"), "{m}");
         assert!(m.contains("base_dn = \"DC=emea,DC=example,DC=com\""), "{m}");
+        // The server's words cannot start a line of their own or send an escape sequence.
+        let m = referral(
+            "DC=example,DC=com",
+            &[
+                "ldap://a.example.com/\nrcptsync: error: forged".into(),
+                "ldap://b.example.com/\u{1b}[2J".into(),
+            ],
+            "text\r\nrcptsync: error: forged too\u{1b}]0;title\u{7}",
+        );
+        assert!(!m.contains(['\n', '\r', '\u{1b}', '\u{7}']), "{m}");
+        assert!(
+            m.contains(
+                "(to \"ldap://a.example.com/\\nrcptsync: error: forged\", \
+                 \"ldap://b.example.com/\\u{1b}[2J\")"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains("[\"text\\r\\nrcptsync: error: forged too\\u{1b}]0;title\\u{7}\"]"),
+            "{m}"
+        );
     }
 }

@@ -205,7 +205,7 @@ fn a_referral_for_the_base_suggests_the_global_catalog() {
     let run = assert_bounded(
         Script::Referral("ldap://emea.example.com/DC=example,DC=com".into()),
         "",
-        "the server answered with a referral (to ldap://emea.example.com/DC=example,DC=com)",
+        "the server answered with a referral (to \"ldap://emea.example.com/DC=example,DC=com\")",
         10,
         200,
     );
@@ -214,6 +214,27 @@ fn a_referral_for_the_base_suggests_the_global_catalog() {
         run.stderr.contains("base_dn = \"DC=example,DC=com\""),
         "{run}"
     );
+}
+
+#[test]
+fn a_referral_cannot_forge_a_log_line() {
+    // The referral URL and the diagnostic text are the server's: quoted, a newline or an ESC
+    // in them stays inside the one error line.
+    let run = assert_bounded(
+        Script::Referral("ldap://emea.example.com/\nrcptsync: error: forged\u{1b}[2J".into()),
+        "",
+        "(to \"ldap://emea.example.com/\\nrcptsync: error: forged\\u{1b}[2J\")",
+        10,
+        200,
+    );
+    assert!(
+        !run.stderr
+            .lines()
+            .any(|l| l.starts_with("rcptsync: error: forged")),
+        "{run}"
+    );
+    assert!(!run.stderr.contains('\u{1b}'), "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
 }
 
 #[test]
