@@ -61,14 +61,18 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
 /// did not succeed, for `status`. A successful run that changed nothing leaves it alone, as
 /// it leaves every other file alone. A record that cannot be written is only a warning: the
 /// map is what matters.
+/// The most `PATH.applied` may be (it holds two numbers).
+pub const APPLIED_MAX: u64 = 4096;
+
 fn record_outcome(map: &Path, before: Option<String>, result: &Result) {
     let exit = match result {
         Ok(status) => *status,
         Err(e) => e.status(),
     };
     let path = with_suffix(map, ".applied");
-    let recorded = fs_err::read_to_string(&path)
+    let recorded = crate::map::nofollow::read_small(&path, APPLIED_MAX)
         .ok()
+        .flatten()
         .and_then(|t| t.split_whitespace().nth(1).map(str::to_owned));
     let changed = crate::map::state::file_mark(map).ok() != before;
     if !changed && exit == ExitStatus::Success && recorded.as_deref() == Some("0") {

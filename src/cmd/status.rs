@@ -232,8 +232,10 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
             Some(h) if rolled_back.as_ref().is_some_and(|r| r.source == h.sha256) => "rolled back",
             Some(_) => "waiting",
         };
-        let last_apply = fs_err::read_to_string(with_suffix(&install.map.path, ".applied"))
+        let applied = with_suffix(&install.map.path, ".applied");
+        let last_apply = crate::map::nofollow::read_small(&applied, super::apply::APPLIED_MAX)
             .ok()
+            .flatten()
             .and_then(|text| {
                 let (at, exit) = text.trim().split_once(' ')?;
                 let exit: u8 = exit.parse().ok()?;

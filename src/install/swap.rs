@@ -33,7 +33,10 @@ use super::CdbWriter;
 use super::build::Built;
 use crate::map::digest::sha256_file;
 use crate::map::state::file_mark;
-use crate::map::{atomic, with_suffix};
+use crate::map::{atomic, nofollow, with_suffix};
+
+/// The most an install or rollback record may be (a few digests and marks).
+const RECORD_MAX: u64 = 64 << 10;
 use crate::postfix::{self, MapSpec, MapType, Postfix};
 
 /// Why a map could not be installed or rolled back; the live map is unchanged unless the
@@ -184,7 +187,7 @@ impl<'a> Installer<'a> {
     /// The record at `state`, when it still describes the pair with text file `text` (both
     /// files as they were when it was written).
     fn record_of(&self, text: &Path, state: &Path) -> Result<Option<Record>, Error> {
-        let Ok(saved) = fs_err::read_to_string(state) else {
+        let Ok(Some(saved)) = nofollow::read_small(state, RECORD_MAX) else {
             return Ok(None);
         };
         let Ok(record) = toml::from_str::<Record>(&saved) else {
@@ -284,7 +287,7 @@ impl<'a> Installer<'a> {
 
     /// The map that was last rolled back from, if a rollback is in force.
     pub fn rolled_back_from(&self) -> Option<RolledBack> {
-        toml::from_str(&fs_err::read_to_string(self.rollback_path()).ok()?).ok()
+        toml::from_str(&nofollow::read_small(&self.rollback_path(), RECORD_MAX).ok()??).ok()
     }
 
     /// Removes temporary files of earlier runs that were killed (the caller holds the lock).

@@ -1,12 +1,14 @@
 //! The relay recipient map as a file: its text format ([`text`]), the keys in memory
 //! ([`keys`]), how two versions differ ([`diff`]), the wire format to the gateways
 //! ([`payload`]), content digests ([`digest`]), what the last full run was made from
-//! ([`state`]) and the only way rcptsync ever replaces a live file ([`atomic`]).
+//! ([`state`]), the only way rcptsync ever replaces a live file ([`atomic`]) and how the small
+//! files another account may have replaced are read and written ([`nofollow`]).
 
 pub mod atomic;
 pub mod diff;
 pub mod digest;
 pub mod keys;
+pub mod nofollow;
 pub mod payload;
 pub mod state;
 pub mod text;

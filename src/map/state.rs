@@ -19,7 +19,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{atomic, digest};
+use super::{atomic, digest, nofollow};
+
+/// The most a state file may be: its largest part, the rejected values' short digests, stays
+/// far below this even for a directory of millions.
+const MAX_BYTES: u64 = 64 << 20;
 
 /// Why the snapshot could not be saved (reading one never fails: a snapshot that cannot be
 /// read only means a full run).
@@ -56,25 +60,45 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The snapshot saved at `path`, if there is a readable one.
+    /// The snapshot saved at `path`, if there is a readable one. It is opened as a file
+    /// another account may have replaced ([`nofollow::read_small`]): `status` reads it as
+    /// root, and a link, a FIFO or a huge file there must neither steer nor stall a run. Such a
+    /// file is named in a warning and, like a missing one, means a full run.
     pub fn read(path: &Path) -> Option<Self> {
-        toml::from_str(&fs_err::read_to_string(path).ok()?).ok()
+        match nofollow::read_small(path, MAX_BYTES) {
+            Ok(text) => toml::from_str(&text?).ok(),
+            Err(e) => {
+                tracing::warn!("{e}; the next run reads in full and replaces it");
+                None
+            }
+        }
     }
 
-    /// Saves the snapshot atomically.
+    /// Saves the snapshot atomically. Whatever else is at `path` (a link, a FIFO: see
+    /// [`Snapshot::read`]) is removed first: the state file is rcptsync's own, named by no
+    /// config, so there is no other file it could have been meant to reach, and a run that
+    /// refused to replace it would fail until someone removed it by hand.
     pub fn write(&self, path: &Path) -> Result<(), Error> {
         let text = toml::to_string(self)?;
+        if fs_err::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+            fs_err::remove_file(path).map_err(|cause| atomic::Error {
+                path: path.to_owned(),
+                cause,
+            })?;
+        }
         atomic::write(path, text.as_bytes(), 0o644)?;
         Ok(())
     }
 
     /// Whether `self` (taken now) shows the same inputs and map as `saved`, with the last full
-    /// run less than `full_every` ago.
+    /// run less than `full_every` ago. A last full run in the future (the clock was once
+    /// wrong, or the file was edited) is no reason to trust it: a full run is due.
     pub fn unchanged_since(&self, saved: &Self, full_every: std::time::Duration) -> bool {
         self.config == saved.config
             && self.sources == saved.sources
             && self.map == saved.map
-            && self.full_at.saturating_sub(saved.full_at) < full_every.as_secs()
+            && saved.full_at <= self.full_at
+            && self.full_at - saved.full_at < full_every.as_secs()
     }
 }
 
@@ -132,6 +156,9 @@ mod tests {
         let saved = snapshot(1000);
         assert!(snapshot(1000 + 3599).unchanged_since(&saved, hour));
         assert!(!snapshot(1000 + 3600).unchanged_since(&saved, hour));
+        // A last full run in the future: the clock was wrong then, so a full run is due now.
+        assert!(!snapshot(999).unchanged_since(&saved, hour));
+        assert!(!snapshot(0).unchanged_since(&snapshot(u64::MAX), hour));
         let mut moved = snapshot(1001);
         moved
             .sources

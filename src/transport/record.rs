@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Gateway;
-use crate::map::atomic;
+use crate::map::{atomic, nofollow};
+
+/// The most a record may be: a line of a few hundred bytes per gateway.
+const MAX_BYTES: u64 = 4 << 20;
 
 /// Why the record could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +65,12 @@ fn field(value: Option<&str>) -> Option<String> {
 }
 
 impl Record {
-    /// The record at `path`; empty when there is none yet.
+    /// The record at `path`; empty when there is none yet. Opened as a file another account
+    /// may have replaced ([`nofollow::read_small`]; `status` reads it as root): a link, a FIFO
+    /// or an oversized file is an error naming it, never followed, waited on or read whole.
     pub fn read(path: &Path) -> Result<Self, Error> {
-        let text = match fs_err::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => return Err(e.into()),
+        let Some(text) = nofollow::read_small(path, MAX_BYTES)? else {
+            return Ok(Self::default());
         };
         let mut entries = BTreeMap::new();
         for line in text.lines() {
@@ -144,7 +147,8 @@ impl Record {
                 )
             })
             .collect();
-        if fs_err::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
+        let current = nofollow::read_small(path, MAX_BYTES).ok().flatten();
+        if current.as_deref() != Some(text.as_str()) {
             atomic::write(path, text.as_bytes(), 0o644)?;
         }
         Ok(())

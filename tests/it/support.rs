@@ -67,6 +67,32 @@ pub fn rcptsync(cwd: &Path, args: &[&str]) -> Run {
         .into()
 }
 
+/// Runs the rcptsync binary with `args` in `cwd`, killed (and the test failed, with its
+/// stderr) if it takes more than `limit`: a hung run fails the test instead of hanging it.
+pub fn rcptsync_within(cwd: &Path, args: &[&str], limit: std::time::Duration) -> Run {
+    use std::process::Stdio;
+    let mut child = command()
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "rcptsync {args:?} did not end within {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap().into()
+}
+
 /// Runs the rcptsync binary with `args` in `cwd` under GNU time, returning the run and its
 /// peak resident memory in MiB.
 pub fn rcptsync_peak(cwd: &Path, args: &[&str]) -> (Run, u64) {

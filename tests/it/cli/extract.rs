@@ -1,5 +1,7 @@
 //! extract: the exact map, the diff, silence and untouched files when nothing changed, dry runs.
 
+use std::time::Duration;
+
 use super::util::{Env, LOOSE, map_of, user, users};
 
 #[test]
@@ -302,4 +304,95 @@ fn a_huge_rejected_value_is_quoted_cut_not_whole() {
         &r.stderr[..r.stderr.len().min(500)]
     );
     assert!(r.stderr.len() < 1000, "{} bytes on stderr", r.stderr.len());
+}
+
+#[test]
+fn the_files_beside_the_map_neither_stall_nor_steer_a_run() {
+    // As the account that can write beside the map: a FIFO, a link to /dev/zero and a huge
+    // file at PATH.state and PATH.pushed. extract and status must neither wait on them nor
+    // read them whole; a state file that cannot be read means a full run.
+    let limit = Duration::from_secs(20);
+    let env = Env::new(&users(2), LOOSE);
+    env.run(&["extract"]).ok();
+    let state = env.path("out/relay_recipients.state");
+    let pushed = env.path("out/relay_recipients.pushed");
+    let full = format!("{}: 2 recipients, unchanged\n", env.map_path().display());
+    let huge = || {
+        let file = fs_err::File::create(&state).unwrap();
+        file.set_len(300 << 20).unwrap();
+    };
+    let fifo = |path: &std::path::Path| {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+    };
+    for (what, plant) in [
+        ("a FIFO", &(|| fifo(&state)) as &dyn Fn()),
+        ("a link to /dev/zero", &|| {
+            fs_err::os::unix::fs::symlink("/dev/zero", &state).unwrap()
+        }),
+        ("a 300 MB file", &huge),
+    ] {
+        fs_err::remove_file(&state).unwrap();
+        plant();
+        let r = env.run_within(&["-v", "extract"], limit).ok();
+        assert_eq!(r.stdout, full, "{what}: {r}");
+        assert!(
+            r.stderr.contains(&state.display().to_string()),
+            "{what}: the file is named: {r}"
+        );
+        // The run replaced it with a snapshot: the next run skips the search again.
+        let r = env.run_within(&["-v", "extract"], limit).ok();
+        assert!(
+            r.stdout.contains("unchanged (the sources report no change"),
+            "{what}: {r}"
+        );
+        // status reads it too.
+        fs_err::remove_file(&state).unwrap();
+        plant();
+        let r = env.run_within(&["status"], limit);
+        assert!(!r.stderr.contains("panicked"), "{what}: {r}");
+        fs_err::remove_file(&state).unwrap();
+        env.run(&["extract", "--full"]).ok();
+    }
+
+    // PATH.pushed: status names it and ends.
+    for (what, plant) in [
+        ("a FIFO", &(|| fifo(&pushed)) as &dyn Fn()),
+        ("a link to /dev/zero", &|| {
+            fs_err::os::unix::fs::symlink("/dev/zero", &pushed).unwrap()
+        }),
+    ] {
+        plant();
+        let r = env.run_within(&["status"], limit);
+        assert!(
+            r.stderr.contains(&pushed.display().to_string()),
+            "{what}: the file is named: {r}"
+        );
+        fs_err::remove_file(&pushed).unwrap();
+    }
+
+    // A last full run in the future (a clock that was once wrong) does not switch full reads
+    // off: the next run reads in full.
+    let text = fs_err::read_to_string(&state).unwrap();
+    let future = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("full_at = ") {
+                "full_at = 4102444800".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(future, text.trim_end());
+    fs_err::write(&state, future).unwrap();
+    let r = env.run_within(&["-v", "extract"], limit).ok();
+    assert_eq!(r.stdout, full, "{r}");
 }

@@ -6,8 +6,7 @@ use std::io::{ErrorKind, Read as _};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::util::Run;
 use crate::support;
@@ -62,26 +61,7 @@ fn private_password(dir: &Path) {
 
 /// `rcptsync extract` in `dir`, killed (and the test failed) if it takes more than `limit`.
 fn extract_within(dir: &Path, limit: Duration) -> Run {
-    let mut child = support::command()
-        .args(["extract", "-c", "rcptsync.toml"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "extract did not end within {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap().into()
+    support::rcptsync_within(dir, &["extract", "-c", "rcptsync.toml"], limit)
 }
 
 #[test]

@@ -55,6 +55,16 @@ impl Env {
         )
     }
 
+    /// [`Env::run`], failing the test if the run takes longer than `limit` (a hung run).
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> Run {
+        let config = self.path("rcptsync.toml");
+        crate::support::rcptsync_within(
+            self.dir.path(),
+            &[&["-c", config.to_str().unwrap()], args].concat(),
+            limit,
+        )
+    }
+
     pub fn map_path(&self) -> PathBuf {
         self.path("out/relay_recipients")
     }

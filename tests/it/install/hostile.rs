@@ -4,12 +4,12 @@
 //! byte-for-byte alone.
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::util::Gateway;
 use crate::library::payload;
-use crate::support::{Run, command};
+use crate::support::{Run, rcptsync_within};
 
 const LIVE: [&str; 2] = ["alice@example.com", "postmaster@example.com"];
 
@@ -23,24 +23,12 @@ fn installed() -> Gateway {
 /// Runs apply with a deadline: a hung apply fails the test instead of hanging it.
 fn apply_within(gw: &Gateway, args: &[&str], limit: Duration) -> Run {
     let config = gw.postfix.path("rcptsync.toml");
-    let mut child = command()
-        .arg("apply")
-        .arg("-c")
-        .arg(&config)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            child.kill().unwrap();
-            panic!("apply did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap().into()
+    let config = config.to_str().unwrap();
+    rcptsync_within(
+        &gw.postfix.path(""),
+        &[&["apply", "-c", config], args].concat(),
+        limit,
+    )
 }
 
 #[test]
