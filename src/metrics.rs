@@ -7,17 +7,23 @@
 //! describe an earlier run (the last success, the last change) are carried over from the
 //! file itself, so no other state is needed.
 //!
-//! The file is replaced atomically ([`crate::map::atomic`]): node-exporter reads it at any
-//! moment and must never see half of it.
+//! The file is replaced atomically: node-exporter reads it at any moment and must never see
+//! half of it.
 //!
 //! Security: the file holds counts, times and gateway names, no addresses and no secrets;
 //! it is written with mode 0644 for node-exporter, which runs as another user, into a
-//! directory the admin names (the packaged units must be allowed to write it).
+//! directory the admin names, which that account (or a group the admin adds) may be able to
+//! write. So the file is opened and written only through [`crate::map::nofollow`]'s handles
+//! (no link followed anywhere on its path, nothing but a small regular file read, the new
+//! file created under a random name), only numbers are taken from the old file, and each role
+//! has its own file: on a host in both roles, root's `apply` never reads back a file that
+//! the rcptsync account writes, and the other way round.
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::map::atomic;
+use crate::map::{atomic, nofollow};
 
 /// One metric: name, help text, type, and its samples (label set, value).
 #[derive(Debug, Clone, PartialEq)]
@@ -71,39 +77,89 @@ pub fn render(metrics: &[Metric]) -> String {
     text
 }
 
-/// The unlabelled value of `name` in the file at `path` as the last run left it; None when
-/// there is no file or no such sample (a first run).
-pub fn previous(path: &Path, name: &str) -> Option<f64> {
-    let text = fs_err::read_to_string(path).ok()?;
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+/// The most a textfile of rcptsync's can be: a few hundred bytes a gateway. Anything larger
+/// was not written by rcptsync and is not read.
+const MAX_BYTES: u64 = 1 << 20;
+
+/// One role's textfile: its directory opened without following a link
+/// ([`nofollow::Dir`]) and what the last run of that role left in it.
+///
+/// Each role has a file of its own (`sync` as rcptsync, `apply` as root), and each run
+/// replaces the whole file: nothing another account wrote there is ever copied, and the old
+/// file is read only for the few numbers an earlier run reported, through a handle that is
+/// a regular file of bounded size.
+pub struct Textfile {
+    dir: nofollow::Dir,
+    name: OsString,
+    path: PathBuf,
+    previous: String,
 }
 
-/// The metric a line of the text format belongs to: the sample's name, or the one a
-/// `# HELP` / `# TYPE` line describes.
-fn name_of(line: &str) -> &str {
-    let rest = line
-        .strip_prefix("# HELP ")
-        .or_else(|| line.strip_prefix("# TYPE "))
-        .unwrap_or(line);
-    rest.split(['{', ' ']).next().unwrap_or(rest)
-}
+impl Textfile {
+    /// Opens the textfile at `path` for this run. A directory on its way that another account
+    /// can change is explained (at `-v`: it is the admin's choice, and the write follows no
+    /// link); an old file that is not a regular one of a sane size is not read (a warning).
+    pub fn open(path: &Path) -> Result<Self, atomic::Error> {
+        let error = |cause| atomic::Error {
+            path: path.to_owned(),
+            cause,
+        };
+        let name = path
+            .file_name()
+            .ok_or_else(|| {
+                error(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the path names no file",
+                ))
+            })?
+            .to_owned();
+        let dir = nofollow::Dir::open(atomic::dir_of(path)).map_err(error)?;
+        for (directory, who) in dir.swappable() {
+            tracing::info!(
+                "metrics: {} can be changed by {who}, who can therefore replace {} with metrics \
+                 of their own (rcptsync follows no link there, so its writes cannot be steered \
+                 elsewhere); to rule that out, keep the textfile in a directory whose parents \
+                 only root can change",
+                directory.display(),
+                path.display()
+            );
+        }
+        let previous = match dir.read(&name, MAX_BYTES) {
+            Ok(Some(bytes)) => String::from_utf8(bytes).unwrap_or_default(),
+            Ok(None) => String::new(),
+            Err(e) => {
+                tracing::warn!("metrics: {e}; the values of earlier runs start afresh");
+                String::new()
+            }
+        };
+        Ok(Self {
+            dir,
+            name,
+            path: path.to_owned(),
+            previous,
+        })
+    }
 
-/// Replaces `metrics` in the file at `path`, atomically (mode 0644: node-exporter runs as
-/// another user). Metrics of other names already in the file are kept: when one host is
-/// both the internal host and a gateway with one config, `sync` and `apply` share the file
-/// and each replaces only its own.
-pub fn write(path: &Path, metrics: &[Metric]) -> Result<(), atomic::Error> {
-    let ours: Vec<&str> = metrics.iter().map(|m| m.name).collect();
-    let mut text: String = fs_err::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !ours.contains(&name_of(l)))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    text.push_str(&render(metrics));
-    atomic::write(path, text.as_bytes(), 0o644)
+    /// The unlabelled value of `name` as the last run left it; None when there is no file or
+    /// no such sample (a first run).
+    pub fn previous(&self, name: &str) -> Option<f64> {
+        self.previous
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .filter(|v: &f64| v.is_finite())
+    }
+
+    /// Replaces the file with `metrics`, atomically, mode 0644 (node-exporter runs as another
+    /// user), owned by the running user whatever was there before.
+    pub fn write(&self, metrics: &[Metric]) -> Result<(), atomic::Error> {
+        self.dir
+            .replace(&self.name, render(metrics).as_bytes(), 0o644)
+            .map_err(|cause| atomic::Error {
+                path: self.path.clone(),
+                cause,
+            })
+    }
 }
 
 /// The number of lines of the file at `path`: the recipients of a map rcptsync wrote (one
@@ -155,25 +211,30 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rcptsync.prom");
-        assert_eq!(previous(&path, "rcptsync_recipients"), None);
-        write(&path, &metrics).unwrap();
-        assert_eq!(previous(&path, "rcptsync_recipients"), Some(21.0));
-        assert_eq!(previous(&path, "rcptsync_recipient"), None);
-        // Another writer's metrics stay; this writer's are replaced.
-        write(
+        let textfile = Textfile::open(&path).unwrap();
+        assert_eq!(textfile.previous("rcptsync_recipients"), None);
+        textfile.write(&metrics).unwrap();
+        let textfile = Textfile::open(&path).unwrap();
+        assert_eq!(textfile.previous("rcptsync_recipients"), Some(21.0));
+        assert_eq!(textfile.previous("rcptsync_recipient"), None);
+        // The whole file is this run's: lines someone else put there are not carried over.
+        fs_err::write(
             &path,
-            &[Metric::gauge("rcptsync_apply_last_exit_status", "x", 0.0)],
+            "secret line\nrcptsync_added 1e999\nrcptsync_removed NaN\n",
         )
         .unwrap();
-        write(&path, &[Metric::gauge("rcptsync_recipients", "y", 22.0)]).unwrap();
+        let textfile = Textfile::open(&path).unwrap();
+        assert_eq!(textfile.previous("rcptsync_added"), None);
+        assert_eq!(textfile.previous("rcptsync_removed"), None);
+        textfile
+            .write(&[Metric::gauge("rcptsync_recipients", "y", 22.0)])
+            .unwrap();
         let text = fs_err::read_to_string(&path).unwrap();
-        assert!(
-            text.contains("rcptsync_apply_last_exit_status 0\n"),
-            "{text}"
+        assert_eq!(
+            text,
+            "# HELP rcptsync_recipients y\n# TYPE rcptsync_recipients gauge\nrcptsync_recipients 22\n"
         );
-        assert!(text.contains("\nrcptsync_recipients 22\n"), "{text}");
-        assert!(!text.contains("rcptsync_recipients 21"), "{text}");
-        assert!(text.contains("push_success{gateway="), "{text}");
-        assert_eq!(count_lines(&path).unwrap(), 9);
+        textfile.write(&metrics).unwrap();
+        assert_eq!(count_lines(&path).unwrap(), 6);
     }
 }

@@ -7,8 +7,10 @@
 //! status, and the stale file's timestamps make the alert fire.
 //!
 //! Security: runs with the privileges of the command it reports on; it reads only files
-//! that command owns (the map, `PATH.pushed`, the installed map) and writes only the
-//! textfile.
+//! that command owns (the map, `PATH.pushed`, the installed map) and its own role's textfile
+//! (for three numbers, through [`Textfile`]'s checked handle), and writes only that
+//! textfile: `apply` and the internal host's commands each have their own
+//! ([`crate::config::Metrics`]).
 
 use std::time::{Instant, SystemTime};
 
@@ -17,7 +19,7 @@ use tracing::error;
 use super::{ExitStatus, Result};
 use crate::config::Config;
 use crate::map::with_suffix;
-use crate::metrics::{self, Metric, label};
+use crate::metrics::{self, Metric, Textfile, label};
 use crate::transport::record::Record;
 
 /// What a run saw that the metrics report and the exit status does not tell.
@@ -34,7 +36,7 @@ const APPLY_LAST_SUCCESS: &str = "rcptsync_apply_last_success_timestamp_seconds"
 
 /// Writes the internal host's metrics after extract, push or sync ran for `started`.
 pub fn internal(config: &Config, started: Instant, result: &Result, seen: &Observed) {
-    let Some(path) = &config.metrics else {
+    let Some(textfile) = config.metrics.as_ref().and_then(|m| open(&m.textfile)) else {
         return;
     };
     let now = metrics::unix_seconds(SystemTime::now());
@@ -42,13 +44,13 @@ pub fn internal(config: &Config, started: Instant, result: &Result, seen: &Obser
     let last_success = if status == ExitStatus::Success {
         now
     } else {
-        metrics::previous(path, LAST_SUCCESS).unwrap_or(0.0)
+        textfile.previous(LAST_SUCCESS).unwrap_or(0.0)
     };
     let (added, removed) = match seen.change {
         Some((added, removed)) => (added as f64, removed as f64),
         None => (
-            metrics::previous(path, ADDED).unwrap_or(0.0),
-            metrics::previous(path, REMOVED).unwrap_or(0.0),
+            textfile.previous(ADDED).unwrap_or(0.0),
+            textfile.previous(REMOVED).unwrap_or(0.0),
         ),
     };
     let map = config.output.as_ref().map(|o| &o.path);
@@ -117,12 +119,16 @@ pub fn internal(config: &Config, started: Instant, result: &Result, seen: &Obser
             samples: pushed_at,
         },
     ];
-    write(path, &list);
+    write(&textfile, &list);
 }
 
 /// Writes a gateway's metrics after apply ran for `started`.
 pub fn apply(config: &Config, started: Instant, result: &Result) {
-    let Some(path) = &config.metrics else {
+    let Some(textfile) = config
+        .metrics
+        .as_ref()
+        .and_then(|m| open(&m.apply_textfile))
+    else {
         return;
     };
     let now = metrics::unix_seconds(SystemTime::now());
@@ -130,7 +136,7 @@ pub fn apply(config: &Config, started: Instant, result: &Result) {
     let last_success = if status == ExitStatus::Success {
         now
     } else {
-        metrics::previous(path, APPLY_LAST_SUCCESS).unwrap_or(0.0)
+        textfile.previous(APPLY_LAST_SUCCESS).unwrap_or(0.0)
     };
     let installed = config
         .install
@@ -169,7 +175,7 @@ pub fn apply(config: &Config, started: Instant, result: &Result) {
             started.elapsed().as_secs_f64(),
         ),
     ];
-    write(path, &list);
+    write(&textfile, &list);
 }
 
 fn status(result: &Result) -> ExitStatus {
@@ -179,8 +185,15 @@ fn status(result: &Result) -> ExitStatus {
     }
 }
 
-fn write(path: &std::path::Path, list: &[Metric]) {
-    if let Err(e) = metrics::write(path, list) {
+/// The role's textfile, or None (logged) when its directory cannot be opened safely.
+fn open(path: &std::path::Path) -> Option<Textfile> {
+    Textfile::open(path)
+        .map_err(|e| error!("metrics: {e}; monitoring sees the previous run's values"))
+        .ok()
+}
+
+fn write(textfile: &Textfile, list: &[Metric]) {
+    if let Err(e) = textfile.write(list) {
         error!("metrics: {e}; monitoring sees the previous run's values");
     }
 }

@@ -119,7 +119,31 @@ impl Checker<'_> {
                     "empty path; name a .prom file in node-exporter's textfile directory",
                 ));
             }
-            Some(m) => Some(self.resolve(&m.textfile)),
+            Some(m) => {
+                let textfile = self.resolve(&m.textfile);
+                let Some(stem) = textfile
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".prom"))
+                    .filter(|stem| !stem.is_empty())
+                else {
+                    return Err(self.invalid(
+                        "metrics.textfile",
+                        "node-exporter reads only files whose names end in .prom; name one, e.g. \
+                         \"/var/lib/prometheus/node-exporter/rcptsync.prom\"",
+                    ));
+                };
+                // Both roles on one host: apply (root) gets a file of its own.
+                let apply_textfile = if output.is_some() && install.is_some() {
+                    textfile.with_file_name(format!("{stem}-apply.prom"))
+                } else {
+                    textfile.clone()
+                };
+                Some(super::Metrics {
+                    textfile,
+                    apply_textfile,
+                })
+            }
             None => None,
         };
         let raw_safety = match raw.safety {

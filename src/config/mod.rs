@@ -79,8 +79,19 @@ pub struct Config {
     pub gateways: Vec<Gateway>,
     /// The `[install]` table (used on the gateway).
     pub install: Option<install::Settings>,
-    /// `[metrics].textfile`: the node-exporter textfile every run rewrites, if any.
-    pub metrics: Option<PathBuf>,
+    /// `[metrics]`: the node-exporter textfiles every run rewrites, if any.
+    pub metrics: Option<Metrics>,
+}
+
+/// `[metrics]`, one textfile per role: a file that root's `apply` and the rcptsync account's
+/// `sync` both wrote and read back would let either steer the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// `textfile`: what `extract`, `push` and `sync` write.
+    pub textfile: PathBuf,
+    /// What `apply` writes: `textfile` on a gateway's config; on a config in both roles (with
+    /// `[output]` and `[install]`), `NAME-apply.prom` beside it.
+    pub apply_textfile: PathBuf,
 }
 
 /// What `extract` needs from the config: sources, rules and an output.

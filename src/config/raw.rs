@@ -152,9 +152,10 @@ impl Safety {
 table! {
     /// `[metrics]`.
     pub struct Metrics {
-        /// a file for node-exporter's textfile collector, e.g.
+        /// a file for node-exporter's textfile collector, ending in `.prom`, e.g.
         /// `"/var/lib/prometheus/node-exporter/rcptsync.prom"`; replaced atomically (a temporary
-        /// file in the same directory, then a rename) after every run
+        /// file in the same directory, then a rename) after every run. On a host in both roles
+        /// (a config with `[output]` and `[install]`), `apply` writes `NAME-apply.prom` beside it
         #[default_text = "(none: no metrics)"]
         textfile: String,
     }

@@ -160,3 +160,166 @@ fn push_reports_each_gateway_and_forgets_removed_ones() {
         "{record}"
     );
 }
+
+/// What the `prom` directory holds at `name`: "link", "fifo", or the file's text.
+fn entry(env: &Env, name: &str) -> String {
+    let path = env.path(name);
+    let meta = fs_err::symlink_metadata(&path).unwrap();
+    if meta.file_type().is_symlink() {
+        "link".into()
+    } else if !meta.is_file() {
+        "not a file".into()
+    } else {
+        fs_err::read_to_string(&path).unwrap()
+    }
+}
+
+/// As the account that owns node-exporter's directory: a FIFO, a link to /dev/zero and a link
+/// to another file at the textfile's name. None may hang the run, grow it, or be read; each
+/// is replaced by rcptsync's own regular file.
+#[test]
+fn a_fifo_or_a_link_at_the_textfile_is_neither_waited_on_nor_read() {
+    use std::time::Duration;
+    let env = Env::new(&users(2), &format!("{LOOSE}{METRICS}"));
+    fs_err::create_dir(env.path("prom")).unwrap();
+    let prom = env.path("prom/rcptsync.prom");
+    let secret = env.path("secret");
+    fs_err::write(&secret, "root-only-secret 1\n").unwrap();
+    let config = env.path("rcptsync.toml");
+    let args = ["-c", config.to_str().unwrap(), "extract"];
+
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &prom,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap();
+    let run = crate::support::rcptsync_within(&env.path(""), &args, Duration::from_secs(20)).ok();
+    assert!(run.stderr.contains("is a FIFO"), "{run}");
+    assert!(entry(&env, "prom/rcptsync.prom").contains("rcptsync_recipients 2\n"));
+
+    for target in [std::path::Path::new("/dev/zero"), &secret] {
+        fs_err::remove_file(&prom).unwrap();
+        fs_err::os::unix::fs::symlink(target, &prom).unwrap();
+        let (run, mib) = crate::support::rcptsync_peak(&env.path(""), &args);
+        run.ok();
+        assert!(mib < 64, "{mib} MiB");
+        let text = entry(&env, "prom/rcptsync.prom");
+        assert!(text.contains("rcptsync_recipients 2\n"), "{text}");
+        assert!(!text.contains("root-only-secret"), "{text}");
+    }
+    assert_eq!(
+        fs_err::read_to_string(&secret).unwrap(),
+        "root-only-secret 1\n"
+    );
+}
+
+/// As the same account, racing: the textfile's name is a link to a file only rcptsync's user
+/// may read one moment and a regular file the next, swapped in a loop while rcptsync runs.
+/// No run may ever copy a line of the other file into the textfile (which node-exporter's
+/// account reads).
+#[test]
+fn a_link_swapped_in_a_loop_never_leaks_another_file_into_the_textfile() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let env = Env::new(&users(2), &format!("{LOOSE}{METRICS}"));
+    fs_err::create_dir(env.path("prom")).unwrap();
+    let secret = env.path("secret");
+    fs_err::write(&secret, "root_only_secret 42\n").unwrap();
+    let prom = env.path("prom/rcptsync.prom");
+    let stop = AtomicBool::new(false);
+    /// Stops the swapper when the runs end, also when an assertion failed (a scope waits for
+    /// its threads: without this, a failure would hang the test instead of failing it).
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    std::thread::scope(|scope| {
+        let _stop = Stop(&stop);
+        scope.spawn(|| {
+            // One syscall a swap (RENAME_EXCHANGE): the name flips between the link and a
+            // regular file as fast as the kernel allows. When a run's rename has replaced the
+            // link, a new one is put in.
+            use rustix::fs::{CWD, RenameFlags, renameat_with};
+            let swap = env.path("prom/.swap");
+            let fresh = env.path("prom/.fresh");
+            fs_err::os::unix::fs::symlink(&secret, &prom).unwrap();
+            fs_err::write(&swap, "# the attacker's own file\n").unwrap();
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = renameat_with(CWD, &swap, CWD, &prom, RenameFlags::EXCHANGE);
+                n = n.wrapping_add(1);
+                let is_link = |p: &std::path::Path| {
+                    fs_err::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+                };
+                if n.is_multiple_of(64) && !is_link(&prom) && !is_link(&swap) {
+                    let _ = fs_err::remove_file(&fresh);
+                    fs_err::os::unix::fs::symlink(&secret, &fresh).unwrap();
+                    fs_err::rename(&fresh, &swap).unwrap();
+                }
+            }
+        });
+        for _ in 0..40 {
+            let run = env.run(&["extract"]);
+            assert!(!run.stderr.contains("root_only_secret"), "{run}");
+            // Whichever name holds rcptsync's file now: read it without following the link
+            // (the swapper flips the names between any check and a plain open).
+            for name in ["prom/rcptsync.prom", "prom/.swap"] {
+                use std::io::Read as _;
+                use fs_err::os::unix::fs::OpenOptionsExt as _;
+                let file = fs_err::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                    .open(env.path(name));
+                let mut text = String::new();
+                if let Ok(mut file) = file {
+                    let _ = file.read_to_string(&mut text);
+                }
+                assert!(!text.contains("root_only_secret"), "leaked:\n{text}");
+            }
+        }
+    });
+}
+
+/// As the account that owns the directory above node-exporter's: the textfile's directory
+/// swapped for a link to another one. rcptsync writes through no link on the path: the run
+/// says so (its exit status is the run's) and nothing is written where the link leads.
+#[test]
+fn the_textfile_is_written_through_no_link_on_its_path() {
+    let env = Env::new(&users(2), &format!("{LOOSE}{METRICS}"));
+    fs_err::create_dir(env.path("elsewhere")).unwrap();
+    fs_err::os::unix::fs::symlink(env.path("elsewhere"), env.path("prom")).unwrap();
+    let run = env.run(&["extract"]).ok();
+    assert!(
+        run.stderr.contains("is a symbolic link or not a directory")
+            && run.stderr.contains("name the real directory"),
+        "{run}"
+    );
+    assert_eq!(fs_err::read_dir(env.path("elsewhere")).unwrap().count(), 0);
+}
+
+/// A textfile directory that another account can change (here: world-writable, without the
+/// sticky bit) is explained at -v: that account can replace the metrics with its own, though
+/// it cannot steer rcptsync's writes.
+#[test]
+fn a_textfile_directory_others_can_change_is_explained() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new(&users(2), &format!("{LOOSE}{METRICS}"));
+    fs_err::create_dir(env.path("prom")).unwrap();
+    let quiet = env.run(&["extract"]).ok();
+    assert!(!quiet.stderr.contains("can be changed by"), "{quiet}");
+    fs_err::set_permissions(env.path("prom"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    env.write("directory.ldif", &users(3));
+    let run = env.run(&["-v", "extract"]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "metrics: {} can be changed by every account (it is world-writable)",
+            env.path("prom").display()
+        )) && run.stderr.contains("rcptsync follows no link there"),
+        "{run}"
+    );
+    assert_eq!(value(&env, "rcptsync_recipients"), 3.0);
+}
