@@ -146,14 +146,15 @@ fn collect<'a>(
 /// The comment at the top: where the config came from and what to review.
 fn header(file: &Path) -> String {
     format!(
-        "# rcptsync configuration converted from {} by `rcptsync import-ini`.\n\
+        "# rcptsync configuration converted from {:?} by `rcptsync import-ini`.\n\
          # Review before use:\n\
          #  - [[source]]: rcptsync always verifies the DCs' TLS certificates (see ca_file);\n\
          #  - [recipients]: the accepted domains are now read from Exchange;\n\
          #  - [safety]: the guards that keep a bad directory read from shrinking the map; add canaries;\n\
          #  - [[gateway]]: the gateway's host key (known_hosts) and its receiving account.\n\
          # Then try it: rcptsync extract --dry-run -c THIS_FILE\n",
-        file.display()
+        // Quoted and escaped: a file name may hold a newline, which would end the comment.
+        file.display().to_string()
     )
 }
 
@@ -422,8 +423,8 @@ impl Draft<'_> {
             return;
         }
         self.toml.push_str(&format!(
-            "\n# Not converted from {} (rcptsync does not know them):\n",
-            self.file.display()
+            "\n# Not converted from {:?} (rcptsync does not know them):\n",
+            self.file.display().to_string()
         ));
         for line in lines {
             self.toml.push_str(line);

@@ -23,6 +23,24 @@ fn import(dir: &Path, extra: &[&str]) -> Run {
 }
 
 #[test]
+fn a_file_name_cannot_add_to_the_generated_config() {
+    // The ini's name is copied into a comment: a newline in it must not end the comment.
+    let dir = tempfile::tempdir().unwrap();
+    let name = "relay\n[injected]\nkey = 1\n.ini";
+    fs_err::write(dir.path().join(name), LEGACY).unwrap();
+    let r = rcptsync(dir.path(), &["import-ini", name]).ok();
+    assert!(!r.stdout.lines().any(|l| l == "[injected]"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with(
+            "# rcptsync configuration converted from \"relay\\n[injected]\\nkey = 1\\n.ini\" by"
+        ),
+        "{}",
+        r.stdout
+    );
+    Config::parse(&r.stdout, &dir.path().join("rcptsync.toml")).unwrap();
+}
+
+#[test]
 fn converts_the_legacy_example() {
     let dir = dir_with(LEGACY);
     let r = import(dir.path(), &[]).ok();
@@ -38,7 +56,7 @@ fn converts_the_legacy_example() {
     assert!(!r.stdout.contains("secretpassword"));
     assert!(
         r.stdout
-            .starts_with("# rcptsync configuration converted from relay_recipients.ini"),
+            .starts_with("# rcptsync configuration converted from \"relay_recipients.ini\""),
         "{}",
         r.stdout
     );
