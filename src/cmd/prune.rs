@@ -59,15 +59,18 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         primaries,
     } = prune::find(&mut connection, source, excluded).with_context(|| format!("source {name}"))?;
 
+    // DNs and values are the directory's: quoted (escaped), so that a newline or an escape
+    // sequence in one can neither forge a line of the listing or the cron mail nor reach a
+    // terminal raw.
     for p in &primaries {
         warn!(
-            "{}: {} is the primary address and is not removed; give the entry another primary address first",
+            "{:?}: {:?} is the primary address and is not removed; give the entry another primary address first",
             p.dn, p.value
         );
     }
     let mut out = printer.out();
     for r in &removals {
-        out.line(format_args!("{}: {}", r.dn, r.value))?;
+        out.line(format_args!("{:?}: {:?}", r.dn, r.value))?;
     }
     out.finish()?;
     if !apply {

@@ -78,16 +78,35 @@ pub(super) fn bind_failure(text: &str) -> Option<&'static BindFailure> {
     BIND_FAILURES.iter().find(|f| f.code == code)
 }
 
+/// The longest part of a server's diagnostic text shown (AD's are under 100 characters).
+const SAID: usize = 300;
+
+/// A server's diagnostic text as messages show it: trimmed (AD ends it with a NUL), always
+/// quoted and escaped, and cut after [`SAID`] characters with its length. It is the server's
+/// own words: a newline in it must not forge a line of the cron mail, nor an ESC reach the
+/// admin's terminal. Empty when the server said nothing.
+pub(super) fn said(text: &str) -> String {
+    let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+    let kept: String = text.chars().take(SAID).collect();
+    if kept.len() < text.len() {
+        format!("{kept:?}... ({} bytes)", text.len())
+    } else if kept.is_empty() {
+        kept
+    } else {
+        format!("{kept:?}")
+    }
+}
+
 /// The sentence for a refused bind (result 49) as `dn`, with AD's sub-code explained.
 pub(super) fn invalid_credentials(dn: &str, text: &str) -> String {
-    let text = text.trim();
+    let shown = said(text);
     match bind_failure(text) {
         Some(f) => format!(
-            "bind as {dn} failed: {} (AD code {}); {} [{text}]",
+            "bind as {dn} failed: {} (AD code {}); {} [{shown}]",
             f.meaning, f.code, f.fix
         ),
-        None if text.is_empty() => format!("bind as {dn} failed: invalid credentials"),
-        None => format!("bind as {dn} failed: invalid credentials ({text})"),
+        None if shown.is_empty() => format!("bind as {dn} failed: invalid credentials"),
+        None => format!("bind as {dn} failed: invalid credentials ({shown})"),
     }
 }
 
@@ -98,7 +117,7 @@ pub(super) fn stronger_auth_required(text: &str) -> String {
          ldaps:// URL or starttls = true (result 8, strongerAuthRequired: the DC requires signing or TLS \
          for a simple bind, AD's \"LDAP server signing requirements\" and Samba's default; ldaps:// is \
          port 636) [{}]",
-        text.trim()
+        said(text)
     )
 }
 
@@ -122,10 +141,9 @@ pub(super) fn referral(base: &str, refs: &[String], text: &str) -> String {
          \"ldap://DC:3268\" with starttls = true) with base_dn = {base:?} or the forest root's DN, \
          which covers every domain (a GC holds the recipient attributes: proxyAddresses and mailNickname \
          are in the partial attribute set){}",
-        if text.trim().is_empty() {
-            String::new()
-        } else {
-            format!(" [{:?}]", text.trim())
+        match said(text) {
+            shown if shown.is_empty() => shown,
+            shown => format!(" [{shown}]"),
         }
     )
 }
@@ -156,7 +174,10 @@ mod tests {
     fn messages_give_meaning_fix_and_the_server_text() {
         let m = invalid_credentials("svc@example.com", AD_52E);
         assert!(m.starts_with("bind as svc@example.com failed: wrong password (AD code 52e); put the account's current password in bind_password_file"), "{m}");
-        assert!(m.contains("[80090308: LdapErr"), "{m}");
+        assert!(
+            m.ends_with("[\"80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563\"]"),
+            "{m}"
+        );
         let m = invalid_credentials("svc@example.com", "data 533, v893");
         assert!(
             m.contains("the account is disabled") && m.contains("Enable-ADAccount"),
@@ -205,5 +226,21 @@ mod tests {
             m.contains("[\"text\\r\\nrcptsync: error: forged too\\u{1b}]0;title\\u{7}\"]"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn a_bind_refusal_quotes_the_servers_words_and_cuts_them() {
+        let forged = "data 52e\nrcptsync: error: forged\u{1b}[2J";
+        for m in [
+            invalid_credentials("cn=x", forged),
+            invalid_credentials("cn=x", "no code\nrcptsync: error: forged"),
+            stronger_auth_required(forged),
+        ] {
+            assert!(!m.contains(['\n', '\u{1b}']), "{m}");
+            assert!(m.contains("\\nrcptsync: error: forged"), "{m}");
+        }
+        let m = invalid_credentials("cn=x", &"x".repeat(100_000));
+        assert!(m.len() < 1_000, "{}", m.len());
+        assert!(m.ends_with("... (100000 bytes))"), "{m}");
     }
 }

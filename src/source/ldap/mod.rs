@@ -256,13 +256,11 @@ fn tls_advice(text: String) -> String {
     }
 }
 
-/// `result code 4 (sizeLimitExceeded): the server's text`.
+/// `result code 4 (sizeLimitExceeded): "the server's text"` (quoted: the server's words).
 fn describe_result(rc: u32, text: &str) -> String {
-    let text = text.trim();
-    if text.is_empty() {
-        result_name(rc)
-    } else {
-        format!("{}: {text}", result_name(rc))
+    match diagnose::said(text) {
+        shown if shown.is_empty() => result_name(rc),
+        shown => format!("{}: {shown}", result_name(rc)),
     }
 }
 

@@ -120,6 +120,42 @@ fn bobs_excluded() -> Vec<(String, String)> {
 }
 
 #[test]
+fn directory_values_are_listed_escaped() {
+    // A value whose newline would forge a line of the listing (or of the cron mail) and whose
+    // escape sequence would reach the admin's terminal.
+    use base64::Engine as _;
+    let forged = "smtp:eve@x\nrcptsync: error: forged\u{1b}[2J@legacy.example.com";
+    let primary = "SMTP:e\nrcptsync: error: forged primary@legacy.example.com";
+    let eve = mailbox("Eve", &["smtp:eve@example.com"]).replace(
+        "proxyAddresses: smtp:eve@example.com\n",
+        &format!(
+            "proxyAddresses: smtp:eve@example.com\nproxyAddresses:: {}\nproxyAddresses:: {}\n",
+            base64::engine::general_purpose::STANDARD.encode(forged),
+            base64::engine::general_purpose::STANDARD.encode(primary)
+        ),
+    );
+    let slapd = directory_with(&eve, "");
+    config(&slapd, ADMIN, "admin-secret");
+    let dry = rcptsync(slapd.dir(), &["prune", "-c", "rcptsync.toml"]).ok();
+    for output in [&dry.stdout, &dry.stderr] {
+        assert!(
+            !output
+                .lines()
+                .any(|l| l.starts_with("rcptsync: error: forged")),
+            "{output}"
+        );
+        assert!(!output.contains('\u{1b}'), "{output}");
+    }
+    assert!(
+        dry.stdout.contains(
+            "\"cn=Eve,ou=Staff,dc=example,dc=com\": \"smtp:eve@x\\nrcptsync: error: forged\\u{1b}[2J@legacy.example.com\"\n"
+        ),
+        "{}",
+        dry.stdout
+    );
+}
+
+#[test]
 fn dry_run_then_apply_then_undo() {
     let slapd = directory();
     config(&slapd, ADMIN, "admin-secret");
@@ -129,12 +165,12 @@ fn dry_run_then_apply_then_undo() {
     let dry = rcptsync(slapd.dir(), &["prune", "-c", "rcptsync.toml"]).ok();
     assert_eq!(
         dry.stdout,
-        "cn=Bob,ou=Staff,dc=example,dc=com: smtp:bob@legacy.example.com\n\
-         cn=Bob,ou=Staff,dc=example,dc=com: smtp:Bob2@LEGACY.example.com\n\
+        "\"cn=Bob,ou=Staff,dc=example,dc=com\": \"smtp:bob@legacy.example.com\"\n\
+         \"cn=Bob,ou=Staff,dc=example,dc=com\": \"smtp:Bob2@LEGACY.example.com\"\n\
          2 value(s) in excluded domains would be removed (dry run; run with --apply to remove them)\n"
     );
     assert!(
-        dry.stderr.contains("cn=Old,ou=Staff,dc=example,dc=com: SMTP:old@legacy.example.com is the primary address and is not removed"),
+        dry.stderr.contains("\"cn=Old,ou=Staff,dc=example,dc=com\": \"SMTP:old@legacy.example.com\" is the primary address and is not removed"),
         "{}",
         dry.stderr
     );

@@ -296,7 +296,7 @@ fn a_page_size_above_the_server_limit_is_detected() {
     fails_without_touching_the_map(
         &slapd,
         |c| c.replace("kind = \"ldap\"", "kind = \"ldap\"\npage_size = 5000"),
-        "the server ended page 1 with result code 11 (adminLimitExceeded): illegal pagedResults page size",
+        "the server ended page 1 with result code 11 (adminLimitExceeded): \"illegal pagedResults page size\"",
     );
 }
 
