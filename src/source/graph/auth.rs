@@ -3,8 +3,10 @@
 //! proven with a client secret or (preferred: nothing reusable crosses the wire) with a client
 //! assertion, a JWT signed RS256 by the certificate's key whose `x5t#S256` header is the
 //! base64url SHA-256 of the certificate's DER, which is how Entra ID finds the uploaded
-//! certificate. The token lives in memory for the run and is renewed shortly before it expires.
+//! certificate. The token lives in memory for the run and is renewed shortly before it expires,
+//! or after [`MAX_LIFETIME`] whatever the authority says.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -12,17 +14,23 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use sha2::Digest as _;
 
 use super::http::Http;
-use super::{CredentialFile, Error, GraphSourceConfig};
+use super::{CredentialFile, Error, GraphSourceConfig, said, shown};
 use crate::source::ldap::secret::{self, Secret};
 
 /// The scope of an application token for Graph.
 const SCOPE: &str = "https://graph.microsoft.com/.default";
 /// A token this close to its expiry is renewed before use.
 const RENEW_BEFORE: Duration = Duration::from_secs(120);
+/// The longest a token is kept, whatever `expires_in` says: Entra ID's tokens live 60 to 90
+/// minutes, and an `expires_in` of 2^64-1 seconds must not overflow the clock (a panic).
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+/// The lifetime assumed when `expires_in` is missing or not a number of seconds.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
 /// The application's proof of identity, read and checked before anything connects.
 pub struct Credentials(Proof);
@@ -160,24 +168,23 @@ impl Auth {
             }
         }
         let reply = http.post_form(&self.endpoint, &form)?;
+        let answer = reply.json::<TokenAnswer>();
         if reply.status != 200 {
-            return Err(http.error(&self.endpoint, token_refusal(reply.status, &reply.body)));
+            return Err(http.error(&self.endpoint, token_refusal(reply.status, answer.as_ref())));
         }
-        let value = reply.body["access_token"]
-            .as_str()
+        let Some(answer) = answer else {
+            return Err(http.error(
+                &self.endpoint,
+                "the answer is not JSON with an access_token",
+            ));
+        };
+        let value = answer
+            .access_token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| http.error(&self.endpoint, "the answer has no access_token"))?;
-        // expires_in is a number of seconds (some authorities send it as a string).
-        let lifetime = match &reply.body["expires_in"] {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        }
-        .unwrap_or(300);
-        let renew_at = Instant::now() + Duration::from_secs(lifetime).saturating_sub(RENEW_BEFORE);
         Ok(Token {
-            value: Secret::new(value.to_owned()),
-            renew_at,
+            value: Secret::new(value),
+            renew_at: renewal(Instant::now(), answer.expires_in),
         })
     }
 
@@ -224,15 +231,72 @@ impl Auth {
     }
 }
 
+/// When a token answered at `now` with `expires_in` seconds is renewed: [`RENEW_BEFORE`] ahead
+/// of its expiry, after [`MAX_LIFETIME`] at the latest (no `expires_in` can overflow the clock),
+/// and after [`DEFAULT_LIFETIME`] when the authority did not say.
+fn renewal(now: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = expires_in
+        .map_or(DEFAULT_LIFETIME, Duration::from_secs)
+        .min(MAX_LIFETIME);
+    now.checked_add(lifetime.saturating_sub(RENEW_BEFORE))
+        .unwrap_or(now)
+}
+
+/// The token endpoint's answer: only what is used is kept (a parse into a generic JSON tree
+/// would cost 16 times a body of tiny values).
+#[derive(Debug, Default, Deserialize)]
+struct TokenAnswer {
+    access_token: Option<String>,
+    /// Seconds, as a number or a string; None when it is neither.
+    #[serde(default, deserialize_with = "seconds")]
+    expires_in: Option<u64>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `expires_in` as a number of seconds, a number or a string of digits (some authorities send
+/// it as a string); anything else is None, and the default lifetime applies.
+fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct Seconds;
+    impl serde::de::Visitor<'_> for Seconds {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number of seconds")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Option<u64>, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Option<u64>, E> {
+            Ok(v.parse().ok())
+        }
+    }
+    deserializer.deserialize_any(Seconds)
+}
+
 /// The authority's refusal as a sentence with the fix: `error`, the AADSTS code and what to do.
-fn token_refusal(status: u16, body: &Value) -> String {
-    let error = body["error"].as_str().unwrap_or("no error code");
-    let description = body["error_description"]
-        .as_str()
+/// The authority's words are quoted: they reach the cron mail and the admin's terminal.
+fn token_refusal(status: u16, answer: Option<&TokenAnswer>) -> String {
+    let error = answer.and_then(|a| a.error.as_deref());
+    let description = answer
+        .and_then(|a| a.error_description.as_deref())
         .unwrap_or_default()
         .lines()
         .next()
         .unwrap_or_default();
+    let error_shown = error.map_or(Cow::Borrowed("no error code"), shown);
+    let error = error.unwrap_or_default();
     let fix = if description.starts_with("AADSTS7000215")
         || description.starts_with("AADSTS7000222")
     {
@@ -252,7 +316,10 @@ fn token_refusal(status: u16, body: &Value) -> String {
     } else {
         "check tenant, client_id and the credential"
     };
-    format!("token request refused (HTTP {status}, {error}: {description}); {fix}")
+    format!(
+        "token request refused (HTTP {status}, {error_shown}: {}); {fix}",
+        said(description)
+    )
 }
 
 #[cfg(test)]
@@ -261,7 +328,11 @@ mod tests {
 
     #[test]
     fn refusals_say_what_to_fix() {
-        let body = |code: &str, error: &str| json!({"error": error, "error_description": format!("{code}: text\r\nTrace ID: x")});
+        let body = |code: &str, error: &str| TokenAnswer {
+            error: Some(error.to_owned()),
+            error_description: Some(format!("{code}: text\r\nTrace ID: x")),
+            ..TokenAnswer::default()
+        };
         for (code, error, fix) in [
             (
                 "AADSTS7000215",
@@ -281,15 +352,82 @@ mod tests {
             ("AADSTS700016", "unauthorized_client", "check client_id"),
             ("AADSTS90002", "invalid_request", "no such tenant"),
         ] {
-            let text = token_refusal(401, &body(code, error));
+            let text = token_refusal(401, Some(&body(code, error)));
             assert!(
                 text.starts_with(&format!(
-                    "token request refused (HTTP 401, {error}: {code}: text); "
+                    "token request refused (HTTP 401, {error}: \"{code}: text\"); "
                 )),
                 "{text}"
             );
             assert!(text.contains(fix), "{code}: {text}");
         }
+    }
+
+    #[test]
+    fn the_authoritys_words_are_quoted_and_a_missing_answer_said_so() {
+        let answer = TokenAnswer {
+            error: Some("invalid_client\nrcptsync: error: forged".into()),
+            error_description: Some("AADSTS7000215: a\u{1b}[31m\rb\r\nTrace ID: x".into()),
+            ..TokenAnswer::default()
+        };
+        let text = token_refusal(401, Some(&answer));
+        assert!(
+            text.starts_with(
+                r#"token request refused (HTTP 401, "invalid_client\nrcptsync: error: forged": "AADSTS7000215: a\u{1b}[31m\rb"); the client secret is wrong"#
+            ),
+            "{text}"
+        );
+        let text = token_refusal(502, None);
+        assert!(
+            text.starts_with(r#"token request refused (HTTP 502, no error code: ""); "#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_lifetime_past_the_clocks_end_is_capped_to_a_day() {
+        let now = Instant::now();
+        assert_eq!(
+            renewal(now, Some(u64::MAX)),
+            now + MAX_LIFETIME - RENEW_BEFORE
+        );
+        assert_eq!(renewal(now, Some(3599)), now + Duration::from_secs(3479));
+        assert_eq!(renewal(now, Some(60)), now);
+        assert_eq!(renewal(now, None), now + Duration::from_secs(180));
+    }
+
+    #[test]
+    fn expires_in_is_read_as_seconds_from_a_number_or_a_string() {
+        let lifetime = |body: &str| {
+            serde_json::from_str::<TokenAnswer>(body)
+                .unwrap()
+                .expires_in
+        };
+        assert_eq!(lifetime(r#"{"expires_in": 3599}"#), Some(3599));
+        assert_eq!(lifetime(r#"{"expires_in": "3599"}"#), Some(3599));
+        assert_eq!(
+            lifetime(r#"{"expires_in": 18446744073709551615}"#),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            lifetime(r#"{"expires_in": "18446744073709551615"}"#),
+            Some(u64::MAX)
+        );
+        for odd in [
+            "-1",
+            "1.5",
+            "\"99999999999999999999\"",
+            "null",
+            "true",
+            "\"soon\"",
+        ] {
+            assert_eq!(
+                lifetime(&format!(r#"{{"expires_in": {odd}}}"#)),
+                None,
+                "{odd}"
+            );
+        }
+        assert_eq!(lifetime("{}"), None);
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! HTTPS to Graph and to the token authority: one ureq agent that verifies certificates, never
-//! follows redirects (a redirect could carry the token elsewhere), limits every body, honours
-//! throttling within bounds, and turns Graph's error JSON into a sentence with the fix.
+//! follows redirects (a redirect could carry the token elsewhere), checks every link before the
+//! token goes with it, limits every body, and honours throttling within bounds.
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tracing::warn;
 
-use super::{Error, GraphSourceConfig, MAX_BODY};
+use super::{Error, GraphSourceConfig, MAX_BODY, MAX_LINK, escape_controls, shown};
 
 /// How often one request is retried after 429, 503 or 504.
 const MAX_RETRIES: u32 = 6;
@@ -19,8 +18,16 @@ const MAX_WAIT: Duration = Duration::from_secs(120);
 pub(super) struct Reply {
     /// The HTTP status.
     pub status: u16,
-    /// The JSON body (Null when there was none or it was not JSON).
-    pub body: Value,
+    /// The body, at most [`MAX_BODY`] bytes: parsed by the caller into only what it uses
+    /// (a generic JSON tree of a body of tiny values costs 16 times the body).
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as `T`, None when it is not (an error answer need not be JSON at all).
+    pub(super) fn json<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.body).ok()
+    }
 }
 
 /// The HTTP side of a source.
@@ -29,6 +36,8 @@ pub(super) struct Http {
     agent: ureq::Agent,
     tenant: String,
     origin: String,
+    /// `origin` as the URL parser sees it, to compare links with.
+    origin_url: url::Url,
     deadline: Instant,
     read_timeout: Duration,
 }
@@ -56,10 +65,16 @@ impl Http {
             .user_agent(concat!("rcptsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
+        let origin_url = url::Url::parse(&config.graph_url).map_err(|e| Error::Request {
+            tenant: config.tenant.clone(),
+            endpoint: shown(&config.graph_url).into_owned(),
+            reason: format!("graph_url is not a URL ({e})"),
+        })?;
         Ok(Self {
             agent,
             tenant: config.tenant.clone(),
             origin: config.graph_url.clone(),
+            origin_url,
             deadline: Instant::now() + config.read_timeout,
             read_timeout: config.read_timeout,
         })
@@ -73,12 +88,15 @@ impl Http {
         &self.tenant
     }
 
-    /// An error about `url` (named without its query).
+    /// An error about `url`, named without its query, and quoted when it is not plain (a link
+    /// is the server's text). Whatever still reaches the reason raw (a transport error, a
+    /// parser's message) has its control characters escaped.
     pub(super) fn error(&self, url: &str, reason: impl Into<String>) -> Error {
+        let reason = reason.into();
         Error::Request {
             tenant: self.tenant.clone(),
-            endpoint: endpoint(url).to_owned(),
-            reason: reason.into(),
+            endpoint: shown(endpoint(url)).into_owned(),
+            reason: escape_controls(&reason).into_owned(),
         }
     }
 
@@ -88,21 +106,67 @@ impl Http {
         self.deadline = Instant::now() + self.read_timeout;
     }
 
-    /// Refuses a URL that would send the token anywhere but Graph's origin.
-    pub(super) fn check_origin(&self, url: &str) -> Result<(), Error> {
-        let rest = url.strip_prefix(self.origin.as_str()).unwrap_or_default();
-        if rest.starts_with('/') {
-            Ok(())
-        } else {
+    /// Refuses a link that would send the token anywhere but Graph's origin. The text must be
+    /// `graph_url` (scheme and host in any case: the same origin) followed by a path, and the
+    /// URL parser must read the same scheme, host and port from it, no user name, and the path
+    /// as written. Control characters and white space are refused first: URL parsers drop
+    /// tabs and newlines silently, so the text checked and the URL requested would differ. A
+    /// path the parser rewrites (`/..`, a backslash) is refused for the same reason: Graph
+    /// sends neither.
+    pub(super) fn check_origin(&self, link: &str) -> Result<(), Error> {
+        let refuse = |why: String| {
             Err(self.error(
-                url,
+                link,
                 format!(
-                    "the server sent a link outside graph_url ({}); it is not followed, so the token \
-                     is never sent elsewhere",
-                    self.origin
+                    "the server sent a link {why}; it is not followed, so the token is never sent \
+                     elsewhere"
                 ),
             ))
+        };
+        let outside = || format!("outside graph_url ({})", self.origin);
+        if link.len() > MAX_LINK {
+            return refuse(format!(
+                "of {} bytes (Graph's are far shorter; at most {MAX_LINK} are accepted)",
+                link.len()
+            ));
         }
+        if link.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return refuse(
+                "with a control character or white space in it (a URL parser would drop it \
+                 silently)"
+                    .to_owned(),
+            );
+        }
+        let n = self.origin.len();
+        let rest = match (link.get(..n), link.get(n..)) {
+            (Some(head), Some(rest))
+                if head.eq_ignore_ascii_case(&self.origin) && rest.starts_with('/') =>
+            {
+                rest
+            }
+            _ => return refuse(outside()),
+        };
+        let Ok(parsed) = url::Url::parse(link) else {
+            return refuse(format!("that is not a URL, {}", outside()));
+        };
+        let origin = &self.origin_url;
+        if parsed.scheme() != origin.scheme()
+            || parsed.host_str() != origin.host_str()
+            || parsed.port_or_known_default() != origin.port_or_known_default()
+            || !parsed.username().is_empty()
+            || parsed.password().is_some()
+        {
+            return refuse(outside());
+        }
+        let path = rest.split(['?', '#']).next().unwrap_or_default();
+        if parsed.path() != path || parsed.fragment().is_some() {
+            return refuse(
+                "whose path a URL parser rewrites (a dot segment, a backslash, a fragment); what \
+                 is requested must be what was checked"
+                    .to_owned(),
+            );
+        }
+        Ok(())
     }
 
     /// GET `url` (on Graph's origin) with the bearer `token`.
@@ -156,7 +220,7 @@ impl Http {
                     .min(self.deadline.saturating_duration_since(Instant::now()));
                 warn!(
                     tenant = %self.tenant,
-                    endpoint = endpoint(url),
+                    endpoint = %shown(endpoint(url)),
                     status,
                     attempt,
                     "Graph is throttling; retrying in {}",
@@ -177,11 +241,10 @@ impl Http {
                     ureq::Error::BodyExceedsLimit(_) => self.error(url, too_large()),
                     e => self.error(url, format!("reading the answer failed: {}", describe(&e))),
                 })?;
-            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            if status == 200 && body.is_null() {
-                return Err(self.error(url, "the answer is not JSON"));
-            }
-            return Ok(Reply { status, body });
+            return Ok(Reply {
+                status,
+                body: bytes,
+            });
         }
     }
 }
@@ -247,20 +310,129 @@ mod tests {
     #[test]
     fn links_must_stay_on_the_graph_origin() {
         let http = http();
-        assert!(
-            http.check_origin("https://graph.microsoft.com/v1.0/users?$skiptoken=x")
-                .is_ok()
-        );
         for url in [
-            "https://graph.microsoft.com.evil.example/v1.0/users",
-            "https://graph.microsoft.com@evil.example/v1.0/users",
-            "http://graph.microsoft.com/v1.0/users",
-            "https://graph.microsoft.com:8443/v1.0/users",
-            "https://evil.example/https://graph.microsoft.com/v1.0/users",
+            "https://graph.microsoft.com/v1.0/users?$skiptoken=x",
+            "https://graph.microsoft.com/v1.0/groups?$filter=mailEnabled%20eq%20true&$skiptoken=RFNwdAIAAQAAAD8",
+            "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=a'b",
+            // Scheme and host are case-insensitive: the same origin, and the parser agrees.
+            "HTTPS://Graph.Microsoft.COM/v1.0/users",
+        ] {
+            assert!(http.check_origin(url).is_ok(), "{url}");
+        }
+        for (url, why) in [
+            (
+                "https://graph.microsoft.com.evil.example/v1.0/users",
+                "outside graph_url",
+            ),
+            (
+                "https://graph.microsoft.com@evil.example/v1.0/users",
+                "outside graph_url",
+            ),
+            (
+                "https://graph.microsoft.com:pw@evil.example/",
+                "outside graph_url",
+            ),
+            ("http://graph.microsoft.com/v1.0/users", "outside graph_url"),
+            (
+                "https://graph.microsoft.com:8443/v1.0/users",
+                "outside graph_url",
+            ),
+            (
+                "https://graph.microsoft.com:443/v1.0/users",
+                "outside graph_url",
+            ),
+            (
+                "https://evil.example/https://graph.microsoft.com/v1.0/users",
+                "outside graph_url",
+            ),
+            ("https://graph.microsoft.com", "outside graph_url"),
+            (
+                "https://graph.microsoft.com%2eevil.example/",
+                "outside graph_url",
+            ),
+            (
+                "https://graph.microsoft.com\\@evil.example/",
+                "outside graph_url",
+            ),
+            ("https://graph.microsoft.com/..", "a URL parser rewrites"),
+            (
+                "https://graph.microsoft.com/v1.0/../../users",
+                "a URL parser rewrites",
+            ),
+            (
+                "https://graph.microsoft.com/%2e%2e/users",
+                "a URL parser rewrites",
+            ),
+            (
+                "https://graph.microsoft.com/\\evil.example/",
+                "a URL parser rewrites",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/users#x",
+                "a URL parser rewrites",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/ü",
+                "a URL parser rewrites",
+            ),
+            (
+                "https://graph.microsoft.com\t/v1.0/users",
+                "a control character or white space",
+            ),
+            (
+                "https://graph.micro\tsoft.com/v1.0/users",
+                "a control character or white space",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/users\n",
+                "a control character or white space",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/us ers",
+                "a control character or white space",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/users\u{85}",
+                "a control character or white space",
+            ),
         ] {
             let e = http.check_origin(url).unwrap_err().to_string();
-            assert!(e.contains("outside graph_url"), "{url}: {e}");
+            assert!(e.contains(why), "{url:?}: {e}");
+            assert!(e.contains("it is not followed"), "{url:?}: {e}");
         }
+        let long = format!(
+            "https://graph.microsoft.com/v1.0/users?$skiptoken={}",
+            "x".repeat(MAX_LINK)
+        );
+        let e = http.check_origin(&long).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("a link of {} bytes", long.len())),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_link_is_named_escaped_and_without_its_query() {
+        let http = http();
+        let e = http
+            .check_origin("https://graph.microsoft.com/v1.0\nrcptsync: error: forged\u{1b}[31m?$skiptoken=secret")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "tenant contoso.onmicrosoft.com: \"https://graph.microsoft.com/v1.0\\nrcptsync: error: forged\\u{1b}[31m\": "
+            ),
+            "{e}"
+        );
+        assert!(!e.contains("secret"), "{e}");
+        // A reason that still carries a control character has it escaped.
+        let e = http
+            .error(
+                "https://graph.microsoft.com/v1.0/users",
+                "a\nb\u{1b}c\u{202e}d",
+            )
+            .to_string();
+        assert!(e.contains(r"a\nb\u{1b}c\u{202e}d"), "{e}");
     }
 
     #[test]

@@ -16,18 +16,27 @@
 //! read, never *what* the map holds.
 //!
 //! Anything short of a complete read is an [`Error`] and nothing is written: a page that fails
-//! after its bounded retries, a nextLink that repeats or leads away from `graph_url`, a body over
-//! [`MAX_BODY`], more than [`MAX_PAGES`] pages, a read that outlasts `read_timeout`.
+//! after its bounded retries, a nextLink that repeats, is longer than [`MAX_LINK`] or leads away
+//! from `graph_url`, a body over [`MAX_BODY`], more than [`MAX_PAGES`] pages, a read that
+//! outlasts `read_timeout`.
 //!
 //! Security: needs only the read-only application permissions User.Read.All, Group.Read.All,
 //! OrgContact.Read.All and Domain.Read.All. HTTPS is required for every URL, certificates are
 //! verified (system store plus `ca_file`), redirects are not followed, and the token is sent
-//! only to `graph_url`'s origin. The secret, the key and the token are never logged.
+//! only to `graph_url`'s origin (a link is parsed and must name the same scheme, host and port,
+//! with no user name and nothing a parser would silently drop or rewrite). The secret, the key
+//! and the token are never logged. Graph and the token authority are trusted to authenticate
+//! the application, not with the host's logs or memory: every name they send that reaches a
+//! message (object id, UPN, error code and message, a link) is quoted and escaped when it is not
+//! plain, and a page is parsed into the few properties rcptsync selected, one object at a time,
+//! so that what one answer can cost is bounded by [`MAX_BODY`] and [`page::MAX_VALUES`].
 
 mod auth;
 mod http;
+mod page;
 mod read;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,9 +44,17 @@ use std::time::Duration;
 pub use auth::Credentials;
 pub use read::Delta;
 
-/// The largest response body accepted; a larger one is refused without reading past the limit
-/// (a 999-object page of users is well under 10 MiB).
+/// The largest response body accepted; a larger one is refused without reading past the limit.
+/// A page is at most 999 objects (`$top=999`) of the four or five properties rcptsync selects:
+/// about 1 KiB per object even with a dozen addresses, under 1 MiB a page. 16 MiB leaves room
+/// for an average of some 300 addresses on every object of a page (Exchange Online allows 400
+/// on one), while what a page costs (its body, the largest string in it and one object: see
+/// [`page`]) stays a few tens of MiB.
 pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// The longest `@odata.nextLink` or `@odata.deltaLink` accepted. Graph's links are its origin,
+/// the path and query of the request, and a skip or delta token of some hundred bytes to a few
+/// KiB; a link of more than 16 KiB is not Graph's, and each one is kept until the next page.
+pub const MAX_LINK: usize = 16 * 1024;
 /// The most pages one listing may take: 10 million objects at Graph's 999 per page, far beyond
 /// any tenant; a chain longer than that is a loop, not a directory.
 pub const MAX_PAGES: usize = 10_000_000 / 999 + 1;
@@ -107,9 +124,78 @@ pub enum Error {
         reason: String,
     },
     /// A listing failed: what was read so far is not the tenant's content. (Not a `source`:
-    /// the one message must not print the cause twice.)
-    #[error("{0}; the result would be incomplete, so nothing was written")]
+    /// the one message must not print the cause twice; a failed request already says that
+    /// nothing was written.)
+    #[error("{}", incomplete(.0))]
     Incomplete(Box<Error>),
+}
+
+fn incomplete(cause: &Error) -> String {
+    match cause {
+        Error::Request { .. } | Error::Incomplete(_) => cause.to_string(),
+        _ => format!("{cause}; the result would be incomplete, so nothing was written"),
+    }
+}
+
+/// The longest name shown as it is; a longer one is quoted, and so cut.
+const PLAIN: usize = 256;
+/// The most characters of Graph's own words (an error message) a message quotes.
+const SAID: usize = 400;
+
+/// A name Graph gave (an object id, a UPN, an error code, a link without its query) as
+/// messages show it: as it is when it is plain, that is printable ASCII without space, quote,
+/// parenthesis or backslash (every GUID, URL and ordinary UPN), else quoted, escaped and cut as
+/// a rejected directory value is ([`crate::rules::address::quote`]). Said raw, a newline in a
+/// name would forge a line of the cron mail and an escape sequence would drive the admin's
+/// terminal; a plain name has no quote, so it never passes for a quoted one.
+fn shown(name: &str) -> Cow<'_, str> {
+    let plain = !name.is_empty()
+        && name.len() <= PLAIN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"()\\".contains(&b));
+    if plain {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(crate::rules::address::quote(name))
+    }
+}
+
+/// Graph's or the authority's own words (`error.message`, `error_description`) as messages
+/// show them: always quoted and escaped (they are sentences, never plain), and cut after
+/// [`SAID`] characters, with the length, since any answer can be as long as [`MAX_BODY`].
+fn said(text: &str) -> String {
+    let kept: String = text.chars().take(SAID).collect();
+    if kept.len() < text.len() {
+        format!("{kept:?}... ({} bytes)", text.len())
+    } else {
+        format!("{kept:?}")
+    }
+}
+
+/// `text` with every character that could end or redraw a line or steer a terminal (control
+/// characters, Unicode line and paragraph separators, bidirectional overrides) escaped: the
+/// last guard on a message about a request, whose parts each say where they came from, so
+/// that no path into it (a transport error, a parser's message) can print them raw.
+fn escape_controls(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A tenant ready to be read: an HTTP client and the application's credentials, with the

@@ -1,16 +1,21 @@
 //! The listings and delta rounds: users, mail-enabled groups and org contacts, each with
 //! `$select` (Graph returns `proxyAddresses` only when it is selected) and `$top=999`, pages
 //! followed through `@odata.nextLink` until there is none; delta rounds until the
-//! `@odata.deltaLink`. Every chain is checked: a link that repeats, leaves `graph_url` or goes
-//! on past [`MAX_PAGES`] fails the read.
+//! `@odata.deltaLink`. Every chain is checked: a link that repeats, is longer than
+//! [`MAX_LINK`], leaves `graph_url` or goes on past [`MAX_PAGES`] fails the read. A chain
+//! remembers the SHA-256 of each link it followed, not the link: 32 bytes a page, where whole
+//! links cost some 70 MB after 1,000 pages.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
-use serde_json::Value;
+use serde::Deserialize;
+use sha2::Digest as _;
 use tracing::{info, warn};
 
 use super::http::Reply;
-use super::{Client, DeltaLinks, Error, MAX_PAGES};
+use super::page::{self, Link, Object};
+use super::{Client, DeltaLinks, Error, MAX_LINK, MAX_PAGES, said, shown};
 use crate::source::Entry;
 
 /// One collection Graph lists.
@@ -100,15 +105,16 @@ impl Client {
         self.http.get(url, token)
     }
 
-    /// Follows the chain of pages from `first`, calling `each` for every object.
+    /// Follows the chain of pages from `first`, calling `each` for every object as its page is
+    /// parsed (a page is never held as objects, only as its body).
     fn pages(
         &mut self,
         first: String,
         collection: &Collection,
         delta: bool,
-        mut each: impl FnMut(&Value),
+        mut each: impl FnMut(Object),
     ) -> Result<End, Error> {
-        let mut seen = HashSet::new();
+        let mut seen: HashSet<[u8; 32]> = HashSet::new();
         let mut url = first;
         for _ in 0..MAX_PAGES {
             let reply = self.get(&url)?;
@@ -120,33 +126,50 @@ impl Client {
                     .http
                     .error(&url, refusal(&reply, collection, self.http.tenant())));
             }
-            let Some(objects) = reply.body["value"].as_array() else {
+            let links = page::read(&reply.body, &mut each).map_err(|e| {
+                self.http.error(
+                    &url,
+                    format!("the answer is not a Graph page ({})", cut(&e.to_string())),
+                )
+            })?;
+            drop(reply);
+            if !links.has_value {
                 return Err(self
                     .http
                     .error(&url, "the answer has no \"value\" list of objects"));
-            };
-            objects.iter().for_each(&mut each);
-            seen.insert(url.clone());
-            let link = |name: &str| match &reply.body[name] {
-                Value::Null => Ok(None),
-                Value::String(link) => Ok(Some(link.as_str())),
-                _ => Err(self.http.error(
+            }
+            seen.insert(digest(&url));
+            let link = |name: &str, link: Link| match link {
+                Link::Absent => Ok(None),
+                Link::Text(link) if link.len() > MAX_LINK => Err(self.http.error(
+                    &url,
+                    format!(
+                        "the answer's {name} is {} bytes long; Graph's links are far shorter (at \
+                         most {MAX_LINK} are accepted), so the listing cannot be complete",
+                        link.len()
+                    ),
+                )),
+                Link::Text(link) => {
+                    self.http.check_origin(&link)?;
+                    Ok(Some(link))
+                }
+                Link::NotText => Err(self.http.error(
                     &url,
                     format!("the answer's {name} is not a link; the listing cannot be complete"),
                 )),
             };
-            if let Some(next) = link("@odata.nextLink")? {
-                if seen.contains(next) {
+            if let Some(next) = link("@odata.nextLink", links.next)? {
+                if seen.contains(&digest(&next)) {
                     return Err(self.http.error(
-                        next,
+                        &next,
                         "the server sent a nextLink that was already read; the paging loops, so the \
                          listing cannot be complete",
                     ));
                 }
-                next.clone_into(&mut url);
+                url = next;
                 continue;
             }
-            let link = link("@odata.deltaLink")?.map(str::to_owned);
+            let link = link("@odata.deltaLink", links.delta)?;
             if delta && link.is_none() {
                 return Err(self
                     .http
@@ -238,11 +261,11 @@ impl Client {
             let url = format!("{}{}", self.http.origin(), collection.listing);
             self.pages(url, collection, false, |object| {
                 if collection.name == "users" {
-                    if object["userType"].as_str() == Some("Guest") {
+                    if object.user_type.as_deref() == Some("Guest") {
                         guests += 1;
                         return;
                     }
-                    disabled += usize::from(object["accountEnabled"] == Value::Bool(false));
+                    disabled += usize::from(object.account_enabled == Some(false));
                 }
                 count += 1;
                 each(&entry(collection, object));
@@ -276,16 +299,14 @@ impl Client {
         let mut domains = Vec::new();
         let mut other = Vec::new();
         self.pages(url.clone(), &DOMAINS, false, |domain| {
-            let name = domain["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let verified = domain["isVerified"] == Value::Bool(true);
-            let email = domain["supportedServices"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|s| s.as_str() == Some("Email")));
+            let name = domain.id.unwrap_or_default().to_ascii_lowercase();
+            let verified = domain.is_verified == Some(true);
+            let email = domain.supported_services.0.iter().any(|s| s == "Email");
             if crate::rules::address::normalize(&format!("x@{name}")).is_err() {
-                warn!("tenant domain {name:?} is not a domain name; ignored");
+                warn!(
+                    "tenant domain {} is not a domain name; ignored",
+                    crate::rules::address::quote(&name)
+                );
             } else if verified && email {
                 domains.push(name);
             } else {
@@ -309,36 +330,57 @@ impl Client {
     }
 }
 
-/// The recipient rules' view of one Graph object.
-fn entry(collection: &Collection, object: &Value) -> Entry {
-    let id = object["id"].as_str().unwrap_or("(no id)");
-    let dn = match object["userPrincipalName"].as_str() {
-        Some(upn) => format!("graph {} {id} ({upn})", collection.label),
+/// The SHA-256 of a link: what a chain remembers of the links it followed.
+fn digest(link: &str) -> [u8; 32] {
+    sha2::Sha256::digest(link.as_bytes()).into()
+}
+
+/// A parser's message cut to a few hundred characters: serde_json quotes the value it
+/// stumbled on, and that value can be as long as the page.
+fn cut(message: &str) -> String {
+    const KEPT: usize = 300;
+    match message.char_indices().nth(KEPT) {
+        Some((at, _)) => format!("{}... ({} bytes)", &message[..at], message.len()),
+        None => message.to_owned(),
+    }
+}
+
+/// The recipient rules' view of one Graph object, named by kind, id and UPN so that a rejected
+/// value points at the object to fix. The id and UPN are the tenant's: [`shown`] quotes them
+/// when they are not plain, so that a newline in one cannot forge a line of the cron mail.
+fn entry(collection: &Collection, object: Object) -> Entry {
+    let id = object.id.as_deref().map_or(Cow::Borrowed("(no id)"), shown);
+    let dn = match object.user_principal_name.as_deref() {
+        Some(upn) => format!("graph {} {id} ({})", collection.label, shown(upn)),
         None => format!("graph {} {id}", collection.label),
     };
-    let proxy_addresses = object["proxyAddresses"]
-        .as_array()
-        .map(|values| {
-            values
-                .iter()
-                // A value that is not a string is kept visibly, for the validator to reject.
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
     Entry {
         dn,
-        proxy_addresses,
+        proxy_addresses: object.proxy_addresses.0,
         ..Entry::default()
     }
 }
 
-/// Graph's refusal as a sentence: status, Graph's error code and message, and the fix.
+/// Graph's error JSON: `{"error": {"code": ..., "message": ...}}`, and nothing else of it.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorAnswer {
+    error: Option<GraphError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GraphError {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// Graph's refusal as a sentence: status, Graph's error code and message (quoted where they are
+/// not plain: they are the tenant's words), and the fix.
 fn refusal(reply: &Reply, collection: &Collection, tenant: &str) -> String {
-    let code = reply.body["error"]["code"]
-        .as_str()
-        .unwrap_or("no error code");
-    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    let error = reply
+        .json::<ErrorAnswer>()
+        .and_then(|a| a.error)
+        .unwrap_or_default();
+    let code = error.code.as_deref().unwrap_or_default();
     let fix = match (reply.status, code) {
         (403, _) | (_, "Authorization_RequestDenied") => format!(
             "grant the application permission {} (type Application, not Delegated) and admin \
@@ -355,6 +397,11 @@ fn refusal(reply: &Reply, collection: &Collection, tenant: &str) -> String {
         (s, _) if s >= 500 => "Graph failed; the next run tries again".to_owned(),
         _ => "Graph refused the request".to_owned(),
     };
+    let code = error
+        .code
+        .as_deref()
+        .map_or(Cow::Borrowed("no error code"), shown);
+    let message = error.message.as_deref().map(said).unwrap_or_default();
     format!("HTTP {} {code}: {message}; {fix}", reply.status)
 }
 
@@ -363,37 +410,94 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn object(value: serde_json::Value) -> Object {
+        serde_json::from_value(value).unwrap()
+    }
+
     #[test]
     fn objects_are_named_by_kind_id_and_upn_and_keep_odd_values_visible() {
-        let user = json!({"id": "u1", "userPrincipalName": "a@contoso.com",
-            "proxyAddresses": ["SMTP:a@contoso.com", 7]});
-        let e = entry(&USERS, &user);
+        let user = object(json!({"id": "u1", "userPrincipalName": "a@contoso.com",
+            "proxyAddresses": ["SMTP:a@contoso.com", 7]}));
+        let e = entry(&USERS, user);
         assert_eq!(e.dn, "graph user u1 (a@contoso.com)");
         assert_eq!(e.proxy_addresses, ["SMTP:a@contoso.com", "7"]);
-        let group = entry(&GROUPS, &json!({"id": "g1"}));
+        let group = entry(&GROUPS, object(json!({"id": "g1"})));
         assert_eq!(group.dn, "graph group g1");
         assert!(group.proxy_addresses.is_empty());
+        assert_eq!(
+            entry(&CONTACTS, Object::default()).dn,
+            "graph contact (no id)"
+        );
+    }
+
+    #[test]
+    fn an_id_or_upn_that_is_not_plain_is_quoted_and_escaped() {
+        let user = object(json!({"id": "u1\nrcptsync: error: forged",
+            "userPrincipalName": "a\u{1b}[31m (b@contoso.com)"}));
+        assert_eq!(
+            entry(&USERS, user).dn,
+            r#"graph user "u1\nrcptsync: error: forged" ("a\u{1b}[31m (b@contoso.com)")"#
+        );
+        // A name cannot pose as a quoted one, nor flood a line.
+        let user = object(json!({"id": "\"x\"", "userPrincipalName": "y".repeat(300)}));
+        let dn = entry(&USERS, user).dn;
+        assert!(dn.starts_with(r#"graph user "\"x\"" ("yyy"#), "{dn}");
+        assert!(dn.ends_with("yyy\"... (300 bytes))"), "{dn}");
     }
 
     #[test]
     fn refusals_name_the_code_and_the_permission_to_grant() {
         let reply = Reply {
             status: 403,
-            body: json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges."}}),
+            body: json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges."}})
+                .to_string()
+                .into_bytes(),
         };
         let text = refusal(&reply, &CONTACTS, "contoso.onmicrosoft.com");
         assert!(
-            text.starts_with("HTTP 403 Authorization_RequestDenied: Insufficient privileges.; grant the application permission OrgContact.Read.All"),
+            text.starts_with("HTTP 403 Authorization_RequestDenied: \"Insufficient privileges.\"; grant the application permission OrgContact.Read.All"),
             "{text}"
         );
         let reply = Reply {
             status: 401,
-            body: serde_json::Value::Null,
+            body: b"<html>".to_vec(),
         };
         let text = refusal(&reply, &USERS, "contoso.onmicrosoft.com");
         assert!(
             text.contains("no error code") && text.contains("tenant contoso.onmicrosoft.com"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn graphs_code_and_message_cannot_forge_lines() {
+        let reply = Reply {
+            status: 500,
+            body: json!({"error": {"code": "x\nrcptsync: error: forged", "message": format!("m\u{1b}[31m\r{}", "z".repeat(1000))}})
+                .to_string()
+                .into_bytes(),
+        };
+        let text = refusal(&reply, &USERS, "t");
+        assert!(
+            text.starts_with(r#"HTTP 500 "x\nrcptsync: error: forged": "m\u{1b}[31m\rzzz"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("zzz\"... (1007 bytes); Graph failed"),
+            "{text}"
+        );
+        assert!(!text.contains(['\n', '\r', '\u{1b}']), "{text}");
+    }
+
+    #[test]
+    fn a_parsers_message_is_cut() {
+        assert_eq!(cut("short"), "short");
+        let long = format!("invalid type: string \"{}\"", "x".repeat(1000));
+        let kept = cut(&long);
+        assert!(
+            kept.ends_with(&format!("... ({} bytes)", long.len())),
+            "{kept}"
+        );
+        assert!(kept.len() < 330, "{kept}");
     }
 }

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::fixture::graph::{self, AppCertificate, CLIENT_ID, Fault, Graph, SECRET, TENANT};
-use crate::support::{Run, rcptsync};
+use crate::fixture::graph::{
+    self, AppCertificate, CLIENT_ID, ESC, FORGED, Fault, Graph, SECRET, TENANT,
+};
+use crate::support::{Run, rcptsync, rcptsync_peak};
 
 /// The map the fixture tenant makes with contoso.com and contoso.onmicrosoft.com accepted and
 /// legacy.contoso.com excluded: no guest, no security group, no external contact address.
@@ -344,7 +346,7 @@ fn graph_a_wrong_secret_names_the_tenant_and_the_fix() {
     s.secret("not-the-secret");
     let r = s.run(&["extract"]).code(1);
     assert!(
-        r.stderr.contains(&format!("source m365: tenant {TENANT}: https://localhost:{}/{TENANT}/oauth2/v2.0/token: token request refused (HTTP 401, invalid_client: AADSTS7000215: Invalid client secret provided.", s.graph.port)),
+        r.stderr.contains(&format!("source m365: tenant {TENANT}: https://localhost:{}/{TENANT}/oauth2/v2.0/token: token request refused (HTTP 401, invalid_client: \"AADSTS7000215: Invalid client secret provided.", s.graph.port)),
         "{r}"
     );
     assert!(
@@ -423,7 +425,7 @@ fn graph_a_missing_permission_names_it_and_admin_consent() {
     let s = Setup::new();
     s.graph.tenant().permissions.remove("OrgContact.Read.All");
     let r = s.run(&["extract"]).code(1);
-    assert!(r.stderr.contains("/v1.0/contacts: HTTP 403 Authorization_RequestDenied: Insufficient privileges to complete the operation.; grant the application permission OrgContact.Read.All"), "{r}");
+    assert!(r.stderr.contains("/v1.0/contacts: HTTP 403 Authorization_RequestDenied: \"Insufficient privileges to complete the operation.\"; grant the application permission OrgContact.Read.All"), "{r}");
     assert!(r.stderr.contains("Grant admin consent"), "{r}");
     assert_eq!(s.map(), None);
 }
@@ -579,4 +581,126 @@ fn graph_urls_must_be_https() {
         r.stderr.contains("source.graph_url: ") && r.stderr.contains("https is required"),
         "{r}"
     );
+}
+
+#[test]
+fn graph_a_token_lifetime_past_the_clocks_end_is_capped() {
+    // 2^64-1 seconds, as a number and as a string: adding it to the clock overflowed (a
+    // panic). The token is still used, and renewed long before such a time.
+    for expires_in in [json!(u64::MAX), json!(u64::MAX.to_string())] {
+        let s = Setup::new();
+        s.graph.tenant().expires_in = expires_in.clone();
+        let r = s.run(&["extract"]);
+        assert!(!r.stderr.contains("panicked"), "{expires_in}: {r}");
+        r.ok();
+        assert_eq!(s.map().unwrap(), MAP, "{expires_in}");
+    }
+}
+
+/// Asserts that nothing the tenant said started a line of its own in `run`'s stderr, or
+/// reached it with a raw escape sequence or carriage return (which redraws a terminal line).
+#[track_caller]
+fn assert_no_forged_lines(run: &Run) {
+    assert!(
+        !run.stderr
+            .lines()
+            .any(|l| l.starts_with("rcptsync: error: forged")),
+        "{run}"
+    );
+    assert!(!run.stderr.contains('\x1b'), "raw ESC in stderr: {run:?}");
+    assert!(!run.stderr.contains('\r'), "raw CR in stderr: {run:?}");
+}
+
+#[test]
+fn graph_values_from_the_tenant_cannot_forge_log_lines() {
+    // An object whose id and UPN carry a line of their own, with a value that is rejected (the
+    // rejection names the object).
+    let s = Setup::new();
+    s.graph.tenant().change("users", |users| {
+        users.push(json!({"id": format!("b6f1c3a2{FORGED} by an id{ESC}"),
+            "userPrincipalName": format!("eve{FORGED} by a UPN{ESC}@contoso.com"),
+            "proxyAddresses": ["smtp:eve two@contoso.com"], "accountEnabled": true, "userType": "Member"}));
+    });
+    let r = s.run(&["extract"]).ok();
+    assert_no_forged_lines(&r);
+    // The object is still named, escaped.
+    assert!(
+        r.stderr.contains(
+            "graph user \"b6f1c3a2\\nrcptsync: error: forged by an id\\u{1b}[31m\" (\"eve\\nrcptsync: error: forged by a UPN\\u{1b}[31m@contoso.com\"): rejected proxyAddresses value"
+        ),
+        "{r}"
+    );
+
+    // Graph's error code and message in a refusal.
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::HostileError("users")];
+    let r = s.run(&["extract"]).code(1);
+    assert_no_forged_lines(&r);
+    assert!(
+        r.stderr.contains(
+            "/v1.0/users: HTTP 500 \"generalException\\nrcptsync: error: forged by error.code\\u{1b}[31m\": \"An unspecified error has occurred.\\nrcptsync: error: forged by error.message"
+        ),
+        "{r}"
+    );
+
+    // The token endpoint's error and error_description.
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::HostileTokenError];
+    let r = s.run(&["extract"]).code(1);
+    assert_no_forged_lines(&r);
+    assert!(
+        r.stderr.contains("token request refused (HTTP 401, \"invalid_client\\nrcptsync: error: forged by error\\u{1b}[31m\": \"AADSTS7000215: Invalid client secret provided.\\u{1b}[31m\\rrcptsync: error: forged by error_description\")"),
+        "{r}"
+    );
+
+    // A nextLink on the right origin, with a newline in its path: refused, and named escaped.
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::HostileNextLink("users")];
+    let r = s.run(&["extract"]).code(1);
+    assert_no_forged_lines(&r);
+    assert!(
+        r.stderr
+            .contains("\\nrcptsync: error: forged by a nextLink")
+            && r.stderr.contains("a control character"),
+        "{r}"
+    );
+    assert_eq!(s.map(), None);
+    assert!(
+        !s.graph.tenant().log.iter().any(|l| l.contains("forged")),
+        "the link was requested: {:#?}",
+        s.graph.tenant().log
+    );
+}
+
+#[test]
+fn graph_an_over_long_next_link_is_refused_naming_the_page() {
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::LongNextLink("users", 64 << 10)];
+    let r = s.run(&["extract"]).code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "https://localhost:{}/v1.0/users: the answer's @odata.nextLink is 65536 bytes long",
+            s.graph.port
+        )),
+        "{r}"
+    );
+    assert_eq!(s.map(), None);
+    // A long link within the bound is followed.
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::LongNextLink("users", 8 << 10)];
+    s.run(&["extract"]).ok();
+    assert_eq!(s.map().unwrap(), MAP);
+}
+
+#[test]
+fn graph_a_page_of_tiny_json_values_costs_bounded_memory() {
+    // Just under the page limit of tiny values (`0,`) that rcptsync never asked for: read
+    // into a generic JSON tree this peaked at 16 times the page's size. The run works.
+    let s = Setup::new();
+    s.graph.tenant().faults = vec![Fault::HeavyPage("users", (16 << 20) - (64 << 10))];
+    let config = s.path("rcptsync.toml");
+    let (r, peak) = rcptsync_peak(s.dir.path(), &["-c", config.to_str().unwrap(), "extract"]);
+    let r = r.ok();
+    assert_eq!(s.map().unwrap(), MAP, "{r}");
+    assert!(peak < 64, "peak RSS {peak} MiB: {r}");
 }
