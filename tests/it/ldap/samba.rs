@@ -225,7 +225,7 @@ fn prune_removes_an_excluded_address_and_the_undo_ldif_restores_it() {
     let dry = rcptsync(dir, &["prune", "-c", "rcptsync.toml"]).ok();
     assert!(
         dry.stdout.contains(
-            ": smtp:bob@legacy.example.test\n1 value(s) in excluded domains would be removed"
+            ": \"smtp:bob@legacy.example.test\"\n1 value(s) in excluded domains would be removed"
         ),
         "{}",
         dry.stdout
