@@ -3,7 +3,7 @@
 //! bytes, `rcptsync::map::text::lines` and `rcptsync::map::text::SortedKeys` over the whole.
 //!
 //! Invariants: no panic; an accepted entry's key is its own normal form
-//! (`normalize(key) == key`), its value is one non-empty word without whitespace or control
+//! (`normalize(key) == key`), or `@domain` for a domain the gateway lists as open; its value is one non-empty word without whitespace or control
 //! characters, and accepted keys strictly ascend; `lines` yields keys without blanks and
 //! trimmed non-empty values; a map the validator accepts entirely is read by `lines` as the
 //! same set of (normalized) keys; `SortedKeys` yields lower-case, strictly ascending keys;
@@ -21,9 +21,10 @@ use rcptsync::rules::address::normalize;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("/spool/map");
+    let open = BTreeSet::from(["example.com".to_owned()]);
 
-    let mut validator = Validator::new(path);
-    let (mut fast, mut full) = (Validator::new(path), Validator::new(path));
+    let mut validator = Validator::new(path, &open);
+    let (mut fast, mut full) = (Validator::new(path, &open), Validator::new(path, &open));
     let mut accepted: Vec<String> = Vec::new();
     let mut all_valid = true;
     for (index, raw) in data.split_inclusive(|&b| b == b'\n').enumerate() {
@@ -43,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
         );
         match validator.line(index + 1, raw) {
             Ok(Line::Entry(entry)) => {
-                assert_eq!(normalize(entry.key).as_deref(), Ok(entry.key));
+                match entry.key.strip_prefix('@') {
+                    Some(domain) => assert!(open.contains(domain), "{:?}", entry.key),
+                    None => assert_eq!(normalize(entry.key).as_deref(), Ok(entry.key)),
+                }
                 assert!(!entry.value.is_empty());
                 assert!(
                     !entry

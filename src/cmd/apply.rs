@@ -143,6 +143,7 @@ fn apply(config: &Config, options: &Options, printer: Printer) -> Result {
         spec: &install.map,
         native_cdb: installer.native_cdb(),
         canaries: &config.safety.canaries,
+        open_domains: &install.internal_relay_domains,
         previous: &previous,
     };
     let mut body = spooled.body().with_context(|| format!("read {shown}"))?;
@@ -192,6 +193,8 @@ fn apply(config: &Config, options: &Options, printer: Printer) -> Result {
         count: built.count,
         sourced: built.count,
         previous: built.summary.map(|s| (s.previous, s.removed)),
+        // Closing a domain is the directory side's decision, guarded by extract.
+        closed: &[],
     };
     let verdict = Verdict::new(
         &config.safety,

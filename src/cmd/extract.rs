@@ -17,13 +17,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Context as _;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::metrics::{self, Observed};
 use super::{Change, ExitStatus, Printer, Result, report_guards};
 use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
 use crate::lock::Lock;
-use crate::map::diff::{self, Previous, Summary};
+use crate::map::diff::{self, Previous, Side, Summary};
 use crate::map::keys::KeySet;
 use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
@@ -31,6 +31,7 @@ use crate::rules::domains::AcceptedDomains;
 use crate::rules::guard::{Proposal, Verdict};
 use crate::rules::{Collector, Rejection, Rules};
 use crate::source::graph::{self, GraphSourceConfig};
+use crate::source::ldap::exchange::AcceptedDomains as ExchangeDomains;
 use crate::source::{ldap, ldif, list};
 
 /// What to extract, besides the config.
@@ -247,9 +248,10 @@ fn full_run(
     seen: &mut Observed,
     known: &BTreeSet<String>,
 ) -> Result<(ExitStatus, DeltaState, BTreeSet<String>)> {
-    // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains.
-    let accepted = match &parts.recipients.domains {
-        DomainSetting::Listed(accepted) => accepted.clone(),
+    // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains
+    // (and an LDAP source which of them are open).
+    let (accepted, mut open) = match &parts.recipients.domains {
+        DomainSetting::Listed(accepted) => (accepted.clone(), BTreeSet::new()),
         DomainSetting::Exchange => {
             // The config check guarantees an LDAP or Graph source for "exchange".
             let Some((source, connection)) = parts
@@ -264,14 +266,32 @@ fn full_run(
                 .into());
             };
             let context = || format!("source {}: accepted domains", source.name);
-            let names = match connection {
+            let domains = match connection {
                 Connection::Ldap(c) => c.accepted_domains().with_context(context)?,
-                Connection::Graph(c) => c.accepted_domains().with_context(context)?,
-                Connection::None => Vec::new(),
+                // The tenant's /domains does not tell a domain's type: internal_relay does.
+                Connection::Graph(c) => ExchangeDomains {
+                    accepted: c.accepted_domains().with_context(context)?,
+                    open: Vec::new(),
+                },
+                Connection::None => ExchangeDomains::default(),
             };
-            AcceptedDomains::new(names)
+            let open = domains.open.into_iter().collect();
+            (AcceptedDomains::new(domains.accepted), open)
         }
     };
+    // The config checked internal_relay against listed domains; Exchange's are known now.
+    if let Some(domain) = parts
+        .recipients
+        .internal_relay
+        .iter()
+        .find(|d| !accepted.contains(d))
+    {
+        return Err(super::Error::Usage(anyhow::anyhow!(
+            "recipients.internal_relay: {domain} is not one of Exchange's accepted domains; \
+             remove it, or add it as an accepted domain in Exchange"
+        )));
+    }
+    open.extend(parts.recipients.internal_relay.iter().cloned());
 
     let rules = Rules {
         accepted,
@@ -290,9 +310,15 @@ fn full_run(
     }
     let (mut recipients, stats, rejections) = collector.finish();
     let sourced = recipients.len();
-    if !parts.recipients.extra.is_empty() {
+    if !parts.recipients.extra.is_empty() || !open.is_empty() {
         for address in &parts.recipients.extra {
             recipients.push(address);
+        }
+        // Postfix's wild-card for a domain without a complete recipient list: made here from
+        // the config and Exchange's settings, never from a directory value (the rules refuse
+        // an address without a local part).
+        for domain in &open {
+            recipients.push(&format!("@{domain}"));
         }
         recipients.finish();
     }
@@ -352,11 +378,21 @@ fn install(
         "read the current map to compare against (fix or remove the line; removing the file also \
          disables the removal guards for one run)",
     )?;
-    let summary = old.merge(recipients, |_, _| {})?;
+    // A domain opened or closed is one `@domain` line of the diff.
+    let (mut opened, mut closed) = (Vec::new(), Vec::new());
+    let summary = old.merge(recipients, |side, key| {
+        if let Some(domain) = key.strip_prefix('@') {
+            match side {
+                Side::Added => opened.push(domain.to_owned()),
+                Side::Removed => closed.push(domain.to_owned()),
+            }
+        }
+    })?;
     let proposal = Proposal {
         count: recipients.len(),
         sourced,
         previous: summary.map(|s| (s.previous, s.removed)),
+        closed: &closed,
     };
     let verdict = Verdict::new(
         &config.safety,
@@ -407,6 +443,14 @@ fn install(
     // Written before it is reported: a reader of the report that goes away (`| head`) must
     // not keep the map from being replaced.
     atomic::write_with(out, 0o644, |w| text::write_map(recipients, value, w))?;
+    // Said once, when it happens: the gateway stops checking recipients there.
+    for domain in &opened {
+        error!(
+            "{domain} is now open: the map accepts every address in it (@{domain}), as a shared \
+             address space whose recipients are not all in the directory; the gateways install \
+             it only if their [install].internal_relay_domains lists it"
+        );
+    }
     seen.change = Some(summary.map_or((recipients.len(), 0), |s| (s.added, s.removed)));
     print()?;
     Ok(ExitStatus::Success)

@@ -549,13 +549,56 @@ impl Checker<'_> {
             .iter()
             .map(|a| self.address("recipients.extra", a))
             .collect::<Result<_, _>>()?;
+        let internal_relay = self.open_domains("recipients.internal_relay", &raw.internal_relay)?;
+        if let DomainSetting::Listed(accepted) = &domains
+            && let Some(name) = internal_relay.iter().find(|d| !accepted.contains(d))
+        {
+            return Err(self.invalid(
+                "recipients.internal_relay",
+                format!(
+                    "{name:?} is not an accepted domain: add it to recipients.domains, or remove it \
+                     here (only the gateway's own domains can be opened)"
+                ),
+            ));
+        }
         Ok(Recipients {
             domains,
             excluded,
             skip_auth_required: raw.skip_auth_required,
             use_mail_attribute: raw.use_mail_attribute,
             extra,
+            internal_relay,
         })
+    }
+
+    /// The exact domain names of `key`, lower case. A wild-card is refused with the reason:
+    /// Postfix's `@domain` matches that one domain, never its subdomains.
+    fn open_domains(
+        &self,
+        key: &str,
+        names: &[String],
+    ) -> Result<std::collections::BTreeSet<String>, Error> {
+        names
+            .iter()
+            .map(|name| {
+                if name.starts_with("*.") {
+                    return Err(self.invalid(
+                        key,
+                        format!(
+                            "{name:?}: a Postfix @domain line matches one domain, not its \
+                             subdomains; list each subdomain to open by its name"
+                        ),
+                    ));
+                }
+                match address::normalize(&format!("x@{name}")) {
+                    Ok(normal) => Ok(normal["x@".len()..].to_owned()),
+                    Err(_) => Err(self.invalid(
+                        key,
+                        format!("{name:?} is not a domain name (write `example.com`)"),
+                    )),
+                }
+            })
+            .collect()
     }
 
     fn output(&self, raw: raw::Output) -> Result<Output, Error> {
@@ -673,6 +716,10 @@ impl Checker<'_> {
             reload,
             cdb_writer,
             max_bytes: raw.max_bytes,
+            internal_relay_domains: self.open_domains(
+                "install.internal_relay_domains",
+                &raw.internal_relay_domains,
+            )?,
         })
     }
 

@@ -201,6 +201,8 @@ pub struct Recipients {
     pub use_mail_attribute: bool,
     /// Extra addresses, already normalized.
     pub extra: Vec<String>,
+    /// `internal_relay`: domains opened with an `@domain` line (lower case, exact names).
+    pub internal_relay: std::collections::BTreeSet<String>,
 }
 
 /// The `[output]` table, checked.
@@ -307,6 +309,7 @@ fn table_error(text: &str, path: &Path, body_start: usize) -> Option<Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     const MINIMAL: &str = r#"
 [[source]]
@@ -327,6 +330,49 @@ path = "out/relay_recipients"
 
     fn error(text: &str) -> String {
         parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn open_domains_are_exact_accepted_names_on_both_sides() {
+        let with = |key: &str| {
+            MINIMAL.replace(
+                "domains = [\"example.com\"]",
+                &format!("domains = [\"example.com\", \"Corp.Example\"]\n{key}"),
+            )
+        };
+        let config = parse(&with("internal_relay = [\"CORP.example\"]")).unwrap();
+        let parts = config.extraction().unwrap();
+        assert_eq!(
+            parts.recipients.internal_relay,
+            BTreeSet::from(["corp.example".to_owned()])
+        );
+        let e = error(&with("internal_relay = [\"other.example\"]"));
+        assert!(
+            e.contains("recipients.internal_relay")
+                && e.contains("\"other.example\" is not an accepted domain"),
+            "{e}"
+        );
+        let e = error(&with("internal_relay = [\"*.corp.example\"]"));
+        assert!(e.contains("matches one domain, not its subdomains"), "{e}");
+        let e = error(&with("internal_relay = [\"corp example\"]"));
+        assert!(e.contains("is not a domain name"), "{e}");
+
+        let gateway = "[install]\nmap = \"cdb:/etc/postfix/relay_recipients\"\n";
+        let config = parse(&format!(
+            "{gateway}internal_relay_domains = [\"Corp.Example\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.install.unwrap().internal_relay_domains,
+            BTreeSet::from(["corp.example".to_owned()])
+        );
+        let e = error(&format!(
+            "{gateway}internal_relay_domains = [\"*.x.example\"]\n"
+        ));
+        assert!(
+            e.contains("install.internal_relay_domains") && e.contains("not its subdomains"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -341,8 +341,9 @@ table! {
         /// accepted domains, exact and case-insensitive; `*.example.com` accepts subdomains of
         /// example.com. `"exchange"` reads them from the first LDAP or Graph source: from an LDAP
         /// source, Exchange's accepted domains in the Configuration partition (Authoritative and
-        /// InternalRelay ones; ExternalRelay domains are not exported); from a Graph source, the
-        /// tenant's verified domains that support Email; `-v` lists them
+        /// InternalRelay ones, the InternalRelay ones open as in `internal_relay`; ExternalRelay
+        /// domains are not exported); from a Graph source, the tenant's verified domains that
+        /// support Email; `-v` lists them
         #[default_text = "(required)"]
         domains: Domains,
         /// regular expressions, anchored to the whole domain (`legacy\.example\.com` does not
@@ -355,6 +356,15 @@ table! {
         use_mail_attribute: bool = false,
         /// addresses always added (validated; not subject to the domain rules)
         extra: Vec<String> = [],
+        /// accepted domains whose recipients are not all in the directory (Exchange's
+        /// InternalRelay, a shared address space during a migration or a merger): the map gets
+        /// one `@domain` line for each, Postfix's wild-card, so that the gateway accepts every
+        /// address there and Exchange relays the ones it does not know. Exact names, each also an
+        /// accepted domain. With `domains = "exchange"` an LDAP source opens InternalRelay domains
+        /// (and Authoritative ones whose AddressBookEnabled is off) by itself; list them here for
+        /// other sources and for Graph. The gateway must list them too
+        /// (`[install].internal_relay_domains`)
+        internal_relay: Vec<String> = [],
     }
 }
 
@@ -444,5 +454,9 @@ table! {
         /// the largest map `apply` reads; a larger file is refused before a byte of it is read
         #[default_text = "(256 MiB)"]
         max_bytes: u64 = 268435456,
+        /// the domains whose `@domain` wild-card line `apply` installs (shared address spaces:
+        /// see `[recipients].internal_relay`); a map that opens any other domain is refused, so
+        /// that whoever can write the spool cannot switch recipient checking off. Exact names
+        internal_relay_domains: Vec<String> = [],
     }
 }

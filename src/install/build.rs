@@ -51,6 +51,8 @@ pub struct Pass<'a> {
     pub native_cdb: bool,
     /// Addresses that must be in the map (normalized).
     pub canaries: &'a [String],
+    /// The domains the map may open with an `@domain` line (`[install].internal_relay_domains`).
+    pub open_domains: &'a std::collections::BTreeSet<String>,
     /// The live map, to count what the new one adds and removes.
     pub previous: &'a Previous,
 }
@@ -251,8 +253,9 @@ fn read_blocks(
 /// Validates the lines of one block (in order within it; where blocks meet is checked by
 /// the writer). Entries are rendered only while the block has no problem, since a map with
 /// one is refused anyway.
-fn validate(source: &Path, block: &Block) -> Batch {
-    let mut validator = Validator::new(source);
+fn validate(pass: &Pass<'_>, block: &Block) -> Batch {
+    let source = pass.source;
+    let mut validator = Validator::new(source, pass.open_domains);
     let mut batch = Batch {
         text: String::with_capacity(block.text.len()),
         entries: Vec::with_capacity(block.lines.len()),
@@ -474,7 +477,7 @@ pub fn run(
                 let (sender, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
                 let validator = scope.spawn(move || {
                     for block in inbox {
-                        if sender.send(validate(pass.source, &block)).is_err() {
+                        if sender.send(validate(pass, &block)).is_err() {
                             break;
                         }
                     }
@@ -599,6 +602,8 @@ mod tests {
         (dir, spec, previous)
     }
 
+    static NONE_OPEN: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+
     /// The pass apply makes into `spec`, its input having two header lines.
     fn pass_into<'a>(spec: &'a MapSpec, previous: &'a Previous) -> Pass<'a> {
         Pass {
@@ -607,6 +612,7 @@ mod tests {
             spec,
             native_cdb: true,
             canaries: &[],
+            open_domains: &NONE_OPEN,
             previous,
         }
     }

@@ -33,6 +33,9 @@ pub struct Settings {
     pub cdb_writer: CdbWriter,
     /// The largest map apply reads (`[install].max_bytes`).
     pub max_bytes: u64,
+    /// `[install].internal_relay_domains`: the only domains a map may open with an `@domain`
+    /// line (lower case). The gateway's own list, so that the spool cannot open a domain.
+    pub internal_relay_domains: std::collections::BTreeSet<String>,
 }
 
 impl Settings {

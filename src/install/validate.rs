@@ -10,6 +10,7 @@
 //! Security: runs as root on bytes the unprivileged spool account controls; it quotes an
 //! offending value only escaped and cut to a bounded length.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::rules::address::{self, quote};
@@ -36,6 +37,8 @@ pub enum Line<'l> {
 #[derive(Debug)]
 pub struct Validator<'a> {
     source: &'a Path,
+    /// The domains an `@domain` line may open (`[install].internal_relay_domains`).
+    open: &'a BTreeSet<String>,
     /// The previous key ("" before the first), kept in one buffer.
     previous: String,
     /// The key being checked; it becomes the previous one when it passes.
@@ -43,10 +46,12 @@ pub struct Validator<'a> {
 }
 
 impl<'a> Validator<'a> {
-    /// A validator for the map read from `source` (named in every problem).
-    pub fn new(source: &'a Path) -> Self {
+    /// A validator for the map read from `source` (named in every problem), in which only
+    /// the domains in `open` may have an `@domain` wild-card line.
+    pub fn new(source: &'a Path, open: &'a BTreeSet<String>) -> Self {
         Self {
             source,
+            open,
             previous: String::new(),
             current: String::new(),
         }
@@ -104,8 +109,11 @@ impl<'a> Validator<'a> {
         if value.is_empty() {
             return Err(format!("{}: {}: a key without a value", at(), quote(key)));
         }
-        address::normalize_into(key, &mut self.current)
-            .map_err(|reason| format!("{}: {}: {reason}", at(), quote(key)))?;
+        match key.strip_prefix('@') {
+            Some(domain) => self.open_domain(domain),
+            None => address::normalize_into(key, &mut self.current).map_err(|e| e.to_string()),
+        }
+        .map_err(|reason| format!("{}: {}: {reason}", at(), quote(key)))?;
         // Printable ASCII is one test a byte; anything else is looked at character by character.
         if !value.bytes().all(|b| (0x21..0x7f).contains(&b))
             && value.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -113,6 +121,25 @@ impl<'a> Validator<'a> {
             return Err(format!("{}: value {} must be one word", at(), quote(value)));
         }
         self.accept(number, value)
+    }
+
+    /// Puts the wild-card key `@domain` in `current`, if `domain` is one the gateway lists as
+    /// open: a map from the spool must not switch recipient checking off for any other.
+    fn open_domain(&mut self, domain: &str) -> Result<(), String> {
+        let normal = address::normalize(&format!("x@{domain}")).map_err(|e| e.to_string())?;
+        let domain = &normal["x@".len()..];
+        if !self.open.contains(domain) {
+            return Err(format!(
+                "a wild-card that would accept every address in {domain}, which \
+                 [install].internal_relay_domains does not list; the map is refused (list the \
+                 domain there if it is a shared address space whose recipients are not all in \
+                 the directory)"
+            ));
+        }
+        self.current.clear();
+        self.current.push('@');
+        self.current.push_str(domain);
+        Ok(())
     }
 
     /// The entry of the key in `current`, unless it repeats the previous key or sorts before
@@ -159,7 +186,8 @@ mod tests {
     use super::*;
 
     fn check(text: &[u8]) -> Result<Vec<(String, String)>, Vec<String>> {
-        let mut validator = Validator::new(Path::new("/spool/map"));
+        let open = BTreeSet::from(["corp.example".to_owned()]);
+        let mut validator = Validator::new(Path::new("/spool/map"), &open);
         let mut entries = Vec::new();
         let mut problems = Vec::new();
         for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
@@ -206,7 +234,8 @@ mod tests {
             "j@example.com OK",
         ];
         let verdicts = |separator: &str| {
-            let mut validator = Validator::new(Path::new("/spool/map"));
+            let open = BTreeSet::from(["corp.example".to_owned()]);
+            let mut validator = Validator::new(Path::new("/spool/map"), &open);
             lines
                 .iter()
                 .enumerate()
@@ -274,5 +303,31 @@ mod tests {
                 .starts_with("/spool/map:2: \"a@example.com\" comes after \"b@example.com\"")
         );
         assert!(problems[0].contains("LC_ALL=C sort"));
+    }
+
+    #[test]
+    fn a_wild_card_passes_only_for_a_domain_the_gateway_lists() {
+        assert_eq!(
+            check(b"@Corp.Example OK\na@corp.example OK\nb@example.com OK\n").unwrap(),
+            [
+                ("@corp.example".to_owned(), "OK".to_owned()),
+                ("a@corp.example".to_owned(), "OK".to_owned()),
+                ("b@example.com".to_owned(), "OK".to_owned()),
+            ]
+        );
+        for (line, why) in [
+            (
+                "@example.com OK",
+                "[install].internal_relay_domains does not list",
+            ),
+            ("@sub.corp.example OK", "does not list"),
+            ("@ OK", "nothing after the @"),
+            ("@@corp.example OK", "more than one @"),
+            ("@corp.example. OK", "domain"),
+        ] {
+            let problems = check(format!("{line}\n").as_bytes()).unwrap_err();
+            assert!(problems[0].contains(why), "{line}: {problems:?}");
+            assert!(problems[0].starts_with("/spool/map:1: "), "{problems:?}");
+        }
     }
 }

@@ -55,6 +55,12 @@ pub enum Violation {
         /// The missing address.
         address: String,
     },
+    /// An open domain (an `@domain` line) would become checked: every address of it that
+    /// the map does not list starts to be refused, a mass removal of unknown size.
+    DomainClosed {
+        /// The domain.
+        domain: String,
+    },
 }
 
 impl Violation {
@@ -89,6 +95,11 @@ impl fmt::Display for Violation {
             Self::CanaryMissing { address } => {
                 write!(f, "canary {address} is missing from the new map")
             }
+            Self::DomainClosed { domain } => write!(
+                f,
+                "{domain} would no longer be open (its @{domain} line would go): every address \
+                 in it that the map does not list would be refused from then on"
+            ),
         }
     }
 }
@@ -103,7 +114,7 @@ fn percent(part: usize, whole: usize) -> f64 {
 
 /// A proposed map, as the guards see it.
 #[derive(Debug, Clone, Copy)]
-pub struct Proposal {
+pub struct Proposal<'a> {
     /// Recipients in the new map.
     pub count: usize,
     /// How many of them came from the sources: addresses the config adds itself (`extra`)
@@ -112,6 +123,8 @@ pub struct Proposal {
     /// Size of the previous map and how many of its addresses the new one drops; None when
     /// there is no previous map (a first run: removal limits have nothing to measure).
     pub previous: Option<(usize, usize)>,
+    /// The open domains of the previous map that the new one closes.
+    pub closed: &'a [String],
 }
 
 /// Checks a proposed map against the limits; `contains` says whether the new map has a key.
@@ -150,6 +163,11 @@ pub fn check(
                 address: canary.clone(),
             });
         }
+    }
+    for domain in proposal.closed {
+        violations.push(Violation::DomainClosed {
+            domain: domain.clone(),
+        });
     }
     violations
 }
@@ -211,6 +229,7 @@ mod tests {
             count: new.len(),
             sourced,
             previous: previous.map(|p| (p.len(), p.difference(new).count())),
+            closed: &[],
         };
         check(limits, &proposal, |k| new.contains(k))
     }
@@ -230,6 +249,7 @@ mod tests {
             count: sourced,
             sourced,
             previous: Some((100, 50)),
+            closed: &[],
         };
         let forced = Verdict::new(&limits(), &proposal(50), |_| true, true);
         assert!(forced.forced && forced.allows() && forced.overridable());
@@ -241,6 +261,7 @@ mod tests {
             count: 10,
             sourced: 10,
             previous: None,
+            closed: &[],
         };
         let clean = Verdict::new(&limits(), &first_run, |_| true, true);
         assert!(clean.violations.is_empty() && clean.allows() && !clean.forced);
@@ -359,5 +380,30 @@ mod tests {
             run(&l, &set(0..5), set(0..5).len(), Some(&set(0..100))).len(),
             4
         );
+    }
+
+    #[test]
+    fn closing_an_open_domain_is_refused_unless_forced() {
+        let closed = ["corp.example".to_owned()];
+        let proposal = Proposal {
+            count: 100,
+            sourced: 100,
+            previous: Some((101, 1)),
+            closed: &closed,
+        };
+        let refused = Verdict::new(&limits(), &proposal, |_| true, false);
+        assert_eq!(
+            refused.violations,
+            [Violation::DomainClosed {
+                domain: "corp.example".into()
+            }]
+        );
+        assert!(!refused.allows() && refused.overridable());
+        assert!(
+            refused.violations[0].to_string().starts_with(
+                "corp.example would no longer be open (its @corp.example line would go)"
+            )
+        );
+        assert!(Verdict::new(&limits(), &proposal, |_| true, true).allows());
     }
 }

@@ -1,19 +1,67 @@
 //! Exchange's accepted domains, read from AD's configuration naming context: the domains the
 //! organisation receives mail for, so that `recipients.domains = "exchange"` needs no list to
 //! keep in step by hand.
+//!
+//! `msExchAcceptedDomainFlags` holds the domain's type in its low two bits (0 Authoritative,
+//! 1 ExternalRelay, 2 InternalRelay) and AddressBookEnabled in bit 3 (8), among other flags
+//! (Default is 4). Exchange filters recipients only where AddressBookEnabled is on, which it
+//! sets for Authoritative domains and not for relay ones: a domain without it is a shared
+//! address space whose recipients are not all in this directory, and is *open* (the map gets
+//! an `@domain` line). A domain without the attribute is Authoritative and, AddressBookEnabled
+//! not being stored, checked.
 
 use tracing::{info, warn};
 
 use super::{Connection, Error, failure, is_attribute};
+
+/// Type bits of `msExchAcceptedDomainFlags`.
+const TYPE_BITS: u32 = 3;
+/// The AddressBookEnabled bit of `msExchAcceptedDomainFlags`.
+const ADDRESS_BOOK_ENABLED: u32 = 8;
+
+/// What an accepted domain is to the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Every recipient is in the directory: the map lists them, the rest is refused.
+    Checked,
+    /// A shared address space (InternalRelay, or AddressBookEnabled off): every address is
+    /// accepted, Exchange relays the ones it does not know.
+    Open,
+    /// ExternalRelay (or an unknown type): not the organisation's, not exported.
+    External,
+}
+
+impl Kind {
+    /// The kind `msExchAcceptedDomainFlags` (None: absent) gives a domain.
+    pub fn of(flags: Option<u32>) -> Self {
+        match flags {
+            None => Self::Checked,
+            Some(f) if f & TYPE_BITS == 2 => Self::Open,
+            Some(f) if f & TYPE_BITS == 0 && f & ADDRESS_BOOK_ENABLED == 0 => Self::Open,
+            Some(f) if f & TYPE_BITS == 0 => Self::Checked,
+            Some(_) => Self::External,
+        }
+    }
+}
+
+/// The accepted domains as Exchange configures them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcceptedDomains {
+    /// Every domain the gateway relays for (lower case; `*.` wild-cards as written).
+    pub accepted: Vec<String>,
+    /// The exact names among them whose recipients are not all in the directory.
+    pub open: Vec<String>,
+}
 
 impl Connection {
     fn search_error(&self, base: &str, reason: String) -> Error {
         failure(&self.url, base, reason)
     }
 
-    /// Reads the accepted domains from Exchange's configuration: Authoritative (flags 0) and
-    /// InternalRelay (2) domains; ExternalRelay (1) domains are not ours to list.
-    pub fn accepted_domains(&mut self) -> Result<Vec<String>, Error> {
+    /// Reads the accepted domains from Exchange's configuration: Authoritative and
+    /// InternalRelay domains, which of them are open ([`Kind`]); ExternalRelay domains are not
+    /// ours to list.
+    pub fn accepted_domains(&mut self) -> Result<AcceptedDomains, Error> {
         let config_nc = self
             .read_base("", &["configurationNamingContext"])?
             .attrs
@@ -28,6 +76,7 @@ impl Connection {
                 )
             })?;
         let mut domains = Vec::new();
+        let mut open = Vec::new();
         let mut rejected = Vec::new();
         let stats = self.search(
             &config_nc,
@@ -56,13 +105,34 @@ impl Connection {
                 }
                 // Absent flags mean 0 (Authoritative), as in Exchange; unreadable ones are not
                 // guessed at.
-                match flags.as_deref().map_or(Ok(0), str::parse::<u32>) {
-                    Ok(f) if f & 3 == 0 || f & 3 == 2 => domains.push(name.to_ascii_lowercase()),
-                    Ok(_) => rejected.push(name),
-                    Err(_) => warn!(
-                        "accepted domain {dn}: msExchAcceptedDomainFlags {:?} is not a number; ignored",
-                        flags.unwrap_or_default()
-                    ),
+                let flags = match flags.as_deref().map(str::parse::<u32>).transpose() {
+                    Ok(flags) => flags,
+                    Err(_) => {
+                        warn!(
+                            "accepted domain {dn}: msExchAcceptedDomainFlags {:?} is not a number; ignored",
+                            flags.unwrap_or_default()
+                        );
+                        return;
+                    }
+                };
+                let name = name.to_ascii_lowercase();
+                match Kind::of(flags) {
+                    Kind::External => rejected.push(name),
+                    Kind::Checked => domains.push(name),
+                    Kind::Open if name.starts_with("*.") => {
+                        warn!(
+                            "accepted domain {name} is a shared address space (InternalRelay or \
+                             AddressBookEnabled off), but Postfix's @domain wild-card matches one \
+                             domain, not its subdomains: its addresses stay checked against the \
+                             directory; list the subdomains that are shared in \
+                             [recipients].internal_relay to open them"
+                        );
+                        domains.push(name);
+                    }
+                    Kind::Open => {
+                        open.push(name.clone());
+                        domains.push(name);
+                    }
                 }
             },
         )?;
@@ -78,15 +148,52 @@ impl Connection {
         }
         domains.sort();
         domains.dedup();
+        open.sort();
+        open.dedup();
         info!(
-            "accepted domains from Exchange: {}{}",
+            "accepted domains from Exchange: {}{}{}",
             domains.join(", "),
+            if open.is_empty() {
+                String::new()
+            } else {
+                format!(" (open, every address accepted: {})", open.join(", "))
+            },
             if rejected.is_empty() {
                 String::new()
             } else {
                 format!(" (external relay, not exported: {})", rejected.join(", "))
             }
         );
-        Ok(domains)
+        Ok(AcceptedDomains {
+            accepted: domains,
+            open,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_type_and_address_book_bits_decide_the_kind() {
+        // What Exchange writes: Authoritative with AddressBookEnabled (8), also as the
+        // default domain (12); InternalRelay (2); ExternalRelay (1).
+        assert_eq!(Kind::of(Some(8)), Kind::Checked);
+        assert_eq!(Kind::of(Some(12)), Kind::Checked);
+        assert_eq!(Kind::of(Some(2)), Kind::Open);
+        assert_eq!(Kind::of(Some(1)), Kind::External);
+        // Authoritative with AddressBookEnabled switched off: Exchange filters no recipient.
+        assert_eq!(Kind::of(Some(0)), Kind::Open);
+        assert_eq!(Kind::of(Some(4)), Kind::Open);
+        // A relay domain someone switched the address book on for stays what its type says.
+        assert_eq!(Kind::of(Some(2 | 8)), Kind::Open);
+        assert_eq!(Kind::of(Some(1 | 8)), Kind::External);
+        // Other flags (MatchSubDomains 0x10000, PendingRemoval 0x40) do not change the kind.
+        assert_eq!(Kind::of(Some(0x10000 | 2)), Kind::Open);
+        assert_eq!(Kind::of(Some(0x40 | 8)), Kind::Checked);
+        // No attribute: Authoritative, decided by the type alone.
+        assert_eq!(Kind::of(None), Kind::Checked);
+        assert_eq!(Kind::of(Some(3)), Kind::External);
     }
 }

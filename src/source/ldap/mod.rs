@@ -18,7 +18,7 @@
 mod connect;
 mod diagnose;
 pub mod discover;
-mod exchange;
+pub mod exchange;
 pub mod kerberos;
 mod mark;
 mod modify;

@@ -396,3 +396,62 @@ fn the_files_beside_the_map_neither_stall_nor_steer_a_run() {
     let r = env.run_within(&["-v", "extract"], limit).ok();
     assert_eq!(r.stdout, full, "{r}");
 }
+
+#[test]
+fn an_internal_relay_domain_is_one_line_that_opens_and_is_guarded_when_it_closes() {
+    // shared.example.com is a shared address space: one @ line, the directory's address in
+    // it kept; a directory value "@example.com" is still rejected, opening nothing.
+    let ldif = [
+        users(2),
+        user("Shared", &["SMTP:dana@shared.example.com"]),
+        user("Wild", &["smtp:@example.com"]),
+    ]
+    .concat();
+    let open = "domains = [\"example.com\", \"shared.example.com\"]\ninternal_relay = [\"shared.example.com\"]";
+    let env = Env::new(&ldif, LOOSE);
+    let config = fs_err::read_to_string(env.path("rcptsync.toml")).unwrap();
+    let opened = config.replace("domains = [\"example.com\"]", open);
+    assert_ne!(opened, config);
+    env.write("rcptsync.toml", &opened);
+    let r = env.run(&["extract"]).ok();
+    assert_eq!(
+        env.map().unwrap(),
+        "@shared.example.com OK\ndana@shared.example.com OK\nu0@example.com OK\nu1@example.com OK\n"
+    );
+    assert!(r.stdout.starts_with("+@shared.example.com\n"), "{r}");
+    assert!(
+        r.stderr
+            .contains("rejected proxyAddresses value \"smtp:@example.com\""),
+        "{r}"
+    );
+    assert!(
+        r.stderr.contains("error: shared.example.com is now open"),
+        "{r}"
+    );
+    // Unchanged: said once only.
+    let r = env.run(&["extract", "--full"]).ok();
+    assert!(!r.stderr.contains("is now open"), "{r}");
+
+    // Closing it is refused like a mass removal; --force does it, one line of the diff.
+    env.write(
+        "rcptsync.toml",
+        &config.replace(
+            "domains = [\"example.com\"]",
+            "domains = [\"example.com\", \"shared.example.com\"]",
+        ),
+    );
+    let map = env.map().unwrap();
+    let r = env.run(&["extract"]).code(3);
+    assert!(
+        r.stderr
+            .contains("safety guard: shared.example.com would no longer be open"),
+        "{r}"
+    );
+    assert_eq!(env.map().unwrap(), map);
+    let r = env.run(&["extract", "--force"]).ok();
+    assert!(r.stdout.starts_with("-@shared.example.com\n"), "{r}");
+    assert_eq!(
+        env.map().unwrap(),
+        "dana@shared.example.com OK\nu0@example.com OK\nu1@example.com OK\n"
+    );
+}

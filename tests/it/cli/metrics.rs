@@ -268,8 +268,8 @@ fn a_link_swapped_in_a_loop_never_leaks_another_file_into_the_textfile() {
             // Whichever name holds rcptsync's file now: read it without following the link
             // (the swapper flips the names between any check and a plain open).
             for name in ["prom/rcptsync.prom", "prom/.swap"] {
-                use std::io::Read as _;
                 use fs_err::os::unix::fs::OpenOptionsExt as _;
+                use std::io::Read as _;
                 let file = fs_err::OpenOptions::new()
                     .read(true)
                     .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)

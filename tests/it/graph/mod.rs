@@ -704,3 +704,42 @@ fn graph_a_page_of_tiny_json_values_costs_bounded_memory() {
     assert_eq!(s.map().unwrap(), MAP, "{r}");
     assert!(peak < 64, "peak RSS {peak} MiB: {r}");
 }
+
+#[test]
+fn graph_internal_relay_opens_a_tenant_domain() {
+    // The tenant's /domains does not say which domains are shared address spaces:
+    // internal_relay does, and each must be one of the tenant's accepted domains.
+    let s = Setup::new();
+    let config = fs_err::read_to_string(s.path("rcptsync.toml")).unwrap();
+    let with = |open: &str| {
+        config.replace(
+            "domains = [\"contoso.com\", \"contoso.onmicrosoft.com\"]",
+            &format!("domains = \"exchange\"\ninternal_relay = [\"{open}\"]"),
+        )
+    };
+    fs_err::write(s.path("rcptsync.toml"), with("Contoso.onmicrosoft.com")).unwrap();
+    let r = s.run(&["extract"]).ok();
+    assert_eq!(
+        s.map().unwrap(),
+        format!("@contoso.onmicrosoft.com OK\n{MAP}")
+    );
+    assert!(
+        r.stderr.contains(
+            "error: contoso.onmicrosoft.com is now open: the map accepts every address in it"
+        ),
+        "{r}"
+    );
+    // pending.example is not verified: not accepted, so it cannot be opened.
+    fs_err::write(s.path("rcptsync.toml"), with("pending.example")).unwrap();
+    let r = s.run(&["extract", "--full"]).code(2);
+    assert!(
+        r.stderr.contains(
+            "recipients.internal_relay: pending.example is not one of Exchange's accepted domains"
+        ),
+        "{r}"
+    );
+    assert_eq!(
+        s.map().unwrap(),
+        format!("@contoso.onmicrosoft.com OK\n{MAP}")
+    );
+}

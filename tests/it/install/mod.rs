@@ -7,6 +7,7 @@ mod hostile;
 mod load;
 mod metrics;
 mod native;
+mod shared;
 mod status;
 mod types;
 mod util;

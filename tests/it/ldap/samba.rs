@@ -287,3 +287,107 @@ fn an_unchanged_dc_is_not_searched_again_and_a_change_is_seen() {
     let r = extract().ok();
     assert!(r.stdout.contains("+dora@example.test\n"), "{}", r.stdout);
 }
+
+/// Exchange's accepted domains of every kind on a real DC: InternalRelay and an Authoritative
+/// domain with AddressBookEnabled off are open (an `@domain` line), the Authoritative one with
+/// AddressBookEnabled stays checked, an InternalRelay wild-card stays checked (Postfix cannot
+/// open subdomains) with advice, ExternalRelay is not exported. A directory value that looks
+/// like a wild-card is still rejected. Closing an open domain is refused like a mass removal.
+#[test]
+fn internal_relay_and_address_book_disabled_domains_are_open() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    ldaps_config(&samba);
+    let domains = Samba::accepted_domains_dn();
+    let ldif = dir.join("shared.ldif");
+    fs_err::write(
+        &ldif,
+        format!(
+            "dn: CN=shared.example.test,{domains}\nobjectClass: msExchAcceptedDomain\n\
+             msExchAcceptedDomainName: shared.example.test\nmsExchAcceptedDomainFlags: 2\n\n\
+             dn: CN=nobook.example.test,{domains}\nobjectClass: msExchAcceptedDomain\n\
+             msExchAcceptedDomainName: nobook.example.test\nmsExchAcceptedDomainFlags: 0\n\n\
+             dn: CN=Dana Shared,OU=Staff,{base}\nobjectClass: user\nsAMAccountName: dana\n\
+             mailNickname: dana\nproxyAddresses: SMTP:dana@shared.example.test\n\
+             proxyAddresses: smtp:@example.test\n",
+            base = Samba::BASE_DN
+        ),
+    )
+    .unwrap();
+    samba.modify("ldapadd", &ldif);
+
+    let r = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml"]).ok();
+    let open = "@nobook.example.test OK\n@shared.example.test OK\n";
+    let mut want = format!("{open}{}", expected());
+    want.push_str("dana@shared.example.test OK\n");
+    let mut lines: Vec<&str> = want.lines().collect();
+    lines.sort_unstable();
+    let want: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(map(dir).unwrap(), want);
+    assert!(
+        r.stderr.contains(
+            "accepted domains from Exchange: *.sub.example.test, example.test, \
+             nobook.example.test, shared.example.test (open, every address accepted: \
+             nobook.example.test, shared.example.test) (external relay, not exported: \
+             relay.example.org)"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.stderr.contains(
+            "accepted domain *.sub.example.test is a shared address space (InternalRelay or \
+             AddressBookEnabled off), but Postfix's @domain wild-card matches one domain"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.stderr.contains(
+            "rcptsync: error: shared.example.test is now open: the map accepts every address in it"
+        ),
+        "{r}"
+    );
+    // The directory's "@example.test" is rejected, and opens nothing.
+    assert!(
+        r.stderr
+            .contains("CN=Dana Shared,OU=Staff,DC=example,DC=test: rejected proxyAddresses value \"smtp:@example.test\""),
+        "{r}"
+    );
+    assert!(r.stdout.contains("+@shared.example.test\n"), "{r}");
+
+    // shared.example.test becomes Authoritative (with AddressBookEnabled): closing it is
+    // refused like a mass removal, the map stays; --force closes it.
+    let change = dir.join("close.ldif");
+    fs_err::write(
+        &change,
+        format!(
+            "dn: CN=shared.example.test,{domains}\nchangetype: modify\n\
+             replace: msExchAcceptedDomainFlags\nmsExchAcceptedDomainFlags: 8\n"
+        ),
+    )
+    .unwrap();
+    samba.modify("ldapmodify", &change);
+    let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).code(3);
+    assert!(
+        r.stderr.contains(
+            "safety guard: shared.example.test would no longer be open (its @shared.example.test \
+             line would go)"
+        ),
+        "{r}"
+    );
+    assert_eq!(map(dir).unwrap(), want);
+    let r = rcptsync(dir, &["extract", "--force", "-c", "rcptsync.toml"]).ok();
+    assert!(r.stdout.contains("-@shared.example.test\n"), "{r}");
+    let closed = map(dir).unwrap();
+    assert!(
+        !closed.lines().any(|l| l == "@shared.example.test OK"),
+        "{closed}"
+    );
+    assert!(
+        closed.lines().any(|l| l == "@nobook.example.test OK"),
+        "{closed}"
+    );
+    assert!(
+        closed.contains("\ndana@shared.example.test OK\n"),
+        "{closed}"
+    );
+}

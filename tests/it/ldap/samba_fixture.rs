@@ -237,7 +237,7 @@ fn accepted_domains_are_in_the_configuration_nc() {
         })
         .collect();
     let expected: BTreeMap<String, String> = [
-        ("example.test", "0"),
+        ("example.test", "12"),
         ("*.sub.example.test", "2"),
         ("relay.example.org", "1"),
     ]
