@@ -3,7 +3,9 @@
 //!
 //! For each accepted domain a random address that cannot exist must be refused (5xx): if it
 //! is accepted, the gateway relays mail for invalid recipients (the problem rcptsync exists
-//! to solve). Every canary must be accepted (2xx): if not, the map is missing or incomplete.
+//! to solve). In an open domain (a shared address space, whose map line is `@domain`) it must
+//! be accepted instead: Exchange relays it on. Every canary must be accepted (2xx): if not,
+//! the map is missing or incomplete.
 //! The dialogue is EHLO, MAIL FROM:<>, RCPT TO for each address, RSET, QUIT; never DATA.
 
 use std::path::Path;
@@ -16,15 +18,19 @@ use super::smtp::{self, Reply, Session};
 pub struct Probe {
     /// The RCPT TO address.
     pub address: String,
-    /// Whether the gateway must accept it (a canary) or refuse it (a made-up address).
+    /// Whether the gateway must accept it (a canary, or any address in an open domain) or
+    /// refuse it (a made-up address in a checked domain).
     pub must_exist: bool,
+    /// A made-up address in an open domain.
+    pub open: bool,
 }
 
-/// The probes for `domains` and `canaries`: one made-up address per domain (the domains of
-/// the canaries included), tagged with `tag` so that it cannot exist and is easy to find in
-/// the gateway's log, then the canaries.
-pub fn plan(domains: &[String], canaries: &[String], tag: &str) -> Vec<Probe> {
+/// The probes for `domains`, `open` domains and `canaries`: one made-up address per domain
+/// (the domains of the canaries included), tagged with `tag` so that it cannot exist and is
+/// easy to find in the gateway's log, then the canaries.
+pub fn plan(domains: &[String], open: &[String], canaries: &[String], tag: &str) -> Vec<Probe> {
     let mut domains = domains.to_vec();
+    domains.extend(open.iter().cloned());
     domains.extend(
         canaries
             .iter()
@@ -33,13 +39,18 @@ pub fn plan(domains: &[String], canaries: &[String], tag: &str) -> Vec<Probe> {
     );
     domains.sort();
     domains.dedup();
-    let made_up = domains.iter().map(|d| Probe {
-        address: format!("rcptsync-verify-{tag}@{d}"),
-        must_exist: false,
+    let made_up = domains.iter().map(|d| {
+        let open = open.contains(d);
+        Probe {
+            address: format!("rcptsync-verify-{tag}@{d}"),
+            must_exist: open,
+            open,
+        }
     });
     let canaries = canaries.iter().map(|c| Probe {
         address: c.clone(),
         must_exist: true,
+        open: false,
     });
     made_up.chain(canaries).collect()
 }
@@ -49,6 +60,10 @@ pub fn judge(probe: &Probe, reply: &Reply) -> Option<&'static str> {
     match (probe.must_exist, reply.code / 100) {
         (true, 2) | (false, 5) => None,
         (_, 4) => Some("temporary failure: is the map missing or unreadable?"),
+        (true, _) if probe.open => Some(
+            "an address in an open domain is refused: the map lacks its @domain line (is the \
+             domain in [install].internal_relay_domains, and in relay_domains?)",
+        ),
         (true, _) => Some("a canary is refused: the map is missing addresses"),
         (false, _) => Some(
             "an address that does not exist is accepted: the gateway relays mail for invalid recipients",
@@ -128,6 +143,7 @@ mod tests {
     fn one_made_up_address_per_domain_then_the_canaries() {
         let probes = plan(
             &["example.com".into(), "example.org".into()],
+            &[],
             &["postmaster@example.net".into(), "abuse@example.com".into()],
             "t",
         );
@@ -156,10 +172,12 @@ mod tests {
         let canary = Probe {
             address: "c@x".into(),
             must_exist: true,
+            open: false,
         };
         let made_up = Probe {
             address: "m@x".into(),
             must_exist: false,
+            open: false,
         };
         assert_eq!(judge(&canary, &reply(250)), None);
         assert_eq!(judge(&made_up, &reply(550)), None);
@@ -175,5 +193,40 @@ mod tests {
         );
         assert!(judge(&canary, &reply(451)).unwrap().contains("temporary"));
         assert!(judge(&made_up, &reply(451)).unwrap().contains("temporary"));
+    }
+
+    #[test]
+    fn a_made_up_address_in_an_open_domain_must_be_accepted() {
+        let probes = plan(
+            &["example.com".into(), "shared.example.com".into()],
+            &["shared.example.com".into()],
+            &[],
+            "t",
+        );
+        assert_eq!(
+            probes,
+            [
+                Probe {
+                    address: "rcptsync-verify-t@example.com".into(),
+                    must_exist: false,
+                    open: false,
+                },
+                Probe {
+                    address: "rcptsync-verify-t@shared.example.com".into(),
+                    must_exist: true,
+                    open: true,
+                },
+            ]
+        );
+        let refused = Reply {
+            code: 550,
+            text: String::new(),
+        };
+        assert!(
+            judge(&probes[1], &refused)
+                .unwrap()
+                .contains("an address in an open domain is refused")
+        );
+        assert_eq!(judge(&probes[0], &refused), None);
     }
 }

@@ -142,6 +142,7 @@ pub fn examine(
     findings.extend(map_findings);
     if let Some(keys) = &keys {
         findings.extend(coverage(&settings, keys, relayed)?);
+        findings.extend(relay::open_domains(&settings, keys, relayed)?);
     }
     findings.extend(mydestination(&settings, relayed)?);
     findings.extend(local_recipient_maps(&settings));

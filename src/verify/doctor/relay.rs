@@ -34,8 +34,13 @@ pub fn coverage<E>(
     if settings.list("relay_domains").is_empty() {
         return Ok(None); // relay_domains() reports it, with these domains as the fix
     }
+    // Open domains (`@domain`) are reported by open_domains, as errors.
     let missing = unrelayed(
-        &count_domains(keys.iter().map(String::as_str)),
+        &count_domains(
+            keys.iter()
+                .map(String::as_str)
+                .filter(|k| !k.starts_with('@')),
+        ),
         &mut relayed,
     )?;
     if missing.is_empty() {
@@ -61,6 +66,44 @@ pub fn coverage<E>(
             "(or, if the gateway should not take their mail, drop these domains in [recipients] domains)".to_owned(),
         ],
     )))
+}
+
+/// The map's open domains (`@domain` lines, shared address spaces): each is noted (recipient
+/// checking is off there by design), and one that relay_domains does not cover is an error,
+/// since the gateway then refuses all of its mail.
+pub fn open_domains<E>(
+    settings: &Settings,
+    keys: &BTreeSet<String>,
+    mut relayed: impl FnMut(&str) -> Result<bool, E>,
+) -> Result<Vec<Finding>, E> {
+    let mut findings = Vec::new();
+    for domain in keys.iter().filter_map(|k| k.strip_prefix('@')) {
+        if relayed(domain)? {
+            findings.push(Finding::new(
+                Severity::Note,
+                format!(
+                    "{domain} is open (@{domain} in the recipient map): every address in it is \
+                     accepted and relayed inward, as for a shared address space (Exchange's \
+                     InternalRelay)"
+                ),
+                Vec::new(),
+            ));
+        } else {
+            let current = settings
+                .explicit
+                .get("relay_domains")
+                .map_or_else(|| settings.value("relay_domains"), String::as_str);
+            findings.push(Finding::new(
+                Severity::Error,
+                format!(
+                    "{domain} is open in the recipient map (@{domain}) but relay_domains does not \
+                     cover it: the gateway refuses all of its mail with \"Relay access denied\""
+                ),
+                vec![settings.set(&format!("relay_domains = {current}, {domain}"))],
+            ));
+        }
+    }
+    Ok(findings)
 }
 
 #[cfg(test)]
@@ -101,5 +144,39 @@ mod tests {
             coverage(&good_but("relay_domains ="), &k, relays_example).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn open_domains_are_noted_and_must_be_relayed() {
+        let s = good();
+        let k = keys(&["@example.com", "@shared.example.org", "a@example.com"]);
+        let findings = open_domains(&s, &k, relays_example).unwrap();
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[0].severity, Severity::Note);
+        assert!(
+            findings[0]
+                .to_string()
+                .starts_with("note: example.com is open (@example.com in the recipient map)"),
+            "{}",
+            findings[0]
+        );
+        assert_eq!(findings[1].severity, Severity::Error);
+        assert!(
+            findings[1].to_string().starts_with(
+                "error: shared.example.org is open in the recipient map (@shared.example.org) but \
+                 relay_domains does not cover it"
+            ),
+            "{}",
+            findings[1]
+        );
+        assert!(
+            findings[1]
+                .to_string()
+                .contains("'relay_domains = example.com, shared.example.org'"),
+            "{}",
+            findings[1]
+        );
+        // The coverage warning leaves them to this check.
+        assert_eq!(coverage(&s, &k, relays_example).unwrap(), None);
     }
 }

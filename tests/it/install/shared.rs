@@ -4,6 +4,31 @@
 //! any other domain is refused and the live map stays as it was.
 
 use super::util::Gateway;
+use crate::support::{Run, rcptsync};
+
+/// `rcptsync verify` against the gateway, with its own config (example.com accepted, the
+/// gateway's open domain from `[install]`).
+fn verify(gw: &Gateway) -> Run {
+    let config = gw.postfix.path("rcptsync.toml");
+    let text = fs_err::read_to_string(&config).unwrap();
+    if !text.contains("[recipients]") {
+        fs_err::write(
+            &config,
+            format!("{text}\n[recipients]\ndomains = [\"example.com\"]\n"),
+        )
+        .unwrap();
+    }
+    rcptsync(
+        &gw.postfix.path(""),
+        &[
+            "verify",
+            "-c",
+            config.to_str().unwrap(),
+            "--smtp",
+            &format!("127.0.0.1:{}", gw.postfix.port),
+        ],
+    )
+}
 
 /// A gateway relaying example.com (checked) and shared.example.com (open).
 fn gateway(kind: &str) -> Gateway {
@@ -38,11 +63,25 @@ fn an_open_domain_accepts_every_address_and_a_checked_one_refuses_the_unknown() 
             ],
             &["mallory@example.com"],
         );
-        // Closed again (the directory side guards that step): unknown addresses are refused.
+        // verify expects a made-up address accepted in the open domain, refused in the other.
+        let r = verify(&gw).ok();
+        assert!(
+            r.stdout
+                .contains("@shared.example.com (must be accepted: an open domain): 250")
+                && r.stdout.contains("@example.com (must be refused): 550"),
+            "{r}"
+        );
+        // Closed again (the directory side guards that step): unknown addresses are refused,
+        // and verify says what is wrong.
         gw.apply_keys(&["alice@example.com", "bob@shared.example.com"]);
         gw.assert_answers(
             &["bob@shared.example.com"],
             &["nobody-here@shared.example.com", "mallory@example.com"],
+        );
+        let r = verify(&gw).code(4);
+        assert!(
+            r.stdout.contains("an address in an open domain is refused"),
+            "{r}"
         );
     }
 }
@@ -71,4 +110,57 @@ fn the_spool_account_cannot_open_a_domain_the_gateway_does_not_list() {
         );
         assert_eq!(gw.live_files(), live, "{map}");
     }
+}
+
+#[test]
+fn doctor_notes_an_open_domain_and_wants_it_relayed() {
+    let gw = gateway("lmdb");
+    gw.apply_keys(&[
+        "@shared.example.com",
+        "abuse@example.com",
+        "postmaster@example.com",
+    ]);
+    let config = gw.postfix.path("rcptsync.toml");
+    let dir = gw.postfix.config_dir();
+    let doctor = |args: &[&str]| {
+        rcptsync(
+            &gw.postfix.path(""),
+            &[
+                &[
+                    "doctor",
+                    "-c",
+                    config.to_str().unwrap(),
+                    "--config-dir",
+                    dir.to_str().unwrap(),
+                ],
+                args,
+            ]
+            .concat(),
+        )
+    };
+    let r = doctor(&["-v"]);
+    assert!(
+        r.stdout.contains(
+            "note: shared.example.com is open (@shared.example.com in the recipient map)"
+        ),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("error:"), "{r}");
+    // relay_domains without it (and without matching subdomains of example.com): all of its
+    // mail would be refused.
+    let main_cf = dir.join("main.cf");
+    let text = fs_err::read_to_string(&main_cf).unwrap();
+    fs_err::write(
+        &main_cf,
+        format!("{text}relay_domains = example.com\nparent_domain_matches_subdomains =\n"),
+    )
+    .unwrap();
+    let r = doctor(&[]).code(4);
+    assert!(
+        r.stdout.contains(
+            "error: shared.example.com is open in the recipient map (@shared.example.com) but \
+             relay_domains does not cover it"
+        ),
+        "{r}"
+    );
 }
