@@ -163,10 +163,17 @@ impl Textfile {
 }
 
 /// The number of lines of the file at `path`: the recipients of a map rcptsync wrote (one
-/// per line). Read in blocks, so a large map costs time, not memory.
+/// per line). Read in blocks, so a large map costs time, not memory; opened as a regular file
+/// through no link ([`nofollow::open_regular`]), since a map's directory may be another
+/// account's.
 pub fn count_lines(path: &Path) -> std::io::Result<u64> {
     use std::io::Read as _;
-    let mut file = fs_err::File::open(path)?;
+    let mut file = nofollow::open_regular(path)?.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} does not exist", path.display()),
+        )
+    })?;
     let mut buffer = vec![0; 1 << 16];
     let mut lines = 0;
     loop {

@@ -56,14 +56,14 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     result
 }
 
+/// The most `PATH.applied` may be (it holds two numbers).
+pub const APPLIED_MAX: u64 = 4096;
+
 /// Notes in `PATH.applied` (`UNIX_TIME EXIT_STATUS`) when apply last changed the map (an
 /// install or a rollback: the live text file `map` is no longer the one marked `before`) or
 /// did not succeed, for `status`. A successful run that changed nothing leaves it alone, as
 /// it leaves every other file alone. A record that cannot be written is only a warning: the
 /// map is what matters.
-/// The most `PATH.applied` may be (it holds two numbers).
-pub const APPLIED_MAX: u64 = 4096;
-
 fn record_outcome(map: &Path, before: Option<String>, result: &Result) {
     let exit = match result {
         Ok(status) => *status,

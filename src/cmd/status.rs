@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use tracing::warn;
+
 use super::{ExitStatus, Printer, Result};
 use crate::config::{self, Config};
 use crate::install::spool::SPOOL_NAME;
@@ -120,11 +122,21 @@ fn unix(seconds: u64) -> String {
     time(UNIX_EPOCH + Duration::from_secs(seconds))
 }
 
+/// The map at `path` as status reports it. Its directory may be another account's while
+/// status runs as root: the file is opened through no link, as a regular file only.
 fn map_file(path: &Path) -> MapFile {
+    let sha256 = match crate::map::nofollow::open_regular(path) {
+        Ok(Some(mut file)) => digest::sha256_reader(&mut file).ok(),
+        Ok(None) => None,
+        Err(e) => {
+            warn!("{e}");
+            None
+        }
+    };
     MapFile {
         path: path.display().to_string(),
-        recipients: count_lines(path).ok(),
-        sha256: digest::sha256_file(path).ok(),
+        recipients: sha256.as_ref().and_then(|_| count_lines(path).ok()),
+        sha256,
         updated: fs_err::metadata(path)
             .and_then(|m| m.modified())
             .ok()

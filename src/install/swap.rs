@@ -34,10 +34,10 @@ use super::build::Built;
 use crate::map::digest::sha256_file;
 use crate::map::state::file_mark;
 use crate::map::{atomic, nofollow, with_suffix};
+use crate::postfix::{self, MapSpec, MapType, Postfix};
 
 /// The most an install or rollback record may be (a few digests and marks).
 const RECORD_MAX: u64 = 64 << 10;
-use crate::postfix::{self, MapSpec, MapType, Postfix};
 
 /// Why a map could not be installed or rolled back; the live map is unchanged unless the
 /// message says otherwise.

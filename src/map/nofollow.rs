@@ -82,6 +82,39 @@ fn read_checked(fd: OwnedFd, shown: &Path, max: u64) -> std::io::Result<Vec<u8>>
     Ok(content)
 }
 
+/// The regular file at `path`, opened without following a link or blocking and checked on
+/// the handle (a map `status` reads as root in a directory the rcptsync account owns): None
+/// when there is none; an error naming the file when it is anything but a regular file.
+#[allow(
+    clippy::disallowed_types,
+    reason = "the checked descriptor becomes an fs_err::File named by `path`"
+)]
+pub fn open_regular(path: &Path) -> std::io::Result<Option<fs_err::File>> {
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("read {}: {e}", path.display()));
+    let fd = match rustix::fs::open(path, READ, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(rustix::io::Errno::LOOP) => {
+            return Err(named(refused(
+                "it is a symbolic link, so it is not followed (name the real file)".into(),
+            )));
+        }
+        Err(e) => return Err(named(e.into())),
+    };
+    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
+    if kind != FileType::RegularFile {
+        return Err(named(refused(format!(
+            "it is {}, not a regular file, so it is not read",
+            kind_name(kind)
+        ))));
+    }
+    Ok(Some(fs_err::File::from_parts(
+        std::fs::File::from(fd),
+        path,
+    )))
+}
+
 /// The text of the small file at `path`, which rcptsync wrote but another account may have
 /// replaced: None when there is none; an error when it is a link, a FIFO, a device, a
 /// directory, larger than `max` bytes or not UTF-8, each naming the file.

@@ -132,6 +132,22 @@ pub fn quote(text: &str) -> String {
     }
 }
 
+/// `text` as a message shows a name from outside (a DN, an attribute's name): as it is when
+/// every character is printable, else [`quote`]d, so that a newline or an escape sequence in
+/// it cannot forge a log line or reach a terminal, while the usual DN stays readable.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let plain = text.len() <= 1024
+        && !text.chars().any(|c| {
+            c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        });
+    if plain {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(quote(text))
+    }
+}
+
 /// Checks `value` and returns the map key for it: ASCII lower case, quotes removed where
 /// they are not needed (RFC 5321 4.1.2 says `"john"` and `john` are the same local part).
 pub fn normalize(value: &str) -> Result<String, AddressError> {
@@ -722,5 +738,19 @@ mod tests {
             err("a@exa_mple.com").to_string(),
             "invalid domain label \"exa_mple\": only letters, digits and hyphens are allowed"
         );
+    }
+
+    #[test]
+    fn names_from_outside_are_shown_plain_or_quoted() {
+        assert_eq!(
+            shown("CN=Bob Ä,OU=Staff,DC=example,DC=com"),
+            "CN=Bob Ä,OU=Staff,DC=example,DC=com"
+        );
+        assert_eq!(
+            shown("CN=x\nrcptsync: error: forged,DC=com"),
+            r#""CN=x\nrcptsync: error: forged,DC=com""#
+        );
+        assert_eq!(shown("a\u{1b}[2Jb"), r#""a\u{1b}[2Jb""#);
+        assert_eq!(shown("a\u{202e}b"), r#""a\u{202e}b""#);
     }
 }

@@ -77,7 +77,7 @@ impl fmt::Display for Rejection {
         write!(
             f,
             "{}: rejected {} value {}: {}",
-            self.origin,
+            address::shown(&self.origin),
             self.attribute,
             address::quote(&self.value),
             self.reason

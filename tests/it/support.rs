@@ -69,28 +69,33 @@ pub fn rcptsync(cwd: &Path, args: &[&str]) -> Run {
 
 /// Runs the rcptsync binary with `args` in `cwd`, killed (and the test failed, with its
 /// stderr) if it takes more than `limit`: a hung run fails the test instead of hanging it.
+/// The output is collected by another thread as it comes, so a run that writes much is not
+/// mistaken for a hung one.
 pub fn rcptsync_within(cwd: &Path, args: &[&str], limit: std::time::Duration) -> Run {
     use std::process::Stdio;
-    let mut child = command()
+    let child = command()
         .args(args)
         .current_dir(cwd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "rcptsync {args:?} did not end within {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let pid = rustix::process::Pid::from_child(&child);
+    let (done, finished) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output().unwrap();
+        let _ = done.send(());
+        output
+    });
+    if finished.recv_timeout(limit).is_err() {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        let out = waiter.join().unwrap();
+        panic!(
+            "rcptsync {args:?} did not end within {limit:?}; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    child.wait_with_output().unwrap().into()
+    waiter.join().unwrap().into()
 }
 
 /// Runs the rcptsync binary with `args` in `cwd` under GNU time, returning the run and its

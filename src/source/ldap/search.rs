@@ -300,15 +300,17 @@ fn check_values(bounds: &Bounds, dn: &str, attrs: &Attributes) -> Result<(), Str
     for (name, values) in attrs {
         if values.len() as u64 > bounds.values {
             return Err(format!(
-                "{} has more than {} values of {name} (max_values)",
+                "{} has more than {} values of {} (max_values)",
                 quote(dn),
-                bounds.values
+                bounds.values,
+                crate::rules::address::shown(name)
             ));
         }
         if let Some(value) = values.iter().find(|v| v.len() as u64 > bounds.value_bytes) {
             return Err(format!(
-                "{} has a value of {name} of {} bytes, more than max_value_bytes = {}: {}",
+                "{} has a value of {} of {} bytes, more than max_value_bytes = {}: {}",
                 quote(dn),
+                crate::rules::address::shown(name),
                 value.len(),
                 bounds.value_bytes,
                 quote(value)
@@ -404,9 +406,10 @@ async fn fetch_ranges(
         }
         if have + values.len() as u64 > bounds.values {
             return Err(fail(format!(
-                "{} has more than {} values of {name} (max_values)",
+                "{} has more than {} values of {} (max_values)",
                 quote(dn),
-                bounds.values
+                bounds.values,
+                crate::rules::address::shown(name)
             )));
         }
         match next {

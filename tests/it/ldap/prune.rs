@@ -153,6 +153,14 @@ fn directory_values_are_listed_escaped() {
         "{}",
         dry.stdout
     );
+    // The primary address is kept, and named escaped too.
+    assert!(
+        dry.stderr.contains(
+            "\"SMTP:e\\nrcptsync: error: forged primary@legacy.example.com\" is the primary address"
+        ),
+        "{}",
+        dry.stderr
+    );
 }
 
 #[test]
