@@ -292,6 +292,14 @@ fn full_run(
         )));
     }
     open.extend(parts.recipients.internal_relay.iter().cloned());
+    // An excluded domain exports nothing, its wild-card included.
+    open.retain(|domain| {
+        let excluded = parts.recipients.excluded.matches(domain);
+        if excluded {
+            info!("{domain} is open in Exchange but excluded (exclude_domains): not opened");
+        }
+        !excluded
+    });
 
     let rules = Rules {
         accepted,

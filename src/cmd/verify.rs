@@ -29,19 +29,17 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
         Some(DomainSetting::Listed(accepted)) => accepted.names().map(str::to_owned).collect(),
         _ => Vec::new(),
     };
-    // Open domains, as the internal host or the gateway names them.
+    // Open domains: as the internal host names them, and on a gateway the installed map's
+    // `@domain` lines (internal_relay_domains only says which domains may be open).
     let mut open: Vec<String> = config
         .recipients
         .iter()
         .flat_map(|r| r.internal_relay.iter())
-        .chain(
-            config
-                .install
-                .iter()
-                .flat_map(|i| i.internal_relay_domains.iter()),
-        )
         .cloned()
         .collect();
+    if let Some(install) = &config.install {
+        open.extend(installed_open_domains(&install.map.path));
+    }
     open.sort();
     open.dedup();
     if domains.is_empty() && open.is_empty() && canaries.is_empty() {
@@ -100,4 +98,17 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     } else {
         ExitStatus::Success
     })
+}
+
+/// The domains the installed map at `path` opens (its `@domain` keys). Keys are sorted, so the
+/// reading stops at the first key past them; a map that cannot be read opens nothing (verify
+/// then reports what the gateway answers).
+fn installed_open_domains(path: &std::path::Path) -> Vec<String> {
+    let Ok(Some(keys)) = crate::map::text::SortedKeys::open(path) else {
+        return Vec::new();
+    };
+    keys.map_while(|key| key.ok())
+        .take_while(|key| key.as_bytes().first().is_some_and(|&b| b <= b'@'))
+        .filter_map(|key| key.strip_prefix('@').map(str::to_owned))
+        .collect()
 }

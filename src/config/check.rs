@@ -550,6 +550,15 @@ impl Checker<'_> {
             .map(|a| self.address("recipients.extra", a))
             .collect::<Result<_, _>>()?;
         let internal_relay = self.open_domains("recipients.internal_relay", &raw.internal_relay)?;
+        if let Some(name) = internal_relay.iter().find(|d| excluded.matches(d)) {
+            return Err(self.invalid(
+                "recipients.internal_relay",
+                format!(
+                    "{name:?} is also excluded by recipients.exclude_domains, which exports \
+                     nothing of it; remove it from one of the two"
+                ),
+            ));
+        }
         if let DomainSetting::Listed(accepted) = &domains
             && let Some(name) = internal_relay.iter().find(|d| !accepted.contains(d))
         {

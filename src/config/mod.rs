@@ -352,6 +352,13 @@ path = "out/relay_recipients"
                 && e.contains("\"other.example\" is not an accepted domain"),
             "{e}"
         );
+        let e = error(&with(
+            "internal_relay = [\"corp.example\"]\nexclude_domains = ['corp\\.example']",
+        ));
+        assert!(
+            e.contains("is also excluded by recipients.exclude_domains"),
+            "{e}"
+        );
         let e = error(&with("internal_relay = [\"*.corp.example\"]"));
         assert!(e.contains("matches one domain, not its subdomains"), "{e}");
         let e = error(&with("internal_relay = [\"corp example\"]"));

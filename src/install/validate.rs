@@ -323,7 +323,7 @@ mod tests {
             ("@sub.corp.example OK", "does not list"),
             ("@ OK", "nothing after the @"),
             ("@@corp.example OK", "more than one @"),
-            ("@corp.example. OK", "domain"),
+            ("@corp.example. OK", "invalid domain"),
         ] {
             let problems = check(format!("{line}\n").as_bytes()).unwrap_err();
             assert!(problems[0].contains(why), "{line}: {problems:?}");

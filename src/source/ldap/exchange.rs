@@ -13,6 +13,7 @@
 use tracing::{info, warn};
 
 use super::{Connection, Error, failure, is_attribute};
+use crate::rules::address::shown;
 
 /// Type bits of `msExchAcceptedDomainFlags`.
 const TYPE_BITS: u32 = 3;
@@ -95,21 +96,30 @@ impl Connection {
                     }
                 }
                 let Some(name) = name else {
-                    warn!("accepted domain {dn} has no msExchAcceptedDomainName; ignored");
+                    warn!(
+                        "accepted domain {} has no msExchAcceptedDomainName; ignored",
+                        shown(&dn)
+                    );
                     return;
                 };
                 let plain = name.strip_prefix("*.").unwrap_or(&name);
                 if crate::rules::address::normalize(&format!("x@{plain}")).is_err() {
-                    warn!("accepted domain {dn}: {name:?} is not a domain name; ignored");
+                    warn!(
+                        "accepted domain {}: {name:?} is not a domain name; ignored",
+                        shown(&dn)
+                    );
                     return;
                 }
-                // Absent flags mean 0 (Authoritative), as in Exchange; unreadable ones are not
-                // guessed at.
-                let flags = match flags.as_deref().map(str::parse::<u32>).transpose() {
-                    Ok(flags) => flags,
+                // Absent flags: an Authoritative domain whose AddressBookEnabled is not stored,
+                // decided by its type alone (Kind::of). AD's integers are signed 32-bit: a
+                // value with the top bit set is negative, the same bits. Unreadable ones are
+                // not guessed at.
+                let flags = match flags.as_deref().map(str::parse::<i32>).transpose() {
+                    Ok(flags) => flags.map(|f| f.cast_unsigned()),
                     Err(_) => {
                         warn!(
-                            "accepted domain {dn}: msExchAcceptedDomainFlags {:?} is not a number; ignored",
+                            "accepted domain {}: msExchAcceptedDomainFlags {:?} is not a number; ignored",
+                            shown(&dn),
                             flags.unwrap_or_default()
                         );
                         return;

@@ -395,6 +395,24 @@ fn the_files_beside_the_map_neither_stall_nor_steer_a_run() {
     fs_err::write(&state, future).unwrap();
     let r = env.run_within(&["-v", "extract"], limit).ok();
     assert_eq!(r.stdout, full, "{r}");
+
+    // The map itself, which status reads (as root, on a real host): a FIFO or a link there
+    // is named, neither waited on nor read.
+    let map = env.map_path();
+    for (what, plant) in [
+        ("a FIFO", &(|| fifo(&map)) as &dyn Fn()),
+        ("a link to /dev/zero", &|| {
+            fs_err::os::unix::fs::symlink("/dev/zero", &map).unwrap()
+        }),
+    ] {
+        fs_err::remove_file(&map).unwrap();
+        plant();
+        let r = env.run_within(&["status"], limit);
+        assert!(
+            r.stderr.contains(&map.display().to_string()) && r.stderr.contains("not"),
+            "{what}: the map is named: {r}"
+        );
+    }
 }
 
 #[test]
@@ -428,8 +446,13 @@ fn an_internal_relay_domain_is_one_line_that_opens_and_is_guarded_when_it_closes
         r.stderr.contains("error: shared.example.com is now open"),
         "{r}"
     );
-    // Unchanged: said once only.
-    let r = env.run(&["extract", "--full"]).ok();
+    // Said once only: a later change of the map does not repeat it.
+    env.write(
+        "directory.ldif",
+        &[ldif.as_str(), &user("New", &["SMTP:new@example.com"])].concat(),
+    );
+    let r = env.run(&["extract"]).ok();
+    assert!(r.stdout.contains("+new@example.com\n"), "{r}");
     assert!(!r.stderr.contains("is now open"), "{r}");
 
     // Closing it is refused like a mass removal; --force does it, one line of the diff.
@@ -452,6 +475,6 @@ fn an_internal_relay_domain_is_one_line_that_opens_and_is_guarded_when_it_closes
     assert!(r.stdout.starts_with("-@shared.example.com\n"), "{r}");
     assert_eq!(
         env.map().unwrap(),
-        "dana@shared.example.com OK\nu0@example.com OK\nu1@example.com OK\n"
+        "dana@shared.example.com OK\nnew@example.com OK\nu0@example.com OK\nu1@example.com OK\n"
     );
 }

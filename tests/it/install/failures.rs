@@ -62,7 +62,7 @@ fn an_invalid_line_refuses_the_whole_map() {
     let at = spool.display();
     assert!(
         r.stderr
-            .contains(&format!("{at}:9: \"@example.com\": bare @domain")),
+            .contains(&format!("{at}:9: \"@example.com\": a wild-card that would accept every address in example.com, which [install].internal_relay_domains does not list")),
         "{}",
         r.stderr
     );

@@ -6,18 +6,13 @@
 use super::util::Gateway;
 use crate::support::{Run, rcptsync};
 
-/// `rcptsync verify` against the gateway, with its own config (example.com accepted, the
-/// gateway's open domain from `[install]`).
-fn verify(gw: &Gateway) -> Run {
-    let config = gw.postfix.path("rcptsync.toml");
-    let text = fs_err::read_to_string(&config).unwrap();
-    if !text.contains("[recipients]") {
-        fs_err::write(
-            &config,
-            format!("{text}\n[recipients]\ndomains = [\"example.com\"]\n"),
-        )
-        .unwrap();
-    }
+/// `rcptsync verify` against the gateway with a config of `[install]` (whose map says which
+/// domains are open) and `recipients` (the `[recipients]` table an internal host would have).
+fn verify(gw: &Gateway, recipients: &str) -> Run {
+    let gateway = gw.postfix.path("rcptsync.toml");
+    let config = gw.postfix.path("verify.toml");
+    let text = fs_err::read_to_string(&gateway).unwrap();
+    fs_err::write(&config, format!("{text}\n[recipients]\n{recipients}\n")).unwrap();
     rcptsync(
         &gw.postfix.path(""),
         &[
@@ -63,8 +58,9 @@ fn an_open_domain_accepts_every_address_and_a_checked_one_refuses_the_unknown() 
             ],
             &["mallory@example.com"],
         );
-        // verify expects a made-up address accepted in the open domain, refused in the other.
-        let r = verify(&gw).ok();
+        // verify expects a made-up address accepted in the domain the installed map opens,
+        // refused in the other.
+        let r = verify(&gw, "domains = [\"example.com\"]").ok();
         assert!(
             r.stdout
                 .contains("@shared.example.com (must be accepted: an open domain): 250")
@@ -78,7 +74,14 @@ fn an_open_domain_accepts_every_address_and_a_checked_one_refuses_the_unknown() 
             &["bob@shared.example.com"],
             &["nobody-here@shared.example.com", "mallory@example.com"],
         );
-        let r = verify(&gw).code(4);
+        // Listed in internal_relay_domains, but not open: checked like any other.
+        verify(&gw, "domains = [\"example.com\", \"shared.example.com\"]").ok();
+        // The internal host opens it, and the gateway refuses: verify says what is wrong.
+        let r = verify(
+            &gw,
+            "domains = [\"example.com\", \"shared.example.com\"]\ninternal_relay = [\"shared.example.com\"]",
+        )
+        .code(4);
         assert!(
             r.stdout.contains("an address in an open domain is refused"),
             "{r}"

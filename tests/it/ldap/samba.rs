@@ -307,6 +307,8 @@ fn internal_relay_and_address_book_disabled_domains_are_open() {
              msExchAcceptedDomainName: shared.example.test\nmsExchAcceptedDomainFlags: 2\n\n\
              dn: CN=nobook.example.test,{domains}\nobjectClass: msExchAcceptedDomain\n\
              msExchAcceptedDomainName: nobook.example.test\nmsExchAcceptedDomainFlags: 0\n\n\
+             dn: CN=legacy.example.test,{domains}\nobjectClass: msExchAcceptedDomain\n\
+             msExchAcceptedDomainName: legacy.example.test\nmsExchAcceptedDomainFlags: 2\n\n\
              dn: CN=Dana Shared,OU=Staff,{base}\nobjectClass: user\nsAMAccountName: dana\n\
              mailNickname: dana\nproxyAddresses: SMTP:dana@shared.example.test\n\
              proxyAddresses: smtp:@example.test\n",
@@ -327,9 +329,16 @@ fn internal_relay_and_address_book_disabled_domains_are_open() {
     assert!(
         r.stderr.contains(
             "accepted domains from Exchange: *.sub.example.test, example.test, \
-             nobook.example.test, shared.example.test (open, every address accepted: \
-             nobook.example.test, shared.example.test) (external relay, not exported: \
-             relay.example.org)"
+             legacy.example.test, nobook.example.test, shared.example.test (open, every address \
+             accepted: legacy.example.test, nobook.example.test, shared.example.test) (external \
+             relay, not exported: relay.example.org)"
+        ),
+        "{r}"
+    );
+    // legacy.example.test is excluded (exclude_domains): not opened either.
+    assert!(
+        r.stderr.contains(
+            "legacy.example.test is open in Exchange but excluded (exclude_domains): not opened"
         ),
         "{r}"
     );
