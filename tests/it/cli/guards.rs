@@ -86,7 +86,12 @@ fn extras_do_not_hide_an_empty_directory() {
             "extra = [\"postmaster@example.com\"]\nexclude_domains",
         );
     env.write("rcptsync.toml", &config);
-    env.run(&["extract"]).code(3);
+    let r = env.run(&["extract"]).code(3);
+    assert!(
+        r.stderr
+            .contains("safety guard: the sources gave no recipients at all"),
+        "{r}"
+    );
     assert!(env.map().is_none());
 }
 
@@ -141,9 +146,40 @@ fn within_limits_passes() {
 
 #[test]
 fn first_run_checks_min_and_canaries() {
+    // No map yet: the removal limits have nothing to measure, but the minimum and the
+    // canaries hold, each on its own.
     let env = Env::new(&users(3), "[safety]\nmin_recipients = 4\n");
     let r = env.run(&["extract"]).code(3);
     assert!(env.map().is_none());
     assert!(r.stderr.contains("; there is no map yet;"), "{r}");
+    assert!(
+        r.stderr
+            .contains("safety guard: the sources gave 3 recipients, fewer than min_recipients = 4"),
+        "{r}"
+    );
     assert!(!r.stderr.contains("unchanged"), "{r}");
+
+    let env = Env::new(
+        &users(3),
+        "[safety]\nmin_recipients = 1\ncanaries = [\"postmaster@example.com\"]\n",
+    );
+    let r = env.run(&["extract"]).code(3);
+    assert!(env.map().is_none());
+    assert!(
+        r.stderr
+            .contains("safety guard: canary postmaster@example.com is missing from the new map"),
+        "{r}"
+    );
+    assert!(!r.stderr.contains("min_recipients"), "{r}");
+    // With the canary in the directory, the first map is written.
+    env.write(
+        "directory.ldif",
+        &[
+            users(3),
+            super::util::user("Postmaster", &["SMTP:postmaster@example.com"]),
+        ]
+        .concat(),
+    );
+    env.run(&["extract"]).ok();
+    assert!(env.map().unwrap().contains("postmaster@example.com OK\n"));
 }

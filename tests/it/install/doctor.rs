@@ -59,7 +59,11 @@ fn dir(gw: &Gateway) -> String {
 fn a_good_gateway_prints_nothing() {
     let gw = good_gateway();
     let r = doctor(&gw, &[]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r}");
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", ""),
+        "{r}"
+    );
     let r = doctor(&gw, &["-v"]).ok();
     assert_eq!(
         r.stdout,
@@ -67,7 +71,11 @@ fn a_good_gateway_prints_nothing() {
     );
     // With the rcptsync config: relay_recipient_maps uses its [install].map.
     let r = doctor_with_config(&gw, &[]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r}");
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", ""),
+        "{r}"
+    );
     // Without --config-dir, the config's postfix_config_dir is the one checked.
     let config = gw.postfix.path("rcptsync.toml");
     let r = rcptsync(
@@ -217,7 +225,11 @@ fn postmaster_must_be_a_recipient_or_a_virtual_alias() {
         &["-e", &format!("virtual_alias_maps = hash:{d}/virtual")],
     );
     let r = doctor_with_config(&gw, &[]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r}");
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", ""),
+        "{r}"
+    );
 }
 
 #[test]

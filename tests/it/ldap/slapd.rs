@@ -446,9 +446,14 @@ fn anonymous_bind_works_when_no_bind_dn_is_set() {
 
 #[test]
 fn referrals_are_not_chased_and_do_not_fail_the_run() {
+    // The referral leads to a listener that counts who connects: a chase that failed quietly
+    // (as one to a dead port would) still shows as a connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
     let referral = format!(
         "dn: OU=Elsewhere,{base}\nobjectClass: referral\nobjectClass: extensibleObject\nou: Elsewhere\n\
-         ref: ldap://127.0.0.1:1/OU=Elsewhere,{base}\n\n",
+         ref: ldap://127.0.0.1:{port}/OU=Elsewhere,{base}\n\n",
         base = Slapd::BASE_DN
     );
     let slapd = Slapd::start(&format!("{}{referral}", directory()));
@@ -460,6 +465,10 @@ fn referrals_are_not_chased_and_do_not_fail_the_run() {
     let r = rcptsync(slapd.dir(), &["-vv", "extract", "-c", "rcptsync.toml"]).ok();
     assert_eq!(keys(slapd.dir()), expected(false));
     assert!(r.stderr.contains("referrals=1"), "{}", r.stderr);
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the referral was followed"
+    );
 }
 
 #[test]
