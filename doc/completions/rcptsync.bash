@@ -353,7 +353,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__import__subcmd__ini)
-            opts="-o -c -q -v -h --password-file --output --force --config --quiet --verbose --help"
+            opts="-o -c -q -v -h --password-file --output --overwrite --force --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -413,7 +413,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__push)
-            opts="-c -q -v -h --dry-run --force --config --quiet --verbose --help"
+            opts="-c -q -v -h --dry-run --resend --force --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -491,7 +491,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__sync)
-            opts="-c -q -v -h --dry-run --force --full --config --quiet --verbose --help"
+            opts="-c -q -v -h --dry-run --force --full --resend --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

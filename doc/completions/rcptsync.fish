@@ -48,8 +48,9 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s q -l quiet
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -l dry-run -d 'Show what would change, change nothing'
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -l dry-run -d 'Say where the map would go, push nothing'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -l resend -d 'Push even to a gateway that already acknowledged this map (after it lost its spool, or to test the path); with --dry-run, say so'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -l force -d 'The old spelling of --resend, kept for one release (with a warning)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -57,9 +58,10 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s c -l config -
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l dry-run -d 'Show what would change, change nothing'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l full -d 'Search the directory even when it reports no change since the last full run'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l resend -d 'Push even to a gateway that already acknowledged this map'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s h -l help -d 'Print help'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -l spool -d 'The spool directory (apply\'s `[install].spool`)' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -l max-bytes -d 'Refuse maps larger than this many bytes' -r
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand receive" -l timeout -d 'Give up on a sender that has not delivered a complete map within this time' -r
@@ -89,7 +91,7 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand doctor" -s v -l verbos
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -l undo -d 'Where to write the undo LDIF [default: rcptsync-prune-undo-TIME.ldif]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -l apply -d 'Really change the directory'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -l apply -d 'Really change the directory (without it: list what would be removed)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -99,9 +101,10 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s q -l quiet 
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -l password-file -d 'Where to write the bind password' -r -F
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s o -l output -d 'Write the TOML to this file instead of stdout (refused if it exists, unless --force)' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s o -l output -d 'Write the TOML to this file instead of stdout (refused if it exists, unless --overwrite)' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -l force -d 'Replace an existing -o FILE'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -l overwrite -d 'Replace an existing -o FILE (the password file is never overwritten)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -l force -d 'The old spelling of --overwrite, kept for one release (with a warning)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand import-ini" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -40,10 +40,14 @@ pub enum Command {
     Extract(Extraction),
     /// Send the current map to every `[[gateway]]` over ssh, in parallel, only if it changed.
     ///
-    /// --force pushes even an unchanged map; --dry-run says where it would push.
-    Push(Change),
+    /// --resend pushes even a map the gateway already has; --dry-run says where it would push.
+    Push(Push),
     /// Extract, then push (only when the extract succeeded).
-    Sync(Extraction),
+    ///
+    /// --force overrides extract's safety guards; --resend pushes even a map the gateway
+    /// already has. (Until the next release, --force alone also resends, as it did before,
+    /// with a warning.)
+    Sync(Sync),
     /// On the gateway, as the SSH forced command: read one map from stdin into the spool.
     ///
     /// Answers `OK COUNT SHA256` or `ERROR reason` on stdout. Needs no config file.
@@ -77,9 +81,9 @@ pub enum Command {
     },
     /// Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted.
     ///
-    /// Never sends DATA. Prints every answer; with -q only the wrong ones, so nothing when
-    /// all is well. Exit 4 when an answer is not what it should be, 1 when the server cannot
-    /// be reached.
+    /// Never sends DATA. Prints only the wrong answers, so nothing when all is well (-v
+    /// prints every answer). Exit 4 when an answer is not what it should be, 1 when the
+    /// server cannot be reached.
     Verify {
         /// The SMTP server to probe; port 25 unless one is given (`[IPv6]:PORT` for IPv6).
         #[arg(long, value_name = "HOST[:PORT]", default_value = "127.0.0.1:25")]
@@ -106,9 +110,11 @@ pub enum Command {
     /// Remove proxyAddresses in excluded domains from the directory (dry run unless --apply).
     ///
     /// Deletes single values, never the attribute, never a primary SMTP: address; writes an
-    /// undo LDIF (for ldapmodify) before the first change.
+    /// undo LDIF (for ldapmodify) before the first change. Unlike the other commands, which
+    /// change rcptsync's own files and take --dry-run, prune changes the directory: so it only
+    /// lists what it would remove unless told --apply, and a forgotten flag never deletes.
     Prune {
-        /// Really change the directory.
+        /// Really change the directory (without it: list what would be removed).
         #[arg(long)]
         apply: bool,
         /// Where to write the undo LDIF [default: rcptsync-prune-undo-TIME.ldif].
@@ -139,13 +145,76 @@ pub enum Command {
         #[arg(long, value_name = "FILE", default_value = "bind.pw")]
         password_file: PathBuf,
         /// Write the TOML to this file instead of stdout (refused if it exists, unless
-        /// --force).
+        /// --overwrite).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Replace an existing -o FILE.
+        /// Replace an existing -o FILE (the password file is never overwritten).
         #[arg(long, requires = "output")]
+        overwrite: bool,
+        /// The old spelling of --overwrite, kept for one release (with a warning).
+        #[arg(long, requires = "output", hide = true)]
         force: bool,
     },
+}
+
+/// Flags of push.
+#[derive(Debug, Args)]
+pub struct Push {
+    /// Say where the map would go, push nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Push even to a gateway that already acknowledged this map (after it lost its spool,
+    /// or to test the path); with --dry-run, say so.
+    #[arg(long)]
+    pub resend: bool,
+    /// The old spelling of --resend, kept for one release (with a warning).
+    #[arg(long, hide = true)]
+    pub force: bool,
+}
+
+impl Push {
+    /// The command's options: `--force` still means `--resend`, said once.
+    pub fn options(&self) -> crate::cmd::Change {
+        if self.force {
+            tracing::warn!(
+                "push --force is now push --resend; --force will go in the next release"
+            );
+        }
+        crate::cmd::Change {
+            dry_run: self.dry_run,
+            force: false,
+            resend: self.resend || self.force,
+        }
+    }
+}
+
+/// Flags of sync: extract's and push's.
+#[derive(Debug, Args)]
+pub struct Sync {
+    /// Extract's flags.
+    #[command(flatten)]
+    pub extraction: Extraction,
+    /// Push even to a gateway that already acknowledged this map.
+    #[arg(long)]
+    pub resend: bool,
+}
+
+impl Sync {
+    /// The command's options. `--force` alone keeps resending for one release, with a
+    /// warning that names both flags.
+    pub fn options(&self) -> crate::cmd::extract::Options {
+        let mut options = self.extraction.options();
+        let force = options.change.force;
+        if force && !self.resend {
+            tracing::warn!(
+                "sync --force overrides the safety guards and, for this release only, also \
+                 pushes a map a gateway already has; from the next release --force only \
+                 overrides the guards: add --resend to keep pushing an unchanged map"
+            );
+        }
+        options.change.resend = self.resend || force;
+        options
+    }
 }
 
 /// Flags of the commands that extract.
@@ -186,6 +255,7 @@ impl Change {
         crate::cmd::Change {
             dry_run: self.dry_run,
             force: self.force,
+            resend: false,
         }
     }
 }

@@ -69,7 +69,7 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
     match &cli.command {
         Command::Extract(args) => cmd::extract::run(&load()?, &args.options(), printer),
         Command::Sync(args) => cmd::sync::run(&load()?, &args.options(), printer),
-        Command::Push(change) => cmd::push::run(&load()?, &change.options(), printer),
+        Command::Push(args) => cmd::push::run(&load()?, &args.options(), printer),
         Command::Apply {
             change,
             from,
@@ -130,13 +130,19 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
             file,
             password_file,
             output,
+            overwrite,
             force,
         } => {
+            if *force {
+                tracing::warn!(
+                    "import-ini --force is now --overwrite; --force will go in the next release"
+                );
+            }
             let options = cmd::import_ini::Options {
                 file: file.clone(),
                 password_file: password_file.clone(),
                 output: output.clone(),
-                force: *force,
+                overwrite: *overwrite || *force,
             };
             cmd::import_ini::run(&options, printer)
         }

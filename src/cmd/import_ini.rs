@@ -32,7 +32,7 @@ pub struct Options {
     /// Where to write the TOML (None: stdout).
     pub output: Option<PathBuf>,
     /// Replace an existing output file.
-    pub force: bool,
+    pub overwrite: bool,
 }
 
 /// Converts the ini, writes its bind password (if any) to the password file, and prints the
@@ -64,11 +64,11 @@ pub fn run(options: &Options, printer: Printer) -> Result {
         );
     }
     if let Some(output) = &options.output
-        && !options.force
+        && !options.overwrite
         && output.exists()
     {
         return Err(super::Error::Usage(anyhow::anyhow!(
-            "{} exists: refusing to overwrite it; choose another -o FILE or add --force",
+            "{} exists: refusing to overwrite it; choose another -o FILE or add --overwrite",
             output.display()
         )));
     }

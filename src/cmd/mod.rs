@@ -166,4 +166,6 @@ pub struct Change {
     pub dry_run: bool,
     /// Override the safety guards that may be overridden (logged loudly).
     pub force: bool,
+    /// Push even to a gateway that already acknowledged the map.
+    pub resend: bool,
 }

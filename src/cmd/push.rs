@@ -1,5 +1,5 @@
 //! `rcptsync push`: sends the current map to every `[[gateway]]` in parallel, each only when
-//! the map changed since the last successful push to it (or with `--force`).
+//! the map changed since the last successful push to it (or with `--resend`).
 //!
 //! Security: runs as the unprivileged extract account; it reads the map it wrote and talks
 //! to the gateways only through ssh with strict host-key checking. A gateway's answer is
@@ -54,7 +54,7 @@ pub(super) fn push(config: &Config, change: &Change, printer: Printer) -> Result
     let (due, current): (Vec<&Gateway>, Vec<&Gateway>) = config
         .gateways
         .iter()
-        .partition(|g| change.force || !record.has(g, &payload.sha256));
+        .partition(|g| change.resend || !record.has(g, &payload.sha256));
     for gateway in current {
         printer.note(format_args!("{}: unchanged, not pushed", gateway.name))?;
     }

@@ -68,8 +68,8 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
     let mut out = printer.out();
     for (probe, reply) in probes.iter().zip(&replies) {
         let verdict = match probe::judge(probe, reply) {
-            // -q: only the wrong answers (and none when all are right).
-            None if printer.quiet() => continue,
+            // Only the wrong answers (none when all are right, like doctor); -v lists all.
+            None if !printer.verbose() => continue,
             None => "ok".to_owned(),
             Some(problem) => {
                 problems += 1;

@@ -245,13 +245,24 @@ fn output_file_is_written_once_and_replaced_only_with_force() {
     let r = import(dir.path(), &["-o", "rcptsync.toml"]).code(2);
     assert!(
         r.stderr.contains(
-            "rcptsync.toml exists: refusing to overwrite it; choose another -o FILE or add --force"
+            "rcptsync.toml exists: refusing to overwrite it; choose another -o FILE or add --overwrite"
         ),
         "{r}"
     );
     assert!(!dir.path().join("bind.pw").exists(), "{r}");
     fs_err::write(&toml, "# mine\n").unwrap();
-    import(dir.path(), &["-o", "rcptsync.toml", "--force"]).ok();
+    let r = import(dir.path(), &["-o", "rcptsync.toml", "--overwrite"]).ok();
+    assert!(!r.stderr.contains("warning"), "{r}");
+    assert_eq!(fs_err::read_to_string(&toml).unwrap(), written);
+    // The old spelling, for one release, with a warning.
+    fs_err::remove_file(dir.path().join("bind.pw")).unwrap();
+    fs_err::write(&toml, "# mine\n").unwrap();
+    let r = import(dir.path(), &["-o", "rcptsync.toml", "--force"]).ok();
+    assert!(
+        r.stderr
+            .contains("warning: import-ini --force is now --overwrite"),
+        "{r}"
+    );
     assert_eq!(fs_err::read_to_string(&toml).unwrap(), written);
 }
 

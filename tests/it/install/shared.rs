@@ -8,7 +8,7 @@ use crate::support::{Run, rcptsync};
 
 /// `rcptsync verify` against the gateway with a config of `[install]` (whose map says which
 /// domains are open) and `recipients` (the `[recipients]` table an internal host would have).
-fn verify(gw: &Gateway, recipients: &str) -> Run {
+fn verify(gw: &Gateway, verbosity: &str, recipients: &str) -> Run {
     let gateway = gw.postfix.path("rcptsync.toml");
     let config = gw.postfix.path("verify.toml");
     let text = fs_err::read_to_string(&gateway).unwrap();
@@ -16,6 +16,7 @@ fn verify(gw: &Gateway, recipients: &str) -> Run {
     rcptsync(
         &gw.postfix.path(""),
         &[
+            verbosity,
             "verify",
             "-c",
             config.to_str().unwrap(),
@@ -60,7 +61,7 @@ fn an_open_domain_accepts_every_address_and_a_checked_one_refuses_the_unknown() 
         );
         // verify expects a made-up address accepted in the domain the installed map opens,
         // refused in the other.
-        let r = verify(&gw, "domains = [\"example.com\"]").ok();
+        let r = verify(&gw, "-v", "domains = [\"example.com\"]").ok();
         assert!(
             r.stdout
                 .contains("@shared.example.com (must be accepted: an open domain): 250")
@@ -75,10 +76,16 @@ fn an_open_domain_accepts_every_address_and_a_checked_one_refuses_the_unknown() 
             &["nobody-here@shared.example.com", "mallory@example.com"],
         );
         // Listed in internal_relay_domains, but not open: checked like any other.
-        verify(&gw, "domains = [\"example.com\", \"shared.example.com\"]").ok();
+        verify(
+            &gw,
+            "-q",
+            "domains = [\"example.com\", \"shared.example.com\"]",
+        )
+        .ok();
         // The internal host opens it, and the gateway refuses: verify says what is wrong.
         let r = verify(
             &gw,
+            "-q",
             "domains = [\"example.com\", \"shared.example.com\"]\ninternal_relay = [\"shared.example.com\"]",
         )
         .code(4);

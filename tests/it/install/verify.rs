@@ -50,7 +50,15 @@ fn postconf(gw: &Gateway, setting: &str) {
 #[test]
 fn a_correct_gateway_passes() {
     let gw = running();
+    // Silent when every answer is right, like doctor.
     let r = verify(&gw, &["--smtp", &format!("127.0.0.1:{}", gw.postfix.port)]).ok();
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""), "{r}");
+    // -v lists every answer.
+    let r = verify(
+        &gw,
+        &["-v", "--smtp", &format!("127.0.0.1:{}", gw.postfix.port)],
+    )
+    .ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", r.stdout);
     assert!(
@@ -64,13 +72,6 @@ fn a_correct_gateway_passes() {
         "{}",
         lines[1]
     );
-    // -q: nothing at all when every answer is right.
-    let r = verify(
-        &gw,
-        &["-q", "--smtp", &format!("127.0.0.1:{}", gw.postfix.port)],
-    )
-    .ok();
-    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""), "{r}");
     // No message was ever submitted.
     assert!(
         !gw.postfix.maillog().contains("queued"),
@@ -95,16 +96,17 @@ fn a_gateway_without_a_recipient_map_fails() {
         "{}",
         r.stdout
     );
-    // -q: only the wrong answer and the count.
-    let r = verify(
-        &gw,
-        &["-q", "--smtp", &format!("127.0.0.1:{}", gw.postfix.port)],
-    )
-    .code(4);
+    // Only the wrong answer and the count (-v adds the right one).
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{r}");
     assert!(lines[0].starts_with("PROBLEM ("), "{r}");
     assert_eq!(lines[1], "verify: 1 of 2 answers were wrong");
+    let r = verify(
+        &gw,
+        &["-v", "--smtp", &format!("127.0.0.1:{}", gw.postfix.port)],
+    )
+    .code(4);
+    assert_eq!(r.stdout.lines().count(), 3, "{r}");
 }
 
 /// `--smtp HOST` probes port 25, as `telnet HOST smtp` would; the server here accepts every

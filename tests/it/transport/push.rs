@@ -124,16 +124,52 @@ fn push_delivers_the_exact_map_once() {
         mtime
     );
 
-    // A changed map goes out; --force sends an unchanged one.
+    // A changed map goes out; --resend sends an unchanged one.
     sender.write("list.txt", "alice@example.com\ncarol@example.com\n");
     sender.run(&["extract"]).ok();
     sender.run(&["push"]).ok();
     assert_eq!(spooled(&sshd.spool).unwrap(), sender.map());
-    let forced = sender.run(&["push", "--force"]);
+    let resent = sender.run(&["push", "--resend"]).ok();
+    assert!(
+        resent.stdout.starts_with("mx1: pushed 2 recipients"),
+        "{resent}"
+    );
+    assert_eq!(resent.stderr, "", "{resent}");
+    // --dry-run --resend says it would push, and pushes nothing.
+    let dry = sender.run(&["push", "--dry-run", "--resend"]).ok();
+    assert!(
+        dry.stdout.starts_with("mx1: would push 2 recipients"),
+        "{dry}"
+    );
+    // The old spelling still works for one release, with a warning.
+    let forced = sender.run(&["push", "--force"]).ok();
     assert!(
         forced.stdout.starts_with("mx1: pushed 2 recipients"),
         "{forced}"
     );
+    assert!(
+        forced
+            .stderr
+            .contains("warning: push --force is now push --resend"),
+        "{forced}"
+    );
+    // sync: --force overrides the guards and, for this release, still resends (said, naming
+    // both flags); --force --resend says nothing; --resend alone resends.
+    let sync = sender.run(&["sync", "--force"]).ok();
+    assert!(sync.stdout.contains("mx1: pushed 2 recipients"), "{sync}");
+    assert!(
+        sync.stderr
+            .contains("sync --force overrides the safety guards")
+            && sync.stderr.contains("add --resend"),
+        "{sync}"
+    );
+    let sync = sender.run(&["sync", "--force", "--resend"]).ok();
+    assert!(sync.stdout.contains("mx1: pushed 2 recipients"), "{sync}");
+    assert_eq!(sync.stderr, "", "{sync}");
+    let sync = sender.run(&["sync", "--resend"]).ok();
+    assert!(sync.stdout.contains("mx1: pushed 2 recipients"), "{sync}");
+    let sync = sender.run(&["sync"]).ok();
+    assert_eq!(sync.stdout, "", "{sync}");
 }
 
 #[test]
