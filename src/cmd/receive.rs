@@ -4,7 +4,7 @@
 //! Security: runs as the unprivileged SSH account, from `authorized_keys`
 //! (`restrict,command="rcptsync receive --spool DIR"`). It needs no config file and imports
 //! nothing of the configuration, the sources or the transport: the whole job is
-//! [`crate::install::spool::receive`]. The reply on stdout is one line, `OK COUNT SHA256` or
+//! [`crate::receive::receive`]. The reply on stdout is one line, `OK COUNT SHA256` or
 //! `ERROR reason`, for the pushing side to report.
 
 use std::os::fd::AsFd as _;
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use tracing::error;
 
 use super::{ExitStatus, Printer, Result};
-use crate::install::spool;
+use crate::receive;
 
 /// Where to receive.
 #[derive(Debug, Clone)]
@@ -33,9 +33,9 @@ pub fn run(options: &Options, printer: Printer) -> Result {
     let stdin = std::io::stdin();
     let mut input = std::io::BufReader::with_capacity(
         1 << 16,
-        spool::Deadline::new(stdin.as_fd(), options.timeout),
+        receive::Deadline::new(stdin.as_fd(), options.timeout),
     );
-    let received = spool::receive(
+    let received = receive::receive(
         &options.spool,
         &mut input,
         options.max_bytes,

@@ -1,167 +1,25 @@
-//! The spool directory between `receive` and `apply`.
+//! Root's side of the spool: how `apply` opens the map that `receive`
+//! ([`crate::receive`], the spool account's side) left there, or the one named with `--from`,
+//! and checks the handle before it reads a byte.
 //!
-//! [`receive`] is what the gateway's SSH forced command runs: it reads one payload from its
-//! input, checks it ([`crate::map::payload`]) while streaming it to a temporary file, and
-//! renames that file to [`SPOOL_NAME`], header and body together. [`Spooled`] is how `apply`
-//! opens that file (or the one named with `--from`) and checks the handle before it reads a
-//! byte.
-//!
-//! Security: [`receive`] runs as the unprivileged SSH account. It reads only its input,
-//! writes only the spool, refuses any command the client asked for other than
-//! [`REMOTE_COMMAND`] (so the key cannot run commands or copy files), gives up on a sender
-//! that stalls ([`Deadline`]) and holds a fixed amount of memory whatever the header claims.
-//! A truncated, oversized or corrupt payload never replaces the spool file. This module
-//! imports nothing of the configuration, the sources or the transport: the receiving side of
-//! the privilege split depends only on the payload format, the atomic writer and the lock.
-//!
-//! [`Spooled`] is the root side of the same boundary: everything in the spool is controlled
-//! by the spool account, so apply opens the one name it expects without following links and
-//! without blocking, then checks the opened handle (a regular file with one link, owned by
-//! root or the spool's owner, writable by nobody else, within `[install].max_bytes`) and
-//! reads only from that handle. No name is looked up twice.
+//! Security: everything in the spool is controlled by the spool account, so apply opens the
+//! one name it expects without following links and without blocking, then checks the opened
+//! handle (a regular file with one link, owned by root or the spool's owner, writable by
+//! nobody else, within `[install].max_bytes`) and reads only from that handle. No name is
+//! looked up twice.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Seek as _, SeekFrom, Write as _};
-use std::os::fd::AsFd;
+use std::io::{BufRead, BufReader, Read, Seek as _, SeekFrom};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
 
-use crate::lock::Lock;
-use crate::map::atomic::{self, Replacement};
-use crate::map::payload::{self, Header, REMOTE_COMMAND};
-
-/// The spool file `receive` writes and `apply` takes: the payload as received.
-pub const SPOOL_NAME: &str = "relay_recipients";
-
-/// receive's lock, in the spool.
-const RECEIVE_LOCK: &str = ".receive.lock";
-
-/// The sidecar earlier versions wrote beside the map; receive removes it.
-const OLD_HEADER: &str = "relay_recipients.header";
-
-/// Receives one payload from `input` into `spool`, refusing bodies larger than `max_bytes`.
-/// `asked` is the command the client asked ssh for (`SSH_ORIGINAL_COMMAND`), if any. The
-/// answer for the pushing side is `OK COUNT SHA256`; an error says why nothing was stored.
-pub fn receive(
-    spool: &Path,
-    input: &mut impl BufRead,
-    max_bytes: u64,
-    asked: Option<&str>,
-) -> Result<String, String> {
-    if let Some(asked) = asked
-        && !asked.is_empty()
-        && asked != REMOTE_COMMAND
-    {
-        return Err(format!(
-            "this key may only deliver maps; refusing the command {:?}",
-            asked.chars().take(80).collect::<String>()
-        ));
-    }
-    if !spool.is_dir() {
-        return Err(format!(
-            "spool directory {} does not exist",
-            escape(spool.as_os_str())
-        ));
-    }
-    let _lock = Lock::acquire(&spool.join(RECEIVE_LOCK)).map_err(|e| e.to_string())?;
-    let target = spool.join(SPOOL_NAME);
-    // Under the lock no other receive is writing: any temporary file is a killed run's.
-    for leftover in atomic::remove_leftovers(&target).map_err(|e| e.to_string())? {
-        tracing::info!(
-            "removed {}, left by a receive that was killed",
-            escape(leftover.as_os_str())
-        );
-    }
-    let header = Header::read(input).map_err(|e| e.to_string())?;
-    if header.length > max_bytes {
-        return Err(payload::Error::TooLarge {
-            length: header.length,
-            limit: max_bytes,
-        }
-        .to_string());
-    }
-    let mut replacement = Replacement::new(&target, 0o644).map_err(|e| e.to_string())?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, replacement.file());
-        out.write_all(header.text.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .map_err(|e| format!("store: {e}"))?;
-        header
-            .copy_body(input, max_bytes, &mut out)
-            .map_err(|e| e.to_string())?;
-        out.flush().map_err(|e| format!("store: {e}"))?;
-    }
-    replacement.commit().map_err(|e| e.to_string())?;
-    match fs_err::remove_file(spool.join(OLD_HEADER)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!("{e}"),
-    }
-    Ok(format!("OK {} {}", header.count, header.sha256))
-}
-
-/// A reader of a file descriptor that gives up at a deadline for the whole session, however
-/// the peer trickles its bytes. It reads the descriptor directly (no buffer of its own), so
-/// that waiting for input and reading it agree.
-pub struct Deadline<F> {
-    fd: F,
-    deadline: Instant,
-    timeout: Duration,
-}
-
-impl<F: AsFd> Deadline<F> {
-    /// Reads `fd` for at most `timeout` from now.
-    pub fn new(fd: F, timeout: Duration) -> Self {
-        Self {
-            fd,
-            deadline: Instant::now() + timeout,
-            timeout,
-        }
-    }
-}
-
-impl<F: AsFd> Read for Deadline<F> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
-        loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "no complete map within {} (receive --timeout)",
-                        humantime::format_duration(self.timeout)
-                    ),
-                ));
-            }
-            let wait = Timespec {
-                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
-                tv_nsec: i64::from(left.subsec_nanos()),
-            };
-            let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-            match poll(&mut fds, Some(&wait)) {
-                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
-                Ok(_) => {}
-                Err(e) => return Err(e.into()),
-            }
-            match rustix::io::read(&self.fd, &mut *buf) {
-                Ok(n) => return Ok(n),
-                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-}
-
-/// A name as it may be printed: control characters and other bytes a terminal or a log
-/// reader could act on are escaped, so a file name cannot forge log lines.
-pub fn escape(name: &OsStr) -> String {
-    name.to_string_lossy().escape_debug().to_string()
-}
+use crate::map::atomic;
+use crate::map::payload::{self, Header};
+use crate::receive::RECEIVE_LOCK;
+pub use crate::receive::{SPOOL_NAME, escape};
 
 /// Why a spooled map is not taken.
 #[derive(Debug, thiserror::Error)]
@@ -504,63 +362,9 @@ impl BufRead for Body<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::receive::receive;
+    use crate::receive::tests::{payload, spool};
     use std::os::unix::fs::PermissionsExt as _;
-    use std::time::SystemTime;
-
-    fn payload(body: &[u8]) -> Vec<u8> {
-        let header = Header::new(
-            body.len() as u64,
-            payload::count_entries(body),
-            &crate::map::digest::sha256_hex(body),
-            "test",
-            SystemTime::UNIX_EPOCH,
-        );
-        [header.text.as_bytes(), b"\n", body].concat()
-    }
-
-    fn spool() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        fs_err::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        dir
-    }
-
-    #[test]
-    fn receives_a_checked_payload_and_refuses_other_commands() {
-        let dir = spool();
-        let bytes = payload(b"a@example.com OK\n");
-        let reply = receive(dir.path(), &mut &bytes[..], 1 << 20, Some("receive")).unwrap();
-        assert!(reply.starts_with("OK 1 "), "{reply}");
-        assert_eq!(fs_err::read(dir.path().join(SPOOL_NAME)).unwrap(), bytes);
-        let refused = receive(
-            dir.path(),
-            &mut &bytes[..],
-            1 << 20,
-            Some("cat /etc/shadow"),
-        );
-        assert!(refused.unwrap_err().contains("may only deliver maps"));
-        let truncated = receive(dir.path(), &mut &bytes[..bytes.len() - 1], 1 << 20, None);
-        assert!(truncated.unwrap_err().contains("truncated"));
-        let large = receive(dir.path(), &mut &bytes[..], 4, None);
-        assert!(large.unwrap_err().contains("more than the limit"));
-        assert_eq!(fs_err::read(dir.path().join(SPOOL_NAME)).unwrap(), bytes);
-        // Nothing but the map and the lock: refused payloads leave no temporary file.
-        let mut names: Vec<String> = fs_err::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, [RECEIVE_LOCK, SPOOL_NAME]);
-    }
-
-    #[test]
-    fn leftovers_of_killed_receives_are_removed() {
-        let dir = spool();
-        let leftover = dir.path().join(".relay_recipients.abc123.tmp");
-        fs_err::write(&leftover, vec![0u8; 4096]).unwrap();
-        let bytes = payload(b"a@example.com OK\n");
-        receive(dir.path(), &mut &bytes[..], 1 << 20, None).unwrap();
-        assert!(!leftover.exists());
-    }
 
     #[test]
     fn apply_opens_the_spooled_payload_and_names_strays() {
@@ -653,47 +457,5 @@ mod tests {
         assert!(refused("owner").contains("owned by uid 4242"));
         fs_err::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(refused("directory").contains("chmod go-w"));
-    }
-
-    #[test]
-    fn a_stalled_sender_times_out() {
-        let (reader, _writer) = std::io::pipe().unwrap();
-        let started = Instant::now();
-        let mut input = BufReader::new(Deadline::new(reader, Duration::from_millis(200)));
-        let e = Header::read(&mut input).unwrap_err().to_string();
-        assert!(e.contains("no complete map within 200ms"), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(2));
-    }
-
-    /// The privilege split, checked where it can drift: the receiving side's modules must not
-    /// use the configuration, the sources or the transport.
-    #[test]
-    fn the_receive_path_imports_no_config_source_or_transport() {
-        for file in [
-            "src/install/spool.rs",
-            "src/cmd/receive.rs",
-            "src/map/payload.rs",
-            "src/map/atomic.rs",
-            "src/map/digest.rs",
-            "src/lock.rs",
-        ] {
-            let text =
-                fs_err::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap();
-            for forbidden in ["config", "source", "transport"] {
-                assert!(
-                    !code.contains(&format!("crate::{forbidden}")),
-                    "{file} uses crate::{forbidden}"
-                );
-                // `use crate::{config, ...}` names it without the path.
-                let grouped = code.split("use crate::{").skip(1).any(|group| {
-                    let names = group.split('}').next().unwrap_or_default();
-                    names
-                        .split([',', ' ', '\n', ':'])
-                        .any(|name| name == forbidden)
-                });
-                assert!(!grouped, "{file} imports {forbidden}");
-            }
-        }
     }
 }
