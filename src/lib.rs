@@ -49,6 +49,7 @@ pub mod metrics;
 pub mod postfix;
 pub mod receive;
 pub mod rules;
+pub mod secret;
 pub mod source;
 pub mod tls;
 pub mod transport;

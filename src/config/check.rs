@@ -10,8 +10,8 @@ use crate::postfix::{MapSpec, MapType};
 use crate::rules::address;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
+use crate::secret::PasswordSource;
 use crate::source::graph::{CredentialFile, GraphSourceConfig};
-use crate::source::ldap::secret::PasswordSource;
 use crate::source::ldap::{self, Bind, LdapSourceConfig};
 use crate::transport::Gateway;
 

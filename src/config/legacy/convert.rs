@@ -663,7 +663,7 @@ mod tests {
         assert_eq!(bind.dn, "svc@example.com");
         assert_eq!(
             bind.password,
-            crate::source::ldap::secret::PasswordSource::File("/etc/rcptsync/bind.pw".into())
+            crate::secret::PasswordSource::File("/etc/rcptsync/bind.pw".into())
         );
         // bindAnon = 1 ignores user and passwd, as the legacy script did.
         let (conversion, config) = load(&minimal(
@@ -678,7 +678,7 @@ mod tests {
         assert!(conversion.password.is_none());
         assert_eq!(
             ldap(&config).bind.as_ref().unwrap().password,
-            crate::source::ldap::secret::PasswordSource::Env
+            crate::secret::PasswordSource::Env
         );
         assert!(conversion.toml.contains("RCPTSYNC_BIND_PASSWORD"));
     }

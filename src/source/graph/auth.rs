@@ -20,7 +20,7 @@ use sha2::Digest as _;
 
 use super::http::Http;
 use super::{CredentialFile, Error, GraphSourceConfig, said, shown};
-use crate::source::ldap::secret::{self, Secret};
+use crate::secret::{self, Secret};
 
 /// The scope of an application token for Graph.
 const SCOPE: &str = "https://graph.microsoft.com/.default";

@@ -99,7 +99,7 @@ pub type DeltaLinks = BTreeMap<String, String>;
 pub enum Error {
     /// The secret file or certificate file is refused (the admin's to fix).
     #[error(transparent)]
-    Secret(#[from] crate::source::ldap::secret::Error),
+    Secret(#[from] crate::secret::Error),
     /// The certificate file holds no usable RSA key and certificate.
     #[error("client_certificate {}: {reason}", path.display())]
     Certificate {

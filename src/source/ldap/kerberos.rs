@@ -35,7 +35,7 @@ pub struct Keytab {
 pub enum Error {
     /// The file failed the checks of a secret (or could not be read).
     #[error(transparent)]
-    File(#[from] super::secret::Error),
+    File(#[from] crate::secret::Error),
     /// Not a keytab this rcptsync can read.
     #[error(
         "{} is not a keytab: {reason}; export one with `ktpass`, `samba-tool domain exportkeytab` or `msktutil`",
@@ -229,7 +229,7 @@ mod enabled {
         /// the KDC yet ([`Credential::login`]).
         pub fn open(keytab: &Keytab) -> Result<Self, Error> {
             let path = &keytab.path;
-            let file = super::super::secret::open_private(path, "keytab")?;
+            let file = crate::secret::open_private(path, "keytab")?;
             let mut bytes = Vec::new();
             (&file)
                 .take(MAX_KEYTAB_BYTES + 1)

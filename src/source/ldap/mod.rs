@@ -24,7 +24,6 @@ mod mark;
 mod modify;
 pub mod prune;
 mod search;
-pub mod secret;
 mod wire;
 
 use std::time::Duration;
@@ -33,9 +32,9 @@ use ldap3::LdapError;
 use tracing::info;
 
 use super::Entry;
+use crate::secret::{self, PasswordSource, Secret};
 pub use connect::{Connection, connect};
 pub use search::{Attributes, SearchStats, is_attribute};
-use secret::{PasswordSource, Secret};
 pub use wire::Limits;
 
 /// The Exchange recipient filter of the original recipe: users with and without mailboxes,

@@ -1,9 +1,9 @@
-//! The bind password: read from a file only the service account can read, or from the
-//! environment; never from argv (visible in `ps`), never printed.
-//!
-//! It lives beside the source that reads it: the LDAP bind needs the password only at connect
-//! time, and the config holds just a [`PasswordSource`], where to find it. The Graph source
-//! reads its client secret and its certificate's key through [`read_private`], the same checks.
+//! Secrets: the bind password, read from a file only the service account can read, or from
+//! the environment; never from argv (visible in `ps`), never printed. The LDAP bind needs the
+//! password only at connect time, and the config holds just a [`PasswordSource`], where to
+//! find it. The Graph source reads its client secret and its certificate's key, and the
+//! Kerberos bind its keytab, through [`read_private`] and [`open_private`]: the same checks,
+//! in a module of their own that no source owns.
 //!
 //! The file is checked as ssh checks a private key, on the opened handle (so that nothing can
 //! be swapped in between the check and the read): a regular file, owned by the user rcptsync
