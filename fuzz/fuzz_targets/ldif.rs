@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rcptsync::source::Entry;
+use rcptsync::rules::Entry;
 use rcptsync::source::ldif::{self, Reader};
 
 fuzz_target!(|data: &[u8]| {

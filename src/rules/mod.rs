@@ -11,14 +11,15 @@
 
 pub mod address;
 pub mod domains;
+mod entry;
 pub mod guard;
 
 use std::fmt;
 
 use crate::map::keys::KeySet;
-use crate::source::Entry;
 use address::AddressError;
 use domains::{AcceptedDomains, ExcludedDomains};
+pub use entry::Entry;
 
 /// The `[recipients]` policy, compiled.
 #[derive(Debug, Clone)]

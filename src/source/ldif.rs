@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use super::Entry;
+use crate::rules::Entry;
 
 /// Why an LDIF file cannot be used.
 #[derive(Debug, thiserror::Error)]

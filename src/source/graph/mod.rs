@@ -4,7 +4,7 @@
 //! its recipients are Graph's users, mail-enabled groups and org contacts. A run gets an
 //! application token with the client-credentials grant ([`Credentials`]: a client secret, or a
 //! certificate whose key signs a client assertion), then lists each collection completely
-//! ([`Client::read`]), following `@odata.nextLink` pages. Each object becomes an [`Entry`](crate::source::Entry) named
+//! ([`Client::read`]), following `@odata.nextLink` pages. Each object becomes an [`Entry`](crate::rules::Entry) named
 //! `graph user <id>` (group, contact) so that a rejected value points at the object to fix; the
 //! recipient rules are the same as for Active Directory. Guests are never exported; disabled
 //! users stay (shared mailboxes are disabled users).

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::http::Reply;
 use super::page::{self, Link, Object};
 use super::{Client, DeltaLinks, Error, MAX_LINK, MAX_PAGES, said, shown};
-use crate::source::Entry;
+use crate::rules::Entry;
 
 /// One collection Graph lists.
 struct Collection {

@@ -31,7 +31,7 @@ use std::time::Duration;
 use ldap3::LdapError;
 use tracing::info;
 
-use super::Entry;
+use crate::rules::Entry;
 use crate::secret::{self, PasswordSource, Secret};
 pub use connect::{Connection, connect};
 pub use search::{Attributes, SearchStats, is_attribute};
