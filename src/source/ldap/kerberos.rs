@@ -64,10 +64,6 @@ pub enum Error {
     NotBuilt,
 }
 
-/// The largest sealed buffer rcptsync accepts (the most the three bytes of the SASL
-/// negotiation can say): the message bounds of the wire apply to what it unseals.
-pub const MAX_RECEIVE: u32 = 0x00ff_ffff;
-
 /// The principals a keytab has keys for, in file order, once each (the MIT/Heimdal format,
 /// version 0x0502, that every current tool writes).
 pub fn principals(bytes: &[u8]) -> Result<Vec<String>, String> {
@@ -203,7 +199,8 @@ mod enabled {
     use libgssapi::name::Name;
     use libgssapi::oid::GSS_NT_KRB5_PRINCIPAL;
 
-    use super::{Error, Keytab, MAX_RECEIVE, principals};
+    use super::super::frame::MAX_RECEIVE;
+    use super::{Error, Keytab, principals};
 
     /// A keytab is small (a few keys per principal); anything larger is not one.
     const MAX_KEYTAB_BYTES: u64 = 1024 * 1024;
@@ -558,7 +555,7 @@ mod enabled {
         wire.write_all(&request)
             .await
             .map_err(|e| format!("Kerberos bind: {e}"))?;
-        let response = super::super::wire::read_message(
+        let response = super::super::frame::read_message(
             wire,
             "the Kerberos bind",
             "the server closed the connection during the Kerberos bind",

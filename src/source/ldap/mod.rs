@@ -19,6 +19,7 @@ mod connect;
 mod diagnose;
 pub mod discover;
 pub mod exchange;
+mod frame;
 pub mod kerberos;
 mod mark;
 mod modify;

@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
+use super::frame::{Header, MAX_RECEIVE, read_message};
 use super::kerberos::{Login, Seal};
 
 /// What the server may send on one connection.
@@ -226,40 +227,6 @@ pub(super) fn tls_server_end_point(der: &[u8]) -> Vec<u8> {
     binding
 }
 
-/// One whole LDAP message from `wire`, of at most 64 KiB: the answers rcptsync reads itself
-/// (to StartTLS, to a Kerberos bind) are small. `during` names the exchange for the errors;
-/// `closed` says what a connection closed in the middle means.
-pub(super) async fn read_message(
-    wire: &mut (impl AsyncRead + Unpin),
-    during: &str,
-    closed: &str,
-) -> Result<Vec<u8>, String> {
-    let mut message = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(head) = Header::parse(&message)? {
-            let len = usize::try_from(head.length)
-                .unwrap_or(usize::MAX)
-                .saturating_add(head.size);
-            if message.len() >= len {
-                message.truncate(len);
-                return Ok(message);
-            }
-        }
-        if message.len() > 64 * 1024 {
-            return Err(format!("the server's answer to {during} is too long"));
-        }
-        let n = wire
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("{during}: {e}"))?;
-        if n == 0 {
-            return Err(closed.to_owned());
-        }
-        message.extend_from_slice(&chunk[..n]);
-    }
-}
-
 /// The StartTLS extended request (RFC 4511 4.14.1) with message ID 1: ldap3 begins its own
 /// numbering afresh once TLS is up, which LDAP allows (no request is outstanding).
 const STARTTLS: &[u8] = b"\x30\x1d\x02\x01\x01\x77\x18\x80\x161.3.6.1.4.1.1466.20037";
@@ -310,51 +277,6 @@ fn starttls_result(bytes: &[u8]) -> Result<Option<u8>, String> {
             }
         }
         _ => Err(bad()),
-    }
-}
-
-/// One LDAP message's BER header: the SEQUENCE tag and its definite length.
-#[derive(Debug, PartialEq, Eq)]
-struct Header {
-    /// Bytes of the header itself.
-    size: usize,
-    /// Bytes of the content that follows.
-    length: u64,
-}
-
-impl Header {
-    /// Reads the header at the start of `bytes`; None while it is incomplete; an error when
-    /// it is not an LDAP message's (RFC 4511 5.1: definite lengths only).
-    fn parse(bytes: &[u8]) -> Result<Option<Self>, String> {
-        let Some(&tag) = bytes.first() else {
-            return Ok(None);
-        };
-        if tag != 0x30 {
-            return Err(format!(
-                "the server sent something that is not an LDAP message (tag 0x{tag:02x})"
-            ));
-        }
-        let Some(&first) = bytes.get(1) else {
-            return Ok(None);
-        };
-        if first < 0x80 {
-            return Ok(Some(Self {
-                size: 2,
-                length: u64::from(first),
-            }));
-        }
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 8 {
-            return Err("the server sent an LDAP message with an invalid length".into());
-        }
-        let Some(digits) = bytes.get(2..2 + count) else {
-            return Ok(None);
-        };
-        let length = digits.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b));
-        Ok(Some(Self {
-            size: 2 + count,
-            length,
-        }))
     }
 }
 
@@ -538,10 +460,10 @@ async fn relay_sealed(
                 }
             }
             let len = u32::from_be_bytes(len);
-            if len == 0 || len > super::kerberos::MAX_RECEIVE {
+            if len == 0 || len > MAX_RECEIVE {
                 tripwire.trip(format!(
                     "the server sent a sealed buffer of {len} bytes; rcptsync takes 1 to {}",
-                    super::kerberos::MAX_RECEIVE
+                    MAX_RECEIVE
                 ));
                 break;
             }
