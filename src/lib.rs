@@ -47,6 +47,7 @@ pub mod lock;
 pub mod map;
 pub mod metrics;
 pub mod postfix;
+pub mod prune;
 pub mod receive;
 pub mod rules;
 pub mod secret;

@@ -9,8 +9,8 @@
 //! needs another primary first. The first failure stops the run; the undo LDIF is then
 //! rewritten to hold exactly the values that were removed.
 //!
-//! The directory work (the search, the undo LDIF, the removals) is in
-//! [`crate::source::ldap::prune`]; this is the command around it.
+//! The directory work (the search, the undo LDIF, the removals) is in [`crate::prune`]; this
+//! is the command around it.
 //!
 //! Security: needs a bind account with write access to proxyAddresses; nothing else does.
 
@@ -22,8 +22,8 @@ use tracing::{error, warn};
 use super::{ExitStatus, Printer, Result};
 use crate::config::{self, Config, SourceKind};
 use crate::map::atomic;
-use crate::source::ldap::{self, prune};
-use prune::Removal;
+use crate::prune::{self, Removal};
+use crate::source::ldap;
 
 /// What prune does.
 #[derive(Debug, Clone, Default)]

@@ -24,7 +24,8 @@ use tracing::{info, warn};
 
 use super::wire::{self, Endpoint, Tripwire};
 use super::{
-    Bounds, Credentials, Error, LdapSourceConfig, describe, describe_result, diagnose, kerberos,
+    Bounds, Credentials, Error, LdapSourceConfig, describe_error, describe_result, diagnose,
+    kerberos,
 };
 
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
@@ -56,6 +57,13 @@ impl Connection {
     /// The server this connection is bound to.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The runtime, the bound ldap3 handle and the per-request timeout, for the one module
+    /// that changes the directory (`crate::prune`): this source only reads, and so it offers
+    /// no write of its own.
+    pub(crate) fn session(&mut self) -> (&Runtime, &mut Ldap, Duration) {
+        (&self.rt, &mut self.ldap, self.timeout)
     }
 }
 
@@ -164,7 +172,7 @@ fn connect_one(
     let mut ldap = rt.block_on(async {
         let (conn, ldap) = LdapConnAsync::with_settings(settings, "ldapi:///")
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| describe_error(&e))?;
         ldap3::drive!(conn);
         Ok::<_, String>(ldap)
     })?;
@@ -183,7 +191,7 @@ fn connect_one(
                 ldap.with_timeout(config.timeout)
                     .simple_bind(&bind.dn, password.expose()),
             )
-            .map_err(|e| tripwire.reason().unwrap_or_else(|| describe(&e)))?;
+            .map_err(|e| tripwire.reason().unwrap_or_else(|| describe_error(&e)))?;
         match result.rc {
             0 => {}
             8 => return Err(diagnose::stronger_auth_required(&result.text)),

@@ -4,14 +4,14 @@
 //! then reads every recipient entry with one complete paged search ([`read`], on
 //! [`Connection::search`]). Anything short of a complete search is an [`Error`] and nothing is
 //! written: a partial read must never reach the map. Besides the search, a connection can
-//! read the directory's change mark ([`Connection::change_mark`]), Exchange's accepted domains
-//! ([`Connection::accepted_domains`]) and, for `rcptsync prune` only, delete one value
-//! ([`Connection::delete_value`]).
+//! read the directory's change mark ([`Connection::change_mark`]) and Exchange's accepted
+//! domains ([`Connection::accepted_domains`]). It only reads: `rcptsync prune`'s one change,
+//! deleting a value, is in `crate::prune`.
 //!
 //! TLS is verified, always: against `ca_file` or the system trust store, with the server name
 //! from the URL. There is no switch to turn verification off.
 //!
-//! Security: needs only read access to the recipients' attributes (prune aside). The bind
+//! Security: needs only read access to the recipients' attributes. The bind
 //! password is read before connecting ([`LdapSourceConfig::credentials`]), never logged, and
 //! never sent over a connection without TLS unless the source says `insecure_cleartext_bind`.
 
@@ -22,8 +22,6 @@ pub mod exchange;
 mod frame;
 pub mod kerberos;
 mod mark;
-mod modify;
-pub mod prune;
 mod search;
 mod wire;
 
@@ -171,16 +169,6 @@ pub enum Error {
     /// The CA file or the TLS settings could not be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),
-    /// A modification was refused.
-    #[error("{server}: modify {dn:?} failed: {reason}")]
-    Modify {
-        /// The server.
-        server: String,
-        /// The entry.
-        dn: String,
-        /// The server's answer.
-        reason: String,
-    },
     /// The search did not complete.
     #[error(
         "{server}: search of {base:?} failed: {reason}; the result would be incomplete, so nothing was written"
@@ -216,7 +204,7 @@ pub fn library_panic(file: &str, line: u32, message: &str) -> bool {
 }
 
 /// Turns an ldap3 error into a sentence, spelling out the TLS cases admins meet.
-fn describe(error: &LdapError) -> String {
+pub(crate) fn describe_error(error: &LdapError) -> String {
     let text = super::error_chain(error);
     if matches!(error, LdapError::Timeout { .. }) {
         format!("timed out ({text})")
@@ -257,7 +245,7 @@ fn tls_advice(text: String) -> String {
 }
 
 /// `result code 4 (sizeLimitExceeded): "the server's text"` (quoted: the server's words).
-fn describe_result(rc: u32, text: &str) -> String {
+pub(crate) fn describe_result(rc: u32, text: &str) -> String {
     match diagnose::said(text) {
         shown if shown.is_empty() => result_name(rc),
         shown => format!("{}: {shown}", result_name(rc)),
@@ -303,7 +291,7 @@ fn self_error(url: &str, base: &str, e: &LdapError) -> Error {
         base: base.to_owned(),
         reason: match e {
             LdapError::LdapResult { result } => describe_result(result.rc, &result.text),
-            _ => describe(e),
+            _ => describe_error(e),
         },
     }
 }

@@ -1,19 +1,42 @@
-//! The directory side of `rcptsync prune`: finding the proxyAddresses values in excluded
-//! domains, the LDIF that puts them back, and their removal one value at a time.
+//! `rcptsync prune`'s work on the directory: finding the proxyAddresses values in excluded
+//! domains, the LDIF that puts them back, and their removal one value at a time. It lives
+//! apart from the sources because it writes: a source only reads.
 //!
 //! Only `smtp:` values are candidates; a primary address (`SMTP:` in capitals) is never
 //! removed, only reported, because the entry needs another primary first. Each value is
-//! removed with its own LDAP modify `delete` of that one value ([`Connection::delete_value`]),
+//! removed with its own LDAP modify `delete` of that one value ([`modify::delete_value`]),
 //! never by replacing the attribute, so concurrent changes to the other values are safe. The
 //! first failure stops the removals: what was done is then exactly a prefix of the list, which
 //! the undo LDIF can describe.
 //!
 //! The `prune` command decides what to print, where the undo file goes and
 //! the exit status; nothing here writes files.
+//!
+//! Security: needs a bind account with write access to proxyAddresses; reading does not.
 
-use super::{Connection, Error, LdapSourceConfig, is_attribute};
+mod modify;
+
 use crate::rules::domains::ExcludedDomains;
+use crate::source::ldap::{self, Connection, LdapSourceConfig, is_attribute};
 use crate::source::ldif;
+
+/// Why prune could not find or remove the values.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The search (or the connection) failed.
+    #[error(transparent)]
+    Source(#[from] ldap::Error),
+    /// The server refused to delete a value.
+    #[error("{server}: modify {dn:?} failed: {reason}")]
+    Modify {
+        /// The server.
+        server: String,
+        /// The entry.
+        dn: String,
+        /// The server's answer.
+        reason: String,
+    },
+}
 
 /// The attribute prune works on.
 const ATTRIBUTE: &str = "proxyAddresses";
@@ -130,7 +153,7 @@ pub struct Outcome {
 /// Deletes each value in order, stopping at the first failure.
 pub fn remove(connection: &mut Connection, removals: &[Removal]) -> Outcome {
     for (done, removal) in removals.iter().enumerate() {
-        if let Err(e) = connection.delete_value(&removal.dn, ATTRIBUTE, &removal.value) {
+        if let Err(e) = modify::delete_value(connection, &removal.dn, ATTRIBUTE, &removal.value) {
             return Outcome {
                 removed: done,
                 failure: Some(e),
