@@ -163,12 +163,16 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__extract)
-            opts="-c -q -v -h --dry-run --force --full --config --quiet --verbose --help"
+            opts="-c -q -v -h --dry-run --force --full --dump-entries --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --dump-entries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -491,12 +495,16 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__sync)
-            opts="-c -q -v -h --dry-run --force --full --resend --config --quiet --verbose --help"
+            opts="-c -q -v -h --dry-run --force --full --dump-entries --resend --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --dump-entries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

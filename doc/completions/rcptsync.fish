@@ -40,6 +40,7 @@ complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "prune" -d 'Remove
 complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "status" -d 'Show the state of the map, its sources and gateways, or of a gateway\'s installed map'
 complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "import-ini" -d 'Convert the legacy Perl script\'s relay_recipients.ini to rcptsync TOML (on stdout, or -o FILE)'
 complete -c rcptsync -n "__fish_rcptsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l dump-entries -d 'Also write every entry the directory sources returned, as LDIF, to this new file (mode 0600; it holds addresses): a `kind = "ldif"` source that reproduces the run, for a bug report or a test case. Implies --full' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l dry-run -d 'Show what would change, change nothing'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
@@ -54,6 +55,7 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -l force -d 'The
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand push" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l dump-entries -d 'Also write every entry the directory sources returned, as LDIF, to this new file (mode 0600; it holds addresses): a `kind = "ldif"` source that reproduces the run, for a bug report or a test case. Implies --full' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l dry-run -d 'Show what would change, change nothing'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'

@@ -226,6 +226,11 @@ pub struct Extraction {
     /// Search the directory even when it reports no change since the last full run.
     #[arg(long)]
     pub full: bool,
+    /// Also write every entry the directory sources returned, as LDIF, to this new file
+    /// (mode 0600; it holds addresses): a `kind = "ldif"` source that reproduces the run, for
+    /// a bug report or a test case. Implies --full.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub dump_entries: Option<PathBuf>,
 }
 
 impl Extraction {
@@ -234,6 +239,7 @@ impl Extraction {
         crate::cmd::extract::Options {
             change: self.change.options(),
             full: self.full,
+            dump_entries: self.dump_entries.clone(),
         }
     }
 }

@@ -29,18 +29,20 @@ use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
 use crate::rules::domains::AcceptedDomains;
 use crate::rules::guard::{Proposal, Verdict};
-use crate::rules::{Collector, Rejection, Rules};
+use crate::rules::{Collector, Entry, Rejection, Rules};
 use crate::source::graph::{self, GraphSourceConfig};
 use crate::source::ldap::exchange::AcceptedDomains as ExchangeDomains;
 use crate::source::{ldap, ldif, list};
 
 /// What to extract, besides the config.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Guards and dry run.
     pub change: Change,
     /// Search the directory even when it reports no change since the last full run.
     pub full: bool,
+    /// Write the directory sources' entries as LDIF to this new file (`--dump-entries`).
+    pub dump_entries: Option<std::path::PathBuf>,
 }
 
 /// Runs extract, then writes the metrics (not after a dry run).
@@ -152,6 +154,7 @@ pub(super) fn extract(
         connections.push(connection);
     }
     if !options.full
+        && options.dump_entries.is_none()
         && all_marked
         && let Some(saved) = &saved
         && snapshot.unchanged_since(saved, config.full_every)
@@ -166,8 +169,24 @@ pub(super) fn extract(
         .as_ref()
         .map(|s| s.rejected.clone())
         .unwrap_or_default();
-    let (status, delta, rejected) =
-        full_run(config, &parts, connections, change, printer, seen, &known)?;
+    let mut dump = options
+        .dump_entries
+        .as_deref()
+        .map(Dump::create)
+        .transpose()?;
+    let (status, delta, rejected) = full_run(
+        config,
+        &parts,
+        connections,
+        change,
+        printer,
+        seen,
+        &known,
+        dump.as_mut(),
+    )?;
+    if let Some(dump) = dump {
+        dump.finish()?;
+    }
     if status == ExitStatus::Success && !change.dry_run {
         // A Graph source's deltaLinks now stand for what was read: its mark says so.
         for source in parts.sources {
@@ -237,8 +256,52 @@ fn graph_mark(
 /// What a Graph source's full read leaves for the state file, by source name.
 type DeltaState = std::collections::BTreeMap<String, graph::DeltaLinks>;
 
+/// `--dump-entries`: the directory sources' entries as LDIF, in a new private file.
+struct Dump {
+    out: std::io::BufWriter<fs_err::File>,
+    /// The first write error (the sources' callbacks cannot return one).
+    failed: Option<std::io::Error>,
+}
+
+impl Dump {
+    /// Creates `path`, refusing one that exists: a dump never overwrites.
+    fn create(path: &Path) -> Result<Self> {
+        use fs_err::os::unix::fs::OpenOptionsExt as _;
+        let file = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        Ok(Self {
+            out: std::io::BufWriter::new(file),
+            failed: None,
+        })
+    }
+
+    fn entry(&mut self, entry: &Entry) {
+        use std::io::Write as _;
+        if self.failed.is_none()
+            && let Err(e) = self.out.write_all(ldif::record(entry).as_bytes())
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> Result<()> {
+        use std::io::Write as _;
+        match self.failed.take() {
+            Some(e) => Err(e.into()),
+            None => Ok(self.out.flush()?),
+        }
+    }
+}
+
 /// Reads every source and installs the result; `connections` holds the LDAP and Graph
 /// sources' connections, in source order. Returns the Graph sources' new deltaLinks too.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument a different thing"
+)]
 fn full_run(
     config: &Config,
     parts: &Extraction<'_>,
@@ -247,6 +310,7 @@ fn full_run(
     printer: Printer,
     seen: &mut Observed,
     known: &BTreeSet<String>,
+    mut dump: Option<&mut Dump>,
 ) -> Result<(ExitStatus, DeltaState, BTreeSet<String>)> {
     // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains
     // (and an LDAP source which of them are open).
@@ -310,7 +374,7 @@ fn full_run(
     let mut collector = Collector::new(&rules);
     let mut delta = DeltaState::new();
     for (source, connection) in parts.sources.iter().zip(connections) {
-        if let Some(links) = read_source(source, connection, &mut collector)
+        if let Some(links) = read_source(source, connection, &mut collector, dump.as_deref_mut())
             .with_context(|| format!("source {}", source.name))?
         {
             delta.insert(source.name.clone(), links);
@@ -469,13 +533,22 @@ fn read_source(
     source: &Source,
     connection: Connection,
     collector: &mut Collector<'_>,
+    mut dump: Option<&mut Dump>,
 ) -> anyhow::Result<Option<graph::DeltaLinks>> {
     let mut links = None;
     let before = collector.stats().entries;
+    // Each directory entry goes to the rules, and to the dump when there is one (a list's
+    // lines are a file already).
+    let mut collector_entry = |entry: &Entry| {
+        if let Some(dump) = dump.as_deref_mut() {
+            dump.entry(entry);
+        }
+        collector.entry(entry);
+    };
     match &source.kind {
         SourceKind::Ldif(path) => {
             for entry in ldif::Reader::open(path)? {
-                collector.entry(&entry?);
+                collector_entry(&entry?);
             }
         }
         SourceKind::List(path) => {
@@ -490,7 +563,7 @@ fn read_source(
                     "internal error: the source is not connected"
                 ));
             };
-            ldap::read(config, *connection, |entry| collector.entry(entry))?;
+            ldap::read(config, *connection, collector_entry)?;
         }
         SourceKind::Graph(_) => {
             let Connection::Graph(mut client) = connection else {
@@ -498,7 +571,7 @@ fn read_source(
                     "internal error: the source is not connected"
                 ));
             };
-            links = Some(client.read(|entry| collector.entry(entry))?);
+            links = Some(client.read(collector_entry)?);
         }
     }
     info!(

@@ -404,6 +404,23 @@ pub fn line(name: &str, value: &str) -> String {
     }
 }
 
+/// `entry` as an LDIF record (the attributes the rules use, as [`Reader`] reads them back),
+/// for `extract --dump-entries`: what a source returned becomes an LDIF source of its own.
+pub fn record(entry: &Entry) -> String {
+    let mut text = line("dn", &entry.dn);
+    for value in &entry.proxy_addresses {
+        text.push_str(&line("proxyAddresses", value));
+    }
+    for value in &entry.mail {
+        text.push_str(&line("mail", value));
+    }
+    if entry.require_auth {
+        text.push_str("msExchRequireAuthToSendTo: TRUE\n");
+    }
+    text.push('\n');
+    text
+}
+
 /// The paged-results control's OID (RFC 2696).
 const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 
@@ -670,5 +687,20 @@ mod tests {
         let entries = parse("dn: CN=Contact\ntargetAddress: SMTP:ext@other.org\nproxyAddresses: SMTP:ext@other.org\n").unwrap();
         assert_eq!(entries[0].proxy_addresses, ["SMTP:ext@other.org"]);
         assert!(entries[0].mail.is_empty());
+    }
+
+    #[test]
+    fn a_record_reads_back_as_the_same_entry() {
+        let entry = Entry {
+            dn: "CN=Zoë \\, Odd,OU=Staff,DC=example,DC=com".into(),
+            proxy_addresses: vec!["SMTP:z@example.com".into(), "smtp:a\nb@example.com".into()],
+            mail: vec!["z@example.com".into()],
+            require_auth: true,
+        };
+        let text = record(&entry);
+        let back: Vec<Entry> = Reader::new(text.as_bytes(), Path::new("dump.ldif"))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, [entry]);
     }
 }

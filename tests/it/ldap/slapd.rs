@@ -535,3 +535,57 @@ fn without_syncprov_every_run_searches() {
     let r = extract().ok();
     assert!(r.stdout.contains("+newcomer@example.com\n"), "{}", r.stdout);
 }
+
+#[test]
+fn dumped_entries_reproduce_the_run_as_an_ldif_source() {
+    // What the directory returned, written as LDIF (a user's problem as a test case): read
+    // back as a kind = "ldif" source, it makes the same map.
+    let slapd = serving("[\"example.com\"]");
+    let dir = slapd.dir();
+    rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).ok();
+    // Unchanged since: --dump-entries reads in full all the same.
+    let r = rcptsync(
+        dir,
+        &[
+            "-v",
+            "extract",
+            "-c",
+            "rcptsync.toml",
+            "--dump-entries",
+            "dump.ldif",
+        ],
+    )
+    .ok();
+    assert!(r.stdout.contains("recipients, unchanged"), "{r}");
+    let dump = dir.join("dump.ldif");
+    let mode = fs_err::metadata(&dump).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
+    let source_end = config.find("[recipients]").unwrap();
+    fs_err::write(
+        dir.join("replay.toml"),
+        format!(
+            "[[source]]\nname = \"dump\"\nkind = \"ldif\"\npath = \"dump.ldif\"\n\n{}",
+            config[source_end..].replace("out/relay_recipients", "replay/relay_recipients")
+        ),
+    )
+    .unwrap();
+    rcptsync(dir, &["extract", "-c", "replay.toml"]).ok();
+    assert_eq!(
+        fs_err::read_to_string(dir.join("replay/relay_recipients")).unwrap(),
+        map(dir).unwrap()
+    );
+    // An existing dump is never overwritten.
+    let r = rcptsync(
+        dir,
+        &[
+            "extract",
+            "-c",
+            "rcptsync.toml",
+            "--dump-entries",
+            "dump.ldif",
+        ],
+    );
+    assert_ne!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("dump.ldif"), "{r}");
+}
