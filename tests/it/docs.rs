@@ -36,11 +36,279 @@ fn man_pages() -> Vec<(String, Vec<u8>)> {
         let page = clap_mangen::Man::new(sub.clone()).manual("rcptsync manual");
         let mut text = Vec::new();
         page.render(&mut text).unwrap();
+        text.extend_from_slice(command_sections(sub.get_name()).as_bytes());
         text.extend_from_slice(see_also(&subcommands, Some(sub.get_name())).as_bytes());
         pages.push((page.get_filename(), text));
     }
     pages
 }
+
+/// EXIT STATUS, FILES, SECURITY and EXAMPLES of rcptsync-`name`(1). SECURITY is the first
+/// paragraph of the command module's own `Security:` text (`src/cmd/NAME.rs`), so that the
+/// code's doc and the man page cannot drift apart; the files and examples are written here.
+fn command_sections(name: &str) -> String {
+    let (files, examples) = files_and_examples(name);
+    let mut out = format!(".SH \"EXIT STATUS\"\n{EXIT_STATUS}.SH FILES\n");
+    for (path, what) in files {
+        out.push_str(&format!(".TP\n.I {}\n{}\n", escape(path), inline(what)));
+    }
+    out.push_str(&format!(".SH SECURITY\n{}\n", inline(&security_of(name))));
+    out.push_str(".SH EXAMPLES\n");
+    for (command, what) in examples {
+        out.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            escape(command),
+            inline(what)
+        ));
+    }
+    out
+}
+
+/// The first paragraph of `Security:` in the module doc of `src/cmd/NAME.rs`, as plain text:
+/// intra-doc links become their last path segment.
+fn security_of(name: &str) -> String {
+    let file = root().join(format!("src/cmd/{}.rs", name.replace('-', "_")));
+    let text = fs_err::read_to_string(&file).unwrap();
+    let paragraph: Vec<&str> = text
+        .lines()
+        .map_while(|l| l.strip_prefix("//!"))
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("Security:"))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        !paragraph.is_empty(),
+        "{} has no Security: paragraph",
+        file.display()
+    );
+    let joined = paragraph.join(" ");
+    let joined = joined.strip_prefix("Security: ").unwrap_or(&joined);
+    // [`crate::a::b`] and [`x`](crate::a::x) read as `b` and `x`.
+    let mut plain = String::new();
+    let mut rest = joined;
+    while let Some(start) = rest.find("[`") {
+        plain.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("`]") else { break };
+        let name = after[..end].rsplit("::").next().unwrap_or_default();
+        plain.push_str(&format!("`{name}`"));
+        rest = &after[end + 2..];
+        if rest.starts_with('(') {
+            rest = rest.find(')').map_or(rest, |close| &rest[close + 1..]);
+        }
+    }
+    plain.push_str(rest);
+    // A sentence in the page: "Runs as root; ...".
+    let mut chars = plain.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Each command's files and examples, as (path, what) and (command line, what it does).
+#[allow(clippy::type_complexity)]
+fn files_and_examples(
+    name: &str,
+) -> (
+    &'static [(&'static str, &'static str)],
+    &'static [(&'static str, &'static str)],
+) {
+    const CONFIG: (&str, &str) = (
+        "/etc/rcptsync/rcptsync.toml",
+        "the configuration (see rcptsync.toml(5)); `-c FILE` names another",
+    );
+    const MAP: (&str, &str) = (
+        "/var/lib/rcptsync/relay_recipients",
+        "`[output].path` in the packaged config: the map, with `.lock`, `.state` (the last full run) and `.pushed` (what each gateway acknowledged) beside it",
+    );
+    const SPOOL: (&str, &str) = (
+        "/var/spool/rcptsync/relay_recipients",
+        "`[install].spool`: the map as `receive` stored it, waiting for `apply`",
+    );
+    const INSTALLED: (&str, &str) = (
+        "/etc/postfix/relay_recipients",
+        "`[install].map`: the installed map, with `.prev` (the one before, for `--rollback`) and `.applied` (the last outcome, for `status`)",
+    );
+    match name {
+        "extract" => (
+            &[CONFIG, MAP],
+            &[
+                (
+                    "rcptsync extract --dry-run",
+                    "show what the next run would add and remove, write nothing",
+                ),
+                (
+                    "rcptsync -v extract --full",
+                    "search the directory even if it reports no change, and say so",
+                ),
+            ],
+        ),
+        "push" => (
+            &[
+                CONFIG,
+                MAP,
+                (
+                    "~/.ssh/known_hosts",
+                    "the gateways' host keys (`StrictHostKeyChecking=yes`)",
+                ),
+            ],
+            &[
+                (
+                    "rcptsync push",
+                    "send the map to every gateway that does not have it yet",
+                ),
+                (
+                    "rcptsync push --resend --dry-run",
+                    "say where an unchanged map would go",
+                ),
+            ],
+        ),
+        "sync" => (
+            &[CONFIG, MAP],
+            &[
+                (
+                    "rcptsync sync",
+                    "what the packaged timer runs: extract, then push",
+                ),
+                (
+                    "rcptsync sync --force --resend",
+                    "after checking an intended mass removal: install it and send it everywhere",
+                ),
+            ],
+        ),
+        "receive" => (
+            &[
+                SPOOL,
+                (
+                    "~/.ssh/authorized_keys",
+                    "of the spool account: `restrict,command=\"rcptsync receive --spool /var/spool/rcptsync\" KEY`",
+                ),
+            ],
+            &[(
+                "restrict,command=\"rcptsync receive --spool /var/spool/rcptsync\" ssh-ed25519 AAAA...",
+                "the authorized_keys line that lets the internal host deliver maps and nothing else",
+            )],
+        ),
+        "apply" => (
+            &[CONFIG, SPOOL, INSTALLED],
+            &[
+                (
+                    "rcptsync apply",
+                    "install the spooled map if it is new and passes every check",
+                ),
+                (
+                    "rcptsync apply --rollback",
+                    "swap the installed map with the previous one; run again to undo",
+                ),
+                (
+                    "rcptsync apply --from relay_recipients.txt --dry-run",
+                    "check a hand-made map and show what it would change",
+                ),
+            ],
+        ),
+        "verify" => (
+            &[CONFIG],
+            &[
+                (
+                    "rcptsync verify --smtp mx1.example.com",
+                    "silent and exit 0 when the gateway answers as it should",
+                ),
+                (
+                    "rcptsync -v verify --smtp mx1.example.com:25 --starttls",
+                    "every answer, over a verified TLS session",
+                ),
+            ],
+        ),
+        "doctor" => (
+            &[
+                CONFIG,
+                (
+                    "/etc/postfix/main.cf",
+                    "read through `postconf -c DIR`, with master.cf",
+                ),
+                INSTALLED,
+            ],
+            &[
+                (
+                    "rcptsync doctor",
+                    "silent and exit 0 when the gateway follows the checklist",
+                ),
+                (
+                    "rcptsync -v doctor --config-dir /etc/postfix-out",
+                    "another Postfix instance, with notes and a summary",
+                ),
+            ],
+        ),
+        "prune" => (
+            &[
+                CONFIG,
+                (
+                    "rcptsync-prune-undo-TIME.ldif",
+                    "the undo LDIF, written before the first change (`--undo FILE` names another)",
+                ),
+            ],
+            &[
+                (
+                    "rcptsync prune",
+                    "list the values in excluded domains; change nothing",
+                ),
+                (
+                    "rcptsync prune --apply --undo undo.ldif",
+                    "remove them; `ldapmodify -f undo.ldif` puts them back",
+                ),
+            ],
+        ),
+        "status" => (
+            &[CONFIG, MAP, SPOOL, INSTALLED],
+            &[
+                (
+                    "rcptsync status",
+                    "the map, its sources and gateways (or, on a gateway, the installed map)",
+                ),
+                (
+                    "rcptsync status --json",
+                    "the same for scripts and monitoring",
+                ),
+            ],
+        ),
+        "import-ini" => (
+            &[
+                (
+                    "relay_recipients.ini",
+                    "the legacy Perl script's configuration, read only",
+                ),
+                (
+                    "bind.pw",
+                    "the bind password, mode 0600, never overwritten (`--password-file FILE`)",
+                ),
+            ],
+            &[(
+                "rcptsync import-ini /etc/postfix/relay_recipients.ini -o rcptsync.toml",
+                "convert the legacy configuration; stderr says where the password went",
+            )],
+        ),
+        other => panic!("no FILES and EXAMPLES for rcptsync-{other}(1): add them to docs.rs"),
+    }
+}
+
+/// The exit codes, for every page.
+const EXIT_STATUS: &str = r#".TP
+.B 0
+success, whether or not anything changed
+.TP
+.B 1
+runtime failure (directory, I/O, ssh, postmap, another run holds the lock)
+.TP
+.B 2
+usage or configuration error
+.TP
+.B 3
+refused by a safety guard; the installed map is untouched
+.TP
+.B 4
+verify or doctor found problems
+"#;
 
 /// What rcptsync(1) says besides the clap definitions: exit status and files.
 const MAIN_EXTRA: &str = r#".SH "EXIT STATUS"
@@ -69,6 +337,21 @@ the packaged output directory: the map and its \fI.lock\fR, \fI.state\fR and \fI
 .TP
 .I /usr/share/doc/rcptsync/examples/
 an example configuration with an Active Directory export, an authorized_keys line and a crontab
+.SH SECURITY
+Each command runs with the least it needs: extract, push and sync as an unprivileged account
+that may read the directory; receive as the gateway's SSH account, which can only put one map
+into the spool; apply as root, trusting nothing it receives. Each command's page says what it
+trusts and what it touches.
+.SH EXAMPLES
+.TP
+.B rcptsync sync
+on the internal host, from the packaged timer: extract, then push when the extract succeeded
+.TP
+.B rcptsync apply
+on each gateway, from the packaged path unit when a map arrives
+.TP
+.B rcptsync verify \-\-smtp mx1.example.com
+check that the gateway refuses unknown recipients and accepts the canaries
 "#;
 
 fn see_also(subcommands: &[String], this: Option<&str>) -> String {
@@ -409,6 +692,28 @@ fn every_command_has_a_man_page_and_the_config_page_has_every_table() {
             "{pages:?}"
         );
     }
+    // Every page has the four sections, and SECURITY says something.
+    for (name, text) in man_pages() {
+        let text = String::from_utf8(text).unwrap();
+        for section in [
+            ".SH \"EXIT STATUS\"",
+            ".SH FILES",
+            ".SH SECURITY",
+            ".SH EXAMPLES",
+        ] {
+            assert!(text.contains(section), "{name} has no {section}");
+        }
+    }
+    assert!(
+        security_of("apply").starts_with("Runs as root; the spool is written by"),
+        "{}",
+        security_of("apply")
+    );
+    assert!(
+        security_of("apply").contains("(`Spooled`)"),
+        "{}",
+        security_of("apply")
+    );
     let config = String::from_utf8(config_page(&readme_with_tables(&readme()))).unwrap();
     for table in [
         "[[source]]",
