@@ -126,6 +126,47 @@ pub const NO_SAN_CONSTRAINED: &str = "no subjectAltName, and the issuing CA has 
 /// Marks the name in a refusal where `tls_cn_fallback` compared the CN, and it did not match.
 pub const NO_SAN_CN_MISMATCH: &str = "no subjectAltName; tls_cn_fallback compared the CN";
 
+/// Why a server's certificate was refused, for advice that names the fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not signed by a CA in the trust store (`ca_file` or the system's).
+    UnknownIssuer,
+    /// No DNS subjectAltName, and `tls_cn_fallback` is off.
+    NoSanStrict,
+    /// No DNS subjectAltName, and the CN that `tls_cn_fallback` compared is another name.
+    NoSanCnMismatch,
+    /// The certificate is for other names than the URL's host.
+    NotValidForName,
+}
+
+impl Refusal {
+    /// The refusal behind a failed handshake, read from rustls's own error (which tokio-rustls
+    /// hands over inside the I/O error), not from its message; None for any other failure.
+    pub fn of(error: &std::io::Error) -> Option<Self> {
+        let rustls::Error::InvalidCertificate(cause) =
+            error.get_ref()?.downcast_ref::<rustls::Error>()?
+        else {
+            return None;
+        };
+        match cause {
+            CertificateError::UnknownIssuer => Some(Self::UnknownIssuer),
+            CertificateError::NotValidForName => Some(Self::NotValidForName),
+            // Verifier marks its own refusals in the name it presents.
+            CertificateError::NotValidForNameContext { presented, .. } => {
+                let marked = |marker: &str| presented.iter().any(|p| p.contains(marker));
+                Some(if marked(NO_SAN_STRICT) {
+                    Self::NoSanStrict
+                } else if marked(NO_SAN_CN_MISMATCH) {
+                    Self::NoSanCnMismatch
+                } else {
+                    Self::NotValidForName
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// rustls's webpki verifier, with the CN fallback (when asked for) on its name mismatch and
 /// the subject CN named in the refusal of a certificate without DNS subjectAltName. Everything
 /// else (chain, dates, key usage, the handshake signatures) is the webpki verifier's answer,
@@ -346,5 +387,38 @@ hseJKk2skkhumgkCICd7acpBhQ+3Rz+wd35VV2K1J1F3oA6lpChMr9LZHF/c
         let e = verify(&v, NO_SAN, "dc1.example.test").unwrap_err();
         assert!(e.contains(NO_SAN_STRICT), "{e}");
         assert!(e.contains("subject CN=DC1.example.test"), "{e}");
+    }
+
+    #[test]
+    fn a_refusal_is_read_from_rustls_error_inside_the_io_error() {
+        let refusal = |v: &Verifier, cert: &str, host: &str| {
+            let name = ServerName::try_from(host.to_owned()).unwrap();
+            let e = v
+                .verify_server_cert(&der(cert), &[], &name, &[], UnixTime::now())
+                .map(|_| ())
+                .unwrap_err();
+            // As tokio-rustls hands a failed handshake over.
+            Refusal::of(&std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        };
+        let strict = verifier(NO_SAN, NameCheck::SubjectAltName);
+        assert_eq!(
+            refusal(&strict, NO_SAN, "dc1.example.test"),
+            Some(Refusal::NoSanStrict)
+        );
+        let fallback = verifier(NO_SAN, NameCheck::CnFallback);
+        assert_eq!(
+            refusal(&fallback, NO_SAN, "example.test"),
+            Some(Refusal::NoSanCnMismatch)
+        );
+        let other = verifier(SAN_ELSEWHERE, NameCheck::CnFallback);
+        assert_eq!(
+            refusal(&other, NO_SAN, "dc1.example.test"),
+            Some(Refusal::UnknownIssuer)
+        );
+        // Anything but a certificate refusal has no advice.
+        assert_eq!(
+            Refusal::of(&std::io::Error::other("connection reset")),
+            None
+        );
     }
 }

@@ -181,7 +181,12 @@ async fn establish(
     let stream = tokio_rustls::TlsConnector::from(tls)
         .connect(name, tcp)
         .await
-        .map_err(|e| super::tls_advice(format!("TLS handshake failed: {e}")))?;
+        .map_err(|e| {
+            super::tls_advice(
+                crate::tls::Refusal::of(&e),
+                format!("TLS handshake failed: {e}"),
+            )
+        })?;
     let binding = stream
         .get_ref()
         .1
