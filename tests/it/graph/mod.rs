@@ -1,7 +1,7 @@
 //! The Microsoft Graph source (`kind = "graph"`), run through the binary against a stand-in:
 //! there is no tenant here, so `fixture::graph` serves the documented Graph and token-endpoint
-//! protocol on loopback HTTPS, with bodies shaped like Microsoft's examples (`fixtures/`, each
-//! page named in its README). What these tests prove is rcptsync's side of that protocol: the
+//! protocol on loopback HTTPS, with bodies shaped like Microsoft's examples
+//! (`tests/it/fixture/graph_tenant/`, each page named in its README). What these tests prove is rcptsync's side of that protocol: the
 //! exact map, the rules, paging, throttling, delta rounds, credentials and the trust bounds.
 
 use std::path::PathBuf;

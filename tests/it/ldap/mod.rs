@@ -8,5 +8,4 @@ mod kerberos;
 mod prune;
 mod rogue;
 mod samba;
-mod samba_fixture;
 mod slapd;
