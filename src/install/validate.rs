@@ -33,6 +33,21 @@ pub enum Line<'l> {
     Skip,
 }
 
+/// Why a line's key is not one the gateway installs.
+#[derive(Debug, thiserror::Error)]
+enum KeyError {
+    /// Not a valid address (or, after an `@`, not a valid domain).
+    #[error(transparent)]
+    Address(address::AddressError),
+    /// `@domain` for a domain the gateway does not list as open.
+    #[error(
+        "a wild-card that would accept every address in {0}, which \
+         [install].internal_relay_domains does not list; the map is refused (list the domain \
+         there if it is a shared address space whose recipients are not all in the directory)"
+    )]
+    NotOpen(String),
+}
+
 /// Validates the lines of one map in order.
 #[derive(Debug)]
 pub struct Validator<'a> {
@@ -111,7 +126,7 @@ impl<'a> Validator<'a> {
         }
         match key.strip_prefix('@') {
             Some(domain) => self.open_domain(domain),
-            None => address::normalize_into(key, &mut self.current).map_err(|e| e.to_string()),
+            None => address::normalize_into(key, &mut self.current).map_err(KeyError::Address),
         }
         .map_err(|reason| format!("{}: {}: {reason}", at(), quote(key)))?;
         // Printable ASCII is one test a byte; anything else is looked at character by character.
@@ -125,16 +140,11 @@ impl<'a> Validator<'a> {
 
     /// Puts the wild-card key `@domain` in `current`, if `domain` is one the gateway lists as
     /// open: a map from the spool must not switch recipient checking off for any other.
-    fn open_domain(&mut self, domain: &str) -> Result<(), String> {
-        let normal = address::normalize(&format!("x@{domain}")).map_err(|e| e.to_string())?;
+    fn open_domain(&mut self, domain: &str) -> Result<(), KeyError> {
+        let normal = address::normalize(&format!("x@{domain}")).map_err(KeyError::Address)?;
         let domain = &normal["x@".len()..];
         if !self.open.contains(domain) {
-            return Err(format!(
-                "a wild-card that would accept every address in {domain}, which \
-                 [install].internal_relay_domains does not list; the map is refused (list the \
-                 domain there if it is a shared address space whose recipients are not all in \
-                 the directory)"
-            ));
+            return Err(KeyError::NotOpen(domain.to_owned()));
         }
         self.current.clear();
         self.current.push('@');

@@ -27,7 +27,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 
 /// Flags for opening a file to read that another account may have replaced.
 const READ: OFlags = OFlags::RDONLY
@@ -53,14 +53,33 @@ fn refused(reason: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, reason)
 }
 
-/// Reads the regular file behind `fd` (opened from `shown`), at most `max` bytes.
+/// Opens `name` in `dir` (a path, from the working directory, when `dir` is [`CWD`]) to read,
+/// as everything here is opened: no link followed, no blocking. None when there is none;
+/// every refusal names `shown`.
+fn open_at(dir: impl AsFd, name: &Path, shown: &Path) -> std::io::Result<Option<OwnedFd>> {
+    match rustix::fs::openat(dir, name, READ, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(rustix::io::Errno::LOOP) => Err(refused(format!(
+            "{} is a symbolic link; rcptsync follows none there, so it is not read (remove it, or \
+             name the real file)",
+            shown.display()
+        ))),
+        Err(e) => Err(std::io::Error::new(
+            std::io::Error::from(e).kind(),
+            format!("read {}: {e}", shown.display()),
+        )),
+    }
+}
+
+/// `fd` (opened from `shown`) as a file, when it is a regular one: the check is made on the
+/// handle, so what is checked is what is read.
 #[allow(
     clippy::disallowed_types,
-    reason = "the descriptor openat returned is read through std's File; errors name `shown`"
+    reason = "the checked descriptor becomes an fs_err::File named by `shown`"
 )]
-fn read_checked(fd: OwnedFd, shown: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    let stat = rustix::fs::fstat(&fd)?;
-    let kind = FileType::from_raw_mode(stat.st_mode);
+fn regular(fd: OwnedFd, shown: &Path) -> std::io::Result<fs_err::File> {
+    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
     if kind != FileType::RegularFile {
         return Err(refused(format!(
             "{} is {}, not a regular file; rcptsync did not write it, so it is not read (remove it)",
@@ -68,8 +87,13 @@ fn read_checked(fd: OwnedFd, shown: &Path, max: u64) -> std::io::Result<Vec<u8>>
             kind_name(kind)
         )));
     }
+    Ok(fs_err::File::from_parts(std::fs::File::from(fd), shown))
+}
+
+/// Reads the regular file behind `fd` (opened from `shown`), at most `max` bytes.
+fn read_checked(fd: OwnedFd, shown: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     let mut content = Vec::new();
-    std::io::Read::by_ref(&mut std::fs::File::from(fd))
+    regular(fd, shown)?
         .take(max + 1)
         .read_to_end(&mut content)?;
     if content.len() as u64 > max {
@@ -85,58 +109,22 @@ fn read_checked(fd: OwnedFd, shown: &Path, max: u64) -> std::io::Result<Vec<u8>>
 /// The regular file at `path`, opened without following a link or blocking and checked on
 /// the handle (a map `status` reads as root in a directory the rcptsync account owns): None
 /// when there is none; an error naming the file when it is anything but a regular file.
-#[allow(
-    clippy::disallowed_types,
-    reason = "the checked descriptor becomes an fs_err::File named by `path`"
-)]
 pub fn open_regular(path: &Path) -> std::io::Result<Option<fs_err::File>> {
-    let named =
-        |e: std::io::Error| std::io::Error::new(e.kind(), format!("read {}: {e}", path.display()));
-    let fd = match rustix::fs::open(path, READ, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(rustix::io::Errno::LOOP) => {
-            return Err(named(refused(
-                "it is a symbolic link, so it is not followed (name the real file)".into(),
-            )));
-        }
-        Err(e) => return Err(named(e.into())),
-    };
-    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
-    if kind != FileType::RegularFile {
-        return Err(named(refused(format!(
-            "it is {}, not a regular file, so it is not read",
-            kind_name(kind)
-        ))));
-    }
-    Ok(Some(fs_err::File::from_parts(
-        std::fs::File::from(fd),
-        path,
-    )))
+    open_at(CWD, path, path)?
+        .map(|fd| regular(fd, path))
+        .transpose()
 }
 
 /// The text of the small file at `path`, which rcptsync wrote but another account may have
 /// replaced: None when there is none; an error when it is a link, a FIFO, a device, a
 /// directory, larger than `max` bytes or not UTF-8, each naming the file.
 pub fn read_small(path: &Path, max: u64) -> std::io::Result<Option<String>> {
-    let named =
-        |e: std::io::Error| std::io::Error::new(e.kind(), format!("read {}: {e}", path.display()));
-    let fd = match rustix::fs::open(path, READ, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(rustix::io::Errno::LOOP) => {
-            return Err(named(refused(
-                "it is a symbolic link; rcptsync writes a regular file there, so it is not followed \
-                 (remove it)"
-                    .into(),
-            )));
-        }
-        Err(e) => return Err(named(e.into())),
+    let Some(fd) = open_at(CWD, path, path)? else {
+        return Ok(None);
     };
-    let content = read_checked(fd, path, max)?;
-    String::from_utf8(content)
+    String::from_utf8(read_checked(fd, path, max)?)
         .map(Some)
-        .map_err(|_| named(refused("it is not text (UTF-8)".into())))
+        .map_err(|_| refused(format!("{} is not text (UTF-8)", path.display())))
 }
 
 /// A directory opened without following a link anywhere on its path, with what its walk saw.
@@ -212,18 +200,9 @@ impl Dir {
     /// none, an error when it is anything but a regular file or larger.
     pub fn read(&self, name: &OsStr, max: u64) -> std::io::Result<Option<Vec<u8>>> {
         let shown = self.path.join(name);
-        match rustix::fs::openat(&self.fd, name, READ, Mode::empty()) {
-            Ok(fd) => read_checked(fd, &shown, max).map(Some),
-            Err(rustix::io::Errno::NOENT) => Ok(None),
-            Err(rustix::io::Errno::LOOP) => Err(refused(format!(
-                "{} is a symbolic link; rcptsync writes a regular file there, so it is not followed",
-                shown.display()
-            ))),
-            Err(e) => Err(std::io::Error::new(
-                std::io::Error::from(e).kind(),
-                format!("read {}: {e}", shown.display()),
-            )),
-        }
+        open_at(&self.fd, Path::new(name), &shown)?
+            .map(|fd| read_checked(fd, &shown, max))
+            .transpose()
     }
 
     #[allow(

@@ -9,6 +9,41 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 /// negotiation can say): the message bounds of the wire apply to what it unseals.
 pub const MAX_RECEIVE: u32 = 0x00ff_ffff;
 
+/// Why a message could not be framed. The wire and the Kerberos bind still report their
+/// failures as sentences, so it turns into one where they need it.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Error {
+    /// The first byte is not a SEQUENCE's.
+    #[error("the server sent something that is not an LDAP message (tag 0x{0:02x})")]
+    NotLdap(u8),
+    /// An indefinite or over-long length.
+    #[error("the server sent an LDAP message with an invalid length")]
+    BadLength,
+    /// More than 64 KiB where a small answer was due (`during` names the exchange).
+    #[error("the server's answer to {during} is too long")]
+    TooLong {
+        /// The exchange.
+        during: String,
+    },
+    /// Reading failed.
+    #[error("{during}: {cause}")]
+    Read {
+        /// The exchange.
+        during: String,
+        /// The failure.
+        cause: std::io::Error,
+    },
+    /// The server closed the connection in the middle (what that means, for this exchange).
+    #[error("{0}")]
+    Closed(String),
+}
+
+impl From<Error> for String {
+    fn from(e: Error) -> Self {
+        e.to_string()
+    }
+}
+
 /// One LDAP message's BER header: the SEQUENCE tag and its definite length.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Header {
@@ -21,14 +56,12 @@ pub(super) struct Header {
 impl Header {
     /// Reads the header at the start of `bytes`; None while it is incomplete; an error when
     /// it is not an LDAP message's (RFC 4511 5.1: definite lengths only).
-    pub fn parse(bytes: &[u8]) -> Result<Option<Self>, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Option<Self>, Error> {
         let Some(&tag) = bytes.first() else {
             return Ok(None);
         };
         if tag != 0x30 {
-            return Err(format!(
-                "the server sent something that is not an LDAP message (tag 0x{tag:02x})"
-            ));
+            return Err(Error::NotLdap(tag));
         }
         let Some(&first) = bytes.get(1) else {
             return Ok(None);
@@ -41,7 +74,7 @@ impl Header {
         }
         let count = usize::from(first & 0x7f);
         if count == 0 || count > 8 {
-            return Err("the server sent an LDAP message with an invalid length".into());
+            return Err(Error::BadLength);
         }
         let Some(digits) = bytes.get(2..2 + count) else {
             return Ok(None);
@@ -61,7 +94,7 @@ pub(super) async fn read_message(
     wire: &mut (impl AsyncRead + Unpin),
     during: &str,
     closed: &str,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Error> {
     let mut message = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -75,15 +108,52 @@ pub(super) async fn read_message(
             }
         }
         if message.len() > 64 * 1024 {
-            return Err(format!("the server's answer to {during} is too long"));
+            return Err(Error::TooLong {
+                during: during.to_owned(),
+            });
         }
-        let n = wire
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("{during}: {e}"))?;
+        let n = wire.read(&mut chunk).await.map_err(|cause| Error::Read {
+            during: during.to_owned(),
+            cause,
+        })?;
         if n == 0 {
-            return Err(closed.to_owned());
+            return Err(Error::Closed(closed.to_owned()));
         }
         message.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_read_in_short_and_long_form() {
+        assert_eq!(Header::parse(&[]).unwrap(), None);
+        assert_eq!(Header::parse(&[0x30]).unwrap(), None);
+        assert_eq!(
+            Header::parse(&[0x30, 0x05]).unwrap(),
+            Some(Header { size: 2, length: 5 })
+        );
+        assert_eq!(Header::parse(&[0x30, 0x82, 0x01]).unwrap(), None);
+        assert_eq!(
+            Header::parse(&[0x30, 0x82, 0x01, 0x00]).unwrap(),
+            Some(Header {
+                size: 4,
+                length: 256
+            })
+        );
+        assert!(matches!(
+            Header::parse(&[0x04, 0x01]),
+            Err(Error::NotLdap(0x04))
+        ));
+        assert!(matches!(
+            Header::parse(&[0x30, 0x80]),
+            Err(Error::BadLength)
+        ));
+        assert!(matches!(
+            Header::parse(&[0x30, 0x89]),
+            Err(Error::BadLength)
+        ));
     }
 }

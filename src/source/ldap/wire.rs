@@ -589,27 +589,6 @@ mod tests {
     }
 
     #[test]
-    fn headers_are_read_in_short_and_long_form() {
-        assert_eq!(Header::parse(&[]).unwrap(), None);
-        assert_eq!(Header::parse(&[0x30]).unwrap(), None);
-        assert_eq!(
-            Header::parse(&[0x30, 0x05]).unwrap(),
-            Some(Header { size: 2, length: 5 })
-        );
-        assert_eq!(Header::parse(&[0x30, 0x82, 0x01]).unwrap(), None);
-        assert_eq!(
-            Header::parse(&[0x30, 0x82, 0x01, 0x00]).unwrap(),
-            Some(Header {
-                size: 4,
-                length: 256
-            })
-        );
-        assert!(Header::parse(&[0x04, 0x01]).is_err());
-        assert!(Header::parse(&[0x30, 0x80]).is_err());
-        assert!(Header::parse(&[0x30, 0x89]).is_err());
-    }
-
-    #[test]
     fn messages_are_followed_across_chunks_and_bounded() {
         let mut framer = Framer::new(LIMITS);
         // Two messages of 3 and 200 content bytes, split at awkward places.
