@@ -44,7 +44,8 @@ fn man_pages() -> Vec<(String, Vec<u8>)> {
 }
 
 /// EXIT STATUS, FILES, SECURITY and EXAMPLES of rcptsync-`name`(1). SECURITY is the first
-/// paragraph of the command module's own `Security:` text (`src/cmd/NAME.rs`), so that the
+/// paragraph of the command module's own `Security:` text (`src/cmd/NAME.rs` or
+/// `src/cmd/NAME/mod.rs`), so that the
 /// code's doc and the man page cannot drift apart; the files and examples are written here.
 fn command_sections(name: &str) -> String {
     let (files, examples) = files_and_examples(name);
@@ -64,10 +65,18 @@ fn command_sections(name: &str) -> String {
     out
 }
 
-/// The first paragraph of `Security:` in the module doc of `src/cmd/NAME.rs`, as plain text:
+/// The first paragraph of `Security:` in the module doc of the command's module, as plain text:
 /// intra-doc links become their last path segment.
 fn security_of(name: &str) -> String {
-    let file = root().join(format!("src/cmd/{}.rs", name.replace('-', "_")));
+    let module = name.replace('-', "_");
+    let file = [
+        format!("src/cmd/{module}.rs"),
+        format!("src/cmd/{module}/mod.rs"),
+    ]
+    .into_iter()
+    .map(|f| root().join(f))
+    .find(|f| f.exists())
+    .unwrap_or_else(|| panic!("no module for rcptsync-{name}"));
     let text = fs_err::read_to_string(&file).unwrap();
     let paragraph: Vec<&str> = text
         .lines()

@@ -13,6 +13,10 @@
 //! run ends there, silently. A Graph source's mark comes from its delta rounds, replayed from
 //! the deltaLinks the last full run kept in the snapshot.
 
+mod domains;
+mod dump;
+mod graph_source;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -21,18 +25,17 @@ use tracing::{error, info, warn};
 
 use super::metrics::{self, Observed};
 use super::{Change, ExitStatus, Printer, Result, report_guards};
-use crate::config::{Config, DomainSetting, Extraction, Source, SourceKind};
+use crate::config::{Config, Extraction, Source, SourceKind};
 use crate::lock::Lock;
 use crate::map::diff::{self, Previous, Side, Summary};
 use crate::map::keys::KeySet;
 use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
-use crate::rules::domains::AcceptedDomains;
 use crate::rules::guard::{Proposal, Verdict};
 use crate::rules::{Collector, Entry, Rejection, Rules};
-use crate::source::graph::{self, GraphSourceConfig};
-use crate::source::ldap::exchange::AcceptedDomains as ExchangeDomains;
+use crate::source::graph;
 use crate::source::{ldap, ldif, list};
+use dump::Dump;
 
 /// What to extract, besides the config.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +74,7 @@ pub(super) fn extract(
         .iter()
         .map(|s| match &s.kind {
             SourceKind::Ldap(l) => super::credentials(&s.name, l).map(Secrets::Ldap),
-            SourceKind::Graph(g) => graph_credentials(&s.name, g).map(Secrets::Graph),
+            SourceKind::Graph(g) => graph_source::credentials(&s.name, g).map(Secrets::Graph),
             SourceKind::Ldif(_) | SourceKind::List(_) => Ok(Secrets::None),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -131,7 +134,9 @@ pub(super) fn extract(
                 let links = saved.as_ref().and_then(|s| s.delta.get(&source.name));
                 let mark = match links {
                     // --full reads anyway: the delta rounds would be wasted.
-                    Some(links) if !options.full => graph_mark(&source.name, g, &mut client, links),
+                    Some(links) if !options.full => {
+                        graph_source::mark(&source.name, g, &mut client, links)
+                    }
                     _ => None,
                 };
                 (Connection::Graph(Box::new(client)), mark)
@@ -219,82 +224,8 @@ enum Connection {
     None,
 }
 
-/// Reads the client secret or certificate of Graph source `name`; a refusal is the admin's
-/// to fix (exit 2), as for the bind password.
-fn graph_credentials(name: &str, source: &GraphSourceConfig) -> Result<graph::Credentials> {
-    source.credentials().map_err(|e| {
-        let e = anyhow::Error::new(e).context(format!("source {name}"));
-        super::Error::Usage(e)
-    })
-}
-
-/// The mark of a Graph source: its constant mark when the delta rounds from `links` saw no
-/// change, None (a full read) otherwise. A failing round only costs the shortcut.
-fn graph_mark(
-    name: &str,
-    config: &GraphSourceConfig,
-    client: &mut graph::Client,
-    links: &graph::DeltaLinks,
-) -> Option<String> {
-    match client.changes(links) {
-        Ok(graph::Delta::Unchanged) => Some(config.mark()),
-        Ok(graph::Delta::Changed(collection)) => {
-            info!("source {name}: {collection} changed since the last full read; reading in full");
-            None
-        }
-        Ok(graph::Delta::Expired) => {
-            info!("source {name}: the delta token expired; reading in full");
-            None
-        }
-        Err(e) => {
-            warn!("source {name}: the delta round failed ({e}); reading in full");
-            None
-        }
-    }
-}
-
 /// What a Graph source's full read leaves for the state file, by source name.
 type DeltaState = std::collections::BTreeMap<String, graph::DeltaLinks>;
-
-/// `--dump-entries`: the directory sources' entries as LDIF, in a new private file.
-struct Dump {
-    out: std::io::BufWriter<fs_err::File>,
-    /// The first write error (the sources' callbacks cannot return one).
-    failed: Option<std::io::Error>,
-}
-
-impl Dump {
-    /// Creates `path`, refusing one that exists: a dump never overwrites.
-    fn create(path: &Path) -> Result<Self> {
-        use fs_err::os::unix::fs::OpenOptionsExt as _;
-        let file = fs_err::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        Ok(Self {
-            out: std::io::BufWriter::new(file),
-            failed: None,
-        })
-    }
-
-    fn entry(&mut self, entry: &Entry) {
-        use std::io::Write as _;
-        if self.failed.is_none()
-            && let Err(e) = self.out.write_all(ldif::record(entry).as_bytes())
-        {
-            self.failed = Some(e);
-        }
-    }
-
-    fn finish(mut self) -> Result<()> {
-        use std::io::Write as _;
-        match self.failed.take() {
-            Some(e) => Err(e.into()),
-            None => Ok(self.out.flush()?),
-        }
-    }
-}
 
 /// Reads every source and installs the result; `connections` holds the LDAP and Graph
 /// sources' connections, in source order. Returns the Graph sources' new deltaLinks too.
@@ -312,58 +243,7 @@ fn full_run(
     known: &BTreeSet<String>,
     mut dump: Option<&mut Dump>,
 ) -> Result<(ExitStatus, DeltaState, BTreeSet<String>)> {
-    // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains
-    // (and an LDAP source which of them are open).
-    let (accepted, mut open) = match &parts.recipients.domains {
-        DomainSetting::Listed(accepted) => (accepted.clone(), BTreeSet::new()),
-        DomainSetting::Exchange => {
-            // The config check guarantees an LDAP or Graph source for "exchange".
-            let Some((source, connection)) = parts
-                .sources
-                .iter()
-                .zip(connections.iter_mut())
-                .find(|(_, c)| !matches!(c, Connection::None))
-            else {
-                return Err(anyhow::anyhow!(
-                    "recipients.domains = \"exchange\" needs a kind = \"ldap\" or \"graph\" source"
-                )
-                .into());
-            };
-            let context = || format!("source {}: accepted domains", source.name);
-            let domains = match connection {
-                Connection::Ldap(c) => c.accepted_domains().with_context(context)?,
-                // The tenant's /domains does not tell a domain's type: internal_relay does.
-                Connection::Graph(c) => ExchangeDomains {
-                    accepted: c.accepted_domains().with_context(context)?,
-                    open: Vec::new(),
-                },
-                Connection::None => ExchangeDomains::default(),
-            };
-            let open = domains.open.into_iter().collect();
-            (AcceptedDomains::new(domains.accepted), open)
-        }
-    };
-    // The config checked internal_relay against listed domains; Exchange's are known now.
-    if let Some(domain) = parts
-        .recipients
-        .internal_relay
-        .iter()
-        .find(|d| !accepted.contains(d))
-    {
-        return Err(super::Error::Usage(anyhow::anyhow!(
-            "recipients.internal_relay: {domain} is not one of Exchange's accepted domains; \
-             remove it, or add it as an accepted domain in Exchange"
-        )));
-    }
-    open.extend(parts.recipients.internal_relay.iter().cloned());
-    // An excluded domain exports nothing, its wild-card included.
-    open.retain(|domain| {
-        let excluded = parts.recipients.excluded.matches(domain);
-        if excluded {
-            info!("{domain} is open in Exchange but excluded (exclude_domains): not opened");
-        }
-        !excluded
-    });
+    let (accepted, open) = domains::resolve(parts, &mut connections)?;
 
     let rules = Rules {
         accepted,

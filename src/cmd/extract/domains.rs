@@ -1,0 +1,76 @@
+//! Which domains a full run exports and which it opens: the config's list, or Exchange's
+//! accepted domains (read from the first LDAP or Graph source), with `internal_relay` added
+//! and the excluded domains taken out of the open ones.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context as _;
+use tracing::info;
+
+use super::Connection;
+use crate::cmd::Result;
+use crate::config::{DomainSetting, Extraction};
+use crate::rules::domains::AcceptedDomains;
+use crate::source::ldap::exchange::AcceptedDomains as ExchangeDomains;
+
+/// The accepted domains and the open ones (each an `@domain` line), for `parts`;
+/// `connections` are the sources' (in source order), for `domains = "exchange"`.
+pub(super) fn resolve(
+    parts: &Extraction<'_>,
+    connections: &mut [Connection],
+) -> Result<(AcceptedDomains, BTreeSet<String>)> {
+    // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains
+    // (and an LDAP source which of them are open).
+    let (accepted, mut open) = match &parts.recipients.domains {
+        DomainSetting::Listed(accepted) => (accepted.clone(), BTreeSet::new()),
+        DomainSetting::Exchange => {
+            // The config check guarantees an LDAP or Graph source for "exchange".
+            let Some((source, connection)) = parts
+                .sources
+                .iter()
+                .zip(connections.iter_mut())
+                .find(|(_, c)| !matches!(c, Connection::None))
+            else {
+                return Err(anyhow::anyhow!(
+                    "recipients.domains = \"exchange\" needs a kind = \"ldap\" or \"graph\" source"
+                )
+                .into());
+            };
+            let context = || format!("source {}: accepted domains", source.name);
+            let domains = match connection {
+                Connection::Ldap(c) => c.accepted_domains().with_context(context)?,
+                // The tenant's /domains does not tell a domain's type: internal_relay does.
+                Connection::Graph(c) => ExchangeDomains {
+                    accepted: c.accepted_domains().with_context(context)?,
+                    open: Vec::new(),
+                },
+                Connection::None => ExchangeDomains::default(),
+            };
+            let open = domains.open.into_iter().collect();
+            (AcceptedDomains::new(domains.accepted), open)
+        }
+    };
+    // The config checked internal_relay against listed domains; Exchange's are known now.
+    if let Some(domain) = parts
+        .recipients
+        .internal_relay
+        .iter()
+        .find(|d| !accepted.contains(d))
+    {
+        return Err(crate::cmd::Error::Usage(anyhow::anyhow!(
+            "recipients.internal_relay: {domain} is not one of Exchange's accepted domains; \
+             remove it, or add it as an accepted domain in Exchange"
+        )));
+    }
+    open.extend(parts.recipients.internal_relay.iter().cloned());
+    // An excluded domain exports nothing, its wild-card included.
+    open.retain(|domain| {
+        let excluded = parts.recipients.excluded.matches(domain);
+        if excluded {
+            info!("{domain} is open in Exchange but excluded (exclude_domains): not opened");
+        }
+        !excluded
+    });
+
+    Ok((accepted, open))
+}
