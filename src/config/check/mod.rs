@@ -1,0 +1,262 @@
+//! Turning the raw TOML values into checked ones: every check that needs no network, with
+//! the key named in each message, and relative paths resolved against the config file. This
+//! file holds the checker, the whole-file checks and the small tables; each larger table has
+//! a file of its own ([`source`], [`recipients`], [`gateway`], [`install`]).
+
+mod gateway;
+mod install;
+mod recipients;
+mod source;
+
+use std::path::{Path, PathBuf};
+
+use super::raw;
+use super::{Config, DomainSetting, Error, Output, Recipients, Source, SourceKind};
+use crate::rules::address;
+use crate::rules::guard::Limits;
+
+/// Turns raw values into checked ones, remembering the file for messages.
+pub(super) struct Checker<'a> {
+    pub(super) path: &'a Path,
+    /// The file's text, to find the line of a key (see [`Checker::source_key`]).
+    pub(super) text: &'a str,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            path: self.path.to_owned(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `source.KEY` with the line of `key` in the `index`th `[[source]]` (or of its `kind`
+    /// when `key` is absent), for the checks that involve several keys. serde loses the
+    /// spans inside the `kind`-tagged source tables, so the text is parsed again for them.
+    fn source_key(&self, index: usize, key: &str) -> String {
+        use toml::de::{DeTable, DeValue};
+        let line = || {
+            let root = DeTable::parse(self.text).ok()?;
+            let (_, sources) = root
+                .get_ref()
+                .iter()
+                .find(|(k, _)| *k.get_ref() == "source")?;
+            let DeValue::Array(sources) = sources.get_ref() else {
+                return None;
+            };
+            let DeValue::Table(table) = sources.get(index)?.get_ref() else {
+                return None;
+            };
+            let span = table
+                .iter()
+                .find(|(k, _)| *k.get_ref() == key)
+                .or_else(|| table.iter().find(|(k, _)| *k.get_ref() == "kind"))
+                .map(|(k, _)| k.span())?;
+            Some(self.text.get(..span.start)?.matches('\n').count() + 1)
+        };
+        match line() {
+            Some(n) => format!("line {n}: source.{key}"),
+            None => format!("source.{key}"),
+        }
+    }
+
+    /// Resolves a path from the file against the config file's directory.
+    fn resolve(&self, value: &str) -> PathBuf {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        base.join(value)
+    }
+
+    /// A duration such as "30s" or "10m"; zero is refused.
+    fn duration(&self, key: &str, text: &str) -> Result<std::time::Duration, Error> {
+        humantime::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                self.invalid(
+                    key,
+                    format!("{text:?} is not a duration such as \"30s\" or \"10m\""),
+                )
+            })
+    }
+
+    fn address(&self, key: &str, value: &str) -> Result<String, Error> {
+        address::normalize(value).map_err(|e| self.invalid(key, format!("{value:?}: {e}")))
+    }
+
+    pub(super) fn check(&self, raw: raw::Config) -> Result<Config, Error> {
+        let mut sources: Vec<Source> = Vec::new();
+        for (index, source) in raw.source.into_iter().enumerate() {
+            let (name, kind) = match source {
+                raw::Source::Ldap(raw) => (
+                    raw.name.clone(),
+                    SourceKind::Ldap(Box::new(self.ldap(*raw, index)?)),
+                ),
+                raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
+                raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
+                raw::Source::Graph(raw) => (raw.name.clone(), SourceKind::Graph(self.graph(raw)?)),
+            };
+            if sources.iter().any(|s| s.name == name) {
+                return Err(self.invalid(
+                    "source.name",
+                    format!(
+                        "{name:?} is used by two sources; names label reports and must be unique"
+                    ),
+                ));
+            }
+            sources.push(Source { name, kind });
+        }
+        let recipients = raw
+            .recipients
+            .map(|r| self.recipients(r, &sources))
+            .transpose()?;
+        let output = raw.output.map(|o| self.output(o)).transpose()?;
+        let install = raw.install.map(|i| self.install(i)).transpose()?;
+        let metrics = match raw.metrics {
+            Some(m) if m.textfile.is_empty() => {
+                return Err(self.invalid(
+                    "metrics.textfile",
+                    "empty path; name a .prom file in node-exporter's textfile directory",
+                ));
+            }
+            Some(m) => {
+                let textfile = self.resolve(&m.textfile);
+                let Some(stem) = textfile
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".prom"))
+                    .filter(|stem| !stem.is_empty())
+                else {
+                    return Err(self.invalid(
+                        "metrics.textfile",
+                        "node-exporter reads only files whose names end in .prom; name one, e.g. \
+                         \"/var/lib/prometheus/node-exporter/rcptsync.prom\"",
+                    ));
+                };
+                // Both roles on one host: apply (root) gets a file of its own.
+                let apply_textfile = if output.is_some() && install.is_some() {
+                    textfile.with_file_name(format!("{stem}-apply.prom"))
+                } else {
+                    textfile.clone()
+                };
+                Some(super::Metrics {
+                    textfile,
+                    apply_textfile,
+                })
+            }
+            None => None,
+        };
+        let raw_safety = match raw.safety {
+            Some(safety) => safety,
+            None => raw::Safety::defaults().map_err(|cause| Error::Parse {
+                path: self.path.to_owned(),
+                cause,
+            })?,
+        };
+        let full_every = humantime::parse_duration(&raw_safety.full_every).map_err(|_| {
+            self.invalid(
+                "safety.full_every",
+                format!(
+                    "{:?} is not a duration such as \"1h\" or \"30m\"",
+                    raw_safety.full_every
+                ),
+            )
+        })?;
+        let safety = self.safety(raw_safety)?;
+        for (i, gateway) in raw.gateway.iter().enumerate() {
+            if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
+                return Err(self.invalid(
+                    "gateway.name",
+                    format!(
+                        "{:?} is used by two gateways; names must be unique",
+                        gateway.name
+                    ),
+                ));
+            }
+        }
+        if let Some(extra) = recipients
+            .as_ref()
+            .and_then(|r| r.extra.iter().find(|e| safety.canaries.contains(e)))
+        {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{extra} is also in recipients.extra, so it is always in the map and cannot show that the directory was read; pick a canary that lives in the directory"),
+            ));
+        }
+        // A canary outside a listed set of accepted domains can never be in the map: every run
+        // would be refused, which is the config's mistake, so it is said at load.
+        if let Some(Recipients {
+            domains: DomainSetting::Listed(accepted),
+            ..
+        }) = &recipients
+            && let Some(canary) = safety.canaries.iter().find(|c| {
+                c.rsplit_once('@')
+                    .is_none_or(|(_, domain)| !accepted.contains(domain))
+            })
+        {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{canary} is not in the accepted domains (recipients.domains), so it can never be in the map and every run would be refused; pick a canary in an accepted domain"),
+            ));
+        }
+        Ok(Config {
+            path: self.path.to_owned(),
+            sources,
+            recipients,
+            output,
+            safety,
+            full_every,
+            gateways: raw
+                .gateway
+                .into_iter()
+                .map(|g| self.gateway(g))
+                .collect::<Result<Vec<_>, _>>()?,
+            install,
+            metrics,
+        })
+    }
+
+    fn output(&self, raw: raw::Output) -> Result<Output, Error> {
+        if raw.path.is_empty() {
+            return Err(self.invalid("output.path", "empty path"));
+        }
+        if raw.value.is_empty()
+            || raw
+                .value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(self.invalid(
+                "output.value",
+                format!("{:?}: the map value must be one non-empty word without spaces (Postfix needs a non-empty value; \"OK\" is usual)", raw.value),
+            ));
+        }
+        Ok(Output {
+            path: self.resolve(&raw.path),
+            value: raw.value,
+        })
+    }
+
+    fn safety(&self, raw: raw::Safety) -> Result<Limits, Error> {
+        if !(0.0..=100.0).contains(&raw.max_removed_percent) {
+            return Err(self.invalid(
+                "safety.max_removed_percent",
+                format!(
+                    "{} is not a percentage between 0 and 100",
+                    raw.max_removed_percent
+                ),
+            ));
+        }
+        let canaries = raw
+            .canaries
+            .iter()
+            .map(|a| self.address("safety.canaries", a))
+            .collect::<Result<_, _>>()?;
+        Ok(Limits {
+            min_recipients: raw.min_recipients,
+            max_removed: raw.max_removed,
+            max_removed_percent: raw.max_removed_percent,
+            canaries,
+        })
+    }
+}
