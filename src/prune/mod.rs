@@ -4,7 +4,7 @@
 //!
 //! Only `smtp:` values are candidates; a primary address (`SMTP:` in capitals) is never
 //! removed, only reported, because the entry needs another primary first. Each value is
-//! removed with its own LDAP modify `delete` of that one value ([`modify::delete_value`]),
+//! removed with its own LDAP modify `delete` of that one value (`modify::delete_value`),
 //! never by replacing the attribute, so concurrent changes to the other values are safe. The
 //! first failure stops the removals: what was done is then exactly a prefix of the list, which
 //! the undo LDIF can describe.

@@ -29,7 +29,7 @@
 //! the application, not with the host's logs or memory: every name they send that reaches a
 //! message (object id, UPN, error code and message, a link) is quoted and escaped when it is not
 //! plain, and a page is parsed into the few properties rcptsync selected, one object at a time,
-//! so that what one answer can cost is bounded by [`MAX_BODY`] and [`page::MAX_VALUES`].
+//! so that what one answer can cost is bounded by [`MAX_BODY`] and `page::MAX_VALUES`.
 
 mod auth;
 mod http;
@@ -49,7 +49,7 @@ pub use read::Delta;
 /// about 1 KiB per object even with a dozen addresses, under 1 MiB a page. 16 MiB leaves room
 /// for an average of some 300 addresses on every object of a page (Exchange Online allows 400
 /// on one), while what a page costs (its body, the largest string in it and one object: see
-/// [`page`]) stays a few tens of MiB.
+/// `page.rs`) stays a few tens of MiB.
 pub const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// The longest `@odata.nextLink` or `@odata.deltaLink` accepted. Graph's links are its origin,
 /// the path and query of the request, and a skip or delta token of some hundred bytes to a few
