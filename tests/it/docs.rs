@@ -29,7 +29,7 @@ fn man_pages() -> Vec<(String, Vec<u8>)> {
     let page = clap_mangen::Man::new(cmd.clone()).manual("rcptsync manual");
     let mut text = Vec::new();
     page.render(&mut text).unwrap();
-    text.extend_from_slice(MAIN_EXTRA.as_bytes());
+    text.extend_from_slice(format!(".SH \"EXIT STATUS\"\n{EXIT_STATUS}{MAIN_EXTRA}").as_bytes());
     text.extend_from_slice(see_also(&subcommands, None).as_bytes());
     pages.push((page.get_filename(), text));
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
@@ -319,24 +319,9 @@ refused by a safety guard; the installed map is untouched
 verify or doctor found problems
 "#;
 
-/// What rcptsync(1) says besides the clap definitions: exit status and files.
-const MAIN_EXTRA: &str = r#".SH "EXIT STATUS"
-.TP
-.B 0
-success, whether or not anything changed
-.TP
-.B 1
-runtime failure (directory, I/O, ssh, postmap, another run holds the lock)
-.TP
-.B 2
-usage or configuration error
-.TP
-.B 3
-refused by a safety guard; the installed map is untouched
-.TP
-.B 4
-verify or doctor found problems
-.SH FILES
+/// What rcptsync(1) says besides the clap definitions and its EXIT STATUS: files, security,
+/// examples.
+const MAIN_EXTRA: &str = r#".SH FILES
 .TP
 .I /etc/rcptsync/rcptsync.toml
 the configuration (see \fBrcptsync.toml\fR(5))

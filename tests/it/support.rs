@@ -122,3 +122,16 @@ pub fn rcptsync_peak(cwd: &Path, args: &[&str]) -> (Run, u64) {
         .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time for {run}"));
     (run, kib / 1024)
 }
+
+/// Makes a FIFO at `path`, as another account would put one where rcptsync expects a file:
+/// a plain open of it blocks until someone writes.
+pub fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap();
+}

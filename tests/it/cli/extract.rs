@@ -321,16 +321,7 @@ fn the_files_beside_the_map_neither_stall_nor_steer_a_run() {
         let file = fs_err::File::create(&state).unwrap();
         file.set_len(300 << 20).unwrap();
     };
-    let fifo = |path: &std::path::Path| {
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o644),
-            0,
-        )
-        .unwrap();
-    };
+    let fifo = crate::support::mkfifo;
     for (what, plant) in [
         ("a FIFO", &(|| fifo(&state)) as &dyn Fn()),
         ("a link to /dev/zero", &|| {

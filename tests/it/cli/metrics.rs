@@ -188,14 +188,7 @@ fn a_fifo_or_a_link_at_the_textfile_is_neither_waited_on_nor_read() {
     let config = env.path("rcptsync.toml");
     let args = ["-c", config.to_str().unwrap(), "extract"];
 
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &prom,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        0,
-    )
-    .unwrap();
+    crate::support::mkfifo(&prom);
     let run = crate::support::rcptsync_within(&env.path(""), &args, Duration::from_secs(20)).ok();
     assert!(run.stderr.contains("is a FIFO"), "{run}");
     assert!(entry(&env, "prom/rcptsync.prom").contains("rcptsync_recipients 2\n"));

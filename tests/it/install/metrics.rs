@@ -59,14 +59,7 @@ fn apply_neither_waits_on_nor_reads_what_another_account_put_at_the_textfile() {
     let config = gw.postfix.path("rcptsync.toml");
     let args = ["apply", "-c", config.to_str().unwrap()];
 
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &prom,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        0,
-    )
-    .unwrap();
+    crate::support::mkfifo(&prom);
     gw.spool(&["a@example.com"]);
     let run =
         crate::support::rcptsync_within(&gw.postfix.path(""), &args, Duration::from_secs(20)).ok();
