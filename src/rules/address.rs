@@ -124,7 +124,13 @@ const QUOTED: usize = 80;
 /// cut. A directory or a spool can hold values of any size, and every warning about one
 /// ends up in a cron mail.
 pub fn quote(text: &str) -> String {
-    let shown: String = text.chars().take(QUOTED).collect();
+    quote_at_most(text, QUOTED)
+}
+
+/// [`quote`] with another bound: at most `max` characters (a server's sentence is worth
+/// more than a value's 80).
+pub fn quote_at_most(text: &str, max: usize) -> String {
+    let shown: String = text.chars().take(max).collect();
     if shown.len() < text.len() {
         format!("{:?}... ({} bytes)", shown, text.len())
     } else {
@@ -132,15 +138,18 @@ pub fn quote(text: &str) -> String {
     }
 }
 
+/// Whether `c` could end or redraw a line or steer a terminal when printed raw: a control
+/// character, a Unicode line or paragraph separator, a bidirectional mark or override.
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// `text` as a message shows a name from outside (a DN, an attribute's name): as it is when
 /// every character is printable, else [`quote`]d, so that a newline or an escape sequence in
 /// it cannot forge a log line or reach a terminal, while the usual DN stays readable.
 pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    let plain = text.len() <= 1024
-        && !text.chars().any(|c| {
-            c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        });
+    let plain = text.len() <= 1024 && !text.chars().any(unsafe_char);
     if plain {
         std::borrow::Cow::Borrowed(text)
     } else {

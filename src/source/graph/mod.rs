@@ -165,12 +165,7 @@ fn shown(name: &str) -> Cow<'_, str> {
 /// show them: always quoted and escaped (they are sentences, never plain), and cut after
 /// [`SAID`] characters, with the length, since any answer can be as long as [`MAX_BODY`].
 fn said(text: &str) -> String {
-    let kept: String = text.chars().take(SAID).collect();
-    if kept.len() < text.len() {
-        format!("{kept:?}... ({} bytes)", text.len())
-    } else {
-        format!("{kept:?}")
-    }
+    crate::rules::address::quote_at_most(text, SAID)
 }
 
 /// `text` with every character that could end or redraw a line or steer a terminal (control
@@ -178,10 +173,7 @@ fn said(text: &str) -> String {
 /// last guard on a message about a request, whose parts each say where they came from, so
 /// that no path into it (a transport error, a parser's message) can print them raw.
 fn escape_controls(text: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let unsafe_char = crate::rules::address::unsafe_char;
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }

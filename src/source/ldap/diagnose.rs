@@ -87,13 +87,10 @@ const SAID: usize = 300;
 /// admin's terminal. Empty when the server said nothing.
 pub(super) fn said(text: &str) -> String {
     let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\0');
-    let kept: String = text.chars().take(SAID).collect();
-    if kept.len() < text.len() {
-        format!("{kept:?}... ({} bytes)", text.len())
-    } else if kept.is_empty() {
-        kept
+    if text.is_empty() {
+        String::new()
     } else {
-        format!("{kept:?}")
+        crate::rules::address::quote_at_most(text, SAID)
     }
 }
 
