@@ -25,7 +25,6 @@ use crate::install::swap::Installer;
 use crate::map::payload::Header;
 use crate::map::state::Snapshot;
 use crate::map::{digest, with_suffix};
-use crate::metrics::count_lines;
 use crate::postfix::Postfix;
 use crate::transport::record::Record;
 
@@ -123,25 +122,44 @@ fn unix(seconds: u64) -> String {
 }
 
 /// The map at `path` as status reports it. Its directory may be another account's while
-/// status runs as root: the file is opened through no link, as a regular file only.
+/// status runs as root: the file is opened through no link, as a regular file only, and
+/// everything reported is read from that one handle in one pass.
 fn map_file(path: &Path) -> MapFile {
-    let sha256 = match crate::map::nofollow::open_regular(path) {
-        Ok(Some(mut file)) => digest::sha256_reader(&mut file).ok(),
+    let measured = match crate::map::nofollow::open_regular(path) {
+        Ok(Some(mut file)) => measure(&mut file).ok(),
         Ok(None) => None,
         Err(e) => {
             warn!("{e}");
             None
         }
     };
+    let (recipients, sha256, updated) = match measured {
+        Some((lines, sha256, modified)) => (Some(lines), Some(sha256), modified.map(time)),
+        None => (None, None, None),
+    };
     MapFile {
         path: path.display().to_string(),
-        recipients: sha256.as_ref().and_then(|_| count_lines(path).ok()),
+        recipients,
         sha256,
-        updated: fs_err::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .map(time),
+        updated,
     }
+}
+
+/// The map's lines (one recipient each), SHA-256 and mtime, from its handle.
+fn measure(file: &mut fs_err::File) -> std::io::Result<(u64, String, Option<SystemTime>)> {
+    /// Counts the line ends of what passes through.
+    struct Lines<'a>(&'a mut fs_err::File, u64);
+    impl std::io::Read for Lines<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1 += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+            Ok(n)
+        }
+    }
+    let modified = file.metadata()?.modified().ok();
+    let mut lines = Lines(file, 0);
+    let sha256 = digest::sha256_reader(&mut lines)?;
+    Ok((lines.1, sha256, modified))
 }
 
 /// The header of the spooled map, if it is a regular file with one. The spool is written by
