@@ -3,6 +3,7 @@
 //! code, printing a fatal error once.
 
 pub mod args;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 
@@ -67,9 +68,11 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let load = || Config::load(&path);
     match &cli.command {
-        Command::Extract(args) => cmd::extract::run(&load()?, &args.options(), printer),
-        Command::Sync(args) => cmd::sync::run(&load()?, &args.options(), printer),
-        Command::Push(args) => cmd::push::run(&load()?, &args.options(), printer),
+        Command::Extract(args) => {
+            cmd::extract::run(&settings::extract(&load()?, args.options())?, printer)
+        }
+        Command::Sync(args) => cmd::sync::run(&settings::sync(&load()?, args.options())?, printer),
+        Command::Push(args) => cmd::push::run(&settings::push(&load()?, args.options())?, printer),
         Command::Apply {
             change,
             from,
@@ -80,7 +83,7 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
                 from: from.clone(),
                 rollback: *rollback,
             };
-            cmd::apply::run(&load()?, &options, printer)
+            cmd::apply::run(&settings::apply(&load()?, options)?, printer)
         }
         Command::Receive {
             spool,
@@ -103,7 +106,7 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
                 smtp: smtp.clone(),
                 starttls: starttls.then(|| ca_file.clone()),
             };
-            cmd::verify::run(&load()?, &options, printer)
+            cmd::verify::run(&settings::verify(&load()?, options)?, printer)
         }
         Command::Doctor { config_dir } => {
             let config = doctor_config(cli.config.as_deref(), &path)?;
@@ -121,10 +124,11 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
                 apply: *apply,
                 undo: undo.clone(),
             };
-            cmd::prune::run(&load()?, &options, printer)
+            cmd::prune::run(&settings::prune(&load()?, options)?, printer)
         }
         Command::Status { json } => {
-            cmd::status::run(&load()?, &cmd::status::Options { json: *json }, printer)
+            let options = cmd::status::Options { json: *json };
+            cmd::status::run(&settings::status(&load()?, options)?, printer)
         }
         Command::ImportIni {
             file,

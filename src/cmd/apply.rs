@@ -16,8 +16,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
+use super::metrics::{self, Hook};
 use super::{Change, ExitStatus, Printer, Result, report_guards};
-use crate::config::Config;
 use crate::install::build::{self, Built};
 use crate::install::spool::{self, Spooled};
 use crate::install::swap::Installer;
@@ -27,7 +27,7 @@ use crate::map::diff::{self, Previous, Summary};
 use crate::map::with_suffix;
 use crate::postfix::Postfix;
 use crate::postfix::settings::{RelayDomains, unrelayed};
-use crate::rules::guard::{Proposal, Verdict};
+use crate::rules::guard::{Limits, Proposal, Verdict};
 
 /// What to apply.
 #[derive(Debug, Clone, Default)]
@@ -40,18 +40,32 @@ pub struct Options {
     pub rollback: bool,
 }
 
+/// What apply works with, resolved from the config ([`crate::cli::settings`]).
+#[derive(Debug)]
+pub struct Settings {
+    /// `[install]`.
+    pub install: install::Settings,
+    /// `[safety]`: the guards, measured against the installed map.
+    pub safety: Limits,
+    /// apply's own metrics textfile, when the config has `[metrics]`.
+    pub metrics: Option<std::path::PathBuf>,
+    /// This run's options.
+    pub options: Options,
+}
+
 /// Runs apply, then writes its metrics when the config has `[metrics]` and records its
 /// outcome for `status` (neither after a dry run).
-pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
-    let started = std::time::Instant::now();
-    let live = config.install.as_ref().map(|i| &i.map.path);
-    let before = live.and_then(|p| crate::map::state::file_mark(p).ok());
-    let result = apply(config, options, printer);
-    if !options.change.dry_run {
-        super::metrics::apply(config, started, &result);
-        if let Some(live) = live {
-            record_outcome(live, before, &result);
-        }
+pub fn run(settings: &Settings, printer: Printer) -> Result {
+    let live = &settings.install.map.path;
+    let dry_run = settings.options.change.dry_run;
+    let before = crate::map::state::file_mark(live).ok();
+    let hook = settings.metrics.as_deref().map(|textfile| Hook::Apply {
+        textfile,
+        installed: live,
+    });
+    let result = metrics::around(hook, dry_run, |_| apply(settings, printer));
+    if !dry_run {
+        record_outcome(live, before, &result);
     }
     result
 }
@@ -84,8 +98,8 @@ fn record_outcome(map: &Path, before: Option<String>, result: &Result) {
     }
 }
 
-fn apply(config: &Config, options: &Options, printer: Printer) -> Result {
-    let install = config.install()?;
+fn apply(settings: &Settings, printer: Printer) -> Result {
+    let (install, options) = (&settings.install, &settings.options);
     let change = &options.change;
     let postfix = Postfix::new(&install.postfix_config_dir);
     let installer = Installer::new(&install.map, &postfix, install.cdb_writer);
@@ -142,7 +156,7 @@ fn apply(config: &Config, options: &Options, printer: Printer) -> Result {
         line_offset,
         spec: &install.map,
         native_cdb: installer.native_cdb(),
-        canaries: &config.safety.canaries,
+        canaries: &settings.safety.canaries,
         open_domains: &install.internal_relay_domains,
         previous: &previous,
     };
@@ -197,7 +211,7 @@ fn apply(config: &Config, options: &Options, printer: Printer) -> Result {
         closed: &[],
     };
     let verdict = Verdict::new(
-        &config.safety,
+        &settings.safety,
         &proposal,
         |k| !built.missing_canaries.iter().any(|c| c == k),
         change.force,

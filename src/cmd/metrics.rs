@@ -12,15 +12,64 @@
 //! textfile: `apply` and the internal host's commands each have their own
 //! ([`crate::config::Metrics`]).
 
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use tracing::error;
 
 use super::{ExitStatus, Result};
-use crate::config::Config;
 use crate::map::with_suffix;
 use crate::metrics::{self, Metric, Textfile, label};
+use crate::transport::Gateway;
 use crate::transport::record::Record;
+
+/// Where a command's metrics go and what they describe: the one post-run hook every command
+/// that writes metrics goes through ([`around`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Hook<'a> {
+    /// extract, push or sync on the internal host.
+    Internal {
+        /// `[metrics].textfile`.
+        textfile: &'a Path,
+        /// The map extract writes and push sends (`[output].path`).
+        map: &'a Path,
+        /// The gateways whose last push is reported.
+        gateways: &'a [Gateway],
+    },
+    /// apply on a gateway.
+    Apply {
+        /// apply's own textfile ([`crate::config::Metrics::apply_textfile`]).
+        textfile: &'a Path,
+        /// The installed text map.
+        installed: &'a Path,
+    },
+}
+
+/// Runs a command's `work`, then writes its metrics through `hook` (when the config has
+/// `[metrics]`), whatever the outcome, but not after a dry run.
+pub fn around(
+    hook: Option<Hook<'_>>,
+    dry_run: bool,
+    work: impl FnOnce(&mut Observed) -> Result,
+) -> Result {
+    let started = Instant::now();
+    let mut seen = Observed::default();
+    let result = work(&mut seen);
+    match hook {
+        _ if dry_run => {}
+        None => {}
+        Some(Hook::Internal {
+            textfile,
+            map,
+            gateways,
+        }) => internal(textfile, map, gateways, started, &result, &seen),
+        Some(Hook::Apply {
+            textfile,
+            installed,
+        }) => apply(textfile, installed, started, &result),
+    }
+    result
+}
 
 /// What a run saw that the metrics report and the exit status does not tell.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,8 +84,15 @@ const REMOVED: &str = "rcptsync_removed";
 const APPLY_LAST_SUCCESS: &str = "rcptsync_apply_last_success_timestamp_seconds";
 
 /// Writes the internal host's metrics after extract, push or sync ran for `started`.
-pub fn internal(config: &Config, started: Instant, result: &Result, seen: &Observed) {
-    let Some(textfile) = config.metrics.as_ref().and_then(|m| open(&m.textfile)) else {
+fn internal(
+    textfile: &Path,
+    map: &Path,
+    gateways: &[Gateway],
+    started: Instant,
+    result: &Result,
+    seen: &Observed,
+) {
+    let Some(textfile) = open(textfile) else {
         return;
     };
     let now = metrics::unix_seconds(SystemTime::now());
@@ -53,14 +109,11 @@ pub fn internal(config: &Config, started: Instant, result: &Result, seen: &Obser
             textfile.previous(REMOVED).unwrap_or(0.0),
         ),
     };
-    let map = config.output.as_ref().map(|o| &o.path);
-    let recipients = map.and_then(|m| metrics::count_lines(m).ok()).unwrap_or(0);
-    let record = map
-        .and_then(|m| Record::read(&with_suffix(m, ".pushed")).ok())
-        .unwrap_or_default();
+    let recipients = metrics::count_lines(map).unwrap_or(0);
+    let record = Record::read(&with_suffix(map, ".pushed")).unwrap_or_default();
     let mut success = Vec::new();
     let mut pushed_at = Vec::new();
-    for gateway in &config.gateways {
+    for gateway in gateways {
         let entry = record.get(gateway);
         let labels = label("gateway", &gateway.name);
         let ok = entry.is_some_and(|e| e.succeeded());
@@ -123,12 +176,8 @@ pub fn internal(config: &Config, started: Instant, result: &Result, seen: &Obser
 }
 
 /// Writes a gateway's metrics after apply ran for `started`.
-pub fn apply(config: &Config, started: Instant, result: &Result) {
-    let Some(textfile) = config
-        .metrics
-        .as_ref()
-        .and_then(|m| open(&m.apply_textfile))
-    else {
+fn apply(textfile: &Path, installed: &Path, started: Instant, result: &Result) {
+    let Some(textfile) = open(textfile) else {
         return;
     };
     let now = metrics::unix_seconds(SystemTime::now());
@@ -138,11 +187,7 @@ pub fn apply(config: &Config, started: Instant, result: &Result) {
     } else {
         textfile.previous(APPLY_LAST_SUCCESS).unwrap_or(0.0)
     };
-    let installed = config
-        .install
-        .as_ref()
-        .and_then(|i| metrics::count_lines(&i.map.path).ok())
-        .unwrap_or(0);
+    let installed = metrics::count_lines(installed).unwrap_or(0);
     let list = [
         Metric::gauge(
             "rcptsync_apply_last_run_timestamp_seconds",
@@ -186,7 +231,7 @@ fn status(result: &Result) -> ExitStatus {
 }
 
 /// The role's textfile, or None (logged) when its directory cannot be opened safely.
-fn open(path: &std::path::Path) -> Option<Textfile> {
+fn open(path: &Path) -> Option<Textfile> {
     Textfile::open(path)
         .map_err(|e| error!("metrics: {e}; monitoring sees the previous run's values"))
         .ok()

@@ -20,10 +20,10 @@ use anyhow::Context as _;
 use tracing::{error, warn};
 
 use super::{ExitStatus, Printer, Result};
-use crate::config::{self, Config, SourceKind};
 use crate::map::atomic;
 use crate::prune::{self, Removal};
-use crate::source::ldap;
+use crate::rules::domains::ExcludedDomains;
+use crate::source::ldap::{self, LdapSourceConfig};
 
 /// What prune does.
 #[derive(Debug, Clone, Default)]
@@ -34,22 +34,24 @@ pub struct Options {
     pub undo: Option<PathBuf>,
 }
 
+/// What prune works with, resolved from the config ([`crate::cli::settings`]).
+#[derive(Debug)]
+pub struct Settings {
+    /// The first LDAP source's name: the directory prune changes.
+    pub name: String,
+    /// That source.
+    pub source: LdapSourceConfig,
+    /// `[recipients].exclude_domains`: the values to remove.
+    pub excluded: ExcludedDomains,
+    /// This run's options.
+    pub options: Options,
+}
+
 /// Runs prune.
-pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
+pub fn run(settings: &Settings, printer: Printer) -> Result {
+    let options = &settings.options;
     let (apply, undo) = (options.apply, options.undo.as_deref());
-    let parts = config.extraction()?;
-    let Some((name, source)) = parts.sources.iter().find_map(|s| match &s.kind {
-        SourceKind::Ldap(l) => Some((&s.name, l)),
-        _ => None,
-    }) else {
-        return Err(config::Error::Invalid {
-            path: config.path.clone(),
-            key: "[[source]]".into(),
-            message: "prune changes the directory and needs a kind = \"ldap\" source".into(),
-        }
-        .into());
-    };
-    let excluded = &parts.recipients.excluded;
+    let (name, source, excluded) = (&settings.name, &settings.source, &settings.excluded);
     let credentials = super::credentials(name, source)?;
     let mut connection =
         ldap::connect(source, &credentials).with_context(|| format!("source {name}"))?;

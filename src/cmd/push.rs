@@ -6,52 +6,66 @@
 //! trusted only when it names the digest that was sent ([`crate::transport::record`] keeps
 //! what each gateway acknowledged).
 
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
 use tracing::{error, info};
 
+use super::metrics::{self, Hook};
 use super::{Change, ExitStatus, Printer, Result};
-use crate::config::{self, Config};
 use crate::lock::Lock;
 use crate::map::{payload::Header, with_suffix};
 use crate::transport::record::Record;
 use crate::transport::{Gateway, ssh};
 
-/// Runs push, then writes the metrics (not after a dry run).
-pub fn run(config: &Config, change: &Change, printer: Printer) -> Result {
-    let started = std::time::Instant::now();
-    let result = push(config, change, printer);
-    if !change.dry_run {
-        super::metrics::internal(config, started, &result, &Default::default());
+/// What push works with, resolved from the config ([`crate::cli::settings`]).
+#[derive(Debug)]
+pub struct Settings {
+    /// The map to send (`[output].path`).
+    pub map: PathBuf,
+    /// The gateways, at least one.
+    pub gateways: Vec<crate::transport::Gateway>,
+    /// The sources' names, for the payload header.
+    pub sources: String,
+    /// `[metrics].textfile`, when there is one.
+    pub metrics: Option<PathBuf>,
+    /// Dry run, resend.
+    pub change: Change,
+}
+
+impl Settings {
+    fn metrics(&self) -> Option<Hook<'_>> {
+        self.metrics.as_deref().map(|textfile| Hook::Internal {
+            textfile,
+            map: &self.map,
+            gateways: &self.gateways,
+        })
     }
-    result
+}
+
+/// Runs push, then writes the metrics (not after a dry run).
+pub fn run(settings: &Settings, printer: Printer) -> Result {
+    metrics::around(settings.metrics(), settings.change.dry_run, |_| {
+        push(settings, printer)
+    })
 }
 
 /// push's work (sync runs it after extract).
-pub(super) fn push(config: &Config, change: &Change, printer: Printer) -> Result {
-    let out = &config.output()?.path;
-    if config.gateways.is_empty() {
-        return Err(config::Error::Invalid {
-            path: config.path.clone(),
-            key: "[[gateway]]".into(),
-            message: "missing; push needs at least one gateway (name, host, user)".into(),
-        }
-        .into());
-    }
+pub(super) fn push(settings: &Settings, printer: Printer) -> Result {
+    let (out, change) = (&settings.map, &settings.change);
     // A key ssh would not use is this host's mistake: a config error with its fix, found
     // before any gateway is contacted (and never reported as the gateway refusing it).
-    for gateway in &config.gateways {
+    for gateway in &settings.gateways {
         ssh::check_identity(gateway).map_err(|e| super::Error::Usage(e.into()))?;
     }
     let _lock = Lock::acquire(&with_suffix(out, ".lock"))?;
-    let sources: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    let payload = Header::for_file(out, &sources.join(","), SystemTime::now())
+    let payload = Header::for_file(out, &settings.sources, SystemTime::now())
         .context("read the map to push (run `rcptsync extract` first)")?;
     let record_path = with_suffix(out, ".pushed");
     let mut record = Record::read(&record_path)?;
 
-    let (due, current): (Vec<&Gateway>, Vec<&Gateway>) = config
+    let (due, current): (Vec<&Gateway>, Vec<&Gateway>) = settings
         .gateways
         .iter()
         .partition(|g| change.resend || !record.has(g, &payload.sha256));
@@ -122,7 +136,7 @@ pub(super) fn push(config: &Config, change: &Change, printer: Printer) -> Result
     }
     // Recorded before it is reported: a closed stdout must not make a delivered map look
     // undelivered. Gateways removed from the config are forgotten.
-    record.retain(&config.gateways);
+    record.retain(&settings.gateways);
     record.write(&record_path)?;
     for line in pushed {
         printer.line(line)?;

@@ -11,7 +11,7 @@
 //! Security: runs as any user that can read those files; reads only headers of the spooled
 //! file (bounded, as receive's reader is) and changes nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -19,7 +19,6 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::{ExitStatus, Printer, Result};
-use crate::config::{self, Config};
 use crate::install::spool::SPOOL_NAME;
 use crate::install::swap::Installer;
 use crate::map::payload::Header;
@@ -27,6 +26,31 @@ use crate::map::state::Snapshot;
 use crate::map::{digest, with_suffix};
 use crate::postfix::Postfix;
 use crate::transport::record::Record;
+
+/// What status reports on, resolved from the config ([`crate::cli::settings`]): at least one
+/// of the two roles.
+#[derive(Debug)]
+pub struct Settings {
+    /// The config file, as named in the report.
+    pub config: PathBuf,
+    /// The internal host's side, when the config has `[output]`.
+    pub internal: Option<Internal>,
+    /// `[install]`: the gateway's side.
+    pub install: Option<crate::install::Settings>,
+    /// How to show it.
+    pub options: Options,
+}
+
+/// The internal host's files: the map, its state and push record, by source and gateway.
+#[derive(Debug)]
+pub struct Internal {
+    /// `[output].path`.
+    pub map: PathBuf,
+    /// The sources' names, in the config's order.
+    pub sources: Vec<String>,
+    /// The gateways.
+    pub gateways: Vec<crate::transport::Gateway>,
+}
 
 /// How to show it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -193,42 +217,33 @@ fn meaning(exit: u8) -> &'static str {
 }
 
 /// Runs status.
-pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
-    if config.output.is_none() && config.install.is_none() {
-        return Err(config::Error::Invalid {
-            path: config.path.clone(),
-            key: "[output] / [install]".into(),
-            message: "missing; status reports the map of the internal host ([output]) or of a \
-                      gateway ([install])"
-                .into(),
-        }
-        .into());
-    }
+pub fn run(settings: &Settings, printer: Printer) -> Result {
+    let options = &settings.options;
     let mut status = Status {
-        config: config.path.display().to_string(),
+        config: settings.config.display().to_string(),
         map: None,
         sources: Vec::new(),
         gateways: Vec::new(),
         install: None,
     };
-    if let Some(output) = &config.output {
-        let map = map_file(&output.path);
-        let snapshot = Snapshot::read(&with_suffix(&output.path, ".state"));
-        status.sources = config
+    if let Some(output) = &settings.internal {
+        let map = map_file(&output.map);
+        let snapshot = Snapshot::read(&with_suffix(&output.map, ".state"));
+        status.sources = output
             .sources
             .iter()
-            .map(|s| SourceStatus {
-                name: s.name.clone(),
+            .map(|name| SourceStatus {
+                name: name.clone(),
                 last_full_run: snapshot.as_ref().map(|snap| unix(snap.full_at)),
                 change_mark: snapshot
                     .as_ref()
-                    .and_then(|snap| snap.sources.get(&s.name))
+                    .and_then(|snap| snap.sources.get(name))
                     .filter(|m| !m.is_empty())
                     .cloned(),
             })
             .collect();
-        let record = Record::read(&with_suffix(&output.path, ".pushed"))?;
-        status.gateways = config
+        let record = Record::read(&with_suffix(&output.map, ".pushed"))?;
+        status.gateways = output
             .gateways
             .iter()
             .map(|g| {
@@ -247,7 +262,7 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
             .collect();
         status.map = Some(map);
     }
-    if let Some(install) = &config.install {
+    if let Some(install) = &settings.install {
         let postfix = Postfix::new(&install.postfix_config_dir);
         let installer = Installer::new(&install.map, &postfix, install.cdb_writer);
         let recorded = installer.installed()?;

@@ -5,18 +5,26 @@
 //! Security: as extract and push, unprivileged.
 
 use super::{ExitStatus, Printer, Result, extract, metrics, push};
-use crate::config::Config;
+
+/// What sync works with: extract's settings and push's, from one config and one set of
+/// options ([`crate::cli::settings`]).
+#[derive(Debug)]
+pub struct Settings {
+    /// The extract step.
+    pub extract: extract::Settings,
+    /// The push step.
+    pub push: push::Settings,
+}
 
 /// Runs sync, then writes the metrics once for both steps (not after a dry run).
-pub fn run(config: &Config, options: &extract::Options, printer: Printer) -> Result {
-    let started = std::time::Instant::now();
-    let mut seen = metrics::Observed::default();
-    let result = match extract::extract(config, options, printer, &mut seen) {
-        Ok(ExitStatus::Success) => push::push(config, &options.change, printer),
-        other => other,
-    };
-    if !options.change.dry_run {
-        metrics::internal(config, started, &result, &seen);
-    }
-    result
+pub fn run(settings: &Settings, printer: Printer) -> Result {
+    let extract = &settings.extract;
+    metrics::around(
+        extract.metrics(),
+        extract.options.change.dry_run,
+        |seen| match extract::extract(extract, printer, seen) {
+            Ok(ExitStatus::Success) => push::push(&settings.push, printer),
+            other => other,
+        },
+    )
 }

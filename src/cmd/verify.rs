@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::{ExitStatus, Printer, Result};
-use crate::config::{self, Config, DomainSetting};
 use crate::map::digest::sha256_hex;
 use crate::verify::probe::{self, Target};
 use crate::verify::smtp;
@@ -22,36 +21,27 @@ pub struct Options {
     pub starttls: Option<Option<PathBuf>>,
 }
 
+/// What verify asks about, resolved from the config ([`crate::cli::settings`]): at least one
+/// of the three is not empty.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The accepted domains the config lists (none with `domains = "exchange"`).
+    pub domains: Vec<String>,
+    /// The open domains: `internal_relay`, and on a gateway the installed map's `@domain`
+    /// lines ([`installed_open_domains`]).
+    pub open: Vec<String>,
+    /// `[safety].canaries`.
+    pub canaries: Vec<String>,
+    /// Whom to probe, and how.
+    pub options: Options,
+}
+
 /// Runs verify.
-pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
-    let canaries = &config.safety.canaries;
-    let domains: Vec<String> = match config.recipients.as_ref().map(|r| &r.domains) {
-        Some(DomainSetting::Listed(accepted)) => accepted.names().map(str::to_owned).collect(),
-        _ => Vec::new(),
-    };
-    // Open domains: as the internal host names them, and on a gateway the installed map's
-    // `@domain` lines (internal_relay_domains only says which domains may be open).
-    let mut open: Vec<String> = config
-        .recipients
-        .iter()
-        .flat_map(|r| r.internal_relay.iter())
-        .cloned()
-        .collect();
-    if let Some(install) = &config.install {
-        open.extend(installed_open_domains(&install.map.path));
-    }
-    open.sort();
-    open.dedup();
-    if domains.is_empty() && open.is_empty() && canaries.is_empty() {
-        return Err(config::Error::Invalid {
-            path: config.path.clone(),
-            key: "[recipients].domains / [safety].canaries".into(),
-            message: "verify needs accepted domains or canaries to know what to ask".into(),
-        }
-        .into());
-    }
+pub fn run(settings: &Settings, printer: Printer) -> Result {
+    let (domains, open, canaries) = (&settings.domains, &settings.open, &settings.canaries);
+    let options = &settings.options;
     let tag = sha256_hex(format!("{:?}{}", SystemTime::now(), std::process::id()).as_bytes());
-    let probes = probe::plan(&domains, &open, canaries, &tag[..12]);
+    let probes = probe::plan(domains, open, canaries, &tag[..12]);
     let helo = fs_err::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
@@ -103,7 +93,7 @@ pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
 /// The domains the installed map at `path` opens (its `@domain` keys). Keys are sorted, so the
 /// reading stops at the first key past them; a map that cannot be read opens nothing (verify
 /// then reports what the gateway answers).
-fn installed_open_domains(path: &std::path::Path) -> Vec<String> {
+pub fn installed_open_domains(path: &std::path::Path) -> Vec<String> {
     let Ok(Some(keys)) = crate::map::text::SortedKeys::open(path) else {
         return Vec::new();
     };

@@ -157,7 +157,7 @@ impl Config {
 }
 
 /// One `[[source]]`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Source {
     /// The label used in logs and reports.
     pub name: String,
@@ -166,7 +166,7 @@ pub struct Source {
 }
 
 /// What a source reads.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum SourceKind {
     /// A live directory.
     Ldap(Box<LdapSourceConfig>),
@@ -179,7 +179,7 @@ pub enum SourceKind {
 }
 
 /// Where the accepted domains come from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum DomainSetting {
     /// Listed in the config.
     Listed(AcceptedDomains),
@@ -189,7 +189,7 @@ pub enum DomainSetting {
 }
 
 /// The `[recipients]` table, checked.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Recipients {
     /// Accepted domains.
     pub domains: DomainSetting,
@@ -206,7 +206,7 @@ pub struct Recipients {
 }
 
 /// The `[output]` table, checked.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Output {
     /// The text map.
     pub path: PathBuf,

@@ -7,25 +7,25 @@ use std::collections::BTreeSet;
 use anyhow::Context as _;
 use tracing::info;
 
-use super::Connection;
+use super::{Connection, Settings};
 use crate::cmd::Result;
-use crate::config::{DomainSetting, Extraction};
+use crate::config::DomainSetting;
 use crate::rules::domains::AcceptedDomains;
 use crate::source::ldap::exchange::AcceptedDomains as ExchangeDomains;
 
-/// The accepted domains and the open ones (each an `@domain` line), for `parts`;
+/// The accepted domains and the open ones (each an `@domain` line), for `settings`;
 /// `connections` are the sources' (in source order), for `domains = "exchange"`.
 pub(super) fn resolve(
-    parts: &Extraction<'_>,
+    settings: &Settings,
     connections: &mut [Connection],
 ) -> Result<(AcceptedDomains, BTreeSet<String>)> {
     // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains
     // (and an LDAP source which of them are open).
-    let (accepted, mut open) = match &parts.recipients.domains {
+    let (accepted, mut open) = match &settings.recipients.domains {
         DomainSetting::Listed(accepted) => (accepted.clone(), BTreeSet::new()),
         DomainSetting::Exchange => {
             // The config check guarantees an LDAP or Graph source for "exchange".
-            let Some((source, connection)) = parts
+            let Some((source, connection)) = settings
                 .sources
                 .iter()
                 .zip(connections.iter_mut())
@@ -51,7 +51,7 @@ pub(super) fn resolve(
         }
     };
     // The config checked internal_relay against listed domains; Exchange's are known now.
-    if let Some(domain) = parts
+    if let Some(domain) = settings
         .recipients
         .internal_relay
         .iter()
@@ -62,10 +62,10 @@ pub(super) fn resolve(
              remove it, or add it as an accepted domain in Exchange"
         )));
     }
-    open.extend(parts.recipients.internal_relay.iter().cloned());
+    open.extend(settings.recipients.internal_relay.iter().cloned());
     // An excluded domain exports nothing, its wild-card included.
     open.retain(|domain| {
-        let excluded = parts.recipients.excluded.matches(domain);
+        let excluded = settings.recipients.excluded.matches(domain);
         if excluded {
             info!("{domain} is open in Exchange but excluded (exclude_domains): not opened");
         }

@@ -25,17 +25,55 @@ use tracing::{error, info, warn};
 
 use super::metrics::{self, Observed};
 use super::{Change, ExitStatus, Printer, Result, report_guards};
-use crate::config::{Config, Extraction, Source, SourceKind};
+use crate::config::{Output, Recipients, Source, SourceKind};
 use crate::lock::Lock;
 use crate::map::diff::{self, Previous, Side, Summary};
 use crate::map::keys::KeySet;
 use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
-use crate::rules::guard::{Proposal, Verdict};
+use crate::rules::guard::{Limits, Proposal, Verdict};
 use crate::rules::{Collector, Entry, Rejection, Rules};
 use crate::source::graph;
 use crate::source::{ldap, ldif, list};
+use crate::transport::Gateway;
 use dump::Dump;
+
+/// What extract works with: the parts of the config it uses, resolved and checked
+/// ([`crate::cli::settings`]), and the options of this run.
+#[derive(Debug)]
+pub struct Settings {
+    /// The config file: its digest marks the snapshot, so that an edited config reads in full.
+    pub config: std::path::PathBuf,
+    /// The sources, at least one, in the order given.
+    pub sources: Vec<Source>,
+    /// `[recipients]`.
+    pub recipients: Recipients,
+    /// `[output]`.
+    pub output: Output,
+    /// `[safety]`.
+    pub safety: Limits,
+    /// `[safety].full_every`.
+    pub full_every: std::time::Duration,
+    /// `[metrics].textfile`, when there is one.
+    pub metrics: Option<std::path::PathBuf>,
+    /// The gateways, whose last push the metrics report.
+    pub gateways: Vec<Gateway>,
+    /// This run's options.
+    pub options: Options,
+}
+
+impl Settings {
+    /// The metrics hook of the internal host's commands.
+    pub(super) fn metrics(&self) -> Option<metrics::Hook<'_>> {
+        self.metrics
+            .as_deref()
+            .map(|textfile| metrics::Hook::Internal {
+                textfile,
+                map: &self.output.path,
+                gateways: &self.gateways,
+            })
+    }
+}
 
 /// What to extract, besides the config.
 #[derive(Debug, Clone, Default)]
@@ -49,27 +87,20 @@ pub struct Options {
 }
 
 /// Runs extract, then writes the metrics (not after a dry run).
-pub fn run(config: &Config, options: &Options, printer: Printer) -> Result {
-    let started = std::time::Instant::now();
-    let mut seen = Observed::default();
-    let result = extract(config, options, printer, &mut seen);
-    if !options.change.dry_run {
-        metrics::internal(config, started, &result, &seen);
-    }
-    result
+pub fn run(settings: &Settings, printer: Printer) -> Result {
+    metrics::around(
+        settings.metrics(),
+        settings.options.change.dry_run,
+        |seen| extract(settings, printer, seen),
+    )
 }
 
 /// extract's work; the change it makes to the map is noted in `seen` (sync reports it).
-pub(super) fn extract(
-    config: &Config,
-    options: &Options,
-    printer: Printer,
-    seen: &mut Observed,
-) -> Result {
-    let parts = config.extraction()?;
+pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
+    let options = &settings.options;
     // The bind passwords and Graph credentials first: a secret file that is refused is a
     // config error, found before the lock, the connections and the other sources.
-    let credentials = parts
+    let credentials = settings
         .sources
         .iter()
         .map(|s| match &s.kind {
@@ -78,7 +109,7 @@ pub(super) fn extract(
             SourceKind::Ldif(_) | SourceKind::List(_) => Ok(Secrets::None),
         })
         .collect::<Result<Vec<_>>>()?;
-    let out = &parts.output.path;
+    let out = &settings.output.path;
     let change = &options.change;
     let _lock = if change.dry_run && !out.exists() {
         None
@@ -102,7 +133,7 @@ pub(super) fn extract(
     let saved = Snapshot::read(&state_path);
     let mut connections = Vec::new();
     let mut snapshot = Snapshot {
-        config: digest::sha256_file(&config.path)?,
+        config: digest::sha256_file(&settings.config)?,
         sources: Default::default(),
         map: state::file_mark(out).unwrap_or_default(),
         full_at: state::now(),
@@ -110,7 +141,7 @@ pub(super) fn extract(
         rejected: Default::default(),
     };
     let mut all_marked = true;
-    for (source, credentials) in parts.sources.iter().zip(credentials) {
+    for (source, credentials) in settings.sources.iter().zip(credentials) {
         let (connection, mark) = match (&source.kind, credentials) {
             (SourceKind::Ldap(l), Secrets::Ldap(credentials)) => {
                 let mut connection = ldap::connect(l, &credentials)
@@ -162,7 +193,7 @@ pub(super) fn extract(
         && options.dump_entries.is_none()
         && all_marked
         && let Some(saved) = &saved
-        && snapshot.unchanged_since(saved, config.full_every)
+        && snapshot.unchanged_since(saved, settings.full_every)
     {
         printer.note(format_args!(
             "{}: unchanged (the sources report no change since the last full run)",
@@ -180,8 +211,7 @@ pub(super) fn extract(
         .map(Dump::create)
         .transpose()?;
     let (status, delta, rejected) = full_run(
-        config,
-        &parts,
+        settings,
         connections,
         change,
         printer,
@@ -194,7 +224,7 @@ pub(super) fn extract(
     }
     if status == ExitStatus::Success && !change.dry_run {
         // A Graph source's deltaLinks now stand for what was read: its mark says so.
-        for source in parts.sources {
+        for source in &settings.sources {
             if let SourceKind::Graph(g) = &source.kind
                 && delta.contains_key(&source.name)
             {
@@ -234,8 +264,7 @@ type DeltaState = std::collections::BTreeMap<String, graph::DeltaLinks>;
     reason = "one call site, each argument a different thing"
 )]
 fn full_run(
-    config: &Config,
-    parts: &Extraction<'_>,
+    settings: &Settings,
     mut connections: Vec<Connection>,
     change: &Change,
     printer: Printer,
@@ -243,17 +272,17 @@ fn full_run(
     known: &BTreeSet<String>,
     mut dump: Option<&mut Dump>,
 ) -> Result<(ExitStatus, DeltaState, BTreeSet<String>)> {
-    let (accepted, open) = domains::resolve(parts, &mut connections)?;
+    let (accepted, open) = domains::resolve(settings, &mut connections)?;
 
     let rules = Rules {
         accepted,
-        excluded: parts.recipients.excluded.clone(),
-        skip_auth_required: parts.recipients.skip_auth_required,
-        use_mail_attribute: parts.recipients.use_mail_attribute,
+        excluded: settings.recipients.excluded.clone(),
+        skip_auth_required: settings.recipients.skip_auth_required,
+        use_mail_attribute: settings.recipients.use_mail_attribute,
     };
     let mut collector = Collector::new(&rules);
     let mut delta = DeltaState::new();
-    for (source, connection) in parts.sources.iter().zip(connections) {
+    for (source, connection) in settings.sources.iter().zip(connections) {
         if let Some(links) = read_source(source, connection, &mut collector, dump.as_deref_mut())
             .with_context(|| format!("source {}", source.name))?
         {
@@ -262,8 +291,8 @@ fn full_run(
     }
     let (mut recipients, stats, rejections) = collector.finish();
     let sourced = recipients.len();
-    if !parts.recipients.extra.is_empty() || !open.is_empty() {
-        for address in &parts.recipients.extra {
+    if !settings.recipients.extra.is_empty() || !open.is_empty() {
+        for address in &settings.recipients.extra {
             recipients.push(address);
         }
         // Postfix's wild-card for a domain without a complete recipient list: made here from
@@ -301,23 +330,22 @@ fn full_run(
         rejections.len()
     );
 
-    let status = install(config, parts, &recipients, sourced, change, printer, seen)?;
+    let status = install(settings, &recipients, sourced, change, printer, seen)?;
     Ok((status, delta, rejected))
 }
 
 /// Compares `recipients` with the current map, runs the guards and writes the map if allowed,
 /// with the diff on stdout.
 fn install(
-    config: &Config,
-    parts: &Extraction<'_>,
+    settings: &Settings,
     recipients: &KeySet,
     sourced: usize,
     change: &Change,
     printer: Printer,
     seen: &mut Observed,
 ) -> Result {
-    let out = &parts.output.path;
-    let value = parts.output.value.as_str();
+    let out = &settings.output.path;
+    let value = settings.output.value.as_str();
     if text::same_as_file(out, recipients, value)? {
         printer.note(format_args!(
             "{}: {} recipients, unchanged",
@@ -347,7 +375,7 @@ fn install(
         closed: &closed,
     };
     let verdict = Verdict::new(
-        &config.safety,
+        &settings.safety,
         &proposal,
         |k| recipients.contains(k),
         change.force,

@@ -1,0 +1,158 @@
+//! One resolve step per command: the config and the command's options become that command's
+//! settings, and a table the command needs but the config lacks is a usage error (exit 2)
+//! naming the table, raised here, before anything runs. The commands take their settings
+//! and never see the whole [`Config`], so a command cannot come to depend on a table it does
+//! not check for.
+
+use std::path::PathBuf;
+
+use crate::cmd::{apply, extract, prune, push, status, sync, verify};
+use crate::config::{Config, DomainSetting, Error, SourceKind};
+
+/// A missing table, with what it is for.
+fn missing(config: &Config, table: &str, why: &str) -> Error {
+    Error::Invalid {
+        path: config.path.clone(),
+        key: table.to_owned(),
+        message: format!("missing; {why}"),
+    }
+}
+
+/// `[metrics].textfile`: what the internal host's commands write.
+fn internal_metrics(config: &Config) -> Option<PathBuf> {
+    config.metrics.as_ref().map(|m| m.textfile.clone())
+}
+
+/// extract needs sources, `[recipients]` and `[output]`.
+pub fn extract(config: &Config, options: extract::Options) -> Result<extract::Settings, Error> {
+    let parts = config.extraction()?;
+    Ok(extract::Settings {
+        config: config.path.clone(),
+        sources: parts.sources.to_vec(),
+        recipients: parts.recipients.clone(),
+        output: parts.output.clone(),
+        safety: config.safety.clone(),
+        full_every: config.full_every,
+        metrics: internal_metrics(config),
+        gateways: config.gateways.clone(),
+        options,
+    })
+}
+
+/// push needs `[output]` and at least one `[[gateway]]`.
+pub fn push(config: &Config, change: crate::cmd::Change) -> Result<push::Settings, Error> {
+    let map = config.output()?.path.clone();
+    if config.gateways.is_empty() {
+        return Err(missing(
+            config,
+            "[[gateway]]",
+            "push needs at least one gateway (name, host, user)",
+        ));
+    }
+    let sources: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    Ok(push::Settings {
+        map,
+        gateways: config.gateways.clone(),
+        sources: sources.join(","),
+        metrics: internal_metrics(config),
+        change,
+    })
+}
+
+/// sync needs what extract needs and what push needs, checked before either runs.
+pub fn sync(config: &Config, options: extract::Options) -> Result<sync::Settings, Error> {
+    let change = options.change;
+    Ok(sync::Settings {
+        extract: extract(config, options)?,
+        push: push(config, change)?,
+    })
+}
+
+/// apply needs `[install]`; it reports to `[metrics]`'s apply textfile.
+pub fn apply(config: &Config, options: apply::Options) -> Result<apply::Settings, Error> {
+    Ok(apply::Settings {
+        install: config.install()?.clone(),
+        safety: config.safety.clone(),
+        metrics: config.metrics.as_ref().map(|m| m.apply_textfile.clone()),
+        options,
+    })
+}
+
+/// verify needs something to ask about: listed accepted domains, open domains or canaries.
+pub fn verify(config: &Config, options: verify::Options) -> Result<verify::Settings, Error> {
+    let domains: Vec<String> = match config.recipients.as_ref().map(|r| &r.domains) {
+        Some(DomainSetting::Listed(accepted)) => accepted.names().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    // Open domains: as the internal host names them, and on a gateway the installed map's
+    // `@domain` lines (internal_relay_domains only says which domains may be open).
+    let mut open: Vec<String> = config
+        .recipients
+        .iter()
+        .flat_map(|r| r.internal_relay.iter())
+        .cloned()
+        .collect();
+    if let Some(install) = &config.install {
+        open.extend(verify::installed_open_domains(&install.map.path));
+    }
+    open.sort();
+    open.dedup();
+    let canaries = config.safety.canaries.clone();
+    if domains.is_empty() && open.is_empty() && canaries.is_empty() {
+        return Err(Error::Invalid {
+            path: config.path.clone(),
+            key: "[recipients].domains / [safety].canaries".into(),
+            message: "verify needs accepted domains or canaries to know what to ask".into(),
+        });
+    }
+    Ok(verify::Settings {
+        domains,
+        open,
+        canaries,
+        options,
+    })
+}
+
+/// prune needs an LDAP source (the first one is the directory it changes) and
+/// `[recipients]`'s excluded domains.
+pub fn prune(config: &Config, options: prune::Options) -> Result<prune::Settings, Error> {
+    let parts = config.extraction()?;
+    let Some((name, source)) = parts.sources.iter().find_map(|s| match &s.kind {
+        SourceKind::Ldap(l) => Some((&s.name, l)),
+        _ => None,
+    }) else {
+        return Err(Error::Invalid {
+            path: config.path.clone(),
+            key: "[[source]]".into(),
+            message: "prune changes the directory and needs a kind = \"ldap\" source".into(),
+        });
+    };
+    Ok(prune::Settings {
+        name: name.clone(),
+        source: (**source).clone(),
+        excluded: parts.recipients.excluded.clone(),
+        options,
+    })
+}
+
+/// status needs one of the two roles: `[output]` or `[install]`.
+pub fn status(config: &Config, options: status::Options) -> Result<status::Settings, Error> {
+    if config.output.is_none() && config.install.is_none() {
+        return Err(missing(
+            config,
+            "[output] / [install]",
+            "status reports the map of the internal host ([output]) or of a gateway ([install])",
+        ));
+    }
+    let internal = config.output.as_ref().map(|output| status::Internal {
+        map: output.path.clone(),
+        sources: config.sources.iter().map(|s| s.name.clone()).collect(),
+        gateways: config.gateways.clone(),
+    });
+    Ok(status::Settings {
+        config: config.path.clone(),
+        internal,
+        install: config.install.clone(),
+        options,
+    })
+}
