@@ -24,7 +24,6 @@ use tracing::error;
 pub use printer::Printer;
 
 use crate::rules::guard::Verdict;
-use crate::source::ldap::{Credentials, LdapSourceConfig};
 
 /// How a run ended: the exit codes scripts and monitoring rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +87,16 @@ impl From<anyhow::Error> for Error {
     }
 }
 
+impl From<crate::source::Error> for Error {
+    fn from(e: crate::source::Error) -> Self {
+        if e.is_usage() {
+            Self::Usage(e.into())
+        } else {
+            Self::Failure(e.into())
+        }
+    }
+}
+
 impl From<printer::Error> for Error {
     fn from(e: printer::Error) -> Self {
         if e.0.kind() == std::io::ErrorKind::BrokenPipe {
@@ -124,16 +133,6 @@ failures!(
     crate::source::ldif::Error,
     crate::verify::probe::Error,
 );
-
-/// Reads the bind password of LDAP source `name` before anything connects. Every way this
-/// fails (a missing, open, foreign or special file, an empty or unset password) is the
-/// admin's to fix, so it is a usage error (exit 2), decided here where it is read, with the
-/// source named once in front of the one-sentence reason.
-fn credentials(name: &str, source: &LdapSourceConfig) -> Result<Credentials> {
-    source
-        .credentials()
-        .map_err(|e| Error::Usage(anyhow::Error::new(e).context(format!("source {name}"))))
-}
 
 /// Reports the guards' verdict on stderr: each violation, and whether `--force` overrides it,
 /// can help, or cannot. `refusal` says what is not done (and that the live map is unchanged),

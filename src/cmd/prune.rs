@@ -52,7 +52,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
     let options = &settings.options;
     let (apply, undo) = (options.apply, options.undo.as_deref());
     let (name, source, excluded) = (&settings.name, &settings.source, &settings.excluded);
-    let credentials = super::credentials(name, source)?;
+    let credentials = credentials(name, source)?;
     let mut connection =
         ldap::connect(source, &credentials).with_context(|| format!("source {name}"))?;
 
@@ -115,6 +115,16 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         undo_path.display()
     ))?;
     Ok(ExitStatus::Success)
+}
+
+/// Reads the bind password of LDAP source `name` before anything connects. Every way this
+/// fails (a missing, open, foreign or special file, an empty or unset password) is the
+/// admin's to fix, so it is a usage error (exit 2), decided here where it is read, with the
+/// source named once in front of the one-sentence reason.
+fn credentials(name: &str, source: &LdapSourceConfig) -> Result<ldap::Credentials> {
+    source
+        .credentials()
+        .map_err(|e| super::Error::Usage(anyhow::Error::new(e).context(format!("source {name}"))))
 }
 
 fn default_undo_path() -> PathBuf {

@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::install;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
-use crate::source::graph::GraphSourceConfig;
-use crate::source::ldap::LdapSourceConfig;
+pub use crate::source::{Source, SourceKind};
 use crate::transport::Gateway;
 
 /// A config that cannot be used; always a usage error (exit 2).
@@ -156,28 +155,6 @@ impl Config {
     }
 }
 
-/// One `[[source]]`.
-#[derive(Debug, Clone)]
-pub struct Source {
-    /// The label used in logs and reports.
-    pub name: String,
-    /// What to read.
-    pub kind: SourceKind,
-}
-
-/// What a source reads.
-#[derive(Debug, Clone)]
-pub enum SourceKind {
-    /// A live directory.
-    Ldap(Box<LdapSourceConfig>),
-    /// An LDIF export at this path.
-    Ldif(PathBuf),
-    /// A list of addresses at this path.
-    List(PathBuf),
-    /// A Microsoft 365 tenant.
-    Graph(GraphSourceConfig),
-}
-
 /// Where the accepted domains come from.
 #[derive(Debug, Clone)]
 pub enum DomainSetting {
@@ -309,6 +286,7 @@ fn table_error(text: &str, path: &Path, body_start: usize) -> Option<Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::ldap::LdapSourceConfig;
     use std::collections::BTreeSet;
 
     const MINIMAL: &str = r#"

@@ -4,48 +4,33 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::Context as _;
 use tracing::info;
 
-use super::{Connection, Settings};
+use super::Settings;
 use crate::cmd::Result;
 use crate::config::DomainSetting;
 use crate::rules::domains::AcceptedDomains;
-use crate::source::ldap::exchange::AcceptedDomains as ExchangeDomains;
+use crate::source::Reader;
 
 /// The accepted domains and the open ones (each an `@domain` line), for `settings`;
-/// `connections` are the sources' (in source order), for `domains = "exchange"`.
+/// `readers` are the sources' (opened, in source order), for `domains = "exchange"`.
 pub(super) fn resolve(
     settings: &Settings,
-    connections: &mut [Connection],
+    readers: &mut [Box<dyn Reader + '_>],
 ) -> Result<(AcceptedDomains, BTreeSet<String>)> {
     // With domains = "exchange" the first LDAP or Graph source also tells the accepted domains
     // (and an LDAP source which of them are open).
     let (accepted, mut open) = match &settings.recipients.domains {
         DomainSetting::Listed(accepted) => (accepted.clone(), BTreeSet::new()),
         DomainSetting::Exchange => {
-            // The config check guarantees an LDAP or Graph source for "exchange".
-            let Some((source, connection)) = settings
-                .sources
-                .iter()
-                .zip(connections.iter_mut())
-                .find(|(_, c)| !matches!(c, Connection::None))
-            else {
+            // The config check guarantees a source that can tell them: the first one does.
+            let Some(domains) = readers.iter_mut().find_map(|r| r.accepted_domains()) else {
                 return Err(anyhow::anyhow!(
                     "recipients.domains = \"exchange\" needs a kind = \"ldap\" or \"graph\" source"
                 )
                 .into());
             };
-            let context = || format!("source {}: accepted domains", source.name);
-            let domains = match connection {
-                Connection::Ldap(c) => c.accepted_domains().with_context(context)?,
-                // The tenant's /domains does not tell a domain's type: internal_relay does.
-                Connection::Graph(c) => ExchangeDomains {
-                    accepted: c.accepted_domains().with_context(context)?,
-                    open: Vec::new(),
-                },
-                Connection::None => ExchangeDomains::default(),
-            };
+            let domains = domains?;
             let open = domains.open.into_iter().collect();
             (AcceptedDomains::new(domains.accepted), open)
         }

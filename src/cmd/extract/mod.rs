@@ -10,12 +10,12 @@
 //! written; the guards run before the write; the write is atomic ([`crate::map::atomic`]).
 //! Before reading anything, the sources' change marks are compared with the snapshot of the
 //! last full run ([`crate::map::state`]): when nothing moved, the map is still right and the
-//! run ends there, silently. A Graph source's mark comes from its delta rounds, replayed from
-//! the deltaLinks the last full run kept in the snapshot.
+//! run ends there, silently. A source that replays changes (Graph's delta rounds) starts from
+//! the cursor the last full run kept in the snapshot. Which kind a source is, is the
+//! source's business ([`crate::source::Reader`]).
 
 mod domains;
 mod dump;
-mod graph_source;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -25,16 +25,15 @@ use tracing::{error, info, warn};
 
 use super::metrics::{self, Observed};
 use super::{Change, ExitStatus, Printer, Result, report_guards};
-use crate::config::{Output, Recipients, Source, SourceKind};
+use crate::config::{Output, Recipients};
 use crate::lock::Lock;
 use crate::map::diff::{self, Previous, Side, Summary};
 use crate::map::keys::KeySet;
 use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
 use crate::rules::guard::{Limits, Proposal, Verdict};
-use crate::rules::{Collector, Entry, Rejection, Rules};
-use crate::source::graph;
-use crate::source::{ldap, ldif, list};
+use crate::rules::{Collector, Rejection, Rules};
+use crate::source::{Item, Read, Reader, Source};
 use crate::transport::Gateway;
 use dump::Dump;
 
@@ -100,15 +99,11 @@ pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed
     let options = &settings.options;
     // The bind passwords and Graph credentials first: a secret file that is refused is a
     // config error, found before the lock, the connections and the other sources.
-    let credentials = settings
+    let mut readers = settings
         .sources
         .iter()
-        .map(|s| match &s.kind {
-            SourceKind::Ldap(l) => super::credentials(&s.name, l).map(Secrets::Ldap),
-            SourceKind::Graph(g) => graph_source::credentials(&s.name, g).map(Secrets::Graph),
-            SourceKind::Ldif(_) | SourceKind::List(_) => Ok(Secrets::None),
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .map(Source::reader)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let out = &settings.output.path;
     let change = &options.change;
     let _lock = if change.dry_run && !out.exists() {
@@ -131,7 +126,6 @@ pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed
     // Connect to the directories first: their change marks decide whether to read them.
     let state_path = with_suffix(out, ".state");
     let saved = Snapshot::read(&state_path);
-    let mut connections = Vec::new();
     let mut snapshot = Snapshot {
         config: digest::sha256_file(&settings.config)?,
         sources: Default::default(),
@@ -141,53 +135,18 @@ pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed
         rejected: Default::default(),
     };
     let mut all_marked = true;
-    for (source, credentials) in settings.sources.iter().zip(credentials) {
-        let (connection, mark) = match (&source.kind, credentials) {
-            (SourceKind::Ldap(l), Secrets::Ldap(credentials)) => {
-                let mut connection = ldap::connect(l, &credentials)
-                    .with_context(|| format!("source {}", source.name))?;
-                // A mark that cannot be read only costs the shortcut: search in full.
-                let mark = connection.change_mark(&l.base_dn).unwrap_or_else(|e| {
-                    warn!(
-                        "source {}: cannot read the change mark ({e}); searching in full",
-                        source.name
-                    );
-                    None
-                });
-                (Connection::Ldap(Box::new(connection)), mark)
-            }
-            (SourceKind::Graph(g), Secrets::Graph(credentials)) => {
-                let mut client = graph::connect(g, credentials)
-                    .with_context(|| format!("source {}", source.name))?;
-                client
-                    .authenticate()
-                    .with_context(|| format!("source {}", source.name))?;
-                let links = saved.as_ref().and_then(|s| s.delta.get(&source.name));
-                let mark = match links {
-                    // --full reads anyway: the delta rounds would be wasted.
-                    Some(links) if !options.full => {
-                        graph_source::mark(&source.name, g, &mut client, links)
-                    }
-                    _ => None,
-                };
-                (Connection::Graph(Box::new(client)), mark)
-            }
-            (SourceKind::Ldif(path) | SourceKind::List(path), _) => {
-                (Connection::None, state::content_mark(path).ok())
-            }
-            (SourceKind::Ldap(_) | SourceKind::Graph(_), _) => {
-                return Err(anyhow::anyhow!(
-                    "internal error: source {} has no credentials",
-                    source.name
-                )
-                .into());
-            }
-        };
+    for (source, reader) in settings.sources.iter().zip(&mut readers) {
+        reader.open()?;
+        // --full reads anyway: replaying the cursor would be wasted.
+        let cursor = saved
+            .as_ref()
+            .and_then(|s| s.delta.get(&source.name))
+            .filter(|_| !options.full);
+        let mark = reader.change_mark(cursor);
         all_marked &= mark.is_some();
         snapshot
             .sources
             .insert(source.name.clone(), mark.unwrap_or_default());
-        connections.push(connection);
     }
     if !options.full
         && options.dump_entries.is_none()
@@ -210,9 +169,9 @@ pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed
         .as_deref()
         .map(Dump::create)
         .transpose()?;
-    let (status, delta, rejected) = full_run(
+    let (status, read, rejected) = full_run(
         settings,
-        connections,
+        &mut readers,
         change,
         printer,
         seen,
@@ -223,15 +182,15 @@ pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed
         dump.finish()?;
     }
     if status == ExitStatus::Success && !change.dry_run {
-        // A Graph source's deltaLinks now stand for what was read: its mark says so.
-        for source in &settings.sources {
-            if let SourceKind::Graph(g) = &source.kind
-                && delta.contains_key(&source.name)
-            {
-                snapshot.sources.insert(source.name.clone(), g.mark());
+        // A cursor now stands for what was read: the mark the read left says so.
+        for (name, read) in read {
+            if let Some(mark) = read.mark {
+                snapshot.sources.insert(name.clone(), mark);
+            }
+            if let Some(cursor) = read.cursor {
+                snapshot.delta.insert(name, cursor);
             }
         }
-        snapshot.delta = delta;
         snapshot.rejected = rejected;
         snapshot.map = state::file_mark(out)?;
         snapshot.full_at = state::now();
@@ -240,39 +199,25 @@ pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed
     Ok(status)
 }
 
-/// The bind password or Graph credential a source needs, read before anything connects.
-enum Secrets {
-    Ldap(ldap::Credentials),
-    Graph(graph::Credentials),
-    None,
-}
+/// What each source's full read left for the next run, by source name.
+type Reads = Vec<(String, Read)>;
 
-/// A source's open connection, made before the change marks are compared.
-enum Connection {
-    Ldap(Box<ldap::Connection>),
-    Graph(Box<graph::Client>),
-    None,
-}
-
-/// What a Graph source's full read leaves for the state file, by source name.
-type DeltaState = std::collections::BTreeMap<String, graph::DeltaLinks>;
-
-/// Reads every source and installs the result; `connections` holds the LDAP and Graph
-/// sources' connections, in source order. Returns the Graph sources' new deltaLinks too.
+/// Reads every source (`readers`, opened, in source order) and installs the result. Returns
+/// what each read left for the next run too.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site, each argument a different thing"
 )]
 fn full_run(
     settings: &Settings,
-    mut connections: Vec<Connection>,
+    readers: &mut [Box<dyn Reader + '_>],
     change: &Change,
     printer: Printer,
     seen: &mut Observed,
     known: &BTreeSet<String>,
     mut dump: Option<&mut Dump>,
-) -> Result<(ExitStatus, DeltaState, BTreeSet<String>)> {
-    let (accepted, open) = domains::resolve(settings, &mut connections)?;
+) -> Result<(ExitStatus, Reads, BTreeSet<String>)> {
+    let (accepted, open) = domains::resolve(settings, readers)?;
 
     let rules = Rules {
         accepted,
@@ -281,13 +226,10 @@ fn full_run(
         use_mail_attribute: settings.recipients.use_mail_attribute,
     };
     let mut collector = Collector::new(&rules);
-    let mut delta = DeltaState::new();
-    for (source, connection) in settings.sources.iter().zip(connections) {
-        if let Some(links) = read_source(source, connection, &mut collector, dump.as_deref_mut())
-            .with_context(|| format!("source {}", source.name))?
-        {
-            delta.insert(source.name.clone(), links);
-        }
+    let mut reads = Reads::new();
+    for (source, reader) in settings.sources.iter().zip(readers) {
+        let read = read_source(source, reader.as_mut(), &mut collector, dump.as_deref_mut())?;
+        reads.push((source.name.clone(), read));
     }
     let (mut recipients, stats, rejections) = collector.finish();
     let sourced = recipients.len();
@@ -331,7 +273,7 @@ fn full_run(
     );
 
     let status = install(settings, &recipients, sourced, change, printer, seen)?;
-    Ok((status, delta, rejected))
+    Ok((status, reads, rejected))
 }
 
 /// Compares `recipients` with the current map, runs the guards and writes the map if allowed,
@@ -436,58 +378,30 @@ fn install(
     Ok(ExitStatus::Success)
 }
 
-/// Reads one source into `collector`; a Graph source returns its new deltaLinks.
+/// Reads one source into `collector`, and into the dump when there is one (a list's lines
+/// are a file already).
 fn read_source(
     source: &Source,
-    connection: Connection,
+    reader: &mut dyn Reader,
     collector: &mut Collector<'_>,
     mut dump: Option<&mut Dump>,
-) -> anyhow::Result<Option<graph::DeltaLinks>> {
-    let mut links = None;
+) -> std::result::Result<Read, crate::source::Error> {
     let before = collector.stats().entries;
-    // Each directory entry goes to the rules, and to the dump when there is one (a list's
-    // lines are a file already).
-    let mut collector_entry = |entry: &Entry| {
-        if let Some(dump) = dump.as_deref_mut() {
-            dump.entry(entry);
-        }
-        collector.entry(entry);
-    };
-    match &source.kind {
-        SourceKind::Ldif(path) => {
-            for entry in ldif::Reader::open(path)? {
-                collector_entry(&entry?);
+    let read = reader.read(&mut |item| match item {
+        Item::Entry(entry) => {
+            if let Some(dump) = dump.as_deref_mut() {
+                dump.entry(entry);
             }
+            collector.entry(entry);
         }
-        SourceKind::List(path) => {
-            list::read(path, |line, address| {
-                collector.listed(&format!("{}:{line}", path.display()), address);
-            })?;
-        }
-        // run() connected every LDAP and Graph source before reading any.
-        SourceKind::Ldap(config) => {
-            let Connection::Ldap(connection) = connection else {
-                return Err(anyhow::anyhow!(
-                    "internal error: the source is not connected"
-                ));
-            };
-            ldap::read(config, *connection, collector_entry)?;
-        }
-        SourceKind::Graph(_) => {
-            let Connection::Graph(mut client) = connection else {
-                return Err(anyhow::anyhow!(
-                    "internal error: the source is not connected"
-                ));
-            };
-            links = Some(client.read(collector_entry)?);
-        }
-    }
+        Item::Listed { at, address } => collector.listed(at, address),
+    })?;
     info!(
         "source {}: {} entries",
         source.name,
         collector.stats().entries - before
     );
-    Ok(links)
+    Ok(read)
 }
 
 /// The output directory is created on first use, as `install -d` would.

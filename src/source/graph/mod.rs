@@ -35,6 +35,7 @@ mod auth;
 mod http;
 mod page;
 mod read;
+pub(crate) mod reader;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -22,6 +22,7 @@ pub mod exchange;
 mod frame;
 pub mod kerberos;
 mod mark;
+pub(crate) mod reader;
 mod search;
 mod wire;
 
