@@ -11,6 +11,8 @@ use std::fmt;
 use std::io::Write as _;
 
 use tracing::field::{Field, Visit};
+
+use crate::map::diff::{Side, write_line};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -81,6 +83,28 @@ impl Printer {
         let mut out = self.out();
         out.line(text)?;
         out.finish()
+    }
+
+    /// Prints a change as a diff: every `+`/`-` line that `merge` hands to its callback, then
+    /// the line `summary` makes of what `merge` returned. extract and apply print their
+    /// changes this way; a first run prints one line per recipient, so the lines are
+    /// buffered and nothing is allocated per line.
+    pub fn diff<S, E: From<Error>>(
+        &self,
+        merge: impl FnOnce(&mut dyn FnMut(Side, &str)) -> Result<S, E>,
+        summary: impl FnOnce(S) -> String,
+    ) -> Result<(), E> {
+        let mut out = self.out();
+        let mut written = Ok(());
+        let merged = merge(&mut |side, key| {
+            if written.is_ok() {
+                written = write_line(out.writer(), side, key);
+            }
+        })?;
+        written.map_err(Error)?;
+        out.line(summary(merged))?;
+        out.finish()?;
+        Ok(())
     }
 
     /// Tells the admin something they must know although nothing is wrong (where a file went)
