@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use tracing::{error, info, warn};
 
 use super::metrics::{self, Hook};
-use super::{Change, ExitStatus, Printer, Result, report_guards};
+use super::{Change, ExitStatus, Failure as _, Printer, Result, report_guards};
 use crate::install::build::{self, Built};
 use crate::install::spool::{self, Spooled};
 use crate::install::swap::Installer;
@@ -113,18 +113,17 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         Opened::Map(spooled) => spooled,
         Opened::Refused => return Ok(ExitStatus::Refused),
         Opened::Empty => {
-            return Err(anyhow::anyhow!(
+            return Err(super::Error::Failure(anyhow::anyhow!(
                 "no map in the spool {}; push one with `rcptsync push`, or give one with --from FILE",
                 install.spool.display()
-            )
-            .into());
+            )));
         }
     };
     let shown = spooled.path.display().to_string();
     let source = match spooled.digest() {
         Ok(source) => source,
         Err(e) if e.is_refusal() => return Ok(refuse(&e.to_string(), &shown)),
-        Err(e) => return Err(anyhow::Error::from(e).into()),
+        Err(e) => return Err(crate::cmd::Error::Failure(e.into())),
     };
     if installer.is_current(&source)? {
         let count = spooled.header.as_ref().map(|h| h.count);
@@ -146,7 +145,9 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         return Ok(ExitStatus::Success);
     }
 
-    let previous = Previous::open(&install.map.path).context("read the installed map")?;
+    let previous = Previous::open(&install.map.path)
+        .context("read the installed map")
+        .failure()?;
     let line_offset = spooled
         .header
         .as_ref()
@@ -160,7 +161,10 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         open_domains: &install.internal_relay_domains,
         previous: &previous,
     };
-    let mut body = spooled.body().with_context(|| format!("read {shown}"))?;
+    let mut body = spooled
+        .body()
+        .with_context(|| format!("read {shown}"))
+        .failure()?;
     let built = match build::run(&pass, &mut body)? {
         Ok(built) if body.digest() != source => {
             drop(built);
@@ -246,8 +250,11 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     }
     installer
         .install(built, &source)
-        .with_context(|| format!("install {}", install.map))?;
-    reload(install, &postfix).context("the new map is installed, but")?;
+        .with_context(|| format!("install {}", install.map))
+        .failure()?;
+    reload(install, &postfix)
+        .context("the new map is installed, but")
+        .failure()?;
     report.print(
         &previous,
         &install.map.path,
@@ -300,7 +307,7 @@ fn open(install: &install::Settings, from: Option<&Path>) -> Result<Opened> {
             refuse(&e.to_string(), &shown);
             Ok(Opened::Refused)
         }
-        Err(e) => Err(anyhow::Error::from(e).into()),
+        Err(e) => Err(crate::cmd::Error::Failure(e.into())),
     }
 }
 
@@ -319,14 +326,16 @@ fn rollback(
     change: &Change,
     printer: Printer,
 ) -> Result {
-    let before = Previous::open(&install.map.path).context("read the installed map")?;
+    let before = Previous::open(&install.map.path)
+        .context("read the installed map")
+        .failure()?;
     let previous = installer.previous_path();
     if change.dry_run {
         print_diff(&install.map, &before, &previous, true, printer)?;
         return Ok(ExitStatus::Success);
     }
     installer.rollback()?;
-    reload(install, postfix)?;
+    reload(install, postfix).failure()?;
     warn!("rolled back {} to the previous map", install.map);
     print_diff(&install.map, &before, &install.map.path, false, printer)?;
     Ok(ExitStatus::Success)
@@ -341,19 +350,16 @@ fn print_diff(
     dry_run: bool,
     printer: Printer,
 ) -> Result<()> {
-    let after = Previous::open(after).with_context(|| format!("read {}", after.display()))?;
-    let mut stdout = printer.out();
-    let mut written = Ok(());
-    let summary = diff::merge_sorted(before.keys()?, after.keys()?, |side, key| {
-        if written.is_ok() {
-            written = diff::write_line(stdout.writer(), side, key);
-        }
-    })?;
-    written.map_err(super::printer::Error)?;
-    let count = summary.previous - summary.removed + summary.added;
-    stdout.line(summary.line(map, count, dry_run.then_some("dry run, nothing installed")))?;
-    stdout.finish()?;
-    Ok(())
+    let after = Previous::open(after)
+        .with_context(|| format!("read {}", after.display()))
+        .failure()?;
+    printer.diff(
+        |each| Ok(diff::merge_sorted(before.keys()?, after.keys()?, each)?),
+        |summary| {
+            let count = summary.previous - summary.removed + summary.added;
+            summary.line(map, count, dry_run.then_some("dry run, nothing installed"))
+        },
+    )
 }
 
 /// What apply prints about a change it made (or would make).

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::{ExitStatus, Printer, Result};
+use super::{ExitStatus, Failure as _, Printer, Result};
 use crate::postfix::{MapSpec, Postfix};
 use crate::verify::doctor::{self, Severity};
 
@@ -29,13 +29,14 @@ pub struct Options {
 pub fn run(options: &Options, printer: Printer) -> Result {
     let config_dir = &options.config_dir;
     let postfix = Postfix::new(config_dir);
-    let findings =
-        doctor::examine(&postfix, config_dir, options.install.as_ref()).with_context(|| {
+    let findings = doctor::examine(&postfix, config_dir, options.install.as_ref())
+        .with_context(|| {
             format!(
                 "cannot check the Postfix configuration in {}",
                 config_dir.display()
             )
-        })?;
+        })
+        .failure()?;
     // Notes are advice, not problems: like a Postfix tool, no output means nothing to fix.
     let paragraphs: Vec<String> = findings
         .iter()

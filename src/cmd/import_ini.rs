@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use fs_err::os::unix::fs::OpenOptionsExt as _;
 
-use super::{ExitStatus, Printer, Result};
+use super::{ExitStatus, Failure as _, Printer, Result};
 use crate::config::legacy;
 
 /// What to convert.
@@ -41,15 +41,16 @@ pub struct Options {
 pub fn run(options: &Options, printer: Printer) -> Result {
     let file = &options.file;
     let text = fs_err::read_to_string(file)?;
-    let stanzas = legacy::parse(&text, file).map_err(anyhow::Error::from)?;
-    let password_path = std::path::absolute(&options.password_file).with_context(|| {
-        format!(
-            "{}: cannot make the path absolute",
-            options.password_file.display()
-        )
-    })?;
-    let conversion =
-        legacy::convert(&stanzas, file, &password_path).map_err(anyhow::Error::from)?;
+    let stanzas = legacy::parse(&text, file).failure()?;
+    let password_path = std::path::absolute(&options.password_file)
+        .with_context(|| {
+            format!(
+                "{}: cannot make the path absolute",
+                options.password_file.display()
+            )
+        })
+        .failure()?;
+    let conversion = legacy::convert(&stanzas, file, &password_path).failure()?;
     for warning in &conversion.warnings {
         tracing::warn!("{warning}");
     }
@@ -57,11 +58,13 @@ pub fn run(options: &Options, printer: Printer) -> Result {
     // the user wrote.
     conversion
         .check(&file.with_extension("toml"))
-        .context("internal error: the converted configuration does not load")?;
+        .context("internal error: the converted configuration does not load")
+        .failure()?;
     if conversion.toml.trim().is_empty() {
-        return Err(
-            anyhow::anyhow!("internal error: {} converted to nothing", file.display()).into(),
-        );
+        return Err(super::Error::Failure(anyhow::anyhow!(
+            "internal error: {} converted to nothing",
+            file.display()
+        )));
     }
     if let Some(output) = &options.output
         && !options.overwrite
@@ -73,7 +76,7 @@ pub fn run(options: &Options, printer: Printer) -> Result {
         )));
     }
     if let Some(password) = &conversion.password {
-        write_password(&password_path, password)?;
+        write_password(&password_path, password).failure()?;
         printer.tell(format_args!(
             "wrote the bind password to {} (mode 0600; the TOML names it in bind_password_file): make it owned by the account that runs rcptsync (chown rcptsync {})",
             password_path.display(),
@@ -97,7 +100,9 @@ pub fn run(options: &Options, printer: Printer) -> Result {
         } else {
             String::new()
         };
-        return Err(anyhow::anyhow!("{what}: {e}{cleanup}").into());
+        return Err(crate::cmd::Error::Failure(anyhow::anyhow!(
+            "{what}: {e}{cleanup}"
+        )));
     }
     if let Some(output) = &options.output {
         printer.tell(format_args!(

@@ -75,15 +75,22 @@ impl Error {
 /// What a command returns.
 pub type Result<T = ExitStatus> = std::result::Result<T, Error>;
 
-impl From<crate::config::Error> for Error {
-    fn from(e: crate::config::Error) -> Self {
-        Self::Usage(e.into())
+/// Says where an error arises that it is a runtime failure (exit 1): there is no blanket
+/// conversion, so every error a command returns has had its exit code chosen on purpose.
+trait Failure<T> {
+    /// This error, as a runtime failure: retry, or fix the directory, the network, the disk.
+    fn failure(self) -> Result<T>;
+}
+
+impl<T, E: Into<anyhow::Error>> Failure<T> for std::result::Result<T, E> {
+    fn failure(self) -> Result<T> {
+        self.map_err(|e| Error::Failure(e.into()))
     }
 }
 
-impl From<anyhow::Error> for Error {
-    fn from(e: anyhow::Error) -> Self {
-        Self::Failure(e)
+impl From<crate::config::Error> for Error {
+    fn from(e: crate::config::Error) -> Self {
+        Self::Usage(e.into())
     }
 }
 

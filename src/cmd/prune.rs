@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use tracing::{error, warn};
 
-use super::{ExitStatus, Printer, Result};
+use super::{ExitStatus, Failure as _, Printer, Result};
 use crate::map::atomic;
 use crate::prune::{self, Removal};
 use crate::rules::domains::ExcludedDomains;
@@ -53,13 +53,16 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
     let (apply, undo) = (options.apply, options.undo.as_deref());
     let (name, source, excluded) = (&settings.name, &settings.source, &settings.excluded);
     let credentials = credentials(name, source)?;
-    let mut connection =
-        ldap::connect(source, &credentials).with_context(|| format!("source {name}"))?;
+    let mut connection = ldap::connect(source, &credentials)
+        .with_context(|| format!("source {name}"))
+        .failure()?;
 
     let prune::Found {
         removable: removals,
         primaries,
-    } = prune::find(&mut connection, source, excluded).with_context(|| format!("source {name}"))?;
+    } = prune::find(&mut connection, source, excluded)
+        .with_context(|| format!("source {name}"))
+        .failure()?;
 
     // DNs and values are the directory's: quoted (escaped), so that a newline or an escape
     // sequence in one can neither forge a line of the listing or the cron mail nor reach a
@@ -88,17 +91,18 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
 
     let undo_path = undo.map_or_else(default_undo_path, Path::to_owned);
     if undo_path.exists() {
-        return Err(anyhow::anyhow!(
+        return Err(super::Error::Failure(anyhow::anyhow!(
             "{} exists (an earlier run's undo data?); move it away or choose another --undo",
             undo_path.display()
-        )
-        .into());
+        )));
     }
-    write_undo(&undo_path, &removals).context("write the undo LDIF before changing anything")?;
+    write_undo(&undo_path, &removals)
+        .context("write the undo LDIF before changing anything")
+        .failure()?;
     let outcome = prune::remove(&mut connection, &removals);
     if let Some(e) = outcome.failure {
         let done = outcome.removed;
-        write_undo(&undo_path, &removals[..done])?;
+        write_undo(&undo_path, &removals[..done]).failure()?;
         error!("{e}");
         error!(
             "stopped after removing {done} of {} value(s); {} restores the removed ones (ldapmodify -f {})",

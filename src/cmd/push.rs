@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use tracing::{error, info};
 
 use super::metrics::{self, Hook};
-use super::{Change, ExitStatus, Printer, Result};
+use super::{Change, ExitStatus, Failure as _, Printer, Result};
 use crate::lock::Lock;
 use crate::map::{payload::Header, with_suffix};
 use crate::transport::record::Record;
@@ -61,7 +61,8 @@ pub(super) fn push(settings: &Settings, printer: Printer) -> Result {
     }
     let _lock = Lock::acquire(&with_suffix(out, ".lock"))?;
     let payload = Header::for_file(out, &settings.sources, SystemTime::now())
-        .context("read the map to push (run `rcptsync extract` first)")?;
+        .context("read the map to push (run `rcptsync extract` first)")
+        .failure()?;
     let record_path = with_suffix(out, ".pushed");
     let mut record = Record::read(&record_path)?;
 

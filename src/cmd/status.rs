@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use tracing::warn;
 
-use super::{ExitStatus, Printer, Result};
+use super::{ExitStatus, Failure as _, Printer, Result};
 use crate::install::spool::SPOOL_NAME;
 use crate::install::swap::Installer;
 use crate::map::payload::Header;
@@ -309,7 +309,8 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
     }
     if options.json {
         let text = serde_json::to_string_pretty(&status)
-            .map_err(|e| anyhow::anyhow!("render the status as JSON: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("render the status as JSON: {e}"))
+            .failure()?;
         printer.line(text)?;
     } else {
         print_text(&status, printer)?;

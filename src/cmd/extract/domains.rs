@@ -25,10 +25,9 @@ pub(super) fn resolve(
         DomainSetting::Exchange => {
             // The config check guarantees a source that can tell them: the first one does.
             let Some(domains) = readers.iter_mut().find_map(|r| r.accepted_domains()) else {
-                return Err(anyhow::anyhow!(
+                return Err(crate::cmd::Error::Failure(anyhow::anyhow!(
                     "recipients.domains = \"exchange\" needs a kind = \"ldap\" or \"graph\" source"
-                )
-                .into());
+                )));
             };
             let domains = domains?;
             let open = domains.open.into_iter().collect();

@@ -24,10 +24,10 @@ use anyhow::Context as _;
 use tracing::{error, info, warn};
 
 use super::metrics::{self, Observed};
-use super::{Change, ExitStatus, Printer, Result, report_guards};
+use super::{Change, ExitStatus, Failure as _, Printer, Result, report_guards};
 use crate::config::{Output, Recipients};
 use crate::lock::Lock;
-use crate::map::diff::{self, Previous, Side, Summary};
+use crate::map::diff::{Previous, Side, Summary};
 use crate::map::keys::KeySet;
 use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
@@ -299,7 +299,8 @@ fn install(
     let old = Previous::open(out).context(
         "read the current map to compare against (fix or remove the line; removing the file also \
          disables the removal guards for one run)",
-    )?;
+    )
+    .failure()?;
     // A domain opened or closed is one `@domain` line of the diff.
     let (mut opened, mut closed) = (Vec::new(), Vec::new());
     let summary = old.merge(recipients, |side, key| {
@@ -325,25 +326,20 @@ fn install(
 
     // The diff: old map (its handle, so it can be read after the rename) against the new one.
     let print = || -> Result<()> {
-        let mut stdout = printer.out();
-        let mut written = Ok(());
-        old.merge(recipients, |side, key| {
-            if written.is_ok() {
-                written = diff::write_line(stdout.writer(), side, key);
-            }
-        })?;
-        written.map_err(super::printer::Error)?;
-        let summary = summary.unwrap_or(Summary {
-            added: recipients.len(),
-            ..Summary::default()
-        });
-        stdout.line(summary.line(
-            &out.display(),
-            recipients.len(),
-            change.dry_run.then_some("dry run, nothing written"),
-        ))?;
-        stdout.finish()?;
-        Ok(())
+        printer.diff(
+            |each| Ok(old.merge(recipients, each)?),
+            |_| {
+                let summary = summary.unwrap_or(Summary {
+                    added: recipients.len(),
+                    ..Summary::default()
+                });
+                summary.line(
+                    &out.display(),
+                    recipients.len(),
+                    change.dry_run.then_some("dry run, nothing written"),
+                )
+            },
+        )
     };
     let refusal = match summary {
         Some(_) => format!("refusing to replace {}, which is unchanged", out.display()),
