@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs rcptsync's whole test suite: unit tests, the binary's CLI tests, and the integration
 # tests against real servers (slapd, Samba AD DC, Postfix, sshd) that the tests start on
-# loopback themselves.
+# loopback themselves (the `system-tests` feature, which needs root; plain `cargo test` runs
+# only the tier that needs neither root nor a server).
 #
 # Installs the Debian packages those servers come from when they are missing (needs root, as
 # CI has); without root it says what to install. A test whose server is missing fails and
@@ -38,6 +39,11 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
+if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: the system tests need root (they start slapd, Samba, Postfix and sshd); plain \`cargo test\` runs the rest as any user" >&2
+    exit 1
+fi
+
 # Tests that start servers on fixed ports serialize themselves; the rest run in parallel.
 # With Kerberos, as the Debian package is built (the default build has no Kerberos).
-cargo test --locked --all-targets --features kerberos "$@"
+cargo test --locked --all-targets --features kerberos,system-tests "$@"

@@ -453,9 +453,21 @@ mod tests {
         fs_err::set_permissions(&map, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = Spooled::from_spool(dir.path(), 4).unwrap_err().to_string();
         assert!(e.contains("more than [install].max_bytes = 4"), "{e}");
-        std::os::unix::fs::chown(&map, Some(4242), None).unwrap();
-        assert!(refused("owner").contains("owned by uid 4242"));
         fs_err::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(refused("directory").contains("chmod go-w"));
+    }
+
+    /// Giving a file away needs root: in the system tier.
+    #[cfg(feature = "system-tests")]
+    #[test]
+    fn a_map_owned_by_another_account_is_refused() {
+        let dir = spool();
+        let map = dir.path().join(SPOOL_NAME);
+        fs_err::write(&map, payload(b"a@example.com OK\n")).unwrap();
+        assert!(Spooled::from_spool(dir.path(), 1 << 20).is_ok());
+        std::os::unix::fs::chown(&map, Some(4242), None).unwrap();
+        let e = Spooled::from_spool(dir.path(), 1 << 20).unwrap_err();
+        assert!(e.is_refusal(), "{e}");
+        assert!(e.to_string().contains("owned by uid 4242"), "{e}");
     }
 }
