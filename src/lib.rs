@@ -42,6 +42,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod fs;
 pub mod install;
 pub mod lock;
 pub mod map;

@@ -30,7 +30,7 @@ pub enum Error {
 /// A held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct Lock {
-    _file: fs_err::File,
+    _file: crate::fs::File,
 }
 
 impl Lock {
@@ -38,12 +38,11 @@ impl Lock {
     /// link there is refused (not followed): a lock file in a directory another account can
     /// write must not let that account make root open another file.
     pub fn acquire(path: &Path) -> Result<Self, Error> {
-        use fs_err::os::unix::fs::OpenOptionsExt as _;
         let io = |cause| Error::Io {
             path: path.to_owned(),
             cause,
         };
-        let file = fs_err::OpenOptions::new()
+        let file = crate::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
@@ -53,7 +52,7 @@ impl Lock {
             .mode(0o644)
             .open(path)
             .map_err(io)?;
-        match file.try_lock() {
+        match file.file().try_lock() {
             Ok(()) => Ok(Self { _file: file }),
             Err(TryLockError::WouldBlock) => Err(Error::Busy {
                 path: path.to_owned(),

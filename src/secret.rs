@@ -16,8 +16,6 @@ use std::fmt;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 
-use fs_err::os::unix::fs::OpenOptionsExt as _;
-
 /// The environment variable that may hold the bind password (for systemd `LoadCredential=` or
 /// a wrapper script); a password file in the config takes precedence.
 pub const PASSWORD_ENV: &str = "RCPTSYNC_BIND_PASSWORD";
@@ -113,10 +111,10 @@ impl PasswordSource {
 
 /// Opens a file that only its owner can read (a password file, a keytab), with every check
 /// of the module doc made on the opened handle; the caller reads what was checked.
-pub fn open_private(path: &Path, key: &'static str) -> Result<fs_err::File, Error> {
+pub fn open_private(path: &Path, key: &'static str) -> Result<crate::fs::File, Error> {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. It changes
     // nothing for the regular file that is read below.
-    let file = fs_err::OpenOptions::new()
+    let file = crate::fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)?;

@@ -74,7 +74,7 @@ fn file_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error>
         path: path.display().to_string(),
         reason,
     };
-    let pem = fs_err::read(path).map_err(|e| ca_error(e.to_string()))?;
+    let pem = crate::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ca_error(format!("not a PEM certificate file: {e}")))?;

@@ -280,7 +280,7 @@ fn open(install: &install::Settings, from: Option<&Path>) -> Result<Opened> {
     let opened = match from {
         Some(path) => {
             // The spool's owner is the one account besides root whose files apply takes.
-            let trusted = fs_err::metadata(&install.spool)
+            let trusted = crate::fs::metadata(&install.spool)
                 .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
                 .unwrap_or(0);
             Spooled::from_file(path, install.max_bytes, trusted).map(Some)

@@ -17,7 +17,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use fs_err::os::unix::fs::OpenOptionsExt as _;
 
 use super::{ExitStatus, Failure as _, Printer, Result};
 use crate::config::legacy;
@@ -40,7 +39,7 @@ pub struct Options {
 /// rcptsync's own config.
 pub fn run(options: &Options, printer: Printer) -> Result {
     let file = &options.file;
-    let text = fs_err::read_to_string(file)?;
+    let text = crate::fs::read_to_string(file)?;
     let stanzas = legacy::parse(&text, file).failure()?;
     let password_path = std::path::absolute(&options.password_file)
         .with_context(|| {
@@ -86,7 +85,7 @@ pub fn run(options: &Options, printer: Printer) -> Result {
     let delivered = deliver(&conversion.toml, options.output.as_deref(), printer);
     if let Err(e) = delivered {
         if conversion.password.is_some() {
-            let _ = fs_err::remove_file(&password_path);
+            let _ = crate::fs::remove_file(&password_path);
         }
         let what = match options.output.as_deref() {
             Some(path) => format!("write {}", path.display()),
@@ -133,7 +132,7 @@ fn deliver(toml: &str, output: Option<&Path>, printer: Printer) -> anyhow::Resul
 /// password and a line end; an existing file is never overwritten: it may be another
 /// service's password.
 fn write_password(path: &Path, password: &str) -> anyhow::Result<()> {
-    let mut file = match fs_err::OpenOptions::new()
+    let mut file = match crate::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
@@ -152,7 +151,7 @@ fn write_password(path: &Path, password: &str) -> anyhow::Result<()> {
     if let Err(e) = written {
         // Do not leave a truncated password behind: the next run would refuse to overwrite it.
         drop(file);
-        let _ = fs_err::remove_file(path);
+        let _ = crate::fs::remove_file(path);
         return Err(e.into());
     }
     Ok(())

@@ -170,9 +170,9 @@ fn map_file(path: &Path) -> MapFile {
 }
 
 /// The map's lines (one recipient each), SHA-256 and mtime, from its handle.
-fn measure(file: &mut fs_err::File) -> std::io::Result<(u64, String, Option<SystemTime>)> {
+fn measure(file: &mut crate::fs::File) -> std::io::Result<(u64, String, Option<SystemTime>)> {
     /// Counts the line ends of what passes through.
-    struct Lines<'a>(&'a mut fs_err::File, u64);
+    struct Lines<'a>(&'a mut crate::fs::File, u64);
     impl std::io::Read for Lines<'_> {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             let n = self.0.read(buf)?;
@@ -191,10 +191,9 @@ fn measure(file: &mut fs_err::File) -> std::io::Result<(u64, String, Option<Syst
 /// a link and without blocking (a FIFO put there cannot hang status), and only its bounded
 /// header is read.
 fn spooled_header(path: &Path) -> Option<Header> {
-    use fs_err::os::unix::fs::OpenOptionsExt as _;
     use rustix::fs::OFlags;
     let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let file = fs_err::OpenOptions::new()
+    let file = crate::fs::OpenOptions::new()
         .read(true)
         .custom_flags(flags.bits() as i32)
         .open(path)

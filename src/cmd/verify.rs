@@ -42,7 +42,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
     let options = &settings.options;
     let tag = sha256_hex(format!("{:?}{}", SystemTime::now(), std::process::id()).as_bytes());
     let probes = probe::plan(domains, open, canaries, &tag[..12]);
-    let helo = fs_err::read_to_string("/proc/sys/kernel/hostname")
+    let helo = crate::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     let address = smtp::with_default_port(&options.smtp, smtp::DEFAULT_PORT);

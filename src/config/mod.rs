@@ -194,7 +194,7 @@ pub struct Output {
 impl Config {
     /// Reads and checks the config at `path`.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = fs_err::read_to_string(path)?;
+        let text = crate::fs::read_to_string(path)?;
         Self::parse(&text, path)
     }
 

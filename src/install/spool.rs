@@ -64,7 +64,7 @@ pub struct Spooled {
     pub path: PathBuf,
     /// The payload header; None for a plain map given with `--from`.
     pub header: Option<Header>,
-    reader: BufReader<fs_err::File>,
+    reader: BufReader<crate::fs::File>,
     body_start: u64,
     max_bytes: u64,
     /// The body's length, once [`Spooled::digest`] has read it.
@@ -76,8 +76,8 @@ pub struct Spooled {
     clippy::disallowed_types,
     reason = "openat hands over an OwnedFd; fs_err wraps the std File made from it"
 )]
-fn file_of(fd: std::os::fd::OwnedFd, path: &Path) -> fs_err::File {
-    fs_err::File::from_parts(std::fs::File::from(fd), path)
+fn file_of(fd: std::os::fd::OwnedFd, path: &Path) -> crate::fs::File {
+    crate::fs::File::from_parts(std::fs::File::from(fd), path)
 }
 
 /// Stray files named in apply's warning; the rest are counted.
@@ -177,9 +177,8 @@ impl Spooled {
     /// file it leads to gets the same checks as a spooled one (`trusted` is the other owner
     /// besides root that is accepted: the spool's).
     pub fn from_file(path: &Path, max_bytes: u64, trusted: u32) -> Result<Self, Error> {
-        use fs_err::os::unix::fs::OpenOptionsExt as _;
         let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
-        let file = fs_err::OpenOptions::new()
+        let file = crate::fs::OpenOptions::new()
             .read(true)
             .custom_flags(flags.bits() as i32)
             .open(path)
@@ -192,7 +191,12 @@ impl Spooled {
 
     /// Checks the opened `file` (read from `path`, named in messages) before reading a byte
     /// of it, then reads the payload header if it has one.
-    fn check(file: fs_err::File, path: &Path, max_bytes: u64, trusted: u32) -> Result<Self, Error> {
+    fn check(
+        file: crate::fs::File,
+        path: &Path,
+        max_bytes: u64,
+        trusted: u32,
+    ) -> Result<Self, Error> {
         let io = |cause| Error::Io {
             path: path.to_owned(),
             cause,
@@ -326,7 +330,7 @@ impl std::io::Write for CountingWriter {
 
 /// The body of a spooled map, read a second time (see [`Spooled::body`]).
 pub struct Body<'a> {
-    inner: std::io::Take<&'a mut BufReader<fs_err::File>>,
+    inner: std::io::Take<&'a mut BufReader<crate::fs::File>>,
     hasher: sha2::Sha256,
 }
 

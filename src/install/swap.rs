@@ -120,7 +120,7 @@ pub struct Installer<'a> {
 
 /// Removes `path`; a file that is not there is fine.
 fn remove_if_present(path: &Path) -> Result<(), Error> {
-    match fs_err::remove_file(path) {
+    match crate::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
@@ -311,7 +311,7 @@ impl<'a> Installer<'a> {
                 if let Some(live) = self.spec.indexed() {
                     // postmap honours root's umask; smtpd reads the map as the postfix user.
                     let attributes = atomic::Attributes::of(&live, 0o644)?;
-                    attributes.apply(fs_err::File::open(&path)?.file())?;
+                    attributes.apply(crate::fs::File::open(&path)?.file())?;
                 }
                 Some(guard)
             }
@@ -392,7 +392,7 @@ impl<'a> Installer<'a> {
     fn forget_record(&self) -> Result<(), Error> {
         let state = self.state_path();
         remove_if_present(&state)?;
-        fs_err::File::open(atomic::dir_of(&state))?.sync_all()?;
+        crate::fs::File::open(atomic::dir_of(&state))?.sync_all()?;
         Ok(())
     }
 

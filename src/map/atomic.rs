@@ -59,10 +59,10 @@ pub fn remove_leftovers(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>>
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut removed = Vec::new();
-    for entry in fs_err::read_dir(dir_of(path))? {
+    for entry in crate::fs::read_dir(dir_of(path))? {
         let entry = entry?;
         if is_temp_of(&entry.file_name().to_string_lossy(), &name) && entry.file_type()?.is_file() {
-            fs_err::remove_file(entry.path())?;
+            crate::fs::remove_file(entry.path())?;
             removed.push(entry.path());
         }
     }
@@ -72,7 +72,7 @@ pub fn remove_leftovers(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>>
 /// Flushes the directory after a rename; the rename has happened, so a failure is reported
 /// but not returned (the caller must not think the live file is unchanged).
 fn sync_dir(path: &Path) -> std::io::Result<()> {
-    if let Err(e) = fs_err::File::open(dir_of(path)).and_then(|d| d.sync_all()) {
+    if let Err(e) = crate::fs::File::open(dir_of(path)).and_then(|d| d.sync_all()) {
         tracing::warn!(
             "{} was replaced, but flushing its directory failed: {e}",
             path.display()
@@ -94,9 +94,9 @@ impl Attributes {
     /// refused: the rename would replace the link itself, not the file it points to.
     pub fn of(path: &Path, mode: u32) -> std::io::Result<Self> {
         use std::os::unix::fs::MetadataExt as _;
-        match fs_err::symlink_metadata(path) {
+        match crate::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let target = fs_err::read_link(path)
+                let target = crate::fs::read_link(path)
                     .map(|t| format!(" (to {})", t.display()))
                     .unwrap_or_default();
                 Err(std::io::Error::other(format!(
@@ -256,7 +256,11 @@ pub fn copy_beside(source: &Path, dest: &Path) -> Result<tempfile::NamedTempFile
     };
     let attributes = Attributes::of(source, 0o644).map_err(error)?;
     let mut temp = temp_beside(dest).map_err(error)?;
-    std::io::copy(&mut fs_err::File::open(source).map_err(error)?, &mut temp).map_err(error)?;
+    std::io::copy(
+        &mut crate::fs::File::open(source).map_err(error)?,
+        &mut temp,
+    )
+    .map_err(error)?;
     attributes.apply(temp.as_file()).map_err(error)?;
     temp.as_file().sync_all().map_err(error)?;
     Ok(temp)
@@ -269,10 +273,10 @@ pub fn install(built: &Path, dest: &Path) -> Result<(), Error> {
         path: dest.to_owned(),
         cause,
     };
-    fs_err::File::open(built)
+    crate::fs::File::open(built)
         .and_then(|f| f.sync_all())
         .map_err(error)?;
-    fs_err::rename(built, dest).map_err(error)?;
+    crate::fs::rename(built, dest).map_err(error)?;
     sync_dir(dest).map_err(error)
 }
 

@@ -159,7 +159,7 @@ pub enum Previous {
     /// There is none (a first run).
     Missing,
     /// Sorted: streamed from this handle on every pass.
-    Sorted(fs_err::File, PathBuf),
+    Sorted(crate::fs::File, PathBuf),
     /// Out of order: its keys.
     Loaded(KeySet),
 }
@@ -170,7 +170,7 @@ pub type OldKeys = Box<dyn Iterator<Item = Result<String, text::Error>>>;
 impl Previous {
     /// The map at `path`, streamed from the file when it is sorted.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let file = match fs_err::File::open(path) {
+        let file = match crate::fs::File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::Missing),
             Err(e) => return Err(e.into()),
@@ -180,7 +180,7 @@ impl Previous {
             match key {
                 Ok(_) => {}
                 Err(e) if e.unsorted => {
-                    let text = fs_err::read(path)?;
+                    let text = crate::fs::read(path)?;
                     let keys = text::keys(&text, path)?;
                     return Ok(Self::Loaded(keys.iter().map(String::as_str).collect()));
                 }

@@ -21,7 +21,7 @@ pub fn sha256_reader(input: &mut impl Read) -> std::io::Result<String> {
 
 /// SHA-256 of the file at `path`, read in a stream.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    sha256_reader(&mut fs_err::File::open(path)?)
+    sha256_reader(&mut crate::fs::File::open(path)?)
 }
 
 /// Lower-case hex of a digest.

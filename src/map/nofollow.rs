@@ -76,9 +76,9 @@ fn open_at(dir: impl AsFd, name: &Path, shown: &Path) -> std::io::Result<Option<
 /// handle, so what is checked is what is read.
 #[allow(
     clippy::disallowed_types,
-    reason = "the checked descriptor becomes an fs_err::File named by `shown`"
+    reason = "the checked descriptor becomes an crate::fs::File named by `shown`"
 )]
-fn regular(fd: OwnedFd, shown: &Path) -> std::io::Result<fs_err::File> {
+fn regular(fd: OwnedFd, shown: &Path) -> std::io::Result<crate::fs::File> {
     let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
     if kind != FileType::RegularFile {
         return Err(refused(format!(
@@ -87,7 +87,7 @@ fn regular(fd: OwnedFd, shown: &Path) -> std::io::Result<fs_err::File> {
             kind_name(kind)
         )));
     }
-    Ok(fs_err::File::from_parts(std::fs::File::from(fd), shown))
+    Ok(crate::fs::File::from_parts(std::fs::File::from(fd), shown))
 }
 
 /// Reads the regular file behind `fd` (opened from `shown`), at most `max` bytes.
@@ -109,7 +109,7 @@ fn read_checked(fd: OwnedFd, shown: &Path, max: u64) -> std::io::Result<Vec<u8>>
 /// The regular file at `path`, opened without following a link or blocking and checked on
 /// the handle (a map `status` reads as root in a directory the rcptsync account owns): None
 /// when there is none; an error naming the file when it is anything but a regular file.
-pub fn open_regular(path: &Path) -> std::io::Result<Option<fs_err::File>> {
+pub fn open_regular(path: &Path) -> std::io::Result<Option<crate::fs::File>> {
     open_at(CWD, path, path)?
         .map(|fd| regular(fd, path))
         .transpose()

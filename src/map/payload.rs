@@ -177,7 +177,7 @@ impl Header {
         time: std::time::SystemTime,
     ) -> std::io::Result<Self> {
         use sha2::Digest as _;
-        let mut file = fs_err::File::open(path)?;
+        let mut file = crate::fs::File::open(path)?;
         let mut hasher = sha2::Sha256::new();
         let mut counter = EntryCounter::default();
         let mut length = 0u64;

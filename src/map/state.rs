@@ -80,8 +80,8 @@ impl Snapshot {
     /// refused to replace it would fail until someone removed it by hand.
     pub fn write(&self, path: &Path) -> Result<(), Error> {
         let text = toml::to_string(self)?;
-        if fs_err::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
-            fs_err::remove_file(path).map_err(|cause| atomic::Error {
+        if crate::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+            crate::fs::remove_file(path).map_err(|cause| atomic::Error {
                 path: path.to_owned(),
                 cause,
             })?;
@@ -104,7 +104,7 @@ impl Snapshot {
 
 /// Size, modification time and inode of a file: it changes whenever the file is rewritten.
 pub fn file_mark(path: &Path) -> std::io::Result<String> {
-    let meta = fs_err::metadata(path)?;
+    let meta = crate::fs::metadata(path)?;
     Ok(format!(
         "file {} {}.{:09} {}",
         meta.len(),

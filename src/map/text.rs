@@ -93,7 +93,7 @@ pub fn same_as_file(path: &Path, keys: &KeySet, value: &str) -> std::io::Result<
             Ok(())
         }
     }
-    let file = match fs_err::File::open(path) {
+    let file = match crate::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
@@ -131,10 +131,10 @@ impl<R: BufRead> SortedKeys<R> {
     }
 }
 
-impl SortedKeys<std::io::BufReader<fs_err::File>> {
+impl SortedKeys<std::io::BufReader<crate::fs::File>> {
     /// Opens the map at `path`; None when there is none.
     pub fn open(path: &Path) -> std::io::Result<Option<Self>> {
-        match fs_err::File::open(path) {
+        match crate::fs::File::open(path) {
             Ok(file) => Ok(Some(Self::new(
                 std::io::BufReader::with_capacity(1 << 16, file),
                 path,

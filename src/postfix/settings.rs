@@ -34,7 +34,7 @@ impl RelayDomains {
         for item in split_list(&value) {
             if item.starts_with('/') {
                 // A file of domain names, as Postfix reads it: words, # comments.
-                let text = fs_err::read_to_string(item).map_err(|e| Error::Failed {
+                let text = crate::fs::read_to_string(item).map_err(|e| Error::Failed {
                     command: format!("read relay_domains file {item}"),
                     reason: e.to_string(),
                 })?;

@@ -102,7 +102,7 @@ pub fn receive(
         out.flush().map_err(Error::Store)?;
     }
     replacement.commit()?;
-    match fs_err::remove_file(spool.join(OLD_HEADER)) {
+    match crate::fs::remove_file(spool.join(OLD_HEADER)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!("{e}"),

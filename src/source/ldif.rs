@@ -61,10 +61,10 @@ pub struct Reader<R> {
     entry_after_trailer: Option<usize>,
 }
 
-impl Reader<BufReader<fs_err::File>> {
+impl Reader<BufReader<crate::fs::File>> {
     /// Opens `path` for reading.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let file = fs_err::File::open(path)?;
+        let file = crate::fs::File::open(path)?;
         Ok(Self::new(BufReader::with_capacity(1 << 16, file), path))
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Reads the list at `path` and calls `each(line_number, address)` for every address line.
 pub fn read(path: &Path, mut each: impl FnMut(usize, &str)) -> std::io::Result<()> {
-    let mut reader = BufReader::new(fs_err::File::open(path)?);
+    let mut reader = BufReader::new(crate::fs::File::open(path)?);
     let mut buf = Vec::new();
     let mut line_no = 0;
     loop {

@@ -181,9 +181,8 @@ pub fn check_identity(gateway: &Gateway) -> Result<(), IdentityError> {
         path: path.clone(),
         cause,
     };
-    use fs_err::os::unix::fs::OpenOptionsExt as _;
     use std::os::unix::fs::MetadataExt as _;
-    let file = match fs_err::OpenOptions::new()
+    let file = match crate::fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
@@ -263,7 +262,7 @@ const MAX_OUTPUT: u64 = 64 << 10;
 /// Sends the payload (`header`, then the map text at `body`, streamed) to `gateway`; returns
 /// the receiver's reply (`OK ...`). The whole session is bounded by the gateway's timeout.
 pub fn send(gateway: &Gateway, header: &str, body: &Path) -> Result<String, Error> {
-    let mut file = fs_err::File::open(body)?;
+    let mut file = crate::fs::File::open(body)?;
     let mut child = command(gateway)?
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -9,7 +9,7 @@ use crate::source::ldif;
 
 /// `--dump-entries`: the directory sources' entries as LDIF, in a new private file.
 pub(super) struct Dump {
-    out: std::io::BufWriter<fs_err::File>,
+    out: std::io::BufWriter<crate::fs::File>,
     /// The first write error (the sources' callbacks cannot return one).
     failed: Option<std::io::Error>,
 }
@@ -17,8 +17,7 @@ pub(super) struct Dump {
 impl Dump {
     /// Creates `path`, refusing one that exists: a dump never overwrites.
     pub(super) fn create(path: &Path) -> Result<Self> {
-        use fs_err::os::unix::fs::OpenOptionsExt as _;
-        let file = fs_err::OpenOptions::new()
+        let file = crate::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)

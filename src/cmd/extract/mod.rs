@@ -405,7 +405,7 @@ fn prepare_dir(out: &Path) -> Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {
-        fs_err::create_dir_all(dir)?;
+        crate::fs::create_dir_all(dir)?;
         info!("created {}", dir.display());
     }
     Ok(())

@@ -208,7 +208,7 @@ struct Sink<'a, W: std::io::Write> {
     hasher: sha2::Sha256,
     cdb: Option<(
         tempfile::TempPath,
-        cdb::Writer<std::io::BufWriter<fs_err::File>>,
+        cdb::Writer<std::io::BufWriter<crate::fs::File>>,
     )>,
     merger: Merger<diff::OldKeys>,
     count: usize,
@@ -328,7 +328,7 @@ pub fn run(
             .spec
             .indexed_of(text_path)
             .unwrap_or_else(|| text_path.with_extension("cdb"));
-        let file = fs_err::OpenOptions::new()
+        let file = crate::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
@@ -344,7 +344,7 @@ pub fn run(
         // A second handle on the same file: the writer owns it, the replacement keeps its own.
         out: std::io::BufWriter::with_capacity(
             1 << 16,
-            fs_err::File::from_parts(
+            crate::fs::File::from_parts(
                 text.file()
                     .try_clone()
                     .map_err(|e| write_error(text_path, e))?,

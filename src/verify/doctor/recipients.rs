@@ -56,7 +56,7 @@ pub enum MapProblem {
 
 /// The keys of a text map, or why it cannot give any.
 pub fn read_keys(path: &Path) -> Result<BTreeSet<String>, MapProblem> {
-    let bytes = match fs_err::read(path) {
+    let bytes = match crate::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(MapProblem::Missing(path.to_owned()));
@@ -82,7 +82,7 @@ pub fn check_indexed(map: &MapSpec) -> Result<(), MapProblem> {
     let Some(path) = map.indexed() else {
         return Ok(());
     };
-    match fs_err::File::open(&path) {
+    match crate::fs::File::open(&path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(MapProblem::Missing(path)),
         Err(e) => Err(MapProblem::Unreadable(path, e.kind().to_string())),
