@@ -51,110 +51,204 @@ pub enum Command {
     /// On the gateway, as the SSH forced command: read one map from stdin into the spool.
     ///
     /// Answers `OK COUNT SHA256` or `ERROR reason` on stdout. Needs no config file.
-    Receive {
-        /// The spool directory (apply's `[install].spool`).
-        #[arg(long, value_name = "DIR")]
-        spool: PathBuf,
-        /// Refuse maps larger than this many bytes.
-        // The default of [install].max_bytes: receive takes no map that apply would refuse.
-        #[arg(long, value_name = "BYTES", default_value = Key::default_of(Install::KEYS, "max_bytes"))]
-        max_bytes: u64,
-        /// Give up on a sender that has not delivered a complete map within this time.
-        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
-        timeout: std::time::Duration,
-    },
+    Receive(Receive),
     /// On the gateway, as root: validate the spooled map, build it, swap it in, reload if needed.
     ///
     /// Prints nothing when the map is already installed. Refuses (exit 3) a map with an
     /// invalid line or one that fails a safety guard; the installed map is then unchanged.
-    Apply {
-        /// Guards and dry run.
-        #[command(flatten)]
-        change: Change,
-        /// Apply this map file (a plain map, or a payload as receive stores it) instead of the
-        /// spooled one; it gets the same checks.
-        #[arg(long, value_name = "FILE", conflicts_with = "rollback")]
-        from: Option<PathBuf>,
-        /// Swap the installed map with the previous one (PATH.prev); run again to undo.
-        #[arg(long)]
-        rollback: bool,
-    },
+    Apply(Apply),
     /// Probe the gateway over SMTP: unknown addresses must be refused, canaries accepted.
     ///
     /// Never sends DATA. Prints only the wrong answers, so nothing when all is well (-v
     /// prints every answer). Exit 4 when an answer is not what it should be, 1 when the
     /// server cannot be reached.
-    Verify {
-        /// The SMTP server to probe; port 25 unless one is given (`[IPv6]:PORT` for IPv6).
-        #[arg(long, value_name = "HOST[:PORT]", default_value = "127.0.0.1:25")]
-        smtp: String,
-        /// Upgrade the session with STARTTLS first (the certificate is verified).
-        #[arg(long)]
-        starttls: bool,
-        /// CA certificates to verify the gateway's STARTTLS certificate with [default: the
-        /// system trust store].
-        #[arg(long, value_name = "FILE", requires = "starttls")]
-        ca_file: Option<PathBuf>,
-    },
+    Verify(Verify),
     /// Check the gateway's Postfix settings against the relay-gateway checklist.
     ///
     /// Each finding says what is wrong and the command that fixes it. Prints nothing when
     /// there are no errors or warnings (notes, and a summary, only with -v). Exit 4 when a
     /// finding is an error.
-    Doctor {
-        /// Postfix's configuration directory [default: the config's
-        /// install.postfix_config_dir, else /etc/postfix].
-        #[arg(long, value_name = "DIR")]
-        config_dir: Option<PathBuf>,
-    },
+    Doctor(Doctor),
     /// Remove proxyAddresses in excluded domains from the directory (dry run unless --apply).
     ///
     /// Deletes single values, never the attribute, never a primary SMTP: address; writes an
     /// undo LDIF (for ldapmodify) before the first change. Unlike the other commands, which
     /// change rcptsync's own files and take --dry-run, prune changes the directory: so it only
     /// lists what it would remove unless told --apply, and a forgotten flag never deletes.
-    Prune {
-        /// Really change the directory (without it: list what would be removed).
-        #[arg(long)]
-        apply: bool,
-        /// Where to write the undo LDIF [default: rcptsync-prune-undo-TIME.ldif].
-        #[arg(long, value_name = "FILE")]
-        undo: Option<PathBuf>,
-    },
+    Prune(Prune),
     /// Show the state of the map, its sources and gateways, or of a gateway's installed map.
     ///
     /// Reads only the files beside the maps: each source's last full run and change mark,
     /// the map (recipients, sha256, when it changed), each gateway's last acknowledged push
     /// and last attempt; on a gateway the installed map, a spooled map waiting, the last
     /// apply's outcome and whether a rollback is in force. Changes nothing.
-    Status {
-        /// Print JSON (for scripts and monitoring) instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Status(Status),
     /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML (on stdout, or
     /// -o FILE).
     ///
     /// The bind password goes to a separate file (mode 0600, never overwritten), never into
     /// the TOML; stderr says where it went. Exit 1, never 0, when the TOML could not be
     /// written (the password file is then removed again).
-    ImportIni {
-        /// The legacy .ini file.
-        file: PathBuf,
-        /// Where to write the bind password.
-        #[arg(long, value_name = "FILE", default_value = "bind.pw")]
-        password_file: PathBuf,
-        /// Write the TOML to this file instead of stdout (refused if it exists, unless
-        /// --overwrite).
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Replace an existing -o FILE (the password file is never overwritten).
-        #[arg(long, requires = "output")]
-        overwrite: bool,
-        /// The old spelling of --overwrite, kept for one release (with a warning).
-        #[arg(long, requires = "output", hide = true)]
-        force: bool,
-    },
+    ImportIni(ImportIni),
+}
+
+/// Flags of receive.
+#[derive(Debug, Args)]
+pub struct Receive {
+    /// The spool directory (apply's `[install].spool`).
+    #[arg(long, value_name = "DIR")]
+    pub spool: PathBuf,
+    /// Refuse maps larger than this many bytes.
+    // The default of [install].max_bytes: receive takes no map that apply would refuse.
+    #[arg(long, value_name = "BYTES", default_value = Key::default_of(Install::KEYS, "max_bytes"))]
+    pub max_bytes: u64,
+    /// Give up on a sender that has not delivered a complete map within this time.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+impl Receive {
+    /// The command's options.
+    pub fn options(&self) -> crate::cmd::receive::Options {
+        crate::cmd::receive::Options {
+            spool: self.spool.clone(),
+            max_bytes: self.max_bytes,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Flags of apply.
+#[derive(Debug, Args)]
+pub struct Apply {
+    /// Guards and dry run.
+    #[command(flatten)]
+    pub change: Change,
+    /// Apply this map file (a plain map, or a payload as receive stores it) instead of the
+    /// spooled one; it gets the same checks.
+    #[arg(long, value_name = "FILE", conflicts_with = "rollback")]
+    pub from: Option<PathBuf>,
+    /// Swap the installed map with the previous one (PATH.prev); run again to undo.
+    #[arg(long)]
+    pub rollback: bool,
+}
+
+impl Apply {
+    /// The command's options.
+    pub fn options(&self) -> crate::cmd::apply::Options {
+        crate::cmd::apply::Options {
+            change: self.change.options(),
+            from: self.from.clone(),
+            rollback: self.rollback,
+        }
+    }
+}
+
+/// Flags of verify.
+#[derive(Debug, Args)]
+pub struct Verify {
+    /// The SMTP server to probe; port 25 unless one is given (`[IPv6]:PORT` for IPv6).
+    #[arg(long, value_name = "HOST[:PORT]", default_value = "127.0.0.1:25")]
+    pub smtp: String,
+    /// Upgrade the session with STARTTLS first (the certificate is verified).
+    #[arg(long)]
+    pub starttls: bool,
+    /// CA certificates to verify the gateway's STARTTLS certificate with [default: the
+    /// system trust store].
+    #[arg(long, value_name = "FILE", requires = "starttls")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Verify {
+    /// The command's options.
+    pub fn options(&self) -> crate::cmd::verify::Options {
+        crate::cmd::verify::Options {
+            smtp: self.smtp.clone(),
+            starttls: self.starttls.then(|| self.ca_file.clone()),
+        }
+    }
+}
+
+/// Flags of doctor.
+#[derive(Debug, Args)]
+pub struct Doctor {
+    /// Postfix's configuration directory [default: the config's
+    /// install.postfix_config_dir, else /etc/postfix].
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// Flags of prune.
+#[derive(Debug, Args)]
+pub struct Prune {
+    /// Really change the directory (without it: list what would be removed).
+    #[arg(long)]
+    pub apply: bool,
+    /// Where to write the undo LDIF [default: rcptsync-prune-undo-TIME.ldif].
+    #[arg(long, value_name = "FILE")]
+    pub undo: Option<PathBuf>,
+}
+
+impl Prune {
+    /// The command's options.
+    pub fn options(&self) -> crate::cmd::prune::Options {
+        crate::cmd::prune::Options {
+            apply: self.apply,
+            undo: self.undo.clone(),
+        }
+    }
+}
+
+/// Flags of status.
+#[derive(Debug, Args)]
+pub struct Status {
+    /// Print JSON (for scripts and monitoring) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Status {
+    /// The command's options.
+    pub fn options(&self) -> crate::cmd::status::Options {
+        crate::cmd::status::Options { json: self.json }
+    }
+}
+
+/// Flags of import-ini.
+#[derive(Debug, Args)]
+pub struct ImportIni {
+    /// The legacy .ini file.
+    pub file: PathBuf,
+    /// Where to write the bind password.
+    #[arg(long, value_name = "FILE", default_value = "bind.pw")]
+    pub password_file: PathBuf,
+    /// Write the TOML to this file instead of stdout (refused if it exists, unless
+    /// --overwrite).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace an existing -o FILE (the password file is never overwritten).
+    #[arg(long, requires = "output")]
+    pub overwrite: bool,
+    /// The old spelling of --overwrite, kept for one release (with a warning).
+    #[arg(long, requires = "output", hide = true)]
+    pub force: bool,
+}
+
+impl ImportIni {
+    /// The command's options: `--force` still means `--overwrite`, said once.
+    pub fn options(&self) -> crate::cmd::import_ini::Options {
+        if self.force {
+            tracing::warn!(
+                "import-ini --force is now --overwrite; --force will go in the next release"
+            );
+        }
+        crate::cmd::import_ini::Options {
+            file: self.file.clone(),
+            password_file: self.password_file.clone(),
+            output: self.output.clone(),
+            overwrite: self.overwrite || self.force,
+        }
+    }
 }
 
 /// Flags of push.

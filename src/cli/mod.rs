@@ -1,6 +1,7 @@
-//! The binary's whole life: parse arguments ([`args`]), set up the printer, load the config,
-//! turn the arguments into a command's plain options, run it, and map the outcome to an exit
-//! code, printing a fatal error once.
+//! The binary's whole life: parse arguments ([`args`], where each command's flags become
+//! its plain options), set up the printer, load the config and resolve it with the options
+//! into the command's settings ([`settings`]), run it, and map the outcome to an exit code,
+//! printing a fatal error once.
 
 pub mod args;
 pub mod settings;
@@ -73,83 +74,25 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
         }
         Command::Sync(args) => cmd::sync::run(&settings::sync(&load()?, args.options())?, printer),
         Command::Push(args) => cmd::push::run(&settings::push(&load()?, args.options())?, printer),
-        Command::Apply {
-            change,
-            from,
-            rollback,
-        } => {
-            let options = cmd::apply::Options {
-                change: change.options(),
-                from: from.clone(),
-                rollback: *rollback,
-            };
-            cmd::apply::run(&settings::apply(&load()?, options)?, printer)
+        Command::Apply(args) => {
+            cmd::apply::run(&settings::apply(&load()?, args.options())?, printer)
         }
-        Command::Receive {
-            spool,
-            max_bytes,
-            timeout,
-        } => {
-            let options = cmd::receive::Options {
-                spool: spool.clone(),
-                max_bytes: *max_bytes,
-                timeout: *timeout,
-            };
-            cmd::receive::run(&options, printer)
+        Command::Receive(args) => cmd::receive::run(&args.options(), printer),
+        Command::Verify(args) => {
+            cmd::verify::run(&settings::verify(&load()?, args.options())?, printer)
         }
-        Command::Verify {
-            smtp,
-            starttls,
-            ca_file,
-        } => {
-            let options = cmd::verify::Options {
-                smtp: smtp.clone(),
-                starttls: starttls.then(|| ca_file.clone()),
-            };
-            cmd::verify::run(&settings::verify(&load()?, options)?, printer)
-        }
-        Command::Doctor { config_dir } => {
+        Command::Doctor(args) => {
             let config = doctor_config(cli.config.as_deref(), &path)?;
-            let install = config.as_ref().and_then(|c| c.install.as_ref());
-            let options = cmd::doctor::Options {
-                config_dir: config_dir.clone().unwrap_or_else(|| {
-                    install.map_or_else(|| "/etc/postfix".into(), |i| i.postfix_config_dir.clone())
-                }),
-                install: install.map(|i| i.map.clone()),
-            };
+            let options = settings::doctor(config.as_ref(), args.config_dir.clone());
             cmd::doctor::run(&options, printer)
         }
-        Command::Prune { apply, undo } => {
-            let options = cmd::prune::Options {
-                apply: *apply,
-                undo: undo.clone(),
-            };
-            cmd::prune::run(&settings::prune(&load()?, options)?, printer)
+        Command::Prune(args) => {
+            cmd::prune::run(&settings::prune(&load()?, args.options())?, printer)
         }
-        Command::Status { json } => {
-            let options = cmd::status::Options { json: *json };
-            cmd::status::run(&settings::status(&load()?, options)?, printer)
+        Command::Status(args) => {
+            cmd::status::run(&settings::status(&load()?, args.options())?, printer)
         }
-        Command::ImportIni {
-            file,
-            password_file,
-            output,
-            overwrite,
-            force,
-        } => {
-            if *force {
-                tracing::warn!(
-                    "import-ini --force is now --overwrite; --force will go in the next release"
-                );
-            }
-            let options = cmd::import_ini::Options {
-                file: file.clone(),
-                password_file: password_file.clone(),
-                output: output.clone(),
-                overwrite: *overwrite || *force,
-            };
-            cmd::import_ini::run(&options, printer)
-        }
+        Command::ImportIni(args) => cmd::import_ini::run(&args.options(), printer),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::cmd::{apply, extract, prune, push, status, sync, verify};
+use crate::cmd::{apply, doctor, extract, prune, push, status, sync, verify};
 use crate::config::{Config, DomainSetting, Error, SourceKind};
 
 /// A missing table, with what it is for.
@@ -155,4 +155,16 @@ pub fn status(config: &Config, options: status::Options) -> Result<status::Setti
         install: config.install.clone(),
         options,
     })
+}
+
+/// doctor needs no config; one that has `[install]` says where Postfix's configuration is
+/// and adds the installed map to the checks. `config_dir` (`--config-dir`) wins.
+pub fn doctor(config: Option<&Config>, config_dir: Option<PathBuf>) -> doctor::Options {
+    let install = config.and_then(|c| c.install.as_ref());
+    doctor::Options {
+        config_dir: config_dir.unwrap_or_else(|| {
+            install.map_or_else(|| "/etc/postfix".into(), |i| i.postfix_config_dir.clone())
+        }),
+        install: install.map(|i| i.map.clone()),
+    }
 }

@@ -40,7 +40,7 @@ pub struct Options {
     pub rollback: bool,
 }
 
-/// What apply works with, resolved from the config ([`crate::cli::settings`]).
+/// What apply works with, resolved from the config (`cli/settings.rs`).
 #[derive(Debug)]
 pub struct Settings {
     /// `[install]`.

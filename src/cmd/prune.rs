@@ -34,7 +34,7 @@ pub struct Options {
     pub undo: Option<PathBuf>,
 }
 
-/// What prune works with, resolved from the config ([`crate::cli::settings`]).
+/// What prune works with, resolved from the config (`cli/settings.rs`).
 #[derive(Debug)]
 pub struct Settings {
     /// The first LDAP source's name: the directory prune changes.

@@ -19,7 +19,7 @@ use crate::map::{payload::Header, with_suffix};
 use crate::transport::record::Record;
 use crate::transport::{Gateway, ssh};
 
-/// What push works with, resolved from the config ([`crate::cli::settings`]).
+/// What push works with, resolved from the config (`cli/settings.rs`).
 #[derive(Debug)]
 pub struct Settings {
     /// The map to send (`[output].path`).

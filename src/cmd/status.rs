@@ -27,7 +27,7 @@ use crate::map::{digest, with_suffix};
 use crate::postfix::Postfix;
 use crate::transport::record::Record;
 
-/// What status reports on, resolved from the config ([`crate::cli::settings`]): at least one
+/// What status reports on, resolved from the config (`cli/settings.rs`): at least one
 /// of the two roles.
 #[derive(Debug)]
 pub struct Settings {

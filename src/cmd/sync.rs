@@ -7,7 +7,7 @@
 use super::{ExitStatus, Printer, Result, extract, metrics, push};
 
 /// What sync works with: extract's settings and push's, from one config and one set of
-/// options ([`crate::cli::settings`]).
+/// options (`cli/settings.rs`).
 #[derive(Debug)]
 pub struct Settings {
     /// The extract step.

@@ -21,7 +21,7 @@ pub struct Options {
     pub starttls: Option<Option<PathBuf>>,
 }
 
-/// What verify asks about, resolved from the config ([`crate::cli::settings`]): at least one
+/// What verify asks about, resolved from the config (`cli/settings.rs`): at least one
 /// of the three is not empty.
 #[derive(Debug, Clone)]
 pub struct Settings {

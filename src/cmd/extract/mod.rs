@@ -38,7 +38,7 @@ use crate::transport::Gateway;
 use dump::Dump;
 
 /// What extract works with: the parts of the config it uses, resolved and checked
-/// ([`crate::cli::settings`]), and the options of this run.
+/// (`cli/settings.rs`), and the options of this run.
 #[derive(Debug)]
 pub struct Settings {
     /// The config file: its digest marks the snapshot, so that an edited config reads in full.
