@@ -98,6 +98,25 @@ fn record_outcome(map: &Path, before: Option<String>, result: &Result) {
     }
 }
 
+/// A step's outcome: go on with what it made, or end the run with this status (the step has
+/// said why).
+enum Next<T> {
+    Go(T),
+    End(ExitStatus),
+}
+
+/// The value of a step that goes on; ends the run otherwise.
+macro_rules! go {
+    ($step:expr) => {
+        match $step {
+            Next::Go(value) => value,
+            Next::End(status) => return Ok(status),
+        }
+    };
+}
+
+/// apply's steps: lock, open the map, skip it if it is installed, build, guard, install,
+/// report.
 fn apply(settings: &Settings, printer: Printer) -> Result {
     let (install, options) = (&settings.install, &settings.options);
     let change = &options.change;
@@ -109,22 +128,13 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         return rollback(install, &installer, &postfix, change, printer);
     }
 
-    let mut spooled = match open(install, options.from.as_deref())? {
-        Opened::Map(spooled) => spooled,
-        Opened::Refused => return Ok(ExitStatus::Refused),
-        Opened::Empty => {
-            return Err(super::Error::Failure(anyhow::anyhow!(
-                "no map in the spool {}; push one with `rcptsync push`, or give one with --from FILE",
-                install.spool.display()
-            )));
-        }
-    };
+    let (mut spooled, source) = go!(open_checked(install, options.from.as_deref())?);
     let shown = spooled.path.display().to_string();
-    let source = match spooled.digest() {
-        Ok(source) => source,
-        Err(e) if e.is_refusal() => return Ok(refuse(&e.to_string(), &shown)),
-        Err(e) => return Err(crate::cmd::Error::Failure(e.into())),
-    };
+    // A rolled-back map stays rolled back: the map that was rolled back from is not installed
+    // again until another one arrives (or it is given explicitly with --from).
+    let rolled_back = installer
+        .rolled_back_from()
+        .filter(|_| options.from.is_none());
     if installer.is_current(&source)? {
         let count = spooled.header.as_ref().map(|h| h.count);
         printer.note(match count {
@@ -133,11 +143,6 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         })?;
         return Ok(ExitStatus::Success);
     }
-    // A rolled-back map stays rolled back: the map that was rolled back from is not installed
-    // again until another one arrives (or it is given explicitly with --from).
-    let rolled_back = installer
-        .rolled_back_from()
-        .filter(|_| options.from.is_none());
     if rolled_back.as_ref().is_some_and(|r| r.source == source) {
         warn!(
             "not installing {shown}: it is the map that was rolled back (apply --from FILE installs it anyway)"
@@ -148,49 +153,13 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     let previous = Previous::open(&install.map.path)
         .context("read the installed map")
         .failure()?;
-    let line_offset = spooled
-        .header
-        .as_ref()
-        .map_or(0, |h| h.text.lines().count() + 1);
-    let pass = build::Pass {
-        source: &spooled.path.clone(),
-        line_offset,
-        spec: &install.map,
-        native_cdb: installer.native_cdb(),
-        canaries: &settings.safety.canaries,
-        open_domains: &install.internal_relay_domains,
-        previous: &previous,
-    };
-    let mut body = spooled
-        .body()
-        .with_context(|| format!("read {shown}"))
-        .failure()?;
-    let built = match build::run(&pass, &mut body)? {
-        Ok(built) if body.digest() != source => {
-            drop(built);
-            return Ok(refuse(
-                "the file changed while it was read (is a push still writing it?); nothing of \
-                 it was used",
-                &shown,
-            ));
-        }
-        Ok(built) => built,
-        Err(problems) => {
-            for problem in &problems.listed {
-                error!("{problem}");
-            }
-            if problems.total > problems.listed.len() {
-                error!(
-                    "... and {} more invalid line(s)",
-                    problems.total - problems.listed.len()
-                );
-            }
-            return Ok(refuse(
-                &format!("{} invalid line(s)", problems.total),
-                &shown,
-            ));
-        }
-    };
+    let built = go!(build(
+        settings,
+        &installer,
+        &mut spooled,
+        &source,
+        &previous
+    )?);
     if installer.has_text(&built.sha256)? {
         if !change.dry_run {
             installer.note_source(&source, &built.sha256)?;
@@ -207,33 +176,7 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         );
         return Ok(ExitStatus::Success);
     }
-    let proposal = Proposal {
-        count: built.count,
-        sourced: built.count,
-        previous: built.summary.map(|s| (s.previous, s.removed)),
-        // Closing a domain is the directory side's decision, guarded by extract.
-        closed: &[],
-    };
-    let verdict = Verdict::new(
-        &settings.safety,
-        &proposal,
-        |k| !built.missing_canaries.iter().any(|c| c == k),
-        change.force,
-    );
-    let refusal = match built.summary {
-        Some(_) => format!(
-            "refusing to install {shown} into {}; the installed map is unchanged",
-            install.map
-        ),
-        None => format!(
-            "refusing to install {shown} into {}; there is no map installed yet",
-            install.map
-        ),
-    };
-    report_guards(&verdict, &refusal, "");
-    if !verdict.allows() {
-        return Ok(ExitStatus::Refused);
-    }
+    go!(guard(settings, &built, &shown));
     // Only a report, and only for a map the guards let through: a relay_domains that cannot
     // be read must not stop the install.
     if let Err(e) = report_unrelayed(&postfix, &built) {
@@ -263,6 +206,120 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         printer,
     )?;
     Ok(ExitStatus::Success)
+}
+
+/// The map to apply, opened and checked ([`open`]), with the digest of its body.
+fn open_checked(
+    install: &install::Settings,
+    from: Option<&Path>,
+) -> Result<Next<(Spooled, String)>> {
+    let mut spooled = match open(install, from)? {
+        Opened::Map(spooled) => spooled,
+        Opened::Refused => return Ok(Next::End(ExitStatus::Refused)),
+        Opened::Empty => {
+            return Err(super::Error::Failure(anyhow::anyhow!(
+                "no map in the spool {}; push one with `rcptsync push`, or give one with --from FILE",
+                install.spool.display()
+            )));
+        }
+    };
+    let shown = spooled.path.display().to_string();
+    match spooled.digest() {
+        Ok(source) => Ok(Next::Go((spooled, source))),
+        Err(e) if e.is_refusal() => Ok(Next::End(refuse(&e.to_string(), &shown))),
+        Err(e) => Err(super::Error::Failure(e.into())),
+    }
+}
+
+/// Builds the new map beside the live one from the validated lines of `spooled` (whose body
+/// has digest `source`); a bad line, or a body that changed while it was read, refuses it.
+fn build(
+    settings: &Settings,
+    installer: &Installer<'_>,
+    spooled: &mut Spooled,
+    source: &str,
+    previous: &Previous,
+) -> Result<Next<Built>> {
+    let install = &settings.install;
+    let shown = spooled.path.display().to_string();
+    let line_offset = spooled
+        .header
+        .as_ref()
+        .map_or(0, |h| h.text.lines().count() + 1);
+    let pass = build::Pass {
+        source: &spooled.path.clone(),
+        line_offset,
+        spec: &install.map,
+        native_cdb: installer.native_cdb(),
+        canaries: &settings.safety.canaries,
+        open_domains: &install.internal_relay_domains,
+        previous,
+    };
+    let mut body = spooled
+        .body()
+        .with_context(|| format!("read {shown}"))
+        .failure()?;
+    match build::run(&pass, &mut body)? {
+        Ok(built) if body.digest() != source => {
+            drop(built);
+            Ok(Next::End(refuse(
+                "the file changed while it was read (is a push still writing it?); nothing of \
+                 it was used",
+                &shown,
+            )))
+        }
+        Ok(built) => Ok(Next::Go(built)),
+        Err(problems) => {
+            for problem in &problems.listed {
+                error!("{problem}");
+            }
+            if problems.total > problems.listed.len() {
+                error!(
+                    "... and {} more invalid line(s)",
+                    problems.total - problems.listed.len()
+                );
+            }
+            Ok(Next::End(refuse(
+                &format!("{} invalid line(s)", problems.total),
+                &shown,
+            )))
+        }
+    }
+}
+
+/// The guards, measured against the installed map: the built map goes on only if they allow
+/// it (each violation reported).
+fn guard(settings: &Settings, built: &Built, shown: &str) -> Next<()> {
+    let install = &settings.install;
+    let proposal = Proposal {
+        count: built.count,
+        sourced: built.count,
+        previous: built.summary.map(|s| (s.previous, s.removed)),
+        // Closing a domain is the directory side's decision, guarded by extract.
+        closed: &[],
+    };
+    let verdict = Verdict::new(
+        &settings.safety,
+        &proposal,
+        |k| !built.missing_canaries.iter().any(|c| c == k),
+        settings.options.change.force,
+    );
+    let refusal = match built.summary {
+        Some(_) => format!(
+            "refusing to install {shown} into {}; the installed map is unchanged",
+            install.map
+        ),
+        None => format!(
+            "refusing to install {shown} into {}; there is no map installed yet",
+            install.map
+        ),
+    };
+    report_guards(&verdict, &refusal, "");
+    if verdict.allows() {
+        Next::Go(())
+    } else {
+        Next::End(ExitStatus::Refused)
+    }
 }
 
 /// What [`open`] found.

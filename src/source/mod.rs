@@ -2,7 +2,7 @@
 //! tenant (Graph) or a plain list.
 //!
 //! A source only reads; it never decides what is a valid recipient. Directory sources turn
-//! each object into an [`Entry`](crate::rules::Entry) holding just the attributes the
+//! each object into an [`Entry`] holding just the attributes the
 //! recipient rules look at, so that the rules (in [`crate::rules`]) are the same whatever the
 //! transport. Any read error is
 //! fatal for the run: a partial read must never reach the map.

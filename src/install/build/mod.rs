@@ -14,20 +14,18 @@
 //! [`super::swap`] renames them, and are removed if the map is refused.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write as _};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use sha2::Digest as _;
-
 mod read;
+mod sink;
 
-use super::cdb;
-use super::validate::{self, Line, Validator};
+use super::validate::{Line, Validator};
 use crate::map::atomic::{self, Replacement};
-use crate::map::diff::{self, Merger, Previous, Summary};
-use crate::map::digest;
-use crate::postfix::{MapSpec, MapType};
+use crate::map::diff::{self, Previous, Summary};
+use crate::postfix::MapSpec;
 use read::{Block, read_blocks};
+use sink::{Sink, finish, native_cdb};
 
 /// Longest line read; a map line is an address of at most 254 bytes and a short value.
 pub const MAX_LINE: usize = 4096;
@@ -201,110 +199,6 @@ fn validate(pass: &Pass<'_>, block: &Block) -> Batch {
     batch
 }
 
-/// The writing side of the pass: the new text, its digest, the cdb, and what is counted.
-struct Sink<'a, W: std::io::Write> {
-    source: &'a Path,
-    out: W,
-    hasher: sha2::Sha256,
-    cdb: Option<(
-        tempfile::TempPath,
-        cdb::Writer<std::io::BufWriter<crate::fs::File>>,
-    )>,
-    merger: Merger<diff::OldKeys>,
-    count: usize,
-    /// Each canary and, once seen, its value.
-    canaries: Vec<(&'a str, Option<String>)>,
-    domains: BTreeMap<String, usize>,
-    more_domains: usize,
-    first: Option<(String, String)>,
-    /// The last valid key of the blocks so far, to check where the next block meets them.
-    last: String,
-    problems: Problems,
-}
-
-impl<W: std::io::Write> Sink<'_, W> {
-    /// Takes the next block's batch: checks it against the block before, then writes,
-    /// hashes and counts its entries, or (once the map has a problem) only counts problems.
-    fn batch(&mut self, batch: &Batch, text_path: &Path) -> Result<(), Error> {
-        let mut entries = &batch.entries[..];
-        let mut skipped = 0;
-        let mut meeting = None;
-        if let Some((line, key)) = &batch.first
-            && !self.last.is_empty()
-        {
-            match validate::is_duplicate(self.source, *line, &self.last, key) {
-                // The block's first valid key is its first entry, unless a problem came
-                // before it (then nothing of it is written).
-                Ok(true) => {
-                    if let Some(&(key_len, value_len)) = entries.first() {
-                        skipped = key_len + value_len + 2;
-                        entries = &entries[1..];
-                    }
-                }
-                Ok(false) => {}
-                Err(problem) => meeting = Some((*line, problem)),
-            }
-        }
-        if !batch.last.is_empty() {
-            self.last.clone_from(&batch.last);
-        }
-        if batch.total > 0 || meeting.is_some() || self.problems.total > 0 {
-            self.problems.total += batch.total + usize::from(meeting.is_some());
-            let mut listed: Vec<&(usize, String)> = batch.problems.iter().collect();
-            if let Some(meeting) = &meeting {
-                let at = listed.partition_point(|(line, _)| *line < meeting.0);
-                listed.insert(at, meeting);
-            }
-            let room = MAX_LISTED.saturating_sub(self.problems.listed.len());
-            self.problems
-                .listed
-                .extend(listed.into_iter().take(room).map(|(_, p)| p.clone()));
-            return Ok(());
-        }
-        let write_error = |path: &Path, cause| Error::Write {
-            path: path.to_owned(),
-            cause,
-        };
-        let text = batch.text.get(skipped..).unwrap_or_default();
-        self.out
-            .write_all(text.as_bytes())
-            .map_err(|e| write_error(text_path, e))?;
-        self.hasher.update(text.as_bytes());
-        let mut at = skipped;
-        for &lengths in entries {
-            let (key, value) = batch.entry(at, lengths);
-            at += lengths.0 + lengths.1 + 2;
-            if let Some((guard, writer)) = &mut self.cdb {
-                writer
-                    .add(key.as_bytes(), value.as_bytes())
-                    .map_err(|e| write_error(guard, e))?;
-            }
-            self.merger
-                .push(key, |_, _| {})
-                .map_err(diff::Error::from)?;
-            self.count += 1;
-            for (canary, found) in &mut self.canaries {
-                if *canary == key {
-                    *found = Some(value.to_owned());
-                }
-            }
-            let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
-            let room = self.domains.len() < MAX_DOMAINS;
-            match self.domains.get_mut(domain) {
-                Some(n) => *n += 1,
-                None if room => {
-                    self.domains.insert(domain.to_owned(), 1);
-                }
-                None => self.more_domains += 1,
-            }
-            if self.first.is_none() {
-                self.first = Some((key.to_owned(), value.to_owned()));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Runs the pass over `input`: one thread reads lines, two validate alternate blocks of
 /// them, and this one writes, hashes and counts, so that validation (most of the work) is
 /// shared by two cores. Where two blocks meet, the writer checks order and duplicates as a
@@ -317,54 +211,37 @@ pub fn run(
 ) -> Result<Result<Built, Problems>, Error> {
     let mut text = Replacement::new(&pass.spec.path, 0o644)?;
     let text_path = text.temp_path().to_owned();
-    let write_error = |path: &Path, cause| Error::Write {
+    let text_path = text_path.as_path();
+    // A second handle on the same file: the writer owns it, the replacement keeps its own.
+    let out = std::io::BufWriter::with_capacity(
+        1 << 16,
+        crate::fs::File::from_parts(
+            text.file()
+                .try_clone()
+                .map_err(|e| write_error(text_path, e))?,
+            text_path,
+        ),
+    );
+    let mut sink = Sink::new(pass, out, native_cdb(pass, text_path)?)?;
+    pump(pass, input, &mut sink, text_path)?;
+    finish(pass, text, sink)
+}
+
+pub(super) fn write_error(path: &Path, cause: std::io::Error) -> Error {
+    Error::Write {
         path: path.to_owned(),
         cause,
-    };
-    let mut cdb_file = None;
-    let text_path = text_path.as_path();
-    if pass.native_cdb && pass.spec.kind == MapType::Cdb {
-        let path = pass
-            .spec
-            .indexed_of(text_path)
-            .unwrap_or_else(|| text_path.with_extension("cdb"));
-        let file = crate::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| write_error(&path, e))?;
-        let guard = tempfile::TempPath::try_from_path(&path).map_err(|e| write_error(&path, e))?;
-        let writer = cdb::Writer::new(std::io::BufWriter::with_capacity(1 << 16, file))
-            .map_err(|e| write_error(&path, e))?;
-        cdb_file = Some((guard, writer));
     }
+}
 
-    let mut sink = Sink {
-        source: pass.source,
-        // A second handle on the same file: the writer owns it, the replacement keeps its own.
-        out: std::io::BufWriter::with_capacity(
-            1 << 16,
-            crate::fs::File::from_parts(
-                text.file()
-                    .try_clone()
-                    .map_err(|e| write_error(text_path, e))?,
-                text_path,
-            ),
-        ),
-        hasher: sha2::Sha256::new(),
-        cdb: cdb_file,
-        merger: Merger::new(pass.previous.keys()?),
-        count: 0,
-        canaries: pass.canaries.iter().map(|c| (c.as_str(), None)).collect(),
-        domains: BTreeMap::new(),
-        more_domains: 0,
-        first: None,
-        last: String::new(),
-        problems: Problems {
-            listed: Vec::new(),
-            total: 0,
-        },
-    };
+/// Moves `input` through the threads into `sink`: one thread reads, two validate
+/// alternate blocks, and this one writes.
+fn pump<W: std::io::Write>(
+    pass: &Pass<'_>,
+    input: &mut (impl BufRead + Send),
+    sink: &mut Sink<'_, W>,
+    text_path: &Path,
+) -> Result<(), Error> {
     // One thread reads, two validate alternate blocks, and this one writes: validation is
     // most of the work. Each channel holds two blocks, so memory stays bounded.
     let (to_first, first_inbox) = std::sync::mpsc::sync_channel::<Block>(2);
@@ -414,76 +291,15 @@ pub fn run(
         (read, written)
     });
     written?;
-    read?;
-    let Sink {
-        problems,
-        mut out,
-        hasher,
-        cdb: cdb_file,
-        merger,
-        count,
-        canaries,
-        domains,
-        more_domains,
-        first,
-        ..
-    } = sink;
-    if problems.total > 0 {
-        return Ok(Err(problems));
-    }
-    out.flush().map_err(|e| write_error(text_path, e))?;
-    drop(out);
-    let summary = merger.finish(|_, _| {}).map_err(diff::Error::from)?;
-    if pass.spec.kind == MapType::Texthash {
-        // Postfix re-reads a texthash file until its mtime is two seconds old, in case an
-        // editor is still writing it ("pausing to let file cool down"): every daemon would
-        // stall after the reload. This file is complete before it goes live.
-        let cooled = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
-        text.file()
-            .set_modified(cooled)
-            .map_err(|e| write_error(text_path, e))?;
-    }
-    let indexed = match cdb_file {
-        Some((guard, writer)) => {
-            let file = writer
-                .finish()
-                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-                .map_err(|e| write_error(&guard, e))?;
-            if let Some(live) = pass.spec.indexed() {
-                atomic::Attributes::of(&live, 0o644)
-                    .and_then(|a| a.apply(file.file()))
-                    .map_err(|e| write_error(&guard, e))?;
-            }
-            file.sync_all().map_err(|e| write_error(&guard, e))?;
-            Some(guard)
-        }
-        None => None,
-    };
-    let probe = canaries
-        .iter()
-        .find_map(|(canary, value)| Some((canary.to_string(), value.clone()?)))
-        .or(first);
-    Ok(Ok(Built {
-        text: text.into_temp_path()?,
-        indexed,
-        sha256: digest::hex(&hasher.finalize()),
-        count,
-        summary: pass.previous.exists().then_some(summary),
-        missing_canaries: canaries
-            .iter()
-            .filter(|(_, found)| found.is_none())
-            .map(|(c, _)| c.to_string())
-            .collect(),
-        domains,
-        more_domains,
-        probe,
-    }))
+    read
 }
 
 #[cfg(test)]
 mod tests {
     use super::read::{BLOCK, BLOCK_LINES};
     use super::*;
+    use crate::map::digest;
+    use sha2::Digest as _;
 
     /// Runs the pass over `text` into a fresh directory (native cdb), as apply would, read
     /// through a buffer of `capacity` bytes.
