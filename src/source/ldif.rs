@@ -257,6 +257,12 @@ impl<R: BufRead> Reader<R> {
             }
         }
         let dn = String::from_utf8_lossy(&value).into_owned();
+        self.attributes(dn, lines).map(Some)
+    }
+
+    /// The entry `dn` from the rest of its record's `lines`: each attribute value, with the
+    /// ranged ones (`member;range=0-1499`) checked to be complete.
+    fn attributes(&self, dn: String, lines: impl Iterator<Item = Logical>) -> Result<Entry, Error> {
         let mut entry = Entry {
             dn,
             ..Entry::default()
@@ -323,7 +329,7 @@ impl<R: BufRead> Reader<R> {
                 ));
             }
         }
-        Ok(Some(entry))
+        Ok(entry)
     }
 
     /// ldapsearch's trailer: `search: N`, `result: CODE text`, and with paging a `control:` line

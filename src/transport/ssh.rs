@@ -262,7 +262,18 @@ const MAX_OUTPUT: u64 = 64 << 10;
 /// Sends the payload (`header`, then the map text at `body`, streamed) to `gateway`; returns
 /// the receiver's reply (`OK ...`). The whole session is bounded by the gateway's timeout.
 pub fn send(gateway: &Gateway, header: &str, body: &Path) -> Result<String, Error> {
-    let mut file = crate::fs::File::open(body)?;
+    let file = crate::fs::File::open(body)?;
+    let output = session(gateway, header, file)?;
+    answer(gateway, &output)
+}
+
+/// Runs ssh to `gateway` with the payload on its stdin, within the gateway's timeout; its
+/// exit status and (bounded) output.
+fn session(
+    gateway: &Gateway,
+    header: &str,
+    mut file: crate::fs::File,
+) -> Result<std::process::Output, Error> {
     let mut child = command(gateway)?
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -316,12 +327,16 @@ pub fn send(gateway: &Gateway, header: &str, body: &Path) -> Result<String, Erro
             stderr.join().unwrap_or_default(),
         )
     });
-    let status = status?;
-    let output = std::process::Output {
-        status,
+    Ok(std::process::Output {
+        status: status?,
         stdout,
         stderr,
-    };
+    })
+}
+
+/// What ssh's run means: the receiver's `OK` line, or why the map did not arrive, with the
+/// fix where ssh's words name one (an unknown or changed host key, a refused key).
+fn answer(gateway: &Gateway, output: &std::process::Output) -> Result<String, Error> {
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
     if output.status.success() && stdout.starts_with("OK ") {

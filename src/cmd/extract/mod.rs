@@ -106,22 +106,7 @@ pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let out = &settings.output.path;
     let change = &options.change;
-    let _lock = if change.dry_run && !out.exists() {
-        None
-    } else {
-        prepare_dir(out)?;
-        let lock = Lock::acquire(&with_suffix(out, ".lock"))?;
-        // Under the lock no other run writes here: a temporary file is a killed run's.
-        if !change.dry_run {
-            for leftover in atomic::remove_leftovers(out)? {
-                info!(
-                    "removed {}, left by a run that was killed",
-                    leftover.display()
-                );
-            }
-        }
-        Some(lock)
-    };
+    let _lock = lock(out, change.dry_run)?;
 
     // Connect to the directories first: their change marks decide whether to read them.
     let state_path = with_suffix(out, ".state");
@@ -197,6 +182,26 @@ pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed
         snapshot.write(&state_path)?;
     }
     Ok(status)
+}
+
+/// Takes the output's lock and removes what a killed run left; a dry run without a map yet
+/// takes none (there is nothing to protect, and it must not create the directory).
+fn lock(out: &Path, dry_run: bool) -> Result<Option<Lock>> {
+    if dry_run && !out.exists() {
+        return Ok(None);
+    }
+    prepare_dir(out)?;
+    let lock = Lock::acquire(&with_suffix(out, ".lock"))?;
+    // Under the lock no other run writes here: a temporary file is a killed run's.
+    if !dry_run {
+        for leftover in atomic::remove_leftovers(out)? {
+            info!(
+                "removed {}, left by a run that was killed",
+                leftover.display()
+            );
+        }
+    }
+    Ok(Some(lock))
 }
 
 /// What each source's full read left for the next run, by source name.

@@ -12,7 +12,7 @@
 
 use tracing::{info, warn};
 
-use super::{Connection, Error, failure, is_attribute};
+use super::{Attributes, Connection, Error, failure, is_attribute};
 use crate::rules::address::shown;
 
 /// Type bits of `msExchAcceptedDomainFlags`.
@@ -84,66 +84,24 @@ impl Connection {
             "(objectClass=msExchAcceptedDomain)",
             &["msExchAcceptedDomainName", "msExchAcceptedDomainFlags"],
             1000,
-            |dn, attrs| {
-                let mut name = None;
-                let mut flags = None;
-                for (attr, values) in attrs {
-                    let value = values.into_iter().next().unwrap_or_default().trim().to_owned();
-                    if is_attribute(&attr, "msExchAcceptedDomainName") {
-                        name = Some(value);
-                    } else if is_attribute(&attr, "msExchAcceptedDomainFlags") {
-                        flags = Some(value);
-                    }
-                }
-                let Some(name) = name else {
+            |dn, attrs| match accepted_domain(&dn, attrs) {
+                Some((name, Kind::External)) => rejected.push(name),
+                Some((name, Kind::Checked)) => domains.push(name),
+                Some((name, Kind::Open)) if name.starts_with("*.") => {
                     warn!(
-                        "accepted domain {} has no msExchAcceptedDomainName; ignored",
-                        shown(&dn)
+                        "accepted domain {name} is a shared address space (InternalRelay or \
+                         AddressBookEnabled off), but Postfix's @domain wild-card matches one \
+                         domain, not its subdomains: its addresses stay checked against the \
+                         directory; list the subdomains that are shared in \
+                         [recipients].internal_relay to open them"
                     );
-                    return;
-                };
-                let plain = name.strip_prefix("*.").unwrap_or(&name);
-                if crate::rules::address::normalize(&format!("x@{plain}")).is_err() {
-                    warn!(
-                        "accepted domain {}: {name:?} is not a domain name; ignored",
-                        shown(&dn)
-                    );
-                    return;
+                    domains.push(name);
                 }
-                // Absent flags: an Authoritative domain whose AddressBookEnabled is not stored,
-                // decided by its type alone (Kind::of). AD's integers are signed 32-bit: a
-                // value with the top bit set is negative, the same bits. Unreadable ones are
-                // not guessed at.
-                let flags = match flags.as_deref().map(str::parse::<i32>).transpose() {
-                    Ok(flags) => flags.map(|f| f.cast_unsigned()),
-                    Err(_) => {
-                        warn!(
-                            "accepted domain {}: msExchAcceptedDomainFlags {:?} is not a number; ignored",
-                            shown(&dn),
-                            flags.unwrap_or_default()
-                        );
-                        return;
-                    }
-                };
-                let name = name.to_ascii_lowercase();
-                match Kind::of(flags) {
-                    Kind::External => rejected.push(name),
-                    Kind::Checked => domains.push(name),
-                    Kind::Open if name.starts_with("*.") => {
-                        warn!(
-                            "accepted domain {name} is a shared address space (InternalRelay or \
-                             AddressBookEnabled off), but Postfix's @domain wild-card matches one \
-                             domain, not its subdomains: its addresses stay checked against the \
-                             directory; list the subdomains that are shared in \
-                             [recipients].internal_relay to open them"
-                        );
-                        domains.push(name);
-                    }
-                    Kind::Open => {
-                        open.push(name.clone());
-                        domains.push(name);
-                    }
+                Some((name, Kind::Open)) => {
+                    open.push(name.clone());
+                    domains.push(name);
                 }
+                None => {}
             },
         )?;
         if domains.is_empty() {
@@ -179,6 +137,56 @@ impl Connection {
             open,
         })
     }
+}
+
+/// One msExchAcceptedDomain object `dn`: its name (lower case) and [`Kind`]; None, warned
+/// about, when it has no usable name or flags.
+fn accepted_domain(dn: &str, attrs: Attributes) -> Option<(String, Kind)> {
+    let mut name = None;
+    let mut flags = None;
+    for (attr, values) in attrs {
+        let value = values
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        if is_attribute(&attr, "msExchAcceptedDomainName") {
+            name = Some(value);
+        } else if is_attribute(&attr, "msExchAcceptedDomainFlags") {
+            flags = Some(value);
+        }
+    }
+    let Some(name) = name else {
+        warn!(
+            "accepted domain {} has no msExchAcceptedDomainName; ignored",
+            shown(dn)
+        );
+        return None;
+    };
+    let plain = name.strip_prefix("*.").unwrap_or(&name);
+    if crate::rules::address::normalize(&format!("x@{plain}")).is_err() {
+        warn!(
+            "accepted domain {}: {name:?} is not a domain name; ignored",
+            shown(dn)
+        );
+        return None;
+    }
+    // Absent flags: an Authoritative domain whose AddressBookEnabled is not stored, decided
+    // by its type alone (Kind::of). AD's integers are signed 32-bit: a value with the top bit
+    // set is negative, the same bits. Unreadable ones are not guessed at.
+    let Ok(flags) = flags.as_deref().map(str::parse::<i32>).transpose() else {
+        warn!(
+            "accepted domain {}: msExchAcceptedDomainFlags {:?} is not a number; ignored",
+            shown(dn),
+            flags.unwrap_or_default()
+        );
+        return None;
+    };
+    Some((
+        name.to_ascii_lowercase(),
+        Kind::of(flags.map(i32::cast_unsigned)),
+    ))
 }
 
 #[cfg(test)]
