@@ -31,7 +31,7 @@ use super::{
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
 /// runtime, entered once per operation or page (its blocking wrapper enters it once per entry,
 /// which costs a few percent at a million entries), over rcptsync's own wire to the server
-/// (`wire.rs`).
+/// (`wire/`).
 pub struct Connection {
     pub(super) rt: Runtime,
     pub(super) ldap: Ldap,
