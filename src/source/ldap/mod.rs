@@ -158,7 +158,7 @@ pub enum Error {
         /// The source.
         source_name: String,
         /// What went wrong, with the fix.
-        reason: String,
+        reason: kerberos::Failure,
     },
     /// No server could be connected to and bound.
     #[error("no directory server could be used: {}", .0.join("; "))]

@@ -8,9 +8,9 @@ use std::os::fd::AsRawFd as _;
 
 use libgssapi::credential::Cred;
 
-use super::failure::explain;
+use super::failure::Failure;
 use super::ffi;
-use super::keytab::{Error, Keytab, principals};
+use super::keytab::{Error, FormatError, Keytab, principals};
 
 /// A keytab is small (a few keys per principal); anything larger is not one.
 const MAX_KEYTAB_BYTES: u64 = 1024 * 1024;
@@ -45,7 +45,7 @@ impl Credential {
         if bytes.len() as u64 > MAX_KEYTAB_BYTES {
             return Err(Error::Format {
                 path: path.clone(),
-                reason: format!("it is larger than {MAX_KEYTAB_BYTES} bytes"),
+                reason: FormatError::TooLarge(MAX_KEYTAB_BYTES),
             });
         }
         let found = principals(&bytes).map_err(|reason| Error::Format {
@@ -67,8 +67,9 @@ impl Credential {
     }
 
     /// Logs in with the keytab's key (the AS exchange with the KDC) into a private
-    /// in-memory credential cache; the error is a sentence for the admin.
-    pub fn login(&self) -> Result<Login, String> {
+    /// in-memory credential cache, once for all the servers a run tries: the KDC is asked
+    /// once, and a failure here (the clock, the realm, the key) is no server's fault.
+    pub fn login(&self) -> Result<Login, Failure> {
         let store = [
             (
                 "client_keytab".to_owned(),
@@ -82,7 +83,7 @@ impl Credential {
             ),
         ];
         let cred = ffi::acquire(&self.principal, &store)
-            .map_err(|e| explain(&self.principal, &self.keytab, "", &e))?;
+            .map_err(|e| Failure::new(&self.principal, &self.keytab, "", e))?;
         Ok(Login {
             cred,
             principal: self.principal.clone(),

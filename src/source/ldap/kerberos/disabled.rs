@@ -4,6 +4,19 @@
 
 use super::keytab::{Error, Keytab};
 
+/// Why a login failed: in this build only for want of Kerberos ([`Error::NotBuilt`]), which
+/// the config check says before anything logs in. (A type of its own, uninhabited like the
+/// others, would make the caller's handling of the login's result unreachable code.)
+pub type Failure = Error;
+
+/// A failure of the bind; none can happen in this build.
+#[derive(Debug, thiserror::Error)]
+pub(in crate::source::ldap) enum BindError {}
+
+/// A failure to seal or unseal; none can happen in this build.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {}
+
 /// A Kerberos credential; none can exist in this build.
 #[derive(Debug)]
 pub enum Credential {}
@@ -15,7 +28,7 @@ impl Credential {
     }
 
     /// Never called: no credential exists.
-    pub fn login(&self) -> Result<Login, String> {
+    pub fn login(&self) -> Result<Login, Failure> {
         match *self {}
     }
 }
@@ -26,12 +39,12 @@ pub enum Login {}
 
 impl Login {
     /// Never called: no login exists.
-    pub async fn bind<W>(
+    pub(in crate::source::ldap) async fn bind<W>(
         &self,
         _wire: &mut W,
         _host: &str,
         _binding: Option<&[u8]>,
-    ) -> Result<Option<Seal>, String> {
+    ) -> Result<Option<Seal>, BindError> {
         match *self {}
     }
 }
@@ -42,12 +55,12 @@ pub enum Seal {}
 
 impl Seal {
     /// Never called.
-    pub fn wrap(&mut self, _plain: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn wrap(&mut self, _plain: &[u8]) -> Result<Vec<u8>, SealError> {
         match *self {}
     }
 
     /// Never called.
-    pub fn unwrap(&mut self, _sealed: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn unwrap(&mut self, _sealed: &[u8]) -> Result<Vec<u8>, SealError> {
         match *self {}
     }
 

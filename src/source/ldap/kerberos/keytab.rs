@@ -28,7 +28,7 @@ pub enum Error {
         /// The keytab.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        reason: FormatError,
     },
     /// The principal has no key in the keytab.
     #[error("{} has no key for {principal} (it has: {}); set principal to one of those, or export a keytab for {principal}", path.display(), if .found.is_empty() { "no keys".to_owned() } else { .found.join(", ") })]
@@ -47,36 +47,55 @@ pub enum Error {
     NotBuilt,
 }
 
+/// Why a file is not a keytab rcptsync can read: said with the file ([`Error::Format`]), so
+/// that the admin knows to export it again rather than to look for a Kerberos problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// The old format in the writer's byte order, which no current tool writes.
+    #[error("version 0x0501 (native byte order) is not supported; export it again")]
+    NativeByteOrder,
+    /// Not a keytab at all (a password file, a PEM file, an empty file).
+    #[error("it does not start with a keytab version (0x0502)")]
+    NoVersion,
+    /// An entry's length does not fit this machine's memory.
+    #[error("entry too long")]
+    EntryTooLong,
+    /// Cut short: copied or written incompletely.
+    #[error("an entry runs past the end of the file")]
+    Truncated,
+    /// An entry whose principal cannot be read.
+    #[error("an entry is malformed")]
+    Malformed,
+    /// Larger than any keytab (the bound, in bytes): it is not one.
+    #[error("it is larger than {0} bytes")]
+    TooLarge(u64),
+}
+
 /// The principals a keytab has keys for, in file order, once each (the MIT/Heimdal format,
-/// version 0x0502, that every current tool writes).
-pub fn principals(bytes: &[u8]) -> Result<Vec<String>, String> {
+/// version 0x0502, that every current tool writes), so that a principal the keytab lacks is
+/// named with the ones it has before the KDC is asked.
+pub fn principals(bytes: &[u8]) -> Result<Vec<String>, FormatError> {
     match bytes {
         [0x05, 0x02, ..] => {}
-        [0x05, 0x01, ..] => {
-            return Err(
-                "version 0x0501 (native byte order) is not supported; export it again".into(),
-            );
-        }
-        _ => return Err("it does not start with a keytab version (0x0502)".into()),
+        [0x05, 0x01, ..] => return Err(FormatError::NativeByteOrder),
+        _ => return Err(FormatError::NoVersion),
     }
     let mut rest = &bytes[2..];
     let mut found: Vec<String> = Vec::new();
     while rest.len() >= 4 {
         let size = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
         rest = &rest[4..];
-        let len = usize::try_from(size.unsigned_abs()).map_err(|_| "entry too long")?;
+        let len = usize::try_from(size.unsigned_abs()).map_err(|_| FormatError::EntryTooLong)?;
         if size == 0 {
             break;
         }
-        let entry = rest
-            .get(..len)
-            .ok_or("an entry runs past the end of the file")?;
+        let entry = rest.get(..len).ok_or(FormatError::Truncated)?;
         rest = &rest[len..];
         if size < 0 {
             // A hole left by a deleted entry.
             continue;
         }
-        let principal = entry_principal(entry).ok_or("an entry is malformed")?;
+        let principal = entry_principal(entry).ok_or(FormatError::Malformed)?;
         if !found.contains(&principal) {
             found.push(principal);
         }
@@ -153,21 +172,19 @@ mod tests {
 
     #[test]
     fn things_that_are_not_keytabs_are_refused() {
-        assert!(principals(b"").is_err());
-        assert!(principals(b"secret\n").is_err());
-        assert!(
-            principals(&[0x05, 0x01, 0, 0])
-                .unwrap_err()
-                .contains("0x0501")
-        );
+        assert_eq!(principals(b""), Err(FormatError::NoVersion));
+        assert_eq!(principals(b"secret\n"), Err(FormatError::NoVersion));
+        let native = principals(&[0x05, 0x01, 0, 0]).unwrap_err();
+        assert_eq!(native, FormatError::NativeByteOrder);
+        assert!(native.to_string().contains("0x0501"));
         let mut truncated = vec![0x05, 0x02];
         truncated.extend(entry(&["svc"], "EXAMPLE.TEST"));
         truncated.truncate(truncated.len() - 10);
-        assert!(principals(&truncated).unwrap_err().contains("past the end"));
+        assert_eq!(principals(&truncated), Err(FormatError::Truncated));
         let mut short = vec![0x05, 0x02];
         short.extend(5i32.to_be_bytes());
         short.extend([0, 9, 0, 0, 0]);
-        assert!(principals(&short).unwrap_err().contains("malformed"));
+        assert_eq!(principals(&short), Err(FormatError::Malformed));
         assert_eq!(principals(&[0x05, 0x02]).unwrap(), Vec::<String>::new());
     }
 }

@@ -26,7 +26,7 @@
 
 mod keytab;
 
-pub use keytab::{Error, Keytab, principals};
+pub use keytab::{Error, FormatError, Keytab, principals};
 
 #[cfg(feature = "kerberos")]
 mod bind;
@@ -42,10 +42,12 @@ mod seal;
 #[cfg(feature = "kerberos")]
 pub use credential::{Credential, Login};
 #[cfg(feature = "kerberos")]
-pub use seal::Seal;
+pub use failure::Failure;
+#[cfg(feature = "kerberos")]
+pub use seal::{Seal, SealError};
 
 #[cfg(not(feature = "kerberos"))]
 mod disabled;
 
 #[cfg(not(feature = "kerberos"))]
-pub use disabled::{Credential, Login, Seal};
+pub use disabled::{Credential, Failure, Login, Seal, SealError};

@@ -50,11 +50,10 @@ pub(super) fn open(
     let setup = async {
         let (mut server, binding) = tls::establish(&endpoint, tls).await?;
         let seal = match login {
-            Some(login) => {
-                login
-                    .bind(&mut server, &endpoint.host, binding.as_deref())
-                    .await?
-            }
+            Some(login) => login
+                .bind(&mut server, &endpoint.host, binding.as_deref())
+                .await
+                .map_err(|e| e.to_string())?,
             None => None,
         };
         Ok::<_, String>((server, seal))

@@ -224,7 +224,7 @@ async fn seal_up(
         let sealed = match sealed {
             Ok(sealed) => sealed,
             Err(why) => {
-                tripwire.trip(why);
+                tripwire.trip(why.to_string());
                 break;
             }
         };
@@ -292,7 +292,7 @@ async fn unseal_down(
         let plain = match plain {
             Ok(plain) => plain,
             Err(why) => {
-                tripwire.trip(why);
+                tripwire.trip(why.to_string());
                 break;
             }
         };
