@@ -158,7 +158,7 @@ fn connect_one(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the LDAP client: {e}"))?;
-    let endpoint = Endpoint::parse(url, config.starttls)?;
+    let endpoint = Endpoint::parse(url, config.starttls).map_err(|e| e.to_string())?;
     let (stream, tripwire) = wire::open(
         &rt,
         endpoint,
@@ -166,7 +166,8 @@ fn connect_one(
         config.timeout,
         config.bounds.wire,
         login,
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     // TLS is up already (on the wire); ldap3 speaks plain LDAP over the relay's socket.
     let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(stream));
     let mut ldap = rt.block_on(async {
@@ -191,7 +192,11 @@ fn connect_one(
                 ldap.with_timeout(config.timeout)
                     .simple_bind(&bind.dn, password.expose()),
             )
-            .map_err(|e| tripwire.reason().unwrap_or_else(|| describe_error(&e)))?;
+            .map_err(|e| {
+                tripwire
+                    .reason()
+                    .map_or_else(|| describe_error(&e), |cut| cut.to_string())
+            })?;
         match result.rc {
             0 => {}
             8 => return Err(diagnose::stronger_auth_required(&result.text)),

@@ -68,7 +68,13 @@ impl Connection {
             .lock()
             .ok()
             .and_then(|slot| slot.clone());
-        match (error, self.tripwire.reason().or(library)) {
+        match (
+            error,
+            self.tripwire
+                .reason()
+                .map(|cut| cut.to_string())
+                .or(library),
+        ) {
             (Error::Search { server, base, .. }, Some(reason)) => Error::Search {
                 server,
                 base,

@@ -40,6 +40,8 @@ mod ffi;
 mod seal;
 
 #[cfg(feature = "kerberos")]
+pub(super) use bind::BindError;
+#[cfg(feature = "kerberos")]
 pub use credential::{Credential, Login};
 #[cfg(feature = "kerberos")]
 pub use failure::Failure;
@@ -49,5 +51,7 @@ pub use seal::{Seal, SealError};
 #[cfg(not(feature = "kerberos"))]
 mod disabled;
 
+#[cfg(not(feature = "kerberos"))]
+pub(super) use disabled::BindError;
 #[cfg(not(feature = "kerberos"))]
 pub use disabled::{Credential, Failure, Login, Seal, SealError};

@@ -10,6 +10,31 @@ pub(in crate::source::ldap) struct Endpoint {
     pub(super) security: Security,
 }
 
+/// Why a server's URL gives no endpoint, said with what the admin wrote.
+#[derive(Debug, thiserror::Error)]
+pub(in crate::source::ldap) enum EndpointError {
+    /// The URL does not parse.
+    #[error("{url:?} is not a URL: {cause}")]
+    NotUrl {
+        /// The URL.
+        url: String,
+        /// Why not.
+        cause: url::ParseError,
+    },
+    /// Another scheme than `ldap` or `ldaps`.
+    #[error("{scheme}:// is not ldap:// or ldaps://")]
+    Scheme {
+        /// The URL's scheme.
+        scheme: String,
+    },
+    /// No host to connect to (`ldap:///`).
+    #[error("{url:?} names no host")]
+    NoHost {
+        /// The URL.
+        url: String,
+    },
+}
+
 /// How the connection is secured: the URL's scheme, and `starttls` for `ldap://`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Security {
@@ -23,19 +48,30 @@ pub(super) enum Security {
 
 impl Endpoint {
     /// The endpoint of `url`; `starttls` applies to `ldap://` URLs only.
-    pub(in crate::source::ldap) fn parse(url: &str, starttls: bool) -> Result<Self, String> {
-        let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    pub(in crate::source::ldap) fn parse(url: &str, starttls: bool) -> Result<Self, EndpointError> {
+        let parsed = url::Url::parse(url).map_err(|cause| EndpointError::NotUrl {
+            url: url.to_owned(),
+            cause,
+        })?;
         let (default_port, security) = match parsed.scheme() {
             "ldap" if starttls => (389, Security::StartTls),
             "ldap" => (389, Security::Plain),
             "ldaps" => (636, Security::Tls),
-            other => return Err(format!("{other}:// is not ldap:// or ldaps://")),
+            other => {
+                return Err(EndpointError::Scheme {
+                    scheme: other.to_owned(),
+                });
+            }
         };
         let host = match parsed.host() {
             Some(url::Host::Domain(name)) => name.to_owned(),
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            None => return Err(format!("{url:?} names no host")),
+            None => {
+                return Err(EndpointError::NoHost {
+                    url: url.to_owned(),
+                });
+            }
         };
         Ok(Self {
             host,
@@ -66,6 +102,9 @@ mod tests {
             Endpoint::parse("ldap://127.0.0.1", false).unwrap().security,
             Security::Plain
         );
-        assert!(Endpoint::parse("http://x", false).is_err());
+        assert!(matches!(
+            Endpoint::parse("http://x", false),
+            Err(EndpointError::Scheme { scheme }) if scheme == "http"
+        ));
     }
 }

@@ -25,10 +25,36 @@ use std::time::Duration;
 use ldap3::tokio;
 use tokio::runtime::Runtime;
 
-use super::kerberos::Login;
+use super::kerberos::{BindError, Login};
 
 pub(super) use endpoint::Endpoint;
 pub use relay::{Limits, Tripwire};
+use tls::ConnectError;
+
+/// Why a connection could not be opened, secured and (with Kerberos) bound: the server is
+/// then given up, and the next one tried.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum OpenError {
+    /// All of it did not happen within `timeout`.
+    #[error("timed out after {} connecting to {host}:{port}", humantime::format_duration(*timeout))]
+    Timeout {
+        /// The server's host.
+        host: String,
+        /// Its port.
+        port: u16,
+        /// The source's `timeout`.
+        timeout: Duration,
+    },
+    /// TCP, StartTLS or TLS failed.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The Kerberos bind failed.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The socket pair to ldap3 could not be made.
+    #[error("cannot set up the LDAP client: {0}")]
+    Setup(std::io::Error),
+}
 
 /// Connects to `endpoint` (TCP, then StartTLS and TLS as the URL asks, all within `timeout`)
 /// and returns ldap3's end of the relay. The relay is a task on `rt`, ldap3's own runtime:
@@ -46,29 +72,27 @@ pub(super) fn open(
     timeout: Duration,
     limits: Limits,
     login: Option<&Login>,
-) -> Result<(UnixStream, Tripwire), String> {
+) -> Result<(UnixStream, Tripwire), OpenError> {
     let setup = async {
         let (mut server, binding) = tls::establish(&endpoint, tls).await?;
         let seal = match login {
-            Some(login) => login
-                .bind(&mut server, &endpoint.host, binding.as_deref())
-                .await
-                .map_err(|e| e.to_string())?,
+            Some(login) => {
+                login
+                    .bind(&mut server, &endpoint.host, binding.as_deref())
+                    .await?
+            }
             None => None,
         };
-        Ok::<_, String>((server, seal))
+        Ok::<_, OpenError>((server, seal))
     };
     let (server, seal) = rt
         .block_on(async { tokio::time::timeout(timeout, setup).await })
-        .map_err(|_| {
-            format!(
-                "timed out after {} connecting to {}:{}",
-                humantime::format_duration(timeout),
-                endpoint.host,
-                endpoint.port
-            )
+        .map_err(|_| OpenError::Timeout {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            timeout,
         })??;
-    let setup = |e: std::io::Error| format!("cannot set up the LDAP client: {e}");
+    let setup = OpenError::Setup;
     let (ours, theirs) = UnixStream::pair().map_err(setup)?;
     ours.set_nonblocking(true).map_err(setup)?;
     theirs.set_nonblocking(true).map_err(setup)?;

@@ -10,8 +10,8 @@ use ldap3::tokio;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::runtime::Runtime;
 
-use super::super::frame::{Header, MAX_RECEIVE};
-use super::super::kerberos::Seal;
+use super::super::frame::{self, Header, MAX_RECEIVE};
+use super::super::kerberos::{Seal, SealError};
 use super::tls::Wire;
 
 /// What the server may send on one connection.
@@ -23,20 +23,58 @@ pub struct Limits {
     pub read_bytes: u64,
 }
 
+/// Why the relay cut the connection: what the admin reads instead of ldap3's closed
+/// connection, naming the bound and its key where one was reached.
+#[derive(Debug, thiserror::Error)]
+pub(in crate::source::ldap) enum Cut {
+    /// More than `max_read_bytes` on the connection.
+    #[error("the server sent more than {limit} bytes on one connection (max_read_bytes)")]
+    ReadBytes {
+        /// `max_read_bytes`.
+        limit: u64,
+    },
+    /// A message header announced more than `max_message_bytes`.
+    #[error(
+        "the server announced an LDAP message of {size} bytes, more than \
+         max_message_bytes = {limit}; refused before reading it"
+    )]
+    MessageBytes {
+        /// The message's size, header included.
+        size: u64,
+        /// `max_message_bytes`.
+        limit: u64,
+    },
+    /// What the server sent is not LDAP messages.
+    #[error(transparent)]
+    Frame(#[from] frame::Error),
+    /// Reading from the server failed.
+    #[error("the connection to the server failed: {0}")]
+    Read(std::io::Error),
+    /// A sealed buffer's length is 0 or more than rcptsync said it takes.
+    #[error("the server sent a sealed buffer of {len} bytes; rcptsync takes 1 to {MAX_RECEIVE}")]
+    SealedLength {
+        /// The length the server gave.
+        len: u32,
+    },
+    /// A buffer did not seal or unseal.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
 /// Why the relay ended a connection on purpose (a bound reached, a server that does not
 /// speak LDAP, a failed TLS session), for the error ldap3 reports as a closed connection.
 #[derive(Debug, Clone, Default)]
-pub struct Tripwire(Arc<Mutex<Option<String>>>);
+pub struct Tripwire(Arc<Mutex<Option<Arc<Cut>>>>);
 
 impl Tripwire {
-    fn trip(&self, reason: String) {
+    fn trip(&self, reason: Cut) {
         if let Ok(mut slot) = self.0.lock() {
-            slot.get_or_insert(reason);
+            slot.get_or_insert(Arc::new(reason));
         }
     }
 
     /// The reason the connection was ended, if the relay ended it.
-    pub fn reason(&self) -> Option<String> {
+    pub(in crate::source::ldap) fn reason(&self) -> Option<Arc<Cut>> {
         self.0.lock().ok().and_then(|slot| slot.clone())
     }
 }
@@ -86,13 +124,12 @@ impl Framer {
     }
 
     /// Checks the next chunk of the stream; an error names the bound and its key.
-    fn check(&mut self, mut chunk: &[u8]) -> Result<(), String> {
+    fn check(&mut self, mut chunk: &[u8]) -> Result<(), Cut> {
         self.total = self.total.saturating_add(chunk.len() as u64);
         if self.total > self.limits.read_bytes {
-            return Err(format!(
-                "the server sent more than {} bytes on one connection (max_read_bytes)",
-                self.limits.read_bytes
-            ));
+            return Err(Cut::ReadBytes {
+                limit: self.limits.read_bytes,
+            });
         }
         while !chunk.is_empty() {
             if self.content_left > 0 {
@@ -108,11 +145,10 @@ impl Framer {
             if let Some(header) = Header::parse(&self.header)? {
                 let size = header.length.saturating_add(header.size as u64);
                 if size > self.limits.message_bytes {
-                    return Err(format!(
-                        "the server announced an LDAP message of {size} bytes, more than \
-                         max_message_bytes = {}; refused before reading it",
-                        self.limits.message_bytes
-                    ));
+                    return Err(Cut::MessageBytes {
+                        size,
+                        limit: self.limits.message_bytes,
+                    });
                 }
                 self.content_left = header.length;
                 self.header.clear();
@@ -145,7 +181,7 @@ async fn relay(
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
-                    tripwire.trip(format!("the connection to the server failed: {e}"));
+                    tripwire.trip(Cut::Read(e));
                     break;
                 }
             };
@@ -159,7 +195,7 @@ async fn relay(
                     }
                     Some(Ok(more)) => n += more,
                     Some(Err(e)) => {
-                        tripwire.trip(format!("the connection to the server failed: {e}"));
+                        tripwire.trip(Cut::Read(e));
                         ended = true;
                         break;
                     }
@@ -224,7 +260,7 @@ async fn seal_up(
         let sealed = match sealed {
             Ok(sealed) => sealed,
             Err(why) => {
-                tripwire.trip(why.to_string());
+                tripwire.trip(why.into());
                 break;
             }
         };
@@ -260,29 +296,25 @@ async fn unseal_down(
             // The server closed the connection between buffers.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(e) => {
-                tripwire.trip(format!("the connection to the server failed: {e}"));
+                tripwire.trip(Cut::Read(e));
                 break;
             }
         }
         let len = u32::from_be_bytes(len);
         if len == 0 || len > MAX_RECEIVE {
-            tripwire.trip(format!(
-                "the server sent a sealed buffer of {len} bytes; rcptsync takes 1 to {}",
-                MAX_RECEIVE
-            ));
+            tripwire.trip(Cut::SealedLength { len });
             break;
         }
         total = total.saturating_add(4 + u64::from(len));
         if total > limits.read_bytes {
-            tripwire.trip(format!(
-                "the server sent more than {} bytes on one connection (max_read_bytes)",
-                limits.read_bytes
-            ));
+            tripwire.trip(Cut::ReadBytes {
+                limit: limits.read_bytes,
+            });
             break;
         }
         buffer.resize(len as usize, 0);
         if let Err(e) = server_read.read_exact(&mut buffer).await {
-            tripwire.trip(format!("the connection to the server failed: {e}"));
+            tripwire.trip(Cut::Read(e));
             break;
         }
         let plain = match seal.lock() {
@@ -292,7 +324,7 @@ async fn unseal_down(
         let plain = match plain {
             Ok(plain) => plain,
             Err(why) => {
-                tripwire.trip(why.to_string());
+                tripwire.trip(why.into());
                 break;
             }
         };
@@ -345,11 +377,22 @@ mod tests {
         let err = framer
             .check(&[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff])
             .unwrap_err();
-        assert!(err.contains("max_message_bytes = 300"), "{err}");
+        assert!(
+            matches!(
+                err,
+                Cut::MessageBytes {
+                    size: 0x8000_0005,
+                    limit: 300
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("max_message_bytes = 300"), "{err}");
         // The total is bounded too.
         let mut framer = Framer::new(LIMITS);
         let small = [0x30, 0x02, 0, 0];
         let err = (0..300).find_map(|_| framer.check(&small).err()).unwrap();
-        assert!(err.contains("max_read_bytes"), "{err}");
+        assert!(matches!(err, Cut::ReadBytes { limit: 1000 }), "{err}");
+        assert!(err.to_string().contains("max_read_bytes"), "{err}");
     }
 }

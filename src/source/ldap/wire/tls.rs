@@ -11,8 +11,56 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use super::super::frame::{Header, read_message};
+use super::super::frame::{self, Header, read_message};
 use super::endpoint::{Endpoint, Security};
+
+/// Why the connection to a server could not be made or secured; said with the server's
+/// name where the admin has something to check there.
+#[derive(Debug, thiserror::Error)]
+pub(in crate::source::ldap) enum ConnectError {
+    /// No TCP connection.
+    #[error("cannot connect to {host}:{port}: {cause}")]
+    Tcp {
+        /// The host, as in the URL.
+        host: String,
+        /// The port.
+        port: u16,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The StartTLS request could not be sent.
+    #[error("StartTLS: {0}")]
+    StartTlsSend(std::io::Error),
+    /// The answer to StartTLS could not be read.
+    #[error(transparent)]
+    StartTlsRead(#[from] frame::Error),
+    /// The server answered StartTLS with result `code`.
+    #[error(
+        "the server refused StartTLS: {}; use an ldaps:// URL, or enable TLS on the server",
+        super::super::describe_result(u32::from(*code), "")
+    )]
+    StartTlsRefused {
+        /// The result code.
+        code: u8,
+    },
+    /// The answer to StartTLS is not an ExtendedResponse.
+    #[error("the server's answer to StartTLS is not an LDAP message")]
+    StartTlsAnswer,
+    /// The host name in the URL is not one a certificate can be checked against.
+    #[error("{host:?} is not a host name TLS can verify: {cause}")]
+    Name {
+        /// The host, as in the URL.
+        host: String,
+        /// Why not.
+        cause: rustls::pki_types::InvalidDnsNameError,
+    },
+    /// The TLS handshake failed (a refused certificate is explained with its fix).
+    #[error(
+        "{}",
+        super::super::tls_advice(crate::tls::Refusal::of(.0), format!("TLS handshake failed: {}", .0))
+    )]
+    Handshake(std::io::Error),
+}
 
 /// A connected, secured stream to the server, whatever its kind.
 pub(super) trait Wire: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -23,7 +71,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Wire for T {}
 pub(super) async fn establish(
     endpoint: &Endpoint,
     tls: Arc<rustls::ClientConfig>,
-) -> Result<(Box<dyn Wire>, Option<Vec<u8>>), String> {
+) -> Result<(Box<dyn Wire>, Option<Vec<u8>>), ConnectError> {
     let Endpoint {
         host,
         port,
@@ -31,7 +79,11 @@ pub(super) async fn establish(
     } = endpoint;
     let mut tcp = TcpStream::connect((host.as_str(), *port))
         .await
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        .map_err(|cause| ConnectError::Tcp {
+            host: host.clone(),
+            port: *port,
+            cause,
+        })?;
     let _ = tcp.set_nodelay(true);
     if *security == Security::Plain {
         return Ok((Box::new(tcp), None));
@@ -41,18 +93,15 @@ pub(super) async fn establish(
     }
     let name = match host.parse::<IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
-        Err(_) => ServerName::try_from(host.clone())
-            .map_err(|e| format!("{host:?} is not a host name TLS can verify: {e}"))?,
+        Err(_) => ServerName::try_from(host.clone()).map_err(|cause| ConnectError::Name {
+            host: host.clone(),
+            cause,
+        })?,
     };
     let stream = tokio_rustls::TlsConnector::from(tls)
         .connect(name, tcp)
         .await
-        .map_err(|e| {
-            super::super::tls_advice(
-                crate::tls::Refusal::of(&e),
-                format!("TLS handshake failed: {e}"),
-            )
-        })?;
+        .map_err(ConnectError::Handshake)?;
     let binding = stream
         .get_ref()
         .1
@@ -103,10 +152,10 @@ fn tls_server_end_point(der: &[u8]) -> Vec<u8> {
 const STARTTLS: &[u8] = b"\x30\x1d\x02\x01\x01\x77\x18\x80\x161.3.6.1.4.1.1466.20037";
 
 /// Asks for StartTLS and reads the server's answer (one small message).
-async fn starttls(tcp: &mut TcpStream) -> Result<(), String> {
+async fn starttls(tcp: &mut TcpStream) -> Result<(), ConnectError> {
     tcp.write_all(STARTTLS)
         .await
-        .map_err(|e| format!("StartTLS: {e}"))?;
+        .map_err(ConnectError::StartTlsSend)?;
     let answer = read_message(
         tcp,
         "StartTLS",
@@ -115,17 +164,14 @@ async fn starttls(tcp: &mut TcpStream) -> Result<(), String> {
     .await?;
     match starttls_result(&answer)? {
         Some(0) => Ok(()),
-        Some(code) => Err(format!(
-            "the server refused StartTLS: {}; use an ldaps:// URL, or enable TLS on the server",
-            super::super::describe_result(u32::from(code), "")
-        )),
-        None => Err("the server's answer to StartTLS is not an LDAP message".into()),
+        Some(code) => Err(ConnectError::StartTlsRefused { code }),
+        None => Err(ConnectError::StartTlsAnswer),
     }
 }
 
 /// The result code of a complete ExtendedResponse in `bytes`; None while incomplete.
-fn starttls_result(bytes: &[u8]) -> Result<Option<u8>, String> {
-    let bad = || "the server's answer to StartTLS is not an LDAP message".to_owned();
+fn starttls_result(bytes: &[u8]) -> Result<Option<u8>, ConnectError> {
+    let bad = || ConnectError::StartTlsAnswer;
     let Some(head) = Header::parse(bytes).map_err(|_| bad())? else {
         return Ok(None);
     };
@@ -200,6 +246,9 @@ mod tests {
         refused[9] = 2;
         assert_eq!(starttls_result(&refused).unwrap(), Some(2));
         assert_eq!(starttls_result(&ok[..6]).unwrap(), None);
-        assert!(starttls_result(&[0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
+        assert!(matches!(
+            starttls_result(&[0x30, 0x03, 0x02, 0x01, 0x01]),
+            Err(ConnectError::StartTlsAnswer)
+        ));
     }
 }
