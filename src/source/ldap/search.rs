@@ -15,9 +15,9 @@ use tracing::debug;
 
 use sha2::Digest as _;
 
-use crate::rules::address::quote;
+use crate::rules::address::{quote, shown};
 
-use super::{Bounds, Connection, Error, describe_result, failure, self_error};
+use super::{Bounds, Connection, Error, Reason, describe_result, failure, self_error};
 
 /// An entry's attributes as the server sent them: name (possibly with options such as
 /// `;range=0-1499`) to values. Consumers match names with [`is_attribute`].
@@ -67,14 +67,9 @@ impl Connection {
         let library = super::LIBRARY_PANIC
             .lock()
             .ok()
-            .and_then(|slot| slot.clone());
-        match (
-            error,
-            self.tripwire
-                .reason()
-                .map(|cut| cut.to_string())
-                .or(library),
-        ) {
+            .and_then(|slot| slot.clone())
+            .map(Reason::from);
+        match (error, self.tripwire.reason().map(Reason::from).or(library)) {
             (Error::Search { server, base, .. }, Some(reason)) => Error::Search {
                 server,
                 base,
@@ -301,26 +296,62 @@ fn late(url: &str, base: &str, read_timeout: Duration) -> impl Fn() -> Error {
     }
 }
 
+/// An entry whose values exceed a bound: named with its DN and the attribute, so that the
+/// admin can look at the entry, and with the key to raise if the directory is right.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ValueBound {
+    /// More values of one attribute than `max_values`.
+    #[error(
+        "{} has more than {max} values of {} (max_values)",
+        quote(dn),
+        shown(name)
+    )]
+    Values {
+        /// The entry.
+        dn: String,
+        /// The attribute, as the server named it.
+        name: String,
+        /// `max_values`.
+        max: u64,
+    },
+    /// A value longer than `max_value_bytes`.
+    #[error(
+        "{} has a value of {} of {len} bytes, more than max_value_bytes = {max}: {quoted}",
+        quote(dn),
+        shown(name)
+    )]
+    ValueBytes {
+        /// The entry.
+        dn: String,
+        /// The attribute, as the server named it.
+        name: String,
+        /// The value's length.
+        len: usize,
+        /// `max_value_bytes`.
+        max: u64,
+        /// The value, quoted and cut short (it is longer than a bound).
+        quoted: String,
+    },
+}
+
 /// Checks an entry's values against the bounds (values per attribute, bytes per value).
-fn check_values(bounds: &Bounds, dn: &str, attrs: &Attributes) -> Result<(), String> {
+fn check_values(bounds: &Bounds, dn: &str, attrs: &Attributes) -> Result<(), ValueBound> {
     for (name, values) in attrs {
         if values.len() as u64 > bounds.values {
-            return Err(format!(
-                "{} has more than {} values of {} (max_values)",
-                quote(dn),
-                bounds.values,
-                crate::rules::address::shown(name)
-            ));
+            return Err(ValueBound::Values {
+                dn: dn.to_owned(),
+                name: name.clone(),
+                max: bounds.values,
+            });
         }
         if let Some(value) = values.iter().find(|v| v.len() as u64 > bounds.value_bytes) {
-            return Err(format!(
-                "{} has a value of {} of {} bytes, more than max_value_bytes = {}: {}",
-                quote(dn),
-                crate::rules::address::shown(name),
-                value.len(),
-                bounds.value_bytes,
-                quote(value)
-            ));
+            return Err(ValueBound::ValueBytes {
+                dn: dn.to_owned(),
+                name: name.clone(),
+                len: value.len(),
+                max: bounds.value_bytes,
+                quoted: quote(value),
+            });
         }
     }
     Ok(())
@@ -373,7 +404,7 @@ async fn fetch_ranges(
         let request = format!("{name};range={start}-*");
         let entry = read_base(ldap, url, timeout, dn, &[request.as_str()]).await?;
         let attrs = with_binary(entry.attrs, entry.bin_attrs);
-        check_values(bounds, dn, &attrs).map_err(&fail)?;
+        check_values(bounds, dn, &attrs).map_err(|bound| failure(url, dn, bound))?;
         let mut next = None;
         let mut found = 0;
         for (description, more) in attrs {
@@ -411,12 +442,15 @@ async fn fetch_ranges(
             )));
         }
         if have + values.len() as u64 > bounds.values {
-            return Err(fail(format!(
-                "{} has more than {} values of {} (max_values)",
-                quote(dn),
-                bounds.values,
-                crate::rules::address::shown(name)
-            )));
+            return Err(failure(
+                url,
+                dn,
+                ValueBound::Values {
+                    dn: dn.to_owned(),
+                    name: name.to_owned(),
+                    max: bounds.values,
+                },
+            ));
         }
         match next {
             Some(n) => start = n,

@@ -27,7 +27,8 @@ use tokio::runtime::Runtime;
 
 use super::kerberos::{BindError, Login};
 
-pub(super) use endpoint::Endpoint;
+pub(super) use endpoint::{Endpoint, EndpointError};
+pub(super) use relay::Cut;
 pub use relay::{Limits, Tripwire};
 use tls::ConnectError;
 
