@@ -22,6 +22,7 @@ use ldap3::tokio::time::Instant;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
 use tracing::{info, warn};
 
+use super::driver::Driver;
 use super::wire::{self, Cut, Endpoint, EndpointError, OpenError, Tripwire};
 use super::{
     Bounds, Credentials, Error, LdapSourceConfig, describe_error, describe_result, diagnose,
@@ -43,6 +44,8 @@ pub struct Connection {
     pub(super) bounds: Bounds,
     /// Why the wire ended the connection, when it did.
     pub(super) tripwire: Tripwire,
+    /// ldap3's connection driver, and why it ended, when it panicked.
+    pub(super) driver: Driver,
 }
 
 impl std::fmt::Debug for Connection {
@@ -175,7 +178,7 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
             break;
         }
         match connect_one(config, url, &tls, credentials, login.as_ref()) {
-            Ok((rt, ldap, tripwire)) => {
+            Ok((rt, ldap, tripwire, driver)) => {
                 if failures.is_empty() {
                     info!("connected to {url}");
                 } else {
@@ -190,6 +193,7 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
                     read_timeout: config.read_timeout,
                     bounds: config.bounds,
                     tripwire,
+                    driver,
                 });
             }
             Err(why) => {
@@ -223,7 +227,7 @@ fn connect_one(
     tls: &Arc<rustls::ClientConfig>,
     credentials: &Credentials,
     login: Option<&kerberos::Login>,
-) -> Result<(Runtime, Ldap, Tripwire), ServerError> {
+) -> Result<(Runtime, Ldap, Tripwire, Driver), ServerError> {
     // The config check refuses this already; checked again so that no caller can send the
     // password in cleartext by building a config some other way.
     if config.cleartext(url) && !config.insecure_cleartext_bind {
@@ -245,13 +249,10 @@ fn connect_one(
     )?;
     // TLS is up already (on the wire); ldap3 speaks plain LDAP over the relay's socket.
     let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(stream));
-    let mut ldap = rt.block_on(async {
-        let (conn, ldap) = LdapConnAsync::with_settings(settings, "ldapi:///")
-            .await
-            .map_err(ServerError::Ldap)?;
-        ldap3::drive!(conn);
-        Ok::<_, ServerError>(ldap)
-    })?;
+    let (conn, mut ldap) = rt
+        .block_on(LdapConnAsync::with_settings(settings, "ldapi:///"))
+        .map_err(ServerError::Ldap)?;
+    let driver = Driver::spawn(&rt, conn);
     if let (Some(bind), Some(password)) = (&config.bind, &credentials.password) {
         if config.cleartext(url) {
             // Only with insecure_cleartext_bind (refused above otherwise): said on every run,
@@ -280,5 +281,5 @@ fn connect_one(
             });
         }
     }
-    Ok((rt, ldap, tripwire))
+    Ok((rt, ldap, tripwire, driver))
 }

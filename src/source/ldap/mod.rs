@@ -18,6 +18,7 @@
 mod connect;
 mod diagnose;
 pub mod discover;
+mod driver;
 pub mod exchange;
 mod frame;
 pub mod kerberos;
@@ -202,6 +203,9 @@ enum Why {
     /// The wire cut the connection (a bound reached, a failed TLS or Kerberos session).
     #[error("{0}")]
     Cut(std::sync::Arc<wire::Cut>),
+    /// ldap3's driver panicked on a message from the server.
+    #[error(transparent)]
+    Panic(driver::Panic),
 }
 
 impl From<String> for Reason {
@@ -222,24 +226,10 @@ impl From<std::sync::Arc<wire::Cut>> for Reason {
     }
 }
 
-/// What the LDAP library (ldap3 or its BER parser) panicked on, if it did: a malformed message
-/// from the server, which then fails the search as an incomplete result.
-static LIBRARY_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
-/// Keeps the panic at `file:line` for the search error when it happened inside the LDAP
-/// library (its parsers panic on some malformed server messages); the panic hook then prints
-/// nothing, and the error names the cause once. False for any other panic (a bug to report).
-pub fn library_panic(file: &str, line: u32, message: &str) -> bool {
-    let library = ["/ldap3-", "/lber-"]
-        .iter()
-        .any(|crate_dir| file.contains(crate_dir));
-    if library && let Ok(mut slot) = LIBRARY_PANIC.lock() {
-        let name = file.rsplit('/').next().unwrap_or(file);
-        slot.get_or_insert(format!(
-            "the server sent a message the LDAP library cannot parse ({message} at {name}:{line})"
-        ));
+impl From<driver::Panic> for Reason {
+    fn from(panic: driver::Panic) -> Self {
+        Self(Why::Panic(panic))
     }
-    library
 }
 
 /// Turns an ldap3 error into a sentence. (TLS is rcptsync's own, in the wire: a refused

@@ -62,20 +62,25 @@ impl Connection {
     }
 
     /// An error as the admin should read it: when the wire cut the connection (a bound
-    /// reached, a failed TLS session), that is the cause, not ldap3's closed connection.
-    pub(super) fn explain(&self, error: Error) -> Error {
-        let library = super::LIBRARY_PANIC
-            .lock()
-            .ok()
-            .and_then(|slot| slot.clone())
-            .map(Reason::from);
-        match (error, self.tripwire.reason().map(Reason::from).or(library)) {
-            (Error::Search { server, base, .. }, Some(reason)) => Error::Search {
-                server,
-                base,
-                reason,
-            },
-            (error, _) => error,
+    /// reached, a failed TLS session), or ldap3's driver panicked on what the server sent,
+    /// that is the cause, not ldap3's closed connection.
+    pub(super) fn explain(&mut self, error: Error) -> Error {
+        let Error::Search {
+            server,
+            base,
+            reason,
+        } = error
+        else {
+            return error;
+        };
+        let reason = match self.tripwire.reason() {
+            Some(cut) => cut.into(),
+            None => self.driver.panic(&self.rt).map_or(reason, Reason::from),
+        };
+        Error::Search {
+            server,
+            base,
+            reason,
         }
     }
 
