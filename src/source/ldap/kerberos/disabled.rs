@@ -1,6 +1,7 @@
-//! The Kerberos types of a build without the `kerberos` feature: uninhabited, so that the
-//! rest of the LDAP source is written once for both builds, and the config check's refusal
-//! ([`Credential::open`]) is the only way in.
+//! The Kerberos types of a build without the `kerberos` feature: uninhabited (but for the
+//! login's failure, which is the config check's refusal), so that the rest of the LDAP
+//! source is written once for both builds, and that refusal ([`Credential::open`]) is the
+//! only way in.
 
 use super::keytab::{Error, Keytab};
 
