@@ -218,6 +218,14 @@ impl Read for File {
     }
 }
 
+impl Read for &File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.file)
+            .read(buf)
+            .map_err(|e| wrap("read", &self.path, e))
+    }
+}
+
 impl Write for File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rcptsync::install::validate::{Line, Validator};
+use rcptsync::install::validate::{Line, Problem, Validator};
 use rcptsync::map::text;
 use rcptsync::rules::address::normalize;
 
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(space) = tabbed.iter().position(|&b| b == b' ') {
             tabbed[space] = b'\t';
         }
-        let verdict = |line: Result<Line<'_>, String>| match line {
+        let verdict = |line: Result<Line<'_>, Problem>| match line {
             Ok(Line::Entry(e)) => Some(Some((e.key.to_owned(), e.value.to_owned()))),
             Ok(Line::Skip) => Some(None),
             Err(_) => None,
@@ -63,8 +63,9 @@ fuzz_target!(|data: &[u8]| {
                 accepted.push(entry.key.to_owned());
             }
             Ok(Line::Skip) => {}
-            Err(message) => {
+            Err(problem) => {
                 all_valid = false;
+                let message = problem.to_string();
                 assert!(message.starts_with(&format!("/spool/map:{}: ", index + 1)));
             }
         }

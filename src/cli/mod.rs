@@ -31,14 +31,6 @@ pub fn main() -> std::process::ExitCode {
             .map(|s| (*s).to_owned())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        // ldap3's parsers panic on some malformed server messages, inside its connection
-        // task: that is the server's fault, said once in the search error that follows.
-        if info
-            .location()
-            .is_some_and(|l| crate::source::ldap::library_panic(l.file(), l.line(), &message))
-        {
-            return;
-        }
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

@@ -11,7 +11,7 @@
 //! offending value only escaped and cut to a bounded length.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::rules::address::{self, quote};
 
@@ -33,8 +33,76 @@ pub enum Line<'l> {
     Skip,
 }
 
+/// A line that refuses the map: where it is (the file and the line number), and what is
+/// wrong with it, so that whoever made the map can find and fix the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {what}", file.display())]
+pub struct Problem {
+    file: PathBuf,
+    line: usize,
+    what: What,
+}
+
+impl Problem {
+    fn new(file: &Path, line: usize, what: What) -> Self {
+        Self {
+            file: file.to_owned(),
+            line,
+            what,
+        }
+    }
+
+    /// Line `line` of `file` is longer than `max` bytes: the reader skips it unread, so
+    /// that a hostile map cannot make it hold more.
+    pub(super) fn too_long(file: &Path, line: usize, max: usize) -> Self {
+        Self::new(file, line, What::TooLong(max))
+    }
+}
+
+/// What is wrong with a line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum What {
+    /// Not UTF-8.
+    #[error("not valid UTF-8")]
+    NotUtf8,
+    /// Leading whitespace: a continuation line to Postfix.
+    #[error("line starts with whitespace (Postfix would join it to the previous line)")]
+    Indented,
+    /// A key (or the whole line) without a value.
+    #[error("{}: a key without a value", quote(.0))]
+    NoValue(String),
+    /// A key the gateway does not install.
+    #[error("{}: {reason}", quote(key))]
+    Key {
+        /// The key as written.
+        key: String,
+        /// Why not.
+        reason: KeyError,
+    },
+    /// A value of more than one word, or with control characters.
+    #[error("value {} must be one word", quote(.0))]
+    Value(String),
+    /// A key that sorts before the one before it.
+    #[error(
+        "{} comes after {}: the map is not sorted by key (rcptsync writes it \
+         sorted; sort a hand-made map first: awk '{{print tolower($1), $2}}' FILE | \
+         LC_ALL=C sort -k1,1 -u)",
+        quote(key),
+        quote(previous)
+    )]
+    Unsorted {
+        /// The key.
+        key: String,
+        /// The key before it.
+        previous: String,
+    },
+    /// Longer than the reader takes (the bound, in bytes).
+    #[error("the line is longer than {0} bytes")]
+    TooLong(usize),
+}
+
 /// Why a line's key is not one the gateway installs.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 enum KeyError {
     /// Not a valid address (or, after an `@`, not a valid domain).
     #[error(transparent)]
@@ -81,11 +149,11 @@ impl<'a> Validator<'a> {
     /// Checks line `number` (`bytes`, with or without its line end), as Postfix reads a text
     /// map: `#` comment lines and blank lines are skipped, the key ends at the first
     /// whitespace and must be followed by a value.
-    pub fn line<'l>(&'l mut self, number: usize, bytes: &'l [u8]) -> Result<Line<'l>, String> {
-        // Only a problem needs the location (formatting it for every line would cost more
-        // than the checks).
+    pub fn line<'l>(&'l mut self, number: usize, bytes: &'l [u8]) -> Result<Line<'l>, Problem> {
+        // Only a problem needs the location (copying it for every line would cost more than
+        // the checks).
         let source = self.source;
-        let at = || format!("{}:{number}", source.display());
+        let problem = |what| Problem::new(source, number, what);
         let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         // The line as rcptsync writes it (a normalized key, one space, a one-word value)
@@ -102,38 +170,40 @@ impl<'a> Validator<'a> {
             self.current.push_str(key);
             return self.accept(number, value);
         }
-        let text = std::str::from_utf8(bytes).map_err(|_| format!("{}: not valid UTF-8", at()))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| problem(What::NotUtf8))?;
         match text.as_bytes().first() {
             None | Some(b'#') => return Ok(Line::Skip),
             Some(b' ' | b'\t') => {
                 if text.trim().is_empty() || text.trim_start().starts_with('#') {
                     return Ok(Line::Skip);
                 }
-                return Err(format!(
-                    "{}: line starts with whitespace (Postfix would join it to the previous line)",
-                    at()
-                ));
+                return Err(problem(What::Indented));
             }
             Some(_) if text.trim().is_empty() => return Ok(Line::Skip),
             Some(_) => {}
         }
         let Some(split) = text.bytes().position(|b| b == b' ' || b == b'\t') else {
-            return Err(format!("{}: {}: a key without a value", at(), quote(text)));
+            return Err(problem(What::NoValue(text.to_owned())));
         };
         let (key, value) = (&text[..split], text[split + 1..].trim());
         if value.is_empty() {
-            return Err(format!("{}: {}: a key without a value", at(), quote(key)));
+            return Err(problem(What::NoValue(key.to_owned())));
         }
         match key.strip_prefix('@') {
             Some(domain) => self.open_domain(domain),
             None => address::normalize_into(key, &mut self.current).map_err(KeyError::Address),
         }
-        .map_err(|reason| format!("{}: {}: {reason}", at(), quote(key)))?;
+        .map_err(|reason| {
+            problem(What::Key {
+                key: key.to_owned(),
+                reason,
+            })
+        })?;
         // Printable ASCII is one test a byte; anything else is looked at character by character.
         if !value.bytes().all(|b| (0x21..0x7f).contains(&b))
             && value.chars().any(|c| c.is_control() || c.is_whitespace())
         {
-            return Err(format!("{}: value {} must be one word", at(), quote(value)));
+            return Err(problem(What::Value(value.to_owned())));
         }
         self.accept(number, value)
     }
@@ -154,7 +224,7 @@ impl<'a> Validator<'a> {
 
     /// The entry of the key in `current`, unless it repeats the previous key or sorts before
     /// it.
-    fn accept<'l>(&'l mut self, number: usize, value: &'l str) -> Result<Line<'l>, String> {
+    fn accept<'l>(&'l mut self, number: usize, value: &'l str) -> Result<Line<'l>, Problem> {
         if !self.previous.is_empty()
             && is_duplicate(self.source, number, &self.previous, &self.current)?
         {
@@ -176,17 +246,17 @@ pub fn is_duplicate(
     number: usize,
     previous: &str,
     key: &str,
-) -> Result<bool, String> {
+) -> Result<bool, Problem> {
     match previous.cmp(key) {
         std::cmp::Ordering::Equal => Ok(true),
         std::cmp::Ordering::Less => Ok(false),
-        std::cmp::Ordering::Greater => Err(format!(
-            "{}:{number}: {} comes after {}: the map is not sorted by key (rcptsync writes it \
-             sorted; sort a hand-made map first: awk '{{print tolower($1), $2}}' FILE | \
-             LC_ALL=C sort -k1,1 -u)",
-            source.display(),
-            quote(key),
-            quote(previous)
+        std::cmp::Ordering::Greater => Err(Problem::new(
+            source,
+            number,
+            What::Unsorted {
+                key: key.to_owned(),
+                previous: previous.to_owned(),
+            },
         )),
     }
 }
@@ -204,7 +274,7 @@ mod tests {
             match validator.line(i + 1, line) {
                 Ok(Line::Entry(e)) => entries.push((e.key.to_owned(), e.value.to_owned())),
                 Ok(Line::Skip) => {}
-                Err(p) => problems.push(p),
+                Err(p) => problems.push(p.to_string()),
             }
         }
         if problems.is_empty() {

@@ -108,7 +108,7 @@ impl Source {
     pub fn reader(&self) -> Result<Box<dyn Reader + '_>, Error> {
         let fail = |cause| Error {
             source_name: self.name.clone(),
-            cause,
+            cause: Box::new(cause),
         };
         Ok(match &self.kind {
             SourceKind::Ldap(config) => Box::new(ldap::reader::Reader::new(
@@ -139,14 +139,14 @@ pub struct Error {
     pub source_name: String,
     /// What went wrong.
     #[source]
-    pub cause: Cause,
+    pub cause: Box<Cause>,
 }
 
 impl Error {
     /// Whether the admin must fix the configuration or a secret file (exit 2) rather than
     /// retry or fix the directory (exit 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self.cause, Cause::Credentials(_))
+        matches!(*self.cause, Cause::Credentials(_))
     }
 }
 

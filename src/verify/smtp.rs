@@ -28,6 +28,14 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// The server's reply is not one rcptsync reads.
+    #[error("SMTP conversation with {address} failed: {cause}")]
+    Reply {
+        /// HOST:PORT.
+        address: String,
+        /// What is wrong with the reply.
+        cause: ReplyError,
+    },
     /// TLS could not be set up or the certificate was not trusted.
     #[error("STARTTLS with {address} failed: {reason}")]
     Tls {
@@ -44,6 +52,25 @@ pub const MAX_LINE: usize = 1000;
 /// Most lines in one reply (an EHLO reply lists a dozen extensions or so).
 pub const MAX_LINES: usize = 100;
 
+/// Why a reply is refused: the line it is in (quoted, cut short), so that the admin sees
+/// what the server sent, and the session gives up on a server that does not speak SMTP or
+/// would make the probe hold more than a bounded reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// A line longer than [`MAX_LINE`].
+    #[error("a reply line is longer than {MAX_LINE} bytes: {0:?}...")]
+    LineTooLong(String),
+    /// More lines than [`MAX_LINES`].
+    #[error("a reply has more than {MAX_LINES} lines")]
+    TooManyLines,
+    /// Not `CODE`, `CODE text` or `CODE-text` with a code in 200..=599.
+    #[error("not an SMTP reply: {0:?}")]
+    NotSmtp(String),
+    /// A continuation line with another code than the reply's first line.
+    #[error("a reply changes its code in the middle: {0:?}")]
+    CodeChanged(String),
+}
+
 /// Reads a reply line by line: `CODE-text` continues it, `CODE text` (or a bare code) ends
 /// it; every line must carry the same code.
 #[derive(Debug, Default)]
@@ -54,35 +81,31 @@ pub struct ReplyParser {
 
 impl ReplyParser {
     /// Takes the next line (with or without its line end); the reply once it is complete.
-    pub fn line(&mut self, line: &[u8]) -> Result<Option<Reply>, String> {
+    pub fn line(&mut self, line: &[u8]) -> Result<Option<Reply>, ReplyError> {
+        // The line as the error shows it: its first 80 characters.
         let shown = || {
-            let text = String::from_utf8_lossy(line);
-            format!("{:?}", text.chars().take(80).collect::<String>())
+            String::from_utf8_lossy(line)
+                .chars()
+                .take(80)
+                .collect::<String>()
         };
         if line.len() > MAX_LINE {
-            return Err(format!(
-                "a reply line is longer than {MAX_LINE} bytes: {}...",
-                shown()
-            ));
+            return Err(ReplyError::LineTooLong(shown()));
         }
         if self.text.len() >= MAX_LINES {
-            return Err(format!("a reply has more than {MAX_LINES} lines"));
+            return Err(ReplyError::TooManyLines);
         }
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let line =
-            std::str::from_utf8(line).map_err(|_| format!("not an SMTP reply: {}", shown()))?;
+        let line = std::str::from_utf8(line).map_err(|_| ReplyError::NotSmtp(shown()))?;
         let code = line
             .get(..3)
             .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|c| c.parse::<u16>().ok())
             .filter(|c| (200..600).contains(c))
-            .ok_or_else(|| format!("not an SMTP reply: {}", shown()))?;
+            .ok_or_else(|| ReplyError::NotSmtp(shown()))?;
         if self.code.is_some_and(|first| first != code) {
-            return Err(format!(
-                "a reply changes its code in the middle: {}",
-                shown()
-            ));
+            return Err(ReplyError::CodeChanged(shown()));
         }
         self.code = Some(code);
         self.text.push(line.get(4..).unwrap_or_default().to_owned());
@@ -92,7 +115,7 @@ impl ReplyParser {
                 code,
                 text: std::mem::take(&mut self.text).join(" "),
             })),
-            Some(_) => Err(format!("not an SMTP reply: {}", shown())),
+            Some(_) => Err(ReplyError::NotSmtp(shown())),
         }
     }
 }
@@ -275,7 +298,12 @@ impl Session {
             match parser.line(&line) {
                 Ok(Some(reply)) => return Ok(reply),
                 Ok(None) => {}
-                Err(reason) => return Err(self.protocol(reason)),
+                Err(cause) => {
+                    return Err(Error::Reply {
+                        address: self.address.clone(),
+                        cause,
+                    });
+                }
             }
         }
     }
@@ -361,7 +389,7 @@ mod tests {
         }
     }
 
-    fn parse(lines: &[&[u8]]) -> Result<Option<Reply>, String> {
+    fn parse(lines: &[&[u8]]) -> Result<Option<Reply>, ReplyError> {
         let mut parser = ReplyParser::default();
         let mut last = Ok(None);
         for line in lines {
@@ -389,22 +417,22 @@ mod tests {
 
     #[test]
     fn malformed_and_endless_replies_are_refused() {
-        assert!(
-            parse(&[b"hello\r\n"])
-                .unwrap_err()
-                .contains("not an SMTP reply")
-        );
-        assert!(
-            parse(&[b"250-a\r\n", b"251 b\r\n"])
-                .unwrap_err()
-                .contains("changes its code")
-        );
-        assert!(parse(&[b"25x ok\r\n"]).is_err());
-        assert!(parse(&[b"999 ok\r\n"]).is_err());
-        assert!(parse(&[b"250xok\r\n"]).is_err());
+        let hello = parse(&[b"hello\r\n"]).unwrap_err();
+        assert_eq!(hello, ReplyError::NotSmtp("hello\r\n".into()));
+        assert_eq!(hello.to_string(), r#"not an SMTP reply: "hello\r\n""#);
+        let changed = parse(&[b"250-a\r\n", b"251 b\r\n"]).unwrap_err();
+        assert_eq!(changed, ReplyError::CodeChanged("251 b\r\n".into()));
+        assert!(changed.to_string().contains("changes its code"));
+        for not_smtp in [b"25x ok\r\n", b"999 ok\r\n", b"250xok\r\n"] {
+            assert!(matches!(parse(&[not_smtp]), Err(ReplyError::NotSmtp(_))));
+        }
         let long = [b"250 ".as_slice(), &[b'x'; 2000]].concat();
-        assert!(parse(&[&long]).unwrap_err().contains("longer than"));
+        let too_long = parse(&[&long]).unwrap_err();
+        assert!(matches!(&too_long, ReplyError::LineTooLong(shown) if shown.len() == 80));
+        assert!(too_long.to_string().contains("longer than"));
         let endless: Vec<&[u8]> = std::iter::repeat_n(b"220-more\r\n".as_slice(), 200).collect();
-        assert!(parse(&endless).unwrap_err().contains("more than 100 lines"));
+        let endless = parse(&endless).unwrap_err();
+        assert_eq!(endless, ReplyError::TooManyLines);
+        assert!(endless.to_string().contains("more than 100 lines"));
     }
 }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 mod read;
 mod sink;
 
-use super::validate::{Line, Validator};
+use super::validate::{Line, Problem, Validator};
 use crate::map::atomic::{self, Replacement};
 use crate::map::diff::{self, Previous, Summary};
 use crate::postfix::MapSpec;
@@ -113,7 +113,7 @@ pub struct Built {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems {
     /// The problems, each naming `file:line`.
-    pub listed: Vec<String>,
+    pub listed: Vec<Problem>,
     /// How many there were in all.
     pub total: usize,
 }
@@ -130,7 +130,7 @@ struct Batch {
     first: Option<(usize, String)>,
     last: String,
     /// The problems, each with its line number; the first [`MAX_LISTED`] of the block.
-    problems: Vec<(usize, String)>,
+    problems: Vec<(usize, Problem)>,
     /// Problems in the block, listed or not.
     total: usize,
 }
@@ -165,10 +165,7 @@ fn validate(pass: &Pass<'_>, block: &Block) -> Batch {
         let line = block.text.get(start..end).unwrap_or_default();
         start = end;
         let checked = if too_long {
-            Err(format!(
-                "{}:{number}: the line is longer than {MAX_LINE} bytes",
-                source.display()
-            ))
+            Err(Problem::too_long(source, number, MAX_LINE))
         } else {
             validator.line(number, line)
         };
@@ -409,7 +406,7 @@ mod tests {
         // Line numbers count the two header lines before the map.
         let number = at + 1 + 2;
         assert!(
-            problems.listed[0].starts_with(&format!(
+            problems.listed[0].to_string().starts_with(&format!(
                 "/spool/map:{number}: \"u{:07}@example.com\" comes after \"u{:07}@example.com\"",
                 at - 1,
                 at
@@ -454,7 +451,10 @@ mod tests {
         });
         expected.insert(place, meeting);
         for (problem, expected) in problems.listed.iter().zip(&expected) {
-            assert!(problem.starts_with(expected), "{problem} is not {expected}");
+            assert!(
+                problem.to_string().starts_with(expected),
+                "{problem} is not {expected}"
+            );
         }
     }
 
@@ -486,7 +486,9 @@ mod tests {
         // The two lines inserted at the start of the second block, then the key.
         let number = at + 2 + 1 + 2;
         assert!(
-            problems.listed[0].starts_with(&format!("/spool/map:{number}: ")),
+            problems.listed[0]
+                .to_string()
+                .starts_with(&format!("/spool/map:{number}: ")),
             "{problems:?}"
         );
     }
@@ -510,7 +512,7 @@ mod tests {
         assert_eq!(problems.total, 3, "{problems:?}");
         for (problem, line) in problems.listed.iter().zip([5_001, 5_002, 12_001]) {
             let at = format!("/spool/map:{}: the line is longer than 4096", line + 2);
-            assert!(problem.starts_with(&at), "{problem}");
+            assert!(problem.to_string().starts_with(&at), "{problem}");
         }
     }
 
@@ -564,6 +566,7 @@ mod tests {
         assert_eq!(problems.total, 200);
         assert!(
             problems.listed[MAX_LISTED - 1]
+                .to_string()
                 .starts_with(&format!("/spool/map:{}: ", MAX_LISTED + 2))
         );
     }
@@ -579,8 +582,20 @@ mod tests {
         let (_dir, built) = pass(&text);
         let problems = built.unwrap_err();
         assert_eq!(problems.total, 3, "{problems:?}");
-        assert!(problems.listed[0].starts_with("/spool/map:4: the line is longer than 4096"));
-        assert!(problems.listed[1].starts_with("/spool/map:6: \"c@example\\u{7}.com\""));
-        assert!(problems.listed[2].starts_with("/spool/map:7: the line is longer than 4096"));
+        assert!(
+            problems.listed[0]
+                .to_string()
+                .starts_with("/spool/map:4: the line is longer than 4096")
+        );
+        assert!(
+            problems.listed[1]
+                .to_string()
+                .starts_with("/spool/map:6: \"c@example\\u{7}.com\"")
+        );
+        assert!(
+            problems.listed[2]
+                .to_string()
+                .starts_with("/spool/map:7: the line is longer than 4096")
+        );
     }
 }

@@ -8,7 +8,7 @@ use sha2::Digest as _;
 
 use super::{Batch, Built, Error, MAX_DOMAINS, MAX_LISTED, Pass, Problems, write_error};
 use crate::install::cdb;
-use crate::install::validate;
+use crate::install::validate::{self, Problem};
 use crate::map::atomic::{self, Replacement};
 use crate::map::diff::{self, Merger};
 use crate::map::digest;
@@ -87,7 +87,7 @@ impl<'a, W: std::io::Write> Sink<'a, W> {
         }
         if batch.total > 0 || meeting.is_some() || self.problems.total > 0 {
             self.problems.total += batch.total + usize::from(meeting.is_some());
-            let mut listed: Vec<&(usize, String)> = batch.problems.iter().collect();
+            let mut listed: Vec<&(usize, Problem)> = batch.problems.iter().collect();
             if let Some(meeting) = &meeting {
                 let at = listed.partition_point(|(line, _)| *line < meeting.0);
                 listed.insert(at, meeting);

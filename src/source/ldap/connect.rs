@@ -22,7 +22,8 @@ use ldap3::tokio::time::Instant;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
 use tracing::{info, warn};
 
-use super::wire::{self, Endpoint, Tripwire};
+use super::driver::Driver;
+use super::wire::{self, Cut, Endpoint, EndpointError, OpenError, Tripwire};
 use super::{
     Bounds, Credentials, Error, LdapSourceConfig, describe_error, describe_result, diagnose,
     kerberos,
@@ -31,7 +32,7 @@ use super::{
 /// A bound connection to one server. ldap3's asynchronous API on a private single-threaded
 /// runtime, entered once per operation or page (its blocking wrapper enters it once per entry,
 /// which costs a few percent at a million entries), over rcptsync's own wire to the server
-/// (`wire.rs`).
+/// (`wire/`).
 pub struct Connection {
     pub(super) rt: Runtime,
     pub(super) ldap: Ldap,
@@ -43,6 +44,8 @@ pub struct Connection {
     pub(super) bounds: Bounds,
     /// Why the wire ended the connection, when it did.
     pub(super) tripwire: Tripwire,
+    /// ldap3's connection driver, and why it ended, when it panicked.
+    pub(super) driver: Driver,
 }
 
 impl std::fmt::Debug for Connection {
@@ -65,6 +68,80 @@ impl Connection {
     pub(crate) fn session(&mut self) -> (&Runtime, &mut Ldap, Duration) {
         (&self.rt, &mut self.ldap, self.timeout)
     }
+}
+
+/// A server that could not be used, and why: one of the list [`Error::NoServer`] gives, so
+/// that the admin sees what went wrong with each server tried.
+#[derive(Debug)]
+pub struct Unusable {
+    url: String,
+    why: ServerError,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.url, self.why)
+    }
+}
+
+/// Why one server could not be used; the failover logs it and tries the next server.
+#[derive(Debug, thiserror::Error)]
+enum ServerError {
+    /// The failover's time (`read_timeout`) ran out before this server's turn.
+    #[error("not tried, read_timeout ({}) has passed", humantime::format_duration(*read_timeout))]
+    NotTried {
+        /// The source's `read_timeout`.
+        read_timeout: Duration,
+    },
+    /// A simple bind would carry the password without TLS.
+    #[error(
+        "refusing to send the bind password in cleartext; use an ldaps:// URL or starttls = true"
+    )]
+    Cleartext,
+    /// ldap3's runtime could not be started.
+    #[error("cannot start the LDAP client: {0}")]
+    Runtime(std::io::Error),
+    /// The URL gives no endpoint.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The connection could not be opened, secured or bound with Kerberos.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// ldap3 failed.
+    #[error("{}", describe_error(.0))]
+    Ldap(ldap3::LdapError),
+    /// The wire cut the connection during the bind.
+    #[error("{0}")]
+    Cut(Arc<Cut>),
+    /// The server refused the simple bind as `dn` with result `rc`.
+    #[error("{}", bind_refusal(dn, *rc, text))]
+    Bind {
+        /// The bind DN (or UPN).
+        dn: String,
+        /// The LDAP result code.
+        rc: u32,
+        /// The server's diagnostic text.
+        text: String,
+    },
+}
+
+/// The sentence for a simple bind as `dn` refused with `rc` and the server's `text`: AD's
+/// own reason explained for the two results admins meet ([`diagnose`]).
+fn bind_refusal(dn: &str, rc: u32, text: &str) -> String {
+    match rc {
+        8 => diagnose::stronger_auth_required(text),
+        49 => diagnose::invalid_credentials(dn, text),
+        rc => format!("bind as {dn} failed: {}", describe_result(rc, text)),
+    }
+}
+
+/// The list of [`Error::NoServer`], each server with its failure.
+pub(super) fn unusable(servers: &[Unusable]) -> String {
+    servers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Connects to the first server that accepts the connection and the bind, binding with
@@ -92,14 +169,16 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
     for url in servers {
         // Failover is part of the read: many dead servers must not hold the run for hours.
         if Instant::now() > deadline {
-            failures.push(format!(
-                "{url}: not tried, read_timeout ({}) has passed",
-                humantime::format_duration(config.read_timeout)
-            ));
+            failures.push(Unusable {
+                url: url.clone(),
+                why: ServerError::NotTried {
+                    read_timeout: config.read_timeout,
+                },
+            });
             break;
         }
         match connect_one(config, url, &tls, credentials, login.as_ref()) {
-            Ok((rt, ldap, tripwire)) => {
+            Ok((rt, ldap, tripwire, driver)) => {
                 if failures.is_empty() {
                     info!("connected to {url}");
                 } else {
@@ -114,11 +193,15 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
                     read_timeout: config.read_timeout,
                     bounds: config.bounds,
                     tripwire,
+                    driver,
                 });
             }
-            Err(reason) => {
-                warn!("directory server {url}: {reason}");
-                failures.push(format!("{url}: {reason}"));
+            Err(why) => {
+                warn!("directory server {url}: {why}");
+                failures.push(Unusable {
+                    url: url.clone(),
+                    why,
+                });
             }
         }
     }
@@ -137,27 +220,24 @@ fn tls_config(config: &LdapSourceConfig) -> Result<Arc<rustls::ClientConfig>, Er
         .map_err(Error::from)
 }
 
-/// Connects and binds to one server; the error is a sentence for the admin.
+/// Connects and binds to one server.
 fn connect_one(
     config: &LdapSourceConfig,
     url: &str,
     tls: &Arc<rustls::ClientConfig>,
     credentials: &Credentials,
     login: Option<&kerberos::Login>,
-) -> Result<(Runtime, Ldap, Tripwire), String> {
+) -> Result<(Runtime, Ldap, Tripwire, Driver), ServerError> {
     // The config check refuses this already; checked again so that no caller can send the
     // password in cleartext by building a config some other way.
     if config.cleartext(url) && !config.insecure_cleartext_bind {
-        return Err(
-            "refusing to send the bind password in cleartext; use an ldaps:// URL or starttls = true"
-                .to_owned(),
-        );
+        return Err(ServerError::Cleartext);
     }
 
     let rt = ldap3::tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the LDAP client: {e}"))?;
+        .map_err(ServerError::Runtime)?;
     let endpoint = Endpoint::parse(url, config.starttls)?;
     let (stream, tripwire) = wire::open(
         &rt,
@@ -169,13 +249,10 @@ fn connect_one(
     )?;
     // TLS is up already (on the wire); ldap3 speaks plain LDAP over the relay's socket.
     let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(stream));
-    let mut ldap = rt.block_on(async {
-        let (conn, ldap) = LdapConnAsync::with_settings(settings, "ldapi:///")
-            .await
-            .map_err(|e| describe_error(&e))?;
-        ldap3::drive!(conn);
-        Ok::<_, String>(ldap)
-    })?;
+    let (conn, mut ldap) = rt
+        .block_on(LdapConnAsync::with_settings(settings, "ldapi:///"))
+        .map_err(ServerError::Ldap)?;
+    let driver = Driver::spawn(&rt, conn);
     if let (Some(bind), Some(password)) = (&config.bind, &credentials.password) {
         if config.cleartext(url) {
             // Only with insecure_cleartext_bind (refused above otherwise): said on every run,
@@ -191,19 +268,18 @@ fn connect_one(
                 ldap.with_timeout(config.timeout)
                     .simple_bind(&bind.dn, password.expose()),
             )
-            .map_err(|e| tripwire.reason().unwrap_or_else(|| describe_error(&e)))?;
-        match result.rc {
-            0 => {}
-            8 => return Err(diagnose::stronger_auth_required(&result.text)),
-            49 => return Err(diagnose::invalid_credentials(&bind.dn, &result.text)),
-            rc => {
-                return Err(format!(
-                    "bind as {} failed: {}",
-                    bind.dn,
-                    describe_result(rc, &result.text)
-                ));
-            }
+            .map_err(|e| {
+                tripwire
+                    .reason()
+                    .map_or(ServerError::Ldap(e), ServerError::Cut)
+            })?;
+        if result.rc != 0 {
+            return Err(ServerError::Bind {
+                dn: bind.dn.clone(),
+                rc: result.rc,
+                text: result.text,
+            });
         }
     }
-    Ok((rt, ldap, tripwire))
+    Ok((rt, ldap, tripwire, driver))
 }

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use hickory_resolver::Resolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use ldap3::tokio;
@@ -65,7 +66,121 @@ pub struct Error {
     /// The record that was looked up.
     pub record: String,
     /// What went wrong.
-    pub reason: String,
+    pub reason: Reason,
+}
+
+/// What went wrong looking the DCs up: the lookup itself, or an answer without a DC that
+/// may be connected to (each refused target is also a warning of its own).
+#[derive(Debug, thiserror::Error)]
+pub enum Reason {
+    /// The DNS lookup failed or found nothing.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The answer has targets, none of them usable.
+    #[error(
+        "no domain controller found: the record has no usable target{}; check the domain \
+         name, or list the DCs in servers instead",
+        refusals(refused)
+    )]
+    NoUsableTarget {
+        /// Each refused target, quoted, with why.
+        refused: Vec<String>,
+    },
+}
+
+/// Why the SRV lookup gave no answer: the admin checks the DNS server or the domain name,
+/// or lists the DCs by hand. (hickory's errors are boxed: they are large, and rare.)
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The lookup's runtime could not be started.
+    #[error("cannot start the DNS client: {0}")]
+    Runtime(std::io::Error),
+    /// `/etc/resolv.conf` could not be read.
+    #[error("cannot read the system's DNS configuration: {0}")]
+    SystemConfig(Box<NetError>),
+    /// The resolver could not be set up.
+    #[error("cannot set up the DNS client: {0}")]
+    Setup(Box<NetError>),
+    /// No answer in time (three times the source's `timeout`).
+    #[error("the DNS lookup timed out after {}", humantime::format_duration(*after))]
+    TimedOut {
+        /// How long the lookup was given.
+        after: Duration,
+    },
+    /// The name exists without SRV records, or does not exist.
+    #[error(
+        "no domain controller found: the name has no SRV records; check the domain name and the \
+         DNS server (a DC registers this record), or list the DCs in servers instead"
+    )]
+    NoRecords,
+    /// Any other DNS failure.
+    #[error("the DNS lookup failed: {0}")]
+    Failed(Box<NetError>),
+}
+
+/// Why a SRV target is not a host name that may become a URL's host ([`host_name()`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostNameError {
+    /// The empty name (the root).
+    #[error("it is empty")]
+    Empty,
+    /// Longer than DNS allows.
+    #[error("a host name is at most 253 bytes, this is {0}")]
+    TooLong(usize),
+    /// Two dots in a row, or a dot at an end.
+    #[error("it has an empty label")]
+    EmptyLabel,
+    /// A label longer than DNS allows.
+    #[error("a label is at most 63 bytes, one is {0}")]
+    LabelTooLong(usize),
+    /// Something else than letters, digits and hyphens in a label.
+    #[error("it is not a host name of letters, digits, hyphens and dots")]
+    NotLdh,
+    /// A label that starts or ends with a hyphen.
+    #[error("a label starts or ends with a hyphen")]
+    Hyphen,
+    /// A name that could pass for an IPv4 address.
+    #[error("its last label is all digits, like an IP address")]
+    AllDigits,
+}
+
+/// Why no URL could be made of a target whose host name passed ([`url()`]): the `url`
+/// crate refused a step, or the URL it made would name something else than that host.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    /// The target is not a host name.
+    #[error(transparent)]
+    HostName(#[from] HostNameError),
+    /// The fixed URL the target's is built from does not parse.
+    #[error("cannot start the URL {fixed}: {cause}")]
+    Start {
+        /// The fixed URL.
+        fixed: &'static str,
+        /// Why.
+        cause: url::ParseError,
+    },
+    /// The `url` crate refused the host.
+    #[error("it is not a URL's host: {0}")]
+    Host(url::ParseError),
+    /// The `url` crate refused the port.
+    #[error("the URL cannot carry a port")]
+    Port,
+    /// The URL made does not parse back.
+    #[error("{text:?} is not a URL: {cause}")]
+    Reparse {
+        /// The URL made.
+        text: String,
+        /// Why.
+        cause: url::ParseError,
+    },
+    /// The URL made, parsed back, names more or other than the host and port.
+    #[error("the URL {text:?} would not name {host:?} alone")]
+    NotAlone {
+        /// The URL made.
+        text: String,
+        /// The host it should name.
+        host: String,
+    },
 }
 
 impl Discover {
@@ -80,19 +195,15 @@ impl Discover {
     /// Looks the DCs up within `timeout` and returns their URLs in the order to try them.
     pub fn servers(&self, starttls: bool, timeout: Duration) -> Result<Vec<String>, Error> {
         let record = self.record();
-        let error = |reason: String| Error {
+        let error = |reason: Reason| Error {
             domain: self.domain.clone(),
             record: record.clone(),
             reason,
         };
-        let found = lookup(&record, self.dns_server, timeout).map_err(error)?;
+        let found = lookup(&record, self.dns_server, timeout).map_err(|e| error(e.into()))?;
         let (found, refused) = usable(found, &self.domain, &record);
         if found.is_empty() {
-            return Err(error(format!(
-                "no domain controller found: the record has no usable target{}; check the domain \
-                 name, or list the DCs in servers instead",
-                refusals(&refused)
-            )));
+            return Err(error(Reason::NoUsableTarget { refused }));
         }
         let mut ordered = order(found, &mut random);
         ordered.truncate(MAX_TARGETS);
@@ -130,7 +241,7 @@ fn usable(targets: Vec<Target>, domain: &str, record: &str) -> (Vec<Target>, Vec
         .into_iter()
         .filter(|t| {
             let reason = match host_name(&t.host) {
-                Err(reason) => reason,
+                Err(reason) => reason.to_string(),
                 Ok(host) => {
                     let host = host.to_ascii_lowercase();
                     if host == domain || host.ends_with(&format!(".{domain}")) {
@@ -169,34 +280,28 @@ fn refusals(refused: &[String]) -> String {
 /// the host there (`:` a port, `@` user information, `/`, `?`, `#` a path, query or fragment)
 /// or be escaped or rewritten on the way, so that the URL would name another server than
 /// the one checked against the domain. An IDNA name qualifies in its ASCII (`xn--`) form.
-pub fn host_name(name: &str) -> Result<&str, String> {
+pub fn host_name(name: &str) -> Result<&str, HostNameError> {
     if name.is_empty() {
-        return Err("it is empty".into());
+        return Err(HostNameError::Empty);
     }
     if name.len() > 253 {
-        return Err(format!(
-            "a host name is at most 253 bytes, this is {}",
-            name.len()
-        ));
+        return Err(HostNameError::TooLong(name.len()));
     }
     for label in name.split('.') {
         if label.is_empty() {
-            return Err("it has an empty label".into());
+            return Err(HostNameError::EmptyLabel);
         }
         if label.len() > 63 {
-            return Err(format!(
-                "a label is at most 63 bytes, one is {}",
-                label.len()
-            ));
+            return Err(HostNameError::LabelTooLong(label.len()));
         }
         if !label
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            return Err("it is not a host name of letters, digits, hyphens and dots".into());
+            return Err(HostNameError::NotLdh);
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err("a label starts or ends with a hyphen".into());
+            return Err(HostNameError::Hyphen);
         }
     }
     if name
@@ -204,7 +309,7 @@ pub fn host_name(name: &str) -> Result<&str, String> {
         .next()
         .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err("its last label is all digits, like an IP address".into());
+        return Err(HostNameError::AllDigits);
     }
     Ok(name)
 }
@@ -233,22 +338,21 @@ pub fn urls(targets: &[Target], starttls: bool) -> Vec<String> {
 /// (checked by [`host_name()`] again, whoever calls this) and the port, and then parsed back
 /// as [`super::connect()`] will parse it, so that the URL names exactly that host and port:
 /// text from DNS is never pasted into a URL.
-pub fn url(target: &Target, starttls: bool) -> Result<String, String> {
+pub fn url(target: &Target, starttls: bool) -> Result<String, UrlError> {
     let host = host_name(&target.host)?;
     let (fixed, port) = if starttls {
         ("ldap://placeholder.invalid", Some(target.port))
     } else {
         ("ldaps://placeholder.invalid", None)
     };
-    let mut built = Url::parse(fixed).map_err(|e| format!("cannot start the URL {fixed}: {e}"))?;
-    built
-        .set_host(Some(host))
-        .map_err(|e| format!("it is not a URL's host: {e}"))?;
-    built
-        .set_port(port)
-        .map_err(|()| "the URL cannot carry a port".to_owned())?;
+    let mut built = Url::parse(fixed).map_err(|cause| UrlError::Start { fixed, cause })?;
+    built.set_host(Some(host)).map_err(UrlError::Host)?;
+    built.set_port(port).map_err(|()| UrlError::Port)?;
     let text = String::from(built);
-    let back = Url::parse(&text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    let back = match Url::parse(&text) {
+        Ok(back) => back,
+        Err(cause) => return Err(UrlError::Reparse { text, cause }),
+    };
     let same = back.host() == Some(Host::Domain(host))
         && back.port() == port
         && back.username().is_empty()
@@ -257,7 +361,10 @@ pub fn url(target: &Target, starttls: bool) -> Result<String, String> {
         && back.query().is_none()
         && back.fragment().is_none();
     if !same {
-        return Err(format!("the URL {text:?} would not name {host:?} alone"));
+        return Err(UrlError::NotAlone {
+            text,
+            host: host.to_owned(),
+        });
     }
     Ok(text)
 }
@@ -269,11 +376,11 @@ fn lookup(
     record: &str,
     server: Option<SocketAddr>,
     timeout: Duration,
-) -> Result<Vec<Target>, String> {
+) -> Result<Vec<Target>, LookupError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the DNS client: {e}"))?;
+        .map_err(LookupError::Runtime)?;
     rt.block_on(async {
         let provider = TokioRuntimeProvider::default();
         let mut builder = match server {
@@ -287,33 +394,24 @@ fn lookup(
                     provider,
                 )
             }
-            None => Resolver::builder(provider)
-                .map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?,
+            None => {
+                Resolver::builder(provider).map_err(|e| LookupError::SystemConfig(Box::new(e)))?
+            }
         };
         let options = builder.options_mut();
         options.timeout = timeout;
         options.attempts = 2;
         let resolver = builder
             .build()
-            .map_err(|e| format!("cannot set up the DNS client: {e}"))?;
+            .map_err(|e| LookupError::Setup(Box::new(e)))?;
         let answer =
             match tokio::time::timeout(timeout * 3, resolver.lookup(record, RecordType::SRV)).await
             {
-                Err(_) => {
-                    return Err(format!(
-                        "the DNS lookup timed out after {}",
-                        humantime::format_duration(timeout * 3)
-                    ));
-                }
+                Err(_) => return Err(LookupError::TimedOut { after: timeout * 3 }),
                 Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => {
-                    return Err(
-                        "no domain controller found: the name has no SRV records; check the \
-                     domain name and the DNS server (a DC registers this record), or list the DCs \
-                     in servers instead"
-                            .into(),
-                    );
+                    return Err(LookupError::NoRecords);
                 }
-                Ok(Err(e)) => return Err(format!("the DNS lookup failed: {e}")),
+                Ok(Err(e)) => return Err(LookupError::Failed(Box::new(e))),
                 Ok(Ok(answer)) => answer,
             };
         Ok(answer

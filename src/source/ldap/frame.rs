@@ -9,8 +9,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 /// negotiation can say): the message bounds of the wire apply to what it unseals.
 pub const MAX_RECEIVE: u32 = 0x00ff_ffff;
 
-/// Why a message could not be framed. The wire and the Kerberos bind still report their
-/// failures as sentences, so it turns into one where they need it.
+/// Why a message could not be framed: part of the wire's and the Kerberos bind's own errors,
+/// whichever was reading.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum Error {
     /// The first byte is not a SEQUENCE's.
@@ -36,12 +36,6 @@ pub(super) enum Error {
     /// The server closed the connection in the middle (what that means, for this exchange).
     #[error("{0}")]
     Closed(String),
-}
-
-impl From<Error> for String {
-    fn from(e: Error) -> Self {
-        e.to_string()
-    }
 }
 
 /// One LDAP message's BER header: the SEQUENCE tag and its definite length.

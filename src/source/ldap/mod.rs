@@ -18,6 +18,7 @@
 mod connect;
 mod diagnose;
 pub mod discover;
+mod driver;
 pub mod exchange;
 mod frame;
 pub mod kerberos;
@@ -33,7 +34,7 @@ use tracing::info;
 
 use crate::rules::Entry;
 use crate::secret::{self, PasswordSource, Secret};
-pub use connect::{Connection, connect};
+pub use connect::{Connection, Unusable, connect};
 pub use search::{Attributes, SearchStats, is_attribute};
 pub use wire::Limits;
 
@@ -159,11 +160,11 @@ pub enum Error {
         /// The source.
         source_name: String,
         /// What went wrong, with the fix.
-        reason: String,
+        reason: kerberos::Failure,
     },
     /// No server could be connected to and bound.
-    #[error("no directory server could be used: {}", .0.join("; "))]
-    NoServer(Vec<String>),
+    #[error("no directory server could be used: {}", connect::unusable(.0))]
+    NoServer(Vec<connect::Unusable>),
     /// `discover` found no domain controller.
     #[error(transparent)]
     Discover(#[from] discover::Error),
@@ -180,28 +181,56 @@ pub enum Error {
         /// The search base.
         base: String,
         /// What went wrong.
-        reason: String,
+        reason: Reason,
     },
 }
 
-/// What the LDAP library (ldap3 or its BER parser) panicked on, if it did: a malformed message
-/// from the server, which then fails the search as an incomplete result.
-static LIBRARY_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+/// Why a search stopped short: the part of [`Error::Search`] that says what the server did,
+/// kept typed where a part of rcptsync found it (a bound on an entry's values, the wire
+/// cutting the connection), and a sentence where the search composed one.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Reason(Why);
 
-/// Keeps the panic at `file:line` for the search error when it happened inside the LDAP
-/// library (its parsers panic on some malformed server messages); the panic hook then prints
-/// nothing, and the error names the cause once. False for any other panic (a bug to report).
-pub fn library_panic(file: &str, line: u32, message: &str) -> bool {
-    let library = ["/ldap3-", "/lber-"]
-        .iter()
-        .any(|crate_dir| file.contains(crate_dir));
-    if library && let Ok(mut slot) = LIBRARY_PANIC.lock() {
-        let name = file.rsplit('/').next().unwrap_or(file);
-        slot.get_or_insert(format!(
-            "the server sent a message the LDAP library cannot parse ({message} at {name}:{line})"
-        ));
+/// What [`Reason`] holds.
+#[derive(Debug, thiserror::Error)]
+enum Why {
+    /// A result code, the paging, a bound on entries or ranges, said where it was found.
+    #[error("{0}")]
+    Said(String),
+    /// An entry's values exceed a bound (boxed: it is the largest, and rare).
+    #[error(transparent)]
+    Values(Box<search::ValueBound>),
+    /// The wire cut the connection (a bound reached, a failed TLS or Kerberos session).
+    #[error("{0}")]
+    Cut(std::sync::Arc<wire::Cut>),
+    /// ldap3's driver panicked on a message from the server.
+    #[error(transparent)]
+    Panic(driver::Panic),
+}
+
+impl From<String> for Reason {
+    fn from(said: String) -> Self {
+        Self(Why::Said(said))
     }
-    library
+}
+
+impl From<search::ValueBound> for Reason {
+    fn from(bound: search::ValueBound) -> Self {
+        Self(Why::Values(Box::new(bound)))
+    }
+}
+
+impl From<std::sync::Arc<wire::Cut>> for Reason {
+    fn from(cut: std::sync::Arc<wire::Cut>) -> Self {
+        Self(Why::Cut(cut))
+    }
+}
+
+impl From<driver::Panic> for Reason {
+    fn from(panic: driver::Panic) -> Self {
+        Self(Why::Panic(panic))
+    }
 }
 
 /// Turns an ldap3 error into a sentence. (TLS is rcptsync's own, in the wire: a refused
@@ -277,23 +306,23 @@ fn result_name(rc: u32) -> String {
 }
 
 /// An incomplete search on `url`.
-fn failure(url: &str, base: &str, reason: String) -> Error {
+fn failure(url: &str, base: &str, reason: impl Into<Reason>) -> Error {
     Error::Search {
         server: url.to_owned(),
         base: base.to_owned(),
-        reason,
+        reason: reason.into(),
     }
 }
 
 fn self_error(url: &str, base: &str, e: &LdapError) -> Error {
-    Error::Search {
-        server: url.to_owned(),
-        base: base.to_owned(),
-        reason: match e {
+    failure(
+        url,
+        base,
+        match e {
             LdapError::LdapResult { result } => describe_result(result.rc, &result.text),
             _ => describe_error(e),
         },
-    }
+    )
 }
 
 /// Reads every recipient entry of one LDAP source over `connection` (from [`connect()`]),

@@ -31,7 +31,7 @@ impl<'a> Reader<'a> {
     fn fail(&self, cause: impl Into<Cause>) -> Error {
         Error {
             source_name: self.name.to_owned(),
-            cause: cause.into(),
+            cause: Box::new(cause.into()),
         }
     }
 
