@@ -53,6 +53,7 @@ pub mod receive;
 pub mod rules;
 pub mod secret;
 pub mod source;
+pub mod table;
 pub mod tls;
 pub mod transport;
 pub mod verify;

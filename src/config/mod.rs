@@ -17,47 +17,8 @@ use crate::install;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
 pub use crate::source::{Source, SourceKind};
+pub use crate::table::Error;
 use crate::transport::Gateway;
-
-/// A config that cannot be used; always a usage error (exit 2).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The file could not be read (the message names it).
-    #[error(transparent)]
-    Read(#[from] std::io::Error),
-    /// The file is not valid TOML or has unknown or mistyped keys.
-    #[error("{}: {cause}", path.display())]
-    Parse {
-        /// The config file.
-        path: PathBuf,
-        /// The TOML error, with line and key.
-        cause: toml::de::Error,
-    },
-    /// A mistake inside a `[[source]]` table, at its key's line.
-    #[error("{}: line {line}: in this [[source]] (kind = {kind:?}): {message}\n  {text}", path.display())]
-    Source {
-        /// The config file.
-        path: PathBuf,
-        /// The line of the mistake (1-based).
-        line: usize,
-        /// The source's kind.
-        kind: String,
-        /// What serde/TOML says is wrong.
-        message: String,
-        /// The line as written.
-        text: String,
-    },
-    /// A key has a value that cannot work.
-    #[error("{}: {key}: {message}", path.display())]
-    Invalid {
-        /// The config file.
-        path: PathBuf,
-        /// The key, as written in the file (`recipients.extra`).
-        key: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-}
 
 /// A checked configuration.
 #[derive(Debug)]
@@ -206,7 +167,7 @@ impl Config {
                 cause,
             })
         })?;
-        check::Checker { path, text }.check(raw)
+        crate::table::Checker { path, text }.check(raw)
     }
 }
 

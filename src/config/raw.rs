@@ -1,124 +1,14 @@
 //! The configuration file as written, with the defaults of absent keys filled in: serde
-//! types, no I/O, no interpretation.
+//! types, no I/O, no interpretation. [`super::Config`] turns this into checked values.
 //!
-//! Every table denies unknown keys, so a typo (`exclude_domain`) is an error naming the key
-//! and the line instead of a silently ignored safety setting. [`super::Config`] turns this into
-//! checked values.
-//!
-//! These types are also the configuration reference: each key's doc comment is what the
-//! README's tables (and so rcptsync.toml(5)) say about it, and each default is written once,
-//! as the TOML a user would write, in the `table!` that defines the key. The defaults are
-//! applied by deserializing that text exactly as a value in the file would be, and the README
-//! shows that same text (`tests/it/docs.rs` generates the tables from [`Key`]s).
+//! These types are also the configuration reference (see [`crate::table`]): each key's doc
+//! comment is what the README's tables (and so rcptsync.toml(5)) say about it, and its
+//! default is written once, in the `table!` that defines the key.
 
 use serde::Deserialize;
 
-/// One key of the configuration reference: a row of a README table.
-#[derive(Debug)]
-pub struct Key {
-    /// The key as written in the file.
-    pub name: &'static str,
-    /// What it does, in Markdown: the field's doc comment, a line per `///` line.
-    pub doc: &'static str,
-    /// The default as the TOML a user would write (`"30m"`, `1000`, `false`), applied when
-    /// the key is absent; None when absence has a meaning of its own ([`Key::default_text`]).
-    pub default: Option<&'static str>,
-    /// What the default column says besides the TOML default, or instead of it: what an
-    /// absent key means ("anonymous", "(required)"), or the default in other words
-    /// ("(256 MiB)"). Empty when there is nothing to say.
-    pub default_text: &'static str,
-}
-
-impl Key {
-    /// The TOML default of the key `name` among `keys`: for a command-line option that must
-    /// default to the same value as a config key (`receive --max-bytes`, `[install].max_bytes`).
-    pub fn default_of(keys: &[Key], name: &str) -> Option<&'static str> {
-        keys.iter().find(|k| k.name == name)?.default
-    }
-}
-
-/// A key's default, deserialized from its TOML text as the same key in the file would be.
-/// Only a default that is not valid for its own key fails, which the tests would show.
-fn default<T: serde::de::DeserializeOwned, E: serde::de::Error>(
-    key: &str,
-    text: &str,
-) -> Result<T, E> {
-    toml::de::ValueDeserializer::parse(text)
-        .and_then(T::deserialize)
-        .map_err(|e| E::custom(format!("the default of {key} ({text}) is not valid: {e}")))
-}
-
-/// Defines a table's struct, its [`Key`]s (`KEYS`) and its `Deserialize`, from one list of
-/// fields. Each field is a key of the reference:
-///
-/// ```text
-/// /// The meaning (the README's text, Markdown).
-/// #[default_text = "what an absent key means"]   // optional
-/// key: Type = toml_default,                       // `= toml_default` optional
-/// ```
-///
-/// A key with a TOML default has type `Type` (absent, it gets the default); one without is
-/// required, unless `Type` is an `Option`. Fields in a leading `[ ... ]` are keys documented
-/// in another table (a source's `name`, in [`SOURCE`]): in the struct, not in `KEYS`.
-macro_rules! table {
-    (
-        $(#[doc = $table_doc:literal])*
-        pub struct $name:ident {
-            $([ $( $(#[doc = $other_doc:literal])* $other:ident : $other_ty:ty ),* $(,)? ])?
-            $(
-                $(#[doc = $doc:literal])*
-                $(#[default_text = $text:literal])?
-                $key:ident : $ty:ty $(= $default:tt)?
-            ),* $(,)?
-        }
-    ) => {
-        $(#[doc = $table_doc])*
-        #[derive(Debug)]
-        pub struct $name {
-            $($( $(#[doc = $other_doc])* pub $other: $other_ty, )*)?
-            $( $(#[doc = $doc])* pub $key: $ty, )*
-        }
-
-        impl $name {
-            /// The table's keys in the configuration reference, in the struct's order.
-            pub const KEYS: &[Key] = &[$(Key {
-                name: stringify!($key),
-                doc: concat!($($doc, "\n"),*),
-                default: table!(@some $(stringify!($default))?),
-                default_text: concat!($($text)?),
-            }),*];
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                // The table as written, a key with a default optional. Named as the table,
-                // so that serde's messages ("expected struct Ldap") name it as before.
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct $name {
-                    $($( $other: $other_ty, )*)?
-                    $( $key: table!(@written $ty $(, $default)?), )*
-                }
-                let written = $name::deserialize(deserializer)?;
-                Ok(Self {
-                    $($( $other: written.$other, )*)?
-                    $( $key: table!(@value D, $key, written.$key $(, $default)?), )*
-                })
-            }
-        }
-    };
-    (@some) => { None };
-    (@some $text:expr) => { Some($text) };
-    (@written $ty:ty) => { $ty };
-    (@written $ty:ty, $default:tt) => { Option<$ty> };
-    (@value $d:ident, $key:ident, $written:expr) => { $written };
-    (@value $d:ident, $key:ident, $written:expr, $default:tt) => {
-        match $written {
-            Some(value) => value,
-            None => default::<_, $d::Error>(stringify!($key), stringify!($default))?,
-        }
-    };
-}
+pub use crate::table::Key;
+use crate::table::table;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]

@@ -1,36 +1,20 @@
 //! Turning the raw TOML values into checked ones: every check that needs no network, with
 //! the key named in each message, and relative paths resolved against the config file. This
-//! file holds the checker, the whole-file checks and the small tables; each larger table has
-//! a file of its own ([`source`], [`recipients`], [`gateway`], [`install`]).
+//! file holds the whole-file checks and the small tables, as methods of [`Checker`]; each
+//! larger table has a file of its own ([`source`], [`recipients`], [`gateway`], [`install`]).
 
 mod gateway;
 mod install;
 mod recipients;
 mod source;
 
-use std::path::{Path, PathBuf};
-
 use super::raw;
 use super::{Config, DomainSetting, Error, Output, Recipients, Source, SourceKind};
 use crate::rules::address;
 use crate::rules::guard::Limits;
-
-/// Turns raw values into checked ones, remembering the file for messages.
-pub(super) struct Checker<'a> {
-    pub(super) path: &'a Path,
-    /// The file's text, to find the line of a key (see [`Checker::source_key`]).
-    pub(super) text: &'a str,
-}
+use crate::table::Checker;
 
 impl Checker<'_> {
-    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Invalid {
-            path: self.path.to_owned(),
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-
     /// `source.KEY` with the line of `key` in the `index`th `[[source]]` (or of its `kind`
     /// when `key` is absent), for the checks that involve several keys. serde loses the
     /// spans inside the `kind`-tagged source tables, so the text is parsed again for them.
@@ -59,25 +43,6 @@ impl Checker<'_> {
             Some(n) => format!("line {n}: source.{key}"),
             None => format!("source.{key}"),
         }
-    }
-
-    /// Resolves a path from the file against the config file's directory.
-    fn resolve(&self, value: &str) -> PathBuf {
-        let base = self.path.parent().unwrap_or(Path::new("."));
-        base.join(value)
-    }
-
-    /// A duration such as "30s" or "10m"; zero is refused.
-    fn duration(&self, key: &str, text: &str) -> Result<std::time::Duration, Error> {
-        humantime::parse_duration(text)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                self.invalid(
-                    key,
-                    format!("{text:?} is not a duration such as \"30s\" or \"10m\""),
-                )
-            })
     }
 
     fn address(&self, key: &str, value: &str) -> Result<String, Error> {
