@@ -14,6 +14,7 @@ pub mod raw;
 use std::path::{Path, PathBuf};
 
 use crate::install;
+pub use crate::map::Output;
 use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
 pub use crate::source::{Source, SourceKind};
@@ -141,15 +142,6 @@ pub struct Recipients {
     pub extra: Vec<String>,
     /// `internal_relay`: domains opened with an `@domain` line (lower case, exact names).
     pub internal_relay: std::collections::BTreeSet<String>,
-}
-
-/// The `[output]` table, checked.
-#[derive(Debug, Clone)]
-pub struct Output {
-    /// The text map.
-    pub path: PathBuf,
-    /// The value written after every address.
-    pub value: String,
 }
 
 impl Config {

@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 
+pub use crate::map::config::Output;
 pub use crate::table::Key;
 use crate::table::table;
 
@@ -266,17 +267,6 @@ pub enum Domains {
     List(Vec<String>),
     /// A keyword; only "exchange" is valid.
     Keyword(String),
-}
-
-table! {
-    /// `[output]`.
-    pub struct Output {
-        /// the Postfix text map to write; its directory is created if missing
-        #[default_text = "(required)"]
-        path: String,
-        /// the right-hand side of every line (one word)
-        value: String = "OK",
-    }
 }
 
 table! {

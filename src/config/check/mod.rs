@@ -9,7 +9,7 @@ mod recipients;
 mod source;
 
 use super::raw;
-use super::{Config, DomainSetting, Error, Output, Recipients, Source, SourceKind};
+use super::{Config, DomainSetting, Error, Recipients, Source, SourceKind};
 use crate::rules::address;
 use crate::rules::guard::Limits;
 use crate::table::Checker;
@@ -178,27 +178,6 @@ impl Checker<'_> {
                 .collect::<Result<Vec<_>, _>>()?,
             install,
             metrics,
-        })
-    }
-
-    fn output(&self, raw: raw::Output) -> Result<Output, Error> {
-        if raw.path.is_empty() {
-            return Err(self.invalid("output.path", "empty path"));
-        }
-        if raw.value.is_empty()
-            || raw
-                .value
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(self.invalid(
-                "output.value",
-                format!("{:?}: the map value must be one non-empty word without spaces (Postfix needs a non-empty value; \"OK\" is usual)", raw.value),
-            ));
-        }
-        Ok(Output {
-            path: self.resolve(&raw.path),
-            value: raw.value,
         })
     }
 
