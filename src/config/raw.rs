@@ -10,6 +10,7 @@ use serde::Deserialize;
 pub use crate::map::config::Output;
 pub use crate::table::Key;
 use crate::table::table;
+pub use crate::transport::config::Gateway;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -282,33 +283,6 @@ table! {
         canaries: Vec<String> = [],
         /// the longest `extract` goes without a full search (see below)
         full_every: String = "1h",
-    }
-}
-
-table! {
-    /// One `[[gateway]]`.
-    pub struct Gateway {
-        /// label in reports and in the push record
-        #[default_text = "(required)"]
-        name: String,
-        /// the gateway's host name or address
-        #[default_text = "(required)"]
-        host: String,
-        /// its SSH port
-        port: u16 = 22,
-        /// the receiving account (e.g. `postrelay`)
-        #[default_text = "(required)"]
-        user: String,
-        /// the private key
-        #[default_text = "ssh's default"]
-        identity_file: Option<String>,
-        /// the file holding the gateway's host key
-        #[default_text = "ssh's default"]
-        known_hosts: Option<String>,
-        /// the longest one push to this gateway may take, from connecting to the receiver's
-        /// answer; then ssh is stopped and the gateway is reported as timed out (the others go
-        /// on)
-        timeout: String = "10m",
     }
 }
 
