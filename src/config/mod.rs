@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use crate::install;
 pub use crate::map::Output;
-use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
 use crate::rules::guard::Limits;
+pub use crate::rules::{DomainSetting, Recipients};
 pub use crate::source::{Source, SourceKind};
 pub use crate::table::Error;
 use crate::transport::Gateway;
@@ -115,33 +115,6 @@ impl Config {
             )
         })
     }
-}
-
-/// Where the accepted domains come from.
-#[derive(Debug, Clone)]
-pub enum DomainSetting {
-    /// Listed in the config.
-    Listed(AcceptedDomains),
-    /// Read from the first LDAP or Graph source: Exchange's accepted-domain objects in AD, or
-    /// the tenant's verified Email domains.
-    Exchange,
-}
-
-/// The `[recipients]` table, checked.
-#[derive(Debug, Clone)]
-pub struct Recipients {
-    /// Accepted domains.
-    pub domains: DomainSetting,
-    /// Excluded domains.
-    pub excluded: ExcludedDomains,
-    /// Skip entries that require authenticated senders.
-    pub skip_auth_required: bool,
-    /// Also take `mail`.
-    pub use_mail_attribute: bool,
-    /// Extra addresses, already normalized.
-    pub extra: Vec<String>,
-    /// `internal_relay`: domains opened with an `@domain` line (lower case, exact names).
-    pub internal_relay: std::collections::BTreeSet<String>,
 }
 
 impl Config {

@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 pub use crate::map::config::Output;
+pub use crate::rules::config::{Domains, Recipients, Safety};
 pub use crate::table::Key;
 use crate::table::table;
 pub use crate::transport::config::Gateway;
@@ -32,13 +33,6 @@ pub struct Config {
     pub install: Option<Install>,
     /// `[metrics]`: where each run leaves its node-exporter textfile.
     pub metrics: Option<Metrics>,
-}
-
-impl Safety {
-    /// `[safety]` when the file has none: every key's default.
-    pub fn defaults() -> Result<Self, toml::de::Error> {
-        toml::from_str("")
-    }
 }
 
 table! {
@@ -224,65 +218,6 @@ table! {
         /// (`klist -k KEYTAB` lists them)
         #[default_text = "(none)"]
         principal: Option<String>,
-    }
-}
-
-table! {
-    /// `[recipients]`.
-    pub struct Recipients {
-        /// accepted domains, exact and case-insensitive; `*.example.com` accepts subdomains of
-        /// example.com. `"exchange"` reads them from the first LDAP or Graph source: from an LDAP
-        /// source, Exchange's accepted domains in the Configuration partition (Authoritative and
-        /// InternalRelay ones, the InternalRelay ones open as in `internal_relay`; ExternalRelay
-        /// domains are not exported); from a Graph source, the tenant's verified domains that
-        /// support Email; `-v` lists them
-        #[default_text = "(required)"]
-        domains: Domains,
-        /// regular expressions, anchored to the whole domain (`legacy\.example\.com` does not
-        /// match `legacy.example.com.evil.net`), case-insensitive
-        exclude_domains: Vec<String> = [],
-        /// drop entries with `msExchRequireAuthToSendTo: TRUE` (Exchange refuses external
-        /// senders for them anyway)
-        skip_auth_required: bool = true,
-        /// also take `mail` (for directories without Exchange)
-        use_mail_attribute: bool = false,
-        /// addresses always added (validated; not subject to the domain rules)
-        extra: Vec<String> = [],
-        /// accepted domains whose recipients are not all in the directory (Exchange's
-        /// InternalRelay, a shared address space during a migration or a merger): the map gets
-        /// one `@domain` line for each, Postfix's wild-card, so that the gateway accepts every
-        /// address there and Exchange relays the ones it does not know. Exact names, each also an
-        /// accepted domain. With `domains = "exchange"` an LDAP source opens InternalRelay domains
-        /// (and Authoritative ones whose AddressBookEnabled is off) by itself; list them here for
-        /// other sources and for Graph. The gateway must list them too
-        /// (`[install].internal_relay_domains`)
-        internal_relay: Vec<String> = [],
-    }
-}
-
-/// `domains = [...]` or `domains = "exchange"`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Domains {
-    /// Accepted domains listed in the config.
-    List(Vec<String>),
-    /// A keyword; only "exchange" is valid.
-    Keyword(String),
-}
-
-table! {
-    /// `[safety]`.
-    pub struct Safety {
-        /// refuse a map with fewer recipients (an empty map is always refused)
-        min_recipients: usize = 1,
-        /// refuse a change that removes more addresses than this
-        max_removed: usize = 500,
-        /// refuse a change that removes more than this share of the current map
-        max_removed_percent: f64 = 10,
-        /// addresses that must be in every map (not ones in `extra`: those are always there)
-        canaries: Vec<String> = [],
-        /// the longest `extract` goes without a full search (see below)
-        full_every: String = "1h",
     }
 }
 

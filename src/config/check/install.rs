@@ -4,6 +4,7 @@ use super::super::{Error, raw};
 use super::Checker;
 use crate::install::{self, CdbWriter, Reload};
 use crate::postfix::{MapSpec, MapType};
+use crate::rules::config::open_domains;
 
 impl Checker<'_> {
     pub(super) fn install(&self, raw: raw::Install) -> Result<install::Settings, Error> {
@@ -63,7 +64,8 @@ impl Checker<'_> {
             reload,
             cdb_writer,
             max_bytes: raw.max_bytes,
-            internal_relay_domains: self.open_domains(
+            internal_relay_domains: open_domains(
+                self,
                 "install.internal_relay_domains",
                 &raw.internal_relay_domains,
             )?,

@@ -1,16 +1,13 @@
 //! Turning the raw TOML values into checked ones: every check that needs no network, with
 //! the key named in each message, and relative paths resolved against the config file. This
 //! file holds the whole-file checks and the small tables, as methods of [`Checker`]; each
-//! larger table has a file of its own ([`source`], [`recipients`], [`install`]).
+//! larger table has a file of its own ([`source`], [`install`]).
 
 mod install;
-mod recipients;
 mod source;
 
 use super::raw;
 use super::{Config, DomainSetting, Error, Recipients, Source, SourceKind};
-use crate::rules::address;
-use crate::rules::guard::Limits;
 use crate::table::Checker;
 
 impl Checker<'_> {
@@ -44,10 +41,6 @@ impl Checker<'_> {
         }
     }
 
-    fn address(&self, key: &str, value: &str) -> Result<String, Error> {
-        address::normalize(value).map_err(|e| self.invalid(key, format!("{value:?}: {e}")))
-    }
-
     pub(super) fn check(&self, raw: raw::Config) -> Result<Config, Error> {
         let mut sources: Vec<Source> = Vec::new();
         for (index, source) in raw.source.into_iter().enumerate() {
@@ -70,9 +63,13 @@ impl Checker<'_> {
             }
             sources.push(Source { name, kind });
         }
+        // `domains = "exchange"` needs a source that can read the accepted domains.
+        let directory = sources
+            .iter()
+            .any(|s| matches!(s.kind, SourceKind::Ldap(_) | SourceKind::Graph(_)));
         let recipients = raw
             .recipients
-            .map(|r| self.recipients(r, &sources))
+            .map(|r| self.recipients(r, directory))
             .transpose()?;
         let output = raw.output.map(|o| self.output(o)).transpose()?;
         let install = raw.install.map(|i| self.install(i)).transpose()?;
@@ -110,23 +107,7 @@ impl Checker<'_> {
             }
             None => None,
         };
-        let raw_safety = match raw.safety {
-            Some(safety) => safety,
-            None => raw::Safety::defaults().map_err(|cause| Error::Parse {
-                path: self.path.to_owned(),
-                cause,
-            })?,
-        };
-        let full_every = humantime::parse_duration(&raw_safety.full_every).map_err(|_| {
-            self.invalid(
-                "safety.full_every",
-                format!(
-                    "{:?} is not a duration such as \"1h\" or \"30m\"",
-                    raw_safety.full_every
-                ),
-            )
-        })?;
-        let safety = self.safety(raw_safety)?;
+        let (safety, full_every) = self.safety(raw.safety)?;
         for (i, gateway) in raw.gateway.iter().enumerate() {
             if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
                 return Err(self.invalid(
@@ -177,29 +158,6 @@ impl Checker<'_> {
                 .collect::<Result<Vec<_>, _>>()?,
             install,
             metrics,
-        })
-    }
-
-    fn safety(&self, raw: raw::Safety) -> Result<Limits, Error> {
-        if !(0.0..=100.0).contains(&raw.max_removed_percent) {
-            return Err(self.invalid(
-                "safety.max_removed_percent",
-                format!(
-                    "{} is not a percentage between 0 and 100",
-                    raw.max_removed_percent
-                ),
-            ));
-        }
-        let canaries = raw
-            .canaries
-            .iter()
-            .map(|a| self.address("safety.canaries", a))
-            .collect::<Result<_, _>>()?;
-        Ok(Limits {
-            min_recipients: raw.min_recipients,
-            max_removed: raw.max_removed,
-            max_removed_percent: raw.max_removed_percent,
-            canaries,
         })
     }
 }

@@ -33,9 +33,7 @@ impl Checker<'_> {
             (None, Some(domain)) => {
                 let domain = domain.trim_end_matches('.').to_owned();
                 if domain.is_empty()
-                    || self
-                        .address("source.discover", &format!("x@{domain}"))
-                        .is_err()
+                    || crate::rules::address::normalize(&format!("x@{domain}")).is_err()
                 {
                     return Err(self.invalid(
                         self.source_key(index, "discover"),
