@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 
+pub use crate::install::config::Install;
 pub use crate::map::config::Output;
 pub use crate::rules::config::{Domains, Recipients, Safety};
 pub use crate::table::Key;
@@ -218,34 +219,5 @@ table! {
         /// (`klist -k KEYTAB` lists them)
         #[default_text = "(none)"]
         principal: Option<String>,
-    }
-}
-
-table! {
-    /// `[install]`.
-    pub struct Install {
-        /// where `receive` leaves the map (`relay_recipients`, the payload as received); `apply`
-        /// takes exactly that file
-        spool: String = "/var/spool/rcptsync",
-        /// `TYPE:PATH` exactly as in `relay_recipient_maps`; TYPE is `hash`, `btree`, `cdb`,
-        /// `lmdb` or `texthash`
-        map: String = "lmdb:/etc/postfix/relay_recipients",
-        /// passed as `-c` to every `postmap`, `postconf` and `postfix` command
-        postfix_config_dir: String = "/etc/postfix",
-        /// `auto`: `postfix reload` only for texthash (the other types are picked up by the
-        /// daemons when the file is replaced); `always`; `never`
-        reload: String = "auto",
-        /// `native` writes cdb files itself (byte-identical to postmap's, keys without NUL);
-        /// `postmap` uses `postmap cdb:`
-        cdb_writer: String = "native",
-        // Far above any real directory (a million recipients make about 80 MB), far below what
-        // would hurt the gateway. `receive --max-bytes` defaults to it too.
-        /// the largest map `apply` reads; a larger file is refused before a byte of it is read
-        #[default_text = "(256 MiB)"]
-        max_bytes: u64 = 268435456,
-        /// the domains whose `@domain` wild-card line `apply` installs (shared address spaces:
-        /// see `[recipients].internal_relay`); a map that opens any other domain is refused, so
-        /// that whoever can write the spool cannot switch recipient checking off. Exact names
-        internal_relay_domains: Vec<String> = [],
     }
 }

@@ -1,9 +1,8 @@
 //! Turning the raw TOML values into checked ones: every check that needs no network, with
 //! the key named in each message, and relative paths resolved against the config file. This
-//! file holds the whole-file checks and the small tables, as methods of [`Checker`]; each
-//! larger table has a file of its own ([`source`], [`install`]).
+//! file holds the whole-file checks and `[metrics]`, as methods of [`Checker`]; the sources
+//! have a file of their own ([`source`]).
 
-mod install;
 mod source;
 
 use super::raw;
