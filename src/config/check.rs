@@ -1,66 +1,28 @@
 //! Turning the raw TOML values into checked ones: every check that needs no network, with
-//! the key named in each message, and relative paths resolved against the config file. This
-//! file holds the whole-file checks and `[metrics]`, as methods of [`Checker`]; the sources
-//! have a file of their own ([`source`]).
-
-mod source;
+//! the key named in each message, and relative paths resolved against the config file. Each
+//! stage checks its own tables (`impl Checker` in its `config.rs`); this file dispatches to
+//! them, checks `[metrics]` and what involves several tables (unique names, canaries against
+//! `extra` and the accepted domains).
 
 use super::raw;
 use super::{Config, DomainSetting, Error, Recipients, Source, SourceKind};
 use crate::table::Checker;
 
 impl Checker<'_> {
-    /// `source.KEY` with the line of `key` in the `index`th `[[source]]` (or of its `kind`
-    /// when `key` is absent), for the checks that involve several keys. serde loses the
-    /// spans inside the `kind`-tagged source tables, so the text is parsed again for them.
-    fn source_key(&self, index: usize, key: &str) -> String {
-        use toml::de::{DeTable, DeValue};
-        let line = || {
-            let root = DeTable::parse(self.text).ok()?;
-            let (_, sources) = root
-                .get_ref()
-                .iter()
-                .find(|(k, _)| *k.get_ref() == "source")?;
-            let DeValue::Array(sources) = sources.get_ref() else {
-                return None;
-            };
-            let DeValue::Table(table) = sources.get(index)?.get_ref() else {
-                return None;
-            };
-            let span = table
-                .iter()
-                .find(|(k, _)| *k.get_ref() == key)
-                .or_else(|| table.iter().find(|(k, _)| *k.get_ref() == "kind"))
-                .map(|(k, _)| k.span())?;
-            Some(self.text.get(..span.start)?.matches('\n').count() + 1)
-        };
-        match line() {
-            Some(n) => format!("line {n}: source.{key}"),
-            None => format!("source.{key}"),
-        }
-    }
-
     pub(super) fn check(&self, raw: raw::Config) -> Result<Config, Error> {
         let mut sources: Vec<Source> = Vec::new();
         for (index, source) in raw.source.into_iter().enumerate() {
-            let (name, kind) = match source {
-                raw::Source::Ldap(raw) => (
-                    raw.name.clone(),
-                    SourceKind::Ldap(Box::new(self.ldap(*raw, index)?)),
-                ),
-                raw::Source::Ldif(f) => (f.name, SourceKind::Ldif(self.resolve(&f.path))),
-                raw::Source::List(f) => (f.name, SourceKind::List(self.resolve(&f.path))),
-                raw::Source::Graph(raw) => (raw.name.clone(), SourceKind::Graph(self.graph(raw)?)),
-            };
-            if sources.iter().any(|s| s.name == name) {
+            let source = self.source(source, index)?;
+            if sources.iter().any(|s| s.name == source.name) {
                 return Err(self.invalid(
                     "source.name",
                     format!(
-                        "{name:?} is used by two sources; names label reports and must be unique"
+                        "{:?} is used by two sources; names label reports and must be unique",
+                        source.name
                     ),
                 ));
             }
-            sources.push(Source { name, kind });
+            sources.push(source);
         }
         // `domains = "exchange"` needs a source that can read the accepted domains.
         let directory = sources
