@@ -6,6 +6,11 @@
 //! in `extra` and `canaries` pass the same validator as directory values, `exclude_domains`
 //! must compile, the map value must be a single token. Relative paths are resolved against the
 //! directory of the config file, so a config and its data can move together.
+//!
+//! Each stage defines and checks its own tables beside its code (`src/*/config.rs`, with the
+//! toolkit of [`crate::table`]), and none imports this module; here are the loading, the whole
+//! file ([`raw::Config`]), `[metrics]` and the checks that involve several tables. The checked
+//! tables are re-exported, so that the commands take them all from here.
 
 mod check;
 pub mod legacy;
