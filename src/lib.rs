@@ -18,12 +18,14 @@
 //! - [`install`] receives it into the spool and installs it into Postfix ([`postfix`]);
 //!   [`verify`] checks the gateway from outside;
 //! - [`metrics`] leaves what each run did in a node-exporter textfile, for monitoring;
-//! - [`config`] is the checked TOML configuration, resolved into each stage's own types;
+//! - [`config`] is the checked TOML configuration, resolved into each stage's own types: each
+//!   stage defines and checks its own tables (its `config` module), with the toolkit of
+//!   [`table`];
 //! - [`cmd`] runs one job per subcommand; [`cli`] parses arguments and maps the outcome to
 //!   an exit code.
 //!
-//! Layers only import downwards: `cli` → `cmd` → `config` → the stages; a stage never
-//! imports `config`, `cmd` or `cli`.
+//! Layers only import downwards: `cli` → `cmd` → `config` → the stages → `table`; a stage
+//! never imports `config`, `cmd` or `cli`, and `table` imports no stage.
 //!
 //! # Privileges
 //!
@@ -53,6 +55,7 @@ pub mod receive;
 pub mod rules;
 pub mod secret;
 pub mod source;
+pub mod table;
 pub mod tls;
 pub mod transport;
 pub mod verify;

@@ -6,6 +6,11 @@
 //! in `extra` and `canaries` pass the same validator as directory values, `exclude_domains`
 //! must compile, the map value must be a single token. Relative paths are resolved against the
 //! directory of the config file, so a config and its data can move together.
+//!
+//! Each stage defines and checks its own tables beside its code (`src/*/config.rs`, with the
+//! toolkit of [`crate::table`]), and none imports this module; here are the loading, the whole
+//! file ([`raw::Config`]), `[metrics]` and the checks that involve several tables. The checked
+//! tables are re-exported, so that the commands take them all from here.
 
 mod check;
 pub mod legacy;
@@ -14,50 +19,12 @@ pub mod raw;
 use std::path::{Path, PathBuf};
 
 use crate::install;
-use crate::rules::domains::{AcceptedDomains, ExcludedDomains};
+pub use crate::map::Output;
 use crate::rules::guard::Limits;
+pub use crate::rules::{DomainSetting, Recipients};
 pub use crate::source::{Source, SourceKind};
+pub use crate::table::Error;
 use crate::transport::Gateway;
-
-/// A config that cannot be used; always a usage error (exit 2).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The file could not be read (the message names it).
-    #[error(transparent)]
-    Read(#[from] std::io::Error),
-    /// The file is not valid TOML or has unknown or mistyped keys.
-    #[error("{}: {cause}", path.display())]
-    Parse {
-        /// The config file.
-        path: PathBuf,
-        /// The TOML error, with line and key.
-        cause: toml::de::Error,
-    },
-    /// A mistake inside a `[[source]]` table, at its key's line.
-    #[error("{}: line {line}: in this [[source]] (kind = {kind:?}): {message}\n  {text}", path.display())]
-    Source {
-        /// The config file.
-        path: PathBuf,
-        /// The line of the mistake (1-based).
-        line: usize,
-        /// The source's kind.
-        kind: String,
-        /// What serde/TOML says is wrong.
-        message: String,
-        /// The line as written.
-        text: String,
-    },
-    /// A key has a value that cannot work.
-    #[error("{}: {key}: {message}", path.display())]
-    Invalid {
-        /// The config file.
-        path: PathBuf,
-        /// The key, as written in the file (`recipients.extra`).
-        key: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-}
 
 /// A checked configuration.
 #[derive(Debug)]
@@ -155,42 +122,6 @@ impl Config {
     }
 }
 
-/// Where the accepted domains come from.
-#[derive(Debug, Clone)]
-pub enum DomainSetting {
-    /// Listed in the config.
-    Listed(AcceptedDomains),
-    /// Read from the first LDAP or Graph source: Exchange's accepted-domain objects in AD, or
-    /// the tenant's verified Email domains.
-    Exchange,
-}
-
-/// The `[recipients]` table, checked.
-#[derive(Debug, Clone)]
-pub struct Recipients {
-    /// Accepted domains.
-    pub domains: DomainSetting,
-    /// Excluded domains.
-    pub excluded: ExcludedDomains,
-    /// Skip entries that require authenticated senders.
-    pub skip_auth_required: bool,
-    /// Also take `mail`.
-    pub use_mail_attribute: bool,
-    /// Extra addresses, already normalized.
-    pub extra: Vec<String>,
-    /// `internal_relay`: domains opened with an `@domain` line (lower case, exact names).
-    pub internal_relay: std::collections::BTreeSet<String>,
-}
-
-/// The `[output]` table, checked.
-#[derive(Debug, Clone)]
-pub struct Output {
-    /// The text map.
-    pub path: PathBuf,
-    /// The value written after every address.
-    pub value: String,
-}
-
 impl Config {
     /// Reads and checks the config at `path`.
     pub fn load(path: &Path) -> Result<Self, Error> {
@@ -206,7 +137,7 @@ impl Config {
                 cause,
             })
         })?;
-        check::Checker { path, text }.check(raw)
+        crate::table::Checker { path, text }.check(raw)
     }
 }
 

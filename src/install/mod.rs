@@ -2,7 +2,8 @@
 //! `apply` does as root with what it finds there: one streaming pass ([`build`]) that
 //! validates every line again ([`validate`]) and writes the new text (and with the native
 //! writer the cdb, [`cdb`]) beside the live map, then the swap ([`swap`]): postmap for the
-//! other types, a lookup in the new map, and the renames.
+//! other types, a lookup in the new map, and the renames. The `[install]` table that says
+//! where is defined and checked in [`config`].
 //!
 //! Security: [`spool`] is the only part the SSH account's forced command runs; it imports
 //! nothing of the configuration, the sources or the transport. Everything else here runs as
@@ -10,6 +11,7 @@
 
 pub mod build;
 pub mod cdb;
+pub mod config;
 pub mod spool;
 pub mod swap;
 pub mod validate;

@@ -2,9 +2,11 @@
 //! ([`keys`]), how two versions differ ([`diff`]), the wire format to the gateways
 //! ([`payload`]), content digests ([`digest`]), what the last full run was made from
 //! ([`state`]), the only way rcptsync ever replaces a live file ([`atomic`]) and how the small
-//! files another account may have replaced are read and written ([`nofollow`]).
+//! files another account may have replaced are read and written ([`nofollow`]); and the
+//! `[output]` table that says where the map goes ([`config`]).
 
 pub mod atomic;
+pub mod config;
 pub mod diff;
 pub mod digest;
 pub mod keys;
@@ -12,6 +14,15 @@ pub mod nofollow;
 pub mod payload;
 pub mod state;
 pub mod text;
+
+/// The `[output]` table, checked ([`config`]): the map `extract` writes and `push` sends.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The text map.
+    pub path: std::path::PathBuf,
+    /// The value written after every address.
+    pub value: String,
+}
 
 /// `path` with `suffix` appended to its file name (`map` + `.lock`): the files rcptsync keeps
 /// beside a map.

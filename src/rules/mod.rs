@@ -7,9 +7,11 @@
 //! accounts). Every address is validated strictly ([`address`]), then kept only when its domain
 //! is accepted and not excluded ([`domains`]). The result is a sorted, de-duplicated set of
 //! lower-case keys; what was left out and why is counted in [`Stats`], and every value that
-//! failed validation is kept as a [`Rejection`] for the report.
+//! failed validation is kept as a [`Rejection`] for the report. The `[recipients]` and
+//! `[safety]` tables that set all this are defined and checked in [`config`].
 
 pub mod address;
+pub mod config;
 pub mod domains;
 mod entry;
 pub mod guard;
@@ -20,6 +22,34 @@ use crate::map::keys::KeySet;
 use address::AddressError;
 use domains::{AcceptedDomains, ExcludedDomains};
 pub use entry::Entry;
+
+/// Where the accepted domains come from.
+#[derive(Debug, Clone)]
+pub enum DomainSetting {
+    /// Listed in the config.
+    Listed(AcceptedDomains),
+    /// Read from the first LDAP or Graph source: Exchange's accepted-domain objects in AD, or
+    /// the tenant's verified Email domains.
+    Exchange,
+}
+
+/// The `[recipients]` table, checked ([`config`]): the policy before the accepted domains are
+/// known, which with `domains = "exchange"` only the source can tell.
+#[derive(Debug, Clone)]
+pub struct Recipients {
+    /// Accepted domains.
+    pub domains: DomainSetting,
+    /// Excluded domains.
+    pub excluded: ExcludedDomains,
+    /// Skip entries that require authenticated senders.
+    pub skip_auth_required: bool,
+    /// Also take `mail`.
+    pub use_mail_attribute: bool,
+    /// Extra addresses, already normalized.
+    pub extra: Vec<String>,
+    /// `internal_relay`: domains opened with an `@domain` line (lower case, exact names).
+    pub internal_relay: std::collections::BTreeSet<String>,
+}
 
 /// The `[recipients]` policy, compiled.
 #[derive(Debug, Clone)]

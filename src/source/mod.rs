@@ -14,6 +14,7 @@
 //! Security: sources need read access to the directory and to their files, nothing more.
 
 pub mod ber;
+pub mod config;
 mod file;
 pub mod graph;
 pub mod ldap;

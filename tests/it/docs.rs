@@ -1,10 +1,10 @@
 //! The generated documentation: the man pages rcptsync(1) and rcptsync-COMMAND(1) and the
 //! bash, zsh and fish completions under `doc/`, all from the clap definitions
 //! (`rcptsync::cli::args`); the tables of the README's configuration reference (the blocks
-//! marked `<!-- generated from src/config/raw.rs by tests/it/docs.rs: TABLE -->`), from the
-//! config tables' definitions (`rcptsync::config::raw`: each key's doc comment and default,
-//! the ones the code applies); and rcptsync.toml(5) from that README section, prose and
-//! generated tables together.
+//! marked `<!-- generated from FILE by tests/it/docs.rs: TABLE -->`), from the config
+//! tables' definitions (each beside its stage, in FILE, and all re-exported by
+//! `rcptsync::config::raw`: each key's doc comment and default, the ones the code applies);
+//! and rcptsync.toml(5) from that README section, prose and generated tables together.
 //!
 //! The files are checked in, so that packaging needs no generator: this test fails when one
 //! is stale, and `RCPTSYNC_UPDATE_SNAPSHOTS=1 cargo test --test it docs::` rewrites them
@@ -394,7 +394,23 @@ const TABLES: &[(&str, &[Key])] = &[
     ("[metrics]", raw::Metrics::KEYS),
 ];
 
-const BEGIN: &str = "<!-- generated from src/config/raw.rs by tests/it/docs.rs: ";
+/// The file that defines each table of [`TABLES`], beside the stage that uses it: the README
+/// block's marker names it, so that whoever edits the README knows where the text lives.
+const DEFINED_IN: &[(&str, &str)] = &[
+    ("[[source]]", "src/source/config.rs"),
+    ("[[source]] kind = \"ldap\"", "src/source/ldap/config.rs"),
+    ("[[source]] kind = \"graph\"", "src/source/graph/config.rs"),
+    ("[recipients]", "src/rules/config.rs"),
+    ("[output]", "src/map/config.rs"),
+    ("[safety]", "src/rules/config.rs"),
+    ("[install]", "src/install/config.rs"),
+    ("[[gateway]]", "src/transport/config.rs"),
+    ("[metrics]", "src/config/raw.rs"),
+];
+
+/// A generated block's marker is `BEGIN FILE BY TABLE -->`.
+const BEGIN: &str = "<!-- generated from ";
+const BY: &str = " by tests/it/docs.rs: ";
 const END: &str = "<!-- end generated -->";
 
 /// A table of the reference as Markdown: key, default (the TOML default in a code span, then
@@ -444,15 +460,26 @@ fn readme_with_tables(readme: &str) -> String {
     let mut seen = Vec::new();
     while let Some(begin) = rest.find(BEGIN) {
         let header_end = begin + rest[begin..].find("-->\n").unwrap() + "-->\n".len();
-        let name = rest[begin + BEGIN.len()..header_end - "-->\n".len()].trim();
+        let marker = &rest[begin + BEGIN.len()..header_end - "-->\n".len()];
+        let (_, name) = marker
+            .split_once(BY)
+            .unwrap_or_else(|| panic!("README: {marker:?} is not FILE{BY}TABLE"));
+        let name = name.trim();
         let (_, keys) = TABLES
             .iter()
             .find(|(table, _)| *table == name)
             .unwrap_or_else(|| panic!("README: no table {name:?} in the reference"));
+        let (_, file) = DEFINED_IN
+            .iter()
+            .find(|(table, _)| *table == name)
+            .unwrap_or_else(|| panic!("DEFINED_IN: no file for {name}"));
+        assert!(root().join(file).is_file(), "DEFINED_IN: {name}: no {file}");
         assert!(!seen.contains(&name), "README: {name} twice");
         seen.push(name);
         let end = header_end + rest[header_end..].find(END).unwrap();
-        out.push_str(&rest[..header_end]);
+        // The marker is rewritten too, so that it names where the table is defined now.
+        out.push_str(&rest[..begin]);
+        out.push_str(&format!("{BEGIN}{file}{BY}{name} -->\n"));
         out.push('\n');
         out.push_str(&markdown_table(keys));
         out.push('\n');

@@ -32,6 +32,7 @@
 //! so that what one answer can cost is bounded by [`MAX_BODY`] and `page::MAX_VALUES`.
 
 mod auth;
+pub mod config;
 mod http;
 mod page;
 mod read;

@@ -15,6 +15,7 @@
 //! password is read before connecting ([`LdapSourceConfig::credentials`]), never logged, and
 //! never sent over a connection without TLS unless the source says `insecure_cleartext_bind`.
 
+pub mod config;
 mod connect;
 mod diagnose;
 pub mod discover;

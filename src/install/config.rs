@@ -1,12 +1,45 @@
 //! `[install]` (apply's side): the map, the spool, reload, the cdb writer and the open domains.
+//! The table lives beside the gateway's code, so that a new setting of `apply` touches this
+//! folder only; [`super::Settings`] is what the check makes of it.
 
-use super::super::{Error, raw};
-use super::Checker;
-use crate::install::{self, CdbWriter, Reload};
+use super::{CdbWriter, Reload};
 use crate::postfix::{MapSpec, MapType};
+use crate::rules::config::open_domains;
+use crate::table::{Checker, Error, table};
+
+table! {
+    /// `[install]`.
+    pub struct Install {
+        /// where `receive` leaves the map (`relay_recipients`, the payload as received); `apply`
+        /// takes exactly that file
+        spool: String = "/var/spool/rcptsync",
+        /// `TYPE:PATH` exactly as in `relay_recipient_maps`; TYPE is `hash`, `btree`, `cdb`,
+        /// `lmdb` or `texthash`
+        map: String = "lmdb:/etc/postfix/relay_recipients",
+        /// passed as `-c` to every `postmap`, `postconf` and `postfix` command
+        postfix_config_dir: String = "/etc/postfix",
+        /// `auto`: `postfix reload` only for texthash (the other types are picked up by the
+        /// daemons when the file is replaced); `always`; `never`
+        reload: String = "auto",
+        /// `native` writes cdb files itself (byte-identical to postmap's, keys without NUL);
+        /// `postmap` uses `postmap cdb:`
+        cdb_writer: String = "native",
+        // Far above any real directory (a million recipients make about 80 MB), far below what
+        // would hurt the gateway. `receive --max-bytes` defaults to it too.
+        /// the largest map `apply` reads; a larger file is refused before a byte of it is read
+        #[default_text = "(256 MiB)"]
+        max_bytes: u64 = 268435456,
+        /// the domains whose `@domain` wild-card line `apply` installs (shared address spaces:
+        /// see `[recipients].internal_relay`); a map that opens any other domain is refused, so
+        /// that whoever can write the spool cannot switch recipient checking off. Exact names
+        internal_relay_domains: Vec<String> = [],
+    }
+}
 
 impl Checker<'_> {
-    pub(super) fn install(&self, raw: raw::Install) -> Result<install::Settings, Error> {
+    /// `[install]` checked: the map's type and path as Postfix takes them, and a spool apart
+    /// from the map's directory, which the receiving account must not be able to write.
+    pub(crate) fn install(&self, raw: Install) -> Result<super::Settings, Error> {
         let map_text = raw.map;
         let Some(map) = MapSpec::parse(&map_text) else {
             let types: Vec<&str> = MapType::ALL.iter().map(|t| t.name()).collect();
@@ -56,14 +89,15 @@ impl Checker<'_> {
                 ),
             ));
         }
-        Ok(install::Settings {
+        Ok(super::Settings {
             spool,
             map,
             postfix_config_dir: self.resolve(&raw.postfix_config_dir),
             reload,
             cdb_writer,
             max_bytes: raw.max_bytes,
-            internal_relay_domains: self.open_domains(
+            internal_relay_domains: open_domains(
+                self,
                 "install.internal_relay_domains",
                 &raw.internal_relay_domains,
             )?,

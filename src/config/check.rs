@@ -1,0 +1,124 @@
+//! Turning the raw TOML values into checked ones: every check that needs no network, with
+//! the key named in each message, and relative paths resolved against the config file. Each
+//! stage checks its own tables (`impl Checker` in its `config.rs`); this file dispatches to
+//! them, checks `[metrics]` and what involves several tables (unique names, canaries against
+//! `extra` and the accepted domains).
+
+use super::raw;
+use super::{Config, DomainSetting, Error, Recipients, Source, SourceKind};
+use crate::table::Checker;
+
+impl Checker<'_> {
+    pub(super) fn check(&self, raw: raw::Config) -> Result<Config, Error> {
+        let mut sources: Vec<Source> = Vec::new();
+        for (index, source) in raw.source.into_iter().enumerate() {
+            let source = self.source(source, index)?;
+            if sources.iter().any(|s| s.name == source.name) {
+                return Err(self.invalid(
+                    "source.name",
+                    format!(
+                        "{:?} is used by two sources; names label reports and must be unique",
+                        source.name
+                    ),
+                ));
+            }
+            sources.push(source);
+        }
+        // `domains = "exchange"` needs a source that can read the accepted domains.
+        let directory = sources
+            .iter()
+            .any(|s| matches!(s.kind, SourceKind::Ldap(_) | SourceKind::Graph(_)));
+        let recipients = raw
+            .recipients
+            .map(|r| self.recipients(r, directory))
+            .transpose()?;
+        let output = raw.output.map(|o| self.output(o)).transpose()?;
+        let install = raw.install.map(|i| self.install(i)).transpose()?;
+        let metrics = match raw.metrics {
+            Some(m) if m.textfile.is_empty() => {
+                return Err(self.invalid(
+                    "metrics.textfile",
+                    "empty path; name a .prom file in node-exporter's textfile directory",
+                ));
+            }
+            Some(m) => {
+                let textfile = self.resolve(&m.textfile);
+                let Some(stem) = textfile
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".prom"))
+                    .filter(|stem| !stem.is_empty())
+                else {
+                    return Err(self.invalid(
+                        "metrics.textfile",
+                        "node-exporter reads only files whose names end in .prom; name one, e.g. \
+                         \"/var/lib/prometheus/node-exporter/rcptsync.prom\"",
+                    ));
+                };
+                // Both roles on one host: apply (root) gets a file of its own.
+                let apply_textfile = if output.is_some() && install.is_some() {
+                    textfile.with_file_name(format!("{stem}-apply.prom"))
+                } else {
+                    textfile.clone()
+                };
+                Some(super::Metrics {
+                    textfile,
+                    apply_textfile,
+                })
+            }
+            None => None,
+        };
+        let (safety, full_every) = self.safety(raw.safety)?;
+        for (i, gateway) in raw.gateway.iter().enumerate() {
+            if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
+                return Err(self.invalid(
+                    "gateway.name",
+                    format!(
+                        "{:?} is used by two gateways; names must be unique",
+                        gateway.name
+                    ),
+                ));
+            }
+        }
+        if let Some(extra) = recipients
+            .as_ref()
+            .and_then(|r| r.extra.iter().find(|e| safety.canaries.contains(e)))
+        {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{extra} is also in recipients.extra, so it is always in the map and cannot show that the directory was read; pick a canary that lives in the directory"),
+            ));
+        }
+        // A canary outside a listed set of accepted domains can never be in the map: every run
+        // would be refused, which is the config's mistake, so it is said at load.
+        if let Some(Recipients {
+            domains: DomainSetting::Listed(accepted),
+            ..
+        }) = &recipients
+            && let Some(canary) = safety.canaries.iter().find(|c| {
+                c.rsplit_once('@')
+                    .is_none_or(|(_, domain)| !accepted.contains(domain))
+            })
+        {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{canary} is not in the accepted domains (recipients.domains), so it can never be in the map and every run would be refused; pick a canary in an accepted domain"),
+            ));
+        }
+        Ok(Config {
+            path: self.path.to_owned(),
+            sources,
+            recipients,
+            output,
+            safety,
+            full_every,
+            gateways: raw
+                .gateway
+                .into_iter()
+                .map(|g| self.gateway(g))
+                .collect::<Result<Vec<_>, _>>()?,
+            install,
+            metrics,
+        })
+    }
+}
