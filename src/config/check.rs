@@ -34,40 +34,10 @@ impl Checker<'_> {
             .transpose()?;
         let output = raw.output.map(|o| self.output(o)).transpose()?;
         let install = raw.install.map(|i| self.install(i)).transpose()?;
-        let metrics = match raw.metrics {
-            Some(m) if m.textfile.is_empty() => {
-                return Err(self.invalid(
-                    "metrics.textfile",
-                    "empty path; name a .prom file in node-exporter's textfile directory",
-                ));
-            }
-            Some(m) => {
-                let textfile = self.resolve(&m.textfile);
-                let Some(stem) = textfile
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".prom"))
-                    .filter(|stem| !stem.is_empty())
-                else {
-                    return Err(self.invalid(
-                        "metrics.textfile",
-                        "node-exporter reads only files whose names end in .prom; name one, e.g. \
-                         \"/var/lib/prometheus/node-exporter/rcptsync.prom\"",
-                    ));
-                };
-                // Both roles on one host: apply (root) gets a file of its own.
-                let apply_textfile = if output.is_some() && install.is_some() {
-                    textfile.with_file_name(format!("{stem}-apply.prom"))
-                } else {
-                    textfile.clone()
-                };
-                Some(super::Metrics {
-                    textfile,
-                    apply_textfile,
-                })
-            }
-            None => None,
-        };
+        let metrics = raw
+            .metrics
+            .map(|m| self.metrics(&m, output.is_some() && install.is_some()))
+            .transpose()?;
         let (safety, full_every) = self.safety(raw.safety)?;
         for (i, gateway) in raw.gateway.iter().enumerate() {
             if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
@@ -80,30 +50,8 @@ impl Checker<'_> {
                 ));
             }
         }
-        if let Some(extra) = recipients
-            .as_ref()
-            .and_then(|r| r.extra.iter().find(|e| safety.canaries.contains(e)))
-        {
-            return Err(self.invalid(
-                "safety.canaries",
-                format!("{extra} is also in recipients.extra, so it is always in the map and cannot show that the directory was read; pick a canary that lives in the directory"),
-            ));
-        }
-        // A canary outside a listed set of accepted domains can never be in the map: every run
-        // would be refused, which is the config's mistake, so it is said at load.
-        if let Some(Recipients {
-            domains: DomainSetting::Listed(accepted),
-            ..
-        }) = &recipients
-            && let Some(canary) = safety.canaries.iter().find(|c| {
-                c.rsplit_once('@')
-                    .is_none_or(|(_, domain)| !accepted.contains(domain))
-            })
-        {
-            return Err(self.invalid(
-                "safety.canaries",
-                format!("{canary} is not in the accepted domains (recipients.domains), so it can never be in the map and every run would be refused; pick a canary in an accepted domain"),
-            ));
+        if let Some(recipients) = &recipients {
+            self.canaries(&safety.canaries, recipients)?;
         }
         Ok(Config {
             path: self.path.to_owned(),
@@ -120,5 +68,63 @@ impl Checker<'_> {
             install,
             metrics,
         })
+    }
+
+    /// `[metrics]`: a `.prom` file; on a host in both roles (`both`), apply (root) gets a file
+    /// of its own beside it.
+    fn metrics(&self, raw: &raw::Metrics, both: bool) -> Result<super::Metrics, Error> {
+        if raw.textfile.is_empty() {
+            return Err(self.invalid(
+                "metrics.textfile",
+                "empty path; name a .prom file in node-exporter's textfile directory",
+            ));
+        }
+        let textfile = self.resolve(&raw.textfile);
+        let Some(stem) = textfile
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".prom"))
+            .filter(|stem| !stem.is_empty())
+        else {
+            return Err(self.invalid(
+                "metrics.textfile",
+                "node-exporter reads only files whose names end in .prom; name one, e.g. \
+                 \"/var/lib/prometheus/node-exporter/rcptsync.prom\"",
+            ));
+        };
+        let apply_textfile = if both {
+            textfile.with_file_name(format!("{stem}-apply.prom"))
+        } else {
+            textfile.clone()
+        };
+        Ok(super::Metrics {
+            textfile,
+            apply_textfile,
+        })
+    }
+
+    /// The canaries must be able to show that the directory was read: not in `extra`, and
+    /// in a listed accepted domain.
+    fn canaries(&self, canaries: &[String], recipients: &Recipients) -> Result<(), Error> {
+        if let Some(extra) = recipients.extra.iter().find(|e| canaries.contains(e)) {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{extra} is also in recipients.extra, so it is always in the map and cannot show that the directory was read; pick a canary that lives in the directory"),
+            ));
+        }
+        // A canary outside a listed set of accepted domains can never be in the map: every run
+        // would be refused, which is the config's mistake, so it is said at load.
+        if let DomainSetting::Listed(accepted) = &recipients.domains
+            && let Some(canary) = canaries.iter().find(|c| {
+                c.rsplit_once('@')
+                    .is_none_or(|(_, domain)| !accepted.contains(domain))
+            })
+        {
+            return Err(self.invalid(
+                "safety.canaries",
+                format!("{canary} is not in the accepted domains (recipients.domains), so it can never be in the map and every run would be refused; pick a canary in an accepted domain"),
+            ));
+        }
+        Ok(())
     }
 }

@@ -74,7 +74,7 @@ pub struct Spooled {
 /// The file behind a descriptor `openat` returned, with `path` for messages.
 #[allow(
     clippy::disallowed_types,
-    reason = "openat hands over an OwnedFd; fs_err wraps the std File made from it"
+    reason = "openat hands over an OwnedFd; crate::fs wraps the std File made from it"
 )]
 fn file_of(fd: std::os::fd::OwnedFd, path: &Path) -> crate::fs::File {
     crate::fs::File::from_parts(std::fs::File::from(fd), path)

@@ -117,7 +117,7 @@ impl Attributes {
     /// bits), then the mode.
     #[allow(
         clippy::disallowed_types,
-        reason = "tempfile and fs_err both hand out std's File for handle operations"
+        reason = "tempfile and crate::fs both hand out std's File for handle operations"
     )]
     pub fn apply(&self, file: &std::fs::File) -> std::io::Result<()> {
         use std::os::unix::fs::MetadataExt as _;

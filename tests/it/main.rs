@@ -29,6 +29,7 @@ mod graph;
 mod help;
 #[cfg(feature = "system-tests")]
 mod install;
+mod layout;
 #[cfg(feature = "system-tests")]
 mod ldap;
 #[cfg(feature = "system-tests")]
