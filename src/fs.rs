@@ -82,12 +82,13 @@ pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// [`std::fs::read_to_string`].
+/// [`std::fs::read_to_string`]; text that is not UTF-8 is an error naming the file too.
 pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
     let path = path.as_ref();
-    let mut text = String::new();
-    File::open(path)?.read_to_string(&mut text)?;
-    Ok(text)
+    String::from_utf8(read(path)?).map_err(|_| {
+        let cause = io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text");
+        wrap("read", path, cause)
+    })
 }
 
 /// [`std::fs::metadata`] (`stat`).
@@ -337,6 +338,14 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!("read {}: Is a directory", dir.path().display())
+        );
+        let latin1 = dir.path().join("relay_recipients.ini");
+        std::fs::write(&latin1, b"base=ou=B\xfcro\n").unwrap();
+        let e = read_to_string(&latin1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            e.to_string(),
+            format!("read {}: not UTF-8 text", latin1.display())
         );
     }
 }

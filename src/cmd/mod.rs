@@ -136,8 +136,6 @@ failures!(
     crate::install::build::Error,
     crate::install::swap::Error,
     crate::postfix::Error,
-    crate::source::ldap::Error,
-    crate::source::ldif::Error,
     crate::verify::probe::Error,
 );
 

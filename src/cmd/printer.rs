@@ -11,12 +11,12 @@ use std::fmt;
 use std::io::Write as _;
 
 use tracing::field::{Field, Visit};
-
-use crate::map::diff::{Side, write_line};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
+
+use crate::map::diff::{Side, write_line};
 
 /// stdout could not be written; with [`std::io::ErrorKind::BrokenPipe`] the reader went away.
 #[derive(Debug, thiserror::Error)]

@@ -381,9 +381,14 @@ mod tests {
         let path = dir.path().join("map");
         write(&path, b"one\n", 0o600).unwrap();
         std::os::unix::fs::chown(&path, Some(4242), Some(8)).unwrap();
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         write(&path, b"two\n", 0o644).unwrap();
         let meta = fs_err::metadata(&path).unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (4242, 8));
+        // The mode is set after the owner: a chown would have cleared a set-id bit.
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (4242, 8, 0o640)
+        );
     }
 
     #[test]

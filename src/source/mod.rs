@@ -50,9 +50,10 @@ pub enum SourceKind {
     Graph(GraphSourceConfig),
 }
 
-/// Where a source that replays changes (Graph's delta queries) starts its next look: kept in
-/// the state file from one full read to the next, opaque to everyone else.
-pub type Cursor = graph::DeltaLinks;
+/// Where a source that reads changes starts its next look (Graph: the deltaLink of each
+/// collection), as named strings: kept in the state file from one full read to the next,
+/// opaque to everyone but the source that wrote it.
+pub type Cursor = std::collections::BTreeMap<String, String>;
 
 /// What a source hands on: a directory object for the recipient rules, or an address line of
 /// a list (its place, `FILE:LINE`, names it in a rejection).

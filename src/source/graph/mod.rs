@@ -39,7 +39,6 @@ mod read;
 pub(crate) mod reader;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -93,8 +92,9 @@ pub enum CredentialFile {
 }
 
 /// The deltaLink of each collection after a full read, by collection (`users`, `groups`,
-/// `contacts`); kept in the state file between runs.
-pub type DeltaLinks = BTreeMap<String, String>;
+/// `contacts`): the Graph source's [`Cursor`](crate::source::Cursor), kept in the state file
+/// between runs.
+pub type DeltaLinks = crate::source::Cursor;
 
 /// Why the tenant could not be read; in every case nothing is written.
 #[derive(Debug, thiserror::Error)]

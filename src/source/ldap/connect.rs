@@ -113,6 +113,9 @@ enum ServerError {
     /// The wire cut the connection during the bind.
     #[error("{0}")]
     Cut(Arc<Cut>),
+    /// ldap3's driver panicked on what the server sent during the bind.
+    #[error(transparent)]
+    Panic(super::driver::Panic),
     /// The server refused the simple bind as `dn` with result `rc`.
     #[error("{}", bind_refusal(dn, *rc, text))]
     Bind {
@@ -159,10 +162,7 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
     };
     // One login for all the servers tried: the KDC is asked once.
     let login = match &credentials.kerberos {
-        Some(credential) => Some(credential.login().map_err(|reason| Error::Kerberos {
-            source_name: config.name.clone(),
-            reason,
-        })?),
+        Some(credential) => Some(credential.login().map_err(Error::Kerberos)?),
         None => None,
     };
     let mut failures = Vec::new();
@@ -252,7 +252,7 @@ fn connect_one(
     let (conn, mut ldap) = rt
         .block_on(LdapConnAsync::with_settings(settings, "ldapi:///"))
         .map_err(ServerError::Ldap)?;
-    let driver = Driver::spawn(&rt, conn);
+    let mut driver = Driver::spawn(&rt, conn);
     if let (Some(bind), Some(password)) = (&config.bind, &credentials.password) {
         if config.cleartext(url) {
             // Only with insecure_cleartext_bind (refused above otherwise): said on every run,
@@ -268,10 +268,10 @@ fn connect_one(
                 ldap.with_timeout(config.timeout)
                     .simple_bind(&bind.dn, password.expose()),
             )
-            .map_err(|e| {
-                tripwire
-                    .reason()
-                    .map_or(ServerError::Ldap(e), ServerError::Cut)
+            .map_err(|e| match (tripwire.reason(), driver.panic(&rt)) {
+                (Some(cut), _) => ServerError::Cut(cut),
+                (None, Some(panic)) => ServerError::Panic(panic),
+                (None, None) => ServerError::Ldap(e),
             })?;
         if result.rc != 0 {
             return Err(ServerError::Bind {

@@ -23,6 +23,9 @@ use ldap3::tokio::task::JoinHandle;
 thread_local! {
     /// Whether this thread is polling an ldap3 driver.
     static IN_DRIVER: Cell<bool> = const { Cell::new(false) };
+    /// Where in ldap3 (or its parser) the last driver panic on this thread happened, for its
+    /// message: the task's join hands over the message, not the place.
+    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The driver task of one connection, and what it panicked on once that is known.
@@ -50,7 +53,12 @@ impl Panic {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Self { message }
+        match PANIC_AT.with_borrow_mut(Option::take) {
+            Some(at) => Self {
+                message: format!("{message} at {at}"),
+            },
+            None => Self { message },
+        }
     }
 }
 
@@ -121,6 +129,13 @@ fn pass_over_driver_panics() {
         std::panic::set_hook(Box::new(move |info| {
             if !IN_DRIVER.try_with(Cell::get).unwrap_or(false) {
                 previous(info);
+            } else if let Some(place) = info.location() {
+                // The file's name, not its path: the message is for the admin's report.
+                let file = std::path::Path::new(place.file())
+                    .file_name()
+                    .map_or_else(|| place.file().into(), |n| n.to_string_lossy());
+                let at = format!("{file}:{}", place.line());
+                let _ = PANIC_AT.try_with(|slot| slot.replace(Some(at)));
             }
         }));
     });

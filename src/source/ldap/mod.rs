@@ -155,14 +155,10 @@ impl LdapSourceConfig {
 /// Why a directory could not be read; in every case nothing is written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The Kerberos login (the AS exchange with the KDC) failed.
-    #[error("source {source_name}: {reason}")]
-    Kerberos {
-        /// The source.
-        source_name: String,
-        /// What went wrong, with the fix.
-        reason: kerberos::Failure,
-    },
+    /// The Kerberos login (the AS exchange with the KDC) failed (the caller names the
+    /// source, as for every other failure).
+    #[error(transparent)]
+    Kerberos(kerberos::Failure),
     /// No server could be connected to and bound.
     #[error("no directory server could be used: {}", connect::unusable(.0))]
     NoServer(Vec<connect::Unusable>),

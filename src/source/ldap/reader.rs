@@ -68,9 +68,9 @@ impl crate::source::Reader for Reader<'_> {
     }
 
     fn read(&mut self, each: &mut dyn FnMut(Item<'_>)) -> Result<Read, Error> {
-        self.connection()?;
-        let Some(connection) = self.connection.take() else {
-            return Ok(Read::default());
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => super::connect(self.config, &self.credentials).map_err(|e| self.fail(e))?,
         };
         super::read(self.config, connection, |entry| each(Item::Entry(entry)))
             .map_err(|e| self.fail(e))?;

@@ -198,6 +198,8 @@ fn a_malformed_controls_envelope_is_an_error_not_a_panic() {
     );
     assert!(!run.stderr.contains("RUST_BACKTRACE"), "{run}");
     assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    // Where in the library it broke, for the admin's report to the server's vendor.
+    assert!(run.stderr.contains(".rs:"), "{run}");
 }
 
 #[test]
