@@ -3,17 +3,21 @@
 //!
 //! - `cli`: the binary on files only (extract, guards, errors, import-ini, the example);
 //! - `graph`: the Microsoft Graph source against a stand-in HTTPS server;
-//! - `ldap`: the LDAP source and prune against a real slapd and a real Samba AD DC;
+//! - `ldap`: the LDAP source and prune against a real slapd and a real Samba AD DC, and
+//!   against scripted hostile servers;
 //! - `install`: apply, verify and doctor against a private Postfix;
-//! - `transport`: push over a real sshd into `receive`, and the whole chain end to end.
+//! - `transport`: `receive` on a spool, push over a real sshd into it, and the whole chain
+//!   end to end;
+//! - `docs`, `help`, `layout`: the generated docs, `--help`, the shape of the code.
 //!
 //! `fixture` starts and tears down the real servers; `support` runs the binary.
 //!
 //! Two tiers. Without features, the tests that need neither root nor a server run, as any
-//! user: `cli` (but its tests of files owned by root), `graph`, `docs`, `help`. The
-//! `system-tests` feature (set by `scripts/test.sh` and CI) adds the rest: `ldap`, `install`,
-//! `transport` and the root-only `cli` tests, which need root and start real servers; a
-//! server that is not installed fails its test with the package to install.
+//! user: `cli` (but its tests of files owned by root), `graph`, the hostile-server `ldap`
+//! tests (`rogue`, `discover`), `transport::receive`, `docs`, `help`, `layout`. The
+//! `system-tests` feature (set by `scripts/test.sh` and CI) adds the rest, which need root
+//! and start real servers (slapd, Samba, Postfix, sshd); a server that is not installed fails
+//! its test with the package to install.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 // The fixtures and helpers the system tier uses are compiled, unused, without it; CI lints
 // the tests with the feature on, where nothing unused is allowed.
@@ -30,7 +34,5 @@ mod help;
 #[cfg(feature = "system-tests")]
 mod install;
 mod layout;
-#[cfg(feature = "system-tests")]
 mod ldap;
-#[cfg(feature = "system-tests")]
 mod transport;
