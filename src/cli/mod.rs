@@ -12,7 +12,7 @@ use std::io::Write as _;
 
 use clap::Parser as _;
 
-use crate::cmd::{self, ExitStatus, Printer};
+use crate::cmd::{self, ExitStatus, Printer, metrics};
 use crate::config::Config;
 use args::{Cli, Command};
 
@@ -61,13 +61,35 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let load = || Config::load(&path);
     match &cli.command {
+        // The commands that leave metrics resolve their settings inside the hook: a config
+        // error (exit 2) is what monitoring must see too.
         Command::Extract(args) => {
-            cmd::extract::run(&settings::extract(&load()?, args.options())?, printer)
+            let (config, options) = (load()?, args.options());
+            let hook = settings::internal_metrics(&config);
+            metrics::around(hook, options.change.dry_run, |seen| {
+                cmd::extract::run(&settings::extract(&config, options)?, printer, seen)
+            })
         }
-        Command::Sync(args) => cmd::sync::run(&settings::sync(&load()?, args.options())?, printer),
-        Command::Push(args) => cmd::push::run(&settings::push(&load()?, args.options())?, printer),
+        Command::Sync(args) => {
+            let (config, options) = (load()?, args.options());
+            let hook = settings::internal_metrics(&config);
+            metrics::around(hook, options.change.dry_run, |seen| {
+                cmd::sync::run(&settings::sync(&config, options)?, printer, seen)
+            })
+        }
+        Command::Push(args) => {
+            let (config, change) = (load()?, args.options());
+            let hook = settings::internal_metrics(&config);
+            metrics::around(hook, change.dry_run, |_| {
+                cmd::push::run(&settings::push(&config, change)?, printer)
+            })
+        }
         Command::Apply(args) => {
-            cmd::apply::run(&settings::apply(&load()?, args.options())?, printer)
+            let (config, options) = (load()?, args.options());
+            let hook = settings::apply_metrics(&config);
+            metrics::around(hook, options.change.dry_run, |_| {
+                cmd::apply::run(&settings::apply(&config, options)?, printer)
+            })
         }
         Command::Receive(args) => cmd::receive::run(&args.options(), printer),
         Command::Verify(args) => {

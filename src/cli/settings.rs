@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::cmd::metrics::Hook;
 use crate::cmd::{apply, doctor, extract, prune, push, status, sync, verify};
 use crate::config::{Config, DomainSetting, Error, SourceKind};
 
@@ -18,9 +19,22 @@ fn missing(config: &Config, table: &str, why: &str) -> Error {
     }
 }
 
-/// `[metrics].textfile`: what the internal host's commands write.
-fn internal_metrics(config: &Config) -> Option<PathBuf> {
-    config.metrics.as_ref().map(|m| m.textfile.clone())
+/// The metrics hook of the internal host's commands (extract, push, sync), when the config
+/// has `[metrics]`; it needs no other table, so that a config error is reported too.
+pub fn internal_metrics(config: &Config) -> Option<Hook<'_>> {
+    config.metrics.as_ref().map(|m| Hook::Internal {
+        textfile: &m.textfile,
+        map: config.output.as_ref().map(|o| o.path.as_path()),
+        gateways: &config.gateways,
+    })
+}
+
+/// apply's metrics hook, when the config has `[metrics]` (`[install]` may be missing).
+pub fn apply_metrics(config: &Config) -> Option<Hook<'_>> {
+    config.metrics.as_ref().map(|m| Hook::Apply {
+        textfile: &m.apply_textfile,
+        installed: config.install.as_ref().map(|i| i.map.path.as_path()),
+    })
 }
 
 /// extract needs sources, `[recipients]` and `[output]`.
@@ -33,8 +47,6 @@ pub fn extract(config: &Config, options: extract::Options) -> Result<extract::Se
         output: parts.output.clone(),
         safety: config.safety.clone(),
         full_every: config.full_every,
-        metrics: internal_metrics(config),
-        gateways: config.gateways.clone(),
         options,
     })
 }
@@ -54,7 +66,6 @@ pub fn push(config: &Config, change: crate::cmd::Change) -> Result<push::Setting
         map,
         gateways: config.gateways.clone(),
         sources: sources.join(","),
-        metrics: internal_metrics(config),
         change,
     })
 }
@@ -73,7 +84,6 @@ pub fn apply(config: &Config, options: apply::Options) -> Result<apply::Settings
     Ok(apply::Settings {
         install: config.install()?.clone(),
         safety: config.safety.clone(),
-        metrics: config.metrics.as_ref().map(|m| m.apply_textfile.clone()),
         options,
     })
 }

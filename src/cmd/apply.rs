@@ -16,7 +16,6 @@ use std::path::Path;
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
-use super::metrics::{self, Hook};
 use super::{Change, ExitStatus, Failure as _, Printer, Result, report_guards};
 use crate::install::build::{self, Built};
 use crate::install::spool::{self, Spooled};
@@ -47,23 +46,16 @@ pub struct Settings {
     pub install: install::Settings,
     /// `[safety]`: the guards, measured against the installed map.
     pub safety: Limits,
-    /// apply's own metrics textfile, when the config has `[metrics]`.
-    pub metrics: Option<std::path::PathBuf>,
     /// This run's options.
     pub options: Options,
 }
 
-/// Runs apply, then writes its metrics when the config has `[metrics]` and records its
-/// outcome for `status` (neither after a dry run).
+/// Runs apply, then records its outcome for `status` (not after a dry run).
 pub fn run(settings: &Settings, printer: Printer) -> Result {
     let live = &settings.install.map.path;
     let dry_run = settings.options.change.dry_run;
     let before = crate::map::state::file_mark(live).ok();
-    let hook = settings.metrics.as_deref().map(|textfile| Hook::Apply {
-        textfile,
-        installed: live,
-    });
-    let result = metrics::around(hook, dry_run, |_| apply(settings, printer));
+    let result = apply(settings, printer);
     if !dry_run {
         record_outcome(live, before, &result);
     }

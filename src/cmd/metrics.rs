@@ -31,8 +31,8 @@ pub enum Hook<'a> {
     Internal {
         /// `[metrics].textfile`.
         textfile: &'a Path,
-        /// The map extract writes and push sends (`[output].path`).
-        map: &'a Path,
+        /// The map extract writes and push sends (`[output].path`), if the config has one.
+        map: Option<&'a Path>,
         /// The gateways whose last push is reported.
         gateways: &'a [Gateway],
     },
@@ -40,13 +40,14 @@ pub enum Hook<'a> {
     Apply {
         /// apply's own textfile ([`crate::config::Metrics::apply_textfile`]).
         textfile: &'a Path,
-        /// The installed text map.
-        installed: &'a Path,
+        /// The installed text map, if the config has `[install]`.
+        installed: Option<&'a Path>,
     },
 }
 
-/// Runs a command's `work`, then writes its metrics through `hook` (when the config has
-/// `[metrics]`), whatever the outcome, but not after a dry run.
+/// Runs a command's `work` (its settings' resolution included, so that a config error is
+/// reported too), then writes its metrics through `hook` (when the config has `[metrics]`),
+/// whatever the outcome, but not after a dry run.
 pub fn around(
     hook: Option<Hook<'_>>,
     dry_run: bool,
@@ -86,7 +87,7 @@ const APPLY_LAST_SUCCESS: &str = "rcptsync_apply_last_success_timestamp_seconds"
 /// Writes the internal host's metrics after extract, push or sync ran for `started`.
 fn internal(
     textfile: &Path,
-    map: &Path,
+    map: Option<&Path>,
     gateways: &[Gateway],
     started: Instant,
     result: &Result,
@@ -109,8 +110,10 @@ fn internal(
             textfile.previous(REMOVED).unwrap_or(0.0),
         ),
     };
-    let recipients = metrics::count_lines(map).unwrap_or(0);
-    let record = Record::read(&with_suffix(map, ".pushed")).unwrap_or_default();
+    let recipients = map.and_then(|m| metrics::count_lines(m).ok()).unwrap_or(0);
+    let record = map
+        .and_then(|m| Record::read(&with_suffix(m, ".pushed")).ok())
+        .unwrap_or_default();
     let mut success = Vec::new();
     let mut pushed_at = Vec::new();
     for gateway in gateways {
@@ -176,7 +179,7 @@ fn internal(
 }
 
 /// Writes a gateway's metrics after apply ran for `started`.
-fn apply(textfile: &Path, installed: &Path, started: Instant, result: &Result) {
+fn apply(textfile: &Path, installed: Option<&Path>, started: Instant, result: &Result) {
     let Some(textfile) = open(textfile) else {
         return;
     };
@@ -187,7 +190,9 @@ fn apply(textfile: &Path, installed: &Path, started: Instant, result: &Result) {
     } else {
         textfile.previous(APPLY_LAST_SUCCESS).unwrap_or(0.0)
     };
-    let installed = metrics::count_lines(installed).unwrap_or(0);
+    let installed = installed
+        .and_then(|i| metrics::count_lines(i).ok())
+        .unwrap_or(0);
     let list = [
         Metric::gauge(
             "rcptsync_apply_last_run_timestamp_seconds",

@@ -12,7 +12,6 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 use tracing::{error, info};
 
-use super::metrics::{self, Hook};
 use super::{Change, ExitStatus, Failure as _, Printer, Result};
 use crate::lock::Lock;
 use crate::map::{payload::Header, with_suffix};
@@ -28,31 +27,12 @@ pub struct Settings {
     pub gateways: Vec<crate::transport::Gateway>,
     /// The sources' names, for the payload header.
     pub sources: String,
-    /// `[metrics].textfile`, when there is one.
-    pub metrics: Option<PathBuf>,
     /// Dry run, resend.
     pub change: Change,
 }
 
-impl Settings {
-    fn metrics(&self) -> Option<Hook<'_>> {
-        self.metrics.as_deref().map(|textfile| Hook::Internal {
-            textfile,
-            map: &self.map,
-            gateways: &self.gateways,
-        })
-    }
-}
-
-/// Runs push, then writes the metrics (not after a dry run).
+/// Runs push (sync runs it after extract).
 pub fn run(settings: &Settings, printer: Printer) -> Result {
-    metrics::around(settings.metrics(), settings.change.dry_run, |_| {
-        push(settings, printer)
-    })
-}
-
-/// push's work (sync runs it after extract).
-pub(super) fn push(settings: &Settings, printer: Printer) -> Result {
     let (out, change) = (&settings.map, &settings.change);
     // A key ssh would not use is this host's mistake: a config error with its fix, found
     // before any gateway is contacted (and never reported as the gateway refusing it).

@@ -4,7 +4,8 @@
 //!
 //! Security: as extract and push, unprivileged.
 
-use super::{ExitStatus, Printer, Result, extract, metrics, push};
+use super::metrics::Observed;
+use super::{ExitStatus, Printer, Result, extract, push};
 
 /// What sync works with: extract's settings and push's, from one config and one set of
 /// options (`cli/settings.rs`).
@@ -16,15 +17,10 @@ pub struct Settings {
     pub push: push::Settings,
 }
 
-/// Runs sync, then writes the metrics once for both steps (not after a dry run).
-pub fn run(settings: &Settings, printer: Printer) -> Result {
-    let extract = &settings.extract;
-    metrics::around(
-        extract.metrics(),
-        extract.options.change.dry_run,
-        |seen| match extract::extract(extract, printer, seen) {
-            Ok(ExitStatus::Success) => push::push(&settings.push, printer),
-            other => other,
-        },
-    )
+/// Runs sync: the push only after an extract that succeeded.
+pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
+    match extract::run(&settings.extract, printer, seen) {
+        Ok(ExitStatus::Success) => push::run(&settings.push, printer),
+        other => other,
+    }
 }

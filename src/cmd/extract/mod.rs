@@ -23,7 +23,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
-use super::metrics::{self, Observed};
+use super::metrics::Observed;
 use super::{Change, ExitStatus, Failure as _, Printer, Result, report_guards};
 use crate::config::{Output, Recipients};
 use crate::lock::Lock;
@@ -34,7 +34,6 @@ use crate::map::{atomic, digest, text, with_suffix};
 use crate::rules::guard::{Limits, Proposal, Verdict};
 use crate::rules::{Collector, Rejection, Rules};
 use crate::source::{Item, Read, Reader, Source};
-use crate::transport::Gateway;
 use dump::Dump;
 
 /// What extract works with: the parts of the config it uses, resolved and checked
@@ -53,25 +52,8 @@ pub struct Settings {
     pub safety: Limits,
     /// `[safety].full_every`.
     pub full_every: std::time::Duration,
-    /// `[metrics].textfile`, when there is one.
-    pub metrics: Option<std::path::PathBuf>,
-    /// The gateways, whose last push the metrics report.
-    pub gateways: Vec<Gateway>,
     /// This run's options.
     pub options: Options,
-}
-
-impl Settings {
-    /// The metrics hook of the internal host's commands.
-    pub(super) fn metrics(&self) -> Option<metrics::Hook<'_>> {
-        self.metrics
-            .as_deref()
-            .map(|textfile| metrics::Hook::Internal {
-                textfile,
-                map: &self.output.path,
-                gateways: &self.gateways,
-            })
-    }
 }
 
 /// What to extract, besides the config.
@@ -85,17 +67,8 @@ pub struct Options {
     pub dump_entries: Option<std::path::PathBuf>,
 }
 
-/// Runs extract, then writes the metrics (not after a dry run).
-pub fn run(settings: &Settings, printer: Printer) -> Result {
-    metrics::around(
-        settings.metrics(),
-        settings.options.change.dry_run,
-        |seen| extract(settings, printer, seen),
-    )
-}
-
-/// extract's work; the change it makes to the map is noted in `seen` (sync reports it).
-pub(super) fn extract(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
+/// Runs extract; the change it makes to the map is noted in `seen`, for the metrics.
+pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
     let options = &settings.options;
     // The bind passwords and Graph credentials first: a secret file that is refused is a
     // config error, found before the lock, the connections and the other sources.

@@ -161,6 +161,20 @@ fn push_reports_each_gateway_and_forgets_removed_ones() {
     );
 }
 
+/// A command the config lacks a table for (push without a `[[gateway]]`) is a config error
+/// (exit 2) that monitoring sees in the textfile like any other failed run.
+#[test]
+fn a_config_error_is_reported_in_the_textfile() {
+    let env = Env::new(&users(3), &format!("{LOOSE}{METRICS}"));
+    fs_err::create_dir(env.path("prom")).unwrap();
+    env.run(&["extract"]).ok();
+    assert_eq!(value(&env, "rcptsync_last_exit_status"), 0.0);
+    let r = env.run(&["push"]).code(2);
+    assert!(r.stderr.contains("[[gateway]]: missing"), "{r}");
+    assert_eq!(value(&env, "rcptsync_last_exit_status"), 2.0);
+    assert_eq!(value(&env, "rcptsync_recipients"), 3.0);
+}
+
 /// What the `prom` directory holds at `name`: "link", "fifo", or the file's text.
 fn entry(env: &Env, name: &str) -> String {
     let path = env.path(name);
