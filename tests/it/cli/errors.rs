@@ -247,3 +247,17 @@ fn a_missing_or_open_identity_file_is_a_local_config_error() {
     // Nothing was attempted: the push record is untouched.
     assert!(!env.path("out/relay_recipients.pushed").exists());
 }
+
+/// sync's settings are resolved before either step runs: a config without a `[[gateway]]` is
+/// a config error (exit 2) before the directory is read or the map written.
+#[test]
+fn sync_without_a_gateway_is_a_config_error_before_anything_runs() {
+    let env = Env::new(&users(5), LOOSE);
+    let r = env.run(&["sync"]).code(2);
+    assert!(
+        r.stderr
+            .contains("[[gateway]]: missing; push needs at least one gateway"),
+        "{r}"
+    );
+    assert!(!env.path("out/relay_recipients").exists(), "{r}");
+}
