@@ -248,6 +248,40 @@ fn graph_a_saved_delta_link_that_is_not_the_delta_function_leads_to_a_full_read(
     assert!(tenant.listed("users"), "{:#?}", tenant.log);
 }
 
+/// `--full` reads in full without spending the delta rounds first, and the read leaves new
+/// deltaLinks, so the next run takes the fast path again.
+#[test]
+fn graph_full_skips_the_delta_rounds_and_leaves_new_links() {
+    let s = Setup::new();
+    s.first_run();
+    let inode = || {
+        use std::os::unix::fs::MetadataExt as _;
+        fs_err::metadata(s.path("out/relay_recipients.state"))
+            .unwrap()
+            .ino()
+    };
+    let before = inode();
+    s.run(&["extract", "--full"]).ok();
+    {
+        let tenant = s.graph.tenant();
+        assert!(
+            !tenant.log.iter().any(|l| l.contains("/delta?$deltatoken=")),
+            "{:#?}",
+            tenant.log
+        );
+        assert!(tenant.listed("users"), "{:#?}", tenant.log);
+    }
+    let after = fs_err::read_to_string(s.path("out/relay_recipients.state")).unwrap();
+    assert!(
+        after.contains("[delta.m365]") && after.contains("/v1.0/users/delta?$deltatoken="),
+        "{after}"
+    );
+    assert_ne!(before, inode(), "the state of the full read is written");
+    s.graph.tenant().log.clear();
+    s.run(&["extract"]).ok();
+    assert!(!s.graph.tenant().listed("users"));
+}
+
 #[test]
 fn graph_delta_fast_path_skips_the_listing_until_something_changes() {
     let s = Setup::new();
