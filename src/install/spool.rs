@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest as _;
 
 use crate::map::atomic;
+use crate::map::nofollow::{self, Found};
 use crate::map::payload::{self, Header};
 use crate::receive::RECEIVE_LOCK;
 pub use crate::receive::{SPOOL_NAME, escape};
@@ -137,16 +138,11 @@ impl Spooled {
             strays.push(format!("{more} more"));
         }
         let path = dir.join(SPOOL_NAME);
-        let opened = rustix::fs::openat(
-            &handle,
-            SPOOL_NAME,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-        );
-        let file = match opened {
-            Ok(fd) => file_of(fd, &path),
-            Err(rustix::io::Errno::NOENT) => return Ok((None, strays)),
-            Err(rustix::io::Errno::LOOP) => {
+        // Looked at before it is opened: a FIFO or device planted there is never opened.
+        let file = match nofollow::open_regular_at(&handle, Path::new(SPOOL_NAME)) {
+            Ok(Found::Regular(fd)) => file_of(fd, &path),
+            Ok(Found::Missing) => return Ok((None, strays)),
+            Ok(Found::Link) => {
                 return Err(Error::Unsafe {
                     path,
                     reason: "is a symbolic link; apply takes only the file receive wrote (give \
@@ -154,12 +150,14 @@ impl Spooled {
                         .into(),
                 });
             }
-            Err(e) => {
-                return Err(Error::Io {
+            Ok(Found::Special(_)) => {
+                return Err(Error::Unsafe {
                     path,
-                    cause: e.into(),
+                    reason: "is not a regular file (a FIFO, device or directory); it is not read"
+                        .into(),
                 });
             }
+            Err(cause) => return Err(Error::Io { path, cause }),
         };
         let spooled = Self::check(file, &path, max_bytes, meta.st_uid)?;
         if spooled.header.is_none() {

@@ -5,9 +5,11 @@
 //!
 //! A plain `open` of such a path follows a symbolic link to any file the reader may read
 //! (root may read them all), blocks for ever on a FIFO, and reads `/dev/zero` until memory
-//! runs out. So every open here refuses a link in the last component (`O_NOFOLLOW`), never
-//! blocks (`O_NONBLOCK`), checks on the opened handle that it is a regular file (what is
-//! checked is what is read), and reads at most a stated number of bytes.
+//! runs out; even an open that does not block has effects of its own (it releases a FIFO's
+//! waiting writer, it calls a device's driver). So every file here is first looked at through
+//! an `O_PATH` handle, which opens nothing and follows no link ([`open_regular_at`]), and
+//! opened for reading only when that handle is a regular file, by reopening the handle itself
+//! (what is checked is what is read); and at most a stated number of bytes is read.
 //!
 //! The textfile's directory gets more: [`Dir::open`] walks the path one component at a time
 //! from `/`, each by `openat` on its parent's handle without following a link, so a link
@@ -23,7 +25,7 @@
 
 use std::ffi::OsStr;
 use std::io::Read as _;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Component, Path, PathBuf};
 
@@ -53,23 +55,77 @@ fn refused(reason: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, reason)
 }
 
-/// Opens `name` in `dir` (a path, from the working directory, when `dir` is [`CWD`]) to read,
-/// as everything here is opened: no link followed, no blocking. None when there is none;
-/// every refusal names `shown`.
+/// What [`open_regular_at`] found at a name.
+#[derive(Debug)]
+pub enum Found {
+    /// Nothing.
+    Missing,
+    /// A symbolic link (not followed).
+    Link,
+    /// Something that is not a regular file (not opened).
+    Special(FileType),
+    /// A regular file, open to read (without blocking).
+    Regular(OwnedFd),
+}
+
+/// Looks at `name` in `dir` (a path from the working directory when `dir` is [`CWD`])
+/// through an `O_PATH` handle, which opens nothing and follows no link, and opens it to read
+/// only when it is a regular file: by reopening that handle (`/proc/self/fd`), so the file
+/// read is the file looked at, whatever is renamed in between.
+pub fn open_regular_at(dir: impl AsFd, name: &Path) -> std::io::Result<Found> {
+    let look = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let handle = match rustix::fs::openat(dir, name, look, Mode::empty()) {
+        Ok(handle) => handle,
+        Err(rustix::io::Errno::NOENT) => return Ok(Found::Missing),
+        Err(e) => return Err(e.into()),
+    };
+    let seen = rustix::fs::fstat(&handle)?;
+    match FileType::from_raw_mode(seen.st_mode) {
+        FileType::RegularFile => {}
+        FileType::Symlink => return Ok(Found::Link),
+        kind => return Ok(Found::Special(kind)),
+    }
+    // The magic link names the inode the handle holds: no path is looked up again.
+    let again = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    let fd = rustix::fs::open(
+        again.as_str(),
+        READ.difference(OFlags::NOFOLLOW),
+        Mode::empty(),
+    )?;
+    let opened = rustix::fs::fstat(&fd)?;
+    if (opened.st_dev, opened.st_ino) != (seen.st_dev, seen.st_ino) {
+        return Err(refused(format!(
+            "{} changed while it was opened",
+            name.display()
+        )));
+    }
+    Ok(Found::Regular(fd))
+}
+
+/// Opens `name` in `dir` to read, as everything here is opened ([`open_regular_at`]). None
+/// when there is none; every refusal names `shown`.
 fn open_at(dir: impl AsFd, name: &Path, shown: &Path) -> std::io::Result<Option<OwnedFd>> {
-    match rustix::fs::openat(dir, name, READ, Mode::empty()) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(rustix::io::Errno::NOENT) => Ok(None),
-        Err(rustix::io::Errno::LOOP) => Err(refused(format!(
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("read {}: {e}", shown.display()));
+    match open_regular_at(dir, name).map_err(named)? {
+        Found::Missing => Ok(None),
+        Found::Regular(fd) => Ok(Some(fd)),
+        Found::Link => Err(refused(format!(
             "{} is a symbolic link; rcptsync follows none there, so it is not read (remove it, or \
              name the real file)",
             shown.display()
         ))),
-        Err(e) => Err(std::io::Error::new(
-            std::io::Error::from(e).kind(),
-            format!("read {}: {e}", shown.display()),
-        )),
+        Found::Special(kind) => Err(not_regular(shown, kind)),
     }
+}
+
+/// The refusal of `shown`, which is a `kind`, not a regular file.
+fn not_regular(shown: &Path, kind: FileType) -> std::io::Error {
+    refused(format!(
+        "{} is {}, not a regular file; rcptsync did not write it, so it is not read (remove it)",
+        shown.display(),
+        kind_name(kind)
+    ))
 }
 
 /// `fd` (opened from `shown`) as a file, when it is a regular one: the check is made on the
@@ -81,11 +137,7 @@ fn open_at(dir: impl AsFd, name: &Path, shown: &Path) -> std::io::Result<Option<
 fn regular(fd: OwnedFd, shown: &Path) -> std::io::Result<crate::fs::File> {
     let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
     if kind != FileType::RegularFile {
-        return Err(refused(format!(
-            "{} is {}, not a regular file; rcptsync did not write it, so it is not read (remove it)",
-            shown.display(),
-            kind_name(kind)
-        )));
+        return Err(not_regular(shown, kind));
     }
     Ok(crate::fs::File::from_parts(std::fs::File::from(fd), shown))
 }
@@ -307,6 +359,40 @@ fn others_can_change(uid: u32, gid: u32, mode: u32, user: u32) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO planted where a small file belongs is looked at, never opened: a writer waiting
+    /// on it (another account's) is not released, and the refusal names it.
+    #[test]
+    fn a_fifo_is_refused_without_being_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("x.pushed");
+        rustix::fs::mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+        let (opened, waiting) = std::sync::mpsc::channel();
+        let writer = {
+            let fifo = fifo.clone();
+            // Blocks until someone opens the FIFO to read.
+            std::thread::spawn(move || {
+                let file = fs_err::OpenOptions::new().write(true).open(&fifo);
+                opened.send(()).unwrap();
+                file
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let e = read_small(&fifo, 10).unwrap_err().to_string();
+        assert!(e.contains("is a FIFO, not a regular file"), "{e}");
+        let e = open_regular(&fifo).unwrap_err().to_string();
+        assert!(e.contains("is a FIFO, not a regular file"), "{e}");
+        assert!(
+            waiting
+                .recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "the FIFO was opened: its writer was released"
+        );
+        // Release the writer (this test's own open).
+        let _reader =
+            rustix::fs::open(&fifo, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).unwrap();
+        writer.join().unwrap().unwrap();
+    }
 
     #[test]
     fn small_files_are_read_only_when_regular_and_small() {
