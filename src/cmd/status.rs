@@ -187,20 +187,11 @@ fn measure(file: &mut crate::fs::File) -> std::io::Result<(u64, String, Option<S
 }
 
 /// The header of the spooled map, if it is a regular file with one. The spool is written by
-/// the unprivileged ssh account, so the file is opened as apply opens it: without following
-/// a link and without blocking (a FIFO put there cannot hang status), and only its bounded
-/// header is read.
+/// the unprivileged ssh account, so the file is opened as apply opens it: looked at before it
+/// is opened, without following a link (a FIFO or device put there is never opened), and only
+/// its bounded header is read.
 fn spooled_header(path: &Path) -> Option<Header> {
-    use rustix::fs::OFlags;
-    let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let file = crate::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits() as i32)
-        .open(path)
-        .ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
+    let file = crate::map::nofollow::open_regular(path).ok()??;
     Header::read(&mut std::io::BufReader::new(file)).ok()
 }
 
