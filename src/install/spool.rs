@@ -364,6 +364,7 @@ impl BufRead for Body<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::map::nofollow::tests::WaitingWriter;
     use crate::receive::receive;
     use crate::receive::tests::{payload, spool};
     use std::os::unix::fs::PermissionsExt as _;
@@ -457,6 +458,21 @@ mod tests {
         assert!(e.contains("more than [install].max_bytes = 4"), "{e}");
         fs_err::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(refused("directory").contains("chmod go-w"));
+    }
+
+    /// The spool account plants a FIFO and waits on it as its writer: root's apply refuses it
+    /// without opening it, so the writer learns nothing (its open stays blocked).
+    #[test]
+    fn a_fifo_in_the_spool_is_refused_without_being_opened() {
+        let dir = spool();
+        let writer = WaitingWriter::plant(&dir.path().join(SPOOL_NAME));
+        let e = Spooled::from_spool(dir.path(), 1 << 20).unwrap_err();
+        assert!(e.is_refusal(), "{e}");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(
+            !writer.released(),
+            "apply opened the FIFO: its writer was released"
+        );
     }
 
     /// Giving a file away needs root: in the system tier.

@@ -357,8 +357,54 @@ fn others_can_change(uid: u32, gid: u32, mode: u32, user: u32) -> Option<String>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A FIFO planted at a path, with a writer (another account's) blocked opening it until
+    /// someone opens it to read: whether that happened is what [`WaitingWriter::released`]
+    /// tells.
+    pub(crate) struct WaitingWriter {
+        path: PathBuf,
+        opened: std::sync::mpsc::Receiver<()>,
+        writer: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl WaitingWriter {
+        pub(crate) fn plant(path: &Path) -> Self {
+            rustix::fs::mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+            let (tell, opened) = std::sync::mpsc::channel();
+            let fifo = path.to_owned();
+            let writer = std::thread::spawn(move || {
+                let _file = rustix::fs::open(&fifo, OFlags::WRONLY, Mode::empty()).unwrap();
+                let _ = tell.send(());
+            });
+            // The writer is waiting in its open by the time the test looks.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            Self {
+                path: path.to_owned(),
+                opened,
+                writer: Some(writer),
+            }
+        }
+
+        /// Whether someone opened the FIFO to read since it was planted.
+        pub(crate) fn released(&self) -> bool {
+            self.opened
+                .recv_timeout(std::time::Duration::from_millis(300))
+                .is_ok()
+        }
+    }
+
+    impl Drop for WaitingWriter {
+        fn drop(&mut self) {
+            // The test's own open to read lets the writer finish.
+            let _reader =
+                rustix::fs::open(&self.path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty());
+            if let Some(writer) = self.writer.take() {
+                let _ = writer.join();
+            }
+        }
+    }
 
     /// A FIFO planted where a small file belongs is looked at, never opened: a writer waiting
     /// on it (another account's) is not released, and the refusal names it.
@@ -366,32 +412,15 @@ mod tests {
     fn a_fifo_is_refused_without_being_opened() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("x.pushed");
-        rustix::fs::mknodat(CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
-        let (opened, waiting) = std::sync::mpsc::channel();
-        let writer = {
-            let fifo = fifo.clone();
-            // Blocks until someone opens the FIFO to read.
-            std::thread::spawn(move || {
-                let file = fs_err::OpenOptions::new().write(true).open(&fifo);
-                opened.send(()).unwrap();
-                file
-            })
-        };
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let writer = WaitingWriter::plant(&fifo);
         let e = read_small(&fifo, 10).unwrap_err().to_string();
         assert!(e.contains("is a FIFO, not a regular file"), "{e}");
         let e = open_regular(&fifo).unwrap_err().to_string();
         assert!(e.contains("is a FIFO, not a regular file"), "{e}");
         assert!(
-            waiting
-                .recv_timeout(std::time::Duration::from_millis(300))
-                .is_err(),
+            !writer.released(),
             "the FIFO was opened: its writer was released"
         );
-        // Release the writer (this test's own open).
-        let _reader =
-            rustix::fs::open(&fifo, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).unwrap();
-        writer.join().unwrap().unwrap();
     }
 
     #[test]
