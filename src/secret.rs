@@ -13,7 +13,7 @@
 //! fix, so the commands report them as config errors (exit 2).
 
 use std::fmt;
-use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 /// The environment variable that may hold the bind password (for systemd `LoadCredential=` or
@@ -120,22 +120,10 @@ pub fn open_private(path: &Path, key: &'static str) -> Result<crate::fs::File, E
         .open(path)?;
     // fstat of the opened file: what is checked is what is read.
     let meta = file.metadata()?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let what = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_dir() {
-            "a directory"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else {
-            "a special file"
-        };
+    if !meta.file_type().is_file() {
         return Err(Error::NotRegular {
             path: path.to_owned(),
-            what,
+            what: crate::map::nofollow::kind_name(rustix::fs::FileType::from_raw_mode(meta.mode())),
             key,
         });
     }

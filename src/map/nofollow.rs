@@ -38,8 +38,8 @@ const READ: OFlags = OFlags::RDONLY
     .union(OFlags::NOCTTY)
     .union(OFlags::CLOEXEC);
 
-/// What a file type is called in a message.
-fn kind_name(kind: FileType) -> &'static str {
+/// What a file type is called in a message (here and for the secret files).
+pub(crate) fn kind_name(kind: FileType) -> &'static str {
     match kind {
         FileType::RegularFile => "a regular file",
         FileType::Directory => "a directory",

@@ -52,7 +52,14 @@ fn sources() -> Vec<(PathBuf, String)> {
             let lines: Vec<&str> = text.lines().collect();
             let end = lines
                 .iter()
-                .position(|l| l.trim_start().starts_with("mod tests"))
+                .position(|l| {
+                    let l = l.trim_start();
+                    let l = l
+                        .strip_prefix("pub(crate) ")
+                        .or_else(|| l.strip_prefix("pub "))
+                        .unwrap_or(l);
+                    l.starts_with("mod tests")
+                })
                 .map(|at| {
                     let mut start = at;
                     while start > 0 && lines[start - 1].trim_start().starts_with("#[") {
