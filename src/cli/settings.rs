@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::cmd::metrics::Hook;
 use crate::cmd::{apply, doctor, extract, prune, push, status, sync, verify};
+use crate::config::raw::{Install, Key};
 use crate::config::{Config, DomainSetting, Error, SourceKind};
 
 /// A missing table, with what it is for.
@@ -159,10 +160,18 @@ pub fn status(config: &Config, options: status::Options) -> Result<status::Setti
         sources: config.sources.iter().map(|s| s.name.clone()).collect(),
         gateways: config.gateways.clone(),
     });
+    // The largest map apply takes is the largest one worth measuring, on either side.
+    let max_bytes = match &config.install {
+        Some(install) => install.max_bytes,
+        None => Key::default_of(Install::KEYS, "max_bytes")
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(u64::MAX),
+    };
     Ok(status::Settings {
         config: config.path.clone(),
         internal,
         install: config.install.clone(),
+        max_bytes,
         options,
     })
 }

@@ -37,6 +37,8 @@ pub struct Settings {
     pub internal: Option<Internal>,
     /// `[install]`: the gateway's side.
     pub install: Option<crate::install::Settings>,
+    /// The largest map status measures (`[install].max_bytes`, or its default).
+    pub max_bytes: u64,
     /// How to show it.
     pub options: Options,
 }
@@ -147,10 +149,26 @@ fn unix(seconds: u64) -> String {
 
 /// The map at `path` as status reports it. Its directory may be another account's while
 /// status runs as root: the file is opened through no link, as a regular file only, and
-/// everything reported is read from that one handle in one pass.
-fn map_file(path: &Path) -> MapFile {
+/// everything reported is read from that one handle in one pass, and only when it is at most
+/// `max` bytes (a sparse file of exabytes would have root hash zeros for ever).
+fn map_file(path: &Path, max: u64) -> MapFile {
     let measured = match crate::map::nofollow::open_regular(path) {
-        Ok(Some(mut file)) => measure(&mut file).ok(),
+        Ok(Some(file)) => match file.metadata() {
+            Ok(meta) if meta.len() > max => {
+                warn!(
+                    "{} is {} bytes, more than the {max} a map may have ([install].max_bytes); \
+                     not measured",
+                    path.display(),
+                    meta.len()
+                );
+                None
+            }
+            Ok(_) => measure(file, max).ok(),
+            Err(e) => {
+                warn!("{e}");
+                None
+            }
+        },
         Ok(None) => None,
         Err(e) => {
             warn!("{e}");
@@ -169,11 +187,12 @@ fn map_file(path: &Path) -> MapFile {
     }
 }
 
-/// The map's lines (one recipient each), SHA-256 and mtime, from its handle.
-fn measure(file: &mut crate::fs::File) -> std::io::Result<(u64, String, Option<SystemTime>)> {
+/// The map's lines (one recipient each), SHA-256 and mtime, from its handle; at most `max`
+/// bytes are read, whatever the file grows to meanwhile.
+fn measure(file: crate::fs::File, max: u64) -> std::io::Result<(u64, String, Option<SystemTime>)> {
     /// Counts the line ends of what passes through.
-    struct Lines<'a>(&'a mut crate::fs::File, u64);
-    impl std::io::Read for Lines<'_> {
+    struct Lines(std::io::Take<crate::fs::File>, u64);
+    impl std::io::Read for Lines {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             let n = self.0.read(buf)?;
             self.1 += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
@@ -181,7 +200,7 @@ fn measure(file: &mut crate::fs::File) -> std::io::Result<(u64, String, Option<S
         }
     }
     let modified = file.metadata()?.modified().ok();
-    let mut lines = Lines(file, 0);
+    let mut lines = Lines(std::io::Read::take(file, max), 0);
     let sha256 = digest::sha256_reader(&mut lines)?;
     Ok((lines.1, sha256, modified))
 }
@@ -217,7 +236,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         install: None,
     };
     if let Some(output) = &settings.internal {
-        let map = map_file(&output.map);
+        let map = map_file(&output.map, settings.max_bytes);
         let snapshot = Snapshot::read(&with_suffix(&output.map, ".state"));
         status.sources = output
             .sources
@@ -257,7 +276,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         let installer = Installer::new(&install.map, &postfix, install.cdb_writer);
         let recorded = installer.installed()?;
         let rolled_back = installer.rolled_back_from();
-        let live = map_file(&install.map.path);
+        let live = map_file(&install.map.path, settings.max_bytes);
         let spooled_path = install.spool.join(SPOOL_NAME);
         let header = spooled_header(&spooled_path);
         let spool_state = match &header {

@@ -345,11 +345,15 @@ fn the_files_beside_the_map_neither_stall_nor_steer_a_run() {
             r.stdout.contains("unchanged (the sources report no change"),
             "{what}: {r}"
         );
-        // status reads it too.
+        // status reads it too: it ends, and says what it found of it.
         fs_err::remove_file(&state).unwrap();
         plant();
-        let r = env.run_within(&["status"], limit);
+        let r = env.run_within(&["status"], limit).ok();
         assert!(!r.stderr.contains("panicked"), "{what}: {r}");
+        assert!(
+            r.stdout.contains("last full run never"),
+            "{what}: the planted file is no snapshot: {r}"
+        );
         fs_err::remove_file(&state).unwrap();
         env.run(&["extract", "--full"]).ok();
     }
@@ -389,14 +393,19 @@ fn the_files_beside_the_map_neither_stall_nor_steer_a_run() {
     let r = env.run_within(&["-v", "extract"], limit).ok();
     assert_eq!(r.stdout, full, "{r}");
 
-    // The map itself, which status reads (as root, on a real host): a FIFO or a link there
-    // is named, neither waited on nor read.
+    // The map itself, which status reads (as root, on a real host): a FIFO, a link or a
+    // sparse file of a terabyte there is named, neither waited on nor read through.
     let map = env.map_path();
+    let sparse = || {
+        let file = fs_err::File::create(&map).unwrap();
+        file.set_len(1 << 40).unwrap();
+    };
     for (what, plant) in [
         ("a FIFO", &(|| fifo(&map)) as &dyn Fn()),
         ("a link to /dev/zero", &|| {
             fs_err::os::unix::fs::symlink("/dev/zero", &map).unwrap()
         }),
+        ("a sparse terabyte", &sparse),
     ] {
         fs_err::remove_file(&map).unwrap();
         plant();
