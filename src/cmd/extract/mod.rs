@@ -122,23 +122,13 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         .as_ref()
         .map(|s| s.rejected.clone())
         .unwrap_or_default();
-    let mut dump = options
+    let dump = options
         .dump_entries
         .as_deref()
         .map(Dump::create)
         .transpose()?;
-    let (status, read, rejected) = full_run(
-        settings,
-        &mut readers,
-        change,
-        printer,
-        seen,
-        &known,
-        dump.as_mut(),
-    )?;
-    if let Some(dump) = dump {
-        dump.finish()?;
-    }
+    let (status, read, rejected) =
+        full_run(settings, &mut readers, change, printer, seen, &known, dump)?;
     if status == ExitStatus::Success && !change.dry_run {
         // A cursor now stands for what was read: the mark the read left says so.
         for (name, read) in read {
@@ -193,7 +183,7 @@ fn full_run(
     printer: Printer,
     seen: &mut Observed,
     known: &BTreeSet<String>,
-    mut dump: Option<&mut Dump>,
+    mut dump: Option<Dump>,
 ) -> Result<(ExitStatus, Reads, BTreeSet<String>)> {
     let (accepted, open) = domains::resolve(settings, readers)?;
 
@@ -206,8 +196,13 @@ fn full_run(
     let mut collector = Collector::new(&rules);
     let mut reads = Reads::new();
     for (source, reader) in settings.sources.iter().zip(readers) {
-        let read = read_source(source, reader.as_mut(), &mut collector, dump.as_deref_mut())?;
+        let read = read_source(source, reader.as_mut(), &mut collector, dump.as_mut())?;
         reads.push((source.name.clone(), read));
+    }
+    // The dump is complete (or its failure reported) before the map may be replaced: a run
+    // that fails must leave the map as it was.
+    if let Some(dump) = dump {
+        dump.finish()?;
     }
     let (mut recipients, stats, rejections) = collector.finish();
     let sourced = recipients.len();

@@ -480,3 +480,30 @@ fn an_internal_relay_domain_is_one_line_that_opens_and_is_guarded_when_it_closes
         "dana@shared.example.com OK\nnew@example.com OK\nu0@example.com OK\nu1@example.com OK\n"
     );
 }
+
+/// A dump that cannot be written (its disk is full) fails the run before the map is
+/// replaced: the map keeps what it had. Mounting the small disk needs root: in the system tier.
+#[cfg(feature = "system-tests")]
+#[test]
+fn a_dump_that_fails_leaves_the_map_as_it_was() {
+    let env = Env::new(&users(200), LOOSE);
+    env.run(&["extract"]).ok();
+    let before = fs_err::read_to_string(env.map_path()).unwrap();
+    env.write("directory.ldif", &users(210));
+    fs_err::create_dir(env.path("full")).unwrap();
+    let _disk = crate::fixture::Tmpfs::mount(&env.path("full"), "4k");
+    let dump = env.path("full/entries.ldif");
+    let r = env
+        .run(&["extract", "--dump-entries", dump.to_str().unwrap()])
+        .code(1);
+    assert!(r.stderr.contains("No space left on device"), "{r}");
+    assert_eq!(
+        fs_err::read_to_string(env.map_path()).unwrap(),
+        before,
+        "{r}"
+    );
+    assert_eq!(
+        r.stdout, "",
+        "no diff is printed for a map that was not written: {r}"
+    );
+}
