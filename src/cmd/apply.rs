@@ -125,7 +125,7 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     // A rolled-back map stays rolled back: the map that was rolled back from is not installed
     // again until another one arrives (or it is given explicitly with --from).
     let rolled_back = installer
-        .rolled_back_from()
+        .rolled_back_from()?
         .filter(|_| options.from.is_none());
     if installer.is_current(&source)? {
         let count = spooled.header.as_ref().map(|h| h.count);

@@ -275,7 +275,10 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         let postfix = Postfix::new(&install.postfix_config_dir);
         let installer = Installer::new(&install.map, &postfix, install.cdb_writer);
         let recorded = installer.installed()?;
-        let rolled_back = installer.rolled_back_from();
+        let rolled_back = installer.rolled_back_from().unwrap_or_else(|e| {
+            warn!("{e}");
+            None
+        });
         let live = map_file(&install.map.path, settings.max_bytes);
         let spooled_path = install.spool.join(SPOOL_NAME);
         let header = spooled_header(&spooled_path);

@@ -285,9 +285,25 @@ impl<'a> Installer<'a> {
         }))
     }
 
-    /// The map that was last rolled back from, if a rollback is in force.
-    pub fn rolled_back_from(&self) -> Option<RolledBack> {
-        toml::from_str(&nofollow::read_small(&self.rollback_path(), RECORD_MAX).ok()??).ok()
+    /// The map that was last rolled back from, if a rollback is in force. A record that is
+    /// there but cannot be read is an error, not "no rollback": taking it for none would
+    /// install again the map the admin rolled back from.
+    pub fn rolled_back_from(&self) -> Result<Option<RolledBack>, Error> {
+        let path = self.rollback_path();
+        let Some(text) = nofollow::read_small(&path, RECORD_MAX)? else {
+            return Ok(None);
+        };
+        toml::from_str(&text).map(Some).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is not the rollback record apply writes ({}); while it is there, the \
+                     rollback cannot be kept: remove it to end the rollback",
+                    path.display(),
+                    e.message()
+                ),
+            ))
+        })
     }
 
     /// Removes temporary files of earlier runs that were killed (the caller holds the lock).

@@ -246,6 +246,19 @@ fn a_rollback_is_not_undone_by_the_next_apply_of_the_same_map() {
         r.stderr
     );
     gw.assert_answers(&["alice@example.com"], &["bob@example.com"]);
+    // A rollback record that cannot be read is not taken for "no rollback": apply stops
+    // (exit 1) naming it, and the rolled-back map stays.
+    let record = gw.postfix.path("maps/relay_recipients.rolled-back");
+    let kept = fs_err::read_to_string(&record).unwrap();
+    fs_err::write(&record, "not a record\n").unwrap();
+    let r = gw.apply(&[]).code(1);
+    assert!(
+        r.stderr.contains(&record.display().to_string()),
+        "{}",
+        r.stderr
+    );
+    gw.assert_answers(&["alice@example.com"], &["bob@example.com"]);
+    fs_err::write(&record, kept).unwrap();
     // Given explicitly, it is; and a new map ends the rollback anyway.
     let spool = gw.postfix.path("spool/relay_recipients");
     gw.apply(&["--from", spool.to_str().unwrap()]).ok();
