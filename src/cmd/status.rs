@@ -205,13 +205,16 @@ fn measure(file: crate::fs::File, max: u64) -> std::io::Result<(u64, String, Opt
     Ok((lines.1, sha256, modified))
 }
 
-/// The header of the spooled map, if it is a regular file with one. The spool is written by
-/// the unprivileged ssh account, so the file is opened as apply opens it: looked at before it
-/// is opened, without following a link (a FIFO or device put there is never opened), and only
-/// its bounded header is read.
-fn spooled_header(path: &Path) -> Option<Header> {
-    let file = crate::map::nofollow::open_regular(path).ok()??;
-    Header::read(&mut std::io::BufReader::new(file)).ok()
+/// The header of the spooled map: None when there is no file, Some(None) when there is one
+/// without a readable header. The spool is written by the unprivileged ssh account, so the
+/// file is opened as apply opens it: looked at before it is opened, without following a link
+/// (a FIFO or device put there is never opened), and only its bounded header is read.
+fn spooled_header(path: &Path) -> Option<Option<Header>> {
+    match crate::map::nofollow::open_regular(path) {
+        Ok(None) => None,
+        Ok(Some(file)) => Some(Header::read(&mut std::io::BufReader::new(file)).ok()),
+        Err(_) => Some(None),
+    }
 }
 
 /// What each exit status means, as `status` says it.
@@ -281,14 +284,17 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         });
         let live = map_file(&install.map.path, settings.max_bytes);
         let spooled_path = install.spool.join(SPOOL_NAME);
-        let header = spooled_header(&spooled_path);
-        let spool_state = match &header {
-            None if spooled_path.exists() => "unreadable",
+        let spooled = spooled_header(&spooled_path);
+        let spool_state = match &spooled {
             None => "none",
-            Some(h) if recorded.as_ref().is_some_and(|r| r.source == h.sha256) => "installed",
-            Some(h) if rolled_back.as_ref().is_some_and(|r| r.source == h.sha256) => "rolled back",
-            Some(_) => "waiting",
+            Some(None) => "unreadable",
+            Some(Some(h)) if recorded.as_ref().is_some_and(|r| r.source == h.sha256) => "installed",
+            Some(Some(h)) if rolled_back.as_ref().is_some_and(|r| r.source == h.sha256) => {
+                "rolled back"
+            }
+            Some(Some(_)) => "waiting",
         };
+        let header = spooled.flatten();
         let applied = with_suffix(&install.map.path, ".applied");
         let last_apply = crate::map::nofollow::read_small(&applied, super::apply::APPLIED_MAX)
             .ok()

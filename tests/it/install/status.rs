@@ -95,4 +95,8 @@ fn a_symbolic_link_in_the_spool_is_not_followed_by_status() {
     fs_err::os::unix::fs::symlink(&elsewhere, gw.postfix.path("spool/relay_recipients")).unwrap();
     let s = status(&gw);
     assert_eq!(s["install"]["spool"]["state"], "unreadable", "{s}");
+    // A link to nothing is there all the same: not "none" (the name is looked up once).
+    fs_err::remove_file(&elsewhere).unwrap();
+    let s = status(&gw);
+    assert_eq!(s["install"]["spool"]["state"], "unreadable", "{s}");
 }
