@@ -135,12 +135,19 @@ fn push_delivers_the_exact_map_once() {
         "{resent}"
     );
     assert_eq!(resent.stderr, "", "{resent}");
-    // --dry-run --resend says it would push, and pushes nothing.
+    // --dry-run --resend says it would push, and pushes nothing: the spooled file and the
+    // push record are as they were.
+    let spool_file = sshd.spool.join("relay_recipients");
+    let stamp = |path: &Path| fs_err::metadata(path).unwrap().modified().unwrap();
+    let record = sender.dir.path().join("out/relay_recipients.pushed");
+    let (spooled_at, record_text) = (stamp(&spool_file), fs_err::read(&record).unwrap());
     let dry = sender.run(&["push", "--dry-run", "--resend"]).ok();
     assert!(
         dry.stdout.starts_with("mx1: would push 2 recipients"),
         "{dry}"
     );
+    assert_eq!(stamp(&spool_file), spooled_at, "{dry}");
+    assert_eq!(fs_err::read(&record).unwrap(), record_text, "{dry}");
     // The old spelling still works for one release, with a warning.
     let forced = sender.run(&["push", "--force"]).ok();
     assert!(
