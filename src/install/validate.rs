@@ -211,8 +211,8 @@ impl<'a> Validator<'a> {
     /// Puts the wild-card key `@domain` in `current`, if `domain` is one the gateway lists as
     /// open: a map from the spool must not switch recipient checking off for any other.
     fn open_domain(&mut self, domain: &str) -> Result<(), KeyError> {
-        let normal = address::normalize(&format!("x@{domain}")).map_err(KeyError::Address)?;
-        let domain = &normal["x@".len()..];
+        let normal = address::normalize_domain(domain).map_err(KeyError::Address)?;
+        let domain = normal.as_str();
         if !self.open.contains(domain) {
             return Err(KeyError::NotOpen(domain.to_owned()));
         }

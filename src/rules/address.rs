@@ -165,6 +165,14 @@ pub fn normalize(value: &str) -> Result<String, AddressError> {
     Ok(key)
 }
 
+/// A domain name by the rules of an address's domain part, lower-cased: accepted domains,
+/// open domains and the domains the directory names all pass the same check.
+pub fn normalize_domain(domain: &str) -> Result<String, AddressError> {
+    let mut normal = normalize(&format!("x@{domain}"))?;
+    normal.replace_range(.."x@".len(), "");
+    Ok(normal)
+}
+
 /// [`normalize`] into `key` (cleared first), for a caller that checks millions of values
 /// and can reuse one buffer.
 pub fn normalize_into(value: &str, key: &mut String) -> Result<(), AddressError> {
@@ -485,6 +493,17 @@ fn control_name(ch: char) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_domain_is_checked_and_lowered_as_an_address_s_domain_part() {
+        assert_eq!(
+            normalize_domain("Shared.Example.COM").unwrap(),
+            "shared.example.com"
+        );
+        for bad in ["", "example.com.", "[10.0.0.1]", "ex ample.com", "a@b.com"] {
+            assert!(normalize_domain(bad).is_err(), "{bad:?}");
+        }
+    }
 
     /// Random strings over the characters that matter to an address (xorshift: the test
     /// needs no crate and is the same every run).

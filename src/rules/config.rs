@@ -124,8 +124,7 @@ impl Checker<'_> {
                 }
                 for name in &names {
                     let plain = name.strip_prefix("*.").unwrap_or(name);
-                    self.address("recipients.domains", &format!("x@{plain}"))
-                        .map_err(|_| {
+                    address::normalize_domain(plain).map_err(|_| {
                             self.invalid(
                                 "recipients.domains",
                                 format!("{name:?} is not a domain name (write `example.com`, or `*.example.com` for its subdomains)"),
@@ -240,8 +239,8 @@ pub(crate) fn open_domains(
                     ),
                 ));
             }
-            match address::normalize(&format!("x@{name}")) {
-                Ok(normal) => Ok(normal["x@".len()..].to_owned()),
+            match address::normalize_domain(name) {
+                Ok(normal) => Ok(normal),
                 Err(_) => Err(check.invalid(
                     key,
                     format!("{name:?} is not a domain name (write `example.com`)"),

@@ -302,7 +302,7 @@ impl Client {
             let name = domain.id.unwrap_or_default().to_ascii_lowercase();
             let verified = domain.is_verified == Some(true);
             let email = domain.supported_services.0.iter().any(|s| s == "Email");
-            if crate::rules::address::normalize(&format!("x@{name}")).is_err() {
+            if crate::rules::address::normalize_domain(&name).is_err() {
                 warn!(
                     "tenant domain {} is not a domain name; ignored",
                     crate::rules::address::quote(&name)

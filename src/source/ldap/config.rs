@@ -131,7 +131,7 @@ impl Checker<'_> {
             (Some(servers), None) => (servers, None),
             (None, Some(domain)) => {
                 let domain = domain.trim_end_matches('.').to_owned();
-                if domain.is_empty() || address::normalize(&format!("x@{domain}")).is_err() {
+                if domain.is_empty() || address::normalize_domain(&domain).is_err() {
                     return Err(self.invalid(
                         self.source_key(index, "discover"),
                         format!("{domain:?} is not a domain name; give the AD domain's DNS name, such as \"example.com\""),

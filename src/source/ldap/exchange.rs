@@ -165,7 +165,7 @@ fn accepted_domain(dn: &str, attrs: Attributes) -> Option<(String, Kind)> {
         return None;
     };
     let plain = name.strip_prefix("*.").unwrap_or(&name);
-    if crate::rules::address::normalize(&format!("x@{plain}")).is_err() {
+    if crate::rules::address::normalize_domain(plain).is_err() {
         warn!(
             "accepted domain {}: {name:?} is not a domain name; ignored",
             shown(dn)
