@@ -123,6 +123,18 @@ pub struct Collector<'r> {
     recipients: KeySet,
     stats: Stats,
     rejections: Vec<Rejection>,
+    /// Where [`Collector::object`] gathers one object's keys instead of `recipients`.
+    taking: Option<Vec<String>>,
+}
+
+/// What one directory object gives the map, for the incremental store ([`crate::store`]),
+/// which adds and takes away each object's keys when the object changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Object {
+    /// Its map keys (normalized, maybe repeated).
+    pub keys: Vec<String>,
+    /// Its rejected values, by [`Rejection::id`].
+    pub rejected: Vec<String>,
 }
 
 impl<'r> Collector<'r> {
@@ -133,6 +145,23 @@ impl<'r> Collector<'r> {
             recipients: KeySet::new(),
             stats: Stats::default(),
             rejections: Vec::new(),
+            taking: None,
+        }
+    }
+
+    /// Applies the rules to one directory entry as [`Collector::entry`] does (counting what
+    /// was left out, keeping what was rejected), but returns its keys instead of collecting
+    /// them.
+    pub fn object(&mut self, entry: &Entry) -> Object {
+        let rejected_before = self.rejections.len();
+        self.taking = Some(Vec::new());
+        self.entry(entry);
+        Object {
+            keys: self.taking.take().unwrap_or_default(),
+            rejected: self.rejections[rejected_before..]
+                .iter()
+                .map(Rejection::id)
+                .collect(),
         }
     }
 
@@ -192,7 +221,10 @@ impl<'r> Collector<'r> {
         } else if !self.rules.accepted.contains(domain) {
             self.stats.foreign += 1;
         } else {
-            self.recipients.push(&key);
+            match &mut self.taking {
+                Some(keys) => keys.push(key),
+                None => self.recipients.push(&key),
+            }
         }
     }
 

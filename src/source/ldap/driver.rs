@@ -4,14 +4,10 @@
 //! operation waiting on it); joining the task gives its message, which the search error then
 //! names ([`Driver::panic`]) instead of ldap3's closed connection.
 //!
-//! The panic hook still runs when the panic happens, before anything can join the task. So
-//! that it prints no "internal error" for the server's fault, the driver is polled with the
-//! thread marked as being inside it, and a hook installed once in front of the process's own
-//! passes over panics on a marked thread; every other panic reaches the process's hook as
-//! before.
+//! So that the panic hook prints no "internal error" for the server's fault, the driver is
+//! polled with the thread marked ([`crate::panic::Mark`]).
 
 use std::any::Any;
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -19,14 +15,6 @@ use std::task::{Context, Poll};
 use ldap3::LdapConnAsync;
 use ldap3::tokio::runtime::Runtime;
 use ldap3::tokio::task::JoinHandle;
-
-thread_local! {
-    /// Whether this thread is polling an ldap3 driver.
-    static IN_DRIVER: Cell<bool> = const { Cell::new(false) };
-    /// Where in ldap3 (or its parser) the last driver panic on this thread happened, for its
-    /// message: the task's join hands over the message, not the place.
-    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
 
 /// The driver task of one connection, and what it panicked on once that is known.
 #[derive(Debug)]
@@ -48,16 +36,8 @@ pub(super) struct Panic {
 impl Panic {
     /// The panic of a task, from its payload (the message of `panic!` or `expect`).
     fn of(payload: Box<dyn Any + Send>) -> Self {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        match PANIC_AT.with_borrow_mut(Option::take) {
-            Some(at) => Self {
-                message: format!("{message} at {at}"),
-            },
-            None => Self { message },
+        Self {
+            message: crate::panic::message(payload),
         }
     }
 }
@@ -66,7 +46,6 @@ impl Driver {
     /// Spawns the driver of `conn` on `rt`, ldap3's runtime (it runs whenever an operation
     /// is waited for there).
     pub(super) fn spawn(rt: &Runtime, conn: LdapConnAsync) -> Self {
-        pass_over_driver_panics();
         let task = rt.spawn(Marked(Box::pin(async move {
             // The driver's own error is the connection's end, which the operation waiting
             // on it reports (ldap3's `drive!` only logs it, through a logger rcptsync has not).
@@ -98,47 +77,9 @@ impl<F: Future> Future for Marked<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let _mark = Mark::set();
+        let _mark = crate::panic::Mark::set();
         self.0.as_mut().poll(cx)
     }
-}
-
-/// The mark of [`Marked`], taken off again when the poll returns or unwinds (after the
-/// panic hook has run).
-struct Mark(bool);
-
-impl Mark {
-    fn set() -> Self {
-        Self(IN_DRIVER.replace(true))
-    }
-}
-
-impl Drop for Mark {
-    fn drop(&mut self) {
-        IN_DRIVER.set(self.0);
-    }
-}
-
-/// Installs, once, a panic hook in front of the process's own that passes over panics in an
-/// ldap3 driver (their message reaches the admin in the search error) and hands every
-/// other panic to the hook that was there.
-fn pass_over_driver_panics() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !IN_DRIVER.try_with(Cell::get).unwrap_or(false) {
-                previous(info);
-            } else if let Some(place) = info.location() {
-                // The file's name, not its path: the message is for the admin's report.
-                let file = std::path::Path::new(place.file())
-                    .file_name()
-                    .map_or_else(|| place.file().into(), |n| n.to_string_lossy());
-                let at = format!("{file}:{}", place.line());
-                let _ = PANIC_AT.try_with(|slot| slot.replace(Some(at)));
-            }
-        }));
-    });
 }
 
 #[cfg(test)]
@@ -154,16 +95,5 @@ mod tests {
         );
         assert_eq!(Panic::of(Box::new(String::from("x"))).message, "x");
         assert_eq!(Panic::of(Box::new(7)).message, "");
-    }
-
-    #[test]
-    fn the_mark_is_taken_off_after_a_poll_that_unwinds() {
-        let marked = std::panic::catch_unwind(|| {
-            let _mark = Mark::set();
-            assert!(IN_DRIVER.get());
-            std::panic::resume_unwind(Box::new("unwinding"));
-        });
-        assert!(marked.is_err());
-        assert!(!IN_DRIVER.get());
     }
 }

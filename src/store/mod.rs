@@ -1,0 +1,483 @@
+//! The per-object store that makes incremental reads possible: beside the map (`MAP.store`),
+//! every object of a source that can read its changes, keyed by the object's stable identity
+//! (OpenLDAP's `entryUUID`), holding the attributes the recipient rules read, and a count of
+//! how many objects give each map key. An incremental run applies what changed to it (an
+//! object's old keys taken away, its new keys added) and the map is its keys plus whatever
+//! the other sources give, through the same guards and atomic write as a full read.
+//!
+//! Why redb: an embedded, pure-Rust, ACID key-value store (copy-on-write B-trees, every
+//! commit durable when it returns, a crash leaves the last commit), so an incremental run
+//! writes only the pages of the objects that changed, where a flat file would be rewritten
+//! whole (O(directory)) on every run. SQLite would do as well, at the cost of a C build.
+//!
+//! Consistency with the map: the store's [`Meta`] records the map file it stands for (size,
+//! mtime, inode: [`crate::map::state::file_mark`]), and is committed only after the map was
+//! renamed into place. A run killed between the two leaves a store whose mark does not match
+//! the map, which means a full read: never a map that disagrees with its store. A full read
+//! builds a new store in a temporary file and renames it into place after the map, the same
+//! way. A store that is missing, damaged, from another config, another server, or older
+//! than `[safety].full_every` is not used: the run reads in full and replaces it.
+//!
+//! Security: the store is the run account's own file in the output directory, like the
+//! map; it is opened without following a link, and what it holds is decoded without trust
+//! ([`record`]). `status` never opens it (root reads only the small state file).
+
+mod record;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::map::keys::KeySet;
+use crate::rules::Entry;
+use crate::source::Cursor;
+
+/// The objects: (source name, identity) → [`record`].
+const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+/// The map keys the objects give: key → how many objects give it.
+const KEYS: TableDefinition<&str, u64> = TableDefinition::new("keys");
+/// [`Meta`], as JSON, under the key `meta`.
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// The layout this version writes; another one is read in full and replaced.
+const FORMAT: u32 = 1;
+
+/// Why the store could not be used or written.
+#[derive(Debug, thiserror::Error)]
+#[error("store {}: {cause}", path.display())]
+pub struct Error {
+    /// The store file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub cause: Cause,
+}
+
+/// What went wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    /// The file could not be opened, created or renamed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// redb refused it (damaged, or not a redb file).
+    #[error("{0}")]
+    Database(String),
+    /// A record or the meta data is damaged.
+    #[error("damaged: {0}")]
+    Damaged(String),
+}
+
+/// What the store stands for: the run that wrote it, and where each source goes on from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// SHA-256 of the config file: other rules make another map.
+    pub config: String,
+    /// The accepted domains the keys were decided with (Exchange's may change).
+    pub domains: String,
+    /// The map file the store stands for ([`crate::map::state::file_mark`]).
+    pub map: String,
+    /// When the last full read was (seconds since the epoch).
+    pub full_at: u64,
+    /// Each incremental source, by name.
+    pub sources: BTreeMap<String, SourceMeta>,
+}
+
+/// Where one source goes on from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceMeta {
+    /// How it reads changes (`syncrepl`).
+    pub method: String,
+    /// The server (and naming context) the cursor belongs to: another one means a full read.
+    pub identity: String,
+    /// Where the next read of changes starts.
+    pub cursor: Cursor,
+}
+
+/// An open store.
+pub struct Store {
+    db: redb::Database,
+    path: PathBuf,
+    /// A store being built: the temporary file that becomes `path` once installed.
+    building: Option<tempfile::NamedTempFile>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// The store at `path` and what it stands for; None when there is none. An error means
+    /// it cannot be used (the caller reads in full, which replaces it).
+    pub fn open(path: &Path) -> Result<Option<(Self, Meta)>, Error> {
+        let fail = |cause: Cause| Error {
+            path: path.to_owned(),
+            cause,
+        };
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            )
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail(Cause::Io(e))),
+        };
+        let mode =
+            std::os::unix::fs::MetadataExt::mode(&file.metadata().map_err(|e| fail(e.into()))?);
+        let kind = rustix::fs::FileType::from_raw_mode(mode);
+        if kind != rustix::fs::FileType::RegularFile {
+            return Err(fail(Cause::Damaged(format!(
+                "it is a {}, not a regular file",
+                crate::map::nofollow::kind_name(kind)
+            ))));
+        }
+        // redb asserts on some damaged files: that is a damaged store, not a bug.
+        let db = crate::panic::catch(|| redb::Database::builder().create_file(file))
+            .map_err(|panic| fail(Cause::Database(panic)))?
+            .map_err(|e| fail(Cause::Database(e.to_string())))?;
+        let store = Self {
+            db,
+            path: path.to_owned(),
+            building: None,
+        };
+        let meta = crate::panic::catch(|| store.meta())
+            .map_err(|panic| fail(Cause::Database(panic)))??;
+        Ok(meta.map(|meta| (store, meta)))
+    }
+
+    /// A new, empty store for `path`, built in a temporary file beside it and put in place by
+    /// [`Store::install`].
+    pub fn build(path: &Path) -> Result<Self, Error> {
+        let fail = |cause: Cause| Error {
+            path: path.to_owned(),
+            cause,
+        };
+        let temp = crate::map::atomic::temp_beside(path).map_err(|e| fail(e.into()))?;
+        let file = temp.as_file().try_clone().map_err(|e| fail(e.into()))?;
+        let db = redb::Database::builder()
+            .create_file(file)
+            .map_err(|e| fail(Cause::Database(e.to_string())))?;
+        Ok(Self {
+            db,
+            path: path.to_owned(),
+            building: Some(temp),
+        })
+    }
+
+    fn fail(&self, cause: impl Into<Cause>) -> Error {
+        Error {
+            path: self.path.clone(),
+            cause: cause.into(),
+        }
+    }
+
+    fn database(&self, e: impl std::fmt::Display) -> Error {
+        self.fail(Cause::Database(e.to_string()))
+    }
+
+    /// What the store stands for; None for a store of another format or without one.
+    fn meta(&self) -> Result<Option<Meta>, Error> {
+        let txn = self.db.begin_read().map_err(|e| self.database(e))?;
+        let table = match txn.open_table(META) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.database(e)),
+        };
+        let Some(text) = table.get("meta").map_err(|e| self.database(e))? else {
+            return Ok(None);
+        };
+        let meta: Meta = serde_json::from_str(text.value())
+            .map_err(|e| self.fail(Cause::Damaged(format!("meta data: {e}"))))?;
+        Ok((meta.format == FORMAT).then_some(meta))
+    }
+
+    /// Starts the one change a run makes; nothing is kept unless it is committed.
+    pub fn begin(&self) -> Result<Txn<'_>, Error> {
+        let txn = self.db.begin_write().map_err(|e| self.database(e))?;
+        Ok(Txn { store: self, txn })
+    }
+
+    /// Puts a store made by [`Store::build`] in place of the old one (after the map it stands
+    /// for); an opened store is in place already.
+    pub fn install(self) -> Result<(), Error> {
+        let Self { db, path, building } = self;
+        drop(db);
+        if let Some(temp) = building {
+            let fail = |cause: std::io::Error| Error {
+                path: path.clone(),
+                cause: cause.into(),
+            };
+            temp.as_file().sync_all().map_err(fail)?;
+            // Whatever is at the path (a damaged store, a link) is replaced, not followed.
+            temp.persist(&path).map_err(|e| fail(e.error))?;
+            crate::fs::File::open(crate::map::atomic::dir_of(&path))
+                .and_then(|d| d.sync_all())
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// The change one run makes to the store.
+pub struct Txn<'s> {
+    store: &'s Store,
+    txn: redb::WriteTransaction,
+}
+
+impl<'s> Txn<'s> {
+    /// The tables, to read and change objects and keys.
+    pub fn tables(&self) -> Result<Tables<'_>, Error> {
+        let open = |e| self.store.database(e);
+        Ok(Tables {
+            store: self.store,
+            objects: self.txn.open_table(OBJECTS).map_err(open)?,
+            keys: self.txn.open_table(KEYS).map_err(open)?,
+        })
+    }
+
+    /// Records `meta` and makes the change durable.
+    pub fn commit(self, meta: &Meta) -> Result<(), Error> {
+        let store = self.store;
+        {
+            let mut table = self.txn.open_table(META).map_err(|e| store.database(e))?;
+            let text = serde_json::to_string(&Meta {
+                format: FORMAT,
+                ..meta.clone()
+            })
+            .map_err(|e| store.fail(Cause::Damaged(e.to_string())))?;
+            table
+                .insert("meta", text.as_str())
+                .map_err(|e| store.database(e))?;
+        }
+        self.txn.commit().map_err(|e| store.database(e))
+    }
+}
+
+/// The tables of a change in progress.
+pub struct Tables<'t> {
+    store: &'t Store,
+    objects: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
+    keys: redb::Table<'t, &'static str, u64>,
+}
+
+impl Tables<'_> {
+    fn database(&self, e: impl std::fmt::Display) -> Error {
+        self.store.database(e)
+    }
+
+    /// Object `id` of source `source`, as stored.
+    pub fn get(&self, source: &str, id: &str) -> Result<Option<Entry>, Error> {
+        let Some(bytes) = self
+            .objects
+            .get((source, id))
+            .map_err(|e| self.database(e))?
+        else {
+            return Ok(None);
+        };
+        record::decode(bytes.value())
+            .map(Some)
+            .ok_or_else(|| self.store.fail(Cause::Damaged(format!("object {id}"))))
+    }
+
+    /// Stores object `id` of `source` as `entry`.
+    pub fn put(&mut self, source: &str, id: &str, entry: &Entry) -> Result<(), Error> {
+        let bytes = record::encode(entry);
+        self.objects
+            .insert((source, id), bytes.as_slice())
+            .map_err(|e| self.store.database(e))?;
+        Ok(())
+    }
+
+    /// Forgets object `id` of `source`.
+    pub fn remove(&mut self, source: &str, id: &str) -> Result<(), Error> {
+        self.objects
+            .remove((source, id))
+            .map_err(|e| self.store.database(e))?;
+        Ok(())
+    }
+
+    /// The identities of `source`'s objects.
+    pub fn ids(&self, source: &str) -> Result<Vec<String>, Error> {
+        let mut ids = Vec::new();
+        let range = self
+            .objects
+            .range((source, "")..)
+            .map_err(|e| self.database(e))?;
+        for item in range {
+            let (key, _) = item.map_err(|e| self.database(e))?;
+            let (name, id) = key.value();
+            if name != source {
+                break;
+            }
+            ids.push(id.to_owned());
+        }
+        Ok(ids)
+    }
+
+    /// Forgets every object of sources not in `keep` (a source taken out of the config).
+    pub fn keep_sources(&mut self, keep: &[&str]) -> Result<(), Error> {
+        self.objects
+            .retain(|(name, _), _| keep.contains(&name))
+            .map_err(|e| self.store.database(e))
+    }
+
+    /// One more object gives each of `keys`.
+    pub fn add_keys(&mut self, keys: &[String]) -> Result<(), Error> {
+        for key in keys {
+            let count = self.count(key)?;
+            self.keys
+                .insert(key.as_str(), count + 1)
+                .map_err(|e| self.store.database(e))?;
+        }
+        Ok(())
+    }
+
+    /// One object fewer gives each of `keys`; a key no object gives any more is gone.
+    pub fn remove_keys(&mut self, keys: &[String]) -> Result<(), Error> {
+        for key in keys {
+            match self.count(key)? {
+                0 => {
+                    return Err(self.store.fail(Cause::Damaged(format!(
+                        "key {key} is counted for no object"
+                    ))));
+                }
+                1 => {
+                    self.keys
+                        .remove(key.as_str())
+                        .map_err(|e| self.store.database(e))?;
+                }
+                n => {
+                    self.keys
+                        .insert(key.as_str(), n - 1)
+                        .map_err(|e| self.store.database(e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&self, key: &str) -> Result<u64, Error> {
+        Ok(self
+            .keys
+            .get(key)
+            .map_err(|e| self.database(e))?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// Every key the objects give, into `set`.
+    pub fn keys_into(&self, set: &mut KeySet) -> Result<(), Error> {
+        for item in self.keys.iter().map_err(|e| self.database(e))? {
+            let (key, _) = item.map_err(|e| self.database(e))?;
+            set.push(key.value());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dn: &str) -> Entry {
+        Entry {
+            dn: dn.into(),
+            proxy_addresses: vec![format!("SMTP:{dn}@example.com")],
+            ..Entry::default()
+        }
+    }
+
+    fn meta() -> Meta {
+        Meta {
+            config: "c".into(),
+            map: "m".into(),
+            ..Meta::default()
+        }
+    }
+
+    #[test]
+    fn a_built_store_is_used_only_once_installed_and_committed_changes_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.store");
+        let store = Store::build(&path).unwrap();
+        let txn = store.begin().unwrap();
+        {
+            let mut t = txn.tables().unwrap();
+            t.put("s", "1", &entry("a")).unwrap();
+            t.add_keys(&["a@x".into(), "b@x".into()]).unwrap();
+            t.put("s", "2", &entry("b")).unwrap();
+            t.add_keys(&["b@x".into()]).unwrap();
+            t.put("t", "1", &entry("c")).unwrap();
+        }
+        txn.commit(&meta()).unwrap();
+        assert!(Store::open(&path).unwrap().is_none(), "not installed yet");
+        store.install().unwrap();
+
+        let (store, got) = Store::open(&path).unwrap().unwrap();
+        assert_eq!(got.config, "c");
+        assert_eq!(got.format, FORMAT);
+        let txn = store.begin().unwrap();
+        {
+            let mut t = txn.tables().unwrap();
+            assert_eq!(t.get("s", "1").unwrap(), Some(entry("a")));
+            assert_eq!(t.ids("s").unwrap(), ["1", "2"]);
+            t.remove_keys(&["b@x".into()]).unwrap();
+            let mut set = KeySet::new();
+            t.keys_into(&mut set).unwrap();
+            set.finish();
+            assert_eq!(set.iter().collect::<Vec<_>>(), ["a@x", "b@x"]);
+            t.remove_keys(&["b@x".into()]).unwrap();
+            assert!(t.remove_keys(&["b@x".into()]).is_err(), "counted for none");
+            t.remove("s", "1").unwrap();
+            t.keep_sources(&["s"]).unwrap();
+            assert_eq!(t.ids("t").unwrap(), Vec::<String>::new());
+        }
+        // Not committed: nothing of it stays.
+        drop(txn);
+        let txn = store.begin().unwrap();
+        assert_eq!(txn.tables().unwrap().ids("s").unwrap(), ["1", "2"]);
+        assert_eq!(txn.tables().unwrap().ids("t").unwrap(), ["1"]);
+    }
+
+    #[test]
+    fn damaged_foreign_and_linked_stores_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.store");
+        assert!(Store::open(&path).unwrap().is_none());
+        fs_err::write(&path, b"not a database at all, just text\n".repeat(200)).unwrap();
+        assert!(Store::open(&path).is_err());
+        // A real store cut short.
+        let store = Store::build(&path).unwrap();
+        let txn = store.begin().unwrap();
+        for i in 0..2000 {
+            txn.tables()
+                .unwrap()
+                .put("s", &i.to_string(), &entry(&format!("user{i}")))
+                .unwrap();
+        }
+        txn.commit(&meta()).unwrap();
+        store.install().unwrap();
+        let len = fs_err::metadata(&path).unwrap().len();
+        for cut in [len / 2, 4096, 100] {
+            let file = fs_err::OpenOptions::new().write(true).open(&path).unwrap();
+            file.set_len(cut).unwrap();
+            drop(file);
+            if let Ok(Some((store, _))) = Store::open(&path) {
+                // Whatever redb makes of it, reading it must not panic.
+                let txn = store.begin().unwrap();
+                let _ = txn.tables().map(|t| t.ids("s"));
+            }
+        }
+        let link = dir.path().join("link.store");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(Store::open(&link).is_err(), "a link is not followed");
+    }
+}
