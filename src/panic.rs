@@ -51,10 +51,15 @@ pub fn message(payload: Box<dyn Any + Send>) -> String {
     }
 }
 
+/// A panic [`catch`] caught: its message, with its place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Caught(pub String);
+
 /// Runs `f` with the thread marked; a panic in it is its message ([`message`]).
-pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, Caught> {
     let _mark = Mark::set();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(message)
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| Caught(message(p)))
 }
 
 /// Installs, once, the hook in front of the process's own.
@@ -88,7 +93,7 @@ mod tests {
         assert_eq!(message(Box::new(7)), "");
         #[allow(clippy::panic, reason = "the panic is the test")]
         let caught = catch(|| panic!("boom"));
-        let caught = caught.unwrap_err();
+        let caught = caught.unwrap_err().0;
         assert!(caught.starts_with("boom at panic.rs:"), "{caught}");
         assert!(!MARKED.get());
         assert_eq!(catch(|| 7), Ok(7));

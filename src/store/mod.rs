@@ -25,7 +25,6 @@
 mod record;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
@@ -119,13 +118,14 @@ impl Store {
             path: path.to_owned(),
             cause,
         };
-        let file = match std::fs::OpenOptions::new()
+        let file = match crate::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(
                 (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
             )
             .open(path)
+            .and_then(|f| f.file().try_clone())
         {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -142,7 +142,7 @@ impl Store {
         }
         // redb asserts on some damaged files: that is a damaged store, not a bug.
         let db = crate::panic::catch(|| redb::Database::builder().create_file(file))
-            .map_err(|panic| fail(Cause::Database(panic)))?
+            .map_err(|panic| fail(Cause::Database(panic.0)))?
             .map_err(|e| fail(Cause::Database(e.to_string())))?;
         let store = Self {
             db,
@@ -150,7 +150,7 @@ impl Store {
             building: None,
         };
         let meta = crate::panic::catch(|| store.meta())
-            .map_err(|panic| fail(Cause::Database(panic)))??;
+            .map_err(|panic| fail(Cause::Database(panic.0)))??;
         Ok(meta.map(|meta| (store, meta)))
     }
 
@@ -477,7 +477,7 @@ mod tests {
             }
         }
         let link = dir.path().join("link.store");
-        std::os::unix::fs::symlink(&path, &link).unwrap();
+        fs_err::os::unix::fs::symlink(&path, &link).unwrap();
         assert!(Store::open(&link).is_err(), "a link is not followed");
     }
 }
