@@ -41,14 +41,14 @@ pub fn paged_cookie(ber: &[u8]) -> Option<&[u8]> {
 }
 
 /// One TLV at the start of `bytes`: (tag, content, rest).
-fn tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (tag, len, skip) = header(bytes)?;
     let end = skip.checked_add(len)?;
     Some((tag, bytes.get(skip..end)?, bytes.get(end..)?))
 }
 
 /// `tag`, a definite length, `content`.
-fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(crate) fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = content.len();
     if len < 0x80 {

@@ -264,6 +264,20 @@ async fn one_page(
     Ok(result)
 }
 
+/// An entry's attributes, text and binary together, checked against the bounds on values
+/// (an entry read on its own, outside the paged search).
+pub(super) fn check_entry(
+    bounds: &Bounds,
+    url: &str,
+    dn: &str,
+    attrs: std::collections::HashMap<String, Vec<String>>,
+    bin_attrs: std::collections::HashMap<String, Vec<Vec<u8>>>,
+) -> Result<Attributes, Error> {
+    let attrs = with_binary(attrs, bin_attrs);
+    check_values(bounds, dn, &attrs).map_err(|e| failure(url, dn, e))?;
+    Ok(attrs)
+}
+
 /// Pages in a row that may bring no entry before the search counts as stuck.
 const MAX_EMPTY_PAGES: usize = 100;
 
