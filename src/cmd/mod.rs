@@ -137,6 +137,7 @@ failures!(
     crate::install::swap::Error,
     crate::postfix::Error,
     crate::verify::probe::Error,
+    crate::store::Error,
 );
 
 /// Reports the guards' verdict on stderr: each violation, and whether `--force` overrides it,

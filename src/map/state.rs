@@ -57,6 +57,10 @@ pub struct Snapshot {
     /// it appears, not at every full run, so that cron mails only news. Not compared.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub rejected: std::collections::BTreeSet<String>,
+    /// How the last run read each source, by source name: `full`, or the change feed it read
+    /// only the changes with (`syncrepl`), for `status`. Not compared.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub methods: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -147,6 +151,7 @@ mod tests {
             )]
             .into(),
             rejected: Default::default(),
+            methods: Default::default(),
         }
     }
 

@@ -195,6 +195,13 @@ impl<'r> Collector<'r> {
         }
     }
 
+    /// Collects keys [`Collector::object`] returned.
+    pub fn keep(&mut self, keys: &[String]) {
+        for key in keys {
+            self.recipients.push(key);
+        }
+    }
+
     /// Applies the rules to one line of a plain list; `origin` is `file:line`.
     pub fn listed(&mut self, origin: &str, value: &str) {
         self.stats.entries += 1;

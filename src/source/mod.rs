@@ -61,6 +61,14 @@ pub type Cursor = std::collections::BTreeMap<String, String>;
 pub enum Item<'a> {
     /// An object of a directory (LDAP, LDIF, Graph).
     Entry(&'a Entry),
+    /// An object of a directory that reads its changes ([`Reader::feed`]), with its stable
+    /// identity, under which the store keeps it.
+    Object {
+        /// The identity (entryUUID).
+        id: &'a str,
+        /// The object.
+        entry: &'a Entry,
+    },
     /// One address of a list.
     Listed {
         /// `FILE:LINE`.
@@ -78,6 +86,47 @@ pub struct Read {
     /// The change mark that stands for what was read, when only the read itself can tell it
     /// (Graph); None keeps the mark read before the read.
     pub mark: Option<String>,
+}
+
+/// How a source reads only what changed ([`Reader::feed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feed {
+    /// The method, for status and the logs (`syncrepl`).
+    pub method: &'static str,
+    /// The server (and naming context) a cursor belongs to: a cursor of another one means a
+    /// full read.
+    pub identity: String,
+}
+
+/// One change, from [`Reader::read_changes`].
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// The object is (now) a recipient object as given: added, changed, moved in.
+    Changed {
+        /// Its identity.
+        id: &'a str,
+        /// The object as it is now.
+        entry: &'a Entry,
+    },
+    /// The object is no recipient object any more (deleted, moved out, no longer matching
+    /// the filter), or never was one: the store forgets it, if it knew it.
+    Gone {
+        /// Its identity.
+        id: &'a str,
+    },
+}
+
+/// What a read of changes leaves.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Where the next read of changes starts.
+    pub cursor: Cursor,
+    /// When the source could not tell deletions, the identities still there: every object
+    /// of the store neither in it nor changed is gone.
+    pub present: Option<std::collections::HashSet<String>>,
+    /// Objects the directory said changed (for the report: an incremental read must read
+    /// only those).
+    pub changed: usize,
 }
 
 /// A source ready to be read: its secrets are read, nothing is connected yet.
@@ -100,8 +149,32 @@ pub trait Reader {
     /// cannot tell them.
     fn accepted_domains(&mut self) -> Option<Result<AcceptedDomains, Error>>;
 
-    /// Reads everything, each item to `each`; any error means the read is incomplete.
+    /// Reads everything, each item to `each`; any error means the read is incomplete. A
+    /// source with a [`feed`](Reader::feed) hands its objects as [`Item::Object`].
     fn read(&mut self, each: &mut dyn FnMut(Item<'_>)) -> Result<Read, Error>;
+
+    /// How this source reads only what changed; None when it cannot (then every read is a
+    /// full one). Asked after [`open`](Reader::open), before anything is read.
+    fn feed(&mut self) -> Result<Option<Feed>, Error> {
+        Ok(None)
+    }
+
+    /// Where a read of changes would start now: taken before a full read, so that the next
+    /// read of changes also sees what changed while the full read ran.
+    fn cursor_now(&mut self) -> Result<Cursor, Error> {
+        Ok(Cursor::new())
+    }
+
+    /// Reads what changed since `cursor`, each change to `each`; None when the cursor is no
+    /// longer valid (the run reads in full instead). Any error means the read is
+    /// incomplete.
+    fn read_changes(
+        &mut self,
+        _cursor: &Cursor,
+        _each: &mut dyn FnMut(Change<'_>),
+    ) -> Result<Option<Changes>, Error> {
+        Ok(None)
+    }
 }
 
 impl Source {

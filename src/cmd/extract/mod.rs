@@ -16,6 +16,8 @@
 
 mod domains;
 mod dump;
+mod full;
+mod incremental;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -32,8 +34,8 @@ use crate::map::keys::KeySet;
 use crate::map::state::{self, Snapshot};
 use crate::map::{atomic, digest, text, with_suffix};
 use crate::rules::guard::{Limits, Proposal, Verdict};
-use crate::rules::{Collector, Rejection, Rules};
-use crate::source::{Item, Read, Reader, Source};
+use crate::rules::{Rejection, Rules};
+use crate::source::{Feed, Item, Read, Reader, Source};
 use dump::Dump;
 
 /// What extract works with: the parts of the config it uses, resolved and checked
@@ -91,6 +93,7 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         full_at: state::now(),
         delta: Default::default(),
         rejected: Default::default(),
+        methods: Default::default(),
     };
     let mut all_marked = true;
     for (source, reader) in settings.sources.iter().zip(&mut readers) {
@@ -127,11 +130,43 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         .as_deref()
         .map(Dump::create)
         .transpose()?;
-    let (status, read, rejected) =
-        full_run(settings, &mut readers, change, printer, seen, &known, dump)?;
-    if status == ExitStatus::Success && !change.dry_run {
+    let (accepted, open) = domains::resolve(settings, &mut readers)?;
+    let rules = Rules {
+        accepted,
+        excluded: settings.recipients.excluded.clone(),
+        skip_auth_required: settings.recipients.skip_auth_required,
+        use_mail_attribute: settings.recipients.use_mail_attribute,
+    };
+    let mut feeds = Vec::new();
+    for reader in &mut readers {
+        feeds.push(reader.feed()?);
+    }
+    let run = Run {
+        settings,
+        rules: &rules,
+        open: &open,
+        feeds: &feeds,
+        change,
+        printer,
+        known: &known,
+        config: &snapshot.config,
+    };
+    let store_path = with_suffix(out, ".store");
+    let usable = match (&dump, options.full) {
+        (None, false) => incremental::usable(&run, &store_path),
+        _ => None,
+    };
+    let outcome = match usable {
+        Some((store, meta)) => incremental::run(&run, &mut readers, &store, &meta, seen)?,
+        None => None,
+    };
+    let outcome = match outcome {
+        Some(outcome) => outcome,
+        None => full::run(&run, &mut readers, &store_path, seen, dump)?,
+    };
+    if outcome.status == ExitStatus::Success && !change.dry_run {
         // A cursor now stands for what was read: the mark the read left says so.
-        for (name, read) in read {
+        for (name, read) in outcome.reads {
             if let Some(mark) = read.mark {
                 snapshot.sources.insert(name.clone(), mark);
             }
@@ -139,12 +174,51 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
                 snapshot.delta.insert(name, cursor);
             }
         }
-        snapshot.rejected = rejected;
+        snapshot.rejected = outcome.rejected;
+        snapshot.methods = outcome.methods;
         snapshot.map = state::file_mark(out)?;
-        snapshot.full_at = state::now();
+        snapshot.full_at = outcome.full_at;
         snapshot.write(&state_path)?;
     }
-    Ok(status)
+    Ok(outcome.status)
+}
+
+/// What every way of reading works with.
+struct Run<'a> {
+    settings: &'a Settings,
+    /// The recipient rules, with the accepted domains of this run.
+    rules: &'a Rules,
+    /// The domains opened with an `@domain` line.
+    open: &'a BTreeSet<String>,
+    /// Each source's change feed, in source order.
+    feeds: &'a [Option<Feed>],
+    change: &'a Change,
+    printer: Printer,
+    /// The rejected values reported before.
+    known: &'a BTreeSet<String>,
+    /// The config file's digest.
+    config: &'a str,
+}
+
+impl Run<'_> {
+    /// What the store's meta data must say for the store to stand for this run's rules.
+    fn domains_digest(&self) -> String {
+        let text = format!("{:?} {:?}", self.rules.accepted, self.open);
+        crate::map::digest::sha256_hex(text.as_bytes())
+    }
+}
+
+/// How a run that read went.
+struct Outcome {
+    status: ExitStatus,
+    /// What each source's read left for the next run (Graph's cursors), by source name.
+    reads: Reads,
+    /// The rejected values now in the directory, by id.
+    rejected: BTreeSet<String>,
+    /// How each source was read (`full`, or its feed's method).
+    methods: std::collections::BTreeMap<String, String>,
+    /// When the last full read was (now, or the store's).
+    full_at: u64,
 }
 
 /// Takes the output's lock and removes what a killed run left; a dry run without a map yet
@@ -170,67 +244,42 @@ fn lock(out: &Path, dry_run: bool) -> Result<Option<Lock>> {
 /// What each source's full read left for the next run, by source name.
 type Reads = Vec<(String, Read)>;
 
-/// Reads every source (`readers`, opened, in source order) and installs the result. Returns
-/// what each read left for the next run too.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one call site, each argument a different thing"
-)]
-fn full_run(
-    settings: &Settings,
-    readers: &mut [Box<dyn Reader + '_>],
-    change: &Change,
-    printer: Printer,
+/// Adds the config's extra addresses and the open domains to `recipients` (what the sources
+/// gave, finished), reports the rejected values (those not `known` are news; `gone` were
+/// reported before and are no longer there) and what was left out, and installs the map.
+fn conclude(
+    run: &Run<'_>,
+    mut recipients: KeySet,
+    stats: &crate::rules::Stats,
+    rejections: &[Rejection],
+    gone: usize,
     seen: &mut Observed,
-    known: &BTreeSet<String>,
-    mut dump: Option<Dump>,
-) -> Result<(ExitStatus, Reads, BTreeSet<String>)> {
-    let (accepted, open) = domains::resolve(settings, readers)?;
-
-    let rules = Rules {
-        accepted,
-        excluded: settings.recipients.excluded.clone(),
-        skip_auth_required: settings.recipients.skip_auth_required,
-        use_mail_attribute: settings.recipients.use_mail_attribute,
-    };
-    let mut collector = Collector::new(&rules);
-    let mut reads = Reads::new();
-    for (source, reader) in settings.sources.iter().zip(readers) {
-        let read = read_source(source, reader.as_mut(), &mut collector, dump.as_mut())?;
-        reads.push((source.name.clone(), read));
-    }
-    // The dump is complete (or its failure reported) before the map may be replaced: a run
-    // that fails must leave the map as it was.
-    if let Some(dump) = dump {
-        dump.finish()?;
-    }
-    let (mut recipients, stats, rejections) = collector.finish();
+) -> Result {
+    let settings = run.settings;
     let sourced = recipients.len();
-    if !settings.recipients.extra.is_empty() || !open.is_empty() {
+    if !settings.recipients.extra.is_empty() || !run.open.is_empty() {
         for address in &settings.recipients.extra {
             recipients.push(address);
         }
         // Postfix's wild-card for a domain without a complete recipient list: made here from
         // the config and Exchange's settings, never from a directory value (the rules refuse
         // an address without a local part).
-        for domain in &open {
+        for domain in run.open {
             recipients.push(&format!("@{domain}"));
         }
         recipients.finish();
     }
     // Each rejected value is warned about once, when it appears (-v lists them all), and its
     // going is said once too: an hourly full run must not mail the same news every hour.
-    let rejected: BTreeSet<String> = rejections.iter().map(Rejection::id).collect();
-    for rejection in &rejections {
-        if known.contains(&rejection.id()) {
+    for rejection in rejections {
+        if run.known.contains(&rejection.id()) {
             info!("{rejection} (reported before)");
         } else {
             warn!("{rejection}");
         }
     }
-    let gone = known.difference(&rejected).count();
     if gone > 0 {
-        printer.tell(format_args!(
+        run.printer.tell(format_args!(
             "{gone} directory value(s) rejected before are no longer there (fixed or removed)"
         ));
     }
@@ -244,9 +293,14 @@ fn full_run(
         stats.excluded,
         rejections.len()
     );
-
-    let status = install(settings, &recipients, sourced, change, printer, seen)?;
-    Ok((status, reads, rejected))
+    install(
+        settings,
+        &recipients,
+        sourced,
+        run.change,
+        run.printer,
+        seen,
+    )
 }
 
 /// Compares `recipients` with the current map, runs the guards and writes the map if allowed,
@@ -347,29 +401,25 @@ fn install(
     Ok(ExitStatus::Success)
 }
 
-/// Reads one source into `collector`, and into the dump when there is one (a list's lines
+/// Reads one source, each item to `each`, and to the dump when there is one (a list's lines
 /// are a file already).
 fn read_source(
     source: &Source,
     reader: &mut dyn Reader,
-    collector: &mut Collector<'_>,
     mut dump: Option<&mut Dump>,
+    each: &mut dyn FnMut(Item<'_>),
 ) -> std::result::Result<Read, crate::source::Error> {
-    let before = collector.stats().entries;
-    let read = reader.read(&mut |item| match item {
-        Item::Entry(entry) => {
-            if let Some(dump) = dump.as_deref_mut() {
-                dump.entry(entry);
-            }
-            collector.entry(entry);
+    let mut items = 0usize;
+    let read = reader.read(&mut |item| {
+        items += 1;
+        if let (Some(dump), Item::Entry(entry) | Item::Object { entry, .. }) =
+            (dump.as_deref_mut(), item)
+        {
+            dump.entry(entry);
         }
-        Item::Listed { at, address } => collector.listed(at, address),
+        each(item);
     })?;
-    info!(
-        "source {}: {} entries",
-        source.name,
-        collector.stats().entries - before
-    );
+    info!("source {}: {items} entries", source.name);
     Ok(read)
 }
 

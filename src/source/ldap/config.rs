@@ -72,6 +72,10 @@ table! {
         filter: Option<String>,
         /// entries per page (AD's MaxPageSize is 1000)
         page_size: u32 = 1000,
+        /// read only what changed since the last run where the server offers a change feed
+        /// (OpenLDAP with syncprov: the LDAP Content Synchronization operation); `false` reads
+        /// this source in full on every run that finds a change
+        incremental: bool = true,
         /// DN or UPN (`svc-rcptsync@example.com`) for a simple bind
         #[default_text = "anonymous"]
         bind_dn: Option<String>,
@@ -303,6 +307,7 @@ impl Checker<'_> {
             base_dn: raw.base_dn,
             filter,
             page_size,
+            incremental: raw.incremental,
             bind,
             kerberos,
         })

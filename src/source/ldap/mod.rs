@@ -26,6 +26,7 @@ pub mod kerberos;
 mod mark;
 pub(crate) mod reader;
 mod search;
+pub mod sync;
 mod wire;
 
 use std::time::Duration;
@@ -82,6 +83,8 @@ pub struct LdapSourceConfig {
     pub filter: String,
     /// Entries per page.
     pub page_size: i32,
+    /// Read only what changed where the server offers a change feed (`incremental`).
+    pub incremental: bool,
     /// Simple bind; None for anonymous (or Kerberos).
     pub bind: Option<Bind>,
     /// Kerberos bind from a keytab (`keytab`, `principal`); never together with `bind`.
@@ -323,30 +326,41 @@ fn self_error(url: &str, base: &str, e: &LdapError) -> Error {
 }
 
 /// Reads every recipient entry of one LDAP source over `connection` (from [`connect()`]),
-/// calling `each` for each.
+/// calling `each` for each, with its `identity` attribute's value (lower case) when one is
+/// asked for: an entry without one is an error, since the store could not keep it.
 pub fn read(
     config: &LdapSourceConfig,
     mut connection: Connection,
-    mut each: impl FnMut(&Entry),
+    identity: Option<&str>,
+    mut each: impl FnMut(Option<&str>, &Entry),
 ) -> Result<SearchStats, Error> {
     // The source's own read gets the whole read_timeout, whatever came before it.
     connection.deadline = ldap3::tokio::time::Instant::now() + config.read_timeout;
+    let mut attrs = Entry::ATTRIBUTES.to_vec();
+    attrs.extend(identity);
+    let mut missing = None;
     let stats = connection.search(
         &config.base_dn,
         &config.filter,
-        &Entry::ATTRIBUTES,
+        &attrs,
         config.page_size,
         |dn, attrs| {
-            let mut entry = Entry {
-                dn,
-                ..Entry::default()
-            };
-            for (name, values) in attrs {
-                entry.add_values(&name, values);
+            let (entry, id) = entry_of(dn, attrs, identity);
+            match (identity, id) {
+                (Some(_), None) => {
+                    missing.get_or_insert(entry.dn);
+                }
+                (_, id) => each(id.as_deref(), &entry),
             }
-            each(&entry);
         },
     )?;
+    if let (Some(dn), Some(identity)) = (missing, identity) {
+        return Err(failure(
+            connection.url(),
+            &config.base_dn,
+            format!("{dn} has no {identity}, which incremental reads key objects by"),
+        ));
+    }
     info!(
         server = %connection.url(),
         pages = stats.pages,
@@ -356,6 +370,27 @@ pub fn read(
         stats.entries
     );
     Ok(stats)
+}
+
+/// The entry of `dn` with `attrs`, and its `identity` attribute's first value in lower case.
+pub(crate) fn entry_of(
+    dn: String,
+    attrs: Attributes,
+    identity: Option<&str>,
+) -> (Entry, Option<String>) {
+    let mut entry = Entry {
+        dn,
+        ..Entry::default()
+    };
+    let mut id = None;
+    for (name, values) in attrs {
+        if identity.is_some_and(|i| name.eq_ignore_ascii_case(i)) {
+            id = values.first().map(|v| v.to_ascii_lowercase());
+        } else {
+            entry.add_values(&name, values);
+        }
+    }
+    (entry, id)
 }
 
 #[cfg(test)]

@@ -1,0 +1,229 @@
+//! The incremental read: each source with a change feed reads only what changed since the
+//! cursor its store keeps ([`crate::store`]); the store takes each changed object's old keys
+//! away and adds its new ones, and the map is the store's keys plus whatever the sources
+//! without a feed give (read in full, as always), through the same guards, diff and atomic
+//! write as a full read. The store is committed only after the map was written; a refused
+//! or failed run leaves it as it was, so the next run reads the same changes again (a
+//! refused change is never lost).
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use tracing::info;
+
+use super::{Outcome, Reads, Run, conclude, read_source};
+use crate::cmd::metrics::Observed;
+use crate::cmd::{ExitStatus, Result};
+use crate::map::state;
+use crate::rules::{Collector, Rejection};
+use crate::source::{Change, Item, Reader};
+use crate::store::{Meta, SourceMeta, Store, Tables};
+
+/// The store at `path` and its meta data, if it stands for this run: the same config,
+/// accepted domains and map, a full read recent enough, and every feed's server. Otherwise
+/// None, and the run reads in full (saying why, with -v).
+pub(super) fn usable(run: &Run<'_>, path: &Path) -> Option<(Store, Meta)> {
+    if run.feeds.iter().all(Option::is_none) {
+        return None;
+    }
+    let why = match Store::open(path) {
+        Ok(Some((store, meta))) => match doubt(run, &meta) {
+            None => return Some((store, meta)),
+            Some(why) => why,
+        },
+        Ok(None) => "there is no store of a full read yet".to_owned(),
+        Err(e) => {
+            tracing::warn!("{e}; reading in full, which replaces it");
+            return None;
+        }
+    };
+    info!("reading in full: {why}");
+    None
+}
+
+/// Why the store does not stand for this run, if it does not.
+fn doubt(run: &Run<'_>, meta: &Meta) -> Option<String> {
+    let out = &run.settings.output.path;
+    let now = state::now();
+    let age = now.checked_sub(meta.full_at);
+    if meta.config != run.config {
+        return Some("the config changed since the store was made".into());
+    }
+    if meta.domains != run.domains_digest() {
+        return Some("the accepted domains changed since the store was made".into());
+    }
+    if state::file_mark(out).ok().as_deref() != Some(meta.map.as_str()) {
+        return Some(format!(
+            "{} is not the map the store stands for (written since by someone else, or the \
+             last run was killed before it kept its store)",
+            out.display()
+        ));
+    }
+    if age.is_none_or(|age| age >= run.settings.full_every.as_secs()) {
+        return Some("the last full read is older than [safety].full_every".into());
+    }
+    let sources = &run.settings.sources;
+    for (source, feed) in sources.iter().zip(run.feeds) {
+        let kept = meta.sources.get(&source.name);
+        match (feed, kept) {
+            (Some(feed), Some(kept)) if kept.method != feed.method => {
+                return Some(format!("source {}: the change feed changed", source.name));
+            }
+            (Some(feed), Some(kept)) if kept.identity != feed.identity => {
+                return Some(format!(
+                    "source {}: another server ({}; the store's cursor is for {})",
+                    source.name, feed.identity, kept.identity
+                ));
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Some(format!(
+                    "source {}: its change feed came or went",
+                    source.name
+                ));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Reads the changes of every source with a feed (the others in full) and installs the
+/// result; None when a source's cursor is no longer valid (then the caller reads in full).
+pub(super) fn run(
+    run: &Run<'_>,
+    readers: &mut [Box<dyn Reader + '_>],
+    store: &Store,
+    meta: &Meta,
+    seen: &mut Observed,
+) -> Result<Option<Outcome>> {
+    let settings = run.settings;
+    let txn = store.begin()?;
+    let mut tables = txn.tables()?;
+    let mut apply = Apply {
+        collector: Collector::new(run.rules),
+        before: Collector::new(run.rules),
+        old_rejected: BTreeSet::new(),
+        failed: None,
+    };
+    let mut next = meta.clone();
+    let mut methods = std::collections::BTreeMap::new();
+    let mut reads = Reads::new();
+    for ((source, reader), feed) in settings.sources.iter().zip(readers).zip(run.feeds) {
+        let name = source.name.as_str();
+        let Some(feed) = feed else {
+            methods.insert(source.name.clone(), "full".to_owned());
+            let read = read_source(source, reader.as_mut(), None, &mut |item| match item {
+                Item::Entry(entry) | Item::Object { entry, .. } => apply.collector.entry(entry),
+                Item::Listed { at, address } => apply.collector.listed(at, address),
+            })?;
+            reads.push((source.name.clone(), read));
+            continue;
+        };
+        let Some(kept) = meta.sources.get(name) else {
+            return Ok(None);
+        };
+        let mut mentioned = HashSet::new();
+        let changes = reader.read_changes(&kept.cursor, &mut |change| {
+            let id = match change {
+                Change::Changed { id, .. } | Change::Gone { id } => id,
+            };
+            mentioned.insert(id.to_owned());
+            apply.change(&mut tables, name, change);
+        })?;
+        let Some(changes) = changes else {
+            return Ok(None);
+        };
+        let mut gone = 0;
+        if let Some(present) = &changes.present {
+            for id in tables.ids(name)? {
+                if !present.contains(&id) && !mentioned.contains(&id) {
+                    apply.change(&mut tables, name, Change::Gone { id: &id });
+                    gone += 1;
+                }
+            }
+        }
+        if let Some(e) = apply.failed.take() {
+            return Err(e.into());
+        }
+        info!(
+            "source {name}: incremental ({}): {} changed object(s) read{}",
+            feed.method,
+            changes.changed,
+            match &changes.present {
+                Some(_) => format!(", {gone} gone (the server listed what is still there)"),
+                None => String::new(),
+            }
+        );
+        methods.insert(source.name.clone(), feed.method.to_owned());
+        next.sources.insert(
+            source.name.clone(),
+            SourceMeta {
+                cursor: changes.cursor,
+                ..kept.clone()
+            },
+        );
+    }
+    let (mut recipients, stats, rejections) = apply.collector.finish();
+    tables.keys_into(&mut recipients)?;
+    recipients.finish();
+    drop(tables);
+    // The rejected values: those of the changed objects as they were are replaced by those
+    // they have now.
+    let now: BTreeSet<String> = rejections.iter().map(Rejection::id).collect();
+    let gone = apply.old_rejected.difference(&now).count();
+    let mut rejected: BTreeSet<String> =
+        run.known.difference(&apply.old_rejected).cloned().collect();
+    rejected.extend(now);
+    let status = conclude(run, recipients, &stats, &rejections, gone, seen)?;
+    if status == ExitStatus::Success && !run.change.dry_run {
+        next.map = state::file_mark(&settings.output.path)?;
+        // After the map: see the module's doc.
+        txn.commit(&next)?;
+    }
+    Ok(Some(Outcome {
+        status,
+        reads,
+        rejected,
+        methods,
+        full_at: meta.full_at,
+    }))
+}
+
+/// Applies changes to the store's tables.
+struct Apply<'r> {
+    /// The changed objects as they are now: counted, their rejected values reported.
+    collector: Collector<'r>,
+    /// The changed objects as the store had them: only their keys and rejected values
+    /// matter.
+    before: Collector<'r>,
+    /// The rejected values of the objects as the store had them.
+    old_rejected: BTreeSet<String>,
+    /// The first error of the store; nothing is applied after it.
+    failed: Option<crate::store::Error>,
+}
+
+impl Apply<'_> {
+    fn change(&mut self, tables: &mut Tables<'_>, source: &str, change: Change<'_>) {
+        if self.failed.is_some() {
+            return;
+        }
+        let result = (|| {
+            let id = match change {
+                Change::Changed { id, .. } | Change::Gone { id } => id,
+            };
+            if let Some(old) = tables.get(source, id)? {
+                let old = self.before.object(&old);
+                tables.remove_keys(&old.keys)?;
+                self.old_rejected.extend(old.rejected);
+                tables.remove(source, id)?;
+            }
+            if let Change::Changed { id, entry } = change {
+                let new = self.collector.object(entry);
+                tables.add_keys(&new.keys)?;
+                tables.put(source, id, entry)?;
+            }
+            Ok(())
+        })();
+        self.failed = result.err();
+    }
+}
