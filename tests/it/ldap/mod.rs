@@ -5,6 +5,8 @@
 // loopback: they need neither root nor a daemon. The rest start slapd or Samba.
 mod discover;
 #[cfg(feature = "system-tests")]
+mod incremental;
+#[cfg(feature = "system-tests")]
 mod interop;
 #[cfg(all(feature = "kerberos", feature = "system-tests"))]
 mod kerberos;

@@ -253,7 +253,7 @@ fn a_server_stopped_mid_paging_fails_the_search() {
     let source = library::ldap_source(&slapd.path("rcptsync.toml"));
     let mut seen = 0;
     let connection = library::connect(&source);
-    let result = library::ldap::read(&source, connection, |_| {
+    let result = library::ldap::read(&source, connection, None, |_, _| {
         seen += 1;
         if seen == 1500 {
             slapd.stop();

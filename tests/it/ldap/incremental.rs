@@ -1,0 +1,338 @@
+//! Incremental reads against a real slapd with syncprov: after every round of random changes
+//! an incremental run must give, byte for byte, the map a full read gives, and say that it
+//! read only the changes. Plus what must make a run read in full: a damaged, foreign or
+//! missing store, a map written by someone else, a killed run, a refused change.
+
+use std::path::Path;
+
+use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
+use crate::ldap::slapd::ldap_config;
+use crate::support::{Run, rcptsync};
+
+/// The source reads OU=Staff only: OU=Elsewhere is outside its base, for moves out and in.
+const STAFF: &str = "OU=Staff,DC=example,DC=com";
+const ELSEWHERE: &str = "OU=Elsewhere,DC=example,DC=com";
+
+/// slapd with `n` mailboxes under OU=Staff and an OU outside the base.
+fn serving(n: usize) -> Slapd {
+    let ldif = format!(
+        "dn: {ELSEWHERE}\nobjectClass: organizationalUnit\nou: Elsewhere\n\n{}",
+        mailboxes(n)
+    );
+    let slapd = Slapd::start(&ldif);
+    ldap_config(
+        slapd.dir(),
+        &format!("servers = [\"{}\"]", slapd.url()),
+        "[\"example.com\", \"*.corp.example.com\"]",
+    );
+    // The source's base is OU=Staff; a second config reads the same in full elsewhere.
+    let config = fs_err::read_to_string(slapd.path("rcptsync.toml")).unwrap();
+    let config = config.replace(
+        &format!("base_dn = \"{}\"", Slapd::BASE_DN),
+        &format!("base_dn = \"{STAFF}\""),
+    );
+    fs_err::write(slapd.path("rcptsync.toml"), &config).unwrap();
+    fs_err::write(
+        slapd.path("full.toml"),
+        config.replace("out/relay_recipients", "full/relay_recipients"),
+    )
+    .unwrap();
+    slapd
+}
+
+fn incremental(dir: &Path) -> Run {
+    rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml", "--force"])
+}
+
+fn full(dir: &Path) -> Run {
+    rcptsync(dir, &["extract", "-c", "full.toml", "--full", "--force"])
+}
+
+/// The number of changed objects an incremental run says it read; None when it read in full.
+fn changed_read(run: &Run) -> Option<usize> {
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("incremental (syncrepl): "))?;
+    let rest = line.split("incremental (syncrepl): ").nth(1)?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+fn same_maps(dir: &Path, round: usize, log: &str) {
+    let a = fs_err::read(dir.join("out/relay_recipients")).unwrap();
+    let b = fs_err::read(dir.join("full/relay_recipients")).unwrap();
+    if a != b {
+        let a = String::from_utf8_lossy(&a);
+        let b = String::from_utf8_lossy(&b);
+        let only_a: Vec<_> = a.lines().filter(|l| !b.contains(l)).collect();
+        let only_b: Vec<_> = b.lines().filter(|l| !a.contains(l)).collect();
+        panic!(
+            "round {round}: the incremental map differs from a full read's\n\
+             only incremental: {only_a:?}\nonly full: {only_b:?}\nchanges:\n{log}"
+        );
+    }
+}
+
+/// A small deterministic generator (xorshift): the rounds are the same on every run, and a
+/// failure names its round.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// One object the test knows of: its cn and whether it is under OU=Staff now.
+struct Known {
+    cn: String,
+    inside: bool,
+}
+
+fn dn(known: &Known) -> String {
+    let ou = if known.inside { STAFF } else { ELSEWHERE };
+    format!("CN={},{ou}", known.cn)
+}
+
+/// One random change as ldapmodify input, and what it did (for the failure message).
+fn random_change(rng: &mut Random, objects: &mut Vec<Known>, next: &mut usize) -> String {
+    let pick = rng.below(objects.len());
+    let target = dn(&objects[pick]);
+    let modify = |change: &str| format!("dn: {target}\nchangetype: modify\n{change}\n-\n\n");
+    match rng.below(12) {
+        0 => {
+            *next += 1;
+            let cn = format!("new{next}");
+            objects.push(Known {
+                cn: cn.clone(),
+                inside: true,
+            });
+            mailbox(&cn, &[&format!("SMTP:{cn}@example.com"), "X500:/o=x"]).replacen(
+                "\n",
+                "\nchangetype: add\n",
+                1,
+            )
+        }
+        1 => {
+            objects.swap_remove(pick);
+            format!("dn: {target}\nchangetype: delete\n\n")
+        }
+        2 => {
+            *next += 1;
+            let cn = format!("renamed{next}");
+            let out =
+                format!("dn: {target}\nchangetype: modrdn\nnewrdn: CN={cn}\ndeleteoldrdn: 1\n\n");
+            objects[pick].cn = cn;
+            out
+        }
+        3 => {
+            // A move out of the base, or back in.
+            let known = &mut objects[pick];
+            known.inside = !known.inside;
+            let superior = if known.inside { STAFF } else { ELSEWHERE };
+            format!(
+                "dn: {target}\nchangetype: modrdn\nnewrdn: CN={}\ndeleteoldrdn: 1\n\
+                 newsuperior: {superior}\n\n",
+                known.cn
+            )
+        }
+        4 => {
+            *next += 1;
+            modify(&format!(
+                "add: proxyAddresses\nproxyAddresses: smtp:alias{next}@example.com"
+            ))
+        }
+        5 => modify("replace: proxyAddresses\nproxyAddresses: X500:/o=only-x500"),
+        6 => {
+            *next += 1;
+            modify(&format!(
+                "replace: proxyAddresses\nproxyAddresses: SMTP:{}@example.com\n\
+                 proxyAddresses: smtp:other{next}@eu.corp.example.com",
+                objects[pick].cn
+            ))
+        }
+        7 => modify("replace: msExchRequireAuthToSendTo\nmsExchRequireAuthToSendTo: TRUE"),
+        8 => modify("replace: msExchRequireAuthToSendTo\nmsExchRequireAuthToSendTo: FALSE"),
+        9 => modify("delete: mailNickname"),
+        10 => modify(&format!(
+            "replace: mailNickname\nmailNickname: {}",
+            objects[pick].cn
+        )),
+        // An unrelated attribute, or an unrelated object.
+        _ => {
+            *next += 1;
+            if rng.below(2) == 0 {
+                modify(&format!("replace: description\ndescription: note {next}"))
+            } else {
+                format!(
+                    "dn: OU=Service,DC=example,DC=com\nchangetype: modify\n\
+                     replace: description\ndescription: note {next}\n-\n\n"
+                )
+            }
+        }
+    }
+}
+
+#[test]
+fn incremental_maps_equal_full_reads_after_every_round_of_random_changes() {
+    let slapd = serving(300);
+    let dir = slapd.dir();
+    // Full reads (there is no store yet), the same map.
+    let first = incremental(dir).ok();
+    assert_eq!(changed_read(&first), None, "{first}");
+    assert!(first.stderr.contains("there is no store"), "{first}");
+    full(dir).ok();
+    same_maps(dir, 0, "");
+    assert!(dir.join("out/relay_recipients.store").exists());
+
+    let mut objects: Vec<Known> = (0..300)
+        .map(|i| Known {
+            cn: format!("user{i}"),
+            inside: true,
+        })
+        .collect();
+    let mut rng = Random(0x5eed_1234_abcd_0001);
+    let mut next = 0;
+    for round in 1..=40 {
+        let count = 1 + rng.below(6);
+        let mut log = String::new();
+        for _ in 0..count {
+            log.push_str(&random_change(&mut rng, &mut objects, &mut next));
+        }
+        slapd.modify("ldapmodify", &log);
+        let run = incremental(dir).ok();
+        let read = changed_read(&run)
+            .unwrap_or_else(|| panic!("round {round}: not an incremental run\n{run}"));
+        // Only what changed: each change touches one object (a rename may be told as its
+        // own change), never the directory.
+        assert!(
+            read <= count,
+            "round {round}: read {read} objects for {count} changes\n{run}"
+        );
+        assert!(
+            !run.stderr.contains("still there"),
+            "round {round}: a present phase\n{run}"
+        );
+        full(dir).ok();
+        same_maps(dir, round, &log);
+    }
+    // The status tells the method of the last run.
+    let state = fs_err::read_to_string(dir.join("out/relay_recipients.state")).unwrap();
+    assert!(state.contains("ad = \"syncrepl\""), "{state}");
+}
+
+#[test]
+fn a_store_that_cannot_be_trusted_means_a_full_read_that_replaces_it() {
+    let slapd = serving(50);
+    let dir = slapd.dir();
+    let store = dir.join("out/relay_recipients.store");
+    incremental(dir).ok();
+    let add = |cn: &str| {
+        slapd.modify(
+            "ldapadd",
+            &mailbox(cn, &[&format!("SMTP:{cn}@example.com")]),
+        )
+    };
+    add("a1");
+    assert!(changed_read(&incremental(dir).ok()).is_some());
+
+    // Damaged: a warning, a full read, and a store that works again.
+    let bytes = fs_err::read(&store).unwrap();
+    fs_err::write(&store, &bytes[..bytes.len() / 3]).unwrap();
+    add("a2");
+    let run = incremental(dir).ok();
+    assert_eq!(changed_read(&run), None, "{run}");
+    assert!(run.stdout.contains("+a2@example.com"), "{run}");
+    add("a3");
+    assert!(changed_read(&incremental(dir).ok()).is_some());
+
+    // Garbage, and a link instead of the store: the same.
+    fs_err::write(&store, b"garbage".repeat(1000)).unwrap();
+    add("a4");
+    let run = incremental(dir).ok();
+    assert_eq!(changed_read(&run), None, "{run}");
+    assert!(
+        run.stderr.contains(".store"),
+        "the warning names the store\n{run}"
+    );
+    let elsewhere = dir.join("elsewhere.store");
+    fs_err::rename(&store, &elsewhere).unwrap();
+    fs_err::os::unix::fs::symlink(&elsewhere, &store).unwrap();
+    add("a5");
+    let run = incremental(dir).ok();
+    assert_eq!(changed_read(&run), None, "{run}");
+    assert!(
+        fs_err::symlink_metadata(&store).unwrap().is_file(),
+        "the link was replaced"
+    );
+
+    // A store of another config (another filter): a full read.
+    let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        config.replace(
+            "[recipients]",
+            "filter = \"(mailNickname=*)\"\n\n[recipients]",
+        ),
+    )
+    .unwrap();
+    add("a6");
+    let run = incremental(dir).ok();
+    assert_eq!(changed_read(&run), None, "{run}");
+    assert!(run.stderr.contains("config changed"), "{run}");
+
+    // A map someone else wrote: a full read, not the store's keys on top of it.
+    add("a7");
+    let map = dir.join("out/relay_recipients");
+    let text = fs_err::read_to_string(&map).unwrap();
+    fs_err::write(&map, format!("{text}intruder@example.com OK\n")).unwrap();
+    let run = incremental(dir).ok();
+    assert_eq!(changed_read(&run), None, "{run}");
+    assert!(run.stdout.contains("-intruder@example.com"), "{run}");
+    add("a8");
+    assert!(changed_read(&incremental(dir).ok()).is_some());
+}
+
+#[test]
+fn a_refused_change_is_read_again_until_it_is_forced() {
+    // A mass deletion that arrives as changes is refused like one found by a full read, and
+    // the store does not move on: the next run sees the same deletion and refuses it again.
+    let slapd = serving(100);
+    let dir = slapd.dir();
+    let extract = |extra: &[&str]| {
+        let mut args = vec!["-v", "extract", "-c", "rcptsync.toml"];
+        args.extend(extra);
+        rcptsync(dir, &args)
+    };
+    extract(&[]).ok();
+    let before = fs_err::read(dir.join("out/relay_recipients")).unwrap();
+    let deletions: String = (0..60)
+        .map(|i| format!("dn: CN=user{i},{STAFF}\nchangetype: delete\n\n"))
+        .collect();
+    slapd.modify("ldapmodify", &deletions);
+    for _ in 0..2 {
+        let run = extract(&[]);
+        assert_eq!(run.code, 3, "{run}");
+        assert!(changed_read(&run).is_some(), "{run}");
+        assert_eq!(
+            fs_err::read(dir.join("out/relay_recipients")).unwrap(),
+            before
+        );
+    }
+    // A new mailbox does not get lost behind it either, once forced.
+    slapd.modify("ldapadd", &mailbox("late", &["SMTP:late@example.com"]));
+    let run = extract(&["--force"]).ok();
+    assert!(changed_read(&run).is_some(), "{run}");
+    assert!(run.stdout.contains("+late@example.com"), "{run}");
+    assert!(run.stdout.contains("-user0@example.com"), "{run}");
+    full_equals(dir);
+}
+
+/// The incremental map equals a full read's now.
+fn full_equals(dir: &Path) {
+    full(dir).ok();
+    same_maps(dir, 0, "");
+}
