@@ -44,6 +44,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod crash;
 pub mod fs;
 pub mod install;
 pub mod lock;

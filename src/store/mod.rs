@@ -10,12 +10,15 @@
 //! writes only the pages of the objects that changed, where a flat file would be rewritten
 //! whole (O(directory)) on every run. SQLite would do as well, at the cost of a C build.
 //!
-//! Consistency with the map: the store's [`Meta`] records the map file it stands for (size,
-//! mtime, inode: [`crate::map::state::file_mark`]), and is committed only after the map was
-//! renamed into place. A run killed between the two leaves a store whose mark does not match
-//! the map, which means a full read: never a map that disagrees with its store. A full read
-//! builds a new store in a temporary file and renames it into place after the map, the same
-//! way. A store that is missing, damaged, from another config, another server, or older
+//! Consistency with the map: every run makes the map from the store's keys (plus the other
+//! sources), so a map never holds anything but what some state of the store gives. Each
+//! change is one transaction (objects, key counts and cursor together), committed after the
+//! map was renamed into place; the store's [`Meta`] records the map file it stands for (size,
+//! mtime, inode: [`crate::map::state::file_mark`]). A run killed before the commit leaves the
+//! old store, whose cursor makes the next run read the same changes again; a map that is not
+//! the one the store recorded (edited by hand, or written by a run killed before its commit)
+//! means a full read. A full read builds a new store in a temporary file and renames it into
+//! place after the map, the same way. (tests/it/ldap/incremental.rs kills runs at each step.) A store that is missing, damaged, from another config, another server, or older
 //! than `[safety].full_every` is not used: the run reads in full and replaces it.
 //!
 //! Security: the store is the run account's own file in the output directory, like the

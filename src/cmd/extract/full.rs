@@ -85,6 +85,7 @@ pub(super) fn run(
         dump.finish()?;
     }
     drop(tables);
+    crate::crash::point("extract:read");
     let (recipients, stats, rejections) = collector.finish();
     let rejected: BTreeSet<String> = rejections.iter().map(Rejection::id).collect();
     let gone = run.known.difference(&rejected).count();
@@ -95,6 +96,7 @@ pub(super) fn run(
         meta.map = state::file_mark(&settings.output.path)?;
         // After the map: a store committed first would stand for a map that is not there.
         let committed = txn.commit(&meta);
+        crate::crash::point("extract:store-committed");
         let installed = committed.and_then(|()| store.map_or(Ok(()), Store::install));
         if let Err(e) = installed {
             // The map is right; only the next run's shortcut is lost.

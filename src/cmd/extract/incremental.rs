@@ -167,6 +167,7 @@ pub(super) fn run(
     tables.keys_into(&mut recipients)?;
     recipients.finish();
     drop(tables);
+    crate::crash::point("extract:read");
     // The rejected values: those of the changed objects as they were are replaced by those
     // they have now.
     let now: BTreeSet<String> = rejections.iter().map(Rejection::id).collect();

@@ -178,6 +178,7 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         snapshot.methods = outcome.methods;
         snapshot.map = state::file_mark(out)?;
         snapshot.full_at = outcome.full_at;
+        crate::crash::point("extract:store-kept");
         snapshot.write(&state_path)?;
     }
     Ok(outcome.status)
@@ -387,7 +388,9 @@ fn install(
     }
     // Written before it is reported: a reader of the report that goes away (`| head`) must
     // not keep the map from being replaced.
+    crate::crash::point("extract:before-map");
     atomic::write_with(out, 0o644, |w| text::write_map(recipients, value, w))?;
+    crate::crash::point("extract:map-written");
     // Said once, when it happens: the gateway stops checking recipients there.
     for domain in &opened {
         error!(

@@ -336,3 +336,54 @@ fn full_equals(dir: &Path) {
     full(dir).ok();
     same_maps(dir, 0, "");
 }
+
+#[test]
+fn a_run_killed_at_any_step_leaves_a_map_its_store_agrees_with() {
+    // kill -9 after each step of incremental and full runs (read, store built, map written,
+    // store committed, store kept): whatever was left, the next run gives a full read's map.
+    let slapd = serving(200);
+    let dir = slapd.dir();
+    incremental(dir).ok();
+    let steps = [
+        "extract:read",
+        "extract:before-map",
+        "extract:map-written",
+        "extract:store-committed",
+        "extract:store-kept",
+    ];
+    let mut round = 0;
+    for step in steps {
+        for mode in ["", "--full"] {
+            round += 1;
+            slapd.modify(
+                "ldapmodify",
+                &format!(
+                    "{}dn: CN=user{round},{STAFF}\nchangetype: delete\n\n",
+                    mailbox(
+                        &format!("k{round}"),
+                        &[&format!("SMTP:k{round}@example.com")]
+                    )
+                    .replacen("\n", "\nchangetype: add\n", 1)
+                ),
+            );
+            let mut args = vec!["extract", "-c", "rcptsync.toml", "--force"];
+            args.extend((!mode.is_empty()).then_some(mode));
+            let status = crate::support::command()
+                .args(&args)
+                .current_dir(dir)
+                .env("RCPTSYNC_TEST_KILL_AT", step)
+                .output()
+                .unwrap()
+                .status;
+            let killed = std::os::unix::process::ExitStatusExt::signal(&status) == Some(9);
+            // The store is committed only by a run that read incrementally or built one.
+            assert!(
+                killed || step == "extract:store-committed",
+                "{step} {mode}: not killed ({status})"
+            );
+            let next = incremental(dir).ok();
+            full(dir).ok();
+            same_maps(dir, round, &format!("killed at {step} {mode}\n{next}"));
+        }
+    }
+}
