@@ -18,8 +18,9 @@
 //! old store, whose cursor makes the next run read the same changes again; a map that is not
 //! the one the store recorded (edited by hand, or written by a run killed before its commit)
 //! means a full read. A full read builds a new store in a temporary file and renames it into
-//! place after the map, the same way. (tests/it/ldap/incremental.rs kills runs at each step.) A store that is missing, damaged, from another config, another server, or older
-//! than `[safety].full_every` is not used: the run reads in full and replaces it.
+//! place after the map, the same way (tests/it/ldap/incremental.rs kills runs at each step).
+//! A store that is missing, damaged, from another config, another server, or older than
+//! `[safety].full_every` is not used: the run reads in full and replaces it.
 //!
 //! Security: the store is the run account's own file in the output directory, like the
 //! map; it is opened without following a link, and what it holds is decoded without trust
