@@ -44,7 +44,7 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l dump-entri
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l dry-run -d 'Show what would change, change nothing'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l full -d 'Search the directory even when it reports no change since the last full run'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -l full -d 'Read every source in full: even when it reports no change since the last full run, and where it could read only the changes (this rebuilds the store beside the map)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand extract" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -59,7 +59,7 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l dump-entries 
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l dry-run -d 'Show what would change, change nothing'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
-complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l full -d 'Search the directory even when it reports no change since the last full run'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l full -d 'Read every source in full: even when it reports no change since the last full run, and where it could read only the changes (this rebuilds the store beside the map)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -l resend -d 'Push even to a gateway that already acknowledged this map'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand sync" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'

@@ -36,7 +36,8 @@ pub enum Command {
     ///
     /// Prints nothing when nothing changed. Refuses (exit 3) and keeps the old map when a
     /// safety guard fails. When the directory reports no change since the last full run, the
-    /// search is skipped (see --full).
+    /// search is skipped; where a source has a change feed (OpenLDAP's syncprov), only what
+    /// changed is read, into the store beside the map (see --full).
     Extract(Extraction),
     /// Send the current map to every `[[gateway]]` over ssh, in parallel, only if it changed.
     ///
@@ -78,7 +79,8 @@ pub enum Command {
     Prune(Prune),
     /// Show the state of the map, its sources and gateways, or of a gateway's installed map.
     ///
-    /// Reads only the files beside the maps: each source's last full run and change mark,
+    /// Reads only the files beside the maps: each source's last full run, change mark and how
+    /// the last run read it (in full, or only the changes from which cursor),
     /// the map (recipients, sha256, when it changed), each gateway's last acknowledged push
     /// and last attempt; on a gateway the installed map, a spooled map waiting, the last
     /// apply's outcome and whether a rollback is in force. Changes nothing.
@@ -317,7 +319,8 @@ pub struct Extraction {
     /// Guards and dry run.
     #[command(flatten)]
     pub change: Change,
-    /// Search the directory even when it reports no change since the last full run.
+    /// Read every source in full: even when it reports no change since the last full run,
+    /// and where it could read only the changes (this rebuilds the store beside the map).
     #[arg(long)]
     pub full: bool,
     /// Also write every entry the directory sources returned, as LDIF, to this new file

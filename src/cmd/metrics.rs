@@ -114,6 +114,17 @@ fn internal(
     let record = map
         .and_then(|m| Record::read(&with_suffix(m, ".pushed")).ok())
         .unwrap_or_default();
+    let state = map.and_then(|m| crate::map::state::Snapshot::read(&with_suffix(m, ".state")));
+    let incremental = state
+        .iter()
+        .flat_map(|s| &s.methods)
+        .map(|(source, method)| {
+            (
+                label("source", source),
+                f64::from(u8::from(method != "full")),
+            )
+        })
+        .collect();
     let mut success = Vec::new();
     let mut pushed_at = Vec::new();
     for gateway in gateways {
@@ -161,6 +172,17 @@ fn internal(
             "rcptsync_run_duration_seconds",
             "How long the last run took.",
             started.elapsed().as_secs_f64(),
+        ),
+        Metric {
+            name: "rcptsync_source_incremental",
+            help: "1 when the last run read only what changed in the source, 0 when it read it in full.",
+            kind: "gauge",
+            samples: incremental,
+        },
+        Metric::gauge(
+            "rcptsync_last_full_read_timestamp_seconds",
+            "When the sources were last read in full (0: never).",
+            state.map_or(0.0, |s| s.full_at as f64),
         ),
         Metric {
             name: "rcptsync_gateway_push_success",

@@ -90,6 +90,10 @@ struct SourceStatus {
     name: String,
     last_full_run: Option<String>,
     change_mark: Option<String>,
+    /// How the last run read it: `full`, or the change feed (`syncrepl`).
+    method: Option<String>,
+    /// Where its next read of changes starts.
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -247,6 +251,14 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
             .map(|name| SourceStatus {
                 name: name.clone(),
                 last_full_run: snapshot.as_ref().map(|snap| unix(snap.full_at)),
+                method: snapshot
+                    .as_ref()
+                    .and_then(|snap| snap.methods.get(name))
+                    .cloned(),
+                cursor: snapshot
+                    .as_ref()
+                    .and_then(|snap| snap.cursors.get(name))
+                    .cloned(),
                 change_mark: snapshot
                     .as_ref()
                     .and_then(|snap| snap.sources.get(name))
@@ -355,8 +367,15 @@ fn print_text(status: &Status, printer: Printer) -> Result<()> {
             ))?,
         }
         for source in &status.sources {
+            let read = match (&source.method, &source.cursor) {
+                (Some(method), _) if method == "full" => "last run read in full, ".to_owned(),
+                (Some(method), Some(cursor)) => {
+                    format!("last run read only the changes ({method}, cursor {cursor}), ")
+                }
+                _ => String::new(),
+            };
             out.line(format_args!(
-                "source {}: last full run {}, change mark {}",
+                "source {}: {read}last full run {}, change mark {}",
                 source.name,
                 or_unknown(source.last_full_run.as_deref(), "never"),
                 or_unknown(source.change_mark.as_deref(), "none")

@@ -58,9 +58,13 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub rejected: std::collections::BTreeSet<String>,
     /// How the last run read each source, by source name: `full`, or the change feed it read
-    /// only the changes with (`syncrepl`), for `status`. Not compared.
+    /// only the changes with (`syncrepl`), for `status` and the metrics. Not compared.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub methods: BTreeMap<String, String>,
+    /// Where each source with a change feed goes on from (its cursor, as `key=value`), for
+    /// `status`: the store that holds it is not for root to open. Not compared.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cursors: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -152,6 +156,7 @@ mod tests {
             .into(),
             rejected: Default::default(),
             methods: Default::default(),
+            cursors: Default::default(),
         }
     }
 

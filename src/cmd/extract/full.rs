@@ -108,6 +108,7 @@ pub(super) fn run(
         reads,
         rejected,
         methods,
+        cursors: super::cursor_text(&meta),
         full_at: meta.full_at,
     })
 }

@@ -186,6 +186,7 @@ pub(super) fn run(
         reads,
         rejected,
         methods,
+        cursors: super::cursor_text(&next),
         full_at: meta.full_at,
     }))
 }

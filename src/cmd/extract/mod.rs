@@ -94,6 +94,7 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         delta: Default::default(),
         rejected: Default::default(),
         methods: Default::default(),
+        cursors: Default::default(),
     };
     let mut all_marked = true;
     for (source, reader) in settings.sources.iter().zip(&mut readers) {
@@ -176,6 +177,7 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         }
         snapshot.rejected = outcome.rejected;
         snapshot.methods = outcome.methods;
+        snapshot.cursors = outcome.cursors;
         snapshot.map = state::file_mark(out)?;
         snapshot.full_at = outcome.full_at;
         crate::crash::point("extract:store-kept");
@@ -209,6 +211,22 @@ impl Run<'_> {
     }
 }
 
+/// Where each source of `meta` goes on from, as status shows it.
+fn cursor_text(meta: &crate::store::Meta) -> std::collections::BTreeMap<String, String> {
+    meta.sources
+        .iter()
+        .map(|(name, kept)| {
+            let text = kept
+                .cursor
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (name.clone(), text)
+        })
+        .collect()
+}
+
 /// How a run that read went.
 struct Outcome {
     status: ExitStatus,
@@ -218,6 +236,8 @@ struct Outcome {
     rejected: BTreeSet<String>,
     /// How each source was read (`full`, or its feed's method).
     methods: std::collections::BTreeMap<String, String>,
+    /// Where each source with a feed goes on from, for status ([`cursor_text`]).
+    cursors: std::collections::BTreeMap<String, String>,
     /// When the last full read was (now, or the store's).
     full_at: u64,
 }

@@ -20,7 +20,12 @@ impl Connection {
     pub fn change_mark(&mut self, base_dn: &str) -> Result<Option<String>, Error> {
         let root = self.read_base(
             "",
-            &["highestCommittedUSN", "dsServiceName", "supportedControl"],
+            &[
+                "highestCommittedUSN",
+                "dsServiceName",
+                "supportedControl",
+                "namingContexts",
+            ],
         )?;
         let usn = root
             .attrs
@@ -54,7 +59,16 @@ impl Connection {
         if !syncprov {
             return Ok(None);
         }
-        let suffix = self.read_base(base_dn, &["contextCSN"])?;
+        // contextCSN is kept on the suffix: the naming context the base is in.
+        let context = root
+            .attrs
+            .get("namingContexts")
+            .into_iter()
+            .flatten()
+            .filter(|nc| super::sync::under(base_dn, nc))
+            .max_by_key(|nc| nc.len())
+            .map_or(base_dn, String::as_str);
+        let suffix = self.read_base(context, &["contextCSN"])?;
         Ok(suffix.attrs.get("contextCSN").map(|csns| {
             let mut csns = csns.clone();
             csns.sort();

@@ -66,11 +66,28 @@ impl<'a> Reader<'a> {
         Ok(connection)
     }
 
+    /// The cursor of a sync cookie: as text where it is printable (OpenLDAP's are, and
+    /// status shows them), else in base64.
     fn cursor(cookie: &[u8]) -> Cursor {
-        Cursor::from([(
-            "cookie".to_owned(),
-            base64::engine::general_purpose::STANDARD.encode(cookie),
-        )])
+        let entry = match std::str::from_utf8(cookie) {
+            Ok(text) if text.bytes().all(|b| b.is_ascii_graphic()) => ("cookie", text.to_owned()),
+            _ => (
+                "cookie_base64",
+                base64::engine::general_purpose::STANDARD.encode(cookie),
+            ),
+        };
+        Cursor::from([(entry.0.to_owned(), entry.1)])
+    }
+
+    /// The cookie of a cursor [`Reader::cursor`] made.
+    fn cookie(cursor: &Cursor) -> Option<Vec<u8>> {
+        match (cursor.get("cookie"), cursor.get("cookie_base64")) {
+            (Some(text), None) => Some(text.as_bytes().to_vec()),
+            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok(),
+            _ => None,
+        }
     }
 }
 
@@ -139,10 +156,7 @@ impl crate::source::Reader for Reader<'_> {
         cursor: &Cursor,
         each: &mut dyn FnMut(Change<'_>),
     ) -> Result<Option<Changes>, Error> {
-        let Some(cookie) = cursor
-            .get("cookie")
-            .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
-        else {
+        let Some(cookie) = Self::cookie(cursor) else {
             return Ok(None);
         };
         let context = self.context.clone().unwrap_or_default();

@@ -219,9 +219,22 @@ fn incremental_maps_equal_full_reads_after_every_round_of_random_changes() {
         full(dir).ok();
         same_maps(dir, round, &log);
     }
-    // The status tells the method of the last run.
-    let state = fs_err::read_to_string(dir.join("out/relay_recipients.state")).unwrap();
-    assert!(state.contains("ad = \"syncrepl\""), "{state}");
+    // Status and the metrics tell how the last run read the source.
+    let status = rcptsync(dir, &["status", "-c", "rcptsync.toml"]).ok();
+    assert!(
+        status
+            .stdout
+            .contains("source ad: last run read only the changes (syncrepl, cursor cookie=rid="),
+        "{status}"
+    );
+    let json = rcptsync(dir, &["status", "-c", "rcptsync.toml", "--json"]).ok();
+    assert!(json.stdout.contains("\"method\": \"syncrepl\""), "{json}");
+    full(dir).ok();
+    let status = rcptsync(dir, &["status", "-c", "full.toml"]).ok();
+    assert!(
+        status.stdout.contains("source ad: last run read in full"),
+        "{status}"
+    );
 }
 
 #[test]
