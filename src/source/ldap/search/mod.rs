@@ -13,7 +13,7 @@ mod values;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ldap3::controls::{Control, ControlType, PagedResults};
+use ldap3::controls::{Control, ControlType, PagedResults, RawControl};
 use ldap3::{Ldap, LdapResult, Scope, SearchEntry};
 use tracing::debug;
 
@@ -44,6 +44,7 @@ struct Query<'a> {
     base: &'a str,
     filter: &'a str,
     attrs: &'a [&'a str],
+    controls: &'a [RawControl],
     timeout: Duration,
     bounds: Bounds,
 }
@@ -59,7 +60,20 @@ impl Connection {
         page_size: i32,
         each: impl FnMut(String, Attributes),
     ) -> Result<SearchStats, Error> {
-        let result = self.pages(base, filter, attrs, page_size, each);
+        self.search_with(base, filter, attrs, page_size, &[], each)
+    }
+
+    /// [`Connection::search`] with more request controls on every page (AD's Show Deleted).
+    pub fn search_with(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+        page_size: i32,
+        controls: &[RawControl],
+        each: impl FnMut(String, Attributes),
+    ) -> Result<SearchStats, Error> {
+        let result = self.pages(base, filter, attrs, page_size, controls, each);
         result.map_err(|e| self.explain(e))
     }
 
@@ -94,6 +108,7 @@ impl Connection {
         filter: &str,
         attrs: &[&str],
         page_size: i32,
+        controls: &[RawControl],
         mut each: impl FnMut(String, Attributes),
     ) -> Result<SearchStats, Error> {
         let Connection {
@@ -111,6 +126,7 @@ impl Connection {
             base,
             filter,
             attrs,
+            controls,
             timeout: *timeout,
             bounds: *bounds,
         };
@@ -184,12 +200,15 @@ async fn one_page(
         base,
         filter,
         attrs,
+        controls,
         timeout,
         bounds,
     } = *query;
     let mut partial: Vec<(String, Attributes, Pending)> = Vec::new();
+    let mut all = vec![RawControl::from(control)];
+    all.extend(controls.iter().cloned());
     let mut stream = ldap
-        .with_controls(control)
+        .with_controls(all)
         .with_timeout(timeout)
         .streaming_search(base, Scope::Subtree, filter, attrs)
         .await
@@ -264,18 +283,28 @@ async fn one_page(
     Ok(result)
 }
 
-/// An entry's attributes, text and binary together, checked against the bounds on values
-/// (an entry read on its own, outside the paged search).
-pub(super) fn check_entry(
-    bounds: &Bounds,
+/// An entry read on its own, outside the paged search: its attributes, text and binary
+/// together, checked against the bounds on values, ranged ones completed (AD).
+pub(super) async fn complete_entry(
+    ldap: &mut Ldap,
     url: &str,
-    dn: &str,
-    attrs: std::collections::HashMap<String, Vec<String>>,
-    bin_attrs: std::collections::HashMap<String, Vec<Vec<u8>>>,
-) -> Result<Attributes, Error> {
-    let attrs = with_binary(attrs, bin_attrs);
-    check_values(bounds, dn, &attrs).map_err(|e| failure(url, dn, e))?;
-    Ok(attrs)
+    timeout: Duration,
+    bounds: &Bounds,
+    entry: SearchEntry,
+) -> Result<(String, Attributes), Error> {
+    let dn = entry.dn;
+    let mut attrs = with_binary(entry.attrs, entry.bin_attrs);
+    check_values(bounds, &dn, &attrs).map_err(|e| failure(url, &dn, e))?;
+    for (name, start) in ranged(&attrs) {
+        let have = attrs
+            .iter()
+            .filter(|(n, _)| is_attribute(n, &name))
+            .map(|(_, v)| v.len() as u64)
+            .sum();
+        let rest = fetch_ranges(ldap, url, timeout, bounds, &dn, &name, start, have).await?;
+        attrs.entry(name).or_default().extend(rest);
+    }
+    Ok((dn, attrs))
 }
 
 /// Pages in a row that may bring no entry before the search counts as stuck.

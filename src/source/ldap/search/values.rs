@@ -202,17 +202,35 @@ fn range_of(description: &str) -> Option<&str> {
 }
 
 /// Values that are not UTF-8 (which recipient attributes never are) joined to the others,
-/// visibly broken, so that the address validator reports them.
+/// visibly broken, so that the address validator reports them. `objectGUID`, AD's binary
+/// identity, becomes the hex of its bytes (whichever map ldap3 put it in: 16 random bytes
+/// may be valid UTF-8).
 pub(super) fn with_binary(
     mut attrs: Attributes,
     binary: std::collections::HashMap<String, Vec<Vec<u8>>>,
 ) -> Attributes {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for values in attrs
+        .iter_mut()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("objectGUID"))
+        .map(|(_, values)| values)
+    {
+        for value in values {
+            *value = hex(value.as_bytes());
+        }
+    }
     for (name, values) in binary {
-        attrs.entry(name).or_default().extend(
-            values
-                .iter()
-                .map(|v| String::from_utf8_lossy(v).into_owned()),
-        );
+        let guid = name.eq_ignore_ascii_case("objectGUID");
+        attrs
+            .entry(name)
+            .or_default()
+            .extend(values.iter().map(|v| {
+                if guid {
+                    hex(v)
+                } else {
+                    String::from_utf8_lossy(v).into_owned()
+                }
+            }));
     }
     attrs
 }

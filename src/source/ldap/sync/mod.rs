@@ -22,7 +22,7 @@ use ldap3::asn1::{PL, StructureTag};
 use ldap3::controls::RawControl;
 use ldap3::{Scope, SearchEntry};
 
-use super::search::{Attributes, check_entry};
+use super::search::{Attributes, complete_entry};
 use super::{Connection, Error, failure, self_error};
 use message::{Info, State};
 
@@ -218,13 +218,14 @@ impl Connection {
         Ok(Some(refresh))
     }
 
-    /// The entry at `dn` if it matches `filter` (scope base), with `attrs`; None when it does
-    /// not match or is not there.
+    /// The entry at `dn` if it matches `filter` (scope base), with `attrs` (and request
+    /// `controls`); None when it does not match or is not there.
     pub fn fetch(
         &mut self,
         dn: &str,
         filter: &str,
         attrs: &[&str],
+        controls: Vec<RawControl>,
     ) -> Result<Option<(String, Attributes)>, Error> {
         let Connection {
             rt,
@@ -238,6 +239,7 @@ impl Connection {
         let (url, deadline) = (url.as_str(), *deadline);
         let work = async {
             let found = ldap
+                .with_controls(controls)
                 .with_timeout(*timeout)
                 .search(dn, Scope::Base, filter, attrs.to_vec())
                 .await
@@ -251,8 +253,9 @@ impl Connection {
                 return Ok(None);
             };
             let entry = SearchEntry::construct(raw);
-            let attrs = check_entry(bounds, url, dn, entry.attrs, entry.bin_attrs)?;
-            Ok(Some((entry.dn, attrs)))
+            complete_entry(ldap, url, *timeout, bounds, entry)
+                .await
+                .map(Some)
         };
         let result = rt.block_on(async {
             ldap3::tokio::time::timeout_at(deadline, work)
