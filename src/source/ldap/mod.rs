@@ -27,6 +27,7 @@ mod mark;
 pub(crate) mod reader;
 mod search;
 pub mod sync;
+pub mod usn;
 mod wire;
 
 use std::time::Duration;

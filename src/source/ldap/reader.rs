@@ -2,9 +2,11 @@
 //! [`open`](crate::source::Reader::open), used for the change mark, the accepted domains and
 //! the change feed, then consumed by the read.
 //!
-//! The change feed: where the server offers the LDAP Content Synchronization operation
-//! (OpenLDAP with syncprov), reads of changes refresh from a cookie ([`super::sync`]) and
-//! objects are keyed by `entryUUID`.
+//! The change feed: on Active Directory, polling on `uSNChanged` ([`super::usn`], objects
+//! keyed by `objectGUID`), where the bind account can see deleted objects; where the server
+//! offers the LDAP Content Synchronization operation (OpenLDAP with syncprov), a refresh from
+//! a cookie ([`super::sync`], objects keyed by `entryUUID`). Either way each changed object
+//! under the base is read again with the source's filter.
 
 use base64::Engine as _;
 use tracing::{info, warn};
@@ -15,8 +17,24 @@ use super::{Connection, Credentials, LdapSourceConfig};
 use crate::rules::Entry;
 use crate::source::{Cause, Change, Changes, Cursor, Error, Feed, Item, Read};
 
-/// The attribute OpenLDAP keys objects by.
-const IDENTITY: &str = "entryUUID";
+/// The change feed a source reads, once [`feed`](crate::source::Reader::feed) found one.
+#[derive(Debug, Clone)]
+enum Kind {
+    /// RFC 4533 on this naming context.
+    Sync(String),
+    /// AD's uSNChanged on this DC.
+    Usn(super::usn::Usn),
+}
+
+impl Kind {
+    /// The attribute objects are keyed by.
+    fn identity(&self) -> &'static str {
+        match self {
+            Kind::Sync(_) => "entryUUID",
+            Kind::Usn(_) => "objectGUID",
+        }
+    }
+}
 
 /// An LDAP source with its credentials, connected once opened.
 #[derive(Debug)]
@@ -25,9 +43,8 @@ pub struct Reader<'a> {
     config: &'a LdapSourceConfig,
     credentials: Credentials,
     connection: Option<Connection>,
-    /// The naming context the change feed syncs, once [`feed`](crate::source::Reader::feed)
-    /// found one.
-    context: Option<String>,
+    /// The change feed, once [`feed`](crate::source::Reader::feed) found one.
+    kind: Option<Kind>,
 }
 
 impl<'a> Reader<'a> {
@@ -38,7 +55,7 @@ impl<'a> Reader<'a> {
             config,
             credentials,
             connection: None,
-            context: None,
+            kind: None,
         }
     }
 
@@ -118,7 +135,7 @@ impl crate::source::Reader for Reader<'_> {
             Some(connection) => connection,
             None => super::connect(self.config, &self.credentials).map_err(|e| self.fail(e))?,
         };
-        let identity = self.context.is_some().then_some(IDENTITY);
+        let identity = self.kind.as_ref().map(Kind::identity);
         super::read(self.config, connection, identity, |id, entry| match id {
             Some(id) => each(Item::Object { id, entry }),
             None => each(Item::Entry(entry)),
@@ -132,21 +149,56 @@ impl crate::source::Reader for Reader<'_> {
             return Ok(None);
         }
         let base = &self.config.base_dn;
+        let found = self.connection()?.usn_feed(base);
+        if let Some(usn) = found.map_err(|e| self.fail(e))? {
+            let sees = self.connection()?.sees_deleted(&usn.context);
+            if !sees.map_err(|e| self.fail(e))? {
+                warn!(
+                    "source {}: the bind account sees no deleted object in CN=Deleted \
+                     Objects,{context}, so it could not see deletions: every run reads in full. \
+                     To read only the changes, let it list deleted objects (as a domain admin: \
+                     dsacls \"CN=Deleted Objects,{context}\" /takeownership, then dsacls \
+                     \"CN=Deleted Objects,{context}\" /G DOMAIN\\ACCOUNT:LCRP); a domain where \
+                     nothing was deleted yet reads in full until something is",
+                    self.name,
+                    context = usn.context
+                );
+                return Ok(None);
+            }
+            let identity = usn.identity.clone();
+            self.kind = Some(Kind::Usn(usn));
+            return Ok(Some(Feed {
+                method: "usn",
+                identity,
+            }));
+        }
         let found = self.connection()?.sync_context(base);
-        let context = found.map_err(|e| self.fail(e))?;
+        let Some(context) = found.map_err(|e| self.fail(e))? else {
+            return Ok(None);
+        };
         let url = self.connection()?.url().to_owned();
-        self.context = context.clone();
-        Ok(context.map(|context| Feed {
+        let identity = format!("{url} {context}");
+        self.kind = Some(Kind::Sync(context));
+        Ok(Some(Feed {
             method: "syncrepl",
-            identity: format!("{url} {context}"),
+            identity,
         }))
     }
 
     fn cursor_now(&mut self) -> Result<Cursor, Error> {
-        let context = self.context.clone().unwrap_or_default();
-        let refreshed = self.fresh()?.refresh(&context, None);
-        match refreshed.map_err(|e| self.fail(e))? {
-            Some(refresh) => Ok(Self::cursor(&refresh.cookie)),
+        match self.kind.clone() {
+            Some(Kind::Sync(context)) => {
+                let refreshed = self.fresh()?.refresh(&context, None);
+                match refreshed.map_err(|e| self.fail(e))? {
+                    Some(refresh) => Ok(Self::cursor(&refresh.cookie)),
+                    None => Ok(Cursor::new()),
+                }
+            }
+            Some(Kind::Usn(_)) => {
+                let usn = self.fresh()?.highest_usn();
+                let usn = usn.map_err(|e| self.fail(e))?;
+                Ok(Cursor::from([("usn".to_owned(), usn.to_string())]))
+            }
             None => Ok(Cursor::new()),
         }
     }
@@ -156,11 +208,66 @@ impl crate::source::Reader for Reader<'_> {
         cursor: &Cursor,
         each: &mut dyn FnMut(Change<'_>),
     ) -> Result<Option<Changes>, Error> {
+        let changed = match self.kind.clone() {
+            Some(Kind::Sync(context)) => self.sync_changes(&context, cursor)?,
+            Some(Kind::Usn(usn)) => self.usn_changes(&usn, cursor)?,
+            None => None,
+        };
+        let Some(changed) = changed else {
+            return Ok(None);
+        };
+        let identity = self.kind.as_ref().map_or("", Kind::identity);
+        let (base, filter) = (&self.config.base_dn, &self.config.filter);
+        let mut attrs = Entry::ATTRIBUTES.to_vec();
+        attrs.push(identity);
+        for (dn, id) in &changed.changed {
+            let found = if under(dn, base) {
+                let fetched = self.connection()?.fetch(dn, filter, &attrs, Vec::new());
+                fetched.map_err(|e| self.fail(e))?
+            } else {
+                None
+            };
+            match found.map(|(dn, attrs)| super::entry_of(dn, attrs, Some(identity))) {
+                // Another object at that DN (the one named was renamed away or deleted, and
+                // this one comes as a change of its own): the one named is not there.
+                Some((entry, Some(found))) if found == *id => each(Change::Changed {
+                    id: &found,
+                    entry: &entry,
+                }),
+                _ => each(Change::Gone { id }),
+            }
+        }
+        for id in &changed.gone {
+            each(Change::Gone { id });
+        }
+        Ok(Some(Changes {
+            cursor: changed.cursor,
+            changed: changed.changed.len() + changed.gone.len(),
+            present: changed.present,
+        }))
+    }
+}
+
+/// What a feed said changed, before the changed objects are read.
+struct Changed {
+    /// Objects changed, moved or added: (DN, identity).
+    changed: Vec<(String, String)>,
+    /// Objects deleted.
+    gone: Vec<String>,
+    /// See [`Changes::present`].
+    present: Option<std::collections::HashSet<String>>,
+    /// Where the next read starts.
+    cursor: Cursor,
+}
+
+impl Reader<'_> {
+    /// What the sync refresh from the cursor's cookie says changed; None when the cookie is
+    /// no longer valid.
+    fn sync_changes(&mut self, context: &str, cursor: &Cursor) -> Result<Option<Changed>, Error> {
         let Some(cookie) = Self::cookie(cursor) else {
             return Ok(None);
         };
-        let context = self.context.clone().unwrap_or_default();
-        let refreshed = self.fresh()?.refresh(&context, Some(&cookie));
+        let refreshed = self.fresh()?.refresh(context, Some(&cookie));
         let Some(refresh) = refreshed.map_err(|e| self.fail(e))? else {
             info!(
                 "source {}: the server no longer has the changes since the last read \
@@ -169,33 +276,40 @@ impl crate::source::Reader for Reader<'_> {
             );
             return Ok(None);
         };
-        let (base, filter) = (&self.config.base_dn, &self.config.filter);
-        let mut attrs = Entry::ATTRIBUTES.to_vec();
-        attrs.push(IDENTITY);
-        for (dn, uuid) in &refresh.changed {
-            let found = if under(dn, base) {
-                let fetched = self.connection()?.fetch(dn, filter, &attrs);
-                fetched.map_err(|e| self.fail(e))?
-            } else {
-                None
-            };
-            match found.map(|(dn, attrs)| super::entry_of(dn, attrs, Some(IDENTITY))) {
-                // Another object at that DN (the one named was renamed away or deleted, and
-                // this one comes as a change of its own): the one named is not there.
-                Some((entry, Some(id))) if id == *uuid => each(Change::Changed {
-                    id: &id,
-                    entry: &entry,
-                }),
-                _ => each(Change::Gone { id: uuid }),
-            }
-        }
-        for uuid in &refresh.deleted {
-            each(Change::Gone { id: uuid });
-        }
-        Ok(Some(Changes {
-            cursor: Self::cursor(&refresh.cookie),
-            changed: refresh.changed.len() + refresh.deleted.len(),
+        Ok(Some(Changed {
+            changed: refresh.changed,
+            gone: refresh.deleted,
             present: refresh.present,
+            cursor: Self::cursor(&refresh.cookie),
+        }))
+    }
+
+    /// What changed on the DC since the cursor's USN: tombstones are gone, the rest is read
+    /// again. The DC's highest USN is read first: what changes while this runs is read again
+    /// next time, never missed.
+    fn usn_changes(
+        &mut self,
+        usn: &super::usn::Usn,
+        cursor: &Cursor,
+    ) -> Result<Option<Changed>, Error> {
+        let Some(since) = cursor.get("usn").and_then(|u| u.parse::<u64>().ok()) else {
+            return Ok(None);
+        };
+        let page_size = self.config.page_size;
+        let connection = self.fresh()?;
+        let found = connection.highest_usn().and_then(|now| {
+            Ok((
+                now,
+                connection.changed_since(&usn.context, since, page_size)?,
+            ))
+        });
+        let (now, found) = found.map_err(|e| self.fail(e))?;
+        let (gone, changed): (Vec<_>, Vec<_>) = found.into_iter().partition(|c| c.deleted);
+        Ok(Some(Changed {
+            changed: changed.into_iter().map(|c| (c.dn, c.guid)).collect(),
+            gone: gone.into_iter().map(|c| c.guid).collect(),
+            present: None,
+            cursor: Cursor::from([("usn".to_owned(), now.to_string())]),
         }))
     }
 }
