@@ -1,10 +1,13 @@
-//! Incremental reads against a real slapd with syncprov: after every round of random changes
+//! Incremental reads against a real slapd with syncprov and a real Samba AD DC (bound as a
+//! plain domain user): after every round of random changes
 //! an incremental run must give, byte for byte, the map a full read gives, and say that it
 //! read only the changes. Plus what must make a run read in full: a damaged, foreign or
 //! missing store, a map written by someone else, a killed run, a refused change.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
+use crate::fixture::samba::Samba;
 use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
 use crate::ldap::slapd::ldap_config;
 use crate::support::{Run, rcptsync};
@@ -156,7 +159,7 @@ fn random_change(rng: &mut Random, objects: &mut Vec<Known>, next: &mut usize) -
         }
         7 => modify("replace: msExchRequireAuthToSendTo\nmsExchRequireAuthToSendTo: TRUE"),
         8 => modify("replace: msExchRequireAuthToSendTo\nmsExchRequireAuthToSendTo: FALSE"),
-        9 => modify("delete: mailNickname"),
+        9 => format!("dn: {target}\nchangetype: modify\nreplace: mailNickname\n-\n\n"),
         10 => modify(&format!(
             "replace: mailNickname\nmailNickname: {}",
             objects[pick].cn
@@ -399,4 +402,227 @@ fn a_run_killed_at_any_step_leaves_a_map_its_store_agrees_with() {
             same_maps(dir, round, &format!("killed at {step} {mode}\n{next}"));
         }
     }
+}
+
+/// The source's base on Samba, and an OU outside it.
+const SAMBA_STAFF: &str = "OU=Staff,DC=example,DC=test";
+const SAMBA_ELSEWHERE: &str = "OU=Groups,DC=example,DC=test";
+
+/// A Samba DC with `n` more mailboxes under OU=Staff, and configs binding as a plain domain
+/// user (not an administrator): `rcptsync.toml` and `full.toml` as for slapd.
+fn samba_serving(n: usize) -> Samba {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    let users: String = (0..n)
+        .map(|i| {
+            format!(
+                "dn: CN=user{i},{SAMBA_STAFF}\nobjectClass: user\nsAMAccountName: user{i}\n\
+                 mailNickname: user{i}\nproxyAddresses: SMTP:user{i}@example.test\n\
+                 proxyAddresses: smtp:u{i}@example.test\nproxyAddresses: X500:/o=x/cn=u{i}\n\n"
+            )
+        })
+        .collect();
+    fs_err::write(dir.join("users.ldif"), users).unwrap();
+    samba.modify("ldapadd", &dir.join("users.ldif"));
+    let bind = samba.create_user("svc-rcptsync", "Svc-Rcpt5ync!pw");
+    let pw = dir.join("svc.pw");
+    fs_err::write(&pw, "Svc-Rcpt5ync!pw\n").unwrap();
+    fs_err::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = format!(
+        "[[source]]\nname = \"samba\"\nkind = \"ldap\"\nbase_dn = \"{SAMBA_STAFF}\"\n\
+         servers = [\"{url}\"]\nca_file = \"{ca}\"\n\
+         bind_dn = \"{bind}\"\nbind_password_file = \"svc.pw\"\ntimeout = \"5s\"\n\n\
+         [recipients]\ndomains = [\"example.test\"]\n\n[output]\npath = \"out/relay_recipients\"\n",
+        url = samba.ldaps_url(),
+        ca = samba.ca_file().display(),
+    );
+    fs_err::write(dir.join("rcptsync.toml"), &config).unwrap();
+    fs_err::write(
+        dir.join("full.toml"),
+        config.replace("out/relay_recipients", "full/relay_recipients"),
+    )
+    .unwrap();
+    samba
+}
+
+/// The number of changed objects an incremental run on AD says it read.
+fn usn_read(run: &Run) -> Option<usize> {
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("incremental (usn): "))?;
+    line.split("incremental (usn): ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// One random change on Samba, as ldapmodify input.
+fn samba_change(rng: &mut Random, objects: &mut Vec<Known>, next: &mut usize) -> String {
+    let pick = rng.below(objects.len());
+    let ou = |known: &Known| {
+        if known.inside {
+            SAMBA_STAFF
+        } else {
+            SAMBA_ELSEWHERE
+        }
+    };
+    let target = format!("CN={},{}", objects[pick].cn, ou(&objects[pick]));
+    let modify = |change: &str| format!("dn: {target}\nchangetype: modify\n{change}\n-\n\n");
+    *next += 1;
+    let n = *next;
+    match rng.below(11) {
+        0 => {
+            let cn = format!("new{n}");
+            objects.push(Known {
+                cn: cn.clone(),
+                inside: true,
+            });
+            format!(
+                "dn: CN={cn},{SAMBA_STAFF}\nchangetype: add\nobjectClass: user\n\
+                 sAMAccountName: {cn}\nmailNickname: {cn}\nproxyAddresses: SMTP:{cn}@example.test\n\n"
+            )
+        }
+        1 => {
+            objects.swap_remove(pick);
+            format!("dn: {target}\nchangetype: delete\n\n")
+        }
+        2 => {
+            let cn = format!("renamed{n}");
+            objects[pick].cn = cn.clone();
+            format!("dn: {target}\nchangetype: modrdn\nnewrdn: CN={cn}\ndeleteoldrdn: 1\n\n")
+        }
+        3 => {
+            let known = &mut objects[pick];
+            known.inside = !known.inside;
+            format!(
+                "dn: {target}\nchangetype: modrdn\nnewrdn: CN={}\ndeleteoldrdn: 1\n\
+                 newsuperior: {}\n\n",
+                known.cn,
+                ou(known)
+            )
+        }
+        4 => modify(&format!(
+            "add: proxyAddresses\nproxyAddresses: smtp:alias{n}@example.test"
+        )),
+        5 => modify("replace: proxyAddresses\nproxyAddresses: X500:/o=only-x500"),
+        6 => modify("replace: msExchRequireAuthToSendTo\nmsExchRequireAuthToSendTo: TRUE"),
+        7 => modify("replace: msExchRequireAuthToSendTo\nmsExchRequireAuthToSendTo: FALSE"),
+        8 => modify("replace: mailNickname\nmailNickname: x"),
+        // replace with no value: removes it, whether it is there or not
+        9 => format!("dn: {target}\nchangetype: modify\nreplace: mailNickname\n-\n\n"),
+        _ => {
+            if rng.below(2) == 0 {
+                modify(&format!("replace: description\ndescription: note {n}"))
+            } else {
+                format!(
+                    "dn: OU=Contacts,DC=example,DC=test\nchangetype: modify\n\
+                     replace: description\ndescription: note {n}\n-\n\n"
+                )
+            }
+        }
+    }
+}
+
+#[test]
+fn on_samba_a_non_administrator_reads_changes_once_it_may_list_deleted_objects() {
+    let samba = samba_serving(40);
+    let dir = samba.dir();
+    // Without the right, the account sees no tombstones: it must not read changes, or
+    // deletions would be missed silently.
+    let run = incremental(dir).ok();
+    assert!(
+        run.stderr
+            .contains("sees no deleted object in CN=Deleted Objects,DC=example,DC=test"),
+        "{run}"
+    );
+    let ldif = dir.join("change.ldif");
+    fs_err::write(
+        &ldif,
+        format!("dn: CN=user0,{SAMBA_STAFF}\nchangetype: delete\n\n"),
+    )
+    .unwrap();
+    samba.modify("ldapmodify", &ldif);
+    let run = incremental(dir).ok();
+    assert_eq!(usn_read(&run), None, "{run}");
+    assert!(run.stdout.contains("-user0@example.test"), "{run}");
+
+    samba.grant_list_deleted("svc-rcptsync");
+    // The first run with the right reads in full (the feed came), then only the changes.
+    fs_err::write(
+        &ldif,
+        format!(
+            "dn: CN=first,{SAMBA_STAFF}\nchangetype: add\nobjectClass: user\n\
+             sAMAccountName: first\nmailNickname: first\nproxyAddresses: SMTP:first@example.test\n\n"
+        ),
+    )
+    .unwrap();
+    samba.modify("ldapmodify", &ldif);
+    let run = incremental(dir).ok();
+    assert!(!run.stderr.contains("sees no deleted object"), "{run}");
+    assert!(run.stderr.contains("there is no store"), "{run}");
+    assert!(run.stdout.contains("+first@example.test"), "{run}");
+    full(dir).ok();
+    same_maps(dir, 0, "");
+
+    let mut objects: Vec<Known> = (1..40)
+        .map(|i| Known {
+            cn: format!("user{i}"),
+            inside: true,
+        })
+        .collect();
+    let mut rng = Random(0x5eed_5a3b_a000_0003);
+    let mut next = 0;
+    let mut all = String::new();
+    for round in 1..=25 {
+        let count = 1 + rng.below(4);
+        let mut log = String::new();
+        for _ in 0..count {
+            log.push_str(&samba_change(&mut rng, &mut objects, &mut next));
+        }
+        fs_err::write(&ldif, &log).unwrap();
+        samba.modify("ldapmodify", &ldif);
+        let run = incremental(dir).ok();
+        // A change that changes nothing (a value set to what it was) moves no USN: the run
+        // then ends at the change mark.
+        if !run.stdout.contains("no change since the last full run") {
+            let read = usn_read(&run)
+                .unwrap_or_else(|| panic!("round {round}: not an incremental run\n{run}"));
+            // The DC changes a few objects of its own now and then; never the directory.
+            assert!(
+                read <= count + 3,
+                "round {round}: read {read} objects for {count} changes\n{run}"
+            );
+        }
+        full(dir).ok();
+        same_maps(dir, round, &log);
+        all.push_str(&log);
+    }
+    // The rounds did delete, move out and back, and change the filter's attribute.
+    for change in [
+        "changetype: delete",
+        "newsuperior: OU=Groups",
+        "newsuperior: OU=Staff",
+        "replace: mailNickname\n-",
+    ] {
+        assert!(all.contains(change), "no {change:?} in the rounds");
+    }
+
+    // A DC restored from a backup has another invocationId: its USNs are not the ones the
+    // cursor counted, so the next run reads in full.
+    samba.set_invocation_id("0123456789abcdef0123456789abcdef");
+    fs_err::write(
+        &ldif,
+        format!("dn: CN=first,{SAMBA_STAFF}\nchangetype: delete\n\n"),
+    )
+    .unwrap();
+    samba.modify("ldapmodify", &ldif);
+    let run = incremental(dir).ok();
+    assert_eq!(usn_read(&run), None, "{run}");
+    assert!(run.stderr.contains("another server"), "{run}");
+    assert!(run.stdout.contains("-first@example.test"), "{run}");
+    full(dir).ok();
+    same_maps(dir, 99, "after the restore");
 }
