@@ -36,8 +36,8 @@ pub enum Command {
     ///
     /// Prints nothing when nothing changed. Refuses (exit 3) and keeps the old map when a
     /// safety guard fails. When the directory reports no change since the last full run, the
-    /// search is skipped; where a source has a change feed (OpenLDAP's syncprov), only what
-    /// changed is read, into the store beside the map (see --full).
+    /// search is skipped; where a source has a change feed (AD's uSNChanged, OpenLDAP's
+    /// syncprov), only what changed is read, into the store beside the map (see --full).
     Extract(Extraction),
     /// Send the current map to every `[[gateway]]` over ssh, in parallel, only if it changed.
     ///

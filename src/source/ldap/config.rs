@@ -73,7 +73,8 @@ table! {
         /// entries per page (AD's MaxPageSize is 1000)
         page_size: u32 = 1000,
         /// read only what changed since the last run where the server offers a change feed
-        /// (OpenLDAP with syncprov: the LDAP Content Synchronization operation); `false` reads
+        /// (Active Directory: `uSNChanged`, for an account that may list deleted objects;
+        /// OpenLDAP with syncprov: the LDAP Content Synchronization operation); `false` reads
         /// this source in full on every run that finds a change
         incremental: bool = true,
         /// DN or UPN (`svc-rcptsync@example.com`) for a simple bind
