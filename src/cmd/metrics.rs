@@ -77,11 +77,14 @@ pub fn around(
 pub struct Observed {
     /// The change extract made to the map: (added, removed).
     pub change: Option<(usize, usize)>,
+    /// How many objects the last full reconcile found the incremental reads had wrong.
+    pub drift: Option<usize>,
 }
 
 const LAST_SUCCESS: &str = "rcptsync_last_success_timestamp_seconds";
 const ADDED: &str = "rcptsync_added";
 const REMOVED: &str = "rcptsync_removed";
+const DRIFT: &str = "rcptsync_drift_objects";
 const APPLY_LAST_SUCCESS: &str = "rcptsync_apply_last_success_timestamp_seconds";
 
 /// Writes the internal host's metrics after extract, push or sync ran for `started`.
@@ -179,6 +182,13 @@ fn internal(
             kind: "gauge",
             samples: incremental,
         },
+        Metric::gauge(
+            DRIFT,
+            "Objects the last full reconcile found the incremental reads had wrong (0: none; \
+             anything else is a bug to report).",
+            seen.drift
+                .map_or_else(|| textfile.previous(DRIFT).unwrap_or(0.0), |d| d as f64),
+        ),
         Metric::gauge(
             "rcptsync_last_full_read_timestamp_seconds",
             "When the sources were last read in full (0: never).",

@@ -70,6 +70,9 @@ struct Status {
     map: Option<MapFile>,
     /// Each source's last full run.
     sources: Vec<SourceStatus>,
+    /// How many objects the last full reconcile found the incremental reads had wrong
+    /// (None: there was none yet).
+    drift: Option<usize>,
     /// Each configured gateway's pushes.
     gateways: Vec<GatewayStatus>,
     /// The gateway side, when the config has `[install]`.
@@ -239,12 +242,14 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         config: settings.config.display().to_string(),
         map: None,
         sources: Vec::new(),
+        drift: None,
         gateways: Vec::new(),
         install: None,
     };
     if let Some(output) = &settings.internal {
         let map = map_file(&output.map, settings.max_bytes);
         let snapshot = Snapshot::read(&with_suffix(&output.map, ".state"));
+        status.drift = snapshot.as_ref().and_then(|snap| snap.drift);
         status.sources = output
             .sources
             .iter()
@@ -380,6 +385,14 @@ fn print_text(status: &Status, printer: Printer) -> Result<()> {
                 or_unknown(source.last_full_run.as_deref(), "never"),
                 or_unknown(source.change_mark.as_deref(), "none")
             ))?;
+        }
+        match status.drift {
+            Some(0) => out.line(format_args!("last full reconcile: no drift"))?,
+            Some(n) => out.line(format_args!(
+                "last full reconcile: {n} object(s) the incremental reads had wrong (a bug: \
+                 please report it)"
+            ))?,
+            None => {}
         }
         for gateway in &status.gateways {
             let acknowledged = match (&gateway.acknowledged_sha256, &gateway.pushed_at) {

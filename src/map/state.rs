@@ -65,6 +65,10 @@ pub struct Snapshot {
     /// `status`: the store that holds it is not for root to open. Not compared.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cursors: BTreeMap<String, String>,
+    /// How many objects the last full reconcile found the incremental reads had wrong (None:
+    /// none was made yet), for `status`. Not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<usize>,
 }
 
 impl Snapshot {
@@ -157,6 +161,7 @@ mod tests {
             rejected: Default::default(),
             methods: Default::default(),
             cursors: Default::default(),
+            drift: None,
         }
     }
 

@@ -327,6 +327,29 @@ impl Tables<'_> {
         Ok(ids)
     }
 
+    /// `source`'s objects, in the order of their identities.
+    pub fn objects<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> Result<impl Iterator<Item = Result<(String, Entry), Error>> + 'a, Error> {
+        let range = self
+            .objects
+            .range((source, "")..)
+            .map_err(|e| self.database(e))?;
+        Ok(range
+            .map(move |item| {
+                let (key, value) = item.map_err(|e| self.database(e))?;
+                let (name, id) = key.value();
+                if name != source {
+                    return Ok(None);
+                }
+                let entry = record::decode(value.value())
+                    .ok_or_else(|| self.store.fail(Cause::Damaged(format!("object {id}"))))?;
+                Ok(Some((id.to_owned(), entry)))
+            })
+            .map_while(Result::transpose))
+    }
+
     /// Forgets every object of sources not in `keep` (a source taken out of the config).
     pub fn keep_sources(&mut self, keep: &[&str]) -> Result<(), Error> {
         self.objects

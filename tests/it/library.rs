@@ -6,6 +6,25 @@
 pub use rcptsync::config::{Config, SourceKind};
 pub use rcptsync::source::ldap::{self, DEFAULT_FILTER, LdapSourceConfig};
 
+/// Changes one object in the store at `path` behind the change feed's back, keeping what the
+/// store stands for: what an incremental read that missed a change would leave.
+pub fn falsify_store(path: &std::path::Path, source: &str, dn: &str, proxy: &str) {
+    let (store, meta) = rcptsync::store::Store::open(path).unwrap().unwrap();
+    let txn = store.begin().unwrap();
+    {
+        let mut tables = txn.tables().unwrap();
+        let (id, mut entry) = tables
+            .objects(source)
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|(_, e)| e.dn.eq_ignore_ascii_case(dn))
+            .unwrap_or_else(|| panic!("no {dn} in the store"));
+        entry.proxy_addresses = vec![proxy.to_owned()];
+        tables.put(source, &id, &entry).unwrap();
+    }
+    txn.commit(&meta).unwrap();
+}
+
 /// The first source of the config at `path`, which must be an LDAP source.
 pub fn ldap_source(path: &std::path::Path) -> LdapSourceConfig {
     let mut config = Config::load(path).unwrap();

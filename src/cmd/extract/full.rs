@@ -110,5 +110,6 @@ pub(super) fn run(
         methods,
         cursors: super::cursor_text(&meta),
         full_at: meta.full_at,
+        drift: None,
     })
 }

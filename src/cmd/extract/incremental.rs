@@ -19,16 +19,38 @@ use crate::rules::{Collector, Rejection};
 use crate::source::{Change, Item, Reader};
 use crate::store::{Meta, SourceMeta, Store, Tables};
 
+/// A store that stands for this run.
+pub(super) struct Usable {
+    /// The store.
+    pub(super) store: Store,
+    /// What it stands for.
+    pub(super) meta: Meta,
+    /// A full read is due all the same (`[safety].full_every`, `--full`): it reconciles the
+    /// store ([`super::drift`]).
+    pub(super) due: bool,
+}
+
 /// The store at `path` and its meta data, if it stands for this run: the same config,
-/// accepted domains and map, a full read recent enough, and every feed's server. Otherwise
-/// None, and the run reads in full (saying why, with -v).
-pub(super) fn usable(run: &Run<'_>, path: &Path) -> Option<(Store, Meta)> {
+/// accepted domains and map, and every feed's server. Otherwise None, and the run reads in
+/// full (saying why, with -v). `full` asks for a full read even so.
+pub(super) fn usable(run: &Run<'_>, path: &Path, full: bool) -> Option<Usable> {
     if run.feeds.iter().all(Option::is_none) {
         return None;
     }
     let why = match Store::open(path) {
         Ok(Some((store, meta))) => match doubt(run, &meta) {
-            None => return Some((store, meta)),
+            None => {
+                let age = state::now().checked_sub(meta.full_at);
+                let old = age.is_none_or(|age| age >= run.settings.full_every.as_secs());
+                if old {
+                    info!("reading in full: the last full read is older than [safety].full_every");
+                }
+                return Some(Usable {
+                    store,
+                    meta,
+                    due: full || old,
+                });
+            }
             Some(why) => why,
         },
         Ok(None) => "there is no store of a full read yet".to_owned(),
@@ -44,8 +66,6 @@ pub(super) fn usable(run: &Run<'_>, path: &Path) -> Option<(Store, Meta)> {
 /// Why the store does not stand for this run, if it does not.
 fn doubt(run: &Run<'_>, meta: &Meta) -> Option<String> {
     let out = &run.settings.output.path;
-    let now = state::now();
-    let age = now.checked_sub(meta.full_at);
     if meta.config != run.config {
         return Some("the config changed since the store was made".into());
     }
@@ -58,9 +78,6 @@ fn doubt(run: &Run<'_>, meta: &Meta) -> Option<String> {
              last run was killed before it kept its store)",
             out.display()
         ));
-    }
-    if age.is_none_or(|age| age >= run.settings.full_every.as_secs()) {
-        return Some("the last full read is older than [safety].full_every".into());
     }
     let sources = &run.settings.sources;
     for (source, feed) in sources.iter().zip(run.feeds) {
@@ -99,12 +116,7 @@ pub(super) fn run(
     let settings = run.settings;
     let txn = store.begin()?;
     let mut tables = txn.tables()?;
-    let mut apply = Apply {
-        collector: Collector::new(run.rules),
-        before: Collector::new(run.rules),
-        old_rejected: BTreeSet::new(),
-        failed: None,
-    };
+    let mut apply = Apply::new(run.rules);
     let mut next = meta.clone();
     let mut methods = std::collections::BTreeMap::new();
     let mut reads = Reads::new();
@@ -122,38 +134,20 @@ pub(super) fn run(
         let Some(kept) = meta.sources.get(name) else {
             return Ok(None);
         };
-        let mut mentioned = HashSet::new();
-        let changes = reader.read_changes(&kept.cursor, &mut |change| {
-            let id = match change {
-                Change::Changed { id, .. } | Change::Gone { id } => id,
-            };
-            mentioned.insert(id.to_owned());
-            apply.change(&mut tables, name, change);
-        })?;
-        let Some(changes) = changes else {
+        let Some(caught) = catch_up(reader.as_mut(), name, &kept.cursor, &mut tables, &mut apply)?
+        else {
             return Ok(None);
         };
-        let mut gone = 0;
-        if let Some(present) = &changes.present {
-            for id in tables.ids(name)? {
-                if !present.contains(&id) && !mentioned.contains(&id) {
-                    apply.change(&mut tables, name, Change::Gone { id: &id });
-                    gone += 1;
-                }
-            }
-        }
-        if let Some(e) = apply.failed.take() {
-            return Err(e.into());
-        }
         info!(
             "source {name}: incremental ({}): {} changed object(s) read{}",
             feed.method,
-            changes.changed,
-            match &changes.present {
-                Some(_) => format!(", {gone} gone (the server listed what is still there)"),
+            caught.changed,
+            match caught.gone_unlisted {
+                Some(gone) => format!(", {gone} gone (the server listed what is still there)"),
                 None => String::new(),
             }
         );
+        let changes = caught;
         methods.insert(source.name.clone(), feed.method.to_owned());
         next.sources.insert(
             source.name.clone(),
@@ -188,11 +182,64 @@ pub(super) fn run(
         methods,
         cursors: super::cursor_text(&next),
         full_at: meta.full_at,
+        drift: None,
+    }))
+}
+
+/// What a source's changes since a cursor did to the store.
+pub(super) struct CaughtUp {
+    /// Where the next read of changes starts.
+    pub(super) cursor: crate::source::Cursor,
+    /// Objects the source said changed.
+    pub(super) changed: usize,
+    /// When the source listed what is still there: how many objects were gone by not
+    /// being listed.
+    pub(super) gone_unlisted: Option<usize>,
+}
+
+/// Reads what changed in source `name` since `cursor` into `tables`; None when the cursor
+/// is no longer valid.
+pub(super) fn catch_up(
+    reader: &mut dyn Reader,
+    name: &str,
+    cursor: &crate::source::Cursor,
+    tables: &mut Tables<'_>,
+    apply: &mut Apply<'_>,
+) -> Result<Option<CaughtUp>> {
+    let mut named = HashSet::new();
+    let changes = reader.read_changes(cursor, &mut |change| {
+        let id = match change {
+            Change::Changed { id, .. } | Change::Gone { id } => id,
+        };
+        named.insert(id.to_owned());
+        apply.change(tables, name, change);
+    })?;
+    let Some(changes) = changes else {
+        return Ok(None);
+    };
+    let mut gone_unlisted = None;
+    if let Some(present) = &changes.present {
+        let mut gone = 0;
+        for id in tables.ids(name)? {
+            if !present.contains(&id) && !named.contains(&id) {
+                apply.change(tables, name, Change::Gone { id: &id });
+                gone += 1;
+            }
+        }
+        gone_unlisted = Some(gone);
+    }
+    if let Some(e) = apply.failed.take() {
+        return Err(e.into());
+    }
+    Ok(Some(CaughtUp {
+        cursor: changes.cursor,
+        changed: changes.changed,
+        gone_unlisted,
     }))
 }
 
 /// Applies changes to the store's tables.
-struct Apply<'r> {
+pub(super) struct Apply<'r> {
     /// The changed objects as they are now: counted, their rejected values reported.
     collector: Collector<'r>,
     /// The changed objects as the store had them: only their keys and rejected values
@@ -204,7 +251,17 @@ struct Apply<'r> {
     failed: Option<crate::store::Error>,
 }
 
-impl Apply<'_> {
+impl<'r> Apply<'r> {
+    /// Nothing applied yet, under `rules`.
+    pub(super) fn new(rules: &'r crate::rules::Rules) -> Self {
+        Self {
+            collector: Collector::new(rules),
+            before: Collector::new(rules),
+            old_rejected: BTreeSet::new(),
+            failed: None,
+        }
+    }
+
     fn change(&mut self, tables: &mut Tables<'_>, source: &str, change: Change<'_>) {
         if self.failed.is_some() {
             return;

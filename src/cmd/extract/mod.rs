@@ -15,6 +15,7 @@
 //! source's business ([`crate::source::Reader`]).
 
 mod domains;
+mod drift;
 mod dump;
 mod full;
 mod incremental;
@@ -95,6 +96,7 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         rejected: Default::default(),
         methods: Default::default(),
         cursors: Default::default(),
+        drift: None,
     };
     let mut all_marked = true;
     for (source, reader) in settings.sources.iter().zip(&mut readers) {
@@ -153,17 +155,19 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         config: &snapshot.config,
     };
     let store_path = with_suffix(out, ".store");
-    let usable = match (&dump, options.full) {
-        (None, false) => incremental::usable(&run, &store_path),
+    let usable = incremental::usable(&run, &store_path, options.full || dump.is_some());
+    let outcome = match &usable {
+        Some(usable) if !usable.due => {
+            incremental::run(&run, &mut readers, &usable.store, &usable.meta, seen)?
+        }
         _ => None,
     };
-    let outcome = match usable {
-        Some((store, meta)) => incremental::run(&run, &mut readers, &store, &meta, seen)?,
-        None => None,
-    };
-    let outcome = match outcome {
-        Some(outcome) => outcome,
-        None => full::run(&run, &mut readers, &store_path, seen, dump)?,
+    let outcome = match (outcome, usable) {
+        (Some(outcome), _) => outcome,
+        (None, Some(usable)) if usable.due && !change.dry_run => {
+            reconcile(&run, &mut readers, &usable, &store_path, seen, dump)?
+        }
+        _ => full::run(&run, &mut readers, &store_path, seen, dump)?,
     };
     if outcome.status == ExitStatus::Success && !change.dry_run {
         // A cursor now stands for what was read: the mark the read left says so.
@@ -178,12 +182,35 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         snapshot.rejected = outcome.rejected;
         snapshot.methods = outcome.methods;
         snapshot.cursors = outcome.cursors;
+        snapshot.drift = outcome.drift.or(saved.as_ref().and_then(|s| s.drift));
         snapshot.map = state::file_mark(out)?;
         snapshot.full_at = outcome.full_at;
         crate::crash::point("extract:store-kept");
         snapshot.write(&state_path)?;
     }
     Ok(outcome.status)
+}
+
+/// A full read that replaces a store incremental reads kept, checked against it
+/// ([`drift`]).
+fn reconcile(
+    run: &Run<'_>,
+    readers: &mut [Box<dyn Reader + '_>],
+    usable: &incremental::Usable,
+    store_path: &Path,
+    seen: &mut Observed,
+    dump: Option<Dump>,
+) -> Result<Outcome> {
+    let before = drift::before(run, readers, &usable.store, &usable.meta)?;
+    let mut outcome = full::run(run, readers, store_path, seen, dump)?;
+    if let Some(before) = before
+        && outcome.status == ExitStatus::Success
+    {
+        let drifted = drift::compare(run, readers, before, store_path)?;
+        outcome.drift = Some(drifted);
+        seen.drift = Some(drifted);
+    }
+    Ok(outcome)
 }
 
 /// What every way of reading works with.
@@ -240,6 +267,9 @@ struct Outcome {
     cursors: std::collections::BTreeMap<String, String>,
     /// When the last full read was (now, or the store's).
     full_at: u64,
+    /// How many objects a full reconcile found the incremental reads had wrong; None when
+    /// this was no reconcile.
+    drift: Option<usize>,
 }
 
 /// Takes the output's lock and removes what a killed run left; a dry run without a map yet

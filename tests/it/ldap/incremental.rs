@@ -238,6 +238,56 @@ fn incremental_maps_equal_full_reads_after_every_round_of_random_changes() {
         status.stdout.contains("source ad: last run read in full"),
         "{status}"
     );
+    // A full reconcile of the incrementally kept store finds nothing to report.
+    let run = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml", "--full"]).ok();
+    assert!(!run.stderr.contains("had wrong"), "{run}");
+    let status = rcptsync(dir, &["status", "-c", "rcptsync.toml"]).ok();
+    assert!(
+        status.stdout.contains("last full reconcile: no drift"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_full_reconcile_names_the_objects_an_incremental_read_had_wrong() {
+    // An object changed in the store behind the feed's back stands for a change an
+    // incremental read missed: the next full reconcile must name it, and set it right.
+    let slapd = serving(20);
+    let dir = slapd.dir();
+    fs_err::create_dir(dir.join("prom")).unwrap();
+    let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        format!("{config}\n[metrics]\ntextfile = \"prom/rcptsync.prom\"\n"),
+    )
+    .unwrap();
+    incremental(dir).ok();
+    let user3 = format!("CN=user3,{STAFF}");
+    crate::library::falsify_store(
+        &dir.join("out/relay_recipients.store"),
+        "ad",
+        &user3,
+        "SMTP:ghost@example.com",
+    );
+    // A change made before the reconcile is no drift.
+    slapd.modify("ldapadd", &mailbox("during", &["SMTP:during@example.com"]));
+    let run = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml", "--full"]).ok();
+    assert!(
+        run.stderr
+            .contains("found 1 object(s) that the incremental reads had wrong")
+            && run.stderr.to_lowercase().contains(&user3.to_lowercase()),
+        "{run}"
+    );
+    assert!(run.stdout.contains("+during@example.com"), "{run}");
+    full(dir).ok();
+    same_maps(dir, 0, "");
+    let status = rcptsync(dir, &["status", "-c", "rcptsync.toml"]).ok();
+    assert!(
+        status.stdout.contains("last full reconcile: 1 object(s)"),
+        "{status}"
+    );
+    let prom = fs_err::read_to_string(dir.join("prom/rcptsync.prom")).unwrap();
+    assert!(prom.contains("\nrcptsync_drift_objects 1\n"), "{prom}");
 }
 
 #[test]
@@ -609,6 +659,16 @@ fn on_samba_a_non_administrator_reads_changes_once_it_may_list_deleted_objects()
     ] {
         assert!(all.contains(change), "no {change:?} in the rounds");
     }
+
+    // A full reconcile of the store the rounds kept finds nothing to report.
+    let run = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml", "--full"]).ok();
+    assert!(!run.stderr.contains("had wrong"), "{run}");
+    assert!(
+        rcptsync(dir, &["status", "-c", "rcptsync.toml"])
+            .ok()
+            .stdout
+            .contains("last full reconcile: no drift")
+    );
 
     // A DC restored from a backup has another invocationId: its USNs are not the ones the
     // cursor counted, so the next run reads in full.
