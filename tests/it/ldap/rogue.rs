@@ -122,6 +122,22 @@ fn a_stream_that_keeps_delivering_ends_at_read_timeout() {
 }
 
 #[test]
+fn a_page_that_never_ends_keeps_memory_bounded_until_read_timeout() {
+    // One page streaming entries as fast as the wire goes, with the default bounds: what the
+    // relay passes on ahead of the search is held back (ldap3 buffers whatever it is given),
+    // so memory stays bounded by what the run keeps (the keys), not by what the server sends.
+    assert_bounded(
+        Script::EndlessEntries {
+            pause: Duration::ZERO,
+        },
+        "read_timeout = \"10s\"",
+        "the read took longer than read_timeout = 10s",
+        25,
+        256,
+    );
+}
+
+#[test]
 fn a_flood_of_entries_ends_at_max_read_bytes() {
     assert_bounded(
         Script::EndlessEntries {

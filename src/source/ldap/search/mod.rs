@@ -47,6 +47,8 @@ struct Query<'a> {
     controls: &'a [RawControl],
     timeout: Duration,
     bounds: Bounds,
+    /// The relay, which holds back what the page's stream has not taken yet.
+    tripwire: &'a super::wire::Tripwire,
 }
 
 impl Connection {
@@ -119,6 +121,7 @@ impl Connection {
             deadline,
             read_timeout,
             bounds,
+            tripwire,
             ..
         } = self;
         let query = Query {
@@ -129,6 +132,7 @@ impl Connection {
             controls,
             timeout: *timeout,
             bounds: *bounds,
+            tripwire,
         };
         let (url, deadline) = (url.as_str(), *deadline);
         let late = late(url, base, *read_timeout);
@@ -203,10 +207,12 @@ async fn one_page(
         controls,
         timeout,
         bounds,
+        tripwire,
     } = *query;
     let mut partial: Vec<(String, Attributes, Pending)> = Vec::new();
     let mut all = vec![RawControl::from(control)];
     all.extend(controls.iter().cloned());
+    let streaming = tripwire.streaming();
     let mut stream = ldap
         .with_controls(all)
         .with_timeout(timeout)
@@ -214,6 +220,7 @@ async fn one_page(
         .await
         .map_err(|e| self_error(url, base, &e))?;
     while let Some(raw) = stream.next().await.map_err(|e| self_error(url, base, &e))? {
+        streaming.took();
         if raw.is_intermediate() {
             continue;
         }
@@ -248,6 +255,7 @@ async fn one_page(
         }
     }
     let result = stream.finish().await;
+    drop(streaming);
     stats.pages += 1;
     if result.rc == 10 {
         return Err(failure(

@@ -109,6 +109,7 @@ impl Connection {
             timeout,
             deadline,
             bounds,
+            tripwire,
             ..
         } = self;
         let (url, deadline, max) = (url.as_str(), *deadline, bounds.entries);
@@ -129,6 +130,7 @@ impl Connection {
                 cookie: cookie.unwrap_or_default().to_vec(),
                 ..Refresh::default()
             };
+            let streaming = tripwire.streaming();
             let mut stream = ldap
                 .with_controls(control)
                 .with_timeout(*timeout)
@@ -140,6 +142,7 @@ impl Connection {
                 .await
                 .map_err(|e| self_error(url, context, &e))?
             {
+                streaming.took();
                 if raw.is_intermediate() {
                     let info = intermediate(&raw.0).ok_or_else(|| {
                         fail("the server sent a malformed Sync Info message".into())

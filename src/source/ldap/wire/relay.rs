@@ -61,21 +61,119 @@ pub(in crate::source::ldap) enum Cut {
     Seal(#[from] SealError),
 }
 
-/// Why the relay ended a connection on purpose (a bound reached, a server that does not
-/// speak LDAP, a failed TLS session), for the error ldap3 reports as a closed connection.
+/// The most bytes of whole messages the relay passes to ldap3 ahead of what a streaming
+/// read has taken. ldap3 parses whatever arrives into a channel without a bound, so a server
+/// that streams faster than rcptsync handles entries would otherwise fill memory; held to
+/// this, the rest waits in the kernel's socket buffers and the server's.
+const AHEAD: u64 = 4 << 20;
+
+/// What the connection knows of its relay: why it ended the connection on purpose (a bound
+/// reached, a server that does not speak LDAP, a failed TLS session), for the error ldap3
+/// reports as a closed connection; and, during a streaming read, how much the relay has
+/// passed on that the read has not taken yet.
 #[derive(Debug, Clone, Default)]
-pub struct Tripwire(Arc<Mutex<Option<Arc<Cut>>>>);
+pub struct Tripwire {
+    cut: Arc<Mutex<Option<Arc<Cut>>>>,
+    backlog: Arc<Backlog>,
+}
+
+/// The messages passed to ldap3 during a streaming read and not taken by it yet.
+#[derive(Debug, Default)]
+struct Backlog {
+    flight: Mutex<Flight>,
+    /// Woken when the read takes a message, or stops counting.
+    room: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Flight {
+    /// A streaming read is counting.
+    counting: bool,
+    /// The sizes of the whole messages passed on and not taken, oldest first.
+    sizes: std::collections::VecDeque<u64>,
+    /// Their sum.
+    bytes: u64,
+}
 
 impl Tripwire {
     fn trip(&self, reason: Cut) {
-        if let Ok(mut slot) = self.0.lock() {
+        if let Ok(mut slot) = self.cut.lock() {
             slot.get_or_insert(Arc::new(reason));
         }
     }
 
     /// The reason the connection was ended, if the relay ended it.
     pub(in crate::source::ldap) fn reason(&self) -> Option<Arc<Cut>> {
-        self.0.lock().ok().and_then(|slot| slot.clone())
+        self.cut.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Starts counting what a streaming read has not taken yet (call it before the request
+    /// goes out, when nothing is in flight); counting stops when the guard goes.
+    pub(in crate::source::ldap) fn streaming(&self) -> Streaming {
+        self.backlog.reset(true);
+        Streaming(self.backlog.clone())
+    }
+
+    /// One whole message of `size` bytes passed on to ldap3.
+    fn passed(&self, size: u64) {
+        if let Ok(mut flight) = self.backlog.flight.lock()
+            && flight.counting
+        {
+            flight.sizes.push_back(size);
+            flight.bytes = flight.bytes.saturating_add(size);
+        }
+    }
+
+    /// Waits while the read is more than [`AHEAD`] bytes of whole messages behind.
+    async fn room(&self) {
+        loop {
+            let woken = self.backlog.room.notified();
+            let behind = self
+                .backlog
+                .flight
+                .lock()
+                .is_ok_and(|f| f.counting && f.bytes > AHEAD);
+            if !behind {
+                return;
+            }
+            woken.await;
+        }
+    }
+}
+
+impl Backlog {
+    fn reset(&self, counting: bool) {
+        if let Ok(mut flight) = self.flight.lock() {
+            *flight = Flight {
+                counting,
+                ..Flight::default()
+            };
+        }
+        self.room.notify_waiters();
+    }
+}
+
+/// A streaming read in progress ([`Tripwire::streaming`]): it says when it has taken a
+/// message, so that the relay passes on more.
+#[derive(Debug)]
+pub(in crate::source::ldap) struct Streaming(Arc<Backlog>);
+
+impl Streaming {
+    /// The read took the oldest message passed on (an entry, a reference, an intermediate
+    /// message or the result).
+    pub(in crate::source::ldap) fn took(&self) {
+        if let Ok(mut flight) = self.0.flight.lock()
+            && let Some(size) = flight.sizes.pop_front()
+        {
+            flight.bytes -= size;
+        }
+        self.0.room.notify_waiters();
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.reset(false);
     }
 }
 
@@ -109,6 +207,8 @@ struct Framer {
     content_left: u64,
     /// The current header's bytes so far (at most 10).
     header: Vec<u8>,
+    /// The current message's size, header included.
+    size: u64,
     /// Bytes seen in all.
     total: u64,
 }
@@ -119,12 +219,14 @@ impl Framer {
             limits,
             content_left: 0,
             header: Vec::with_capacity(10),
+            size: 0,
             total: 0,
         }
     }
 
-    /// Checks the next chunk of the stream; an error names the bound and its key.
-    fn check(&mut self, mut chunk: &[u8]) -> Result<(), Cut> {
+    /// Checks the next chunk of the stream, calling `whole` with the size of each message
+    /// it completes; an error names the bound and its key.
+    fn check(&mut self, mut chunk: &[u8], mut whole: impl FnMut(u64)) -> Result<(), Cut> {
         self.total = self.total.saturating_add(chunk.len() as u64);
         if self.total > self.limits.read_bytes {
             return Err(Cut::ReadBytes {
@@ -138,6 +240,9 @@ impl Framer {
                     .min(chunk.len());
                 chunk = &chunk[skip..];
                 self.content_left -= skip as u64;
+                if self.content_left == 0 {
+                    whole(self.size);
+                }
                 continue;
             }
             self.header.push(chunk[0]);
@@ -151,7 +256,11 @@ impl Framer {
                     });
                 }
                 self.content_left = header.length;
+                self.size = size;
                 self.header.clear();
+                if self.content_left == 0 {
+                    whole(size);
+                }
             }
         }
         Ok(())
@@ -177,6 +286,7 @@ async fn relay(
         let mut buffer = vec![0u8; 64 * 1024];
         let mut ended = false;
         while !ended {
+            tripwire.room().await;
             let mut n = match server_read.read(&mut buffer).await {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -202,7 +312,7 @@ async fn relay(
                     None => break,
                 }
             }
-            if let Err(why) = framer.check(&buffer[..n]) {
+            if let Err(why) = framer.check(&buffer[..n], |size| tripwire.passed(size)) {
                 tripwire.trip(why);
                 break;
             }
@@ -290,6 +400,7 @@ async fn unseal_down(
     let mut total = 0u64;
     let mut buffer = Vec::new();
     loop {
+        tripwire.room().await;
         let mut len = [0u8; 4];
         match server_read.read_exact(&mut len).await {
             Ok(_) => {}
@@ -328,7 +439,7 @@ async fn unseal_down(
                 break;
             }
         };
-        if let Err(why) = framer.check(&plain) {
+        if let Err(why) = framer.check(&plain, |size| tripwire.passed(size)) {
             tripwire.trip(why);
             break;
         }
@@ -369,13 +480,15 @@ mod tests {
         // Two messages of 3 and 200 content bytes, split at awkward places.
         let mut stream = vec![0x30, 0x03, 1, 2, 3, 0x30, 0x81, 200];
         stream.extend([7u8; 200]);
+        let mut whole = Vec::new();
         for piece in stream.chunks(3) {
-            framer.check(piece).unwrap();
+            framer.check(piece, |size| whole.push(size)).unwrap();
         }
         assert_eq!((framer.content_left, framer.header.len()), (0, 0));
+        assert_eq!(whole, [5, 203]);
         // A header announcing more than the limit is refused before its content.
         let err = framer
-            .check(&[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff])
+            .check(&[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff], |_| {})
             .unwrap_err();
         assert!(
             matches!(
@@ -391,7 +504,9 @@ mod tests {
         // The total is bounded too.
         let mut framer = Framer::new(LIMITS);
         let small = [0x30, 0x02, 0, 0];
-        let err = (0..300).find_map(|_| framer.check(&small).err()).unwrap();
+        let err = (0..300)
+            .find_map(|_| framer.check(&small, |_| {}).err())
+            .unwrap();
         assert!(matches!(err, Cut::ReadBytes { limit: 1000 }), "{err}");
         assert!(err.to_string().contains("max_read_bytes"), "{err}");
     }
