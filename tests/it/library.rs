@@ -64,3 +64,21 @@ pub fn body(bytes: &[u8]) -> &[u8] {
         .expect("a payload has a blank line after its header");
     &bytes[end + 2..]
 }
+
+/// Makes the store at `path` and the state file beside it say that the last full read was
+/// long ago, as if `[safety].full_every` had passed: the next run is a full reconcile.
+pub fn age_store(path: &std::path::Path) {
+    let (store, mut meta) = rcptsync::store::Store::open(path).unwrap().unwrap();
+    meta.full_at = 1;
+    store.begin().unwrap().commit(&meta).unwrap();
+    let state = path.with_extension("state");
+    let text = fs_err::read_to_string(&state).unwrap();
+    let aged: String = text
+        .lines()
+        .map(|l| match l.starts_with("full_at = ") {
+            true => "full_at = 1\n".to_owned(),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    fs_err::write(&state, aged).unwrap();
+}

@@ -25,14 +25,14 @@ pub(super) struct Usable {
     pub(super) store: Store,
     /// What it stands for.
     pub(super) meta: Meta,
-    /// A full read is due all the same (`[safety].full_every`, `--full`): it reconciles the
-    /// store ([`super::drift`]).
+    /// A full read is due all the same (`[safety].full_every`, `--dump-entries`): it
+    /// reconciles the store ([`super::drift`]).
     pub(super) due: bool,
 }
 
 /// The store at `path` and its meta data, if it stands for this run: the same config,
 /// accepted domains and map, and every feed's server. Otherwise None, and the run reads in
-/// full (saying why, with -v). `full` asks for a full read even so.
+/// full (saying why, with -v). `full` asks for a full read even so (a reconcile).
 pub(super) fn usable(run: &Run<'_>, path: &Path, full: bool) -> Option<Usable> {
     if run.feeds.iter().all(Option::is_none) {
         return None;

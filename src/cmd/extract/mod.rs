@@ -155,7 +155,11 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         config: &snapshot.config,
     };
     let store_path = with_suffix(out, ".store");
-    let usable = incremental::usable(&run, &store_path, options.full || dump.is_some());
+    let usable = match options.full {
+        // --full reads in full, spending nothing on the changes first.
+        true => None,
+        false => incremental::usable(&run, &store_path, dump.is_some()),
+    };
     let outcome = match &usable {
         Some(usable) if !usable.due => {
             incremental::run(&run, &mut readers, &usable.store, &usable.meta, seen)?

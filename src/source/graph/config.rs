@@ -39,6 +39,9 @@ table! {
         timeout: String = "30s",
         /// the whole read: token, delta rounds, listings and throttling waits
         read_timeout: String = "30m",
+        /// apply the delta rounds to the store beside the map, reading only the objects that
+        /// changed; `false` reads the tenant in full on every run that finds a change
+        incremental: bool = true,
     }
 }
 
@@ -107,6 +110,7 @@ impl Checker<'_> {
             ca_file: raw.ca_file.map(|f| self.resolve(&f)),
             timeout: self.duration("source.timeout", &raw.timeout)?,
             read_timeout: self.duration("source.read_timeout", &raw.read_timeout)?,
+            incremental: raw.incremental,
         })
     }
 }

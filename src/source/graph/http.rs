@@ -303,6 +303,7 @@ mod tests {
             ca_file: None,
             timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(60),
+            incremental: true,
         })
         .unwrap()
     }

@@ -32,6 +32,7 @@
 //! so that what one answer can cost is bounded by [`MAX_BODY`] and `page::MAX_VALUES`.
 
 mod auth;
+mod changes;
 pub mod config;
 mod http;
 mod page;
@@ -43,7 +44,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use auth::Credentials;
-pub use read::Delta;
+pub use changes::Delta;
 
 /// The largest response body accepted; a larger one is refused without reading past the limit.
 /// A page is at most 999 objects (`$top=999`) of the four or five properties rcptsync selects:
@@ -80,6 +81,8 @@ pub struct GraphSourceConfig {
     pub timeout: Duration,
     /// The longest the whole read (token, delta rounds, listings, throttling waits) may take.
     pub read_timeout: Duration,
+    /// Apply the delta rounds to the store (`incremental`).
+    pub incremental: bool,
 }
 
 /// Where the application's credential is read from, before anything connects.

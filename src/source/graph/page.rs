@@ -46,6 +46,12 @@ pub struct Object {
     /// A domain's services (`Email`, ...).
     #[serde(default)]
     pub supported_services: Values,
+    /// Whether a group is mail-enabled (tracked by the groups' delta rounds, which cannot
+    /// filter on it).
+    pub mail_enabled: Option<bool>,
+    /// In a delta round: the object is gone (deleted, or out of the collection's scope).
+    #[serde(rename = "@removed")]
+    pub removed: Option<serde::de::IgnoredAny>,
 }
 
 /// The values of a list property, at most [`MAX_VALUES`]. A value that is not a string is

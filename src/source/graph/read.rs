@@ -19,16 +19,18 @@ use super::{Client, DeltaLinks, Error, MAX_LINK, MAX_PAGES, said, shown};
 use crate::rules::Entry;
 
 /// One collection Graph lists.
-struct Collection {
+pub(super) struct Collection {
     /// Its name in URLs and in the state file.
-    name: &'static str,
+    pub(super) name: &'static str,
     /// What an object is called in messages (`graph user <id>`).
     label: &'static str,
     /// The listing's path and query.
     listing: &'static str,
     /// The delta function's path and query (`$select` goes in the first request only; Graph
     /// keeps it in the links).
-    delta: &'static str,
+    pub(super) delta: &'static str,
+    /// The query of a read of one object by id.
+    pub(super) one: &'static str,
     /// The application permission that reading it needs.
     permission: &'static str,
 }
@@ -38,6 +40,7 @@ const USERS: Collection = Collection {
     label: "user",
     listing: "/v1.0/users?$select=id,userPrincipalName,proxyAddresses,accountEnabled,userType&$top=999",
     delta: "/v1.0/users/delta?$select=id,userPrincipalName,proxyAddresses,accountEnabled,userType",
+    one: "$select=id,userPrincipalName,proxyAddresses,accountEnabled,userType",
     permission: "User.Read.All",
 };
 
@@ -47,6 +50,7 @@ const GROUPS: Collection = Collection {
     listing: "/v1.0/groups?$filter=mailEnabled%20eq%20true&$select=id,proxyAddresses&$top=999",
     // The delta function has no $filter on mailEnabled: it tracks the property instead.
     delta: "/v1.0/groups/delta?$select=id,proxyAddresses,mailEnabled",
+    one: "$select=id,proxyAddresses,mailEnabled",
     permission: "Group.Read.All",
 };
 
@@ -55,6 +59,7 @@ const CONTACTS: Collection = Collection {
     label: "contact",
     listing: "/v1.0/contacts?$select=id,proxyAddresses&$top=999",
     delta: "/v1.0/contacts/delta?$select=id,proxyAddresses",
+    one: "$select=id,proxyAddresses",
     permission: "OrgContact.Read.All",
 };
 
@@ -63,29 +68,25 @@ const DOMAINS: Collection = Collection {
     label: "domain",
     listing: "/v1.0/domains?$select=id,isVerified,supportedServices",
     delta: "",
+    one: "",
     permission: "Domain.Read.All",
 };
 
+/// An object's key in the store: its collection and id (ids are unique in a tenant, but
+/// the collection says what it is).
+pub(super) fn key(collection: &Collection, id: &str) -> String {
+    format!("{}/{id}", collection.name)
+}
+
 /// The collections recipients come from, in the order they are read.
-const RECIPIENTS: [&Collection; 3] = [&USERS, &GROUPS, &CONTACTS];
+pub(super) const RECIPIENTS: [&Collection; 3] = [&USERS, &GROUPS, &CONTACTS];
 
 /// The entry beside the deltaLinks that holds the digest of the accepted domains read with
 /// the listing, when `domains = "exchange"` reads them from this tenant.
-const DOMAINS_KEY: &str = "domains";
-
-/// What the delta rounds tell about the tenant since the saved deltaLinks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delta {
-    /// No round returned any object: the last full read is still the tenant's content.
-    Unchanged,
-    /// This collection changed (or has no saved link): read in full.
-    Changed(&'static str),
-    /// Graph no longer knows the token (HTTP 410): read in full.
-    Expired,
-}
+pub(super) const DOMAINS_KEY: &str = "domains";
 
 /// How a chain of pages ended.
-enum End {
+pub(super) enum End {
     /// With this deltaLink (None for a listing).
     Done(Option<String>),
     /// With HTTP 410 on a delta round.
@@ -94,7 +95,7 @@ enum End {
 
 impl Client {
     /// GET with the token, asking for a new token once if Graph says it expired.
-    fn get(&mut self, url: &str) -> Result<Reply, Error> {
+    pub(super) fn get(&mut self, url: &str) -> Result<Reply, Error> {
         let token = self.auth.token(&self.http)?;
         let reply = self.http.get(url, token)?;
         if reply.status != 401 {
@@ -107,7 +108,7 @@ impl Client {
 
     /// Follows the chain of pages from `first`, calling `each` for every object as its page is
     /// parsed (a page is never held as objects, only as its body).
-    fn pages(
+    pub(super) fn pages(
         &mut self,
         first: String,
         collection: &Collection,
@@ -185,40 +186,9 @@ impl Client {
         ))
     }
 
-    /// Replays the saved deltaLinks: [`Delta::Unchanged`] only when every round returned
-    /// nothing.
-    pub fn changes(&mut self, links: &DeltaLinks) -> Result<Delta, Error> {
-        for collection in RECIPIENTS {
-            // The state file is the extract user's to write: a saved link must at least be
-            // this collection's delta function on Graph's origin.
-            let function = collection.delta.split('?').next().unwrap_or_default();
-            let Some(link) = links.get(collection.name).filter(|link| {
-                link.strip_prefix(self.http.origin())
-                    .and_then(|rest| rest.strip_prefix(function))
-                    .is_some_and(|rest| rest.starts_with('?'))
-            }) else {
-                return Ok(Delta::Changed(collection.name));
-            };
-            let mut changed = 0usize;
-            match self.pages(link.clone(), collection, true, |_| changed += 1)? {
-                End::Gone => return Ok(Delta::Expired),
-                End::Done(_) if changed > 0 => return Ok(Delta::Changed(collection.name)),
-                End::Done(_) => {}
-            }
-        }
-        // No delta round covers /domains: its digest is compared instead (one request).
-        if let Some(saved) = links.get(DOMAINS_KEY) {
-            self.accepted_domains()?;
-            if self.domains.as_ref() != Some(saved) {
-                return Ok(Delta::Changed("domains"));
-            }
-        }
-        Ok(Delta::Unchanged)
-    }
-
     /// The current deltaLink of each collection, without its objects (`$deltatoken=latest`).
     /// A collection whose link cannot be had only costs the next run its shortcut.
-    fn latest_links(&mut self) -> DeltaLinks {
+    pub fn latest_links(&mut self) -> DeltaLinks {
         let mut links = DeltaLinks::new();
         for collection in RECIPIENTS {
             let url = format!(
@@ -244,17 +214,25 @@ impl Client {
         links
     }
 
-    /// Reads every recipient of the tenant, calling `each` for each object; returns the
-    /// deltaLinks taken just before the listing, so that a change made during it shows next
-    /// time.
-    pub fn read(&mut self, each: impl FnMut(&Entry)) -> Result<DeltaLinks, Error> {
-        self.read_inner(each)
+    /// Reads every recipient of the tenant, calling `each` for each object (with its key,
+    /// `COLLECTION/ID`); returns the deltaLinks taken just before the listing (`links`, when
+    /// the caller took them already), so that a change made during it shows next time.
+    pub fn read(
+        &mut self,
+        links: Option<DeltaLinks>,
+        each: impl FnMut(&str, &Entry),
+    ) -> Result<DeltaLinks, Error> {
+        self.read_inner(links, each)
             .map_err(|e| Error::Incomplete(Box::new(e)))
     }
 
-    fn read_inner(&mut self, mut each: impl FnMut(&Entry)) -> Result<DeltaLinks, Error> {
+    fn read_inner(
+        &mut self,
+        links: Option<DeltaLinks>,
+        mut each: impl FnMut(&str, &Entry),
+    ) -> Result<DeltaLinks, Error> {
         self.http.restart_deadline();
-        let links = self.latest_links();
+        let links = links.unwrap_or_else(|| self.latest_links());
         let (mut guests, mut disabled) = (0usize, 0usize);
         for collection in RECIPIENTS {
             let mut count = 0usize;
@@ -268,7 +246,8 @@ impl Client {
                     disabled += usize::from(object.account_enabled == Some(false));
                 }
                 count += 1;
-                each(&entry(collection, object));
+                let key = key(collection, object.id.as_deref().unwrap_or_default());
+                each(&key, &entry(collection, object));
             })?;
             info!(tenant = %self.http.tenant(), "read {count} {}", collection.name);
         }
@@ -348,7 +327,7 @@ fn cut(message: &str) -> String {
 /// The recipient rules' view of one Graph object, named by kind, id and UPN so that a rejected
 /// value points at the object to fix. The id and UPN are the tenant's: [`shown`] quotes them
 /// when they are not plain, so that a newline in one cannot forge a line of the cron mail.
-fn entry(collection: &Collection, object: Object) -> Entry {
+pub(super) fn entry(collection: &Collection, object: Object) -> Entry {
     let id = object.id.as_deref().map_or(Cow::Borrowed("(no id)"), shown);
     let dn = match object.user_principal_name.as_deref() {
         Some(upn) => format!("graph {} {id} ({})", collection.label, shown(upn)),
@@ -375,7 +354,7 @@ struct GraphError {
 
 /// Graph's refusal as a sentence: status, Graph's error code and message (quoted where they are
 /// not plain: they are the tenant's words), and the fix.
-fn refusal(reply: &Reply, collection: &Collection, tenant: &str) -> String {
+pub(super) fn refusal(reply: &Reply, collection: &Collection, tenant: &str) -> String {
     let error = reply
         .json::<ErrorAnswer>()
         .and_then(|a| a.error)

@@ -4,9 +4,9 @@
 
 use tracing::{info, warn};
 
-use super::{Client, Credentials, Delta, GraphSourceConfig};
+use super::{Client, Credentials, Delta, DeltaLinks, GraphSourceConfig};
 use crate::source::ldap::exchange::AcceptedDomains;
-use crate::source::{Cause, Cursor, Error, Item, Read};
+use crate::source::{Cause, Change, Changes, Cursor, Error, Feed, Item, Read};
 
 /// A Graph source with its credential, a client once opened.
 #[derive(Debug)]
@@ -15,6 +15,11 @@ pub struct Reader<'a> {
     config: &'a GraphSourceConfig,
     credentials: Option<Credentials>,
     client: Option<Client>,
+    /// The delta rounds are the change feed ([`feed`](crate::source::Reader::feed)): the
+    /// objects go to the store.
+    feeding: bool,
+    /// The deltaLinks taken before the full read ([`cursor_now`](crate::source::Reader::cursor_now)).
+    links: Option<DeltaLinks>,
 }
 
 impl<'a> Reader<'a> {
@@ -25,6 +30,8 @@ impl<'a> Reader<'a> {
             config,
             credentials: Some(credentials),
             client: None,
+            feeding: false,
+            links: None,
         }
     }
 
@@ -107,13 +114,57 @@ impl crate::source::Reader for Reader<'_> {
 
     /// Everything, and the deltaLinks that stand for it, with the constant mark.
     fn read(&mut self, each: &mut dyn FnMut(Item<'_>)) -> Result<Read, Error> {
+        let (feeding, links) = (self.feeding, self.links.take());
         let links = self
             .client()?
-            .read(|entry| each(Item::Entry(entry)))
+            .read(links, |id, entry| match feeding {
+                true => each(Item::Object { id, entry }),
+                false => each(Item::Entry(entry)),
+            })
             .map_err(|e| self.fail(e))?;
         Ok(Read {
             cursor: Some(links),
             mark: Some(self.config.mark()),
         })
+    }
+
+    fn feed(&mut self) -> Result<Option<Feed>, Error> {
+        self.feeding = self.config.incremental;
+        Ok(self.feeding.then(|| Feed {
+            method: "delta",
+            identity: format!("{} {}", self.config.graph_url, self.config.tenant),
+        }))
+    }
+
+    fn cursor_now(&mut self) -> Result<Cursor, Error> {
+        let links = self.client()?.latest_links();
+        self.links = Some(links.clone());
+        Ok(links)
+    }
+
+    fn read_changes(
+        &mut self,
+        cursor: &Cursor,
+        each: &mut dyn FnMut(Change<'_>),
+    ) -> Result<Option<Changes>, Error> {
+        let found = self
+            .client()?
+            .changed_since(cursor, |id, entry| match entry {
+                Some(entry) => each(Change::Changed { id, entry }),
+                None => each(Change::Gone { id }),
+            });
+        let Some((links, changed)) = found.map_err(|e| self.fail(e))? else {
+            info!(
+                "source {}: the delta rounds cannot say what changed (a link expired or \
+                 missing, or too many changes); reading in full",
+                self.name
+            );
+            return Ok(None);
+        };
+        Ok(Some(Changes {
+            cursor: links,
+            present: None,
+            changed,
+        }))
     }
 }

@@ -51,6 +51,17 @@ fn full(dir: &Path) -> Run {
     rcptsync(dir, &["extract", "-c", "full.toml", "--full", "--force"])
 }
 
+/// A run of `rcptsync.toml` once `[safety].full_every` has passed: a full reconcile.
+fn reconcile(dir: &Path) -> Run {
+    crate::library::age_store(&dir.join("out/relay_recipients.store"));
+    let run = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml"]).ok();
+    assert!(
+        run.stderr.contains("older than [safety].full_every"),
+        "{run}"
+    );
+    run
+}
+
 /// The number of changed objects an incremental run says it read; None when it read in full.
 fn changed_read(run: &Run) -> Option<usize> {
     let line = run
@@ -239,7 +250,7 @@ fn incremental_maps_equal_full_reads_after_every_round_of_random_changes() {
         "{status}"
     );
     // A full reconcile of the incrementally kept store finds nothing to report.
-    let run = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml", "--full"]).ok();
+    let run = reconcile(dir);
     assert!(!run.stderr.contains("had wrong"), "{run}");
     let status = rcptsync(dir, &["status", "-c", "rcptsync.toml"]).ok();
     assert!(
@@ -271,7 +282,7 @@ fn a_full_reconcile_names_the_objects_an_incremental_read_had_wrong() {
     );
     // A change made before the reconcile is no drift.
     slapd.modify("ldapadd", &mailbox("during", &["SMTP:during@example.com"]));
-    let run = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml", "--full"]).ok();
+    let run = reconcile(dir);
     assert!(
         run.stderr
             .contains("found 1 object(s) that the incremental reads had wrong")
@@ -661,7 +672,7 @@ fn on_samba_a_non_administrator_reads_changes_once_it_may_list_deleted_objects()
     }
 
     // A full reconcile of the store the rounds kept finds nothing to report.
-    let run = rcptsync(dir, &["-v", "extract", "-c", "rcptsync.toml", "--full"]).ok();
+    let run = reconcile(dir);
     assert!(!run.stderr.contains("had wrong"), "{run}");
     assert!(
         rcptsync(dir, &["status", "-c", "rcptsync.toml"])
