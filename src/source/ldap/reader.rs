@@ -270,8 +270,8 @@ impl Reader<'_> {
         let refreshed = self.fresh()?.refresh(context, Some(&cookie));
         let Some(refresh) = refreshed.map_err(|e| self.fail(e))? else {
             info!(
-                "source {}: the server no longer has the changes since the last read \
-                 (e-syncRefreshRequired); reading in full",
+                "source {}: the server cannot tell the changes since the last read; reading in \
+                 full",
                 self.name
             );
             return Ok(None);

@@ -408,6 +408,24 @@ fn a_refused_change_is_read_again_until_it_is_forced() {
     full_equals(dir);
 }
 
+#[test]
+fn more_changes_than_the_size_limit_allows_mean_a_full_read() {
+    // The fixture's service account may read 1000 entries per search (AD's MaxPageSize);
+    // a paged full read is not held to that, a sync refresh is.
+    let slapd = serving(10);
+    let dir = slapd.dir();
+    incremental(dir).ok();
+    let adds: String = (0..1100)
+        .map(|i| mailbox(&format!("bulk{i}"), &[&format!("SMTP:bulk{i}@example.com")]))
+        .collect();
+    slapd.modify("ldapadd", &adds);
+    let run = incremental(dir).ok();
+    assert_eq!(changed_read(&run), None, "{run}");
+    assert!(run.stderr.contains("size limit; reading in full"), "{run}");
+    assert!(run.stdout.contains("+bulk1099@example.com"), "{run}");
+    full_equals(dir);
+}
+
 /// The incremental map equals a full read's now.
 fn full_equals(dir: &Path) {
     full(dir).ok();

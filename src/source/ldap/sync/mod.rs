@@ -87,7 +87,8 @@ impl Connection {
     }
 
     /// A refreshOnly sync of `context` from `cookie` (None: a refresh that asks for nothing,
-    /// to learn the cookie of now). None when the provider says the cookie is too old.
+    /// to learn the cookie of now). None when the provider cannot refresh from the cookie (it
+    /// is too old: `e-syncRefreshRequired`) or stops at its size limit.
     pub fn refresh(
         &mut self,
         context: &str,
@@ -190,6 +191,16 @@ impl Connection {
                 })
         })?;
         if result.rc == REFRESH_REQUIRED {
+            return Ok(None);
+        }
+        // sizeLimitExceeded: more changes than the account may read in one search (a paged
+        // full read is not held to that).
+        if result.rc == 4 {
+            tracing::warn!(
+                "{url}: the sync refresh of {context} stopped at the server's size limit; reading \
+                 in full (to read large changes incrementally, let the bind account search \
+                 without a size limit: OpenLDAP `limits dn.exact=\"BIND_DN\" size=unlimited`)"
+            );
             return Ok(None);
         }
         if result.rc != 0 {
