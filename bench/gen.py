@@ -4,6 +4,11 @@
 Usage: bench/gen.py N [BASE_DN]        the LDIF
        bench/gen.py --address I ...    the primary address of user I (lower case, as in the
                                        map), for run.sh's spot checks
+       bench/gen.py --changes N ROUND [BASE_DN]
+                                       ldapmodify input for one round of the incremental case:
+                                       20 recipient changes (an alias added to 20 users) and
+                                       500 unrelated writes (telephoneNumber of 500 other
+                                       users), picked from the N users by ROUND
 
 Only the recipients are written (CN=...,OU=Staff,BASE_DN); run.sh writes the suffix, the OUs
 and the service account before them. The output is deterministic: every value is derived from
@@ -81,7 +86,32 @@ def entry(i: int, base_dn: str) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def dn(i: int, base_dn: str) -> str:
+    """User i's DN."""
+    first, last, _ = names(i)
+    return f"CN={first} {last}{i},OU=Staff,{base_dn}"
+
+
+def changes(n: int, round_: int, base_dn: str) -> str:
+    """One round of the incremental case: 20 recipients get a new alias, 500 other users a new
+    telephoneNumber (an attribute no recipient rule reads), every user at most once."""
+    step = max(n // 520, 1)
+    picked = [(round_ * 7919 + k * step) % n for k in range(520)]
+    out = []
+    for k, i in enumerate(picked):
+        if k < 20:
+            change = f"add: proxyAddresses\nproxyAddresses: smtp:r{round_}.u{i}@example.com"
+        else:
+            change = f"replace: telephoneNumber\ntelephoneNumber: +49 30 {round_:04d}{k:04d}"
+        out.append(f"dn: {dn(i, base_dn)}\nchangetype: modify\n{change}\n-\n\n")
+    return "".join(out)
+
+
 def main() -> int:
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--changes":
+        base_dn = sys.argv[4] if len(sys.argv) == 5 else "DC=example,DC=com"
+        sys.stdout.write(changes(int(sys.argv[2]), int(sys.argv[3]), base_dn))
+        return 0
     if len(sys.argv) >= 3 and sys.argv[1] == "--address":
         for arg in sys.argv[2:]:
             print(f"{names(int(arg))[2].lower()}@example.com")

@@ -7,6 +7,10 @@
 # For each N: generates an AD-like directory of N mailbox users (bench/gen.py), loads it into a
 # throwaway slapd on loopback with slapadd, and measures, RUNS times each:
 #   - ldapsearch with paging vs `rcptsync extract` over LDAP (full run, then a no-change run);
+#   - the incremental case: after a full read, a round of 20 recipient changes plus 500
+#     unrelated writes, then `rcptsync extract` reading only the changes (and a round of the
+#     500 unrelated writes alone, which leaves the map as it is); wall time, the client's RSS
+#     and slapd's CPU time, each as a ratio of the full read's;
 #   - building an N-key map: postmap cdb/lmdb/hash vs `rcptsync apply` (native cdb, and with
 #     postmap for cdb, lmdb and hash), then apply of the map already installed;
 #   - `rcptsync receive` of the map as push sends it;
@@ -185,10 +189,13 @@ rootdn "CN=admin,$BASE_DN"
 rootpw $ROOT_PW
 directory $dir/db
 index objectClass eq
+index entryUUID,entryCSN eq
 access to attrs=userPassword by anonymous auth by * none
 access to * by * read
-# The suffix's contextCSN, as replicated OpenLDAP servers keep it: rcptsync's change mark.
+# The suffix's contextCSN, as replicated OpenLDAP servers keep it: rcptsync's change mark;
+# and the Content Synchronization operation, with a session log, that incremental reads use.
 overlay syncprov
+syncprov-sessionlog 100000
 EOF
 }
 
@@ -347,7 +354,10 @@ bench_extract() {
         after=$(slapd_cpu)
         echo "$(calc "$after - $before") 0" >>"$WORK/slapd-cpu.samples"
         clear_extract_output
+        before=$(slapd_cpu)
         timed "$WORK/extract-full.samples" "$RCPTSYNC" extract -c "$WORK/extract.toml"
+        after=$(slapd_cpu)
+        echo "$(calc "$after - $before") 0" >>"$WORK/slapd-cpu-full.samples"
     done
     # slapd serves a paged search one page after the other, on one thread: its CPU time for
     # the search is a floor under any client's wall time.
@@ -385,6 +395,67 @@ bench_extract() {
     local hwm
     hwm=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$SLAPD_PID/status" 2>/dev/null || echo "?")
     NOTES+=("slapd peak RSS (VmHWM) after all searches: $hwm MiB")
+}
+
+# --- 1b. incremental reads -----------------------------------------------------------------
+
+# Applies round ROUND of changes (bench/gen.py --changes), untimed, as the directory's admin;
+# with a second argument, only the 500 unrelated writes.
+apply_round() {
+    local n=$1 round=$2 unrelated_only=${3:-}
+    python3 "$BENCH_DIR/gen.py" --changes "$n" "$round" "$BASE_DN" >"$WORK/round.ldif"
+    if [[ -n "$unrelated_only" ]]; then
+        # Drop the first 20 records (the recipient changes).
+        awk 'BEGIN { RS = ""; ORS = "\n\n" } NR > 20' "$WORK/round.ldif" >"$WORK/round.tmp"
+        mv "$WORK/round.tmp" "$WORK/round.ldif"
+    fi
+    if ! ldapmodify -x -H "$LDAP_URL" -D "CN=admin,$BASE_DN" -w "$ROOT_PW" \
+        -f "$WORK/round.ldif" >/dev/null 2>"$WORK/last.err"; then
+        cat "$WORK/last.err" >&2
+        die "ldapmodify of round $round failed"
+    fi
+}
+
+# After the full reads above (the last one built the store), RUNS rounds of changes, each
+# followed by an incremental extract; then RUNS rounds of unrelated writes only.
+bench_incremental() {
+    local n=$1 run before after
+    log "N=$n: incremental extract after 20 recipient changes + 500 unrelated writes, $RUNS runs"
+    for ((run = 1; run <= RUNS; run++)); do
+        apply_round "$n" "$run"
+        before=$(slapd_cpu)
+        timed "$WORK/extract-incremental.samples" "$RCPTSYNC" -v extract -c "$WORK/extract.toml"
+        after=$(slapd_cpu)
+        echo "$(calc "$after - $before") 0" >>"$WORK/slapd-cpu-incremental.samples"
+        if ! grep -q "incremental (syncrepl): 520 changed object(s) read" "$WORK/last.err"; then
+            cat "$WORK/last.err" >&2
+            die "the run after round $run did not read the 520 changes incrementally"
+        fi
+    done
+    log "N=$n: incremental extract after 500 unrelated writes (the map stays), $RUNS runs"
+    for ((run = 1; run <= RUNS; run++)); do
+        apply_round "$n" $((RUNS + run)) unrelated
+        before=$(slapd_cpu)
+        timed "$WORK/extract-unrelated.samples" "$RCPTSYNC" -v extract -c "$WORK/extract.toml"
+        after=$(slapd_cpu)
+        echo "$(calc "$after - $before") 0" >>"$WORK/slapd-cpu-unrelated.samples"
+    done
+    local full incremental unrelated
+    read -r full _ < <(stats "$WORK/slapd-cpu-full.samples")
+    read -r incremental _ < <(stats "$WORK/slapd-cpu-incremental.samples")
+    read -r unrelated _ < <(stats "$WORK/slapd-cpu-unrelated.samples")
+    NOTES+=("slapd CPU time (median): full extract $full s, incremental extract $incremental s ($(calc "sprintf(\"%.1f\", 100 * $incremental / ($full > 0 ? $full : 1))")% of the full read's), unrelated writes only $unrelated s")
+    local wall_full wall_inc rss_full rss_inc
+    read -r wall_full _ _ rss_full < <(stats "$WORK/extract-full.samples")
+    read -r wall_inc _ _ rss_inc < <(stats "$WORK/extract-incremental.samples")
+    NOTES+=("incremental extract vs full: wall $(calc "sprintf(\"%.1f\", 100 * $wall_inc / $wall_full)")%, client peak RSS $(calc "sprintf(\"%.1f\", 100 * $rss_inc / $rss_full)")%")
+    # The store must have kept the map a full read gives.
+    cp "$WORK/out/relay_recipients" "$WORK/incremental.txt"
+    clear_extract_output
+    "$RCPTSYNC" extract -c "$WORK/extract.toml" >/dev/null 2>&1 || die "the checking full read failed"
+    cmp -s "$WORK/out/relay_recipients" "$WORK/incremental.txt" ||
+        die "the incrementally kept map differs from a full read's"
+    NOTES+=("the incrementally kept map equals a full read's, byte for byte: yes")
 }
 
 # --- 2. map build -----------------------------------------------------------------------------
@@ -587,6 +658,8 @@ print_table() {
     row "rcptsync extract (full)" "$s/extract-full.samples" "$s/ldapsearch.samples" "ldapsearch"
     row "rcptsync extract (no change)" "$s/extract-nochange.samples" "$s/ldapsearch.samples" "ldapsearch"
     row "rcptsync extract --full (no change)" "$s/extract-nochange-full.samples" "$s/ldapsearch.samples" "ldapsearch"
+    row "extract incremental (20+500 changes)" "$s/extract-incremental.samples" "$s/extract-full.samples" "full extract"
+    row "extract incremental (500 unrelated)" "$s/extract-unrelated.samples" "$s/extract-full.samples" "full extract"
     row "postmap cdb" "$s/postmap-cdb.samples"
     row "postmap lmdb" "$s/postmap-lmdb.samples"
     row "postmap hash" "$s/postmap-hash.samples"
@@ -641,6 +714,7 @@ bench_one() {
     check_map_types "$CONFDIR"
     start_directory "$n"
     bench_extract "$n"
+    bench_incremental "$n"
     stop_slapd # the map build needs no directory; give its cores back
 
     bench_builds "$n"
