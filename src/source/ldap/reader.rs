@@ -34,7 +34,26 @@ impl Kind {
             Kind::Usn(_) => "objectGUID",
         }
     }
+
+    /// An identity as a filter value: entryUUID as it is written (hex and dashes), an
+    /// objectGUID (kept as hex) as its bytes escaped (RFC 4515).
+    fn filter_value(&self, id: &str) -> String {
+        match self {
+            Kind::Sync(_) => id
+                .chars()
+                .filter(|c| c.is_ascii_hexdigit() || *c == '-')
+                .collect(),
+            Kind::Usn(_) => id
+                .as_bytes()
+                .chunks(2)
+                .map(|pair| format!("\\{}", String::from_utf8_lossy(pair)))
+                .collect(),
+        }
+    }
 }
+
+/// Changed objects read again in one search.
+const BATCH: usize = 200;
 
 /// An LDAP source with its credentials, connected once opened.
 #[derive(Debug)]
@@ -216,25 +235,43 @@ impl crate::source::Reader for Reader<'_> {
         let Some(changed) = changed else {
             return Ok(None);
         };
-        let identity = self.kind.as_ref().map_or("", Kind::identity);
-        let (base, filter) = (&self.config.base_dn, &self.config.filter);
+        let Some(kind) = self.kind.clone() else {
+            return Ok(None);
+        };
+        let identity = kind.identity();
+        let (base, page_size) = (&self.config.base_dn, self.config.page_size);
+        let filter = match self.config.filter.starts_with('(') {
+            true => self.config.filter.clone(),
+            false => format!("({})", self.config.filter),
+        };
         let mut attrs = Entry::ATTRIBUTES.to_vec();
         attrs.push(identity);
-        for (dn, id) in &changed.changed {
-            let found = if under(dn, base) {
-                let fetched = self.connection()?.fetch(dn, filter, &attrs, Vec::new());
-                fetched.map_err(|e| self.fail(e))?
-            } else {
-                None
-            };
-            match found.map(|(dn, attrs)| super::entry_of(dn, attrs, Some(identity))) {
-                // Another object at that DN (the one named was renamed away or deleted, and
-                // this one comes as a change of its own): the one named is not there.
-                Some((entry, Some(found))) if found == *id => each(Change::Changed {
-                    id: &found,
-                    entry: &entry,
-                }),
-                _ => each(Change::Gone { id }),
+        // The changed objects are read again a batch at a time, by identity, under the base
+        // and with the filter: one search per batch, on the identity's index, instead of one
+        // per object. One not found no longer matches, left the base, or is gone.
+        for batch in changed.changed.chunks(BATCH) {
+            let wanted: String = batch
+                .iter()
+                .filter(|(dn, _)| under(dn, base))
+                .map(|(_, id)| format!("({identity}={})", kind.filter_value(id)))
+                .collect();
+            let mut found = std::collections::HashMap::new();
+            if !wanted.is_empty() {
+                let query = format!("(&{filter}(|{wanted}))");
+                let searched =
+                    self.connection()?
+                        .search(base, &query, &attrs, page_size, |dn, attrs| {
+                            if let (entry, Some(id)) = super::entry_of(dn, attrs, Some(identity)) {
+                                found.insert(id, entry);
+                            }
+                        });
+                searched.map_err(|e| self.fail(e))?;
+            }
+            for (_, id) in batch {
+                match found.get(id) {
+                    Some(entry) => each(Change::Changed { id, entry }),
+                    None => each(Change::Gone { id }),
+                }
             }
         }
         for id in &changed.gone {

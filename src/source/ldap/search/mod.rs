@@ -291,30 +291,6 @@ async fn one_page(
     Ok(result)
 }
 
-/// An entry read on its own, outside the paged search: its attributes, text and binary
-/// together, checked against the bounds on values, ranged ones completed (AD).
-pub(super) async fn complete_entry(
-    ldap: &mut Ldap,
-    url: &str,
-    timeout: Duration,
-    bounds: &Bounds,
-    entry: SearchEntry,
-) -> Result<(String, Attributes), Error> {
-    let dn = entry.dn;
-    let mut attrs = with_binary(entry.attrs, entry.bin_attrs);
-    check_values(bounds, &dn, &attrs).map_err(|e| failure(url, &dn, e))?;
-    for (name, start) in ranged(&attrs) {
-        let have = attrs
-            .iter()
-            .filter(|(n, _)| is_attribute(n, &name))
-            .map(|(_, v)| v.len() as u64)
-            .sum();
-        let rest = fetch_ranges(ldap, url, timeout, bounds, &dn, &name, start, have).await?;
-        attrs.entry(name).or_default().extend(rest);
-    }
-    Ok((dn, attrs))
-}
-
 /// Pages in a row that may bring no entry before the search counts as stuck.
 const MAX_EMPTY_PAGES: usize = 100;
 

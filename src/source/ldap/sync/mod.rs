@@ -22,7 +22,6 @@ use ldap3::asn1::{PL, StructureTag};
 use ldap3::controls::RawControl;
 use ldap3::{Scope, SearchEntry};
 
-use super::search::{Attributes, complete_entry};
 use super::{Connection, Error, failure, self_error};
 use message::{Info, State};
 
@@ -230,59 +229,6 @@ impl Connection {
             return Err(fail("the sync refresh gave no cookie to go on from".into()));
         }
         Ok(Some(refresh))
-    }
-
-    /// The entry at `dn` if it matches `filter` (scope base), with `attrs` (and request
-    /// `controls`); None when it does not match or is not there.
-    pub fn fetch(
-        &mut self,
-        dn: &str,
-        filter: &str,
-        attrs: &[&str],
-        controls: Vec<RawControl>,
-    ) -> Result<Option<(String, Attributes)>, Error> {
-        let Connection {
-            rt,
-            ldap,
-            url,
-            timeout,
-            deadline,
-            bounds,
-            ..
-        } = self;
-        let (url, deadline) = (url.as_str(), *deadline);
-        let work = async {
-            let found = ldap
-                .with_controls(controls)
-                .with_timeout(*timeout)
-                .search(dn, Scope::Base, filter, attrs.to_vec())
-                .await
-                .map_err(|e| self_error(url, dn, &e))?;
-            // noSuchObject: moved or deleted since the refresh named it.
-            if found.1.rc == 32 {
-                return Ok(None);
-            }
-            let (entries, _) = found.success().map_err(|e| self_error(url, dn, &e))?;
-            let Some(raw) = entries.into_iter().next() else {
-                return Ok(None);
-            };
-            let entry = SearchEntry::construct(raw);
-            complete_entry(ldap, url, *timeout, bounds, entry)
-                .await
-                .map(Some)
-        };
-        let result = rt.block_on(async {
-            ldap3::tokio::time::timeout_at(deadline, work)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(failure(
-                        url,
-                        dn,
-                        "the read took longer than read_timeout".to_owned(),
-                    ))
-                })
-        });
-        result.map_err(|e| self.explain(e))
     }
 }
 
