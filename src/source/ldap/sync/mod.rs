@@ -4,9 +4,9 @@
 //! The refresh runs on the whole naming context, unfiltered, and asks for no attributes: it
 //! only says which entries changed (with their DN and entryUUID), which were deleted, and,
 //! when the provider cannot tell deletions (no session log covers the cookie), which are
-//! still present. Each changed entry under the source's base is then read by its DN with the
-//! source's own filter: one that no longer matches the filter, that left the base by a move,
-//! or that is gone, leaves the map. That way nothing depends on how the provider treats an
+//! still present. The changed entries under the source's base are then read again by
+//! entryUUID with the source's own filter (the reader, in batches): one that no longer
+//! matches the filter, that left the base by a move, or that is gone, leaves the map. That way nothing depends on how the provider treats an
 //! entry that stops matching a filtered sync search.
 //!
 //! What the provider sends is bounded like a search (`max_entries` counts changed entries
