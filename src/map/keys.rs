@@ -76,6 +76,28 @@ impl KeySet {
         self.sorted = true;
     }
 
+    /// [`KeySet::finish`], calling `each` first with every distinct key and how many times it
+    /// was pushed (in order): what the incremental store counts for each key.
+    pub fn finish_counting(&mut self, mut each: impl FnMut(&str, u64)) {
+        let mut spans = std::mem::take(&mut self.spans);
+        use rayon::slice::ParallelSliceMut as _;
+        spans.par_sort_unstable_by(|&a, &b| self.bytes(a).cmp(self.bytes(b)));
+        let mut start = 0;
+        while start < spans.len() {
+            let key = self.bytes(spans[start]);
+            let run = spans[start..]
+                .iter()
+                .take_while(|&&s| self.bytes(s) == key)
+                .count();
+            each(self.get(spans[start]), run as u64);
+            start += run;
+        }
+        spans.dedup_by(|a, b| self.bytes(*a) == self.bytes(*b));
+        spans.shrink_to_fit();
+        self.spans = spans;
+        self.sorted = true;
+    }
+
     /// Number of keys (after [`KeySet::finish`]: unique keys).
     pub fn len(&self) -> usize {
         self.spans.len()

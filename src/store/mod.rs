@@ -100,6 +100,12 @@ pub struct SourceMeta {
     pub cursor: Cursor,
 }
 
+/// An object as the store keeps it (made where the object is read, stored by the thread
+/// that writes the store).
+pub fn encode(entry: &Entry) -> Vec<u8> {
+    record::encode(entry)
+}
+
 /// An open store.
 pub struct Store {
     db: redb::Database,
@@ -294,9 +300,21 @@ impl Tables<'_> {
 
     /// Stores object `id` of `source` as `entry`.
     pub fn put(&mut self, source: &str, id: &str, entry: &Entry) -> Result<(), Error> {
-        let bytes = record::encode(entry);
+        self.put_record(source, id, &encode(entry))
+    }
+
+    /// Stores object `id` of `source` as the record [`encode`] made of it.
+    pub fn put_record(&mut self, source: &str, id: &str, record: &[u8]) -> Result<(), Error> {
         self.objects
-            .insert((source, id), bytes.as_slice())
+            .insert((source, id), record)
+            .map_err(|e| self.store.database(e))?;
+        Ok(())
+    }
+
+    /// Sets how many objects give `key` (a store being built, keys in order).
+    pub fn set_count(&mut self, key: &str, count: u64) -> Result<(), Error> {
+        self.keys
+            .insert(key, count)
             .map_err(|e| self.store.database(e))?;
         Ok(())
     }

@@ -12,6 +12,7 @@ use super::dump::Dump;
 use super::{Outcome, Reads, Run, conclude, read_source};
 use crate::cmd::metrics::Observed;
 use crate::cmd::{ExitStatus, Result};
+use crate::map::keys::KeySet;
 use crate::map::state;
 use crate::rules::{Collector, Rejection};
 use crate::source::{Item, Reader};
@@ -30,7 +31,6 @@ pub(super) fn run(
     let building = run.feeds.iter().any(Option::is_some) && !run.change.dry_run;
     let store = building.then(|| Store::build(store_path)).transpose()?;
     let txn = store.as_ref().map(Store::begin).transpose()?;
-    let mut tables = txn.as_ref().map(store::Txn::tables).transpose()?;
     let mut meta = Meta {
         config: run.config.to_owned(),
         domains: run.domains_digest(),
@@ -39,54 +39,99 @@ pub(super) fn run(
     };
     let mut methods = std::collections::BTreeMap::new();
     let mut collector = Collector::new(run.rules);
+    // The keys the objects give, counted for the store (the map is made of them too).
+    let mut object_keys = KeySet::new();
     let mut reads = Reads::new();
-    let mut failed = None;
-    for ((source, reader), feed) in settings.sources.iter().zip(readers).zip(run.feeds) {
-        methods.insert(source.name.clone(), "full".to_owned());
-        if let (Some(feed), Some(_)) = (feed, &tables) {
-            let cursor = reader.cursor_now()?;
-            meta.sources.insert(
-                source.name.clone(),
-                SourceMeta {
-                    method: feed.method.to_owned(),
-                    identity: feed.identity.clone(),
-                    cursor,
-                },
-            );
-        }
-        let name = source.name.as_str();
-        let read = read_source(
-            source,
-            reader.as_mut(),
-            dump.as_mut(),
-            &mut |item| match item {
-                Item::Object { id, entry } => {
-                    let object = collector.object(entry);
-                    collector.keep(&object.keys);
-                    if let Some(tables) = tables.as_mut().filter(|_| failed.is_none()) {
-                        let stored = tables
-                            .put(name, id, entry)
-                            .and_then(|()| tables.add_keys(&object.keys));
-                        failed = stored.err();
-                    }
+    // The objects go to the store on a thread of their own, while the read goes on: the
+    // store's writes then cost little of the read's time.
+    let stored = std::thread::scope(|scope| -> Result<std::result::Result<(), store::Error>> {
+        let (sender, received) = std::sync::mpsc::sync_channel::<(usize, String, Vec<u8>)>(4096);
+        let writer = txn.as_ref().map(|txn| {
+            let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
+            scope.spawn(move || -> std::result::Result<(), store::Error> {
+                let mut tables = txn.tables()?;
+                for (source, id, record) in received {
+                    tables.put_record(names[source], &id, &record)?;
                 }
-                Item::Entry(entry) => collector.entry(entry),
-                Item::Listed { at, address } => collector.listed(at, address),
-            },
-        )?;
-        reads.push((source.name.clone(), read));
-    }
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
+                Ok(())
+            })
+        });
+        let sender = writer.is_some().then_some(sender);
+        let sources = settings
+            .sources
+            .iter()
+            .zip(readers.iter_mut())
+            .zip(run.feeds);
+        for (index, ((source, reader), feed)) in sources.enumerate() {
+            methods.insert(source.name.clone(), "full".to_owned());
+            if let (Some(feed), Some(_)) = (feed, &sender) {
+                let cursor = reader.cursor_now()?;
+                meta.sources.insert(
+                    source.name.clone(),
+                    SourceMeta {
+                        method: feed.method.to_owned(),
+                        identity: feed.identity.clone(),
+                        cursor,
+                    },
+                );
+            }
+            let read = read_source(source, reader.as_mut(), dump.as_mut(), &mut |item| {
+                match item {
+                    Item::Object { id, entry } if sender.is_some() => {
+                        for key in collector.object(entry).keys {
+                            object_keys.push(&key);
+                        }
+                        if let Some(sender) = &sender {
+                            // A writer that stopped has its error, which is reported below.
+                            let _ = sender.send((index, id.to_owned(), store::encode(entry)));
+                        }
+                    }
+                    Item::Entry(entry) | Item::Object { entry, .. } => collector.entry(entry),
+                    Item::Listed { at, address } => collector.listed(at, address),
+                }
+            })?;
+            reads.push((source.name.clone(), read));
+        }
+        drop(sender);
+        Ok(match writer.map(|w| w.join()) {
+            Some(Ok(done)) => done,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Ok(()),
+        })
+    })?;
+    stored?;
     // The dump is complete (or its failure reported) before the map may be replaced: a run
     // that fails must leave the map as it was.
     if let Some(dump) = dump {
         dump.finish()?;
     }
-    drop(tables);
+    let (others, stats, rejections) = collector.finish();
+    // The map: the objects' keys, counted into the store in order, and the other sources'.
+    let mut recipients = object_keys;
+    match &txn {
+        Some(txn) => {
+            let mut tables = txn.tables()?;
+            let mut failed = None;
+            recipients.finish_counting(|key, count| {
+                if failed.is_none() {
+                    failed = tables.set_count(key, count).err();
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+        }
+        None => recipients.finish(),
+    }
+    if recipients.is_empty() {
+        recipients = others;
+    } else if !others.is_empty() {
+        for key in others.iter() {
+            recipients.push(key);
+        }
+        recipients.finish();
+    }
     crate::crash::point("extract:read");
-    let (recipients, stats, rejections) = collector.finish();
     let rejected: BTreeSet<String> = rejections.iter().map(Rejection::id).collect();
     let gone = run.known.difference(&rejected).count();
     let status = conclude(run, recipients, &stats, &rejections, gone, seen)?;
