@@ -4,12 +4,22 @@
 //!
 //! Layout: a format byte, a flags byte (bit 0: requires authenticated senders), then the DN,
 //! the `proxyAddresses` and the `mail` values, each string as a 4-byte little-endian length
-//! and its UTF-8 bytes, each list preceded by its 4-byte count.
+//! and its UTF-8 bytes, each list preceded by its 4-byte count. `proxyAddresses` of other
+//! types (X500, SIP, ...: the rules only count them) are not kept: they are half a mailbox's
+//! bytes.
 
 use crate::rules::Entry;
 
 /// The format byte of the records this version writes.
 const FORMAT: u8 = 1;
+
+/// Whether the rules read a `proxyAddresses` value: `smtp:` ones, and those without a type
+/// (which they reject, and report).
+fn kept(value: &str) -> bool {
+    value
+        .split_once(':')
+        .is_none_or(|(kind, _)| kind.eq_ignore_ascii_case("smtp"))
+}
 
 /// `entry` as stored.
 pub fn encode(entry: &Entry) -> Vec<u8> {
@@ -26,11 +36,14 @@ pub fn encode(entry: &Entry) -> Vec<u8> {
     out.push(FORMAT);
     out.push(u8::from(entry.require_auth));
     string(&mut out, &entry.dn);
-    for list in [&entry.proxy_addresses, &entry.mail] {
-        out.extend_from_slice(&(list.len() as u32).to_le_bytes());
-        for value in list {
-            string(&mut out, value);
-        }
+    let proxies: Vec<&String> = entry.proxy_addresses.iter().filter(|v| kept(v)).collect();
+    out.extend_from_slice(&(proxies.len() as u32).to_le_bytes());
+    for value in proxies {
+        string(&mut out, value);
+    }
+    out.extend_from_slice(&(entry.mail.len() as u32).to_le_bytes());
+    for value in &entry.mail {
+        string(&mut out, value);
     }
     out
 }
@@ -105,7 +118,12 @@ mod tests {
             require_auth: true,
         };
         let bytes = encode(&entry);
-        assert_eq!(decode(&bytes), Some(entry.clone()));
+        // Values of other types are not kept.
+        let kept_only = Entry {
+            proxy_addresses: vec!["SMTP:ann@example.com".into()],
+            ..entry.clone()
+        };
+        assert_eq!(decode(&bytes), Some(kept_only));
         assert_eq!(decode(&encode(&Entry::default())), Some(Entry::default()));
         // Every truncation, a trailing byte, another format, a huge count: refused.
         for cut in 0..bytes.len() {

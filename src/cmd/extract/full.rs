@@ -18,6 +18,12 @@ use crate::rules::{Collector, Rejection};
 use crate::source::{Item, Reader};
 use crate::store::{self, Meta, SourceMeta, Store};
 
+/// One object for the store: its source's index, its identity, its record.
+type Stored = (usize, String, Vec<u8>);
+
+/// Objects handed to the store's writer at a time.
+const BATCH: usize = 512;
+
 /// Reads every source (`readers`, opened, in source order) and installs the result; the
 /// store at `store_path` is rebuilt when a source has a feed (not on a dry run).
 pub(super) fn run(
@@ -45,17 +51,21 @@ pub(super) fn run(
     // The objects go to the store on a thread of their own, while the read goes on: the
     // store's writes then cost little of the read's time.
     let stored = std::thread::scope(|scope| -> Result<std::result::Result<(), store::Error>> {
-        let (sender, received) = std::sync::mpsc::sync_channel::<(usize, String, Vec<u8>)>(4096);
+        // Batches of objects: one hand-over per object would cost more than the store.
+        let (sender, received) = std::sync::mpsc::sync_channel::<Vec<Stored>>(16);
         let writer = txn.as_ref().map(|txn| {
             let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
             scope.spawn(move || -> std::result::Result<(), store::Error> {
                 let mut tables = txn.tables()?;
-                for (source, id, record) in received {
-                    tables.put_record(names[source], &id, &record)?;
+                for batch in received {
+                    for (source, id, record) in batch {
+                        tables.put_record(names[source], &id, &record)?;
+                    }
                 }
                 Ok(())
             })
         });
+        let mut batch = Vec::with_capacity(BATCH);
         let sender = writer.is_some().then_some(sender);
         let sources = settings
             .sources
@@ -81,9 +91,13 @@ pub(super) fn run(
                         for key in collector.object(entry).keys {
                             object_keys.push(&key);
                         }
-                        if let Some(sender) = &sender {
+                        batch.push((index, id.to_owned(), store::encode(entry)));
+                        if batch.len() == BATCH
+                            && let Some(sender) = &sender
+                        {
                             // A writer that stopped has its error, which is reported below.
-                            let _ = sender.send((index, id.to_owned(), store::encode(entry)));
+                            let _ = sender
+                                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
                         }
                     }
                     Item::Entry(entry) | Item::Object { entry, .. } => collector.entry(entry),
@@ -92,7 +106,9 @@ pub(super) fn run(
             })?;
             reads.push((source.name.clone(), read));
         }
-        drop(sender);
+        if let Some(sender) = sender {
+            let _ = sender.send(batch);
+        }
         Ok(match writer.map(|w| w.join()) {
             Some(Ok(done)) => done,
             Some(Err(panic)) => std::panic::resume_unwind(panic),
