@@ -117,6 +117,17 @@ pub struct SourceMeta {
     pub cursor: Cursor,
 }
 
+/// The memory redb may use for pages (its default is 1 GiB): the store is read and written
+/// a page at a time, and a full read of a million objects would otherwise keep hundreds of
+/// megabytes of them in memory.
+const CACHE_BYTES: usize = 64 << 20;
+
+fn builder() -> redb::Builder {
+    let mut builder = redb::Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    builder
+}
+
 /// An object as the store keeps it (made where the object is read, stored by the thread
 /// that writes the store).
 pub fn encode(entry: &Entry) -> Vec<u8> {
@@ -168,7 +179,7 @@ impl Store {
             ))));
         }
         // redb asserts on some damaged files: that is a damaged store, not a bug.
-        let db = crate::panic::catch(|| redb::Database::builder().create_file(file))
+        let db = crate::panic::catch(|| builder().create_file(file))
             .map_err(|panic| fail(Cause::Database(panic.0)))?
             .map_err(|e| fail(Cause::Database(e.to_string())))?;
         let store = Self {
@@ -190,7 +201,7 @@ impl Store {
         };
         let temp = crate::map::atomic::temp_beside(path).map_err(|e| fail(e.into()))?;
         let file = temp.as_file().try_clone().map_err(|e| fail(e.into()))?;
-        let db = redb::Database::builder()
+        let db = builder()
             .create_file(file)
             .map_err(|e| fail(Cause::Database(e.to_string())))?;
         Ok(Self {
@@ -268,6 +279,7 @@ impl<'s> Txn<'s> {
             store: self.store,
             objects: self.txn.open_table(OBJECTS).map_err(open)?,
             keys: self.txn.open_table(KEYS).map_err(open)?,
+            keys_changed: false,
         })
     }
 
@@ -294,6 +306,8 @@ pub struct Tables<'t> {
     store: &'t Store,
     objects: redb::Table<'t, &'static [u8], &'static [u8]>,
     keys: redb::Table<'t, &'static [u8], u64>,
+    /// A key came or went (its count crossed zero): the map changes.
+    keys_changed: bool,
 }
 
 impl Tables<'_> {
@@ -379,6 +393,7 @@ impl Tables<'_> {
     pub fn add_keys(&mut self, keys: &[String]) -> Result<(), Error> {
         for key in keys {
             let count = self.count(key)?;
+            self.keys_changed |= count == 0;
             self.keys
                 .insert(key.as_bytes(), count + 1)
                 .map_err(|e| self.store.database(e))?;
@@ -396,6 +411,7 @@ impl Tables<'_> {
                     ))));
                 }
                 1 => {
+                    self.keys_changed = true;
                     self.keys
                         .remove(key.as_bytes())
                         .map_err(|e| self.store.database(e))?;
@@ -416,6 +432,12 @@ impl Tables<'_> {
             .get(key.as_bytes())
             .map_err(|e| self.database(e))?
             .map_or(0, |v| v.value()))
+    }
+
+    /// Whether a key came or went since the tables were opened ([`Tables::add_keys`],
+    /// [`Tables::remove_keys`]): if not, the objects give the map they gave.
+    pub fn keys_changed(&self) -> bool {
+        self.keys_changed
     }
 
     /// Every key the objects give, into `set`.

@@ -158,8 +158,14 @@ pub(super) fn run(
         );
     }
     let (mut recipients, stats, rejections) = apply.collector.finish();
-    tables.keys_into(&mut recipients)?;
-    recipients.finish();
+    // No key came or went, and every source is in the store: the map the store stands for
+    // (checked by `usable`) is still right, and reading every key to compare would cost a
+    // pass over the whole store for nothing.
+    let unchanged = !tables.keys_changed() && run.feeds.iter().all(Option::is_some);
+    if !unchanged {
+        tables.keys_into(&mut recipients)?;
+        recipients.finish();
+    }
     drop(tables);
     crate::crash::point("extract:read");
     // The rejected values: those of the changed objects as they were are replaced by those
@@ -169,7 +175,17 @@ pub(super) fn run(
     let mut rejected: BTreeSet<String> =
         run.known.difference(&apply.old_rejected).cloned().collect();
     rejected.extend(now);
-    let status = conclude(run, recipients, &stats, &rejections, gone, seen)?;
+    let status = match unchanged {
+        true => {
+            super::report(run, &stats, &rejections, gone);
+            run.printer.note(format_args!(
+                "{}: unchanged (no recipient changed)",
+                settings.output.path.display()
+            ))?;
+            ExitStatus::Success
+        }
+        false => conclude(run, recipients, &stats, &rejections, gone, seen)?,
+    };
     if status == ExitStatus::Success && !run.change.dry_run {
         next.map = state::file_mark(&settings.output.path)?;
         // After the map: see the module's doc.

@@ -324,6 +324,20 @@ fn conclude(
         }
         recipients.finish();
     }
+    report(run, stats, rejections, gone);
+    install(
+        settings,
+        &recipients,
+        sourced,
+        run.change,
+        run.printer,
+        seen,
+    )
+}
+
+/// Reports the rejected values (those not `known` are news; `gone` were reported before and
+/// are no longer there) and what the rules left out.
+fn report(run: &Run<'_>, stats: &crate::rules::Stats, rejections: &[Rejection], gone: usize) {
     // Each rejected value is warned about once, when it appears (-v lists them all), and its
     // going is said once too: an hourly full run must not mail the same news every hour.
     for rejection in rejections {
@@ -348,14 +362,6 @@ fn conclude(
         stats.excluded,
         rejections.len()
     );
-    install(
-        settings,
-        &recipients,
-        sourced,
-        run.change,
-        run.printer,
-        seen,
-    )
 }
 
 /// Compares `recipients` with the current map, runs the guards and writes the map if allowed,
