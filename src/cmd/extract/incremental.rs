@@ -286,17 +286,29 @@ impl<'r> Apply<'r> {
             let id = match change {
                 Change::Changed { id, .. } | Change::Gone { id } => id,
             };
+            // Only the keys the object gained or lost touch the counts: an object changed in
+            // an attribute no rule reads changes no key, and so no map.
+            let mut lost = Vec::new();
             if let Some(old) = tables.get(source, id)? {
                 let old = self.before.object(&old);
-                tables.remove_keys(&old.keys)?;
+                lost = old.keys;
                 self.old_rejected.extend(old.rejected);
                 tables.remove(source, id)?;
             }
+            let mut gained = Vec::new();
             if let Change::Changed { id, entry } = change {
-                let new = self.collector.object(entry);
-                tables.add_keys(&new.keys)?;
+                for key in self.collector.object(entry).keys {
+                    match lost.iter().position(|k| *k == key) {
+                        Some(kept) => {
+                            lost.swap_remove(kept);
+                        }
+                        None => gained.push(key),
+                    }
+                }
                 tables.put(source, id, entry)?;
             }
+            tables.remove_keys(&lost)?;
+            tables.add_keys(&gained)?;
             Ok(())
         })();
         self.failed = result.err();
