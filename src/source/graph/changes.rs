@@ -69,8 +69,11 @@ impl Client {
                 return Ok(None);
             };
             let mut round = Vec::new();
+            let room = MAX_OBJECT_READS.saturating_sub(named.len());
+            let mut too_many = false;
             let end = self.pages(link, collection, true, |object| {
-                if let Some(id) = object.id {
+                too_many |= round.len() >= room;
+                if let Some(id) = object.id.filter(|_| !too_many) {
                     round.push((collection, id, object.removed.is_some()));
                 }
             });
@@ -82,7 +85,7 @@ impl Client {
                 End::Done(None) => return Ok(None),
             }
             named.extend(round);
-            if named.len() > MAX_OBJECT_READS {
+            if too_many {
                 info!(
                     tenant = %self.http.tenant(),
                     "more than {MAX_OBJECT_READS} objects changed; reading in full is cheaper"

@@ -50,6 +50,11 @@ pub const DEFAULT_FILTER: &str = "(&(mailNickname=*)(|\
 (objectCategory=group)(objectCategory=publicFolder)\
 (objectClass=msExchDynamicDistributionList)))";
 
+/// The most changed objects an incremental read takes: beyond, a full read costs the
+/// directory less than reading them one batch after another, and a server that names more
+/// cannot make rcptsync hold them all.
+pub(crate) const MAX_CHANGES: usize = 50_000;
+
 /// A checked `kind = "ldap"` source.
 #[derive(Debug, Clone)]
 pub struct LdapSourceConfig {

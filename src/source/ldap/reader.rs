@@ -341,6 +341,14 @@ impl Reader<'_> {
             ))
         });
         let (now, found) = found.map_err(|e| self.fail(e))?;
+        let Some(found) = found else {
+            info!(
+                "source {}: more than {} objects changed; reading in full costs less",
+                self.name,
+                super::MAX_CHANGES
+            );
+            return Ok(None);
+        };
         let (gone, changed): (Vec<_>, Vec<_>) = found.into_iter().partition(|c| c.deleted);
         Ok(Some(Changed {
             changed: changed.into_iter().map(|c| (c.dn, c.guid)).collect(),

@@ -158,15 +158,17 @@ impl Connection {
             })
     }
 
-    /// Every object of `context` changed after `usn`, tombstones included.
+    /// Every object of `context` changed after `usn`, tombstones included; None when there
+    /// are more than [`super::MAX_CHANGES`] (a full read then costs less).
     pub fn changed_since(
         &mut self,
         context: &str,
         usn: u64,
         page_size: i32,
-    ) -> Result<Vec<Changed>, Error> {
+    ) -> Result<Option<Vec<Changed>>, Error> {
         let filter = format!("(uSNChanged>={})", usn.saturating_add(1));
         let mut changed = Vec::new();
+        let mut too_many = false;
         self.search_with(
             context,
             &filter,
@@ -180,7 +182,8 @@ impl Connection {
                         .find(|(n, _)| n.eq_ignore_ascii_case(name))
                         .and_then(|(_, v)| v.first())
                 };
-                if let Some(guid) = value("objectGUID") {
+                too_many |= changed.len() >= super::MAX_CHANGES;
+                if let Some(guid) = value("objectGUID").filter(|_| !too_many) {
                     changed.push(Changed {
                         guid: guid.clone(),
                         deleted: value("isDeleted").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
@@ -189,6 +192,6 @@ impl Connection {
                 }
             },
         )?;
-        Ok(changed)
+        Ok((!too_many).then_some(changed))
     }
 }

@@ -919,3 +919,29 @@ fn graph_incremental_maps_equal_full_reads_after_every_round_of_random_changes()
     }
     assert_eq!(kinds.len(), 9, "every kind of change was made: {kinds:?}");
 }
+
+#[test]
+fn graph_more_changes_than_are_worth_reading_one_by_one_mean_a_full_read() {
+    // 1,001 new users: the delta round names them all, and a full read costs less than 1,001
+    // reads by id (nor are more ids than that kept, whatever the rounds name).
+    let s = Setup::new();
+    s.first_run();
+    s.graph.tenant().change("users", |users| {
+        for n in 0..1001 {
+            users.push(json!({"id": format!("00000000-0000-4000-9000-{n:012}"),
+                "userPrincipalName": format!("bulk{n}@contoso.com"),
+                "proxyAddresses": [format!("SMTP:bulk{n}@contoso.com")],
+                "accountEnabled": true, "userType": "Member"}));
+        }
+    });
+    let r = s.run(&["-v", "extract"]).ok();
+    assert_eq!(delta_read(&r), None, "{r}");
+    assert!(r.stderr.contains("more than 1000 objects changed"), "{r}");
+    assert!(s.graph.tenant().listed("users"));
+    assert!(
+        !s.graph
+            .tenant()
+            .read_one("users", "00000000-0000-4000-9000-000000000000")
+    );
+    assert!(s.map().unwrap().contains("bulk1000@contoso.com OK\n"));
+}

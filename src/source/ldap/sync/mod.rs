@@ -22,7 +22,7 @@ use ldap3::asn1::{PL, StructureTag};
 use ldap3::controls::RawControl;
 use ldap3::{Scope, SearchEntry};
 
-use super::{Connection, Error, failure, self_error};
+use super::{Connection, Error, MAX_CHANGES, failure, self_error};
 use message::{Info, State};
 
 /// The result code that says the cookie is too old to refresh from (RFC 4533 2.5).
@@ -40,6 +40,8 @@ pub struct Refresh {
     pub present: Option<HashSet<String>>,
     /// The cookie to start the next refresh from.
     pub cookie: Vec<u8>,
+    /// More than [`MAX_CHANGES`] changed or deleted entries were named; they were not kept.
+    pub too_many: bool,
 }
 
 impl Refresh {
@@ -166,6 +168,9 @@ impl Connection {
                         State::Present => {
                             refresh.present().insert(state.uuid);
                         }
+                        _ if refresh.changed.len() + refresh.deleted.len() >= MAX_CHANGES => {
+                            refresh.too_many = true;
+                        }
                         State::Add | State::Modify => refresh.changed.push((dn, state.uuid)),
                         State::Delete => refresh.deleted.push(state.uuid),
                     }
@@ -190,6 +195,13 @@ impl Connection {
                 })
         })?;
         if result.rc == REFRESH_REQUIRED {
+            return Ok(None);
+        }
+        if refresh.too_many {
+            tracing::info!(
+                "{url}: the sync refresh of {context} named more than {MAX_CHANGES} changed \
+                 entries; reading in full costs less"
+            );
             return Ok(None);
         }
         // sizeLimitExceeded: more changes than the account may read in one search (a paged
@@ -260,7 +272,10 @@ fn note(refresh: &mut Refresh, info: Info) {
             uuids,
         } => {
             if deletes {
-                refresh.deleted.extend(uuids);
+                let room =
+                    MAX_CHANGES.saturating_sub(refresh.changed.len() + refresh.deleted.len());
+                refresh.too_many |= uuids.len() > room;
+                refresh.deleted.extend(uuids.into_iter().take(room));
             } else {
                 refresh.present().extend(uuids);
             }
