@@ -55,6 +55,26 @@ pub const DEFAULT_FILTER: &str = "(&(mailNickname=*)(|\
 /// cannot make rcptsync hold them all.
 pub(crate) const MAX_CHANGES: usize = 50_000;
 
+/// Whether an object of these classes can hold others: when one changes, it may have been
+/// moved or renamed with everything in it, and the objects in it are not named as changed
+/// (their own uSNChanged or entryCSN stays): an incremental read cannot tell, a full read
+/// must.
+pub(crate) fn is_container(classes: &[String]) -> bool {
+    const CONTAINERS: [&str; 8] = [
+        "organizationalUnit",
+        "container",
+        "organization",
+        "domain",
+        "domainDNS",
+        "builtinDomain",
+        "locality",
+        "country",
+    ];
+    classes
+        .iter()
+        .any(|c| CONTAINERS.iter().any(|k| c.eq_ignore_ascii_case(k)))
+}
+
 /// A checked `kind = "ldap"` source.
 #[derive(Debug, Clone)]
 pub struct LdapSourceConfig {

@@ -12,7 +12,6 @@ use base64::Engine as _;
 use tracing::{info, warn};
 
 use super::exchange::AcceptedDomains;
-use super::sync::under;
 use super::{Connection, Credentials, LdapSourceConfig};
 use crate::rules::Entry;
 use crate::source::{Cause, Change, Changes, Cursor, Error, Feed, Item, Read};
@@ -250,9 +249,10 @@ impl crate::source::Reader for Reader<'_> {
         // and with the filter: one search per batch, on the identity's index, instead of one
         // per object. One not found no longer matches, left the base, or is gone.
         for batch in changed.changed.chunks(BATCH) {
+            // Whether an object is under the base is the server's to say (DNs can be
+            // spelled in more than one way): the search is on the base.
             let wanted: String = batch
                 .iter()
-                .filter(|(dn, _)| under(dn, base))
                 .map(|(_, id)| format!("({identity}={})", kind.filter_value(id)))
                 .collect();
             let mut found = std::collections::HashMap::new();
@@ -349,6 +349,14 @@ impl Reader<'_> {
             );
             return Ok(None);
         };
+        if found.iter().any(|c| c.container && !c.deleted) {
+            info!(
+                "source {}: an OU or container changed (it may have moved the objects in it, \
+                 which are not named as changed); reading in full",
+                self.name
+            );
+            return Ok(None);
+        }
         let (gone, changed): (Vec<_>, Vec<_>) = found.into_iter().partition(|c| c.deleted);
         Ok(Some(Changed {
             changed: changed.into_iter().map(|c| (c.dn, c.guid)).collect(),

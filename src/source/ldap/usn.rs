@@ -41,6 +41,8 @@ pub struct Changed {
     pub guid: String,
     /// It is a tombstone.
     pub deleted: bool,
+    /// It can hold other objects ([`super::is_container`]).
+    pub container: bool,
 }
 
 fn show_deleted() -> RawControl {
@@ -172,7 +174,7 @@ impl Connection {
         self.search_with(
             context,
             &filter,
-            &["objectGUID", "isDeleted"],
+            &["objectGUID", "isDeleted", "objectClass"],
             page_size,
             &[show_deleted()],
             |dn, attrs| {
@@ -187,6 +189,10 @@ impl Connection {
                     changed.push(Changed {
                         guid: guid.clone(),
                         deleted: value("isDeleted").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+                        container: attrs
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case("objectClass"))
+                            .is_some_and(|(_, classes)| super::is_container(classes)),
                         dn,
                     });
                 }

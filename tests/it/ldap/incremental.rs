@@ -182,8 +182,9 @@ fn random_change(rng: &mut Random, objects: &mut Vec<Known>, next: &mut usize) -
                 modify(&format!("replace: description\ndescription: note {next}"))
             } else {
                 format!(
-                    "dn: OU=Service,DC=example,DC=com\nchangetype: modify\n\
-                     replace: description\ndescription: note {next}\n-\n\n"
+                    "dn: {}\nchangetype: modify\n\
+                     replace: description\ndescription: note {next}\n-\n\n",
+                    Slapd::BIND_DN
                 )
             }
         }
@@ -409,6 +410,52 @@ fn a_refused_change_is_read_again_until_it_is_forced() {
 }
 
 #[test]
+fn an_ou_moved_out_of_the_base_and_back_takes_its_recipients_along() {
+    // Moving an OU changes the OU, not the entries in it: their own entryCSN stays, so no
+    // refresh names them. A changed OU or container therefore means a full read.
+    let slapd = serving(10);
+    let dir = slapd.dir();
+    slapd.modify(
+        "ldapadd",
+        &format!(
+            "dn: OU=Team,{STAFF}\nobjectClass: organizationalUnit\nou: Team\n\n{}",
+            mailbox("teamster", &["SMTP:teamster@example.com"]).replace(
+                &format!("OU=Staff,{}", Slapd::BASE_DN),
+                &format!("OU=Team,{STAFF}")
+            )
+        ),
+    );
+    incremental(dir).ok();
+    assert!(
+        fs_err::read_to_string(dir.join("out/relay_recipients"))
+            .unwrap()
+            .contains("teamster@")
+    );
+    for superior in [ELSEWHERE, STAFF] {
+        let from = if superior == ELSEWHERE {
+            STAFF
+        } else {
+            ELSEWHERE
+        };
+        slapd.modify(
+            "ldapmodify",
+            &format!(
+                "dn: OU=Team,{from}\nchangetype: modrdn\nnewrdn: OU=Team\ndeleteoldrdn: 1\n\
+                 newsuperior: {superior}\n\n"
+            ),
+        );
+        let run = incremental(dir).ok();
+        assert!(run.stderr.contains("an OU or container"), "{run}");
+        full_equals(dir);
+    }
+    assert!(
+        fs_err::read_to_string(dir.join("out/relay_recipients"))
+            .unwrap()
+            .contains("teamster@")
+    );
+}
+
+#[test]
 fn more_changes_than_the_size_limit_allows_mean_a_full_read() {
     // The fixture's service account may read 1000 entries per search (AD's MaxPageSize);
     // a paged full read is not held to that, a sync refresh is.
@@ -597,7 +644,7 @@ fn samba_change(rng: &mut Random, objects: &mut Vec<Known>, next: &mut usize) ->
                 modify(&format!("replace: description\ndescription: note {n}"))
             } else {
                 format!(
-                    "dn: OU=Contacts,DC=example,DC=test\nchangetype: modify\n\
+                    "dn: CN=svc-rcptsync,CN=Users,DC=example,DC=test\nchangetype: modify\n\
                      replace: description\ndescription: note {n}\n-\n\n"
                 )
             }

@@ -1,8 +1,9 @@
 //! Reading what changed on an OpenLDAP server (or any RFC 4533 provider): the LDAP Content
 //! Synchronization operation in refreshOnly mode, from the cookie the last read left.
 //!
-//! The refresh runs on the whole naming context, unfiltered, and asks for no attributes: it
-//! only says which entries changed (with their DN and entryUUID), which were deleted, and,
+//! The refresh runs on the whole naming context, unfiltered, and asks only for objectClass
+//! (an OU or container that changed may have moved what is in it: a full read): it only says
+//! which entries changed (with their DN and entryUUID), which were deleted, and,
 //! when the provider cannot tell deletions (no session log covers the cookie), which are
 //! still present. The changed entries under the source's base are then read again by
 //! entryUUID with the source's own filter (the reader, in batches): one that no longer
@@ -42,6 +43,9 @@ pub struct Refresh {
     pub cookie: Vec<u8>,
     /// More than [`MAX_CHANGES`] changed or deleted entries were named; they were not kept.
     pub too_many: bool,
+    /// An OU or container was added or changed: it may have moved the entries in it, which
+    /// are not named ([`super::is_container`]).
+    pub container: bool,
 }
 
 impl Refresh {
@@ -136,7 +140,7 @@ impl Connection {
             let mut stream = ldap
                 .with_controls(control)
                 .with_timeout(*timeout)
-                .streaming_search(context, Scope::Subtree, filter, vec!["1.1"])
+                .streaming_search(context, Scope::Subtree, filter, vec!["objectClass"])
                 .await
                 .map_err(|e| self_error(url, context, &e))?;
             while let Some(raw) = stream
@@ -163,7 +167,17 @@ impl Connection {
                                     .into(),
                             )
                         })?;
-                    let dn = SearchEntry::construct(raw).dn;
+                    let entry = SearchEntry::construct(raw);
+                    let dn = entry.dn;
+                    if matches!(state.state, State::Add | State::Modify)
+                        && entry
+                            .attrs
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case("objectClass"))
+                            .is_some_and(|(_, classes)| super::is_container(classes))
+                    {
+                        refresh.container = true;
+                    }
                     match state.state {
                         State::Present => {
                             refresh.present().insert(state.uuid);
@@ -195,6 +209,13 @@ impl Connection {
                 })
         })?;
         if result.rc == REFRESH_REQUIRED {
+            return Ok(None);
+        }
+        if refresh.container {
+            tracing::info!(
+                "{url}: an OU or container in {context} changed (it may have moved the entries \
+                 in it, which are not named as changed); reading in full"
+            );
             return Ok(None);
         }
         if refresh.too_many {
