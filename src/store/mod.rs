@@ -94,6 +94,9 @@ pub enum Cause {
 pub struct Meta {
     /// [`FORMAT`].
     pub format: u32,
+    /// The rcptsync version that made it: another version may decide keys otherwise.
+    #[serde(default)]
+    pub version: String,
     /// SHA-256 of the config file: other rules make another map.
     pub config: String,
     /// The accepted domains the keys were decided with (Exchange's may change).
@@ -290,6 +293,7 @@ impl<'s> Txn<'s> {
             let mut table = self.txn.open_table(META).map_err(|e| store.database(e))?;
             let text = serde_json::to_string(&Meta {
                 format: FORMAT,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
                 ..meta.clone()
             })
             .map_err(|e| store.fail(Cause::Damaged(e.to_string())))?;
@@ -331,15 +335,17 @@ impl Tables<'_> {
 
     /// Stores object `id` of `source` as `entry`.
     pub fn put(&mut self, source: &str, id: &str, entry: &Entry) -> Result<(), Error> {
-        self.put_record(source, id, &encode(entry))
+        self.put_record(source, id, &encode(entry)).map(drop)
     }
 
-    /// Stores object `id` of `source` as the record [`encode`] made of it.
-    pub fn put_record(&mut self, source: &str, id: &str, record: &[u8]) -> Result<(), Error> {
-        self.objects
+    /// Stores object `id` of `source` as the record [`encode`] made of it; true when it
+    /// replaced a record of the same object.
+    pub fn put_record(&mut self, source: &str, id: &str, record: &[u8]) -> Result<bool, Error> {
+        let old = self
+            .objects
             .insert(object_key(source, id).as_slice(), record)
             .map_err(|e| self.store.database(e))?;
-        Ok(())
+        Ok(old.is_some())
     }
 
     /// Sets how many objects give `key` (a store being built, keys in order).

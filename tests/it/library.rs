@@ -65,6 +65,24 @@ pub fn body(bytes: &[u8]) -> &[u8] {
     &bytes[end + 2..]
 }
 
+/// Replaces the record of the object with DN `dn` in the store at `path` with bytes that are
+/// no record, keeping what the store stands for: a store damaged inside.
+pub fn damage_store_record(path: &std::path::Path, source: &str, dn: &str) {
+    let (store, meta) = rcptsync::store::Store::open(path).unwrap().unwrap();
+    let txn = store.begin().unwrap();
+    {
+        let mut tables = txn.tables().unwrap();
+        let (id, _) = tables
+            .objects(source)
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|(_, e)| e.dn.eq_ignore_ascii_case(dn))
+            .unwrap_or_else(|| panic!("no {dn} in the store"));
+        tables.put_record(source, &id, b"not a record").unwrap();
+    }
+    txn.commit(&meta).unwrap();
+}
+
 /// Makes the store at `path` and the state file beside it say that the last full read was
 /// long ago, as if `[safety].full_every` had passed: the next run is a full reconcile.
 pub fn age_store(path: &std::path::Path) {

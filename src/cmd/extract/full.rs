@@ -50,72 +50,84 @@ pub(super) fn run(
     let mut reads = Reads::new();
     // The objects go to the store on a thread of their own, while the read goes on: the
     // store's writes then cost little of the read's time.
-    let stored = std::thread::scope(|scope| -> Result<std::result::Result<(), store::Error>> {
-        // Batches of objects: one hand-over per object would cost more than the store.
-        let (sender, received) = std::sync::mpsc::sync_channel::<Vec<Stored>>(16);
-        let writer = txn.as_ref().map(|txn| {
-            let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
-            scope.spawn(move || -> std::result::Result<(), store::Error> {
-                let mut tables = txn.tables()?;
-                for batch in received {
-                    for (source, id, record) in batch {
-                        tables.put_record(names[source], &id, &record)?;
+    let stored = std::thread::scope(
+        |scope| -> Result<std::result::Result<usize, store::Error>> {
+            // Batches of objects: one hand-over per object would cost more than the store.
+            let (sender, received) = std::sync::mpsc::sync_channel::<Vec<Stored>>(16);
+            let writer = txn.as_ref().map(|txn| {
+                let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
+                scope.spawn(move || -> std::result::Result<usize, store::Error> {
+                    let mut tables = txn.tables()?;
+                    let mut twice = 0;
+                    for batch in received {
+                        for (source, id, record) in batch {
+                            twice += usize::from(tables.put_record(names[source], &id, &record)?);
+                        }
                     }
+                    Ok(twice)
+                })
+            });
+            let mut batch = Vec::with_capacity(BATCH);
+            let sender = writer.is_some().then_some(sender);
+            let sources = settings
+                .sources
+                .iter()
+                .zip(readers.iter_mut())
+                .zip(run.feeds);
+            for (index, ((source, reader), feed)) in sources.enumerate() {
+                methods.insert(source.name.clone(), "full".to_owned());
+                if let (Some(feed), Some(_)) = (feed, &sender) {
+                    let cursor = reader.cursor_now()?;
+                    meta.sources.insert(
+                        source.name.clone(),
+                        SourceMeta {
+                            method: feed.method.to_owned(),
+                            identity: feed.identity.clone(),
+                            cursor,
+                        },
+                    );
                 }
-                Ok(())
-            })
-        });
-        let mut batch = Vec::with_capacity(BATCH);
-        let sender = writer.is_some().then_some(sender);
-        let sources = settings
-            .sources
-            .iter()
-            .zip(readers.iter_mut())
-            .zip(run.feeds);
-        for (index, ((source, reader), feed)) in sources.enumerate() {
-            methods.insert(source.name.clone(), "full".to_owned());
-            if let (Some(feed), Some(_)) = (feed, &sender) {
-                let cursor = reader.cursor_now()?;
-                meta.sources.insert(
-                    source.name.clone(),
-                    SourceMeta {
-                        method: feed.method.to_owned(),
-                        identity: feed.identity.clone(),
-                        cursor,
-                    },
-                );
+                let read = read_source(source, reader.as_mut(), dump.as_mut(), &mut |item| {
+                    match item {
+                        Item::Object { id, entry } if sender.is_some() => {
+                            for key in collector.object(entry).keys {
+                                object_keys.push(&key);
+                            }
+                            batch.push((index, id.to_owned(), store::encode(entry)));
+                            if batch.len() == BATCH
+                                && let Some(sender) = &sender
+                            {
+                                // A writer that stopped has its error, which is reported below.
+                                let _ = sender
+                                    .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                            }
+                        }
+                        Item::Entry(entry) | Item::Object { entry, .. } => collector.entry(entry),
+                        Item::Listed { at, address } => collector.listed(at, address),
+                    }
+                })?;
+                reads.push((source.name.clone(), read));
             }
-            let read = read_source(source, reader.as_mut(), dump.as_mut(), &mut |item| {
-                match item {
-                    Item::Object { id, entry } if sender.is_some() => {
-                        for key in collector.object(entry).keys {
-                            object_keys.push(&key);
-                        }
-                        batch.push((index, id.to_owned(), store::encode(entry)));
-                        if batch.len() == BATCH
-                            && let Some(sender) = &sender
-                        {
-                            // A writer that stopped has its error, which is reported below.
-                            let _ = sender
-                                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
-                        }
-                    }
-                    Item::Entry(entry) | Item::Object { entry, .. } => collector.entry(entry),
-                    Item::Listed { at, address } => collector.listed(at, address),
-                }
-            })?;
-            reads.push((source.name.clone(), read));
-        }
-        if let Some(sender) = sender {
-            let _ = sender.send(batch);
-        }
-        Ok(match writer.map(|w| w.join()) {
-            Some(Ok(done)) => done,
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => Ok(()),
-        })
-    })?;
-    stored?;
+            if let Some(sender) = sender {
+                let _ = sender.send(batch);
+            }
+            Ok(match writer.map(|w| w.join()) {
+                Some(Ok(done)) => done,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => Ok(0),
+            })
+        },
+    )?;
+    // An object listed twice (it changed while the search paged, or a source without
+    // identities) would have its keys counted twice: such a store is not kept.
+    let twice = stored?;
+    if twice > 0 {
+        warn!(
+            "the sources listed {twice} object(s) twice during the read; the store is not kept, \
+             and the next run reads in full again"
+        );
+    }
+    let txn = txn.filter(|_| twice == 0);
     // The dump is complete (or its failure reported) before the map may be replaced: a run
     // that fails must leave the map as it was.
     if let Some(dump) = dump {

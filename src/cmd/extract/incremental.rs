@@ -66,6 +66,9 @@ pub(super) fn usable(run: &Run<'_>, path: &Path, full: bool) -> Option<Usable> {
 /// Why the store does not stand for this run, if it does not.
 fn doubt(run: &Run<'_>, meta: &Meta) -> Option<String> {
     let out = &run.settings.output.path;
+    if meta.version != env!("CARGO_PKG_VERSION") {
+        return Some("the store was made by another version of rcptsync".into());
+    }
     if meta.config != run.config {
         return Some("the config changed since the store was made".into());
     }
@@ -114,8 +117,14 @@ pub(super) fn run(
     seen: &mut Observed,
 ) -> Result<Option<Outcome>> {
     let settings = run.settings;
-    let txn = store.begin()?;
-    let mut tables = txn.tables()?;
+    let txn = match store.begin() {
+        Ok(txn) => txn,
+        Err(e) => return damaged(e),
+    };
+    let mut tables = match txn.tables() {
+        Ok(tables) => tables,
+        Err(e) => return damaged(e),
+    };
     let mut apply = Apply::new(run.rules);
     let mut next = meta.clone();
     let mut methods = std::collections::BTreeMap::new();
@@ -149,6 +158,12 @@ pub(super) fn run(
         );
         let changes = caught;
         methods.insert(source.name.clone(), feed.method.to_owned());
+        // The cursor goes to the state file too: Graph's change mark replays it.
+        let read = crate::source::Read {
+            cursor: Some(changes.cursor.clone()),
+            mark: None,
+        };
+        reads.push((source.name.clone(), read));
         next.sources.insert(
             source.name.clone(),
             SourceMeta {
@@ -163,7 +178,9 @@ pub(super) fn run(
     // pass over the whole store for nothing.
     let unchanged = !tables.keys_changed() && run.feeds.iter().all(Option::is_some);
     if !unchanged {
-        tables.keys_into(&mut recipients)?;
+        if let Err(e) = tables.keys_into(&mut recipients) {
+            return damaged(e);
+        }
         recipients.finish();
     }
     drop(tables);
@@ -188,8 +205,11 @@ pub(super) fn run(
     };
     if status == ExitStatus::Success && !run.change.dry_run {
         next.map = state::file_mark(&settings.output.path)?;
-        // After the map: see the module's doc.
-        txn.commit(&next)?;
+        // After the map: see the module's doc. The map is right either way; a store that
+        // did not move on only makes the next run read the same changes again.
+        if let Err(e) = txn.commit(&next) {
+            tracing::warn!("{e}; the next run reads the same changes again");
+        }
     }
     Ok(Some(Outcome {
         status,
@@ -200,6 +220,13 @@ pub(super) fn run(
         full_at: meta.full_at,
         drift: None,
     }))
+}
+
+/// A store that opened but is damaged inside (a record, a count): the run reads in full,
+/// which replaces it, instead of failing until someone removes it.
+fn damaged(e: crate::store::Error) -> Result<Option<Outcome>> {
+    tracing::warn!("{e}; reading in full, which replaces it");
+    Ok(None)
 }
 
 /// What a source's changes since a cursor did to the store.
@@ -214,7 +241,7 @@ pub(super) struct CaughtUp {
 }
 
 /// Reads what changed in source `name` since `cursor` into `tables`; None when the cursor
-/// is no longer valid.
+/// is no longer valid, or the store turned out damaged (a full read replaces it).
 pub(super) fn catch_up(
     reader: &mut dyn Reader,
     name: &str,
@@ -245,7 +272,8 @@ pub(super) fn catch_up(
         gone_unlisted = Some(gone);
     }
     if let Some(e) = apply.failed.take() {
-        return Err(e.into());
+        tracing::warn!("{e}; reading in full, which replaces the store");
+        return Ok(None);
     }
     Ok(Some(CaughtUp {
         cursor: changes.cursor,

@@ -162,7 +162,20 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
     };
     let outcome = match &usable {
         Some(usable) if !usable.due => {
-            incremental::run(&run, &mut readers, &usable.store, &usable.meta, seen)?
+            // redb asserts on some damaged pages: that is a damaged store, read in full.
+            let read = crate::panic::catch(|| {
+                incremental::run(&run, &mut readers, &usable.store, &usable.meta, seen)
+            });
+            match read {
+                Ok(read) => read?,
+                Err(panic) => {
+                    warn!(
+                        "store {}: {panic}; reading in full, which replaces it",
+                        store_path.display()
+                    );
+                    None
+                }
+            }
         }
         _ => None,
     };
@@ -205,14 +218,23 @@ fn reconcile(
     seen: &mut Observed,
     dump: Option<Dump>,
 ) -> Result<Outcome> {
-    let before = drift::before(run, readers, &usable.store, &usable.meta)?;
+    // A store that cannot be caught up only costs the drift check.
+    let before = drift::before(run, readers, &usable.store, &usable.meta).unwrap_or_else(|e| {
+        warn!("{e}; no drift check");
+        None
+    });
     let mut outcome = full::run(run, readers, store_path, seen, dump)?;
     if let Some(before) = before
         && outcome.status == ExitStatus::Success
     {
-        let drifted = drift::compare(run, readers, before, store_path)?;
-        outcome.drift = Some(drifted);
-        seen.drift = Some(drifted);
+        // The map and the store are in place: a check that fails is said, not the run.
+        match drift::compare(run, readers, before, store_path) {
+            Ok(drifted) => {
+                outcome.drift = Some(drifted);
+                seen.drift = Some(drifted);
+            }
+            Err(e) => warn!("the drift check failed: {e}"),
+        }
     }
     Ok(outcome)
 }

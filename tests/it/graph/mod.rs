@@ -945,3 +945,22 @@ fn graph_more_changes_than_are_worth_reading_one_by_one_mean_a_full_read() {
     );
     assert!(s.map().unwrap().contains("bulk1000@contoso.com OK\n"));
 }
+
+#[test]
+fn graph_objects_without_an_id_leave_no_store_behind() {
+    // Objects without an id cannot be kept apart in the store (their keys would be counted
+    // as one object's): the map is written, the store is not kept, and the next run reads in
+    // full again.
+    let s = Setup::new();
+    s.graph.tenant().change("users", |users| {
+        for n in 0..2 {
+            users.push(json!({"userPrincipalName": format!("noid{n}@contoso.com"),
+                "proxyAddresses": [format!("SMTP:noid{n}@contoso.com")],
+                "accountEnabled": true, "userType": "Member"}));
+        }
+    });
+    let r = s.run(&["extract"]).ok();
+    assert!(r.stderr.contains("listed 1 object(s) twice"), "{r}");
+    assert!(s.map().unwrap().contains("noid1@contoso.com OK\n"));
+    assert!(!s.path("out/relay_recipients.store").exists());
+}

@@ -347,6 +347,19 @@ fn a_store_that_cannot_be_trusted_means_a_full_read_that_replaces_it() {
         "the link was replaced"
     );
 
+    // Damaged inside (redb is fine, a record is not): the run that meets it reads in full.
+    let user3 = format!("CN=user3,{STAFF}");
+    crate::library::damage_store_record(&store, "ad", &user3);
+    slapd.modify(
+        "ldapmodify",
+        &format!("dn: {user3}\nchangetype: modify\nadd: proxyAddresses\nproxyAddresses: smtp:u3b@example.com\n-\n\n"),
+    );
+    let run = incremental(dir).ok();
+    assert!(run.stderr.contains("damaged"), "{run}");
+    assert!(run.stdout.contains("+u3b@example.com"), "{run}");
+    add("a5b");
+    assert!(changed_read(&incremental(dir).ok()).is_some());
+
     // A store of another config (another filter): a full read.
     let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
     fs_err::write(
