@@ -194,7 +194,7 @@ pub(super) fn run(
     rejected.extend(now);
     let status = match unchanged {
         true => {
-            super::report(run, &stats, &rejections, gone);
+            super::write::report(run, &stats, &rejections, gone);
             run.printer.note(format_args!(
                 "{}: unchanged (no recipient changed)",
                 settings.output.path.display()
