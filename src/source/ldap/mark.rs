@@ -6,7 +6,21 @@
 //! syncprov overlay maintains it. The snapshot logic that compares marks is in
 //! [`crate::source::snapshot`].
 
+use ldap3::SearchEntry;
+
 use super::{Connection, Error};
+
+/// The naming context `base` is in: the longest of the rootDSE's `namingContexts` that ends
+/// it (`root` read with that attribute).
+pub(super) fn naming_context<'r>(root: &'r SearchEntry, base: &str) -> Option<&'r str> {
+    root.attrs
+        .get("namingContexts")
+        .into_iter()
+        .flatten()
+        .filter(|nc| super::sync::under(base, nc))
+        .max_by_key(|nc| nc.len())
+        .map(String::as_str)
+}
 
 impl Connection {
     /// What identifies the directory's state, read with one or two cheap requests: on Active
@@ -34,19 +48,7 @@ impl Connection {
         let service = root.attrs.get("dsServiceName").and_then(|v| v.first());
         if let (Some(usn), Some(service)) = (usn, service) {
             let (usn, service) = (usn.clone(), service.clone());
-            let ntds = self.read_base(&service, &["invocationId"])?;
-            let invocation: String = ntds
-                .bin_attrs
-                .get("invocationId")
-                .and_then(|v| v.first())
-                .map(|id| id.iter().map(|b| format!("{b:02x}")).collect())
-                .or_else(|| {
-                    ntds.attrs
-                        .get("invocationId")
-                        .and_then(|v| v.first())
-                        .cloned()
-                })
-                .unwrap_or_default();
+            let invocation = self.invocation_id(&service)?;
             return Ok(Some(format!("ad {service} {invocation} usn={usn}")));
         }
         // contextCSN moves with every change only where syncprov maintains it; a database
@@ -60,19 +62,27 @@ impl Connection {
             return Ok(None);
         }
         // contextCSN is kept on the suffix: the naming context the base is in.
-        let context = root
-            .attrs
-            .get("namingContexts")
-            .into_iter()
-            .flatten()
-            .filter(|nc| super::sync::under(base_dn, nc))
-            .max_by_key(|nc| nc.len())
-            .map_or(base_dn, String::as_str);
+        let context = naming_context(&root, base_dn).unwrap_or(base_dn);
         let suffix = self.read_base(context, &["contextCSN"])?;
         Ok(suffix.attrs.get("contextCSN").map(|csns| {
             let mut csns = csns.clone();
             csns.sort();
             format!("openldap {} {base_dn} csn={}", self.url, csns.join(","))
         }))
+    }
+}
+
+impl Connection {
+    /// The `invocationId` of the DC's database (NTDS Settings object `service`), in hex: a
+    /// restore from a backup changes it, and the DC's USNs with it.
+    pub(super) fn invocation_id(&mut self, service: &str) -> Result<String, Error> {
+        let ntds = self.read_base(service, &["invocationId"])?;
+        Ok(ntds
+            .bin_attrs
+            .get("invocationId")
+            .and_then(|v| v.first())
+            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect())
+            .or_else(|| ntds.attrs.get("invocationId")?.first().cloned())
+            .unwrap_or_default())
     }
 }

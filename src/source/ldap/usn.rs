@@ -13,7 +13,6 @@
 use ldap3::controls::RawControl;
 use ldap3::{Scope, SearchOptions};
 
-use super::sync::under;
 use super::{Connection, Error, failure, self_error};
 
 /// The Show Deleted control (LDAP_SERVER_SHOW_DELETED_OID).
@@ -65,25 +64,12 @@ impl Connection {
             .get("supportedCapabilities")
             .is_some_and(|v| v.iter().any(|o| o == ACTIVE_DIRECTORY));
         let service = root.attrs.get("dsServiceName").and_then(|v| v.first());
-        let context = root
-            .attrs
-            .get("namingContexts")
-            .into_iter()
-            .flatten()
-            .filter(|nc| under(base, nc))
-            .max_by_key(|nc| nc.len());
+        let context = super::mark::naming_context(&root, base);
         let (Some(service), Some(context)) = (service.filter(|_| is_ad), context) else {
             return Ok(None);
         };
-        let (service, context) = (service.clone(), context.clone());
-        let ntds = self.read_base(&service, &["invocationId"])?;
-        let invocation: String = ntds
-            .bin_attrs
-            .get("invocationId")
-            .and_then(|v| v.first())
-            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect())
-            .or_else(|| ntds.attrs.get("invocationId")?.first().cloned())
-            .unwrap_or_default();
+        let (service, context) = (service.clone(), context.to_owned());
+        let invocation = self.invocation_id(&service)?;
         Ok(Some(Usn {
             identity: format!("{service} {invocation} {context}"),
             context,

@@ -81,14 +81,7 @@ impl Connection {
         {
             return Ok(None);
         }
-        Ok(root
-            .attrs
-            .get("namingContexts")
-            .into_iter()
-            .flatten()
-            .filter(|nc| under(base, nc))
-            .max_by_key(|nc| nc.len())
-            .cloned())
+        Ok(super::mark::naming_context(&root, base).map(str::to_owned))
     }
 
     /// A refreshOnly sync of `context` from `cookie` (None: a refresh that asks for nothing,
