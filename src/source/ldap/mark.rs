@@ -6,21 +6,7 @@
 //! syncprov overlay maintains it. The snapshot logic that compares marks is in
 //! [`crate::source::snapshot`].
 
-use ldap3::SearchEntry;
-
 use super::{Connection, Error};
-
-/// The naming context `base` is in: the longest of the rootDSE's `namingContexts` that ends
-/// it (`root` read with that attribute).
-pub(super) fn naming_context<'r>(root: &'r SearchEntry, base: &str) -> Option<&'r str> {
-    root.attrs
-        .get("namingContexts")
-        .into_iter()
-        .flatten()
-        .filter(|nc| super::sync::under(base, nc))
-        .max_by_key(|nc| nc.len())
-        .map(String::as_str)
-}
 
 impl Connection {
     /// What identifies the directory's state, read with one or two cheap requests: on Active
@@ -62,7 +48,7 @@ impl Connection {
             return Ok(None);
         }
         // contextCSN is kept on the suffix: the naming context the base is in.
-        let context = naming_context(&root, base_dn).unwrap_or(base_dn);
+        let context = super::sync::naming_context(&root, base_dn).unwrap_or(base_dn);
         let suffix = self.read_base(context, &["contextCSN"])?;
         Ok(suffix.attrs.get("contextCSN").map(|csns| {
             let mut csns = csns.clone();

@@ -64,7 +64,7 @@ impl Connection {
             .get("supportedCapabilities")
             .is_some_and(|v| v.iter().any(|o| o == ACTIVE_DIRECTORY));
         let service = root.attrs.get("dsServiceName").and_then(|v| v.first());
-        let context = super::mark::naming_context(&root, base);
+        let context = super::sync::naming_context(&root, base);
         let (Some(service), Some(context)) = (service.filter(|_| is_ad), context) else {
             return Ok(None);
         };

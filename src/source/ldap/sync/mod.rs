@@ -81,7 +81,7 @@ impl Connection {
         {
             return Ok(None);
         }
-        Ok(super::mark::naming_context(&root, base).map(str::to_owned))
+        Ok(naming_context(&root, base).map(str::to_owned))
     }
 
     /// A refreshOnly sync of `context` from `cookie` (None: a refresh that asks for nothing,
@@ -256,6 +256,18 @@ impl Connection {
         }
         Ok(Some(refresh))
     }
+}
+
+/// The naming context `base` is in: the longest of the rootDSE's `namingContexts` that ends
+/// it (`root` read with that attribute).
+pub(super) fn naming_context<'r>(root: &'r SearchEntry, base: &str) -> Option<&'r str> {
+    root.attrs
+        .get("namingContexts")
+        .into_iter()
+        .flatten()
+        .filter(|nc| under(base, nc))
+        .max_by_key(|nc| nc.len())
+        .map(String::as_str)
 }
 
 /// Whether `dn` is `base` or below it (DNs compared case-insensitively, as AD and the
