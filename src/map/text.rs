@@ -115,7 +115,7 @@ pub struct SortedKeys<R> {
     path: PathBuf,
     line: usize,
     last: Option<String>,
-    buffer: String,
+    buffer: Vec<u8>,
 }
 
 impl<R: BufRead> SortedKeys<R> {
@@ -126,7 +126,7 @@ impl<R: BufRead> SortedKeys<R> {
             path: path.to_owned(),
             line: 0,
             last: None,
-            buffer: String::new(),
+            buffer: Vec::new(),
         }
     }
 }
@@ -157,19 +157,17 @@ impl<R: BufRead> Iterator for SortedKeys<R> {
                 message: message.to_owned(),
                 unsorted: false,
             };
-            match self.input.read_line(&mut self.buffer) {
+            match self.input.read_until(b'\n', &mut self.buffer) {
                 Ok(0) => return None,
                 Ok(_) => self.line += 1,
                 Err(e) => return Some(Err(error(self.line + 1, &e.to_string()))),
             }
-            let parsed = match lines(self.buffer.as_bytes(), &self.path) {
-                Ok(parsed) => parsed,
-                Err(e) => return Some(Err(error(self.line, &e.message))),
+            let raw = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);
+            let key = match parse_line(raw) {
+                Ok(Some((key, _))) => key.to_ascii_lowercase(),
+                Ok(None) => continue,
+                Err(message) => return Some(Err(error(self.line, message))),
             };
-            let Some(entry) = parsed.first() else {
-                continue;
-            };
-            let key = entry.key.to_ascii_lowercase();
             match &self.last {
                 Some(last) if *last == key => continue,
                 Some(last) if *last > key => {
@@ -179,7 +177,9 @@ impl<R: BufRead> Iterator for SortedKeys<R> {
                 }
                 _ => {}
             }
-            self.last = Some(key.clone());
+            let last = self.last.get_or_insert_default();
+            last.clear();
+            last.push_str(&key);
             return Some(Ok(key));
         }
     }
@@ -198,35 +198,52 @@ pub fn keys(text: &[u8], path: &Path) -> Result<BTreeSet<String>, Error> {
 pub fn lines<'a>(text: &'a [u8], path: &Path) -> Result<Vec<Line<'a>>, Error> {
     let mut lines = Vec::new();
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
-        let error = |message: &str| Error {
-            path: path.to_owned(),
-            line: index + 1,
-            message: message.to_owned(),
-            unsorted: false,
-        };
-        let line = std::str::from_utf8(raw).map_err(|_| error("not valid UTF-8"))?;
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
+        match parse_line(raw) {
+            Ok(Some((key, value))) => lines.push(Line {
+                number: index + 1,
+                key,
+                value,
+            }),
+            Ok(None) => {}
+            Err(message) => {
+                return Err(Error {
+                    path: path.to_owned(),
+                    line: index + 1,
+                    message: message.to_owned(),
+                    unsorted: false,
+                });
+            }
         }
-        if line.starts_with([' ', '\t']) {
-            return Err(error(
-                "line starts with whitespace (Postfix would join it to the previous line)",
-            ));
-        }
-        let Some((key, value)) = line.split_once([' ', '\t']) else {
-            return Err(error("a key without a value"));
-        };
-        if value.trim().is_empty() {
-            return Err(error("a key without a value"));
-        }
-        lines.push(Line {
-            number: index + 1,
-            key,
-            value: value.trim(),
-        });
     }
     Ok(lines)
+}
+
+/// One line of a text map (without its `\n`): its key and value, None for a comment or a
+/// blank line, or what is wrong with it. Maps of millions of lines are read several times a
+/// run, so a line rcptsync wrote (a key, one space, a value) takes the short way.
+fn parse_line(raw: &[u8]) -> Result<Option<(&str, &str)>, &'static str> {
+    let line = std::str::from_utf8(raw).map_err(|_| "not valid UTF-8")?;
+    let line = line.trim_end_matches('\r');
+    let plain = line
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_graphic() && *b != b'#');
+    if !plain {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            return Ok(None);
+        }
+        if line.starts_with([' ', '\t']) {
+            return Err("line starts with whitespace (Postfix would join it to the previous line)");
+        }
+    }
+    let Some((key, value)) = line.split_once([' ', '\t']) else {
+        return Err("a key without a value");
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("a key without a value");
+    }
+    Ok(Some((key, value)))
 }
 
 #[cfg(test)]
