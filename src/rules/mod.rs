@@ -165,6 +165,15 @@ impl<'r> Collector<'r> {
         }
     }
 
+    /// Applies the rules to one directory entry as [`Collector::entry`] does, with its keys
+    /// going to `keys` (a full read counts the objects' keys for the store apart from the
+    /// other sources').
+    pub fn entry_into(&mut self, entry: &Entry, keys: &mut KeySet) {
+        std::mem::swap(&mut self.recipients, keys);
+        self.entry(entry);
+        std::mem::swap(&mut self.recipients, keys);
+    }
+
     /// Applies the rules to one directory entry.
     pub fn entry(&mut self, entry: &Entry) {
         self.stats.entries += 1;

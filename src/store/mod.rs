@@ -26,7 +26,11 @@
 //! map; it is opened without following a link, and what it holds is decoded without trust
 //! ([`record`]). `status` never opens it (root reads only the small state file).
 
+mod batch;
+mod counts;
 mod record;
+
+pub use batch::Batch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,8 +45,9 @@ use crate::source::Cursor;
 /// The objects: [`object_key`] → [`record`]. Keys are bytes, not `&str`: redb would check
 /// a `&str` key for UTF-8 at every comparison, a tenth of a full read's time.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
-/// The map keys the objects give: key → how many objects give it.
-const KEYS: TableDefinition<&[u8], u64> = TableDefinition::new("keys");
+/// The map keys the objects give and how many objects give each, in chunks ([`counts`]):
+/// a chunk's first key → the chunk.
+const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("keys");
 
 /// The key of object `id` of source `source`: the source's name with its length in front,
 /// so that one source's objects are one range, then the identity.
@@ -63,7 +68,7 @@ fn source_prefix(source: &str) -> Vec<u8> {
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// The layout this version writes; another one is read in full and replaced.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Why the store could not be used or written.
 #[derive(Debug, thiserror::Error)]
@@ -129,12 +134,6 @@ fn builder() -> redb::Builder {
     let mut builder = redb::Database::builder();
     builder.set_cache_size(CACHE_BYTES);
     builder
-}
-
-/// An object as the store keeps it (made where the object is read, stored by the thread
-/// that writes the store).
-pub fn encode(entry: &Entry) -> Vec<u8> {
-    record::encode(entry)
 }
 
 /// An open store.
@@ -283,6 +282,8 @@ impl<'s> Txn<'s> {
             objects: self.txn.open_table(OBJECTS).map_err(open)?,
             keys: self.txn.open_table(KEYS).map_err(open)?,
             keys_changed: false,
+            building: Vec::new(),
+            built: 0,
         })
     }
 
@@ -309,9 +310,12 @@ impl<'s> Txn<'s> {
 pub struct Tables<'t> {
     store: &'t Store,
     objects: redb::Table<'t, &'static [u8], &'static [u8]>,
-    keys: redb::Table<'t, &'static [u8], u64>,
+    keys: redb::Table<'t, &'static [u8], &'static [u8]>,
     /// A key came or went (its count crossed zero): the map changes.
     keys_changed: bool,
+    /// The chunk of counts being built ([`Tables::set_count`]), and how many keys it has.
+    building: Vec<u8>,
+    built: usize,
 }
 
 impl Tables<'_> {
@@ -335,24 +339,58 @@ impl Tables<'_> {
 
     /// Stores object `id` of `source` as `entry`.
     pub fn put(&mut self, source: &str, id: &str, entry: &Entry) -> Result<(), Error> {
-        self.put_record(source, id, &encode(entry)).map(drop)
+        self.put_record(source, id, &record::encode(entry))
     }
 
-    /// Stores object `id` of `source` as the record [`encode`] made of it; true when it
+    /// Stores a [`Batch`] of objects of the sources `names` (by index); how many of them
     /// replaced a record of the same object.
-    pub fn put_record(&mut self, source: &str, id: &str, record: &[u8]) -> Result<bool, Error> {
-        let old = self
-            .objects
+    pub fn put_batch(&mut self, names: &[&str], batch: &Batch) -> Result<usize, Error> {
+        let mut replaced = 0;
+        let mut key = Vec::new();
+        for (source, id, record) in batch.iter() {
+            let name = names.get(source).copied().unwrap_or_default();
+            key.clear();
+            key.extend_from_slice(&source_prefix(name));
+            key.extend_from_slice(id);
+            let old = self
+                .objects
+                .insert(key.as_slice(), record)
+                .map_err(|e| self.store.database(e))?;
+            replaced += usize::from(old.is_some());
+        }
+        Ok(replaced)
+    }
+
+    /// Stores `record` as object `id` of `source`, whatever its bytes: how the tests damage a
+    /// store from inside, as a disk or another program might.
+    pub fn put_record(&mut self, source: &str, id: &str, record: &[u8]) -> Result<(), Error> {
+        self.objects
             .insert(object_key(source, id).as_slice(), record)
             .map_err(|e| self.store.database(e))?;
-        Ok(old.is_some())
+        Ok(())
     }
 
-    /// Sets how many objects give `key` (a store being built, keys in order).
+    /// Sets how many objects give `key`: a store being built, keys in ascending order, and
+    /// [`Tables::counted`] after the last one.
     pub fn set_count(&mut self, key: &str, count: u64) -> Result<(), Error> {
-        self.keys
-            .insert(key.as_bytes(), count)
-            .map_err(|e| self.store.database(e))?;
+        counts::push(&mut self.building, key, count);
+        self.built += 1;
+        if self.built == counts::BUILD {
+            self.counted()?;
+        }
+        Ok(())
+    }
+
+    /// Stores the counts [`Tables::set_count`] has not stored yet.
+    pub fn counted(&mut self) -> Result<(), Error> {
+        if let Some(&len) = self.building.first() {
+            let first = self.building[1..=usize::from(len)].to_vec();
+            self.keys
+                .insert(first.as_slice(), self.building.as_slice())
+                .map_err(|e| self.store.database(e))?;
+        }
+        self.building.clear();
+        self.built = 0;
         Ok(())
     }
 
@@ -397,51 +435,47 @@ impl Tables<'_> {
 
     /// One more object gives each of `keys`.
     pub fn add_keys(&mut self, keys: &[String]) -> Result<(), Error> {
-        for key in keys {
-            let count = self.count(key)?;
-            self.keys_changed |= count == 0;
-            self.keys
-                .insert(key.as_bytes(), count + 1)
-                .map_err(|e| self.store.database(e))?;
-        }
-        Ok(())
+        keys.iter().try_for_each(|key| self.recount(key, true))
     }
 
     /// One object fewer gives each of `keys`; a key no object gives any more is gone.
     pub fn remove_keys(&mut self, keys: &[String]) -> Result<(), Error> {
-        for key in keys {
-            match self.count(key)? {
-                0 => {
-                    return Err(self.store.fail(Cause::Damaged(format!(
-                        "key {key} is counted for no object"
-                    ))));
-                }
-                1 => {
-                    self.keys_changed = true;
-                    self.keys
-                        .remove(key.as_bytes())
-                        .map_err(|e| self.store.database(e))?;
-                }
-                n => {
-                    self.keys
-                        .insert(key.as_bytes(), n - 1)
-                        .map_err(|e| self.store.database(e))?;
-                }
+        keys.iter().try_for_each(|key| self.recount(key, false))
+    }
+
+    /// One object more (`more`) or fewer gives `key`.
+    fn recount(&mut self, key: &String, more: bool) -> Result<(), Error> {
+        let (first, mut chunk) = self.chunk_of(key)?;
+        match (chunk.binary_search_by(|(k, _)| k.cmp(key)), more) {
+            (Ok(at), true) => chunk[at].1 = chunk[at].1.saturating_add(1),
+            (Err(at), true) => {
+                self.keys_changed = true;
+                chunk.insert(at, (key.clone(), 1));
+            }
+            (Ok(at), false) if chunk[at].1 > 1 => chunk[at].1 -= 1,
+            (Ok(at), false) => {
+                self.keys_changed = true;
+                chunk.remove(at);
+            }
+            (Err(_), false) => {
+                let counted = format!("key {key} is counted for no object");
+                return Err(self.store.fail(Cause::Damaged(counted)));
             }
         }
-        Ok(())
+        counts::put(&mut self.keys, first, chunk).map_err(|e| self.store.database(e))
     }
 
-    fn count(&self, key: &str) -> Result<u64, Error> {
-        Ok(self
-            .keys
-            .get(key.as_bytes())
-            .map_err(|e| self.database(e))?
-            .map_or(0, |v| v.value()))
+    /// The chunk where `key` is or belongs ([`counts::find`]).
+    fn chunk_of(&self, key: &str) -> Result<(Option<Vec<u8>>, counts::Chunk), Error> {
+        counts::find(&self.keys, key).map_err(|failure| match failure {
+            Some(e) => self.database(e),
+            None => self
+                .store
+                .fail(Cause::Damaged(format!("the key counts near {key}"))),
+        })
     }
 
-    /// Whether a key came or went since the tables were opened ([`Tables::add_keys`],
-    /// [`Tables::remove_keys`]): if not, the objects give the map they gave.
+    /// Whether a key came or went in this change (the map changes).
     pub fn keys_changed(&self) -> bool {
         self.keys_changed
     }
@@ -449,10 +483,15 @@ impl Tables<'_> {
     /// Every key the objects give, into `set`.
     pub fn keys_into(&self, set: &mut KeySet) -> Result<(), Error> {
         for item in self.keys.iter().map_err(|e| self.database(e))? {
-            let (key, _) = item.map_err(|e| self.database(e))?;
-            let key = std::str::from_utf8(key.value())
-                .map_err(|_| self.store.fail(Cause::Damaged("a key is not UTF-8".into())))?;
-            set.push(key);
+            let (first, bytes) = item.map_err(|e| self.database(e))?;
+            let chunk = counts::decode(bytes.value()).ok_or_else(|| {
+                let near = String::from_utf8_lossy(first.value()).into_owned();
+                self.store
+                    .fail(Cause::Damaged(format!("the key counts near {near}")))
+            })?;
+            for (key, _) in &chunk {
+                set.push(key);
+            }
         }
         Ok(())
     }
@@ -519,6 +558,60 @@ mod tests {
         let txn = store.begin().unwrap();
         assert_eq!(txn.tables().unwrap().ids("s").unwrap(), ["1", "2"]);
         assert_eq!(txn.tables().unwrap().ids("t").unwrap(), ["1"]);
+    }
+
+    #[test]
+    fn key_counts_follow_a_model_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::build(&dir.path().join("map.store")).unwrap();
+        let txn = store.begin().unwrap();
+        let mut t = txn.tables().unwrap();
+        // Built in order: several chunks and a part one.
+        let mut model = BTreeMap::new();
+        for i in (0..1000).step_by(2) {
+            let key = format!("k{i:04}@x");
+            t.set_count(&key, 1 + i % 3).unwrap();
+            model.insert(key, 1 + i % 3);
+        }
+        t.counted().unwrap();
+        // Random additions and removals (before the first key, between, after the last,
+        // enough in one place to split chunks), checked against the model every time.
+        let mut seed = 7u64;
+        for round in 0..3000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let key = format!("k{:04}@x", (seed >> 33) % 1200);
+            if seed % 5 < 3 || !model.contains_key(&key) {
+                t.add_keys(std::slice::from_ref(&key)).unwrap();
+                *model.entry(key).or_default() += 1;
+            } else {
+                t.remove_keys(std::slice::from_ref(&key)).unwrap();
+                let count = model.get_mut(&key).unwrap();
+                *count -= 1;
+                if *count == 0 {
+                    model.remove(&key);
+                }
+            }
+            if round % 100 == 0 {
+                let mut set = KeySet::new();
+                t.keys_into(&mut set).unwrap();
+                set.finish();
+                assert!(
+                    set.iter().eq(model.keys().map(String::as_str)),
+                    "round {round}"
+                );
+            }
+        }
+        for (key, count) in &model {
+            let (_, chunk) = t.chunk_of(key).unwrap();
+            assert!(chunk.len() <= counts::MAX);
+            assert!(chunk.contains(&(key.clone(), *count as u32)), "{key}");
+        }
+        assert!(
+            t.remove_keys(&["k9999@x".into()]).is_err(),
+            "counted for none"
+        );
     }
 
     #[test]

@@ -23,29 +23,25 @@ fn kept(value: &str) -> bool {
 
 /// `entry` as stored.
 pub fn encode(entry: &Entry) -> Vec<u8> {
-    let size = 2
-        + 12
-        + entry.dn.len()
-        + entry
-            .proxy_addresses
-            .iter()
-            .chain(&entry.mail)
-            .map(|v| v.len() + 4)
-            .sum::<usize>();
-    let mut out = Vec::with_capacity(size);
+    let mut out = Vec::new();
+    encode_into(&mut out, entry);
+    out
+}
+
+/// `entry` as stored, appended to `out` (a full read packs many records into one buffer).
+pub fn encode_into(out: &mut Vec<u8>, entry: &Entry) {
     out.push(FORMAT);
     out.push(u8::from(entry.require_auth));
-    string(&mut out, &entry.dn);
-    let proxies: Vec<&String> = entry.proxy_addresses.iter().filter(|v| kept(v)).collect();
-    out.extend_from_slice(&(proxies.len() as u32).to_le_bytes());
-    for value in proxies {
-        string(&mut out, value);
+    string(out, &entry.dn);
+    let count = entry.proxy_addresses.iter().filter(|v| kept(v)).count();
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    for value in entry.proxy_addresses.iter().filter(|v| kept(v)) {
+        string(out, value);
     }
     out.extend_from_slice(&(entry.mail.len() as u32).to_le_bytes());
     for value in &entry.mail {
-        string(&mut out, value);
+        string(out, value);
     }
-    out
 }
 
 fn string(out: &mut Vec<u8>, value: &str) {

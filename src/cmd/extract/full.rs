@@ -18,9 +18,6 @@ use crate::rules::{Collector, Rejection};
 use crate::source::{Item, Reader};
 use crate::store::{self, Meta, SourceMeta, Store};
 
-/// One object for the store: its source's index, its identity, its record.
-type Stored = (usize, String, Vec<u8>);
-
 /// Objects handed to the store's writer at a time.
 const BATCH: usize = 512;
 
@@ -53,21 +50,23 @@ pub(super) fn run(
     let stored = std::thread::scope(
         |scope| -> Result<std::result::Result<usize, store::Error>> {
             // Batches of objects: one hand-over per object would cost more than the store.
-            let (sender, received) = std::sync::mpsc::sync_channel::<Vec<Stored>>(16);
+            // Their buffers go back to be filled again, so that a full read allocates a few.
+            let (sender, received) = std::sync::mpsc::sync_channel::<store::Batch>(16);
+            let (recycle, recycled) = std::sync::mpsc::sync_channel::<store::Batch>(16);
             let writer = txn.as_ref().map(|txn| {
                 let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
                 scope.spawn(move || -> std::result::Result<usize, store::Error> {
                     let mut tables = txn.tables()?;
                     let mut twice = 0;
-                    for batch in received {
-                        for (source, id, record) in batch {
-                            twice += usize::from(tables.put_record(names[source], &id, &record)?);
-                        }
+                    for mut batch in received {
+                        twice += tables.put_batch(&names, &batch)?;
+                        batch.clear();
+                        let _ = recycle.try_send(batch);
                     }
                     Ok(twice)
                 })
             });
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut batch = store::Batch::default();
             let sender = writer.is_some().then_some(sender);
             let sources = settings
                 .sources
@@ -90,16 +89,14 @@ pub(super) fn run(
                 let read = read_source(source, reader.as_mut(), dump.as_mut(), &mut |item| {
                     match item {
                         Item::Object { id, entry } if sender.is_some() => {
-                            for key in collector.object(entry).keys {
-                                object_keys.push(&key);
-                            }
-                            batch.push((index, id.to_owned(), store::encode(entry)));
+                            collector.entry_into(entry, &mut object_keys);
+                            batch.push(index, id, entry);
                             if batch.len() == BATCH
                                 && let Some(sender) = &sender
                             {
+                                let next = recycled.try_recv().unwrap_or_default();
                                 // A writer that stopped has its error, which is reported below.
-                                let _ = sender
-                                    .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                                let _ = sender.send(std::mem::replace(&mut batch, next));
                             }
                         }
                         Item::Entry(entry) | Item::Object { entry, .. } => collector.entry(entry),
@@ -148,6 +145,7 @@ pub(super) fn run(
             if let Some(e) = failed {
                 return Err(e.into());
             }
+            tables.counted()?;
         }
         None => recipients.finish(),
     }
