@@ -151,7 +151,6 @@ pub(super) fn unusable(servers: &[Unusable]) -> String {
 /// `credentials` (from [`LdapSourceConfig::credentials`]).
 pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<Connection, Error> {
     let deadline = Instant::now() + config.read_timeout;
-    let tls = tls_config(config)?;
     let discovered;
     let servers = match &config.discover {
         Some(discover) => {
@@ -160,6 +159,10 @@ pub fn connect(config: &LdapSourceConfig, credentials: &Credentials) -> Result<C
         }
         None => &config.servers,
     };
+    // Loading the system's trust store takes tens of milliseconds, most of a run that finds
+    // few changes: it is loaded only where TLS is spoken.
+    let secured = config.starttls || servers.iter().any(|url| !url.starts_with("ldap://"));
+    let tls = secured.then(|| tls_config(config)).transpose()?;
     // One login for all the servers tried: the KDC is asked once.
     let login = match &credentials.kerberos {
         Some(credential) => Some(credential.login().map_err(Error::Kerberos)?),
@@ -224,7 +227,7 @@ fn tls_config(config: &LdapSourceConfig) -> Result<Arc<rustls::ClientConfig>, Er
 fn connect_one(
     config: &LdapSourceConfig,
     url: &str,
-    tls: &Arc<rustls::ClientConfig>,
+    tls: &Option<Arc<rustls::ClientConfig>>,
     credentials: &Credentials,
     login: Option<&kerberos::Login>,
 ) -> Result<(Runtime, Ldap, Tripwire, Driver), ServerError> {

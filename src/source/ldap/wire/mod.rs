@@ -69,7 +69,7 @@ pub(super) enum OpenError {
 pub(super) fn open(
     rt: &Runtime,
     endpoint: Endpoint,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     limits: Limits,
     login: Option<&Login>,

@@ -70,7 +70,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Wire for T {}
 /// binding of the session (for a Kerberos bind).
 pub(super) async fn establish(
     endpoint: &Endpoint,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<(Box<dyn Wire>, Option<Vec<u8>>), ConnectError> {
     let Endpoint {
         host,
@@ -88,6 +88,10 @@ pub(super) async fn establish(
     if *security == Security::Plain {
         return Ok((Box::new(tcp), None));
     }
+    // The caller loads the trust anchors for every endpoint that is not plain.
+    let tls = tls.ok_or_else(|| {
+        ConnectError::Handshake(std::io::Error::other("no TLS settings for this server"))
+    })?;
     if *security == Security::StartTls {
         starttls(&mut tcp).await?;
     }
