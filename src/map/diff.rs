@@ -23,6 +23,13 @@ pub enum Error {
     Text(#[from] text::Error),
 }
 
+impl Error {
+    /// The map's lines are fine but out of order ([`Previous::streamed`]).
+    pub fn unsorted(&self) -> bool {
+        matches!(self, Self::Text(e) if e.unsorted)
+    }
+}
+
 /// A key that is only on one side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -170,24 +177,34 @@ pub type OldKeys = Box<dyn Iterator<Item = Result<String, text::Error>>>;
 impl Previous {
     /// The map at `path`, streamed from the file when it is sorted.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let file = match crate::fs::File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::Missing),
-            Err(e) => return Err(e.into()),
-        };
-        let previous = Self::Sorted(file, path.to_owned());
+        let previous = Self::streamed(path)?;
         for key in previous.keys()? {
             match key {
                 Ok(_) => {}
-                Err(e) if e.unsorted => {
-                    let text = crate::fs::read(path)?;
-                    let keys = text::keys(&text, path)?;
-                    return Ok(Self::Loaded(keys.iter().map(String::as_str).collect()));
-                }
+                Err(e) if e.unsorted => return Self::load(path),
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(previous)
+    }
+
+    /// The map at `path`, streamed from the file without reading it first: a merge against
+    /// it fails with an `unsorted` [`text::Error`] where the file is out of order, and the
+    /// caller then takes [`Previous::load`] instead. This spares a pass over a map of
+    /// millions of keys where [`Previous::open`] would read it once more.
+    pub fn streamed(path: &Path) -> Result<Self, Error> {
+        match crate::fs::File::open(path) {
+            Ok(file) => Ok(Self::Sorted(file, path.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::Missing),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The map at `path`, read whole (a map edited by hand into another order).
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = crate::fs::read(path)?;
+        let keys = text::keys(&text, path)?;
+        Ok(Self::Loaded(keys.iter().map(String::as_str).collect()))
     }
 
     /// The old keys in order, from the start.

@@ -84,6 +84,14 @@ pub(super) fn report(
     );
 }
 
+/// What to do when the current map cannot be read.
+const UNREADABLE: &str = "read the current map to compare against (fix or remove the line; \
+                          removing the file also disables the removal guards for one run)";
+
+/// Diff lines kept from the pass that counts them (about 5 MB), so that a change of that size
+/// is printed without reading the map again.
+const KEPT_DIFF: usize = 100_000;
+
 /// Compares `recipients` with the current map, runs the guards and writes the map if allowed,
 /// with the diff on stdout.
 fn install(
@@ -96,7 +104,38 @@ fn install(
 ) -> Result {
     let out = &settings.output.path;
     let value = settings.output.value.as_str();
-    if text::same_as_file(out, recipients, value)? {
+    // One pass over the current map: the counts for the guards, the domains opened and
+    // closed, and the diff itself while it is small (a larger one is read again to be
+    // printed). A map edited by hand into another order is read whole.
+    let mut old = Previous::streamed(out).context(UNREADABLE).failure()?;
+    let (summary, opened, closed, kept) = loop {
+        let (mut opened, mut closed) = (Vec::new(), Vec::new());
+        let mut kept = Some(Vec::new());
+        let merged = old.merge(recipients, |side, key| {
+            if let Some(domain) = key.strip_prefix('@') {
+                match side {
+                    Side::Added => opened.push(domain.to_owned()),
+                    Side::Removed => closed.push(domain.to_owned()),
+                }
+            }
+            if let Some(lines) = &mut kept {
+                match lines.len() < KEPT_DIFF {
+                    true => lines.push((side, key.to_owned())),
+                    false => kept = None,
+                }
+            }
+        });
+        match merged {
+            Ok(summary) => break (summary, opened, closed, kept),
+            Err(e) if e.unsorted() => old = Previous::load(out).context(UNREADABLE).failure()?,
+            Err(e) => return Err(e).context(UNREADABLE).failure(),
+        }
+    };
+    // The same keys: the map is left alone unless its text differs (its values, or lines
+    // edited by hand).
+    if summary.is_some_and(|s| s.added == 0 && s.removed == 0)
+        && text::same_as_file(out, recipients, value)?
+    {
         printer.note(format_args!(
             "{}: {} recipients, unchanged",
             out.display(),
@@ -104,21 +143,6 @@ fn install(
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let old = Previous::open(out).context(
-        "read the current map to compare against (fix or remove the line; removing the file also \
-         disables the removal guards for one run)",
-    )
-    .failure()?;
-    // A domain opened or closed is one `@domain` line of the diff.
-    let (mut opened, mut closed) = (Vec::new(), Vec::new());
-    let summary = old.merge(recipients, |side, key| {
-        if let Some(domain) = key.strip_prefix('@') {
-            match side {
-                Side::Added => opened.push(domain.to_owned()),
-                Side::Removed => closed.push(domain.to_owned()),
-            }
-        }
-    })?;
     let proposal = Proposal {
         count: recipients.len(),
         sourced,
@@ -132,10 +156,19 @@ fn install(
         change.force,
     );
 
-    // The diff: old map (its handle, so it can be read after the rename) against the new one.
+    // The diff: kept from the pass above, or the old map (its handle, so it can be read
+    // after the rename) against the new one once more.
     let print = || -> Result<()> {
         printer.diff(
-            |each| Ok(old.merge(recipients, each)?),
+            |each| match &kept {
+                Some(lines) => {
+                    for (side, key) in lines {
+                        each(*side, key);
+                    }
+                    Ok(summary)
+                }
+                None => Ok(old.merge(recipients, each)?),
+            },
             |_| {
                 let summary = summary.unwrap_or(Summary {
                     added: recipients.len(),
