@@ -31,6 +31,12 @@ impl KeySet {
     pub fn push(&mut self, key: &str) {
         let bytes = key.as_bytes();
         let len = bytes.len().min(255);
+        // Keys pushed in ascending order (read back from the store) need no sort.
+        self.sorted = self.sorted
+            && self
+                .spans
+                .last()
+                .is_none_or(|&last| self.bytes(last) < &bytes[..len]);
         if self.chunks.last().is_none_or(|c| c.len() + len > CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -41,7 +47,6 @@ impl KeySet {
         let offset = (index * CHUNK + chunk.len()) as u64;
         chunk.extend_from_slice(&bytes[..len]);
         self.spans.push(offset << 8 | len as u64);
-        self.sorted = false;
     }
 
     /// A key's bytes: sorting and searching compare bytes (the same order as `str`), which
@@ -135,6 +140,21 @@ impl<'a> FromIterator<&'a str> for KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_pushed_in_order_need_no_sort_and_one_out_of_order_is_noticed() {
+        let mut set = KeySet::new();
+        for key in ["a@x", "b@x", "c@x"] {
+            set.push(key);
+        }
+        assert!(set.sorted, "ascending pushes keep the set sorted");
+        assert!(set.contains("b@x"));
+        set.push("b@x");
+        assert!(!set.sorted, "a repeated key is not ascending");
+        set.push("0@x");
+        set.finish();
+        assert_eq!(set.iter().collect::<Vec<_>>(), ["0@x", "a@x", "b@x", "c@x"]);
+    }
 
     #[test]
     fn sorts_dedups_and_finds() {

@@ -26,6 +26,11 @@ impl Batch {
         self.objects.len()
     }
 
+    /// The bytes of its objects.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()

@@ -11,7 +11,7 @@
 use redb::ReadableTable;
 
 /// Keys per chunk as a full read builds them.
-pub(super) const BUILD: usize = 128;
+const BUILD: usize = 128;
 
 /// A chunk that grows beyond this many keys is split in two.
 pub(super) const MAX: usize = 2 * BUILD;
@@ -19,8 +19,32 @@ pub(super) const MAX: usize = 2 * BUILD;
 /// A decoded chunk: keys ascending, each with its count.
 pub(super) type Chunk = Vec<(String, u32)>;
 
+/// A chunk being built, keys in ascending order.
+#[derive(Debug, Default)]
+pub(super) struct Building {
+    bytes: Vec<u8>,
+    keys: usize,
+}
+
+impl Building {
+    /// Adds a key and its count; true when the chunk is full ([`Building::take`] it).
+    pub(super) fn push(&mut self, key: &str, count: u64) -> bool {
+        push(&mut self.bytes, key, count);
+        self.keys += 1;
+        self.keys == BUILD
+    }
+
+    /// The chunk's first key and its bytes, if it has any; it starts again empty.
+    pub(super) fn take(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let &len = self.bytes.first()?;
+        let first = self.bytes.get(1..=usize::from(len))?.to_vec();
+        self.keys = 0;
+        Some((first, std::mem::take(&mut self.bytes)))
+    }
+}
+
 /// Appends one key and its count to an encoded chunk (keys must come in ascending order).
-pub(super) fn push(out: &mut Vec<u8>, key: &str, count: u64) {
+fn push(out: &mut Vec<u8>, key: &str, count: u64) {
     let bytes = &key.as_bytes()[..key.len().min(255)];
     out.push(bytes.len() as u8);
     out.extend_from_slice(bytes);
@@ -37,20 +61,29 @@ pub(super) fn encode(chunk: &[(String, u32)]) -> Vec<u8> {
 }
 
 /// The chunk `bytes` hold; None when they are damaged.
-pub(super) fn decode(mut bytes: &[u8]) -> Option<Chunk> {
+pub(super) fn decode(bytes: &[u8]) -> Option<Chunk> {
     let mut chunk: Chunk = Vec::new();
+    each(bytes, |key, count| chunk.push((key.to_owned(), count)))?;
+    Some(chunk)
+}
+
+/// Calls `each` with every key of a chunk and its count, in order, without copying them;
+/// None when the chunk is damaged (after the keys before the damage).
+pub(super) fn each(mut bytes: &[u8], mut each: impl FnMut(&str, u32)) -> Option<()> {
+    let mut last: Option<&str> = None;
     while let Some((&len, rest)) = bytes.split_first() {
         let (key, rest) = rest.split_at_checked(usize::from(len))?;
         let (count, rest) = rest.split_at_checked(4)?;
         let key = std::str::from_utf8(key).ok()?;
         let count = u32::from_le_bytes(count.try_into().ok()?);
-        if count == 0 || chunk.last().is_some_and(|(last, _)| last.as_str() >= key) {
+        if count == 0 || last.is_some_and(|last| last >= key) {
             return None;
         }
-        chunk.push((key.to_owned(), count));
+        each(key, count);
+        last = Some(key);
         bytes = rest;
     }
-    Some(chunk)
+    Some(())
 }
 
 /// The chunk where `key` is or belongs in `table` (the last that starts at or before it,
@@ -127,6 +160,7 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.len() <= MAX && !p.is_empty()));
         assert_eq!(parts.concat(), chunk);
-        assert_eq!(split(chunk[..MAX].to_vec()).len(), 1);
+        let full: Chunk = chunk.into_iter().take(MAX).collect();
+        assert_eq!(split(full).len(), 1);
     }
 }

@@ -1,5 +1,5 @@
 //! The per-object store that makes incremental reads possible: beside the map (`MAP.store`),
-//! every object of a source that can read its changes, keyed by the object's stable identity
+//! every object of a source that can read its changes, found by the object's stable identity
 //! (OpenLDAP's `entryUUID`), holding the attributes the recipient rules read, and a count of
 //! how many objects give each map key. An incremental run applies what changed to it (an
 //! object's old keys taken away, its new keys added) and the map is its keys plus whatever
@@ -9,6 +9,9 @@
 //! commit durable when it returns, a crash leaves the last commit), so an incremental run
 //! writes only the pages of the objects that changed, where a flat file would be rewritten
 //! whole (O(directory)) on every run. SQLite would do as well, at the cost of a C build.
+//! Objects are kept in packs of about 64 by the hash of their identity ([`packs`]) and the
+//! key counts in sorted chunks ([`counts`]): a full read writes a few thousand values in key
+//! order, not millions of records at random places in a B-tree larger than its cache.
 //!
 //! Consistency with the map: every run makes the map from the store's keys (plus the other
 //! sources), so a map never holds anything but what some state of the store gives. Each
@@ -28,102 +31,42 @@
 
 mod batch;
 mod counts;
+mod meta;
+mod packs;
 mod record;
 
 pub use batch::Batch;
+pub use meta::{Cause, Error, Meta, SourceMeta};
+pub use packs::order;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
-use serde::{Deserialize, Serialize};
 
 use crate::map::keys::KeySet;
 use crate::rules::Entry;
-use crate::source::Cursor;
 
-/// The objects: [`object_key`] → [`record`]. Keys are bytes, not `&str`: redb would check
-/// a `&str` key for UTF-8 at every comparison, a tenth of a full read's time.
+/// The objects, in packs ([`packs`]) of [`record`]s. Keys are bytes, not `&str`: redb would
+/// check a `&str` key for UTF-8 at every comparison.
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 /// The map keys the objects give and how many objects give each, in chunks ([`counts`]):
 /// a chunk's first key → the chunk.
 const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("keys");
 
-/// The key of object `id` of source `source`: the source's name with its length in front,
-/// so that one source's objects are one range, then the identity.
-fn object_key(source: &str, id: &str) -> Vec<u8> {
-    let mut key = source_prefix(source);
-    key.extend_from_slice(id.as_bytes());
-    key
-}
-
-/// Where `source`'s objects start.
+/// Where `source`'s objects start: the source's name with its length in front, so that one
+/// source's objects are one range.
 fn source_prefix(source: &str) -> Vec<u8> {
     let len = u16::try_from(source.len()).unwrap_or(u16::MAX);
     let mut key = len.to_be_bytes().to_vec();
     key.extend_from_slice(source.as_bytes());
     key
 }
-/// [`Meta`], as JSON, under the key `meta`.
+/// [`Meta`], as JSON, under the key `meta`; how the objects are packed ([`packs`]) under
+/// `layout` (bucket bits and parts).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// The layout this version writes; another one is read in full and replaced.
-const FORMAT: u32 = 2;
-
-/// Why the store could not be used or written.
-#[derive(Debug, thiserror::Error)]
-#[error("store {}: {cause}", path.display())]
-pub struct Error {
-    /// The store file.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub cause: Cause,
-}
-
-/// What went wrong with the store.
-#[derive(Debug, thiserror::Error)]
-pub enum Cause {
-    /// The file could not be opened, created or renamed.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    /// redb refused it (damaged, or not a redb file).
-    #[error("{0}")]
-    Database(String),
-    /// A record or the meta data is damaged.
-    #[error("damaged: {0}")]
-    Damaged(String),
-}
-
-/// What the store stands for: the run that wrote it, and where each source goes on from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Meta {
-    /// [`FORMAT`].
-    pub format: u32,
-    /// The rcptsync version that made it: another version may decide keys otherwise.
-    #[serde(default)]
-    pub version: String,
-    /// SHA-256 of the config file: other rules make another map.
-    pub config: String,
-    /// The accepted domains the keys were decided with (Exchange's may change).
-    pub domains: String,
-    /// The map file the store stands for ([`crate::map::state::file_mark`]).
-    pub map: String,
-    /// When the last full read was (seconds since the epoch).
-    pub full_at: u64,
-    /// Each incremental source, by name.
-    pub sources: BTreeMap<String, SourceMeta>,
-}
-
-/// Where one source goes on from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceMeta {
-    /// How it reads changes (`syncrepl`).
-    pub method: String,
-    /// The server (and naming context) the cursor belongs to: another one means a full read.
-    pub identity: String,
-    /// Where the next read of changes starts.
-    pub cursor: Cursor,
-}
+const FORMAT: u32 = 3;
 
 /// The memory redb may use for pages (its default is 1 GiB): the store is read and written
 /// a page at a time, and a full read of a million objects would otherwise keep hundreds of
@@ -277,13 +220,23 @@ impl<'s> Txn<'s> {
     /// The tables, to read and change objects and keys.
     pub fn tables(&self) -> Result<Tables<'_>, Error> {
         let open = |e| self.store.database(e);
+        let meta = self.txn.open_table(META).map_err(open)?;
+        let layout = match meta.get("layout").map_err(|e| self.store.database(e))? {
+            None => None,
+            Some(text) => Some(
+                packs::Layout::parse(text.value())
+                    .ok_or_else(|| self.store.fail(Cause::Damaged("its layout".into())))?,
+            ),
+        };
         Ok(Tables {
             store: self.store,
             objects: self.txn.open_table(OBJECTS).map_err(open)?,
             keys: self.txn.open_table(KEYS).map_err(open)?,
+            meta,
+            layout,
             keys_changed: false,
-            building: Vec::new(),
-            built: 0,
+            building: counts::Building::default(),
+            hashes: Vec::new(),
         })
     }
 
@@ -311,11 +264,15 @@ pub struct Tables<'t> {
     store: &'t Store,
     objects: redb::Table<'t, &'static [u8], &'static [u8]>,
     keys: redb::Table<'t, &'static [u8], &'static [u8]>,
+    meta: redb::Table<'t, &'static str, &'static str>,
+    /// How the objects are packed; None until the first object is stored.
+    layout: Option<packs::Layout>,
+    /// The hashes of the identities [`Tables::pack`] stored.
+    hashes: Vec<u64>,
     /// A key came or went (its count crossed zero): the map changes.
     keys_changed: bool,
-    /// The chunk of counts being built ([`Tables::set_count`]), and how many keys it has.
-    building: Vec<u8>,
-    built: usize,
+    /// The chunk of counts being built ([`Tables::set_count`]).
+    building: counts::Building,
 }
 
 impl Tables<'_> {
@@ -323,83 +280,132 @@ impl Tables<'_> {
         self.store.database(e)
     }
 
+    fn fault(&self, fault: packs::Fault, id: &str) -> Error {
+        match fault {
+            packs::Fault::Storage(e) => self.database(e),
+            packs::Fault::Damaged => self.store.fail(Cause::Damaged(format!("the pack of {id}"))),
+        }
+    }
+
+    /// Records `layout`.
+    fn set_layout(&mut self, layout: packs::Layout) -> Result<(), Error> {
+        self.meta
+            .insert("layout", layout.to_string().as_str())
+            .map_err(|e| self.store.database(e))?;
+        self.layout = Some(layout);
+        Ok(())
+    }
+
     /// Object `id` of source `source`, as stored.
     pub fn get(&self, source: &str, id: &str) -> Result<Option<Entry>, Error> {
-        let Some(bytes) = self
-            .objects
-            .get(object_key(source, id).as_slice())
-            .map_err(|e| self.database(e))?
-        else {
+        let Some(layout) = self.layout else {
             return Ok(None);
         };
-        record::decode(bytes.value())
-            .map(Some)
-            .ok_or_else(|| self.store.fail(Cause::Damaged(format!("object {id}"))))
+        let found = packs::get(&self.objects, &source_prefix(source), layout, id.as_bytes());
+        found
+            .map_err(|f| self.fault(f, id))?
+            .map(|bytes| self.decode(id, &bytes))
+            .transpose()
     }
 
-    /// Stores object `id` of `source` as `entry`.
-    pub fn put(&mut self, source: &str, id: &str, entry: &Entry) -> Result<(), Error> {
-        self.put_record(source, id, &record::encode(entry))
+    fn decode(&self, id: &str, bytes: &[u8]) -> Result<Entry, Error> {
+        let damaged = || self.store.fail(Cause::Damaged(format!("object {id}")));
+        record::decode(bytes).ok_or_else(damaged)
     }
 
-    /// Stores a [`Batch`] of objects of the sources `names` (by index); how many of them
-    /// replaced a record of the same object.
-    pub fn put_batch(&mut self, names: &[&str], batch: &Batch) -> Result<usize, Error> {
-        let mut replaced = 0;
-        let mut key = Vec::new();
-        for (source, id, record) in batch.iter() {
-            let name = names.get(source).copied().unwrap_or_default();
-            key.clear();
-            key.extend_from_slice(&source_prefix(name));
-            key.extend_from_slice(id);
-            let old = self
-                .objects
-                .insert(key.as_slice(), record)
-                .map_err(|e| self.store.database(e))?;
-            replaced += usize::from(old.is_some());
-        }
-        Ok(replaced)
+    /// Stores object `id` of `source` as `entry` (None: forgets it); what was stored before.
+    pub fn replace(
+        &mut self,
+        source: &str,
+        id: &str,
+        entry: Option<&Entry>,
+    ) -> Result<Option<Entry>, Error> {
+        let old = self.replace_record(source, id, entry.map(record::encode).as_deref())?;
+        old.map(|bytes| self.decode(id, &bytes)).transpose()
     }
 
-    /// Stores `record` as object `id` of `source`, whatever its bytes: how the tests damage a
-    /// store from inside, as a disk or another program might.
+    /// Stores `record` as object `id` of `source`, whatever its bytes (how the tests damage a
+    /// store from inside, as a disk or another program might).
     pub fn put_record(&mut self, source: &str, id: &str, record: &[u8]) -> Result<(), Error> {
-        self.objects
-            .insert(object_key(source, id).as_slice(), record)
+        self.replace_record(source, id, Some(record)).map(drop)
+    }
+
+    fn replace_record(
+        &mut self,
+        source: &str,
+        id: &str,
+        record: Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let layout = match self.layout {
+            Some(layout) => layout,
+            None if record.is_none() => return Ok(None),
+            None => {
+                let layout = packs::Layout {
+                    bits: packs::bits_for(0),
+                    parts: 1,
+                };
+                self.set_layout(layout)?;
+                layout
+            }
+        };
+        let prefix = source_prefix(source);
+        packs::replace(&mut self.objects, &prefix, layout, id.as_bytes(), record)
+            .map_err(|f| self.fault(f, id))
+    }
+
+    /// Stores the objects of `batches` (of the sources `names`, by index) as the next part of
+    /// a store being built, `last` when no more will come (the first part decides the number
+    /// of buckets: from all the objects when it is the last, else from eight times its own).
+    pub fn pack(&mut self, names: &[&str], batches: &[Batch], last: bool) -> Result<(), Error> {
+        let prefixes: Vec<Vec<u8>> = names.iter().map(|name| source_prefix(name)).collect();
+        let mut objects: Vec<(&[u8], &[u8], &[u8])> = Vec::new();
+        for (source, id, record) in batches.iter().flat_map(Batch::iter) {
+            let prefix = prefixes.get(source).map_or(&[][..], Vec::as_slice);
+            // The same identity in two sources is two objects.
+            self.hashes.push(packs::hash_on(packs::hash(prefix), id));
+            objects.push((prefix, id, record));
+        }
+        let layout = self.layout.unwrap_or(packs::Layout {
+            bits: packs::bits_for(if last {
+                objects.len()
+            } else {
+                objects.len() * 8
+            }),
+            parts: 0,
+        });
+        packs::write_part(&mut self.objects, layout.bits, layout.parts, &objects)
             .map_err(|e| self.store.database(e))?;
-        Ok(())
+        self.set_layout(packs::Layout {
+            parts: layout.parts + 1,
+            ..layout
+        })
+    }
+
+    /// How many of the objects [`Tables::pack`] stored had an identity already stored (the
+    /// directory listed an object twice during the read, or two share a hash: rare enough
+    /// that such a store is simply not kept).
+    pub fn listed_twice(&mut self) -> usize {
+        self.hashes.sort_unstable();
+        self.hashes.windows(2).filter(|w| w[0] == w[1]).count()
     }
 
     /// Sets how many objects give `key`: a store being built, keys in ascending order, and
     /// [`Tables::counted`] after the last one.
     pub fn set_count(&mut self, key: &str, count: u64) -> Result<(), Error> {
-        counts::push(&mut self.building, key, count);
-        self.built += 1;
-        if self.built == counts::BUILD {
-            self.counted()?;
+        match self.building.push(key, count) {
+            true => self.counted(),
+            false => Ok(()),
         }
-        Ok(())
     }
 
     /// Stores the counts [`Tables::set_count`] has not stored yet.
     pub fn counted(&mut self) -> Result<(), Error> {
-        if let Some(&len) = self.building.first() {
-            let first = self.building[1..=usize::from(len)].to_vec();
-            self.keys
-                .insert(first.as_slice(), self.building.as_slice())
-                .map_err(|e| self.store.database(e))?;
+        match self.building.take() {
+            Some((first, chunk)) => self.keys.insert(first.as_slice(), chunk.as_slice()),
+            None => return Ok(()),
         }
-        self.building.clear();
-        self.built = 0;
-        Ok(())
-    }
-
-    /// Forgets object `id` of `source`.
-    pub fn remove(&mut self, source: &str, id: &str) -> Result<(), Error> {
-        self.objects
-            .remove(object_key(source, id).as_slice())
-            .map_err(|e| self.store.database(e))?;
-        Ok(())
+        .map(drop)
+        .map_err(|e| self.store.database(e))
     }
 
     /// The identities of `source`'s objects.
@@ -409,28 +415,20 @@ impl Tables<'_> {
             .collect()
     }
 
-    /// `source`'s objects, in the order of their identities.
+    /// `source`'s objects, in the order of [`order`].
     pub fn objects<'a>(
         &'a self,
         source: &'a str,
     ) -> Result<impl Iterator<Item = Result<(String, Entry), Error>> + 'a, Error> {
-        let prefix = source_prefix(source);
-        let range = self
-            .objects
-            .range(prefix.as_slice()..)
-            .map_err(|e| self.database(e))?;
-        Ok(range
-            .map(move |item| {
-                let (key, value) = item.map_err(|e| self.database(e))?;
-                let Some(id) = key.value().strip_prefix(prefix.as_slice()) else {
-                    return Ok(None);
-                };
-                let id = String::from_utf8_lossy(id).into_owned();
-                let entry = record::decode(value.value())
-                    .ok_or_else(|| self.store.fail(Cause::Damaged(format!("object {id}"))))?;
-                Ok(Some((id, entry)))
-            })
-            .map_while(Result::transpose))
+        let layout = self.layout.unwrap_or(packs::Layout { bits: 0, parts: 0 });
+        let range = packs::objects(&self.objects, &source_prefix(source), layout)
+            .map_err(|f| self.fault(f, source))?;
+        Ok(range.map(move |object| {
+            let (id, bytes) = object.map_err(|f| self.fault(f, source))?;
+            let id = String::from_utf8_lossy(&id).into_owned();
+            let entry = self.decode(&id, &bytes)?;
+            Ok((id, entry))
+        }))
     }
 
     /// One more object gives each of `keys`.
@@ -484,14 +482,11 @@ impl Tables<'_> {
     pub fn keys_into(&self, set: &mut KeySet) -> Result<(), Error> {
         for item in self.keys.iter().map_err(|e| self.database(e))? {
             let (first, bytes) = item.map_err(|e| self.database(e))?;
-            let chunk = counts::decode(bytes.value()).ok_or_else(|| {
+            counts::each(bytes.value(), |key, _| set.push(key)).ok_or_else(|| {
                 let near = String::from_utf8_lossy(first.value()).into_owned();
                 self.store
                     .fail(Cause::Damaged(format!("the key counts near {near}")))
             })?;
-            for (key, _) in &chunk {
-                set.push(key);
-            }
         }
         Ok(())
     }
@@ -499,6 +494,8 @@ impl Tables<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn entry(dn: &str) -> Entry {
@@ -525,11 +522,11 @@ mod tests {
         let txn = store.begin().unwrap();
         {
             let mut t = txn.tables().unwrap();
-            t.put("s", "1", &entry("a")).unwrap();
+            t.replace("s", "1", Some(&entry("a"))).unwrap();
             t.add_keys(&["a@x".into(), "b@x".into()]).unwrap();
-            t.put("s", "2", &entry("b")).unwrap();
+            t.replace("s", "2", Some(&entry("b"))).unwrap();
             t.add_keys(&["b@x".into()]).unwrap();
-            t.put("t", "1", &entry("c")).unwrap();
+            t.replace("t", "1", Some(&entry("c"))).unwrap();
         }
         txn.commit(&meta()).unwrap();
         assert!(Store::open(&path).unwrap().is_none(), "not installed yet");
@@ -550,7 +547,7 @@ mod tests {
             assert_eq!(set.iter().collect::<Vec<_>>(), ["a@x", "b@x"]);
             t.remove_keys(&["b@x".into()]).unwrap();
             assert!(t.remove_keys(&["b@x".into()]).is_err(), "counted for none");
-            t.remove("s", "1").unwrap();
+            t.replace("s", "1", None).unwrap();
             assert_eq!(t.ids("s").unwrap(), ["2"]);
         }
         // Not committed: nothing of it stays.
@@ -558,6 +555,73 @@ mod tests {
         let txn = store.begin().unwrap();
         assert_eq!(txn.tables().unwrap().ids("s").unwrap(), ["1", "2"]);
         assert_eq!(txn.tables().unwrap().ids("t").unwrap(), ["1"]);
+    }
+
+    #[test]
+    fn objects_follow_a_model_across_parts_and_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::build(&dir.path().join("map.store")).unwrap();
+        let txn = store.begin().unwrap();
+        let mut t = txn.tables().unwrap();
+        // Built in two parts of two sources: the first part decides the buckets.
+        let mut model = BTreeMap::new();
+        let mut batches = [Batch::default(), Batch::default()];
+        for i in 0..3000 {
+            let (source, id) = (i % 2, format!("id{i}"));
+            let e = entry(&format!("user{i}"));
+            batches[usize::from(i >= 1000)].push(source, &id, &e);
+            model.insert((["s", "t"][source], id), e);
+        }
+        t.pack(&["s", "t"], &batches[..1], false).unwrap();
+        t.pack(&["s", "t"], &batches[1..], true).unwrap();
+        assert_eq!(t.listed_twice(), 0);
+        assert_eq!(
+            t.layout.map(|l| (l.bits, l.parts)),
+            Some((packs::bits_for(8000), 2))
+        );
+        // Random changes, checked against the model.
+        let mut seed = 11u64;
+        for round in 0..2000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let source = ["s", "t"][(seed >> 40) as usize % 2];
+            let id = format!("id{}", (seed >> 33) % 3500);
+            let key = (source, id.clone());
+            if seed.is_multiple_of(3) {
+                t.replace(source, &id, None).unwrap();
+                model.remove(&key);
+            } else {
+                let e = entry(&format!("changed{round}"));
+                t.replace(source, &id, Some(&e)).unwrap();
+                model.insert(key.clone(), e);
+            }
+            assert_eq!(t.get(source, &id).unwrap().as_ref(), model.get(&key));
+        }
+        for source in ["s", "t"] {
+            let mut expected: Vec<(&str, &Entry)> = model
+                .iter()
+                .filter(|((s, _), _)| *s == source)
+                .map(|((_, id), e)| (id.as_str(), e))
+                .collect();
+            expected.sort_by(|a, b| order(a.0).cmp(&order(b.0)));
+            let stored: Vec<(String, Entry)> =
+                t.objects(source).unwrap().map(Result::unwrap).collect();
+            assert!(
+                stored
+                    .iter()
+                    .map(|(id, e)| (id.as_str(), e))
+                    .eq(expected.iter().copied()),
+                "{source}"
+            );
+            assert_eq!(t.ids(source).unwrap().len(), expected.len());
+        }
+        // The same identity packed twice for one source is noticed; in two sources it is not.
+        let mut again = Batch::default();
+        again.push(0, "id0", &entry("x"));
+        again.push(0, "id1", &entry("x"));
+        t.pack(&["s", "t"], &[again], true).unwrap();
+        assert_eq!(t.listed_twice(), 1);
     }
 
     #[test]
@@ -627,7 +691,7 @@ mod tests {
         for i in 0..2000 {
             txn.tables()
                 .unwrap()
-                .put("s", &i.to_string(), &entry(&format!("user{i}")))
+                .replace("s", &i.to_string(), Some(&entry(&format!("user{i}"))))
                 .unwrap();
         }
         txn.commit(&meta()).unwrap();

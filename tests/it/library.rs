@@ -20,7 +20,7 @@ pub fn falsify_store(path: &std::path::Path, source: &str, dn: &str, proxy: &str
             .find(|(_, e)| e.dn.eq_ignore_ascii_case(dn))
             .unwrap_or_else(|| panic!("no {dn} in the store"));
         entry.proxy_addresses = vec![proxy.to_owned()];
-        tables.put(source, &id, &entry).unwrap();
+        tables.replace(source, &id, Some(&entry)).unwrap();
     }
     txn.commit(&meta).unwrap();
 }

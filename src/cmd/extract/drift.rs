@@ -18,7 +18,7 @@ use super::incremental::{Apply, catch_up};
 use crate::cmd::Result;
 use crate::rules::Entry;
 use crate::source::{Change, Cursor, Reader};
-use crate::store::{Meta, Store, Tables, Txn};
+use crate::store::{self, Meta, Store, Tables, Txn};
 
 /// The old store, caught up to the moment before the full read.
 pub(super) struct Before<'s> {
@@ -152,7 +152,7 @@ fn differences(
                 report(id, entry);
                 b = new.next().transpose()?;
             }
-            (Some((ida, ea)), Some((idb, eb))) => match ida.cmp(idb) {
+            (Some((ida, ea)), Some((idb, eb))) => match store::order(ida).cmp(&store::order(idb)) {
                 std::cmp::Ordering::Less => {
                     report(ida, ea);
                     a = old.next().transpose()?;

@@ -21,6 +21,10 @@ use crate::store::{self, Meta, SourceMeta, Store};
 /// Objects handed to the store's writer at a time.
 const BATCH: usize = 512;
 
+/// The objects the store's writer holds before it stores them as a part (the first part,
+/// unless it is the only one, also decides the number of buckets from eight times its size).
+const PART_BYTES: usize = 16 << 20;
+
 /// Reads every source (`readers`, opened, in source order) and installs the result; the
 /// store at `store_path` is rebuilt when a source has a feed (not on a dry run).
 pub(super) fn run(
@@ -57,13 +61,23 @@ pub(super) fn run(
                 let names: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
                 scope.spawn(move || -> std::result::Result<usize, store::Error> {
                     let mut tables = txn.tables()?;
-                    let mut twice = 0;
-                    for mut batch in received {
-                        twice += tables.put_batch(&names, &batch)?;
-                        batch.clear();
-                        let _ = recycle.try_send(batch);
+                    // Objects are stored a part at a time: a few values per bucket for a
+                    // million objects, written in key order ([`store::Batch`]).
+                    let (mut part, mut bytes) = (Vec::new(), 0);
+                    for batch in received {
+                        bytes += batch.bytes();
+                        part.push(batch);
+                        if bytes >= PART_BYTES {
+                            tables.pack(&names, &part, false)?;
+                            for mut batch in part.drain(..) {
+                                batch.clear();
+                                let _ = recycle.try_send(batch);
+                            }
+                            bytes = 0;
+                        }
                     }
-                    Ok(twice)
+                    tables.pack(&names, &part, true)?;
+                    Ok(tables.listed_twice())
                 })
             });
             let mut batch = store::Batch::default();
@@ -160,15 +174,33 @@ pub(super) fn run(
     crate::crash::point("extract:read");
     let rejected: BTreeSet<String> = rejections.iter().map(Rejection::id).collect();
     let gone = run.known.difference(&rejected).count();
-    let status = conclude(run, recipients, &stats, &rejections, gone, seen)?;
+    // The store's pages are written while the map is: a first commit of the temporary store
+    // on a thread of its own, then, after the map, a small one that records the map it
+    // stands for (only that makes it a store the next run uses; it is installed after).
+    let (status, pages) = std::thread::scope(|scope| -> Result<_> {
+        let pages = txn.map(|txn| {
+            let meta = meta.clone();
+            scope.spawn(move || txn.commit(&meta))
+        });
+        let status = conclude(run, recipients, &stats, &rejections, gone, seen)?;
+        let pages = pages.map(|pages| match pages.join() {
+            Ok(committed) => committed,
+            Err(panic) => std::panic::resume_unwind(panic),
+        });
+        Ok((status, pages))
+    })?;
     if status == ExitStatus::Success
-        && let Some(txn) = txn
+        && let (Some(store), Some(pages)) = (store, pages)
     {
+        // After the map: a store that stood for it first would stand for a map that is not
+        // there.
         meta.map = state::file_mark(&settings.output.path)?;
-        // After the map: a store committed first would stand for a map that is not there.
-        let committed = txn.commit(&meta);
-        crate::crash::point("extract:store-committed");
-        let installed = committed.and_then(|()| store.map_or(Ok(()), Store::install));
+        let installed = pages
+            .and_then(|()| store.begin()?.commit(&meta))
+            .and_then(|()| {
+                crate::crash::point("extract:store-committed");
+                store.install()
+            });
         if let Err(e) = installed {
             // The map is right; only the next run's shortcut is lost.
             warn!("{e}; the next run reads in full again");

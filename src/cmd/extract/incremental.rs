@@ -311,20 +311,20 @@ impl<'r> Apply<'r> {
             return;
         }
         let result = (|| {
-            let id = match change {
-                Change::Changed { id, .. } | Change::Gone { id } => id,
+            let (id, entry) = match change {
+                Change::Changed { id, entry } => (id, Some(entry)),
+                Change::Gone { id } => (id, None),
             };
             // Only the keys the object gained or lost touch the counts: an object changed in
             // an attribute no rule reads changes no key, and so no map.
             let mut lost = Vec::new();
-            if let Some(old) = tables.get(source, id)? {
+            if let Some(old) = tables.replace(source, id, entry)? {
                 let old = self.before.object(&old);
                 lost = old.keys;
                 self.old_rejected.extend(old.rejected);
-                tables.remove(source, id)?;
             }
             let mut gained = Vec::new();
-            if let Change::Changed { id, entry } = change {
+            if let Some(entry) = entry {
                 for key in self.collector.object(entry).keys {
                     match lost.iter().position(|k| *k == key) {
                         Some(kept) => {
@@ -333,7 +333,6 @@ impl<'r> Apply<'r> {
                         None => gained.push(key),
                     }
                 }
-                tables.put(source, id, entry)?;
             }
             tables.remove_keys(&lost)?;
             tables.add_keys(&gained)?;

@@ -110,7 +110,7 @@ fn install(
     let mut old = Previous::streamed(out).context(UNREADABLE).failure()?;
     let (summary, opened, closed, kept) = loop {
         let (mut opened, mut closed) = (Vec::new(), Vec::new());
-        let mut kept = Some(Vec::new());
+        let mut kept = old.exists().then(Vec::new);
         let merged = old.merge(recipients, |side, key| {
             if let Some(domain) = key.strip_prefix('@') {
                 match side {

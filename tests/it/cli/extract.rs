@@ -174,6 +174,33 @@ fn a_changed_config_or_an_edited_map_means_a_full_run() {
 }
 
 #[test]
+fn a_diff_too_large_to_keep_is_read_again_to_be_printed() {
+    // 120,000 diff lines: more than extract keeps from its counting pass (100,000), so the
+    // printed diff comes from a second pass over the replaced map.
+    let n = 60_000;
+    let env = Env::new(
+        &users(n),
+        "[safety]\nmin_recipients = 1\nmax_removed = 1000000\nmax_removed_percent = 100\n",
+    );
+    env.run(&["extract"]).ok();
+    let others: String = (0..n)
+        .map(|i| user(&format!("V{i}"), &[&format!("SMTP:v{i}@example.com")]))
+        .collect();
+    env.write("directory.ldif", &others);
+    let r = env.run(&["extract"]).ok();
+    let mut expected: Vec<String> = (0..n).map(|i| format!("-u{i}@example.com")).collect();
+    expected.sort();
+    let mut added: Vec<String> = (0..n).map(|i| format!("+v{i}@example.com")).collect();
+    added.sort();
+    expected.extend(added);
+    expected.push(format!(
+        "{}: {n} recipients, {n} added, {n} removed",
+        env.map_path().display()
+    ));
+    assert!(r.stdout.lines().eq(expected.iter().map(String::as_str)));
+}
+
+#[test]
 fn quiet_hides_warnings_but_not_the_diff() {
     let ldif = [users(1), user("Bad", &["smtp:bad value@example.com"])].concat();
     let warning = "rcptsync: warning: CN=Bad,OU=Staff,DC=example,DC=com: rejected proxyAddresses \
