@@ -68,10 +68,10 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// The layout this version writes; another one is read in full and replaced.
 const FORMAT: u32 = 3;
 
-/// The memory redb may use for pages (its default is 1 GiB): the store is read and written
-/// a page at a time, and a full read of a million objects would otherwise keep hundreds of
-/// megabytes of them in memory.
-const CACHE_BYTES: usize = 64 << 20;
+/// The memory redb may use for pages (its default is 1 GiB). Little is read twice in a run:
+/// a full read appends its packs and chunks, an incremental one reads each changed bucket and
+/// the key counts once, so more cache would only hold pages that are not needed again.
+const CACHE_BYTES: usize = 16 << 20;
 
 fn builder() -> redb::Builder {
     let mut builder = redb::Database::builder();
@@ -355,7 +355,7 @@ impl Tables<'_> {
 
     /// Stores the objects of `batches` (of the sources `names`, by index) as the next part of
     /// a store being built, `last` when no more will come (the first part decides the number
-    /// of buckets: from all the objects when it is the last, else from eight times its own).
+    /// of buckets: from all the objects when it is the last, else from four times its own).
     pub fn pack(&mut self, names: &[&str], batches: &[Batch], last: bool) -> Result<(), Error> {
         let prefixes: Vec<Vec<u8>> = names.iter().map(|name| source_prefix(name)).collect();
         let mut objects: Vec<(&[u8], &[u8], &[u8])> = Vec::new();
@@ -369,7 +369,7 @@ impl Tables<'_> {
             bits: packs::bits_for(if last {
                 objects.len()
             } else {
-                objects.len() * 8
+                objects.len() * 4
             }),
             parts: 0,
         });
@@ -577,7 +577,7 @@ mod tests {
         assert_eq!(t.listed_twice(), 0);
         assert_eq!(
             t.layout.map(|l| (l.bits, l.parts)),
-            Some((packs::bits_for(8000), 2))
+            Some((packs::bits_for(4000), 2))
         );
         // Random changes, checked against the model.
         let mut seed = 11u64;

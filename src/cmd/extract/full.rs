@@ -22,7 +22,7 @@ use crate::store::{self, Meta, SourceMeta, Store};
 const BATCH: usize = 512;
 
 /// The objects the store's writer holds before it stores them as a part (the first part,
-/// unless it is the only one, also decides the number of buckets from eight times its size).
+/// unless it is the only one, also decides the number of buckets from four times its size).
 const PART_BYTES: usize = 16 << 20;
 
 /// Reads every source (`readers`, opened, in source order) and installs the result; the
