@@ -29,6 +29,9 @@ pub enum Cause {
     /// A record or the meta data is damaged.
     #[error("damaged: {0}")]
     Damaged(String),
+    /// It was built for far fewer objects than the directory now has.
+    #[error("built for far fewer objects than the directory has now")]
+    Outgrown,
 }
 
 /// What the store stands for: the run that wrote it, and where each source goes on from.

@@ -284,6 +284,7 @@ impl Tables<'_> {
         match fault {
             packs::Fault::Storage(e) => self.database(e),
             packs::Fault::Damaged => self.store.fail(Cause::Damaged(format!("the pack of {id}"))),
+            packs::Fault::Outgrown => self.store.fail(Cause::Outgrown),
         }
     }
 
@@ -622,6 +623,31 @@ mod tests {
         again.push(0, "id1", &entry("x"));
         t.pack(&["s", "t"], &[again], true).unwrap();
         assert_eq!(t.listed_twice(), 1);
+    }
+
+    #[test]
+    fn a_store_built_small_that_grew_asks_for_a_full_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::build(&dir.path().join("map.store")).unwrap();
+        let txn = store.begin().unwrap();
+        let mut t = txn.tables().unwrap();
+        // An empty directory: the fewest buckets.
+        t.pack(&["s"], &[], true).unwrap();
+        let first_bucket = (0..)
+            .map(|i| format!("id{i}"))
+            .filter(|id| packs::hash(id.as_bytes()) >> (64 - 4) == 0);
+        let mut stored = 0;
+        for id in first_bucket {
+            match t.put_record("s", &id, b"r") {
+                Ok(()) => stored += 1,
+                Err(Error {
+                    cause: Cause::Outgrown,
+                    ..
+                }) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(stored, 64 * 64, "a pack takes 4096 objects, not one more");
     }
 
     #[test]

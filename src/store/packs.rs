@@ -24,6 +24,14 @@ const MIN_BITS: u8 = 4;
 /// The most buckets a source has (2^20).
 const MAX_BITS: u8 = 20;
 
+/// The most parts a store has: a full read of 16 MB parts stops at `max_entries` long before.
+const MAX_PARTS: u32 = 1 << 16;
+
+/// The most objects a pack takes in an incremental run: a store built small whose directory
+/// grew (every change would rewrite a pack of thousands of objects) is built again by a
+/// full read ([`Fault::Outgrown`]).
+const MAX_PACK: usize = 64 * PER_BUCKET;
+
 /// An object as a pack holds it: identity and record.
 type Object<'p> = (&'p [u8], &'p [u8]);
 
@@ -39,6 +47,8 @@ pub(super) enum Fault {
     Storage(redb::StorageError),
     /// A pack that is not one.
     Damaged,
+    /// A pack that would hold more than [`MAX_PACK`] objects.
+    Outgrown,
 }
 
 impl From<redb::StorageError> for Fault {
@@ -94,10 +104,12 @@ impl Layout {
     /// The layout [`Layout`]'s `Display` wrote; None for anything else.
     pub(super) fn parse(text: &str) -> Option<Self> {
         let (bits, parts) = text.split_once(' ')?;
-        let bits = bits.parse().ok().filter(|&bits| bits <= MAX_BITS)?;
         Some(Self {
-            bits,
-            parts: parts.parse().ok()?,
+            bits: bits.parse().ok().filter(|&bits| bits <= MAX_BITS)?,
+            parts: parts
+                .parse()
+                .ok()
+                .filter(|&p| (1..=MAX_PARTS).contains(&p))?,
         })
     }
 }
@@ -194,6 +206,7 @@ pub(super) fn replace(
         if found.is_none() && append.is_none() {
             continue;
         }
+        let count = objects.len();
         let mut rest = Vec::with_capacity(stored.len() + append.map_or(0, |r| r.len() + 8));
         for (at, (i, r)) in objects.into_iter().enumerate() {
             match Some(at) == found {
@@ -202,6 +215,9 @@ pub(super) fn replace(
             }
         }
         if let Some(record) = append {
+            if count >= MAX_PACK {
+                return Err(Fault::Outgrown);
+            }
             push(&mut rest, id, record);
         }
         match rest.is_empty() {
@@ -260,7 +276,7 @@ pub(super) fn objects<'a, 't>(
         parts.push(table.range(first.as_slice()..=last.as_slice())?.peekable());
     }
     let mut bucket = Vec::new().into_iter();
-    Ok(std::iter::from_fn(move || {
+    let next = std::iter::from_fn(move || {
         loop {
             if let Some(object) = bucket.next() {
                 return Some(Ok(object));
@@ -301,6 +317,13 @@ pub(super) fn objects<'a, 't>(
             objects.sort_unstable_by(|(a, _), (b, _)| (hash(a), a).cmp(&(hash(b), b)));
             bucket = objects.into_iter();
         }
+    });
+    // Nothing after an error: the part that failed would fail again.
+    Ok(next.scan(false, |failed, item| {
+        (!*failed).then(|| {
+            *failed = item.is_err();
+            item
+        })
     }))
 }
 
@@ -325,6 +348,15 @@ mod tests {
         assert_eq!(bits_for(usize::MAX), MAX_BITS);
         // FNV-1a's published test vector: the hash must not change between versions.
         assert_eq!(hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn a_layout_is_read_back_and_a_damaged_one_refused() {
+        let layout = Layout { bits: 11, parts: 3 };
+        assert_eq!(Layout::parse(&layout.to_string()), Some(layout));
+        for damaged in ["11 0", "11 4294967295", "21 1", "11", "x 1", "11 1 1", ""] {
+            assert_eq!(Layout::parse(damaged), None, "{damaged:?}");
+        }
     }
 
     #[test]

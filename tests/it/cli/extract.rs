@@ -174,6 +174,28 @@ fn a_changed_config_or_an_edited_map_means_a_full_run() {
 }
 
 #[test]
+fn a_map_edited_out_of_order_is_compared_once_and_put_right() {
+    let env = Env::new(&users(3), LOOSE);
+    env.run(&["extract"]).ok();
+    // Out of order: the streamed comparison stops at line 2 (after it had seen keys) and
+    // starts again on the whole map, which must not count or print anything twice.
+    fs_err::write(
+        env.map_path(),
+        "u2@example.com OK\nu1@example.com OK\nu0@example.com OK\nzz@example.com OK\n",
+    )
+    .unwrap();
+    let r = env.run(&["extract"]).ok();
+    assert_eq!(
+        r.stdout,
+        format!(
+            "-zz@example.com\n{}: 3 recipients, 0 added, 1 removed\n",
+            env.map_path().display()
+        )
+    );
+    assert_eq!(env.map().unwrap(), map_of(0..3));
+}
+
+#[test]
 fn a_diff_too_large_to_keep_is_read_again_to_be_printed() {
     // 120,000 diff lines: more than extract keeps from its counting pass (100,000), so the
     // printed diff comes from a second pass over the replaced map.
