@@ -507,6 +507,22 @@ mod tests {
         }
     }
 
+    /// A store being built in a temporary directory (kept while the store is used).
+    fn scratch() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::build(&dir.path().join("map.store")).unwrap();
+        (dir, store)
+    }
+
+    /// The next number of a fixed pseudo-random sequence (a 64-bit LCG): the model tests'
+    /// changes, the same on every run.
+    fn next(seed: &mut u64) -> u64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *seed
+    }
+
     fn meta() -> Meta {
         Meta {
             config: "c".into(),
@@ -560,8 +576,7 @@ mod tests {
 
     #[test]
     fn objects_follow_a_model_across_parts_and_buckets() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::build(&dir.path().join("map.store")).unwrap();
+        let (_dir, store) = scratch();
         let txn = store.begin().unwrap();
         let mut t = txn.tables().unwrap();
         // Built in two parts of two sources: the first part decides the buckets.
@@ -583,9 +598,7 @@ mod tests {
         // Random changes, checked against the model.
         let mut seed = 11u64;
         for round in 0..2000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let seed = next(&mut seed);
             let source = ["s", "t"][(seed >> 40) as usize % 2];
             let id = format!("id{}", (seed >> 33) % 3500);
             let key = (source, id.clone());
@@ -627,8 +640,7 @@ mod tests {
 
     #[test]
     fn a_store_built_small_that_grew_asks_for_a_full_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::build(&dir.path().join("map.store")).unwrap();
+        let (_dir, store) = scratch();
         let txn = store.begin().unwrap();
         let mut t = txn.tables().unwrap();
         // An empty directory: the fewest buckets.
@@ -652,8 +664,7 @@ mod tests {
 
     #[test]
     fn key_counts_follow_a_model_across_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::build(&dir.path().join("map.store")).unwrap();
+        let (_dir, store) = scratch();
         let txn = store.begin().unwrap();
         let mut t = txn.tables().unwrap();
         // Built in order: several chunks and a part one.
@@ -668,9 +679,7 @@ mod tests {
         // enough in one place to split chunks), checked against the model every time.
         let mut seed = 7u64;
         for round in 0..3000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let seed = next(&mut seed);
             let key = format!("k{:04}@x", (seed >> 33) % 1200);
             if seed % 5 < 3 || !model.contains_key(&key) {
                 t.add_keys(std::slice::from_ref(&key)).unwrap();
