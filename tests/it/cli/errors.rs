@@ -82,6 +82,18 @@ fn unreadable_current_map_is_an_error_not_a_blind_overwrite() {
         r.stderr
     );
     assert_eq!(env.map().unwrap(), broken);
+    // Out of order before the broken line: read whole after the streamed pass stops, and
+    // refused all the same.
+    let broken = "u1@example.com OK\nu0@example.com OK\nu2@example.com\n";
+    fs_err::write(env.map_path(), broken).unwrap();
+    let r = env.run(&["extract"]).code(1);
+    assert!(
+        r.stderr
+            .contains("relay_recipients:3: a key without a value"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.map().unwrap(), broken);
 }
 
 #[test]
