@@ -219,6 +219,17 @@ fn a_malformed_controls_envelope_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn a_malformed_entry_is_an_error_not_a_panic() {
+    assert_bounded(
+        Script::BrokenDn,
+        "",
+        "the server sent a malformed search result entry",
+        15,
+        64,
+    );
+}
+
+#[test]
 fn a_referral_for_the_base_suggests_the_global_catalog() {
     let run = assert_bounded(
         Script::Referral("ldap://emea.example.com/DC=example,DC=com".into()),

@@ -8,6 +8,7 @@
 //! used (`values`, with the bounds on an entry's values). Referrals (continuation references
 //! to other naming contexts) are not chased.
 
+mod entry;
 mod values;
 
 use std::collections::HashSet;
@@ -20,10 +21,12 @@ use tracing::debug;
 use sha2::Digest as _;
 
 use super::{Bounds, Connection, Error, Reason, describe_result, failure, self_error};
-use values::{Pending, check_values, fetch_ranges, ranged, read_base, with_binary};
+use values::{Pending, check_values, fetch_ranges, ranged, read_base};
 
+pub use entry::Attributes;
+pub(super) use entry::{MALFORMED, attributes as decode};
 pub(super) use values::ValueBound;
-pub use values::{Attributes, is_attribute};
+pub use values::is_attribute;
 
 /// What one complete search found besides the entries.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -178,14 +181,22 @@ impl Connection {
         } = self;
         let result = {
             let late = late(url, dn, *read_timeout);
-            let read = read_base(ldap, url, *timeout, dn, attrs);
+            let read = read_base(ldap, url, *timeout, dn, attrs, entry::search_entry);
             rt.block_on(async {
                 ldap3::tokio::time::timeout_at(*deadline, read)
                     .await
                     .unwrap_or_else(|_| Err(late()))
             })
         };
-        result.map_err(|e| self.explain(e))
+        result
+            .map(|found| {
+                found.unwrap_or_else(|| SearchEntry {
+                    dn: dn.to_owned(),
+                    attrs: Default::default(),
+                    bin_attrs: Default::default(),
+                })
+            })
+            .map_err(|e| self.explain(e))
     }
 }
 
@@ -244,14 +255,14 @@ async fn one_page(
         if raw.is_ref() {
             continue;
         }
-        let entry = SearchEntry::construct(raw);
-        let attrs = with_binary(entry.attrs, entry.bin_attrs);
-        check_values(&bounds, &entry.dn, &attrs).map_err(|e| failure(url, base, e))?;
+        let (dn, attrs) = entry::attributes(raw.0)
+            .ok_or_else(|| failure(url, base, entry::MALFORMED.to_owned()))?;
+        check_values(&bounds, &dn, &attrs).map_err(|e| failure(url, base, e))?;
         let pending = ranged(&attrs);
         if pending.is_empty() {
-            each(entry.dn, attrs);
+            each(dn, attrs);
         } else {
-            partial.push((entry.dn, attrs, pending));
+            partial.push((dn, attrs, pending));
         }
     }
     let result = stream.finish().await;
@@ -284,7 +295,7 @@ async fn one_page(
                 .map(|(_, v)| v.len() as u64)
                 .sum();
             let rest = fetch_ranges(ldap, url, timeout, &bounds, &dn, &name, start, have).await?;
-            attrs.entry(name).or_default().extend(rest);
+            attrs.push((name, rest));
         }
         each(dn, attrs);
     }

@@ -5,15 +5,13 @@
 
 use std::time::Duration;
 
-use ldap3::{Ldap, Scope, SearchEntry};
+use ldap3::asn1::StructureTag;
+use ldap3::{Ldap, Scope};
 
 use crate::rules::address::{quote, shown};
 
 use super::super::{Bounds, Error, failure, self_error};
-
-/// An entry's attributes as the server sent them: name (possibly with options such as
-/// `;range=0-1499`) to values. Consumers match names with [`is_attribute`].
-pub type Attributes = std::collections::HashMap<String, Vec<String>>;
+use super::entry::{Attributes, MALFORMED, attributes};
 
 /// Ranged attributes still to be read: (name without options, next index).
 pub(super) type Pending = Vec<(String, u64)>;
@@ -90,14 +88,16 @@ pub(super) fn check_values(
     Ok(())
 }
 
-/// One entry by DN (scope base); an entry that is not there is an empty entry.
-pub(super) async fn read_base(
+/// One entry by DN (scope base), taken apart by `decode`; None when it is not there, an
+/// error when it is malformed.
+pub(super) async fn read_base<T>(
     ldap: &mut Ldap,
     url: &str,
     timeout: Duration,
     dn: &str,
     attrs: &[&str],
-) -> Result<SearchEntry, Error> {
+    decode: fn(StructureTag) -> Option<T>,
+) -> Result<Option<T>, Error> {
     let (entries, _) = ldap
         .with_timeout(timeout)
         .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
@@ -105,15 +105,11 @@ pub(super) async fn read_base(
         .map_err(|e| self_error(url, dn, &e))?
         .success()
         .map_err(|e| self_error(url, dn, &e))?;
-    Ok(entries
+    entries
         .into_iter()
         .next()
-        .map(SearchEntry::construct)
-        .unwrap_or(SearchEntry {
-            dn: dn.to_owned(),
-            attrs: Default::default(),
-            bin_attrs: Default::default(),
-        }))
+        .map(|raw| decode(raw.0).ok_or_else(|| failure(url, dn, MALFORMED.to_owned())))
+        .transpose()
 }
 
 /// Reads the rest of a ranged attribute, `name;range=START-*`, until the server says `*`.
@@ -135,8 +131,9 @@ pub(super) async fn fetch_ranges(
     let mut values = Vec::new();
     loop {
         let request = format!("{name};range={start}-*");
-        let entry = read_base(ldap, url, timeout, dn, &[request.as_str()]).await?;
-        let attrs = with_binary(entry.attrs, entry.bin_attrs);
+        let (_, attrs) = read_base(ldap, url, timeout, dn, &[request.as_str()], attributes)
+            .await?
+            .unwrap_or_default();
         check_values(bounds, dn, &attrs).map_err(|bound| failure(url, dn, bound))?;
         let mut next = None;
         let mut found = 0;
@@ -201,46 +198,12 @@ fn range_of(description: &str) -> Option<&str> {
     })
 }
 
-/// Values that are not UTF-8 (which recipient attributes never are) joined to the others,
-/// visibly broken, so that the address validator reports them. `objectGUID`, AD's binary
-/// identity, becomes the hex of its bytes (whichever map ldap3 put it in: 16 random bytes
-/// may be valid UTF-8).
-pub(super) fn with_binary(
-    mut attrs: Attributes,
-    binary: std::collections::HashMap<String, Vec<Vec<u8>>>,
-) -> Attributes {
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    for values in attrs
-        .iter_mut()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("objectGUID"))
-        .map(|(_, values)| values)
-    {
-        for value in values {
-            *value = hex(value.as_bytes());
-        }
-    }
-    for (name, values) in binary {
-        let guid = name.eq_ignore_ascii_case("objectGUID");
-        attrs
-            .entry(name)
-            .or_default()
-            .extend(values.iter().map(|v| {
-                if guid {
-                    hex(v)
-                } else {
-                    String::from_utf8_lossy(v).into_owned()
-                }
-            }));
-    }
-    attrs
-}
-
 /// The ranged attributes of an entry whose last range does not end in `*`: (name without
 /// options, the next index to ask for).
 pub(super) fn ranged(attrs: &Attributes) -> Pending {
     attrs
-        .keys()
-        .filter_map(|description| {
+        .iter()
+        .filter_map(|(description, _)| {
             let (_, high) = range_of(description)?.split_once('-')?;
             if high == "*" {
                 return None;

@@ -160,11 +160,10 @@ impl Connection {
                                     .into(),
                             )
                         })?;
-                    let entry = SearchEntry::construct(raw);
-                    let dn = entry.dn;
+                    let (dn, attrs) = super::search::decode(raw.0)
+                        .ok_or_else(|| fail(super::search::MALFORMED.to_owned()))?;
                     if matches!(state.state, State::Add | State::Modify)
-                        && entry
-                            .attrs
+                        && attrs
                             .iter()
                             .find(|(n, _)| n.eq_ignore_ascii_case("objectClass"))
                             .is_some_and(|(_, classes)| super::is_container(classes))
