@@ -36,8 +36,10 @@ pub(super) fn run(
 ) -> Result<Outcome> {
     let settings = run.settings;
     let building = run.feeds.iter().any(Option::is_some) && !run.change.dry_run;
-    let store = building.then(|| Store::build(store_path)).transpose()?;
-    let txn = store.as_ref().map(Store::begin).transpose()?;
+    // A store that cannot be made or written (a full disk) costs the next run its shortcut,
+    // never this run its map: it is left out, with a warning.
+    let store = building.then(|| Store::build(store_path)).and_then(or_warn);
+    let txn = store.as_ref().and_then(|store| or_warn(store.begin()));
     let mut meta = Meta {
         config: run.config.to_owned(),
         domains: run.domains_digest(),
@@ -130,15 +132,20 @@ pub(super) fn run(
         },
     )?;
     // An object listed twice (it changed while the search paged, or a source without
-    // identities) would have its keys counted twice: such a store is not kept.
-    let twice = stored?;
-    if twice > 0 {
-        warn!(
-            "the sources listed {twice} object(s) twice during the read; the store is not kept, \
-             and the next run reads in full again"
-        );
-    }
-    let txn = txn.filter(|_| twice == 0);
+    // identities) would have its keys counted twice: such a store is not kept. A store that
+    // could not be written (a full disk) is not kept either: the map does not depend on it.
+    let kept = match stored {
+        Ok(0) => true,
+        Ok(twice) => {
+            warn!(
+                "the sources listed {twice} object(s) twice during the read; the store is not \
+                 kept, and the next run reads in full again"
+            );
+            false
+        }
+        Err(e) => or_warn::<()>(Err(e)).is_some(),
+    };
+    let txn = txn.filter(|_| kept);
     // The dump is complete (or its failure reported) before the map may be replaced: a run
     // that fails must leave the map as it was.
     if let Some(dump) = dump {
@@ -147,22 +154,35 @@ pub(super) fn run(
     let (others, stats, rejections) = collector.finish();
     // The map: the objects' keys, counted into the store in order, and the other sources'.
     let mut recipients = object_keys;
-    match &txn {
+    let txn = match txn {
         Some(txn) => {
-            let mut tables = txn.tables()?;
             let mut failed = None;
-            recipients.finish_counting(|key, count| {
-                if failed.is_none() {
-                    failed = tables.set_count(key, count).err();
+            match txn.tables() {
+                Ok(mut tables) => {
+                    recipients.finish_counting(|key, count| {
+                        if failed.is_none() {
+                            failed = tables.set_count(key, count).err();
+                        }
+                    });
+                    if failed.is_none() {
+                        failed = tables.counted().err();
+                    }
                 }
-            });
-            if let Some(e) = failed {
-                return Err(e.into());
+                Err(e) => {
+                    recipients.finish();
+                    failed = Some(e);
+                }
             }
-            tables.counted()?;
+            match failed {
+                None => Some(txn),
+                Some(e) => or_warn::<()>(Err(e)).and(None),
+            }
         }
-        None => recipients.finish(),
-    }
+        None => {
+            recipients.finish();
+            None
+        }
+    };
     if recipients.is_empty() {
         recipients = others;
     } else if !others.is_empty() {
@@ -215,4 +235,11 @@ pub(super) fn run(
         full_at: meta.full_at,
         drift: None,
     })
+}
+
+/// The store's `result`, or None with a warning: the store is an optimization of the next run.
+fn or_warn<T>(result: std::result::Result<T, store::Error>) -> Option<T> {
+    result
+        .inspect_err(|e| warn!("{e}; the store is not kept, and the next run reads in full again"))
+        .ok()
 }

@@ -388,6 +388,36 @@ fn a_store_that_cannot_be_trusted_means_a_full_read_that_replaces_it() {
 }
 
 #[test]
+fn a_store_that_cannot_be_written_costs_the_shortcut_not_the_map() {
+    // 8,000 mailboxes: a map of about 500 KB, a store of a few MB. A file size limit between
+    // the two fails the store's writes as a full disk would (SIGXFSZ ignored: the write
+    // fails with EFBIG): the map is still written, and the next run reads in full again.
+    let slapd = serving(8000);
+    let dir = slapd.dir();
+    let run: Run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2048; exec \"$0\" -v extract -c rcptsync.toml --force")
+        .arg(env!("CARGO_BIN_EXE_rcptsync"))
+        .current_dir(dir)
+        .output()
+        .unwrap()
+        .into();
+    let run = run.ok();
+    assert!(
+        run.stderr.contains("the next run reads in full again"),
+        "{run}"
+    );
+    assert!(!dir.join("out/relay_recipients.store").exists(), "{run}");
+    full(dir).ok();
+    same_maps(dir, 0, "the first run, whose store could not be written");
+    slapd.modify("ldapadd", &mailbox("late", &["SMTP:late@example.com"]));
+    let run = incremental(dir).ok();
+    assert_eq!(changed_read(&run), None, "{run}");
+    assert!(run.stdout.contains("+late@example.com"), "{run}");
+    assert!(dir.join("out/relay_recipients.store").exists(), "{run}");
+}
+
+#[test]
 fn a_refused_change_is_read_again_until_it_is_forced() {
     // A mass deletion that arrives as changes is refused like one found by a full read, and
     // the store does not move on: the next run sees the same deletion and refuses it again.
