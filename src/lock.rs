@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Another run holds it right now.
+    /// Another run holds it right now (and, when waiting, held it all the while).
     #[error("{} is locked by another rcptsync run; it will be released when that run ends (the lock is released automatically if it crashes)", path.display())]
     Busy {
         /// The lock file.
@@ -60,7 +60,34 @@ impl Lock {
             Err(TryLockError::Error(e)) => Err(io(e)),
         }
     }
+
+    /// [`Lock::acquire`], waiting up to `within` for a run that holds it to end: `watch` holds
+    /// the lock only while it writes, for seconds, and a `sync` started by hand meanwhile
+    /// waits for it rather than failing.
+    pub fn acquire_within(path: &Path, within: std::time::Duration) -> Result<Self, Error> {
+        let started = std::time::Instant::now();
+        let mut said = false;
+        loop {
+            match Self::acquire(path) {
+                Err(Error::Busy { .. }) if started.elapsed() < within => {
+                    if !said {
+                        tracing::info!(
+                            "{} is locked by another rcptsync run; waiting up to {}s for it",
+                            path.display(),
+                            within.as_secs()
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+    }
 }
+
+/// How long extract and push wait for another run's lock (a watch's run, a slow cron run).
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
@@ -73,7 +100,20 @@ mod tests {
         let first = Lock::acquire(&path).unwrap();
         assert!(matches!(Lock::acquire(&path), Err(Error::Busy { .. })));
         drop(first);
-        Lock::acquire(&path).unwrap();
+        let held = Lock::acquire(&path).unwrap();
+        let started = std::time::Instant::now();
+        let wait = std::time::Duration::from_millis(300);
+        assert!(matches!(
+            Lock::acquire_within(&path, wait),
+            Err(Error::Busy { .. })
+        ));
+        assert!(started.elapsed() >= wait);
+        let releasing = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(held);
+        });
+        Lock::acquire_within(&path, std::time::Duration::from_secs(10)).unwrap();
+        releasing.join().unwrap();
         let link = dir.path().join("link.lock");
         fs_err::os::unix::fs::symlink(&path, &link).unwrap();
         assert!(matches!(Lock::acquire(&link), Err(Error::Io { .. })));

@@ -39,7 +39,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
     for gateway in &settings.gateways {
         ssh::check_identity(gateway).map_err(|e| super::Error::Usage(e.into()))?;
     }
-    let _lock = Lock::acquire(&with_suffix(out, ".lock"))?;
+    let _lock = Lock::acquire_within(&with_suffix(out, ".lock"), crate::lock::WAIT)?;
     let payload = Header::for_file(out, &settings.sources, SystemTime::now())
         .context("read the map to push (run `rcptsync extract` first)")
         .failure()?;

@@ -304,7 +304,7 @@ fn lock(out: &Path, dry_run: bool) -> Result<Option<Lock>> {
         return Ok(None);
     }
     prepare_dir(out)?;
-    let lock = Lock::acquire(&with_suffix(out, ".lock"))?;
+    let lock = Lock::acquire_within(&with_suffix(out, ".lock"), crate::lock::WAIT)?;
     // Under the lock no other run writes here: a temporary file is a killed run's.
     if !dry_run {
         for leftover in atomic::remove_leftovers(out)? {

@@ -141,7 +141,9 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn a_second_run_is_locked_out_and_changes_nothing() {
+fn a_second_run_waits_for_the_lock_then_runs() {
+    // Another run (a watch writing, a slow cron run) holds the lock: extract waits for it
+    // (crate::lock::WAIT, bounded) instead of failing, and runs once it is free.
     let env = Env::new(&users(5), LOOSE);
     env.run(&["extract"]).ok();
     env.write("directory.ldif", &users(6));
@@ -150,15 +152,23 @@ fn a_second_run_is_locked_out_and_changes_nothing() {
         .open(env.path("out/relay_recipients.lock"))
         .unwrap();
     lock.file().lock().unwrap();
-    let r = env.run(&["extract"]).code(1);
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // The map is still the old one while the lock is held.
+        drop(lock);
+    });
+    let started = std::time::Instant::now();
+    let r = env.run(&["-v", "extract"]).ok();
     assert!(
-        r.stderr.contains("is locked by another rcptsync run"),
-        "{}",
-        r.stderr
+        started.elapsed() >= std::time::Duration::from_millis(1400),
+        "{r}"
     );
-    assert_eq!(env.map().unwrap(), map_of(0..5));
-    drop(lock);
-    env.run(&["extract"]).ok();
+    assert!(
+        r.stderr
+            .contains("is locked by another rcptsync run; waiting"),
+        "{r}"
+    );
+    released.join().unwrap();
     assert_eq!(env.map().unwrap(), map_of(0..6));
 }
 
