@@ -67,7 +67,7 @@ dpkg -i "$deb" >/dev/null
 # The binary, its docs and completions.
 [ "$(command -v rcptsync)" = /usr/bin/rcptsync ] || fail "rcptsync is not /usr/bin/rcptsync"
 rcptsync --version >/dev/null
-for page in rcptsync rcptsync-extract rcptsync-push rcptsync-sync rcptsync-receive \
+for page in rcptsync rcptsync-extract rcptsync-push rcptsync-sync rcptsync-watch rcptsync-receive \
             rcptsync-apply rcptsync-verify rcptsync-doctor rcptsync-prune rcptsync-import-ini; do
     man -w "$page" >/dev/null || fail "no man page $page(1)"
 done
@@ -95,14 +95,14 @@ dpkg -i "$deb" >/dev/null
 
 # The units: valid, and as closed as they claim.
 units=(rcptsync-sync.service rcptsync-sync.timer rcptsync-apply.service rcptsync-apply.path
-       rcptsync-failure@.service)
+       rcptsync-watch.service rcptsync-failure@.service)
 for unit in "${units[@]}"; do
     [ -f "/usr/lib/systemd/system/$unit" ] || fail "$unit is not installed"
 done
 (cd /usr/lib/systemd/system && systemd-analyze verify rcptsync-sync.service rcptsync-sync.timer \
-    rcptsync-apply.service rcptsync-apply.path rcptsync-failure@x.service) \
+    rcptsync-apply.service rcptsync-apply.path rcptsync-watch.service rcptsync-failure@x.service) \
     || fail "systemd-analyze verify"
-for check in rcptsync-sync.service:30 rcptsync-apply.service:50; do
+for check in rcptsync-sync.service:30 rcptsync-watch.service:30 rcptsync-apply.service:50; do
     unit=${check%%:*}
     systemd-analyze security --offline=yes --threshold="${check##*:}" "/usr/lib/systemd/system/$unit" \
         | tail -n 1 >&2 || fail "$unit is rated above ${check##*:}/10"

@@ -49,6 +49,9 @@ _rcptsync() {
             rcptsync,verify)
                 cmd="rcptsync__subcmd__verify"
                 ;;
+            rcptsync,watch)
+                cmd="rcptsync__subcmd__watch"
+                ;;
             rcptsync__subcmd__help,apply)
                 cmd="rcptsync__subcmd__help__subcmd__apply"
                 ;;
@@ -82,6 +85,9 @@ _rcptsync() {
             rcptsync__subcmd__help,verify)
                 cmd="rcptsync__subcmd__help__subcmd__verify"
                 ;;
+            rcptsync__subcmd__help,watch)
+                cmd="rcptsync__subcmd__help__subcmd__watch"
+                ;;
             *)
                 ;;
         esac
@@ -89,7 +95,7 @@ _rcptsync() {
 
     case "${cmd}" in
         rcptsync)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version extract push sync receive apply verify doctor prune status import-ini help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version extract push sync watch receive apply verify doctor prune status import-ini help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,7 +195,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help)
-            opts="extract push sync receive apply verify doctor prune status import-ini help"
+            opts="extract push sync watch receive apply verify doctor prune status import-ini help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -343,6 +349,20 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -535,6 +555,28 @@ _rcptsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__watch)
+            opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -49,6 +49,13 @@ pub enum Command {
     /// already has. (Until the next release, --force alone also resends, as it did before,
     /// with a warning.)
     Sync(Sync),
+    /// Keep the map and every gateway in step with the directory, as a service.
+    ///
+    /// Reads each change as the directory announces it (OpenLDAP's syncprov) or as its change
+    /// mark shows it (`[watch].poll`), writes the map through the same guards as extract and
+    /// pushes it as push does, within seconds; retries what failed. SIGHUP loads the config
+    /// again, SIGTERM stops it. Pick it or the sync timer, not both.
+    Watch(Watch),
     /// On the gateway, as the SSH forced command: read one map from stdin into the spool.
     ///
     /// Answers `OK COUNT SHA256` or `ERROR reason` on stdout. Needs no config file.
@@ -312,6 +319,10 @@ impl Sync {
         options
     }
 }
+
+/// Flags of watch: none of its own; `[watch]` in the config says how it waits.
+#[derive(Debug, Args)]
+pub struct Watch {}
 
 /// Flags of the commands that extract.
 #[derive(Debug, Args)]

@@ -77,6 +77,7 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
                 cmd::sync::run(&settings::sync(&config, options)?, printer, seen)
             })
         }
+        Command::Watch(_) => cmd::watch::run(&|| Ok(settings::watch(&load()?)?), printer),
         Command::Push(args) => {
             let (config, change) = (load()?, args.options());
             let hook = settings::internal_metrics(&config);

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use crate::cmd::metrics::Hook;
-use crate::cmd::{apply, doctor, extract, prune, push, status, sync, verify};
+use crate::cmd::{apply, doctor, extract, prune, push, status, sync, verify, watch};
 use crate::config::raw::{Install, Key};
 use crate::config::{Config, DomainSetting, Error, SourceKind};
 
@@ -77,6 +77,22 @@ pub fn sync(config: &Config, options: extract::Options) -> Result<sync::Settings
     Ok(sync::Settings {
         extract: extract(config, options)?,
         push: push(config, change)?,
+    })
+}
+
+/// watch needs what extract needs; the gateways are optional (without, it keeps the map only).
+pub fn watch(config: &Config) -> Result<watch::Settings, Error> {
+    let options = extract::Options::default();
+    let push = match config.gateways.is_empty() {
+        true => None,
+        false => Some(push(config, options.change)?),
+    };
+    Ok(watch::Settings {
+        extract: extract(config, options)?,
+        push,
+        timing: config.watch,
+        metrics: config.metrics.as_ref().map(|m| m.textfile.clone()),
+        gateways: config.gateways.clone(),
     })
 }
 

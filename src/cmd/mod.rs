@@ -18,6 +18,7 @@ pub mod receive;
 pub mod status;
 pub mod sync;
 pub mod verify;
+pub mod watch;
 
 use tracing::error;
 

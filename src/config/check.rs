@@ -39,6 +39,14 @@ impl Checker<'_> {
             .map(|m| self.metrics(&m, output.is_some() && install.is_some()))
             .transpose()?;
         let (safety, full_every) = self.safety(raw.safety)?;
+        let watch = match raw.watch {
+            Some(watch) => watch,
+            None => raw::Watch::defaults().map_err(|cause| Error::Parse {
+                path: self.path.to_owned(),
+                cause,
+            })?,
+        };
+        let watch = self.watch(&watch)?;
         for (i, gateway) in raw.gateway.iter().enumerate() {
             if raw.gateway[..i].iter().any(|g| g.name == gateway.name) {
                 return Err(self.invalid(
@@ -67,11 +75,34 @@ impl Checker<'_> {
                 .collect::<Result<Vec<_>, _>>()?,
             install,
             metrics,
+            watch,
         })
     }
 
     /// `[metrics]`: a `.prom` file; on a host in both roles (`both`), apply (root) gets a file
     /// of its own beside it.
+    /// `[watch]` checked: durations, none zero, `max_delay` not shorter than `quiet`.
+    fn watch(&self, raw: &raw::Watch) -> Result<super::Timing, Error> {
+        let timing = super::Timing {
+            poll: self.duration("watch.poll", &raw.poll)?,
+            graph_poll: self.duration("watch.graph_poll", &raw.graph_poll)?,
+            quiet: self.duration("watch.quiet", &raw.quiet)?,
+            max_delay: self.duration("watch.max_delay", &raw.max_delay)?,
+            max_backoff: self.duration("watch.max_backoff", &raw.max_backoff)?,
+        };
+        if timing.max_delay < timing.quiet {
+            return Err(self.invalid(
+                "watch.max_delay",
+                format!(
+                    "{:?} is shorter than watch.quiet ({:?}); a burst would never be quiet long \
+                     enough to be written",
+                    raw.max_delay, raw.quiet
+                ),
+            ));
+        }
+        Ok(timing)
+    }
+
     fn metrics(&self, raw: &raw::Metrics, both: bool) -> Result<super::Metrics, Error> {
         if raw.textfile.is_empty() {
             return Err(self.invalid(

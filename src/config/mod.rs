@@ -47,6 +47,23 @@ pub struct Config {
     pub install: Option<install::Settings>,
     /// `[metrics]`: the node-exporter textfiles every run rewrites, if any.
     pub metrics: Option<Metrics>,
+    /// `[watch]`: how `watch` waits.
+    pub watch: Timing,
+}
+
+/// `[watch]`, checked: how `watch` waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// `poll`.
+    pub poll: std::time::Duration,
+    /// `graph_poll`.
+    pub graph_poll: std::time::Duration,
+    /// `quiet`.
+    pub quiet: std::time::Duration,
+    /// `max_delay`.
+    pub max_delay: std::time::Duration,
+    /// `max_backoff`.
+    pub max_backoff: std::time::Duration,
 }
 
 /// `[metrics]`, one textfile per role: a file that root's `apply` and the rcptsync account's

@@ -3,7 +3,7 @@
 //!
 //! Each stage defines its own tables beside its code (`source/config.rs`, `rules/config.rs`,
 //! `map/config.rs`, `transport/config.rs`, `install/config.rs`); this file holds the whole
-//! file, which names them, and `[metrics]`, which belongs to no stage. They are re-exported
+//! file, which names them, and `[metrics]` and `[watch]`, which belong to no stage. They are re-exported
 //! here so that the configuration reference (`tests/it/docs.rs`) and the legacy converter
 //! find every table in one place. The tables are also that reference (see [`crate::table`]):
 //! each key's doc comment is what the README's tables (and so rcptsync.toml(5)) say about it,
@@ -41,6 +41,8 @@ pub struct Config {
     pub install: Option<Install>,
     /// `[metrics]`: where each run leaves its node-exporter textfile.
     pub metrics: Option<Metrics>,
+    /// `[watch]`, used by `watch`; every key has a default.
+    pub watch: Option<Watch>,
 }
 
 table! {
@@ -52,5 +54,33 @@ table! {
         /// (a config with `[output]` and `[install]`), `apply` writes `NAME-apply.prom` beside it
         #[default_text = "(none: no metrics)"]
         textfile: String,
+    }
+}
+
+table! {
+    /// `[watch]`.
+    pub struct Watch {
+        /// how often `watch` asks a directory that does not announce its changes (Active
+        /// Directory, LDIF and list files) for its change mark; OpenLDAP with syncprov
+        /// announces them and is not asked
+        poll: String = "5s",
+        /// the same for Microsoft Graph sources (one delta round per collection each time; far
+        /// inside Graph's throttling limits)
+        graph_poll: String = "30s",
+        /// after a change, how long `watch` waits for the next one before it writes the map,
+        /// so that a burst (a bulk import) becomes one map, not thousands
+        quiet: String = "1s",
+        /// the longest a burst that goes on holds the map back
+        max_delay: String = "10s",
+        /// the longest `watch` waits before it tries a directory, a read or a gateway that
+        /// failed again (the waits double from one second up to this)
+        max_backoff: String = "30s",
+    }
+}
+
+impl Watch {
+    /// `[watch]` when the file has none: every key's default.
+    pub fn defaults() -> Result<Self, toml::de::Error> {
+        toml::from_str("")
     }
 }

@@ -175,6 +175,27 @@ pub trait Reader {
     ) -> Result<Option<Changes>, Error> {
         Ok(None)
     }
+
+    /// For `watch`: calls `wake` whenever the source changes, as the server announces it,
+    /// until `stop` is set ([`Followed::Stopped`]); an error when the source fails (watch
+    /// connects again, and the next read catches up). [`Followed::Unsupported`] at once when
+    /// the source announces nothing: watch then asks for its change mark every so often.
+    fn follow(
+        &mut self,
+        _stop: &std::sync::atomic::AtomicBool,
+        _wake: &mut dyn FnMut(),
+    ) -> Result<Followed, Error> {
+        Ok(Followed::Unsupported)
+    }
+}
+
+/// How [`Reader::follow`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    /// Asked to stop.
+    Stopped,
+    /// The source does not announce its changes.
+    Unsupported,
 }
 
 impl Source {

@@ -186,6 +186,19 @@ fn files_and_examples(
                 ),
             ],
         ),
+        "watch" => (
+            &[CONFIG, MAP],
+            &[
+                (
+                    "systemctl enable --now rcptsync-watch.service",
+                    "instead of the sync timer: follow the directory as a service",
+                ),
+                (
+                    "systemctl reload rcptsync-watch",
+                    "load an edited config (SIGHUP); a broken one is refused and the old one kept",
+                ),
+            ],
+        ),
         "receive" => (
             &[
                 SPOOL,
@@ -392,6 +405,7 @@ const TABLES: &[(&str, &[Key])] = &[
     ("[install]", raw::Install::KEYS),
     ("[[gateway]]", raw::Gateway::KEYS),
     ("[metrics]", raw::Metrics::KEYS),
+    ("[watch]", raw::Watch::KEYS),
 ];
 
 /// The file that defines each table of [`TABLES`], beside the stage that uses it: the README
@@ -406,6 +420,7 @@ const DEFINED_IN: &[(&str, &str)] = &[
     ("[install]", "src/install/config.rs"),
     ("[[gateway]]", "src/transport/config.rs"),
     ("[metrics]", "src/config/raw.rs"),
+    ("[watch]", "src/config/raw.rs"),
 ];
 
 /// A generated block's marker is `BEGIN FILE BY TABLE -->`.
@@ -800,6 +815,7 @@ fn the_reference_has_every_key_and_only_keys_the_parser_accepts() {
         ("[install]", accepted::<raw::Install>(unknown)),
         ("[[gateway]]", accepted::<raw::Gateway>(unknown)),
         ("[metrics]", accepted::<raw::Metrics>(unknown)),
+        ("[watch]", accepted::<raw::Watch>(unknown)),
     ];
     let mut source_accepted = vec!["kind".to_owned()];
     for (table, accepted) in &tables {
@@ -860,6 +876,7 @@ fn writing_each_default_out_changes_nothing() {
             Some("[[gateway]]\nname = \"mx1\"\nhost = \"mx1.example.com\"\nuser = \"postrelay\"\n")
         }
         "[metrics]" => Some("[metrics]\ntextfile = \"rcptsync.prom\"\n"),
+        "[watch]" => Some("[watch]\n"),
         other => panic!("no config for {other}"),
     };
     // The whole file, with the defaults of `table` written out.

@@ -6,7 +6,10 @@
 //! keyed by `objectGUID`), where the bind account can see deleted objects; where the server
 //! offers the LDAP Content Synchronization operation (OpenLDAP with syncprov), a refresh from
 //! a cookie ([`super::sync`], objects keyed by `entryUUID`). Either way each changed object
-//! under the base is read again with the source's filter.
+//! under the base is read again with the source's filter. For `watch`, the same operation in
+//! refreshAndPersist mode announces each change as it is made ([`Connection::follow`]).
+
+use std::sync::atomic::AtomicBool;
 
 use base64::Engine as _;
 use tracing::{info, warn};
@@ -14,7 +17,7 @@ use tracing::{info, warn};
 use super::exchange::AcceptedDomains;
 use super::{Connection, Credentials, LdapSourceConfig};
 use crate::rules::Entry;
-use crate::source::{Cause, Change, Changes, Cursor, Error, Feed, Item, Read};
+use crate::source::{Cause, Change, Changes, Cursor, Error, Feed, Followed, Item, Read};
 
 /// The change feed a source reads, once [`feed`](crate::source::Reader::feed) found one.
 #[derive(Debug, Clone)]
@@ -160,6 +163,17 @@ impl crate::source::Reader for Reader<'_> {
         })
         .map_err(|e| self.fail(e))?;
         Ok(Read::default())
+    }
+
+    fn follow(&mut self, stop: &AtomicBool, wake: &mut dyn FnMut()) -> Result<Followed, Error> {
+        let base = self.config.base_dn.clone();
+        let found = self.fresh()?.sync_context(&base);
+        let Some(context) = found.map_err(|e| self.fail(e))? else {
+            return Ok(Followed::Unsupported);
+        };
+        let followed = self.fresh()?.follow(&context, stop, wake);
+        followed.map_err(|e| self.fail(e))?;
+        Ok(Followed::Stopped)
     }
 
     fn feed(&mut self) -> Result<Option<Feed>, Error> {

@@ -17,3 +17,5 @@ mod rogue;
 mod samba;
 #[cfg(feature = "system-tests")]
 mod slapd;
+#[cfg(feature = "system-tests")]
+pub mod watch;

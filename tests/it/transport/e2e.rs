@@ -3,10 +3,12 @@
 //! running Postfix, and checked with SMTP RCPT probes.
 
 use std::os::unix::fs::PermissionsExt as _;
+use std::time::{Duration, Instant};
 
 use crate::fixture::postfix::Postfix;
 use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
 use crate::fixture::sshd::Sshd;
+use crate::ldap::watch::Watch;
 use crate::support::rcptsync;
 
 #[test]
@@ -116,6 +118,102 @@ fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
     assert_eq!(answer("newcomer@example.com"), 250);
 }
 
-fn modified(path: &std::path::Path) -> std::time::SystemTime {
-    fs_err::metadata(path).unwrap().modified().unwrap()
+fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    fs_err::metadata(path).ok()?.modified().ok()
+}
+
+#[test]
+fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gateway_that_was_down() {
+    let mut postfix = Postfix::configure("lmdb");
+    let mut sshd = Sshd::start(Some(&postfix.path("spool")));
+    let gateway_config = postfix.path("gateway.toml");
+    fs_err::write(&gateway_config, postfix.install_toml()).unwrap();
+    let gateway_dir = postfix.path("");
+    // What rcptsync-apply.path does on a gateway: apply when the spool changes.
+    let spooled = postfix.path("spool/relay_recipients");
+    let apply = || {
+        rcptsync(
+            &gateway_dir,
+            &["apply", "-c", gateway_config.to_str().unwrap()],
+        )
+        .ok()
+    };
+    let directory = format!(
+        "{}{}",
+        mailboxes(50),
+        mailbox("Leaver", &["SMTP:Leaver@example.com"])
+    );
+    let slapd = Slapd::start(&directory);
+    let pw = slapd.path("bind.pw");
+    fs_err::write(&pw, Slapd::BIND_PW).unwrap();
+    fs_err::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    fs_err::write(
+        slapd.path("rcptsync.toml"),
+        format!(
+            "[[source]]\nname = \"ad\"\nkind = \"ldap\"\nservers = [\"{}\"]\nbase_dn = \"{}\"\n\
+             bind_dn = \"{}\"\nbind_password_file = \"bind.pw\"\n\
+             starttls = true\nca_file = \"slapd-ca.pem\"\n\
+             [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"out/relay_recipients\"\n{}",
+            slapd.url(),
+            Slapd::BASE_DN,
+            Slapd::BIND_DN,
+            sshd.gateway_toml("mx1")
+        ),
+    )
+    .unwrap();
+    let mut watch = Watch::start(slapd.dir());
+    watch.wait_for("the first push", Duration::from_secs(30), || {
+        spooled.exists()
+    });
+    apply();
+    postfix.start();
+    let postfix = postfix;
+    let answer = |address: &str| postfix.rcpt(address).0;
+    assert_eq!(answer("leaver@example.com"), 250);
+    assert_eq!(answer("newcomer@example.com"), 550);
+
+    // A mailbox created, another deleted: at the gateway's smtpd within seconds.
+    let before = modified(&spooled);
+    let created = Instant::now();
+    slapd.modify(
+        "ldapadd",
+        &mailbox("Newcomer", &["SMTP:Newcomer@example.com"]),
+    );
+    slapd.modify(
+        "ldapdelete",
+        &format!("CN=Leaver,OU=Staff,{}\n", Slapd::BASE_DN),
+    );
+    watch.wait_for("the new map in the spool", Duration::from_secs(15), || {
+        modified(&spooled) != before
+    });
+    apply();
+    assert_eq!(answer("newcomer@example.com"), 250);
+    let took = created.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("watch: a new mailbox accepted by the gateway {took:?} after its creation");
+    assert_eq!(answer("leaver@example.com"), 550);
+
+    // The gateway's sshd is down while a mailbox is created: watch tries again, with growing
+    // waits, and the map arrives once the gateway is back.
+    sshd.stop();
+    let before = modified(&spooled);
+    slapd.modify(
+        "ldapadd",
+        &mailbox("Whiledown", &["SMTP:Whiledown@example.com"]),
+    );
+    let log = slapd.path("watch.log");
+    watch.wait_for("a failed push", Duration::from_secs(15), || {
+        fs_err::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("pushing to the gateways that did not get the map again in")
+    });
+    sshd.restart();
+    watch.wait_for(
+        "the map after the gateway is back",
+        Duration::from_secs(40),
+        || modified(&spooled) != before,
+    );
+    apply();
+    assert_eq!(answer("whiledown@example.com"), 250);
+    assert_eq!(watch.stop(Duration::from_secs(5)), 0);
 }

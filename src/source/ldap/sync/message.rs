@@ -14,11 +14,13 @@ pub const DONE: &str = "1.3.6.1.4.1.4203.1.9.1.3";
 /// The Sync Info intermediate message.
 pub const INFO: &str = "1.3.6.1.4.1.4203.1.9.1.4";
 
-/// The value of a refreshOnly Sync Request control, starting from `cookie` (None: from the
-/// beginning).
-pub fn request(cookie: Option<&[u8]>) -> Vec<u8> {
-    // mode ENUMERATED { refreshOnly (1) }; reloadHint stays FALSE (its default).
-    let mut content = encode(0x0a, &[1]);
+/// The value of a Sync Request control, starting from `cookie` (None: from the beginning):
+/// refreshOnly, or with `persist` refreshAndPersist (the search then stays open and sends each
+/// change as it is made, which is how `watch` learns of them).
+pub fn request(cookie: Option<&[u8]>, persist: bool) -> Vec<u8> {
+    // mode ENUMERATED { refreshOnly (1), refreshAndPersist (3) }; reloadHint stays FALSE (its
+    // default).
+    let mut content = encode(0x0a, &[if persist { 3 } else { 1 }]);
     if let Some(cookie) = cookie {
         content.extend(encode(0x04, cookie));
     }
@@ -219,9 +221,10 @@ mod tests {
 
     #[test]
     fn requests_are_encoded() {
-        assert_eq!(request(None), [0x30, 3, 0x0a, 1, 1]);
+        assert_eq!(request(None, false), [0x30, 3, 0x0a, 1, 1]);
+        assert_eq!(request(None, true), [0x30, 3, 0x0a, 1, 3]);
         assert_eq!(
-            request(Some(b"rid=000,csn=x")),
+            request(Some(b"rid=000,csn=x"), false),
             [
                 &[0x30, 18, 0x0a, 1, 1, 0x04, 13][..],
                 b"rid=000,csn=x".as_slice()

@@ -16,6 +16,7 @@
 //! cookie is no longer valid and the run reads in full.
 
 pub mod message;
+mod persist;
 
 use std::collections::HashSet;
 
@@ -120,7 +121,7 @@ impl Connection {
         let control = RawControl {
             ctype: message::REQUEST.to_owned(),
             crit: true,
-            val: Some(message::request(cookie)),
+            val: Some(message::request(cookie, false)),
         };
         let fail = |why: String| failure(url, context, why);
         let work = async {

@@ -1,0 +1,234 @@
+//! `rcptsync watch` against a real slapd with syncprov: a change reaches the map within
+//! seconds because slapd announces it (refreshAndPersist), not because watch polls: while the
+//! directory is idle slapd answers no search at all. A burst is a few maps, not one per
+//! change; a slapd that is killed and started again is followed again and what changed
+//! meanwhile is read; SIGHUP loads the config again (a broken one is refused and the old one
+//! kept); SIGTERM ends it with exit 0.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
+use crate::ldap::slapd::ldap_config;
+
+/// A running `rcptsync -v watch`, its stderr in `watch.log`; killed on drop.
+pub struct Watch {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Watch {
+    pub fn start(dir: &Path) -> Self {
+        let log = dir.join("watch.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_rcptsync"))
+            .args(["-v", "watch", "-c", "rcptsync.toml"])
+            .current_dir(dir)
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(fs_err::File::create(&log).unwrap().into_parts().0)
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        fs_err::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Incremental runs so far: the `-v` line each one writes.
+    fn incremental_runs(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("incremental (syncrepl): "))
+            .count()
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// SIGTERM, then the exit code, which must come within `limit`.
+    pub fn stop(mut self, limit: Duration) -> i32 {
+        self.signal(rustix::process::Signal::TERM);
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().expect("exited, not killed");
+            }
+            assert!(
+                started.elapsed() < limit,
+                "watch did not stop within {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to `limit` for `ready`; panics with the log when it does not come.
+    pub fn wait_for(&mut self, what: &str, limit: Duration, ready: impl Fn() -> bool) -> Duration {
+        let started = Instant::now();
+        loop {
+            if ready() {
+                return started.elapsed();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "watch exited with {status} waiting for {what}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{what}: not within {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mapped(dir: &Path, address: &str) -> bool {
+    fs_err::read_to_string(dir.join("out/relay_recipients"))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').next() == Some(address))
+}
+
+fn add(slapd: &Slapd, cn: &str) {
+    slapd.modify(
+        "ldapadd",
+        &mailbox(cn, &[&format!("SMTP:{cn}@example.com")]),
+    );
+}
+
+/// slapd (syncprov, every operation logged) with 50 mailboxes, and a config for it.
+fn serving() -> Slapd {
+    let mut slapd = Slapd::start(&mailboxes(50));
+    slapd.restart_logging();
+    ldap_config(
+        slapd.dir(),
+        &format!("servers = [\"{}\"]", slapd.url()),
+        "[\"example.com\", \"*.corp.example.com\"]",
+    );
+    slapd
+}
+
+#[test]
+fn changes_reach_the_map_as_slapd_announces_them_and_an_idle_directory_is_not_searched() {
+    let mut slapd = serving();
+    let dir = slapd.dir().to_owned();
+    let mut watch = Watch::start(&dir);
+    watch.wait_for("the first map", Duration::from_secs(30), || {
+        mapped(&dir, "user7@example.com")
+    });
+    // The follow search is open once the first run is over; then nothing more is asked.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = slapd.searches();
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        slapd.searches(),
+        before,
+        "an idle directory was searched (watch polls instead of following):\n{}",
+        watch.log()
+    );
+
+    // One new mailbox: announced, read, written within seconds.
+    let runs = watch.incremental_runs();
+    add(&slapd, "newhire");
+    let took = watch.wait_for("a new mailbox", Duration::from_secs(10), || {
+        mapped(&dir, "newhire@example.com")
+    });
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(watch.incremental_runs(), runs + 1, "{}", watch.log());
+
+    // A burst of 300 adds in one go: a few maps, not one per change.
+    let runs = watch.incremental_runs();
+    let burst: String = (0..300)
+        .map(|i| {
+            mailbox(
+                &format!("burst{i}"),
+                &[&format!("SMTP:burst{i}@example.com")],
+            )
+        })
+        .collect();
+    slapd.modify("ldapadd", &burst);
+    watch.wait_for("the burst", Duration::from_secs(20), || {
+        mapped(&dir, "burst299@example.com")
+    });
+    let runs = watch.incremental_runs() - runs;
+    assert!(runs <= 3, "{runs} runs for one burst:\n{}", watch.log());
+
+    // slapd killed; a change while it is down and one after it is back both arrive.
+    slapd.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    slapd.restart_logging();
+    add(&slapd, "afterrestart");
+    watch.wait_for("a change after a restart", Duration::from_secs(40), || {
+        mapped(&dir, "afterrestart@example.com")
+    });
+    assert!(
+        watch.log().contains("following its changes again in"),
+        "{}",
+        watch.log()
+    );
+
+    let log = watch.log();
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(watch.stop(Duration::from_secs(5)), 0);
+}
+
+#[test]
+fn sighup_loads_the_config_again_and_keeps_the_old_one_when_the_new_one_is_broken() {
+    let slapd = serving();
+    let dir = slapd.dir().to_owned();
+    let mut watch = Watch::start(&dir);
+    watch.wait_for("the first map", Duration::from_secs(30), || {
+        mapped(&dir, "user7@example.com")
+    });
+    let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
+
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        format!("{config}\n[watch]\nquiet = \"0s\"\n"),
+    )
+    .unwrap();
+    watch.signal(rustix::process::Signal::HUP);
+    watch.wait_for("the refusal", Duration::from_secs(10), || {
+        watch_log(&dir).contains("going on with the configuration loaded before")
+    });
+    assert!(
+        watch_log(&dir).contains("watch.quiet"),
+        "{}",
+        watch_log(&dir)
+    );
+    add(&slapd, "stillwatched");
+    watch.wait_for(
+        "a change under the old config",
+        Duration::from_secs(10),
+        || mapped(&dir, "stillwatched@example.com"),
+    );
+
+    fs_err::write(dir.join("rcptsync.toml"), &config).unwrap();
+    watch.signal(rustix::process::Signal::HUP);
+    watch.wait_for("the reload", Duration::from_secs(10), || {
+        watch_log(&dir).contains("configuration loaded again")
+    });
+    add(&slapd, "afterreload");
+    watch.wait_for("a change after the reload", Duration::from_secs(10), || {
+        mapped(&dir, "afterreload@example.com")
+    });
+    assert_eq!(watch.stop(Duration::from_secs(5)), 0);
+}
+
+fn watch_log(dir: &Path) -> String {
+    fs_err::read_to_string(dir.join("watch.log")).unwrap_or_default()
+}
