@@ -8,7 +8,7 @@
 //! spends on an entry once it is off the wire.
 
 use ldap3::SearchEntry;
-use ldap3::asn1::{PL, StructureTag};
+use ldap3::asn1::{PL, StructureTag, TagClass};
 
 /// What a search says of an entry it could not take apart.
 pub(in crate::source::ldap) const MALFORMED: &str =
@@ -28,24 +28,29 @@ type Raw = (String, Vec<Vec<u8>>);
 /// The entry's DN and its attributes, values as sent; None when it is not a well-formed
 /// SearchResultEntry.
 fn parts(tag: StructureTag) -> Option<(String, Vec<Raw>)> {
-    if tag.id != SEARCH_RESULT_ENTRY {
+    if tag.class != TagClass::Application || tag.id != SEARCH_RESULT_ENTRY {
         return None;
     }
-    let mut fields = constructed(tag)?.into_iter();
-    let dn = String::from_utf8(primitive(fields.next()?)?).ok()?;
-    let list = constructed(fields.next()?)?;
+    let [dn, list] = <[StructureTag; 2]>::try_from(constructed(tag)?).ok()?;
+    let dn = String::from_utf8(octets(dn)?).ok()?;
+    let list = universal(list, SEQUENCE)?;
     let mut attributes = Vec::with_capacity(list.len());
     for attribute in list {
-        let mut pair = constructed(attribute)?.into_iter();
-        let name = String::from_utf8(primitive(pair.next()?)?).ok()?;
-        let values = constructed(pair.next()?)?
+        let [name, values] = <[StructureTag; 2]>::try_from(universal(attribute, SEQUENCE)?).ok()?;
+        let name = String::from_utf8(octets(name)?).ok()?;
+        let values = universal(values, SET)?
             .into_iter()
-            .map(primitive)
+            .map(octets)
             .collect::<Option<Vec<_>>>()?;
         attributes.push((name, values));
     }
     Some((dn, attributes))
 }
+
+/// Universal tags: SEQUENCE, SET, OCTET STRING.
+const SEQUENCE: u64 = 16;
+const SET: u64 = 17;
+const OCTET_STRING: u64 = 4;
 
 fn constructed(tag: StructureTag) -> Option<Vec<StructureTag>> {
     match tag.payload {
@@ -54,10 +59,18 @@ fn constructed(tag: StructureTag) -> Option<Vec<StructureTag>> {
     }
 }
 
-fn primitive(tag: StructureTag) -> Option<Vec<u8>> {
+/// The elements of a universal SEQUENCE or SET (`id`).
+fn universal(tag: StructureTag, id: u64) -> Option<Vec<StructureTag>> {
+    (tag.class == TagClass::Universal && tag.id == id)
+        .then(|| constructed(tag))
+        .flatten()
+}
+
+/// The bytes of an OCTET STRING.
+fn octets(tag: StructureTag) -> Option<Vec<u8>> {
     match tag.payload {
-        PL::P(bytes) => Some(bytes),
-        PL::C(_) => None,
+        PL::P(bytes) if tag.class == TagClass::Universal && tag.id == OCTET_STRING => Some(bytes),
+        _ => None,
     }
 }
 
@@ -113,7 +126,6 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ldap3::asn1::TagClass;
 
     fn p(id: u64, bytes: &[u8]) -> StructureTag {
         StructureTag {
@@ -202,6 +214,21 @@ mod tests {
             },
             // An attribute without values, one whose name is not UTF-8, a constructed value.
             entry(b"CN=a", vec![c(16, vec![p(4, b"mail")])]),
+            // Trailing fields; values in a SEQUENCE instead of a SET; a DN that is an INTEGER.
+            StructureTag {
+                class: TagClass::Application,
+                id: SEARCH_RESULT_ENTRY,
+                payload: PL::C(vec![p(4, b"CN=a"), c(16, vec![]), p(4, b"x")]),
+            },
+            entry(
+                b"CN=a",
+                vec![c(16, vec![p(4, b"mail"), c(16, vec![p(4, b"v")])])],
+            ),
+            StructureTag {
+                class: TagClass::Application,
+                id: SEARCH_RESULT_ENTRY,
+                payload: PL::C(vec![p(2, b"\x01"), c(16, vec![])]),
+            },
             entry(b"CN=a", vec![attribute(b"m\xffil", &[b"v"])]),
             entry(
                 b"CN=a",
