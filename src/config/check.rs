@@ -79,16 +79,22 @@ impl Checker<'_> {
         })
     }
 
-    /// `[metrics]`: a `.prom` file; on a host in both roles (`both`), apply (root) gets a file
-    /// of its own beside it.
-    /// `[watch]` checked: durations, none zero, `max_delay` not shorter than `quiet`.
+    /// `[watch]` checked: durations, none zero or longer than a day (a loop that waits longer
+    /// is not watching), `max_delay` not shorter than `quiet`.
     fn watch(&self, raw: &raw::Watch) -> Result<super::Timing, Error> {
+        let duration = |key: &str, text: &str| {
+            let value = self.duration(key, text)?;
+            if value > std::time::Duration::from_secs(86_400) {
+                return Err(self.invalid(key, format!("{text:?} is longer than a day")));
+            }
+            Ok(value)
+        };
         let timing = super::Timing {
-            poll: self.duration("watch.poll", &raw.poll)?,
-            graph_poll: self.duration("watch.graph_poll", &raw.graph_poll)?,
-            quiet: self.duration("watch.quiet", &raw.quiet)?,
-            max_delay: self.duration("watch.max_delay", &raw.max_delay)?,
-            max_backoff: self.duration("watch.max_backoff", &raw.max_backoff)?,
+            poll: duration("watch.poll", &raw.poll)?,
+            graph_poll: duration("watch.graph_poll", &raw.graph_poll)?,
+            quiet: duration("watch.quiet", &raw.quiet)?,
+            max_delay: duration("watch.max_delay", &raw.max_delay)?,
+            max_backoff: duration("watch.max_backoff", &raw.max_backoff)?,
         };
         if timing.max_delay < timing.quiet {
             return Err(self.invalid(
@@ -103,6 +109,8 @@ impl Checker<'_> {
         Ok(timing)
     }
 
+    /// `[metrics]`: a `.prom` file; on a host in both roles (`both`), apply (root) gets a file
+    /// of its own beside it.
     fn metrics(&self, raw: &raw::Metrics, both: bool) -> Result<super::Metrics, Error> {
         if raw.textfile.is_empty() {
             return Err(self.invalid(
