@@ -4,14 +4,19 @@
 //! fails is made again after a wait that doubles up to `max_backoff`; the source wakes the loop
 //! once it follows the changes again, so that the read catches up with what changed while it
 //! was down (the read starts from the store's cursor, not from this thread's).
+//!
+//! The threads are not joined: a reload or a stop only raises their flag, and one stuck in a
+//! connection that does not answer ends when its timeout does, without holding up the loop.
+//! Their wakes are coalesced: however fast a server announces changes, a source has at most
+//! one wake waiting for the loop ([`Follower::wake`]), so what the loop is sent is bounded.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
-use super::{Backoff, Event};
+use super::backoff::Backoff;
 use crate::source::{Followed, Source, SourceKind};
 
 /// How a source tells the loop of its changes.
@@ -35,52 +40,77 @@ pub fn kind(source: &Source) -> Polled {
     }
 }
 
-/// Follows source number `index` until `stop` is set, sending [`Event::Changed`] for each
-/// change; sets `unannounced` and returns when the source does not announce its changes.
-pub fn follow(
-    source: &Source,
-    index: usize,
-    stop: &AtomicBool,
-    unannounced: &AtomicBool,
-    events: &Sender<Event>,
-    max_backoff: Duration,
-) {
-    let mut backoff = Backoff::new(max_backoff);
-    while !stop.load(Ordering::Relaxed) {
-        let mut wake = || {
-            let _ = events.send(Event::Changed(index));
-        };
-        let started = std::time::Instant::now();
-        let followed = source
-            .reader()
-            .and_then(|mut reader| reader.follow(stop, &mut wake));
-        match followed {
-            Ok(Followed::Stopped) => return,
-            Ok(Followed::Unsupported) => {
-                debug!(
-                    "source {}: announces no changes; asked every [watch].poll",
-                    source.name
-                );
-                unannounced.store(true, Ordering::Relaxed);
-                return;
-            }
-            Err(e) => {
-                // A connection that lasted is not a server that keeps failing.
-                if started.elapsed() > max_backoff {
-                    backoff.reset();
-                }
-                let wait = backoff.wait();
-                warn!(
-                    "{e}; following its changes again in {}",
-                    humantime::format_duration(wait)
-                );
-                sleep(wait, stop);
-            }
+/// What a follower thread shares with the loop.
+#[derive(Debug, Default)]
+pub struct Follower {
+    /// Raised when the loop no longer needs the thread (a reload, a stop).
+    pub stop: AtomicBool,
+    /// The source turned out not to announce its changes: the loop polls it.
+    pub unannounced: AtomicBool,
+    /// A change is announced that the loop has not started to read yet.
+    pub pending: AtomicBool,
+}
+
+impl Follower {
+    /// Whether a change was announced since the last call; the loop calls it just before a
+    /// run reads, so that a change announced during the run wakes it again.
+    pub fn take(&self) -> bool {
+        self.pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// Notes a change, and calls `wake` unless one is already waiting.
+    fn wake(&self, wake: &dyn Fn()) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            wake();
         }
     }
 }
 
-/// Sleeps for `wait`, or less when `stop` is set.
+/// Starts the thread that follows `source` (a copy: the thread may outlive the config it came
+/// from); `wake` tells the loop.
+pub fn start(
+    source: Source,
+    follower: Arc<Follower>,
+    wake: impl Fn() + Send + 'static,
+    max_backoff: Duration,
+) {
+    std::thread::spawn(move || {
+        let mut backoff = Backoff::new(max_backoff);
+        while !follower.stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let mut announce = || follower.wake(&wake);
+            let followed = source
+                .reader()
+                .and_then(|mut reader| reader.follow(&follower.stop, &mut announce));
+            match followed {
+                Ok(Followed::Stopped) => return,
+                Ok(Followed::Unsupported) => {
+                    debug!(
+                        "source {}: announces no changes; asked every [watch].poll",
+                        source.name
+                    );
+                    follower.unannounced.store(true, Ordering::Relaxed);
+                    wake();
+                    return;
+                }
+                Err(e) => {
+                    // A connection that lasted is not a server that keeps failing.
+                    if started.elapsed() > max_backoff {
+                        backoff.reset();
+                    }
+                    let wait = backoff.wait();
+                    warn!(
+                        "{e}; following its changes again in {}",
+                        humantime::format_duration(wait)
+                    );
+                    sleep(wait, &follower.stop);
+                }
+            }
+        }
+    });
+}
+
+/// Sleeps for `wait`, or less when `stop` is raised.
 fn sleep(wait: Duration, stop: &AtomicBool) {
     let step = Duration::from_millis(100);
     let mut left = wait;

@@ -13,19 +13,23 @@
 //! the loop goes on watching. At least every `[safety].full_every` a run is made whatever
 //! happened, so that extract's full reconcile runs on time.
 //!
-//! Signals: SIGTERM and SIGINT end it (exit 0) once the run in progress is over, or after
-//! [`GRACE`] (every write is atomic: a run cut short leaves the files as they were); SIGHUP
-//! loads the config again, and a config that does not load is reported and the old one kept.
-//! systemd hears of it through [`notify`].
+//! Signals ([`signals`]): SIGTERM and SIGINT end it (exit 0) once the run in progress is over,
+//! or after a grace period (every write is atomic: a run cut short leaves the files as they
+//! were); SIGHUP loads the config again, and a config that does not load is reported and the
+//! old one kept. systemd hears of it through [`notify`].
 //!
-//! Security: as `sync`, unprivileged. The lock beside the map is held only while a run writes,
-//! so that `sync`, `extract` or `push` started by hand wait for it instead of failing.
+//! Security: as `sync`, unprivileged. The lock beside the map is held only while a run reads
+//! and writes (seconds; a full reconcile longer), never while watch waits, so that `sync`,
+//! `extract` or `push` started by hand wait for it instead of failing.
 
+mod backoff;
 mod follow;
 mod notify;
+mod signals;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -34,11 +38,9 @@ use tracing::{error, info, warn};
 use super::metrics::{self, Hook};
 use super::{ExitStatus, Printer, Result, extract, push};
 use crate::config::Timing;
-use follow::Polled;
+use backoff::Backoff;
+use follow::{Follower, Polled};
 use notify::Notifier;
-
-/// How long a stop waits for the run in progress before the process ends anyway.
-const GRACE: Duration = Duration::from_secs(10);
 
 /// What watch works with, resolved from the config (`cli/settings.rs`); made again on SIGHUP.
 #[derive(Debug)]
@@ -57,65 +59,47 @@ pub struct Settings {
 
 /// What wakes the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// Source number N changed.
-    Changed(usize),
+enum Message {
+    /// A source announced a change.
+    Changed,
     /// SIGTERM or SIGINT.
     Stop,
     /// SIGHUP.
     Reload,
 }
 
-/// Waits that double from one second up to a cap, each cut by up to a quarter at random, so
-/// that watchers that lost the same server do not all come back at the same moment.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-    max: Duration,
+/// How a session with one config ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Stop,
+    Reload,
 }
 
-impl Backoff {
-    /// Starts at one second (or `max`, when smaller).
-    pub fn new(max: Duration) -> Self {
-        Self {
-            next: Duration::from_secs(1).min(max),
-            max,
-        }
-    }
-
-    /// The next wait.
-    pub fn wait(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = (self.next * 2).min(self.max);
-        use std::hash::{BuildHasher as _, Hasher as _};
-
-        // RandomState is seeded at random: its hash of anything is a random number.
-        let cut = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish()
-            % 256;
-        wait - wait * (cut as u32) / 1024
-    }
-
-    /// After a success: the next failure waits a second again.
-    pub fn reset(&mut self) {
-        self.next = Duration::from_secs(1).min(self.max);
-    }
-}
+/// The longest wait between two checks that a full reconcile is due: `[safety].full_every` is
+/// decided by extract from the store's age, so the loop asks often enough not to let it slip.
+const RECONCILE_CHECK: Duration = Duration::from_secs(600);
 
 /// Runs watch until SIGTERM or SIGINT; `load` resolves the config (at start and on SIGHUP).
 pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
     let mut settings = load()?;
     let (events, received) = std::sync::mpsc::channel();
-    signals(events.clone())?;
+    let (stop, reload) = (events.clone(), events.clone());
+    signals::handle(
+        move || {
+            let _ = stop.send(Message::Stop);
+        },
+        move || {
+            let _ = reload.send(Message::Reload);
+        },
+    )
+    .map_err(|e| super::Error::Failure(anyhow::anyhow!("cannot handle signals: {e}")))?;
     let notifier = Notifier::from_env();
     let mut ready = false;
     loop {
-        let end = session(
+        match session(
             &settings, printer, &events, &received, &notifier, &mut ready,
-        );
-        match end {
-            Event::Reload => {
+        ) {
+            End::Reload => {
                 notifier.send("RELOADING=1");
                 match load() {
                     Ok(loaded) => {
@@ -124,9 +108,11 @@ pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
                     }
                     Err(e) => error!("{e}; going on with the configuration loaded before"),
                 }
-                notifier.send("READY=1");
+                if ready {
+                    notifier.send("READY=1");
+                }
             }
-            Event::Stop | Event::Changed(_) => {
+            End::Stop => {
                 notifier.send("STOPPING=1");
                 info!("stopped");
                 return Ok(ExitStatus::Success);
@@ -135,41 +121,7 @@ pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
     }
 }
 
-/// Turns SIGTERM and SIGINT into [`Event::Stop`] and SIGHUP into [`Event::Reload`], on a thread
-/// of their own; a second SIGTERM, or a stop the loop does not reach within [`GRACE`], ends
-/// the process at once.
-fn signals(events: Sender<Event>) -> Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| super::Error::Failure(anyhow::anyhow!("cannot handle signals: {e}")))?;
-    std::thread::spawn(move || {
-        let mut stopping = false;
-        for signal in signals.forever() {
-            if signal == SIGHUP {
-                let _ = events.send(Event::Reload);
-                continue;
-            }
-            if stopping {
-                info!("stopped during a run (its writes are atomic: nothing is half-written)");
-                std::process::exit(0);
-            }
-            stopping = true;
-            let _ = events.send(Event::Stop);
-            std::thread::spawn(|| {
-                std::thread::sleep(GRACE);
-                info!(
-                    "stopped during a run that took longer than {}s (its writes are atomic: \
-                     nothing is half-written)",
-                    GRACE.as_secs()
-                );
-                std::process::exit(0);
-            });
-        }
-    });
-    Ok(())
-}
-
-/// When the next run is due, from the changes of a burst.
+/// When the next read is due, from the changes of a burst.
 #[derive(Debug, Default)]
 struct Burst {
     first: Option<Instant>,
@@ -180,156 +132,179 @@ impl Burst {
     /// A change at `now`.
     fn changed(&mut self, now: Instant, timing: &Timing) {
         let first = *self.first.get_or_insert(now);
-        self.due = Some((now + timing.quiet).min(first + timing.max_delay));
+        self.due = Some(later(now, timing.quiet).min(later(first, timing.max_delay)));
     }
 
-    /// A run that cannot wait (the first, a poll, a retry).
+    /// A read that need not wait for quiet (the first, a poll, a reconcile, a retry).
     fn now(&mut self, now: Instant) {
         self.first.get_or_insert(now);
         self.due = Some(self.due.map_or(now, |due| due.min(now)));
     }
 }
 
-/// Watches with one config until a stop or a reload: starts a thread per source, then runs
-/// extract and push as the sources change.
+/// `at + wait`, or a year from `at` for a wait too long to add.
+fn later(at: Instant, wait: Duration) -> Instant {
+    at.checked_add(wait)
+        .unwrap_or_else(|| at + Duration::from_secs(365 * 86_400))
+}
+
+/// Watches with one config until a stop or a reload: starts a thread per source that may
+/// announce its changes, then reads and pushes as the sources change.
 fn session(
     settings: &Settings,
     printer: Printer,
-    events: &Sender<Event>,
-    received: &Receiver<Event>,
+    events: &Sender<Message>,
+    received: &Receiver<Message>,
     notifier: &Notifier,
     ready: &mut bool,
-) -> Event {
+) -> End {
     let timing = settings.timing;
     let sources = &settings.extract.sources;
-    let stop = AtomicBool::new(false);
-    let unannounced: Vec<AtomicBool> = sources.iter().map(|_| AtomicBool::new(false)).collect();
     let kinds: Vec<Polled> = sources.iter().map(follow::kind).collect();
-    std::thread::scope(|scope| {
-        for (index, source) in sources.iter().enumerate() {
-            if kinds[index] != Polled::Announced {
-                continue;
-            }
-            let (stop, unannounced, events) = (&stop, &unannounced[index], events.clone());
-            scope.spawn(move || {
-                follow::follow(
-                    source,
-                    index,
-                    stop,
-                    unannounced,
-                    &events,
-                    timing.max_backoff,
-                );
-            });
+    let followers: Vec<Arc<Follower>> = sources.iter().map(|_| Arc::default()).collect();
+    for ((source, kind), follower) in sources.iter().zip(&kinds).zip(&followers) {
+        if *kind == Polled::Announced {
+            let events = events.clone();
+            let wake = move || {
+                let _ = events.send(Message::Changed);
+            };
+            follow::start(source.clone(), follower.clone(), wake, timing.max_backoff);
         }
-        let polled = |kind: Polled| {
-            kinds
-                .iter()
-                .zip(&unannounced)
-                .any(|(k, u)| *k == kind || (kind == Polled::Poll && u.load(Ordering::Relaxed)))
-        };
-        let mut burst = Burst::default();
-        burst.now(Instant::now());
-        let mut push_due: Option<Instant> = None;
-        let mut read_backoff = Backoff::new(timing.max_backoff);
-        let mut push_backoff = Backoff::new(timing.max_backoff);
-        let start = Instant::now();
-        let (mut next_poll, mut next_graph) = (start + timing.poll, start + timing.graph_poll);
-        let mut next_reconcile = start + settings.extract.full_every;
-        let end = loop {
-            let now = Instant::now();
-            let mut next = next_poll.min(next_graph).min(next_reconcile);
-            for due in [burst.due, push_due].into_iter().flatten() {
-                next = next.min(due);
-            }
-            if let Some(watchdog) = notifier.watchdog {
-                next = next.min(now + watchdog);
-            }
-            match received.recv_timeout(next.saturating_duration_since(now)) {
-                Ok(Event::Changed(_)) => burst.changed(Instant::now(), &timing),
-                Ok(other) => break other,
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break Event::Stop,
-            }
-            notifier.send("WATCHDOG=1");
-            let now = Instant::now();
-            if now >= next_poll {
-                next_poll = now + timing.poll;
-                if polled(Polled::Poll) {
-                    burst.now(now);
-                }
-            }
-            if now >= next_graph {
-                next_graph = now + timing.graph_poll;
-                if polled(Polled::Graph) {
-                    burst.now(now);
-                }
-            }
-            if now >= next_reconcile {
-                next_reconcile = now + settings.extract.full_every;
+    }
+    let polled = |kind: Polled| {
+        kinds.iter().zip(&followers).any(|(k, f)| {
+            *k == kind || (kind == Polled::Poll && f.unannounced.load(Ordering::Relaxed))
+        })
+    };
+    let start = Instant::now();
+    let reconcile_every = (settings.extract.full_every / 8).clamp(timing.poll, RECONCILE_CHECK);
+    let (mut next_poll, mut next_graph) =
+        (later(start, timing.poll), later(start, timing.graph_poll));
+    let mut next_reconcile = later(start, reconcile_every);
+    let mut burst = Burst::default();
+    burst.now(start);
+    // A read or push that failed (or a change a guard refused) is not tried again before.
+    let (mut read_after, mut read_backoff) = (None::<Instant>, Backoff::new(timing.max_backoff));
+    let mut push_backoff = Backoff::new(timing.max_backoff);
+    // After a start or a reload: a gateway that missed the map gets it.
+    let mut push_due = settings.push.as_ref().map(|_| start);
+    let end = loop {
+        let now = Instant::now();
+        let read_at = burst
+            .due
+            .map(|due| read_after.map_or(due, |after| due.max(after)));
+        let mut next = next_poll.min(next_graph).min(next_reconcile);
+        for due in [read_at, push_due].into_iter().flatten() {
+            next = next.min(due);
+        }
+        if let Some(watchdog) = notifier.watchdog {
+            next = next.min(later(now, watchdog));
+        }
+        match received.recv_timeout(next.saturating_duration_since(now)) {
+            Ok(Message::Changed) => burst.changed(Instant::now(), &timing),
+            Ok(Message::Stop) => break End::Stop,
+            Ok(Message::Reload) => break End::Reload,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break End::Stop,
+        }
+        notifier.send("WATCHDOG=1");
+        let now = Instant::now();
+        if now >= next_poll {
+            next_poll = later(now, timing.poll);
+            if polled(Polled::Poll) {
                 burst.now(now);
             }
-            if burst.due.is_some_and(|due| due <= now) {
-                burst = Burst::default();
-                match cycle(settings, |seen| {
-                    extract::run(&settings.extract, printer, seen)
-                }) {
-                    Ok(ExitStatus::Success) => {
-                        read_backoff.reset();
-                        if !*ready {
-                            *ready = true;
-                            notifier.send("READY=1");
-                        }
-                        notifier.send(&format!(
-                            "STATUS=map current as of {}",
-                            crate::map::state::now()
-                        ));
-                        if settings.push.is_some() {
-                            push_due = Some(now);
-                        }
-                    }
-                    // A guard refused: extract said why; the map keeps what it has until the
-                    // directory changes again or someone forces the change.
-                    Ok(ExitStatus::Refused) => {
-                        notifier.send("STATUS=a change is refused by a safety guard");
-                    }
-                    failed => {
-                        let wait = read_backoff.wait();
-                        if let Err(e) = failed {
-                            error!("{e}");
-                        }
-                        warn!(
-                            "the map stays as it is; reading again in {}",
-                            humantime::format_duration(wait)
-                        );
-                        notifier.send("STATUS=the last read failed; trying again");
-                        burst.due = Some(Instant::now() + wait);
+        }
+        if now >= next_graph {
+            next_graph = later(now, timing.graph_poll);
+            if polled(Polled::Graph) {
+                burst.now(now);
+            }
+        }
+        if now >= next_reconcile {
+            next_reconcile = later(now, reconcile_every);
+            burst.now(now);
+        }
+        let read_at = burst
+            .due
+            .map(|due| read_after.map_or(due, |after| due.max(after)));
+        if read_at.is_some_and(|at| at <= now) {
+            burst = Burst::default();
+            for follower in &followers {
+                follower.take();
+            }
+            let mut changed = false;
+            let status = cycle(settings, |seen| {
+                let status = extract::run(&settings.extract, printer, seen);
+                changed = seen
+                    .change
+                    .is_some_and(|(added, removed)| added + removed > 0);
+                status
+            });
+            let finished = Instant::now();
+            match status {
+                Ok(ExitStatus::Success) => {
+                    read_backoff.reset();
+                    read_after = None;
+                    notifier.send(&format!(
+                        "STATUS=map current as of {}",
+                        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    ));
+                    // A new map goes out now; a gateway that missed an older one is tried again
+                    // when its wait is over.
+                    if changed && settings.push.is_some() {
+                        push_due = Some(finished);
                     }
                 }
-            }
-            if let Some(push) = &settings.push
-                && push_due.is_some_and(|due| due <= Instant::now())
-            {
-                push_due = None;
-                match cycle(settings, |_| push::run(push, printer)) {
-                    Ok(ExitStatus::Success) => push_backoff.reset(),
-                    failed => {
-                        if let Err(e) = failed {
-                            error!("{e}");
-                        }
-                        let wait = push_backoff.wait();
-                        warn!(
-                            "pushing to the gateways that did not get the map again in {}",
-                            humantime::format_duration(wait)
-                        );
-                        push_due = Some(Instant::now() + wait);
+                // A guard refused: extract said why, at error. The map keeps what it has; an
+                // announced change reads again at once, a poll only after a wait.
+                Ok(ExitStatus::Refused) => {
+                    read_after = Some(later(finished, read_backoff.wait()));
+                    notifier.send("STATUS=a change is refused by a safety guard");
+                }
+                failed => {
+                    let wait = read_backoff.wait();
+                    if let Err(e) = failed {
+                        error!("{e}");
                     }
+                    warn!(
+                        "the map stays as it is; reading again in {}",
+                        humantime::format_duration(wait)
+                    );
+                    notifier.send("STATUS=the last read failed; trying again");
+                    read_after = Some(later(finished, wait));
+                    burst.now(finished);
                 }
             }
-        };
-        stop.store(true, Ordering::Relaxed);
-        end
-    })
+            if !*ready {
+                *ready = true;
+                notifier.send("READY=1");
+            }
+        }
+        if let Some(push) = &settings.push
+            && push_due.is_some_and(|due| due <= Instant::now())
+        {
+            push_due = None;
+            match cycle(settings, |_| push::run(push, printer)) {
+                Ok(ExitStatus::Success) => push_backoff.reset(),
+                failed => {
+                    if let Err(e) = failed {
+                        error!("{e}");
+                    }
+                    let wait = push_backoff.wait();
+                    warn!(
+                        "pushing to the gateways that did not get the map again in {}",
+                        humantime::format_duration(wait)
+                    );
+                    push_due = Some(later(Instant::now(), wait));
+                }
+            }
+        }
+    };
+    for follower in &followers {
+        follower.stop.store(true, Ordering::Relaxed);
+    }
+    end
 }
 
 /// One run of `work` (extract or push), its metrics written after it as after a command.
@@ -340,4 +315,34 @@ fn cycle(settings: &Settings, work: impl FnOnce(&mut metrics::Observed) -> Resul
         gateways: &settings.gateways,
     });
     metrics::around(hook, false, work)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_read_once_quiet_and_at_the_latest_after_max_delay() {
+        let timing = Timing {
+            poll: Duration::from_secs(5),
+            graph_poll: Duration::from_secs(30),
+            quiet: Duration::from_secs(1),
+            max_delay: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(30),
+        };
+        let start = Instant::now();
+        let mut burst = Burst::default();
+        burst.changed(start, &timing);
+        assert_eq!(burst.due, Some(start + Duration::from_secs(1)));
+        // Changes every half second push the read back, but not past max_delay.
+        for half in 1..40 {
+            burst.changed(start + Duration::from_millis(500 * half), &timing);
+        }
+        assert_eq!(burst.due, Some(start + Duration::from_secs(10)));
+        // A poll does not wait for quiet.
+        burst.now(start + Duration::from_secs(2));
+        assert_eq!(burst.due, Some(start + Duration::from_secs(2)));
+        // A wait too long to add is a year, not a panic.
+        assert!(later(start, Duration::MAX) > start);
+    }
 }

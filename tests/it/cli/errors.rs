@@ -153,8 +153,7 @@ fn a_second_run_waits_for_the_lock_then_runs() {
         .unwrap();
     lock.file().lock().unwrap();
     let released = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        // The map is still the old one while the lock is held.
+        std::thread::sleep(std::time::Duration::from_secs(3));
         drop(lock);
     });
     let started = std::time::Instant::now();

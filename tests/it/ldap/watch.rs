@@ -67,7 +67,12 @@ impl Watch {
     }
 
     /// Waits up to `limit` for `ready`; panics with the log when it does not come.
-    pub fn wait_for(&mut self, what: &str, limit: Duration, ready: impl Fn() -> bool) -> Duration {
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Duration {
         let started = Instant::now();
         loop {
             if ready() {
@@ -130,9 +135,17 @@ fn changes_reach_the_map_as_slapd_announces_them_and_an_idle_directory_is_not_se
     watch.wait_for("the first map", Duration::from_secs(30), || {
         mapped(&dir, "user7@example.com")
     });
-    // The follow search is open once the first run is over; then nothing more is asked.
-    std::thread::sleep(Duration::from_secs(2));
-    let before = slapd.searches();
+    // The follow search is open once the first runs are over; then nothing more is asked.
+    let mut before = slapd.searches();
+    watch.wait_for(
+        "the searches of the start to end",
+        Duration::from_secs(30),
+        || {
+            std::thread::sleep(Duration::from_secs(2));
+            let now = slapd.searches();
+            std::mem::replace(&mut before, now) == now
+        },
+    );
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(
         slapd.searches(),
@@ -217,15 +230,23 @@ fn sighup_loads_the_config_again_and_keeps_the_old_one_when_the_new_one_is_broke
         || mapped(&dir, "stillwatched@example.com"),
     );
 
-    fs_err::write(dir.join("rcptsync.toml"), &config).unwrap();
+    // A good config, with the map somewhere else: the change after the reload goes there.
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        config.replace("out/relay_recipients", "moved/relay_recipients"),
+    )
+    .unwrap();
     watch.signal(rustix::process::Signal::HUP);
     watch.wait_for("the reload", Duration::from_secs(10), || {
         watch_log(&dir).contains("configuration loaded again")
     });
     add(&slapd, "afterreload");
-    watch.wait_for("a change after the reload", Duration::from_secs(10), || {
-        mapped(&dir, "afterreload@example.com")
+    watch.wait_for("a change after the reload", Duration::from_secs(20), || {
+        fs_err::read_to_string(dir.join("moved/relay_recipients"))
+            .unwrap_or_default()
+            .contains("afterreload@example.com OK")
     });
+    assert!(!mapped(&dir, "afterreload@example.com"));
     assert_eq!(watch.stop(Duration::from_secs(5)), 0);
 }
 

@@ -24,8 +24,9 @@ const STOP_CHECK: Duration = Duration::from_millis(250);
 
 impl Connection {
     /// Follows the changes of naming context `context` until `stop` is set (then Ok), calling
-    /// `wake` once the changes are followed and then for each change; an error when the server ends the search or the connection
-    /// fails (watch then connects again and reads what it missed).
+    /// `wake` once the changes are followed and then for each change; an error when the
+    /// server ends the search or the connection fails (watch then connects again and reads
+    /// what it missed).
     pub fn follow(
         &mut self,
         context: &str,
@@ -72,12 +73,14 @@ impl Connection {
         };
         let fail = |why: String| failure(url, context, why);
         rt.block_on(async {
+            // Counted from the request on, so that every message the relay passes is one
+            // the stream takes.
+            let streaming = tripwire.streaming();
             let mut stream = ldap
                 .with_controls(control)
                 .streaming_search(context, Scope::Subtree, "(objectClass=*)", vec!["1.1"])
                 .await
                 .map_err(|e| self_error(url, context, &e))?;
-            let streaming = tripwire.streaming();
             loop {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(());
@@ -95,11 +98,13 @@ impl Connection {
                 };
                 streaming.took();
                 let changed = if raw.is_intermediate() {
-                    // A set of deleted (or, after a gap, present) entries is a change; a new
-                    // cookie or the end of the refresh is not.
+                    // A set of deleted (or, after a gap, present) entries is a change, and so
+                    // is the end of the refresh, which may have implied deletions it did not
+                    // name; a new cookie is not.
                     match super::intermediate(&raw.0) {
                         Some(Info::IdSet { uuids, .. }) => !uuids.is_empty(),
-                        Some(_) => false,
+                        Some(Info::PhaseEnd { .. }) => true,
+                        Some(Info::NewCookie(_)) => false,
                         None => {
                             return Err(fail(
                                 "the server sent a malformed Sync Info message".into(),
