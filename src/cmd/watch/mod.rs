@@ -4,7 +4,8 @@
 //! an idle directory costs next to nothing.
 //!
 //! How it learns of changes: a thread per source ([`follow`]) holds the server's own change
-//! feed where it has one (OpenLDAP's refreshAndPersist) and wakes the loop; the other sources
+//! feed where it has one (OpenLDAP's refreshAndPersist, Active Directory's change
+//! notifications) and wakes the loop; the other sources
 //! are asked for their change mark every `[watch].poll` (`graph_poll` for Graph), which costs
 //! one or two small requests when nothing changed. A burst of changes is one map: the loop
 //! waits until the changes are `quiet` for a moment, at most `max_delay`. A read or a push that
@@ -142,6 +143,13 @@ impl Burst {
     }
 }
 
+/// How often the loop makes sure that a full reconcile is not overdue: an eighth of
+/// `full_every`, not more often than the polls and not less often than [`RECONCILE_CHECK`]
+/// (a poll of an hour included).
+fn reconcile_every(full_every: Duration, poll: Duration) -> Duration {
+    (full_every / 8).clamp(poll.min(RECONCILE_CHECK), RECONCILE_CHECK)
+}
+
 /// `at + wait`, or a year from `at` for a wait too long to add.
 fn later(at: Instant, wait: Duration) -> Instant {
     at.checked_add(wait)
@@ -177,7 +185,7 @@ fn session(
         })
     };
     let start = Instant::now();
-    let reconcile_every = (settings.extract.full_every / 8).clamp(timing.poll, RECONCILE_CHECK);
+    let reconcile_every = reconcile_every(settings.extract.full_every, timing.poll);
     let (mut next_poll, mut next_graph) =
         (later(start, timing.poll), later(start, timing.graph_poll));
     let mut next_reconcile = later(start, reconcile_every);
@@ -344,5 +352,18 @@ mod tests {
         assert_eq!(burst.due, Some(start + Duration::from_secs(2)));
         // A wait too long to add is a year, not a panic.
         assert!(later(start, Duration::MAX) > start);
+    }
+
+    #[test]
+    fn a_reconcile_is_checked_for_within_ten_minutes_whatever_the_poll() {
+        let (day, hour) = (Duration::from_secs(86_400), Duration::from_secs(3600));
+        assert_eq!(
+            reconcile_every(day, Duration::from_secs(5)),
+            RECONCILE_CHECK
+        );
+        assert_eq!(reconcile_every(day, hour), RECONCILE_CHECK);
+        let minute = Duration::from_secs(60);
+        assert_eq!(reconcile_every(minute, Duration::from_secs(5)), minute / 8);
+        assert_eq!(reconcile_every(minute, minute), minute);
     }
 }
