@@ -51,7 +51,8 @@ pub enum Command {
     Sync(Sync),
     /// Keep the map and every gateway in step with the directory, as a service.
     ///
-    /// Reads each change as the directory announces it (OpenLDAP's syncprov) or as its change
+    /// Reads each change as the directory announces it (OpenLDAP's syncprov, AD's change
+    /// notifications) or as its change
     /// mark shows it (`[watch].poll`), writes the map through the same guards as extract and
     /// pushes it as push does, within seconds; retries what failed. SIGHUP loads the config
     /// again, SIGTERM stops it. Pick it or the sync timer, not both.

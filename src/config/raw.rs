@@ -60,9 +60,9 @@ table! {
 table! {
     /// `[watch]`.
     pub struct Watch {
-        /// how often `watch` asks a directory that does not announce its changes (Active
-        /// Directory, LDIF and list files) for its change mark; OpenLDAP with syncprov
-        /// announces them and is not asked
+        /// how often `watch` asks a source that does not announce its changes (LDIF and list
+        /// files, a DC that refuses change notifications) for its change mark; OpenLDAP with
+        /// syncprov and Active Directory announce them and are not asked
         poll: String = "5s",
         /// the same for Microsoft Graph sources (one delta round per collection each time; far
         /// inside Graph's throttling limits)

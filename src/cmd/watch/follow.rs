@@ -1,5 +1,6 @@
 //! One thread per source that tells the watch loop when the source changed, as the server
-//! announces it ([`crate::source::Reader::follow`]: OpenLDAP's refreshAndPersist). A source
+//! announces it ([`crate::source::Reader::follow`]: OpenLDAP's refreshAndPersist, Active
+//! Directory's change notifications). A source
 //! that announces nothing is marked as one to poll, and its thread ends. A connection that
 //! fails is made again after a wait that doubles up to `max_backoff`; the source wakes the loop
 //! once it follows the changes again, so that the read catches up with what changed while it

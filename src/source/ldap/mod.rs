@@ -24,6 +24,7 @@ pub mod exchange;
 mod frame;
 pub mod kerberos;
 mod mark;
+mod notification;
 pub(crate) mod reader;
 mod search;
 pub mod sync;

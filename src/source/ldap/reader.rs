@@ -15,6 +15,7 @@ use base64::Engine as _;
 use tracing::{info, warn};
 
 use super::exchange::AcceptedDomains;
+use super::notification::Notified;
 use super::{Connection, Credentials, LdapSourceConfig};
 use crate::rules::Entry;
 use crate::source::{Cause, Change, Changes, Cursor, Error, Feed, Followed, Item, Read};
@@ -168,12 +169,27 @@ impl crate::source::Reader for Reader<'_> {
     fn follow(&mut self, stop: &AtomicBool, wake: &mut dyn FnMut()) -> Result<Followed, Error> {
         let base = self.config.base_dn.clone();
         let found = self.fresh()?.sync_context(&base);
-        let Some(context) = found.map_err(|e| self.fail(e))? else {
+        if let Some(context) = found.map_err(|e| self.fail(e))? {
+            let followed = self.fresh()?.follow(&context, stop, wake);
+            followed.map_err(|e| self.fail(e))?;
+            return Ok(Followed::Stopped);
+        }
+        let found = self.fresh()?.usn_feed(&base);
+        let Some(usn) = found.map_err(|e| self.fail(e))? else {
             return Ok(Followed::Unsupported);
         };
-        let followed = self.fresh()?.follow(&context, stop, wake);
-        followed.map_err(|e| self.fail(e))?;
-        Ok(Followed::Stopped)
+        let notified = self.fresh()?.notify(&usn.context, stop, wake);
+        match notified.map_err(|e| self.fail(e))? {
+            Notified::Stopped => Ok(Followed::Stopped),
+            Notified::Refused(why) => {
+                warn!(
+                    "source {}: the DC does not notify changes ({why}); its changes are looked \
+                     for every [watch].poll instead",
+                    self.name
+                );
+                Ok(Followed::Unsupported)
+            }
+        }
     }
 
     fn feed(&mut self) -> Result<Option<Feed>, Error> {

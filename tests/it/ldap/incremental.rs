@@ -574,12 +574,12 @@ fn a_run_killed_at_any_step_leaves_a_map_its_store_agrees_with() {
 }
 
 /// The source's base on Samba, and an OU outside it.
-const SAMBA_STAFF: &str = "OU=Staff,DC=example,DC=test";
+pub(super) const SAMBA_STAFF: &str = "OU=Staff,DC=example,DC=test";
 const SAMBA_ELSEWHERE: &str = "OU=Groups,DC=example,DC=test";
 
 /// A Samba DC with `n` more mailboxes under OU=Staff, and configs binding as a plain domain
 /// user (not an administrator): `rcptsync.toml` and `full.toml` as for slapd.
-fn samba_serving(n: usize) -> Samba {
+pub(super) fn samba_serving(n: usize) -> Samba {
     let samba = Samba::start();
     let dir = samba.dir();
     let users: String = (0..n)
