@@ -33,21 +33,29 @@ pub struct Settings {
 
 /// Runs push (sync runs it after extract).
 pub fn run(settings: &Settings, printer: Printer) -> Result {
+    let all: Vec<&Gateway> = settings.gateways.iter().collect();
+    to(settings, &all, printer)
+}
+
+/// Pushes the map to `gateways` (some of the settings', each on its own for watch). The lock
+/// beside the map is held while the map is measured and opened, and again while the record
+/// is updated, not while the gateways take it: a slow gateway holds up no extract, and the
+/// files opened stay the map that was measured when extract replaces it meanwhile.
+pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer) -> Result {
     let (out, change) = (&settings.map, &settings.change);
     // A key ssh would not use is this host's mistake: a config error with its fix, found
     // before any gateway is contacted (and never reported as the gateway refusing it).
-    for gateway in &settings.gateways {
+    for gateway in gateways {
         ssh::check_identity(gateway).map_err(|e| super::Error::Usage(e.into()))?;
     }
-    let _lock = Lock::acquire_within(&with_suffix(out, ".lock"), crate::lock::WAIT)?;
+    let lock_path = with_suffix(out, ".lock");
+    let record_path = with_suffix(out, ".pushed");
+    let lock = Lock::acquire_within(&lock_path, crate::lock::WAIT)?;
     let payload = Header::for_file(out, &settings.sources, SystemTime::now())
         .context("read the map to push (run `rcptsync extract` first)")
         .failure()?;
-    let record_path = with_suffix(out, ".pushed");
-    let mut record = Record::read(&record_path)?;
-
-    let (due, current): (Vec<&Gateway>, Vec<&Gateway>) = settings
-        .gateways
+    let record = Record::read(&record_path)?;
+    let (due, current): (Vec<&Gateway>, Vec<&Gateway>) = gateways
         .iter()
         .partition(|g| change.resend || !record.has(g, &payload.sha256));
     for gateway in current {
@@ -64,15 +72,23 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         }
         return Ok(ExitStatus::Success);
     }
+    let files = due
+        .iter()
+        .map(|_| crate::fs::File::open(out))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("open the map to push")
+        .failure()?;
+    drop(lock);
     let results: Vec<(&Gateway, std::result::Result<String, ssh::Error>)> =
         std::thread::scope(|scope| {
             let handles: Vec<_> = due
                 .iter()
-                .map(|gateway| {
+                .zip(files)
+                .map(|(gateway, file)| {
                     let header = &payload.text;
                     (
                         *gateway,
-                        scope.spawn(move || ssh::send(gateway, header, out)),
+                        scope.spawn(move || ssh::send(gateway, header, file)),
                     )
                 })
                 .collect();
@@ -86,6 +102,9 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
                 })
                 .collect()
         });
+    // The record as it is now: another push may have written it meanwhile.
+    let _lock = Lock::acquire_within(&lock_path, crate::lock::WAIT)?;
+    let mut record = Record::read(&record_path)?;
     let mut failed = 0;
     let mut pushed = Vec::new();
     let at = crate::map::state::now();
@@ -126,6 +145,8 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         error!("{failed} of {} gateway(s) did not get the map", due.len());
         return Ok(ExitStatus::Failure);
     }
-    info!("pushed to {} gateway(s)", due.len());
+    if !due.is_empty() {
+        info!("pushed to {} gateway(s)", due.len());
+    }
     Ok(ExitStatus::Success)
 }

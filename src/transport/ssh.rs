@@ -9,7 +9,7 @@
 //! Failures are turned into what the admin has to do: add the host key, install the public key.
 
 use std::io::{Read, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -259,11 +259,11 @@ pub fn command(gateway: &Gateway) -> Result<Command, Error> {
 /// Most of ssh's output kept for the report (stdout is one line, stderr a few).
 const MAX_OUTPUT: u64 = 64 << 10;
 
-/// Sends the payload (`header`, then the map text at `body`, streamed) to `gateway`; returns
-/// the receiver's reply (`OK ...`). The whole session is bounded by the gateway's timeout.
-pub fn send(gateway: &Gateway, header: &str, body: &Path) -> Result<String, Error> {
-    let file = crate::fs::File::open(body)?;
-    let output = session(gateway, header, file)?;
+/// Sends the payload (`header`, then the map text of `body`, streamed from its start) to
+/// `gateway`; returns the receiver's reply (`OK ...`). The whole session is bounded by the
+/// gateway's timeout.
+pub fn send(gateway: &Gateway, header: &str, body: crate::fs::File) -> Result<String, Error> {
+    let output = session(gateway, header, body)?;
     answer(gateway, &output)
 }
 
