@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use tracing::error;
 
+use super::watch::beacon::Beacon;
 use super::{ExitStatus, Result};
 use crate::map::with_suffix;
 use crate::metrics::{self, Metric, Textfile, label};
@@ -56,20 +57,27 @@ pub fn around(
     let started = Instant::now();
     let mut seen = Observed::default();
     let result = work(&mut seen);
+    if !dry_run {
+        record(hook, started, &result, &seen);
+    }
+    result
+}
+
+/// Writes the metrics of a run that began at `started` and ended with `result` (for watch,
+/// whose threads run the work apart and write one at a time).
+pub fn record(hook: Option<Hook<'_>>, started: Instant, result: &Result, seen: &Observed) {
     match hook {
-        _ if dry_run => {}
         None => {}
         Some(Hook::Internal {
             textfile,
             map,
             gateways,
-        }) => internal(textfile, map, gateways, started, &result, &seen),
+        }) => internal(textfile, map, gateways, started, result, seen),
         Some(Hook::Apply {
             textfile,
             installed,
-        }) => apply(textfile, installed, started, &result),
+        }) => apply(textfile, installed, started, result),
     }
-    result
 }
 
 /// What a run saw that the metrics report and the exit status does not tell.
@@ -128,9 +136,17 @@ fn internal(
             )
         })
         .collect();
+    // A watch that stopped removed its file; one that died left it to go stale.
+    let beacon = map
+        .and_then(|m| Beacon::read(&with_suffix(m, ".watch")).ok().flatten())
+        .filter(|b| b.fresh(now as u64));
     let mut success = Vec::new();
     let mut pushed_at = Vec::new();
+    let mut latency = Vec::new();
     for gateway in gateways {
+        if let Some(delivery) = beacon.as_ref().and_then(|b| b.gateways.get(&gateway.name)) {
+            latency.push((label("gateway", &gateway.name), delivery.seconds));
+        }
         let entry = record.get(gateway);
         let labels = label("gateway", &gateway.name);
         let ok = entry.is_some_and(|e| e.succeeded());
@@ -205,6 +221,19 @@ fn internal(
             help: "When the gateway last acknowledged a map.",
             kind: "gauge",
             samples: pushed_at,
+        },
+        Metric::gauge(
+            "rcptsync_watch_heartbeat_timestamp_seconds",
+            "When a running watch last showed it runs (0: none runs); alert when it is older \
+             than a few minutes while watch should run.",
+            beacon.as_ref().map_or(0.0, |b| b.heartbeat_at as f64),
+        ),
+        Metric {
+            name: "rcptsync_gateway_change_seconds",
+            help: "watch: seconds from the directory's announcement of the last change to the \
+                   gateway's acknowledgement of the map with it.",
+            kind: "gauge",
+            samples: latency,
         },
     ];
     write(&textfile, &list);

@@ -18,11 +18,12 @@ use serde::Serialize;
 
 use tracing::warn;
 
+use super::watch::beacon::Beacon;
 use super::{ExitStatus, Failure as _, Printer, Result};
 use crate::install::spool::SPOOL_NAME;
 use crate::install::swap::Installer;
 use crate::map::payload::Header;
-use crate::map::state::Snapshot;
+use crate::map::state::{Snapshot, now};
 use crate::map::{digest, with_suffix};
 use crate::postfix::Postfix;
 use crate::transport::record::Record;
@@ -75,6 +76,8 @@ struct Status {
     drift: Option<usize>,
     /// Each configured gateway's pushes.
     gateways: Vec<GatewayStatus>,
+    /// What a running (or dead) `watch` last reported, when one ran.
+    watch: Option<WatchStatus>,
     /// The gateway side, when the config has `[install]`.
     install: Option<InstallStatus>,
 }
@@ -97,6 +100,14 @@ struct SourceStatus {
     method: Option<String>,
     /// Where its next read of changes starts.
     cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct WatchStatus {
+    /// Its file is fresh: it runs.
+    running: bool,
+    #[serde(flatten)]
+    beacon: Beacon,
 }
 
 #[derive(Debug, Serialize)]
@@ -244,6 +255,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         sources: Vec::new(),
         drift: None,
         gateways: Vec::new(),
+        watch: None,
         install: None,
     };
     if let Some(output) = &settings.internal {
@@ -290,6 +302,15 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
             })
             .collect();
         status.map = Some(map);
+        status.watch = Beacon::read(&with_suffix(&output.map, ".watch"))
+            .unwrap_or_else(|e| {
+                warn!("{e}");
+                None
+            })
+            .map(|beacon| WatchStatus {
+                running: beacon.fresh(now()),
+                beacon,
+            });
     }
     if let Some(install) = &settings.install {
         let postfix = Postfix::new(&install.postfix_config_dir);
@@ -415,6 +436,9 @@ fn print_text(status: &Status, printer: Printer) -> Result<()> {
                 "gateway {} ({}): {acknowledged}{attempt}",
                 gateway.name, gateway.destination
             ))?;
+        }
+        for line in status.watch.iter().flat_map(|w| w.beacon.describe(now())) {
+            out.line(line)?;
         }
     }
     if let Some(install) = &status.install {

@@ -24,22 +24,27 @@
 //! `extract` or `push` started by hand wait for it instead of failing.
 
 mod backoff;
+pub mod beacon;
+mod courier;
 mod follow;
 mod notify;
 mod signals;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
 use super::metrics::{self, Hook};
 use super::{ExitStatus, Printer, Result, extract, push};
 use crate::config::Timing;
+use crate::map::with_suffix;
 use backoff::Backoff;
+use beacon::{Beacon, Delivery, HEARTBEAT};
+use courier::{Courier, Parcel};
 use follow::{Follower, Polled};
 use notify::Notifier;
 
@@ -96,9 +101,14 @@ pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
     .map_err(|e| super::Error::Failure(anyhow::anyhow!("cannot handle signals: {e}")))?;
     let notifier = Notifier::from_env();
     let mut ready = false;
+    let beacon = Mutex::new(Beacon {
+        pid: std::process::id(),
+        started_at: crate::map::state::now(),
+        ..Beacon::default()
+    });
     loop {
         match session(
-            &settings, printer, &events, &received, &notifier, &mut ready,
+            &settings, printer, &events, &received, &notifier, &mut ready, &beacon,
         ) {
             End::Reload => {
                 notifier.send("RELOADING=1");
@@ -156,8 +166,50 @@ fn later(at: Instant, wait: Duration) -> Instant {
         .unwrap_or_else(|| at + Duration::from_secs(365 * 86_400))
 }
 
+/// What the threads of a session share: the watch file and the metrics textfile, each
+/// written by one thread at a time.
+struct Shared<'a> {
+    settings: &'a Settings,
+    beacon: &'a Mutex<Beacon>,
+    beacon_path: PathBuf,
+    metrics: Mutex<()>,
+}
+
+impl Shared<'_> {
+    /// Updates the watch file with `change` and writes it (a failure is logged: watch goes
+    /// on without telling status).
+    fn beacon(&self, change: impl FnOnce(&mut Beacon)) {
+        let mut beacon = self.beacon.lock().unwrap_or_else(PoisonError::into_inner);
+        change(&mut beacon);
+        beacon.heartbeat_at = crate::map::state::now();
+        if let Err(e) = beacon.write(&self.beacon_path) {
+            warn!("{e}; status will not show that watch runs");
+        }
+    }
+
+    /// One run of `work` (extract or push), its metrics written after it as after a command.
+    fn cycle(&self, work: impl FnOnce(&mut metrics::Observed) -> Result) -> Result {
+        let started = Instant::now();
+        let mut seen = metrics::Observed::default();
+        let result = work(&mut seen);
+        let hook = self
+            .settings
+            .metrics
+            .as_deref()
+            .map(|textfile| Hook::Internal {
+                textfile,
+                map: Some(self.settings.extract.output.path.as_path()),
+                gateways: &self.settings.gateways,
+            });
+        let _one = self.metrics.lock().unwrap_or_else(PoisonError::into_inner);
+        metrics::record(hook, started, &result, &seen);
+        result
+    }
+}
+
 /// Watches with one config until a stop or a reload: starts a thread per source that may
-/// announce its changes, then reads and pushes as the sources change.
+/// announce its changes and one per gateway ([`courier`]), then reads as the sources change
+/// and hands each new map to the gateways' threads.
 fn session(
     settings: &Settings,
     printer: Printer,
@@ -165,7 +217,73 @@ fn session(
     received: &Receiver<Message>,
     notifier: &Notifier,
     ready: &mut bool,
+    beacon: &Mutex<Beacon>,
 ) -> End {
+    let shared = Shared {
+        settings,
+        beacon,
+        beacon_path: with_suffix(&settings.extract.output.path, ".watch"),
+        metrics: Mutex::new(()),
+    };
+    let end = std::thread::scope(|scope| {
+        let mut couriers = Vec::new();
+        if let Some(push) = &settings.push {
+            for gateway in &push.gateways {
+                let (courier, parcels) = courier::pair();
+                let shared = &shared;
+                scope.spawn(move || {
+                    courier::deliver(
+                        parcels,
+                        &gateway.name,
+                        settings.timing.max_backoff,
+                        |since| {
+                            shared.cycle(|_| {
+                                let pushed = push::to(push, &[gateway], printer);
+                                if matches!(pushed, Ok(ExitStatus::Success)) {
+                                    let now = SystemTime::now();
+                                    if let Some(took) =
+                                        since.and_then(|at| now.duration_since(at).ok())
+                                    {
+                                        shared.beacon(|b| {
+                                            b.gateways.insert(
+                                                gateway.name.clone(),
+                                                Delivery {
+                                                    acknowledged_at: crate::map::state::now(),
+                                                    seconds: took.as_secs_f64(),
+                                                },
+                                            );
+                                        });
+                                    }
+                                }
+                                pushed
+                            })
+                        },
+                    );
+                });
+                couriers.push(courier);
+            }
+        }
+        // Dropping the couriers ends their threads once their push in progress is over.
+        watch(
+            &shared, printer, events, received, notifier, ready, &couriers,
+        )
+    });
+    let _ = crate::fs::remove_file(&shared.beacon_path);
+    end
+}
+
+/// The loop of a session: reads when a source changed (or is due to be asked), and hands
+/// each new map to the `couriers`.
+fn watch(
+    shared: &Shared<'_>,
+    printer: Printer,
+    events: &Sender<Message>,
+    received: &Receiver<Message>,
+    notifier: &Notifier,
+    ready: &mut bool,
+    couriers: &[Courier],
+) -> End {
+    let settings = shared.settings;
     let timing = settings.timing;
     let sources = &settings.extract.sources;
     let kinds: Vec<Polled> = sources.iter().map(follow::kind).collect();
@@ -184,32 +302,67 @@ fn session(
             *k == kind || (kind == Polled::Poll && f.unannounced.load(Ordering::Relaxed))
         })
     };
+    let feeds = || {
+        sources
+            .iter()
+            .zip(&kinds)
+            .zip(&followers)
+            .map(|((source, kind), follower)| {
+                let how = match kind {
+                    Polled::Announced if !follower.unannounced.load(Ordering::Relaxed) => {
+                        "announced by the server".to_owned()
+                    }
+                    Polled::Graph => format!(
+                        "a delta round every {}",
+                        humantime::format_duration(timing.graph_poll)
+                    ),
+                    _ => format!(
+                        "its change mark every {}",
+                        humantime::format_duration(timing.poll)
+                    ),
+                };
+                (source.name.clone(), how)
+            })
+            .collect()
+    };
     let start = Instant::now();
     let reconcile_every = reconcile_every(settings.extract.full_every, timing.poll);
     let (mut next_poll, mut next_graph) =
         (later(start, timing.poll), later(start, timing.graph_poll));
     let mut next_reconcile = later(start, reconcile_every);
+    let mut next_heartbeat = start;
     let mut burst = Burst::default();
     burst.now(start);
-    // A read or push that failed (or a change a guard refused) is not tried again before.
+    // When the oldest change not read yet was announced.
+    let mut announced = None::<SystemTime>;
+    // A read that failed (or a change a guard refused) is not tried again before.
     let (mut read_after, mut read_backoff) = (None::<Instant>, Backoff::new(timing.max_backoff));
-    let mut push_backoff = Backoff::new(timing.max_backoff);
-    // After a start or a reload: a gateway that missed the map gets it.
-    let mut push_due = settings.push.as_ref().map(|_| start);
+    // After a start or a reload: a gateway that missed the map gets it after the first run.
+    let mut first = true;
     let end = loop {
         let now = Instant::now();
+        if now >= next_heartbeat {
+            next_heartbeat = later(now, HEARTBEAT);
+            shared.beacon(|b| b.feeds = feeds());
+        }
         let read_at = burst
             .due
             .map(|due| read_after.map_or(due, |after| due.max(after)));
-        let mut next = next_poll.min(next_graph).min(next_reconcile);
-        for due in [read_at, push_due].into_iter().flatten() {
-            next = next.min(due);
+        let mut next = next_poll
+            .min(next_graph)
+            .min(next_reconcile)
+            .min(next_heartbeat);
+        if let Some(at) = read_at {
+            next = next.min(at);
         }
         if let Some(watchdog) = notifier.watchdog {
             next = next.min(later(now, watchdog));
         }
         match received.recv_timeout(next.saturating_duration_since(now)) {
-            Ok(Message::Changed) => burst.changed(Instant::now(), &timing),
+            Ok(Message::Changed) => {
+                announced.get_or_insert_with(SystemTime::now);
+                burst.changed(Instant::now(), &timing);
+            }
             Ok(Message::Stop) => break End::Stop,
             Ok(Message::Reload) => break End::Reload,
             Err(RecvTimeoutError::Timeout) => {}
@@ -236,93 +389,72 @@ fn session(
         let read_at = burst
             .due
             .map(|due| read_after.map_or(due, |after| due.max(after)));
-        if read_at.is_some_and(|at| at <= now) {
-            burst = Burst::default();
-            for follower in &followers {
-                follower.take();
-            }
-            let mut changed = false;
-            let status = cycle(settings, |seen| {
-                let status = extract::run(&settings.extract, printer, seen);
-                changed = seen
-                    .change
-                    .is_some_and(|(added, removed)| added + removed > 0);
-                status
-            });
-            let finished = Instant::now();
-            match status {
-                Ok(ExitStatus::Success) => {
-                    read_backoff.reset();
-                    read_after = None;
-                    notifier.send(&format!(
-                        "STATUS=map current as of {}",
-                        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                    ));
-                    // A new map goes out now; a gateway that missed an older one is tried again
-                    // when its wait is over.
-                    if changed && settings.push.is_some() {
-                        push_due = Some(finished);
+        if read_at.is_none_or(|at| at > now) {
+            continue;
+        }
+        burst = Burst::default();
+        for follower in &followers {
+            follower.take();
+        }
+        // A change found by a poll is timed from the read that finds it.
+        let since = announced.take().unwrap_or_else(SystemTime::now);
+        let mut changed = false;
+        let status = shared.cycle(|seen| {
+            let status = extract::run(&settings.extract, printer, seen);
+            changed = seen
+                .change
+                .is_some_and(|(added, removed)| added + removed > 0);
+            status
+        });
+        let finished = Instant::now();
+        match status {
+            Ok(ExitStatus::Success) => {
+                read_backoff.reset();
+                read_after = None;
+                let at = humantime::format_rfc3339_seconds(SystemTime::now());
+                notifier.send(&format!("STATUS=map current as of {at}"));
+                if changed {
+                    shared.beacon(|b| b.changed_at = Some(crate::map::state::now()));
+                }
+                if changed || first {
+                    let since = changed.then_some(since);
+                    for courier in couriers {
+                        courier.hand(Parcel { since });
                     }
                 }
-                // A guard refused: extract said why, at error. The map keeps what it has; an
-                // announced change reads again at once, a poll only after a wait.
-                Ok(ExitStatus::Refused) => {
-                    read_after = Some(later(finished, read_backoff.wait()));
-                    notifier.send("STATUS=a change is refused by a safety guard");
-                }
-                failed => {
-                    let wait = read_backoff.wait();
-                    if let Err(e) = failed {
-                        error!("{e}");
-                    }
-                    warn!(
-                        "the map stays as it is; reading again in {}",
-                        humantime::format_duration(wait)
-                    );
-                    notifier.send("STATUS=the last read failed; trying again");
-                    read_after = Some(later(finished, wait));
-                    burst.now(finished);
-                }
+                first = false;
             }
-            if !*ready {
-                *ready = true;
-                notifier.send("READY=1");
+            // A guard refused: extract said why, at error. The map keeps what it has; an
+            // announced change reads again at once, a poll only after a wait.
+            Ok(ExitStatus::Refused) => {
+                announced = Some(since);
+                read_after = Some(later(finished, read_backoff.wait()));
+                notifier.send("STATUS=a change is refused by a safety guard");
+            }
+            failed => {
+                announced = Some(since);
+                let wait = read_backoff.wait();
+                if let Err(e) = failed {
+                    error!("{e}");
+                }
+                warn!(
+                    "the map stays as it is; reading again in {}",
+                    humantime::format_duration(wait)
+                );
+                notifier.send("STATUS=the last read failed; trying again");
+                read_after = Some(later(finished, wait));
+                burst.now(finished);
             }
         }
-        if let Some(push) = &settings.push
-            && push_due.is_some_and(|due| due <= Instant::now())
-        {
-            push_due = None;
-            match cycle(settings, |_| push::run(push, printer)) {
-                Ok(ExitStatus::Success) => push_backoff.reset(),
-                failed => {
-                    if let Err(e) = failed {
-                        error!("{e}");
-                    }
-                    let wait = push_backoff.wait();
-                    warn!(
-                        "pushing to the gateways that did not get the map again in {}",
-                        humantime::format_duration(wait)
-                    );
-                    push_due = Some(later(Instant::now(), wait));
-                }
-            }
+        if !*ready {
+            *ready = true;
+            notifier.send("READY=1");
         }
     };
     for follower in &followers {
         follower.stop.store(true, Ordering::Relaxed);
     }
     end
-}
-
-/// One run of `work` (extract or push), its metrics written after it as after a command.
-fn cycle(settings: &Settings, work: impl FnOnce(&mut metrics::Observed) -> Result) -> Result {
-    let hook = settings.metrics.as_deref().map(|textfile| Hook::Internal {
-        textfile,
-        map: Some(settings.extract.output.path.as_path()),
-        gateways: &settings.gateways,
-    });
-    metrics::around(hook, false, work)
 }
 
 #[cfg(test)]

@@ -34,6 +34,20 @@ fn a_new_mailbox_is_accepted_and_a_deleted_one_refused_at_the_gateway() {
         mailbox("Leaver", &["SMTP:Leaver@example.com"])
     );
     let slapd = Slapd::start(&directory);
+    // A second gateway that takes connections and never answers: its pushes hang until ssh
+    // gives up on the handshake, and must hold up neither the reads nor mx1.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let black_hole = sshd
+        .gateway_toml("mx1")
+        .replace("mx1", "blackhole")
+        .replace(
+            &format!("port = {}", sshd.port),
+            &format!("port = {}", hole.local_addr().unwrap().port()),
+        );
+    std::thread::spawn(move || {
+        let held: Vec<_> = hole.incoming().collect();
+        drop(held);
+    });
     let pw = slapd.path("bind.pw");
     fs_err::write(&pw, Slapd::BIND_PW).unwrap();
     fs_err::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -144,6 +158,20 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
         mailbox("Leaver", &["SMTP:Leaver@example.com"])
     );
     let slapd = Slapd::start(&directory);
+    // A second gateway that takes connections and never answers: its pushes hang until ssh
+    // gives up on the handshake, and must hold up neither the reads nor mx1.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let black_hole = sshd
+        .gateway_toml("mx1")
+        .replace("mx1", "blackhole")
+        .replace(
+            &format!("port = {}", sshd.port),
+            &format!("port = {}", hole.local_addr().unwrap().port()),
+        );
+    std::thread::spawn(move || {
+        let held: Vec<_> = hole.incoming().collect();
+        drop(held);
+    });
     let pw = slapd.path("bind.pw");
     fs_err::write(&pw, Slapd::BIND_PW).unwrap();
     fs_err::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -158,9 +186,11 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
             Slapd::BASE_DN,
             Slapd::BIND_DN,
             sshd.gateway_toml("mx1")
-        ),
+        ) + &black_hole.replace("\n[[gateway]]", "\ntimeout = \"1h\"\n[[gateway]]")
+            + "[metrics]\ntextfile = \"prom/rcptsync.prom\"\n",
     )
     .unwrap();
+    fs_err::create_dir(slapd.path("prom")).unwrap();
     let mut watch = Watch::start(slapd.dir());
     watch.wait_for("the first push", Duration::from_secs(30), || {
         spooled.exists()
@@ -194,6 +224,23 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
     eprintln!("watch: a new mailbox accepted by the gateway {took:?} after its creation");
     assert_eq!(answer("leaver@example.com"), 550);
 
+    // status tells that watch runs, how it follows the source, and the delivery time; the
+    // metrics have it too.
+    let status = rcptsync(slapd.dir(), &["status", "-c", "rcptsync.toml"]).stdout;
+    for line in [
+        "watch: running since",
+        "watch: source ad: announced by the server",
+        "watch: gateway mx1: the last change acknowledged",
+    ] {
+        assert!(status.contains(line), "{line}:\n{status}");
+    }
+    assert!(!status.contains("watch: gateway blackhole"), "{status}");
+    let metrics = fs_err::read_to_string(slapd.path("prom/rcptsync.prom")).unwrap();
+    assert!(
+        metrics.contains("rcptsync_gateway_change_seconds{gateway=\"mx1\"} "),
+        "{metrics}"
+    );
+
     // The gateway's sshd is down while a mailbox is created: watch tries again, with growing
     // waits, and the map arrives once the gateway is back.
     sshd.stop();
@@ -206,7 +253,7 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
     watch.wait_for("a failed push", Duration::from_secs(15), || {
         fs_err::read_to_string(&log)
             .unwrap_or_default()
-            .contains("pushing to the gateways that did not get the map again in")
+            .contains("gateway mx1: pushing again in")
     });
     sshd.restart();
     watch.wait_for(
@@ -216,5 +263,9 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
     );
     apply();
     assert_eq!(answer("whiledown@example.com"), 250);
-    assert_eq!(watch.stop(Duration::from_secs(5)), 0);
+    // Stopped during the black hole's push: within the grace period, and the watch file
+    // goes with it.
+    assert_eq!(watch.stop(Duration::from_secs(15)), 0);
+    let status = rcptsync(slapd.dir(), &["status", "-c", "rcptsync.toml"]).stdout;
+    assert!(!status.contains("watch:"), "{status}");
 }
