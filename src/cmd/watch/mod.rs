@@ -31,7 +31,7 @@ mod notify;
 mod signals;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -173,6 +173,8 @@ struct Shared<'a> {
     beacon: &'a Mutex<Beacon>,
     beacon_path: PathBuf,
     metrics: Mutex<()>,
+    /// The session is ending: the watch file is gone and stays gone.
+    closing: AtomicBool,
 }
 
 impl Shared<'_> {
@@ -180,6 +182,9 @@ impl Shared<'_> {
     /// on without telling status).
     fn beacon(&self, change: impl FnOnce(&mut Beacon)) {
         let mut beacon = self.beacon.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.closing.load(Ordering::Relaxed) {
+            return;
+        }
         change(&mut beacon);
         beacon.heartbeat_at = crate::map::state::now();
         if let Err(e) = beacon.write(&self.beacon_path) {
@@ -224,8 +229,9 @@ fn session(
         beacon,
         beacon_path: with_suffix(&settings.extract.output.path, ".watch"),
         metrics: Mutex::new(()),
+        closing: AtomicBool::new(false),
     };
-    let end = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let mut couriers = Vec::new();
         if let Some(push) = &settings.push {
             for gateway in &push.gateways {
@@ -263,13 +269,20 @@ fn session(
                 couriers.push(courier);
             }
         }
-        // Dropping the couriers ends their threads once their push in progress is over.
-        watch(
+        let end = watch(
             &shared, printer, events, received, notifier, ready, &couriers,
-        )
-    });
-    let _ = crate::fs::remove_file(&shared.beacon_path);
-    end
+        );
+        // Gone before the couriers finish their pushes in progress (a stop may not wait for
+        // them: see signals), so that status never reports a watch that stopped.
+        {
+            let _one = shared.beacon.lock().unwrap_or_else(PoisonError::into_inner);
+            shared.closing.store(true, Ordering::Relaxed);
+            let _ = crate::fs::remove_file(&shared.beacon_path);
+        }
+        // Dropping the couriers ends their threads once their push in progress is over.
+        drop(couriers);
+        end
+    })
 }
 
 /// The loop of a session: reads when a source changed (or is due to be asked), and hands
