@@ -420,6 +420,7 @@ fn watch(
             status
         });
         let finished = Instant::now();
+        let completed = matches!(status, Ok(ExitStatus::Success | ExitStatus::Refused));
         match status {
             Ok(ExitStatus::Success) => {
                 read_backoff.reset();
@@ -429,13 +430,11 @@ fn watch(
                 if changed {
                     shared.beacon(|b| b.changed_at = Some(crate::map::state::now()));
                 }
-                if changed || first {
-                    let since = changed.then_some(since);
+                if changed {
                     for courier in couriers {
-                        courier.hand(Parcel { since });
+                        courier.hand(Parcel { since: Some(since) });
                     }
                 }
-                first = false;
             }
             // A guard refused: extract said why, at error. The map keeps what it has; an
             // announced change reads again at once, a poll only after a wait.
@@ -459,7 +458,16 @@ fn watch(
                 burst.now(finished);
             }
         }
-        if !*ready {
+        // The first map of a session goes to a gateway that lacks it, whatever changed.
+        if completed && first {
+            first = false;
+            for courier in couriers {
+                courier.hand(Parcel { since: None });
+            }
+        }
+        // Ready once the directory was read and the map is what it should be (or what a guard
+        // kept): a directory that is down at start is retried before.
+        if completed && !*ready {
             *ready = true;
             notifier.send("READY=1");
         }

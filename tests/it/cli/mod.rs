@@ -1,5 +1,5 @@
 //! The binary on files only: extract's map and diff, the safety guards, errors and their exit
-//! codes, import-ini, and the bundled example.
+//! codes, import-ini, the bundled example, and watch on files.
 
 mod errors;
 mod example;
@@ -9,3 +9,4 @@ mod import_ini;
 mod metrics;
 mod secrets;
 mod util;
+mod watch;

@@ -1,0 +1,155 @@
+//! `rcptsync watch` on files, with nothing but the binary: a list source is polled every
+//! `[watch].poll`; systemd's notify socket (a datagram socket the test binds, as systemd
+//! does) hears READY=1 once the first map is written, STATUS= and STOPPING=1; SIGTERM ends
+//! it with exit 0, also while its directory is down (and then READY=1 never came).
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `rcptsync -v watch` in `dir`, telling systemd through `socket`.
+fn watch(dir: &Path, socket: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_rcptsync"))
+        .args(["-v", "watch", "-c", "rcptsync.toml"])
+        .current_dir(dir)
+        .env("NOTIFY_SOCKET", socket)
+        .stdout(Stdio::null())
+        .stderr(
+            fs_err::File::create(dir.join("watch.log"))
+                .unwrap()
+                .into_parts()
+                .0,
+        )
+        .spawn()
+        .unwrap()
+}
+
+/// The notifications received until `until` is among them, or `limit` passed.
+fn heard(socket: &UnixDatagram, until: &str, limit: Duration) -> Vec<String> {
+    let started = Instant::now();
+    let mut messages = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while started.elapsed() < limit {
+        if let Ok(n) = socket.recv(&mut buffer) {
+            let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            let done = message == until;
+            messages.push(message);
+            if done {
+                break;
+            }
+        }
+    }
+    messages
+}
+
+/// SIGTERM, then the exit code, which must come within `limit`.
+fn stop(child: &mut Child, limit: Duration) -> i32 {
+    let pid = rustix::process::Pid::from_child(child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().expect("exited, not killed");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("watch did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn listening(dir: &Path) -> UnixDatagram {
+    let socket = UnixDatagram::bind(dir.join("notify.sock")).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    socket
+}
+
+#[test]
+fn a_list_is_polled_and_systemd_hears_ready_status_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let list: String = (0..10).map(|i| format!("user{i}@example.com\n")).collect();
+    fs_err::write(dir.join("list.txt"), &list).unwrap();
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        "[[source]]\nname = \"list\"\nkind = \"list\"\npath = \"list.txt\"\n\n\
+         [recipients]\ndomains = [\"example.com\"]\n\n[output]\npath = \"out/relay_recipients\"\n\n\
+         [watch]\npoll = \"1s\"\n",
+    )
+    .unwrap();
+    let socket = listening(dir);
+    let mut child = watch(dir, &dir.join("notify.sock"));
+    let messages = heard(&socket, "READY=1", Duration::from_secs(20));
+    assert_eq!(
+        messages.last().map(String::as_str),
+        Some("READY=1"),
+        "{messages:?}"
+    );
+    let map = dir.join("out/relay_recipients");
+    assert!(
+        fs_err::read_to_string(&map)
+            .unwrap()
+            .contains("user9@example.com OK")
+    );
+
+    // A new address in the file: in the map after the next poll.
+    let started = Instant::now();
+    fs_err::write(dir.join("list.tmp"), format!("{list}newhire@example.com\n")).unwrap();
+    fs_err::rename(dir.join("list.tmp"), dir.join("list.txt")).unwrap();
+    while !fs_err::read_to_string(&map)
+        .unwrap()
+        .contains("newhire@example.com OK")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not polled: {}",
+            fs_err::read_to_string(dir.join("watch.log")).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = heard(&socket, "", Duration::from_secs(2));
+    assert!(
+        status
+            .iter()
+            .any(|m| m.starts_with("STATUS=map current as of ")),
+        "{status:?}"
+    );
+    assert_eq!(stop(&mut child, Duration::from_secs(5)), 0);
+    let end = heard(&socket, "STOPPING=1", Duration::from_secs(2));
+    assert!(end.iter().any(|m| m == "STOPPING=1"), "{end:?}");
+}
+
+#[test]
+fn sigterm_ends_watch_while_its_directory_is_down_and_it_was_never_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // Nothing listens on port 9 of loopback: every read and every follow fails at once.
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        "[[source]]\nname = \"ad\"\nkind = \"ldap\"\nservers = [\"ldap://127.0.0.1:9\"]\n\
+         base_dn = \"DC=example,DC=com\"\n\n\
+         [recipients]\ndomains = [\"example.com\"]\n\n[output]\npath = \"out/relay_recipients\"\n",
+    )
+    .unwrap();
+    let socket = listening(dir);
+    let mut child = watch(dir, &dir.join("notify.sock"));
+    let log = dir.join("watch.log");
+    let started = Instant::now();
+    while !fs_err::read_to_string(&log)
+        .unwrap()
+        .contains("reading again in")
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "no retry");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(stop(&mut child, Duration::from_secs(3)), 0);
+    let messages = heard(&socket, "STOPPING=1", Duration::from_secs(2));
+    assert!(!messages.iter().any(|m| m == "READY=1"), "{messages:?}");
+    assert!(messages.iter().any(|m| m == "STOPPING=1"), "{messages:?}");
+    assert!(!dir.join("out/relay_recipients").exists());
+    assert!(!dir.join("out/relay_recipients.watch").exists());
+}
