@@ -9,4 +9,4 @@ mod import_ini;
 mod metrics;
 mod secrets;
 mod util;
-mod watch;
+pub(crate) mod watch;

@@ -8,12 +8,16 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `rcptsync -v watch` in `dir`, telling systemd through `socket`.
-fn watch(dir: &Path, socket: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_rcptsync"))
+/// `rcptsync -v watch` in `dir` (its log in `watch.log`), telling systemd through `socket`.
+pub(crate) fn watch(dir: &Path, socket: Option<&Path>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rcptsync"));
+    match socket {
+        Some(socket) => command.env("NOTIFY_SOCKET", socket),
+        None => command.env_remove("NOTIFY_SOCKET"),
+    };
+    command
         .args(["-v", "watch", "-c", "rcptsync.toml"])
         .current_dir(dir)
-        .env("NOTIFY_SOCKET", socket)
         .stdout(Stdio::null())
         .stderr(
             fs_err::File::create(dir.join("watch.log"))
@@ -44,7 +48,7 @@ fn heard(socket: &UnixDatagram, until: &str, limit: Duration) -> Vec<String> {
 }
 
 /// SIGTERM, then the exit code, which must come within `limit`.
-fn stop(child: &mut Child, limit: Duration) -> i32 {
+pub(crate) fn stop(child: &mut Child, limit: Duration) -> i32 {
     let pid = rustix::process::Pid::from_child(child);
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let started = Instant::now();
@@ -82,7 +86,7 @@ fn a_list_is_polled_and_systemd_hears_ready_status_and_stopping() {
     )
     .unwrap();
     let socket = listening(dir);
-    let mut child = watch(dir, &dir.join("notify.sock"));
+    let mut child = watch(dir, Some(&dir.join("notify.sock")));
     let messages = heard(&socket, "READY=1", Duration::from_secs(20));
     assert_eq!(
         messages.last().map(String::as_str),
@@ -136,7 +140,7 @@ fn sigterm_ends_watch_while_its_directory_is_down_and_it_was_never_ready() {
     )
     .unwrap();
     let socket = listening(dir);
-    let mut child = watch(dir, &dir.join("notify.sock"));
+    let mut child = watch(dir, Some(&dir.join("notify.sock")));
     let log = dir.join("watch.log");
     let started = Instant::now();
     while !fs_err::read_to_string(&log)

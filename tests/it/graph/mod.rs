@@ -964,3 +964,53 @@ fn graph_objects_without_an_id_leave_no_store_behind() {
     assert!(s.map().unwrap().contains("noid1@contoso.com OK\n"));
     assert!(!s.path("out/relay_recipients.store").exists());
 }
+
+#[test]
+fn graph_watch_makes_delta_rounds_every_graph_poll_and_lists_nothing_while_idle() {
+    let s = Setup::new();
+    let config = fs_err::read_to_string(s.path("rcptsync.toml")).unwrap();
+    fs_err::write(
+        s.path("rcptsync.toml"),
+        format!("{config}\n[watch]\ngraph_poll = \"1s\"\n"),
+    )
+    .unwrap();
+    s.first_run();
+    let mut watch = crate::cli::watch::watch(s.dir.path(), None);
+    let log = || fs_err::read_to_string(s.path("watch.log")).unwrap_or_default();
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(15),
+                "{what}:\n{}",
+                log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // Idle: rounds of the delta function, and no listing.
+    wait("three rounds", &|| {
+        s.graph
+            .tenant()
+            .log
+            .iter()
+            .filter(|l| l.contains("/v1.0/users/delta?$deltatoken="))
+            .count()
+            >= 3
+    });
+    for collection in ["users", "groups", "contacts"] {
+        assert!(!s.graph.tenant().listed(collection), "{collection} listed");
+    }
+
+    s.graph.tenant().change("users", |users| {
+        users.push(json!({"id": "0e3c5b8a-1f2d-4c6e-9a7b-8d9e0f1a2b3c", "userPrincipalName": "new@contoso.com",
+            "proxyAddresses": ["SMTP:New@contoso.com"], "accountEnabled": true, "userType": "Member"}));
+    });
+    wait("the new mailbox", &|| {
+        s.map().unwrap_or_default().contains("new@contoso.com OK")
+    });
+    assert_eq!(
+        crate::cli::watch::stop(&mut watch, std::time::Duration::from_secs(5)),
+        0
+    );
+}
