@@ -773,4 +773,7 @@ main() {
     fi
 }
 
-main "$@"
+# Sourced by bench/watch.sh for its helpers: then it runs nothing.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi

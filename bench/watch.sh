@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# rcptsync watch benchmark; see bench/README.md ("watch").
+#
+# Usage: bench/watch.sh [N]            (default: 100000 recipients)
+#        CHANGES=20 IDLE=600 SOAK=1800 bench/watch.sh 100000
+#
+# Loads the same synthetic directory as bench/run.sh into a throwaway slapd (syncprov), starts
+# `rcptsync watch` on it, and measures:
+#   - latency: CHANGES new mailboxes, one every 3 s; for each, the time from ldapadd's return
+#     to the address being in the map on disk (median and worst);
+#   - idle cost: IDLE seconds with no change; watch's CPU time and slapd's (each as a share of
+#     one core), and watch's RSS at the start and the end;
+#   - soak: SOAK seconds with a change every 3 s (an add, then the delete of the one before);
+#     watch's RSS every 30 s (first, last, peak) and its CPU share.
+# Prints a table and writes it to bench/results/watch-N-TIMESTAMP.txt.
+
+set -euo pipefail
+
+# The directory, slapd and helpers of bench/run.sh (it runs nothing when sourced).
+# shellcheck source=bench/run.sh
+source "$(dirname "${BASH_SOURCE[0]}")/run.sh"
+
+CHANGES=${CHANGES:-20}
+IDLE=${IDLE:-600}
+SOAK=${SOAK:-1800}
+WATCH_PID=""
+
+stop_watch() {
+    if [[ -n "$WATCH_PID" ]]; then
+        kill "$WATCH_PID" 2>/dev/null || true
+        wait "$WATCH_PID" 2>/dev/null || true
+        WATCH_PID=""
+    fi
+}
+trap 'stop_watch; cleanup' EXIT
+
+# A process's CPU time so far (user + system), in seconds.
+cpu_of() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# A process's resident memory now, in KiB.
+rss_of() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# Adds mailbox user `watch$1` as the rootdn.
+add_mailbox() {
+    ldapadd -x -H "$LDAP_URL" -D "CN=admin,$BASE_DN" -w "$ROOT_PW" >/dev/null <<EOF
+dn: CN=watch$1,OU=Staff,$BASE_DN
+objectClass: user
+objectClass: exchangeRecipient
+cn: watch$1
+sn: watch$1
+objectCategory: person
+mailNickname: watch$1
+homeMDB: CN=DB01
+userAccountControl: 512
+proxyAddresses: SMTP:watch$1@example.com
+EOF
+}
+
+delete_mailbox() {
+    ldapdelete -x -H "$LDAP_URL" -D "CN=admin,$BASE_DN" -w "$ROOT_PW" "CN=watch$1,OU=Staff,$BASE_DN"
+}
+
+mapped() {
+    grep -q "^watch$1@example.com " "$WORK/out/relay_recipients"
+}
+
+# Waits up to 60 s for `watch$1` to be in the map; prints the seconds since $2.
+wait_mapped() {
+    local i=$1 start=$2
+    for _ in $(seq 6000); do
+        if mapped "$i"; then
+            calc "$(date +%s.%N) - $start"
+            return
+        fi
+        sleep 0.01
+    done
+    die "watch$i did not reach the map within 60 s (see $WORK/watch.log)"
+}
+
+main_watch() {
+    local n=${1:-100000}
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not '$n'"
+    check_tools
+    log "building rcptsync (cargo build --release)"
+    (cd "$REPO" && cargo build --release) || die "cargo build --release failed"
+    TMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/rcptsync-bench.XXXXXX")
+    WORK="$TMP_ROOT/n$n"
+    mkdir -p "$WORK/out"
+    start_directory "$n"
+    write_extract_config
+
+    log "N=$n: starting watch"
+    "$RCPTSYNC" -v watch -c "$WORK/extract.toml" 2>"$WORK/watch.log" &
+    WATCH_PID=$!
+    for _ in $(seq 6000); do
+        [[ -s "$WORK/out/relay_recipients" ]] && break
+        kill -0 "$WATCH_PID" || die "watch exited: $(cat "$WORK/watch.log")"
+        sleep 0.1
+    done
+    sleep 5 # the first runs and the follow search settle
+
+    log "N=$n: latency of $CHANGES new mailboxes, one every 3 s"
+    local i start latencies=()
+    for i in $(seq "$CHANGES"); do
+        add_mailbox "$i"
+        start=$(date +%s.%N)
+        latencies+=("$(wait_mapped "$i" "$start")")
+        sleep 3
+    done
+    local sorted median worst
+    sorted=$(printf '%s\n' "${latencies[@]}" | sort -g)
+    median=$(printf '%s\n' "$sorted" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+    worst=$(printf '%s\n' "$sorted" | tail -n 1)
+
+    log "N=$n: $IDLE s idle"
+    local w0 s0 r0 w1 s1 r1
+    w0=$(cpu_of "$WATCH_PID") s0=$(cpu_of "$SLAPD_PID") r0=$(rss_of "$WATCH_PID")
+    sleep "$IDLE"
+    w1=$(cpu_of "$WATCH_PID") s1=$(cpu_of "$SLAPD_PID") r1=$(rss_of "$WATCH_PID")
+    local idle_watch idle_slapd
+    idle_watch=$(calc "100 * ($w1 - $w0) / $IDLE")
+    idle_slapd=$(calc "100 * ($s1 - $s0) / $IDLE")
+
+    log "N=$n: $SOAK s soak, a change every 3 s"
+    local soak_start rss_first rss_last rss_peak=0 rss next_sample c0 changes=0
+    soak_start=$(date +%s)
+    c0=$(cpu_of "$WATCH_PID")
+    rss_first=$(rss_of "$WATCH_PID")
+    next_sample=$((soak_start + 30))
+    i=1000
+    while (($(date +%s) < soak_start + SOAK)); do
+        i=$((i + 1))
+        add_mailbox "$i"
+        if ((i > 1001)); then
+            delete_mailbox "$((i - 1))"
+        fi
+        changes=$((changes + 1))
+        kill -0 "$WATCH_PID" || die "watch exited during the soak: $(tail "$WORK/watch.log")"
+        if (($(date +%s) >= next_sample)); then
+            rss=$(rss_of "$WATCH_PID")
+            ((rss > rss_peak)) && rss_peak=$rss
+            next_sample=$((next_sample + 30))
+        fi
+        sleep 3
+    done
+    wait_mapped "$i" "$(date +%s.%N)" >/dev/null
+    rss_last=$(rss_of "$WATCH_PID")
+    ((rss_last > rss_peak)) && rss_peak=$rss_last
+    local soak_cpu
+    soak_cpu=$(calc "100 * ($(cpu_of "$WATCH_PID") - $c0) / $SOAK")
+    stop_watch
+
+    mkdir -p "$RESULTS_DIR"
+    local result
+    result="$RESULTS_DIR/watch-$n-$(date +%Y%m%d-%H%M%S).txt"
+    {
+        echo "rcptsync watch, N=$n recipients, slapd with syncprov on loopback ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
+        echo
+        printf 'latency, ldapadd to the map on disk (%d changes): median %.2f s, worst %.2f s\n' \
+            "$CHANGES" "$median" "$worst"
+        printf 'idle %d s: watch CPU %.3f%% of a core, slapd CPU %.3f%% of a core, watch RSS %d -> %d KiB\n' \
+            "$IDLE" "$idle_watch" "$idle_slapd" "$r0" "$r1"
+        printf 'soak %d s, %d changes: watch RSS first %d, last %d, peak %d KiB; CPU %.2f%% of a core\n' \
+            "$SOAK" "$changes" "$rss_first" "$rss_last" "$rss_peak" "$soak_cpu"
+    } | tee "$result"
+    log "written to $result"
+}
+
+main_watch "$@"
