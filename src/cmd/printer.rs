@@ -28,6 +28,8 @@ pub struct Error(#[from] pub std::io::Error);
 pub struct Printer {
     verbose: bool,
     quiet: bool,
+    /// The most `+`/`-` lines a diff prints (None: all of them).
+    diff_lines: Option<usize>,
 }
 
 impl Printer {
@@ -54,6 +56,18 @@ impl Printer {
         Self {
             verbose: verbose > 0 && !quiet,
             quiet,
+            diff_lines: None,
+        }
+    }
+
+    /// The same printer, whose diffs print their `+`/`-` lines only when there are at most
+    /// `lines` of them (else the summary alone, which says so): a service's log (watch's
+    /// journal) names who came and went, but a first run does not put a line per recipient
+    /// into it.
+    pub fn at_most(self, lines: usize) -> Self {
+        Self {
+            diff_lines: Some(lines),
+            ..self
         }
     }
 
@@ -95,16 +109,37 @@ impl Printer {
         summary: impl FnOnce(S) -> String,
     ) -> Result<(), E> {
         let mut out = self.out();
-        let mut written = Ok(());
+        let Some(limit) = self.diff_lines else {
+            let mut written = Ok(());
+            let merged = merge(&mut |side, key| {
+                if written.is_ok() {
+                    written = write_line(out.writer(), side, key);
+                }
+            })?;
+            written.map_err(Error)?;
+            out.line(summary(merged))?;
+            return Ok(out.finish()?);
+        };
+        // Held back until it is known whether there are more than `limit`.
+        let (mut held, mut count) = (Vec::new(), 0usize);
         let merged = merge(&mut |side, key| {
-            if written.is_ok() {
-                written = write_line(out.writer(), side, key);
+            count += 1;
+            if count <= limit {
+                held.push((side, key.to_owned()));
             }
         })?;
-        written.map_err(Error)?;
-        out.line(summary(merged))?;
-        out.finish()?;
-        Ok(())
+        if count <= limit {
+            for (side, key) in &held {
+                write_line(out.writer(), *side, key).map_err(Error)?;
+            }
+            out.line(summary(merged))?;
+        } else {
+            out.line(format_args!(
+                "{} (its {count} address lines left out)",
+                summary(merged)
+            ))?;
+        }
+        Ok(out.finish()?)
     }
 
     /// Tells the admin something they must know although nothing is wrong (where a file went)

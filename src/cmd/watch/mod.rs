@@ -85,8 +85,13 @@ enum End {
 /// decided by extract from the store's age, so the loop asks often enough not to let it slip.
 const RECONCILE_CHECK: Duration = Duration::from_secs(600);
 
+/// The most `+`/`-` lines a change of the map puts into watch's log; a larger change (the
+/// first map, a bulk import) is logged as its summary line alone.
+const DIFF_LINES: usize = 100;
+
 /// Runs watch until SIGTERM or SIGINT; `load` resolves the config (at start and on SIGHUP).
 pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
+    let printer = printer.at_most(DIFF_LINES);
     let mut settings = load()?;
     let (events, received) = std::sync::mpsc::channel();
     let (stop, reload) = (events.clone(), events.clone());

@@ -1,14 +1,14 @@
 //! `rcptsync watch` on files, with nothing but the binary: a list source is polled every
-//! `[watch].poll`; systemd's notify socket (a datagram socket the test binds, as systemd
+//! `[watch].poll`, and its log names the addresses of a small change only; systemd's notify socket (a datagram socket the test binds, as systemd
 //! does) hears READY=1 once the first map is written, STATUS= and STOPPING=1; SIGTERM ends
 //! it with exit 0, also while its directory is down (and then READY=1 never came).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-/// `rcptsync -v watch` in `dir` (its log in `watch.log`), telling systemd through `socket`.
+/// `rcptsync -v watch` in `dir` (its log in `watch.log`, its diffs in `watch.out`), telling systemd through `socket`.
 pub(crate) fn watch(dir: &Path, socket: Option<&Path>) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rcptsync"));
     match socket {
@@ -18,7 +18,12 @@ pub(crate) fn watch(dir: &Path, socket: Option<&Path>) -> Child {
     command
         .args(["-v", "watch", "-c", "rcptsync.toml"])
         .current_dir(dir)
-        .stdout(Stdio::null())
+        .stdout(
+            fs_err::File::create(dir.join("watch.out"))
+                .unwrap()
+                .into_parts()
+                .0,
+        )
         .stderr(
             fs_err::File::create(dir.join("watch.log"))
                 .unwrap()
@@ -76,7 +81,7 @@ fn listening(dir: &Path) -> UnixDatagram {
 fn a_list_is_polled_and_systemd_hears_ready_status_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let list: String = (0..10).map(|i| format!("user{i}@example.com\n")).collect();
+    let list: String = (0..150).map(|i| format!("user{i}@example.com\n")).collect();
     fs_err::write(dir.join("list.txt"), &list).unwrap();
     fs_err::write(
         dir.join("rcptsync.toml"),
@@ -115,6 +120,11 @@ fn a_list_is_polled_and_systemd_hears_ready_status_and_stopping() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The log names a small change address by address, not a first map of 150.
+    let out = fs_err::read_to_string(dir.join("watch.out")).unwrap();
+    assert!(out.contains("(its 150 address lines left out)"), "{out}");
+    assert!(!out.contains("+user9@example.com"), "{out}");
+    assert!(out.contains("+newhire@example.com\n"), "{out}");
     let status = heard(&socket, "", Duration::from_secs(2));
     assert!(
         status
