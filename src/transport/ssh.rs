@@ -224,6 +224,11 @@ fn find_ssh() -> Option<PathBuf> {
 /// The ssh command line for `gateway` (without the payload).
 pub fn command(gateway: &Gateway) -> Result<Command, Error> {
     let mut cmd = Command::new(find_ssh().ok_or(Error::NoSsh)?);
+    // systemd's notify socket is watch's to use: ssh (or a ProxyCommand) must not be able
+    // to tell systemd that the service is ready or alive.
+    for systemd in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+        cmd.env_remove(systemd);
+    }
     cmd.arg("-T")
         .args(["-o", "BatchMode=yes"])
         .args(["-o", "StrictHostKeyChecking=yes"])
@@ -411,6 +416,30 @@ mod tests {
             "[2001:db8::1]:2222"
         );
         assert_eq!(known_hosts_name("2001:db8::1", 22), "2001:db8::1");
+    }
+
+    #[test]
+    fn ssh_never_gets_systemds_notify_socket() {
+        let gateway = Gateway {
+            name: "mx1".into(),
+            host: "mx1.example.com".into(),
+            port: 22,
+            user: "postrelay".into(),
+            identity_file: None,
+            known_hosts: None,
+            timeout: Duration::from_secs(600),
+        };
+        let Ok(cmd) = command(&gateway) else {
+            return; // no ssh on this machine: nothing is started either
+        };
+        let removed: Vec<_> = cmd
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            assert!(removed.iter().any(|r| r == name), "{name}: {removed:?}");
+        }
     }
 
     #[test]
