@@ -34,14 +34,23 @@ pub struct Settings {
 /// Runs push (sync runs it after extract).
 pub fn run(settings: &Settings, printer: Printer) -> Result {
     let all: Vec<&Gateway> = settings.gateways.iter().collect();
-    to(settings, &all, printer)
+    to(settings, &all, printer, true)
 }
 
 /// Pushes the map to `gateways` (some of the settings', each on its own for watch). The lock
 /// beside the map is held while the map is measured and opened, and again while the record
 /// is updated, not while the gateways take it: a slow gateway holds up no extract, and the
-/// files opened stay the map that was measured when extract replaces it meanwhile.
-pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer) -> Result {
+/// files opened stay the map that was measured when extract replaces it meanwhile. A failure
+/// is logged at error when `alarm` (watch reports a gateway that keeps failing once), else at
+/// info; the record has it either way.
+pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, alarm: bool) -> Result {
+    let report = |text: std::fmt::Arguments| {
+        if alarm {
+            error!("{text}");
+        } else {
+            info!("{text}");
+        }
+    };
     let (out, change) = (&settings.map, &settings.change);
     // A key ssh would not use is this host's mistake: a config error with its fix, found
     // before any gateway is contacted (and never reported as the gateway refusing it).
@@ -114,7 +123,10 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer) -> Resul
                 failed += 1;
                 let reason =
                     format!("the receiver answered {reply:?}, not the digest that was sent");
-                error!("gateway {} ({}): {reason}", gateway.name, gateway.host);
+                report(format_args!(
+                    "gateway {} ({}): {reason}",
+                    gateway.name, gateway.host
+                ));
                 record.fail(gateway, at, &reason);
             }
             Ok(reply) => {
@@ -126,10 +138,10 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer) -> Resul
             }
             Err(e) => {
                 failed += 1;
-                error!(
+                report(format_args!(
                     "gateway {} ({}): push failed: {e}",
                     gateway.name, gateway.host
-                );
+                ));
                 record.fail(gateway, at, &format!("push failed: {e}"));
             }
         }
@@ -142,7 +154,10 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer) -> Resul
         printer.line(line)?;
     }
     if failed > 0 {
-        error!("{failed} of {} gateway(s) did not get the map", due.len());
+        report(format_args!(
+            "{failed} of {} gateway(s) did not get the map",
+            due.len()
+        ));
         return Ok(ExitStatus::Failure);
     }
     if !due.is_empty() {

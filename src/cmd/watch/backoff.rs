@@ -10,6 +10,11 @@ pub struct Backoff {
     max: Duration,
 }
 
+/// A wait as a log line says it: seconds with a tenth (`1.4s`), not to the nanosecond.
+pub fn show(wait: Duration) -> String {
+    format!("{:.1}s", wait.as_secs_f64())
+}
+
 impl Backoff {
     /// Starts at one second (or `max`, when smaller).
     pub fn new(max: Duration) -> Self {

@@ -12,7 +12,7 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant, SystemTime};
 
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::backoff::Backoff;
 use crate::cmd::{ExitStatus, Result};
@@ -48,13 +48,16 @@ pub fn pair() -> (Courier, Receiver<Parcel>) {
 }
 
 /// The courier's thread: pushes each parcel with `push` (to its gateway, given the oldest
-/// change it carries) and retries after a failure. Ends when the loop drops its [`Courier`].
+/// change it carries, and whether a failure is news to report at error) and retries after a
+/// failure. A gateway that keeps failing is reported once, at error, and once more at warning
+/// when it is back. Ends when the loop drops its [`Courier`].
 pub fn deliver(
     parcels: Receiver<Parcel>,
     gateway: &str,
     max_backoff: Duration,
-    push: impl Fn(Option<SystemTime>) -> Result,
+    push: impl Fn(Option<SystemTime>, bool) -> Result,
 ) {
+    let mut failing = false;
     let mut backoff = Backoff::new(max_backoff);
     // When to push next, and the oldest change the gateway lacks.
     let mut due: Option<Instant> = None;
@@ -76,20 +79,29 @@ pub fn deliver(
         if due.is_none_or(|due| due > Instant::now()) {
             continue;
         }
-        match push(since) {
+        match push(since, !failing) {
             Ok(ExitStatus::Success) => {
+                if failing {
+                    warn!("gateway {gateway}: has the map again");
+                }
+                failing = false;
                 backoff.reset();
                 (due, since) = (None, None);
             }
             failed => {
                 if let Err(e) = failed {
-                    error!("gateway {gateway}: {e}");
+                    match failing {
+                        false => error!("gateway {gateway}: {e}"),
+                        true => info!("gateway {gateway}: {e}"),
+                    }
                 }
                 let wait = backoff.wait();
-                warn!(
-                    "gateway {gateway}: pushing again in {}",
-                    humantime::format_duration(wait)
-                );
+                let again = super::backoff::show(wait);
+                match failing {
+                    false => warn!("gateway {gateway}: pushing again in {again}, and on"),
+                    true => info!("gateway {gateway}: pushing again in {again}"),
+                }
+                failing = true;
                 due = Some(Instant::now() + wait);
             }
         }

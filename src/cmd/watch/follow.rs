@@ -102,7 +102,7 @@ pub fn start(
                     let wait = backoff.wait();
                     warn!(
                         "{e}; following its changes again in {}",
-                        humantime::format_duration(wait)
+                        super::backoff::show(wait)
                     );
                     sleep(wait, &follower.stop);
                 }

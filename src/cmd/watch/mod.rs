@@ -247,9 +247,9 @@ fn session(
                         parcels,
                         &gateway.name,
                         settings.timing.max_backoff,
-                        |since| {
+                        |since, alarm| {
                             shared.cycle(|_| {
-                                let pushed = push::to(push, &[gateway], printer);
+                                let pushed = push::to(push, &[gateway], printer, alarm);
                                 if matches!(pushed, Ok(ExitStatus::Success)) {
                                     let now = SystemTime::now();
                                     if let Some(took) =
@@ -359,19 +359,18 @@ fn watch(
     let mut first = true;
     let end = loop {
         let now = Instant::now();
-        if now >= next_heartbeat {
+        // From the first map on (the directory it is in may not exist before).
+        if now >= next_heartbeat && !first {
             next_heartbeat = later(now, HEARTBEAT);
             shared.beacon(|b| b.feeds = feeds());
         }
         let read_at = burst
             .due
             .map(|due| read_after.map_or(due, |after| due.max(after)));
-        let mut next = next_poll
-            .min(next_graph)
-            .min(next_reconcile)
-            .min(next_heartbeat);
-        if let Some(at) = read_at {
-            next = next.min(at);
+        let mut next = next_poll.min(next_graph).min(next_reconcile);
+        let heartbeat = (!first).then_some(next_heartbeat);
+        for due in [read_at, heartbeat].into_iter().flatten() {
+            next = next.min(due);
         }
         if let Some(watchdog) = notifier.watchdog {
             next = next.min(later(now, watchdog));
@@ -456,7 +455,7 @@ fn watch(
                 }
                 warn!(
                     "the map stays as it is; reading again in {}",
-                    humantime::format_duration(wait)
+                    backoff::show(wait)
                 );
                 notifier.send("STATUS=the last read failed; trying again");
                 read_after = Some(later(finished, wait));

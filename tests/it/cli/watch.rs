@@ -1,7 +1,8 @@
 //! `rcptsync watch` on files, with nothing but the binary: a list source is polled every
 //! `[watch].poll`, and its log names the addresses of a small change only; systemd's notify socket (a datagram socket the test binds, as systemd
 //! does) hears READY=1 once the first map is written, STATUS= and STOPPING=1; SIGTERM ends
-//! it with exit 0, also while its directory is down (and then READY=1 never came).
+//! it with exit 0, also while its directory is down (and then READY=1 never came, and the
+//! wait for the directory costs no CPU to speak of).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -160,6 +161,13 @@ fn sigterm_ends_watch_while_its_directory_is_down_and_it_was_never_ready() {
         assert!(started.elapsed() < Duration::from_secs(20), "no retry");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Waiting for the directory costs next to nothing: no busy loop.
+    std::thread::sleep(Duration::from_secs(3));
+    let stat = fs_err::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap().split(' ').collect();
+    // utime and stime (fields 14 and 15 of proc(5), counted from the state, field 3).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    assert!(ticks < 50, "{ticks} clock ticks of CPU in a few seconds of waiting");
     assert_eq!(stop(&mut child, Duration::from_secs(3)), 0);
     let messages = heard(&socket, "STOPPING=1", Duration::from_secs(2));
     assert!(!messages.iter().any(|m| m == "READY=1"), "{messages:?}");

@@ -249,6 +249,25 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
     );
     apply();
     assert_eq!(answer("whiledown@example.com"), 250);
+    // Each gateway's failures are reported at error once, not at every retry, and a gateway
+    // that is back is said to be.
+    watch.wait_for("the recovery", Duration::from_secs(5), || {
+        fs_err::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("gateway mx1: has the map again")
+    });
+    let text = fs_err::read_to_string(&log).unwrap();
+    for gateway in ["mx1", "blackhole"] {
+        let alarms = text
+            .lines()
+            .filter(|l| l.contains(&format!("error: gateway {gateway} ")))
+            .count();
+        // The black hole's first push may not have timed out yet.
+        assert!(
+            alarms <= 1 && (alarms == 1 || gateway == "blackhole"),
+            "{gateway}:\n{text}"
+        );
+    }
     // Stopped during the black hole's push: within the grace period, and the watch file
     // goes with it.
     assert_eq!(watch.stop(Duration::from_secs(15)), 0);
