@@ -234,3 +234,42 @@ impl Visit for Fields {
         }
     }
 }
+
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z).
+const LAST_DATE: u64 = 253_402_300_799;
+
+/// A time as rcptsync prints it: RFC 3339 in UTC, to the second. A time no clock here gives
+/// (before 1970, after the year 9999: a file's mtime or a record someone set) is printed as
+/// what it is, not turned into a panic.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) if since.as_secs() <= LAST_DATE => {
+            humantime::format_rfc3339_seconds(time).to_string()
+        }
+        Ok(since) => format!("{} seconds after 1970 (not a date)", since.as_secs()),
+        Err(_) => "before 1970 (not a date)".to_owned(),
+    }
+}
+
+/// [`rfc3339`] of `seconds` since the epoch.
+pub fn rfc3339_seconds(seconds: u64) -> String {
+    match seconds {
+        0..=LAST_DATE => rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)),
+        _ => format!("{seconds} seconds after 1970 (not a date)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_time_that_is_no_date_is_printed_not_panicked_on() {
+        assert_eq!(rfc3339_seconds(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_seconds(LAST_DATE), "9999-12-31T23:59:59Z");
+        assert!(rfc3339_seconds(LAST_DATE + 1).contains("not a date"));
+        assert!(rfc3339_seconds(u64::MAX).contains("not a date"));
+        assert!(rfc3339(UNIX_EPOCH - Duration::from_secs(1)).contains("before 1970"));
+    }
+}

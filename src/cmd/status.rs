@@ -12,7 +12,7 @@
 //! file (bounded, as receive's reader is) and changes nothing.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -156,14 +156,7 @@ struct LastApply {
     result: String,
 }
 
-/// RFC 3339 in UTC, to the second.
-fn time(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-fn unix(seconds: u64) -> String {
-    time(UNIX_EPOCH + Duration::from_secs(seconds))
-}
+use super::printer::{rfc3339 as time, rfc3339_seconds as unix};
 
 /// The map at `path` as status reports it. Its directory may be another account's while
 /// status runs as root: the file is opened through no link, as a regular file only, and

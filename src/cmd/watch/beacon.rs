@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -86,15 +86,23 @@ impl Beacon {
 
     /// Replaces the file atomically.
     pub fn write(&self, path: &Path) -> Result<(), atomic::Error> {
-        let text = toml::to_string(self).unwrap_or_default();
-        atomic::write(path, text.as_bytes(), 0o644)
+        // A map of strings and numbers always renders; were it not to, an empty file says
+        // less than the last one, and is not written.
+        match toml::to_string(self) {
+            Ok(text) => atomic::write(path, text.as_bytes(), 0o644),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Lines for `status` at `now`: whether watch runs, how it learns of each source's
     /// changes, and how long the last change took to reach each gateway.
     pub fn describe(&self, now: u64) -> Vec<String> {
-        let at = |seconds: u64| {
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
+        let at = crate::cmd::printer::rfc3339_seconds;
+        // What the file says is printed to root's terminal: no control character goes through.
+        let clean = |text: &str| -> String {
+            text.chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
         };
         if !self.fresh(now) {
             return vec![format!(
@@ -113,9 +121,10 @@ impl Beacon {
             self.pid
         )];
         for (source, how) in &self.feeds {
-            lines.push(format!("watch: source {source}: {how}"));
+            lines.push(format!("watch: source {}: {}", clean(source), clean(how)));
         }
         for (gateway, delivery) in &self.gateways {
+            let gateway = clean(gateway);
             lines.push(format!(
                 "watch: gateway {gateway}: the last change acknowledged {:.1}s after it was \
                  announced, at {}",
@@ -126,9 +135,12 @@ impl Beacon {
         lines
     }
 
-    /// Whether the watch that wrote it still runs, as far as its heartbeat shows at `now`.
+    /// Whether the watch that wrote it still runs, as far as its heartbeat shows at `now`: a
+    /// heartbeat in the future (a file someone wrote, not watch) shows nothing.
     pub fn fresh(&self, now: u64) -> bool {
-        now.saturating_sub(self.heartbeat_at) <= 3 * HEARTBEAT.as_secs()
+        let beat = 3 * HEARTBEAT.as_secs();
+        self.heartbeat_at <= now.saturating_add(beat)
+            && now.saturating_sub(self.heartbeat_at) <= beat
     }
 }
 
@@ -175,6 +187,25 @@ mod tests {
             "{lines}"
         );
         assert!(beacon.describe(2000)[0].starts_with("watch: not running: pid 42"));
+        // What another account may have written: no panic, no escape sequence, not fresh.
+        let forged = Beacon {
+            started_at: u64::MAX,
+            heartbeat_at: u64::MAX,
+            feeds: [("\u{1b}]0;owned\u{7}".to_owned(), "x".to_owned())].into(),
+            ..beacon.clone()
+        };
+        assert!(!forged.fresh(1010));
+        let lines = forged.describe(1010).join("\n");
+        assert!(lines.contains("seconds after 1970 (not a date)"), "{lines}");
+        let running = Beacon {
+            heartbeat_at: 1010,
+            ..forged
+        };
+        let lines = running.describe(1010).join("\n");
+        assert!(
+            !lines.contains('\u{1b}') && lines.contains("source ?]0;owned?"),
+            "{lines}"
+        );
         atomic::write(&path, b"pid = \"not a number\"", 0o644).unwrap();
         let error = Beacon::read(&path).unwrap_err().to_string();
         assert!(error.contains("not a watch file"), "{error}");
