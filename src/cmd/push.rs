@@ -34,17 +34,31 @@ pub struct Settings {
 /// Runs push (sync runs it after extract).
 pub fn run(settings: &Settings, printer: Printer) -> Result {
     let all: Vec<&Gateway> = settings.gateways.iter().collect();
-    to(settings, &all, printer, true)
+    to(settings, &all, printer, Report::Run)
+}
+
+/// How a push reports the gateways that did not get the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// `push` and `sync`: each at error, and how many of them.
+    Run,
+    /// watch's thread for one gateway: at error when `alarm` (the first of a series of
+    /// failures), else at info; the record has every one.
+    Courier {
+        /// Whether this failure is news.
+        alarm: bool,
+    },
 }
 
 /// Pushes the map to `gateways` (some of the settings', each on its own for watch). The lock
 /// beside the map is held while the map is measured and opened, and again while the record
 /// is updated, not while the gateways take it: a slow gateway holds up no extract, and the
-/// files opened stay the map that was measured when extract replaces it meanwhile. A failure
-/// is logged at error when `alarm` (watch reports a gateway that keeps failing once), else at
-/// info; the record has it either way.
-pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, alarm: bool) -> Result {
-    let report = |text: std::fmt::Arguments| {
+/// files opened stay the map that was measured when extract replaces it meanwhile. The
+/// answers are recorded under a lock of the record's own (`PATH.pushed.lock`), which no long
+/// run holds. Failures are reported as `report` says.
+pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: Report) -> Result {
+    let alarm = report != Report::Courier { alarm: false };
+    let report_failure = |text: std::fmt::Arguments| {
         if alarm {
             error!("{text}");
         } else {
@@ -112,7 +126,7 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, alarm: b
                 .collect()
         });
     // The record as it is now: another push may have written it meanwhile.
-    let _lock = Lock::acquire_within(&lock_path, crate::lock::WAIT)?;
+    let _lock = Lock::acquire_within(&with_suffix(out, ".pushed.lock"), crate::lock::WAIT)?;
     let mut record = Record::read(&record_path)?;
     let mut failed = 0;
     let mut pushed = Vec::new();
@@ -123,7 +137,7 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, alarm: b
                 failed += 1;
                 let reason =
                     format!("the receiver answered {reply:?}, not the digest that was sent");
-                report(format_args!(
+                report_failure(format_args!(
                     "gateway {} ({}): {reason}",
                     gateway.name, gateway.host
                 ));
@@ -138,7 +152,7 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, alarm: b
             }
             Err(e) => {
                 failed += 1;
-                report(format_args!(
+                report_failure(format_args!(
                     "gateway {} ({}): push failed: {e}",
                     gateway.name, gateway.host
                 ));
@@ -154,10 +168,9 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, alarm: b
         printer.line(line)?;
     }
     if failed > 0 {
-        report(format_args!(
-            "{failed} of {} gateway(s) did not get the map",
-            due.len()
-        ));
+        if report == Report::Run {
+            error!("{failed} of {} gateway(s) did not get the map", due.len());
+        }
         return Ok(ExitStatus::Failure);
     }
     if !due.is_empty() {
