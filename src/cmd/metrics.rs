@@ -224,8 +224,9 @@ fn internal(
         },
         Metric::gauge(
             "rcptsync_watch_heartbeat_timestamp_seconds",
-            "When a running watch last showed it runs (0: none runs); alert when it is older \
-             than a few minutes while watch should run.",
+            "When a running watch last showed it runs (0: none runs), as of the last run \
+             (watch runs at least every 10 minutes); alert when it is older than 20 minutes \
+             while watch should run.",
             beacon.as_ref().map_or(0.0, |b| b.heartbeat_at as f64),
         ),
         Metric {

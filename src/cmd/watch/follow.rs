@@ -41,6 +41,15 @@ pub fn kind(source: &Source) -> Polled {
     }
 }
 
+/// Whether `source` may be read from another server than the one that announces its changes
+/// (several `servers`, or `discover`).
+pub fn several_servers(source: &Source) -> bool {
+    match &source.kind {
+        SourceKind::Ldap(config) => config.discover.is_some() || config.servers.len() > 1,
+        _ => false,
+    }
+}
+
 /// What a follower thread shares with the loop.
 #[derive(Debug, Default)]
 pub struct Follower {
@@ -53,10 +62,10 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Whether a change was announced since the last call; the loop calls it just before a
-    /// run reads, so that a change announced during the run wakes it again.
-    pub fn take(&self) -> bool {
-        self.pending.swap(false, Ordering::AcqRel)
+    /// Forgets the change announced; the loop calls it just before a run reads, so that a
+    /// change announced during the run wakes it again.
+    pub fn take(&self) {
+        self.pending.store(false, Ordering::Release);
     }
 
     /// Notes a change, and calls `wake` unless one is already waiting.

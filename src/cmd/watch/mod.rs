@@ -28,25 +28,26 @@ pub mod beacon;
 mod courier;
 mod follow;
 mod notify;
+mod shared;
 mod signals;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
-use super::metrics::{self, Hook};
 use super::{ExitStatus, Printer, Result, extract, push};
 use crate::config::Timing;
 use crate::map::with_suffix;
 use backoff::Backoff;
-use beacon::{Beacon, Delivery, HEARTBEAT};
+use beacon::Delivery;
 use courier::{Courier, Parcel};
 use follow::{Follower, Polled};
 use notify::Notifier;
+use shared::Shared;
 
 /// What watch works with, resolved from the config (`cli/settings.rs`); made again on SIGHUP.
 #[derive(Debug)]
@@ -92,7 +93,7 @@ const DIFF_LINES: usize = 100;
 /// Runs watch until SIGTERM or SIGINT; `load` resolves the config (at start and on SIGHUP).
 pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
     let printer = printer.at_most(DIFF_LINES);
-    let mut settings = load()?;
+    let mut settings = Arc::new(load()?);
     let (events, received) = std::sync::mpsc::channel();
     let (stop, reload) = (events.clone(), events.clone());
     signals::handle(
@@ -106,21 +107,17 @@ pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
     .map_err(|e| super::Error::Failure(anyhow::anyhow!("cannot handle signals: {e}")))?;
     let notifier = Notifier::from_env();
     let mut ready = false;
-    let beacon = Mutex::new(Beacon {
-        pid: std::process::id(),
-        started_at: crate::map::state::now(),
-        ..Beacon::default()
-    });
+    let shared = Shared::start();
     loop {
         match session(
-            &settings, printer, &events, &received, &notifier, &mut ready, &beacon,
+            &settings, printer, &events, &received, &notifier, &mut ready, &shared,
         ) {
             End::Reload => {
                 notifier.send("RELOADING=1");
                 match load() {
                     Ok(loaded) => {
                         info!("configuration loaded again");
-                        settings = loaded;
+                        settings = Arc::new(loaded);
                     }
                     Err(e) => error!("{e}; going on with the configuration loaded before"),
                 }
@@ -129,6 +126,9 @@ pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
                 }
             }
             End::Stop => {
+                // A push in progress is left to end on its own (the receiver refuses a payload
+                // cut short, and every write is atomic).
+                shared.stop();
                 notifier.send("STOPPING=1");
                 info!("stopped");
                 return Ok(ExitStatus::Success);
@@ -171,129 +171,61 @@ fn later(at: Instant, wait: Duration) -> Instant {
         .unwrap_or_else(|| at + Duration::from_secs(365 * 86_400))
 }
 
-/// What the threads of a session share: the watch file and the metrics textfile, each
-/// written by one thread at a time.
-struct Shared<'a> {
-    settings: &'a Settings,
-    beacon: &'a Mutex<Beacon>,
-    beacon_path: PathBuf,
-    metrics: Mutex<()>,
-    /// The session is ending: the watch file is gone and stays gone.
-    closing: AtomicBool,
-}
-
-impl Shared<'_> {
-    /// Updates the watch file with `change` and writes it (a failure is logged: watch goes
-    /// on without telling status).
-    fn beacon(&self, change: impl FnOnce(&mut Beacon)) {
-        let mut beacon = self.beacon.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.closing.load(Ordering::Relaxed) {
-            return;
-        }
-        change(&mut beacon);
-        beacon.heartbeat_at = crate::map::state::now();
-        if let Err(e) = beacon.write(&self.beacon_path) {
-            warn!("{e}; status will not show that watch runs");
-        }
-    }
-
-    /// One run of `work` (extract or push), its metrics written after it as after a command.
-    fn cycle(&self, work: impl FnOnce(&mut metrics::Observed) -> Result) -> Result {
-        let started = Instant::now();
-        let mut seen = metrics::Observed::default();
-        let result = work(&mut seen);
-        let hook = self
-            .settings
-            .metrics
-            .as_deref()
-            .map(|textfile| Hook::Internal {
-                textfile,
-                map: Some(self.settings.extract.output.path.as_path()),
-                gateways: &self.settings.gateways,
-            });
-        let _one = self.metrics.lock().unwrap_or_else(PoisonError::into_inner);
-        metrics::record(hook, started, &result, &seen);
-        result
-    }
-}
-
 /// Watches with one config until a stop or a reload: starts a thread per source that may
 /// announce its changes and one per gateway ([`courier`]), then reads as the sources change
-/// and hands each new map to the gateways' threads.
+/// and hands each new map to the gateways' threads. Neither kind of thread is waited for
+/// when the session ends: a follower ends at its next look at its flag, a courier once its
+/// push in progress is over, without holding up the next session.
 fn session(
-    settings: &Settings,
+    settings: &Arc<Settings>,
     printer: Printer,
     events: &Sender<Message>,
     received: &Receiver<Message>,
     notifier: &Notifier,
     ready: &mut bool,
-    beacon: &Mutex<Beacon>,
+    shared: &Arc<Shared>,
 ) -> End {
-    let shared = Shared {
-        settings,
-        beacon,
-        beacon_path: with_suffix(&settings.extract.output.path, ".watch"),
-        metrics: Mutex::new(()),
-        closing: AtomicBool::new(false),
-    };
-    std::thread::scope(|scope| {
-        let mut couriers = Vec::new();
-        if let Some(push) = &settings.push {
-            for gateway in &push.gateways {
-                let (courier, parcels) = courier::pair();
-                let shared = &shared;
-                scope.spawn(move || {
-                    courier::deliver(
-                        parcels,
-                        &gateway.name,
-                        settings.timing.max_backoff,
-                        |since, alarm| {
-                            shared.cycle(|_| {
-                                let pushed = push::to(push, &[gateway], printer, alarm);
-                                if matches!(pushed, Ok(ExitStatus::Success)) {
-                                    let now = SystemTime::now();
-                                    if let Some(took) =
-                                        since.and_then(|at| now.duration_since(at).ok())
-                                    {
-                                        shared.beacon(|b| {
-                                            b.gateways.insert(
-                                                gateway.name.clone(),
-                                                Delivery {
-                                                    acknowledged_at: crate::map::state::now(),
-                                                    seconds: took.as_secs_f64(),
-                                                },
-                                            );
-                                        });
-                                    }
-                                }
-                                pushed
-                            })
-                        },
-                    );
-                });
-                couriers.push(courier);
-            }
-        }
-        let end = watch(
-            &shared, printer, events, received, notifier, ready, &couriers,
-        );
-        // Gone before the couriers finish their pushes in progress (a stop may not wait for
-        // them: see signals), so that status never reports a watch that stopped.
-        {
-            let _one = shared.beacon.lock().unwrap_or_else(PoisonError::into_inner);
-            shared.closing.store(true, Ordering::Relaxed);
-            let _ = crate::fs::remove_file(&shared.beacon_path);
-        }
-        // Dropping the couriers ends their threads once their push in progress is over.
-        drop(couriers);
-        end
-    })
+    let mut couriers = Vec::new();
+    let gateways = settings.push.as_ref().map_or(0, |push| push.gateways.len());
+    for index in 0..gateways {
+        let (courier, parcels) = courier::pair();
+        let (settings, shared) = (settings.clone(), shared.clone());
+        std::thread::spawn(move || {
+            let Some(push) = &settings.push else { return };
+            let gateway = &push.gateways[index];
+            let max_backoff = settings.timing.max_backoff;
+            courier::deliver(parcels, &gateway.name, max_backoff, |since, alarm| {
+                shared.cycle(&settings, |_| {
+                    let report = push::Report::Courier { alarm };
+                    let pushed = push::to(push, &[gateway], printer, report);
+                    let took = since.and_then(|at| SystemTime::now().duration_since(at).ok());
+                    if let (Ok(ExitStatus::Success), Some(took)) = (&pushed, took) {
+                        shared.update(|b| {
+                            let delivery = Delivery {
+                                acknowledged_at: crate::map::state::now(),
+                                seconds: took.as_secs_f64(),
+                            };
+                            b.gateways.insert(gateway.name.clone(), delivery);
+                        });
+                    }
+                    pushed
+                })
+            });
+        });
+        couriers.push(courier);
+    }
+    // Dropping the couriers after it ends their threads once their push is over.
+    watch(
+        settings, shared, printer, events, received, notifier, ready, &couriers,
+    )
 }
 
 /// The loop of a session: reads when a source changed (or is due to be asked), and hands
 /// each new map to the `couriers`.
+#[allow(clippy::too_many_arguments)]
 fn watch(
-    shared: &Shared<'_>,
+    settings: &Settings,
+    shared: &Shared,
     printer: Printer,
     events: &Sender<Message>,
     received: &Receiver<Message>,
@@ -301,7 +233,6 @@ fn watch(
     ready: &mut bool,
     couriers: &[Courier],
 ) -> End {
-    let settings = shared.settings;
     let timing = settings.timing;
     let sources = &settings.extract.sources;
     let kinds: Vec<Polled> = sources.iter().map(follow::kind).collect();
@@ -315,29 +246,37 @@ fn watch(
             follow::start(source.clone(), follower.clone(), wake, timing.max_backoff);
         }
     }
+    // A source with several servers is asked for its change mark too: a change one server
+    // announces may be read from another that has not replicated it yet.
+    let several: Vec<bool> = sources.iter().map(follow::several_servers).collect();
     let polled = |kind: Polled| {
-        kinds.iter().zip(&followers).any(|(k, f)| {
-            *k == kind || (kind == Polled::Poll && f.unannounced.load(Ordering::Relaxed))
-        })
+        kinds
+            .iter()
+            .zip(&followers)
+            .zip(&several)
+            .any(|((k, f), several)| {
+                *k == kind
+                    || (kind == Polled::Poll && (*several || f.unannounced.load(Ordering::Relaxed)))
+            })
     };
+    let every = |wait| humantime::format_duration(wait).to_string();
     let feeds = || {
         sources
             .iter()
             .zip(&kinds)
-            .zip(&followers)
-            .map(|((source, kind), follower)| {
+            .zip(followers.iter().zip(&several))
+            .map(|((source, kind), (follower, several))| {
+                let announced = !follower.unannounced.load(Ordering::Relaxed);
                 let how = match kind {
-                    Polled::Announced if !follower.unannounced.load(Ordering::Relaxed) => {
+                    Polled::Announced if announced && !several => {
                         "announced by the server".to_owned()
                     }
-                    Polled::Graph => format!(
-                        "a delta round every {}",
-                        humantime::format_duration(timing.graph_poll)
+                    Polled::Announced if announced => format!(
+                        "announced by a server, and its change mark every {}",
+                        every(timing.poll)
                     ),
-                    _ => format!(
-                        "its change mark every {}",
-                        humantime::format_duration(timing.poll)
-                    ),
+                    Polled::Graph => format!("a delta round every {}", every(timing.graph_poll)),
+                    _ => format!("its change mark every {}", every(timing.poll)),
                 };
                 (source.name.clone(), how)
             })
@@ -348,7 +287,6 @@ fn watch(
     let (mut next_poll, mut next_graph) =
         (later(start, timing.poll), later(start, timing.graph_poll));
     let mut next_reconcile = later(start, reconcile_every);
-    let mut next_heartbeat = start;
     let mut burst = Burst::default();
     burst.now(start);
     // When the oldest change not read yet was announced.
@@ -359,18 +297,12 @@ fn watch(
     let mut first = true;
     let end = loop {
         let now = Instant::now();
-        // From the first map on (the directory it is in may not exist before).
-        if now >= next_heartbeat && !first {
-            next_heartbeat = later(now, HEARTBEAT);
-            shared.beacon(|b| b.feeds = feeds());
-        }
         let read_at = burst
             .due
             .map(|due| read_after.map_or(due, |after| due.max(after)));
         let mut next = next_poll.min(next_graph).min(next_reconcile);
-        let heartbeat = (!first).then_some(next_heartbeat);
-        for due in [read_at, heartbeat].into_iter().flatten() {
-            next = next.min(due);
+        if let Some(at) = read_at {
+            next = next.min(at);
         }
         if let Some(watchdog) = notifier.watchdog {
             next = next.min(later(now, watchdog));
@@ -416,7 +348,7 @@ fn watch(
         // A change found by a poll is timed from the read that finds it.
         let since = announced.take().unwrap_or_else(SystemTime::now);
         let mut changed = false;
-        let status = shared.cycle(|seen| {
+        let status = shared.cycle(settings, |seen| {
             let status = extract::run(&settings.extract, printer, seen);
             changed = seen
                 .change
@@ -432,16 +364,16 @@ fn watch(
                 let at = humantime::format_rfc3339_seconds(SystemTime::now());
                 notifier.send(&format!("STATUS=map current as of {at}"));
                 if changed {
-                    shared.beacon(|b| b.changed_at = Some(crate::map::state::now()));
-                }
-                if changed {
+                    shared.update(|b| b.changed_at = Some(crate::map::state::now()));
                     for courier in couriers {
                         courier.hand(Parcel { since: Some(since) });
                     }
                 }
             }
-            // A guard refused: extract said why, at error. The map keeps what it has; an
-            // announced change reads again at once, a poll only after a wait.
+            // A guard refused: extract said why, at error. The map keeps what it has; the
+            // change is read again (after a wait that doubles up to max_backoff) when the
+            // directory changes again, a poll or a reconcile is due, or a reload raised the
+            // limit.
             Ok(ExitStatus::Refused) => {
                 announced = Some(since);
                 read_after = Some(later(finished, read_backoff.wait()));
@@ -462,13 +394,20 @@ fn watch(
                 burst.now(finished);
             }
         }
-        // The first map of a session goes to a gateway that lacks it, whatever changed.
+        // The first map of a session: the watch file goes beside it, and a gateway that
+        // lacks it gets it, whatever changed.
         if completed && first {
             first = false;
+            let gateways: Vec<String> = settings.gateways.iter().map(|g| g.name.clone()).collect();
+            shared.place(
+                with_suffix(&settings.extract.output.path, ".watch"),
+                &gateways,
+            );
             for courier in couriers {
                 courier.hand(Parcel { since: None });
             }
         }
+        shared.update(|b| b.feeds = feeds());
         // Ready once the directory was read and the map is what it should be (or what a guard
         // kept): a directory that is down at start is retried before.
         if completed && !*ready {

@@ -1,8 +1,9 @@
-//! Telling systemd how the service is doing (sd_notify(3)): `READY=1` once the first map is
-//! written, `STATUS=` with the last change, `WATCHDOG=1` while the loop turns, `RELOADING=1`
-//! and `STOPPING=1`. A datagram to `$NOTIFY_SOCKET`; without it (not started by systemd as
-//! `Type=notify`) nothing is sent. A message that cannot be sent is logged once at debug: the
-//! service does its job whether or not systemd hears of it.
+//! Telling systemd how the service is doing (sd_notify(3)): `READY=1` once the first read
+//! completed (the map written, or kept by a guard), `STATUS=` with the last change,
+//! `WATCHDOG=1` while the loop turns, `RELOADING=1` and `STOPPING=1`. A datagram to
+//! `$NOTIFY_SOCKET`; without it (not started by systemd as `Type=notify`) nothing is sent. A
+//! message that cannot be sent is logged at debug: the service does its job whether or not
+//! systemd hears of it.
 
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;

@@ -13,7 +13,8 @@
 //! by looking for changes every 5 s, which is late but not wrong.
 //!
 //! A DC that refuses the control (a policy, an account it will not notify, a sixth
-//! registration) says so at once; watch then asks for its change mark every `[watch].poll`.
+//! registration) ends the search before it notified anything; watch then asks for its change
+//! mark every `[watch].poll`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -105,18 +106,11 @@ impl Connection {
             for _ in 0..=answered.0.len() {
                 streaming.took();
             }
-            // Before anything is notified, a search the DC has already ended is a refusal.
-            match tokio::time::timeout(Duration::ZERO, stream.next()).await {
-                Err(_nothing_yet) => {}
-                Ok(Ok(Some(_change))) => streaming.took(),
-                Ok(Ok(None)) => {
-                    let result = stream.finish().await;
-                    let why = super::describe_result(result.rc, &result.text);
-                    return Ok(Notified::Refused(format!("it refused to notify: {why}")));
-                }
-                Ok(Err(e)) => return Err(self_error(url, context, &e)),
-            }
+            // The read that catches up may start: changes from now on are notified.
             wake();
+            // A search the DC ends before it notified anything is a refusal (whenever the
+            // answer comes): polling takes over. One it ends later is a failure: follow again.
+            let mut notified = false;
             loop {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(Notified::Stopped);
@@ -127,16 +121,18 @@ impl Connection {
                 };
                 if next.is_none() {
                     let result = stream.finish().await;
+                    let why = super::describe_result(result.rc, &result.text);
+                    if !notified {
+                        return Ok(Notified::Refused(format!("it refused to notify: {why}")));
+                    }
                     return Err(failure(
                         url,
                         context,
-                        format!(
-                            "the DC ended the search that notifies its changes, with {}",
-                            super::describe_result(result.rc, &result.text)
-                        ),
+                        format!("the DC ended the search that notifies its changes, with {why}"),
                     ));
                 }
                 streaming.took();
+                notified = true;
                 wake();
             }
         })

@@ -988,16 +988,23 @@ fn graph_watch_makes_delta_rounds_every_graph_poll_and_lists_nothing_while_idle(
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     };
-    // Idle: rounds of the delta function, and no listing.
-    wait("three rounds", &|| {
+    // Idle: rounds of the delta function every second (not every poll, 5 s), and no listing.
+    let rounds = || {
         s.graph
             .tenant()
             .log
             .iter()
             .filter(|l| l.contains("/v1.0/users/delta?$deltatoken="))
             .count()
-            >= 3
-    });
+    };
+    wait("a first round", &|| rounds() >= 1);
+    let before = rounds();
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert!(
+        rounds() - before >= 2,
+        "{} rounds in 3.5 s",
+        rounds() - before
+    );
     for collection in ["users", "groups", "contacts"] {
         assert!(!s.graph.tenant().listed(collection), "{collection} listed");
     }

@@ -46,7 +46,7 @@ impl Watch {
             .count()
     }
 
-    fn signal(&self, signal: rustix::process::Signal) {
+    pub fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_child(&self.child);
         rustix::process::kill_process(pid, signal).unwrap();
     }
@@ -176,11 +176,12 @@ fn changes_reach_the_map_as_slapd_announces_them_and_an_idle_directory_is_not_se
         })
         .collect();
     slapd.modify("ldapadd", &burst);
-    watch.wait_for("the burst", Duration::from_secs(30), || {
+    watch.wait_for("the burst", Duration::from_secs(90), || {
         mapped(&dir, "burst4999@example.com")
     });
+    // One run per max_delay (10 s) while the adds go on, and one after.
     let runs = watch.incremental_runs() - runs;
-    assert!(runs <= 5, "{runs} runs for one burst:\n{}", watch.log());
+    assert!(runs <= 8, "{runs} runs for one burst:\n{}", watch.log());
 
     // slapd killed; a change while it is down and one after it is back both arrive.
     slapd.stop();
@@ -263,7 +264,7 @@ fn a_guard_that_refuses_keeps_the_map_and_watching_goes_on() {
     let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
     fs_err::write(
         dir.join("rcptsync.toml"),
-        format!("{config}\n[safety]\nmax_removed = 5\nmax_removed_percent = 100\n"),
+        format!("{config}\n[safety]\nmax_removed = 0\nmax_removed_percent = 100\n"),
     )
     .unwrap();
     let mut watch = Watch::start(&dir);
@@ -272,7 +273,8 @@ fn a_guard_that_refuses_keeps_the_map_and_watching_goes_on() {
     });
     let before = fs_err::read(dir.join("out/relay_recipients")).unwrap();
 
-    // Twenty mailboxes go: more than the guard lets through.
+    // Twenty mailboxes go: the guard lets no removal through (however the deletes fall into
+    // runs).
     let gone: String = (20..40)
         .map(|i| format!("CN=user{i},OU=Staff,{}\n", Slapd::BASE_DN))
         .collect();
@@ -336,11 +338,11 @@ fn on_samba_the_dc_notifies_each_change_and_watch_reads_it() {
     );
     fs_err::write(dir.join("newhire.ldif"), user).unwrap();
     samba.modify("ldapadd", &dir.join("newhire.ldif"));
-    watch.wait_for("a new mailbox", Duration::from_secs(15), || {
+    watch.wait_for("a new mailbox", Duration::from_secs(30), || {
         ad_mapped("newhire@example.test")
     });
     samba.samba_tool(&["user", "delete", "user3"]);
-    watch.wait_for("a deleted mailbox", Duration::from_secs(15), || {
+    watch.wait_for("a deleted mailbox", Duration::from_secs(30), || {
         !ad_mapped("user3@example.test")
     });
     let log = watch.log();

@@ -147,6 +147,9 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
     // A second gateway that takes connections and never answers: its pushes hang until ssh
     // gives up on the handshake, and must hold up neither the reads nor mx1.
     let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Pushes to it that started (each hangs until ssh gives up on the handshake, 15 s).
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let attempts_seen = attempts.clone();
     let black_hole = sshd
         .gateway_toml("mx1")
         .replace("mx1", "blackhole")
@@ -155,8 +158,11 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
             &format!("port = {}", hole.local_addr().unwrap().port()),
         );
     std::thread::spawn(move || {
-        let held: Vec<_> = hole.incoming().collect();
-        drop(held);
+        let mut held = Vec::new();
+        for connection in hole.incoming() {
+            held.push(connection);
+            attempts_seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     });
     let pw = slapd.path("bind.pw");
     fs_err::write(&pw, Slapd::BIND_PW).unwrap();
@@ -225,6 +231,29 @@ fn watch_brings_a_new_mailbox_to_the_gateway_within_seconds_and_retries_a_gatewa
     assert!(
         metrics.contains("rcptsync_gateway_change_seconds{gateway=\"mx1\"} "),
         "{metrics}"
+    );
+
+    // A reload just after a push to the black hole started (it hangs for 15 s): the next
+    // change does not wait for it.
+    let attempts_now = || attempts.load(std::sync::atomic::Ordering::Relaxed);
+    let before = attempts_now();
+    watch.wait_for("a push to the black hole", Duration::from_secs(40), || {
+        attempts_now() > before
+    });
+    watch.signal(rustix::process::Signal::HUP);
+    let reloaded = Instant::now();
+    slapd.modify(
+        "ldapadd",
+        &mailbox("Afterreload", &["SMTP:Afterreload@example.com"]),
+    );
+    watch.wait_for("a change after the reload", Duration::from_secs(10), || {
+        fs_err::read_to_string(&spooled)
+            .unwrap_or_default()
+            .contains("\nafterreload@example.com ")
+    });
+    eprintln!(
+        "watch: a change after a reload in the spool {:?} after it",
+        reloaded.elapsed()
     );
 
     // The gateway's sshd is down while a mailbox is created: watch tries again, with growing
