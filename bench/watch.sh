@@ -7,7 +7,9 @@
 # Loads the same synthetic directory as bench/run.sh into a throwaway slapd (syncprov), starts
 # `rcptsync watch` on it, and measures:
 #   - latency: CHANGES new mailboxes, one every 3 s; for each, the time from ldapadd's return
-#     to the address being in the map on disk (median and worst);
+#     to the address being in the map on disk, and in the spool of a gateway on loopback (sshd
+#     with receive as its forced command, as contrib/authorized_keys sets it up): median and
+#     worst;
 #   - idle cost: IDLE seconds with no change; watch's CPU time and slapd's (each as a share of
 #     one core), and watch's RSS at the start and the end;
 #   - soak: SOAK seconds with a change every 3 s (an add, then the delete of the one before);
@@ -20,6 +22,7 @@ set -euo pipefail
 # shellcheck source=bench/run.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run.sh"
 
+PATH="$PATH:/usr/sbin"
 CHANGES=${CHANGES:-20}
 IDLE=${IDLE:-600}
 SOAK=${SOAK:-1800}
@@ -32,7 +35,14 @@ stop_watch() {
         WATCH_PID=""
     fi
 }
-trap 'stop_watch; cleanup' EXIT
+trap 'stop_watch; [[ -n "$SSHD_PID" ]] && kill "$SSHD_PID"; cleanup' EXIT
+
+# "MEDIAN WORST" of the numbers given.
+summary() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+        m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+        print m, a[NR] }'
+}
 
 # A process's CPU time so far (user + system), in seconds.
 cpu_of() {
@@ -64,21 +74,61 @@ delete_mailbox() {
     ldapdelete -x -H "$LDAP_URL" -D "CN=admin,$BASE_DN" -w "$ROOT_PW" "CN=watch$1,OU=Staff,$BASE_DN"
 }
 
+# Whether `watch$1` is in file $2 (the map, or the spool's payload).
 mapped() {
-    grep -q "^watch$1@example.com " "$WORK/out/relay_recipients"
+    grep -q "^watch$1@example.com " "$2"
 }
 
-# Waits up to 60 s for `watch$1` to be in the map; prints the seconds since $2.
+# Waits up to 60 s for `watch$1` to be in file $3; prints the seconds since $2.
 wait_mapped() {
-    local i=$1 start=$2
+    local i=$1 start=$2 file=${3:-$WORK/out/relay_recipients}
     for _ in $(seq 6000); do
-        if mapped "$i"; then
+        if mapped "$i" "$file"; then
             calc "$(date +%s.%N) - $start"
             return
         fi
         sleep 0.01
     done
     die "watch$i did not reach the map within 60 s (see $WORK/watch.log)"
+}
+
+# sshd on loopback whose key runs `rcptsync receive --spool $WORK/gateway/spool`, and the
+# [[gateway]] table for it, appended to the extract config. Sets SSHD_PID.
+SSHD_PID=""
+start_gateway() {
+    local dir="$WORK/gateway" port
+    mkdir -p "$dir/spool" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -C bench -f "$dir/host_key"
+    ssh-keygen -q -t ed25519 -N '' -C bench -f "$dir/client_key"
+    printf 'restrict,command="%s receive --spool %s" %s\n' "$RCPTSYNC" "$dir/spool" \
+        "$(cat "$dir/client_key.pub")" >"$dir/authorized_keys"
+    port=$(free_port)
+    cat >"$dir/sshd_config" <<EOF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $dir/host_key
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin forced-commands-only
+EOF
+    printf '[127.0.0.1]:%s %s\n' "$port" "$(cat "$dir/host_key.pub")" >"$dir/known_hosts"
+    "$(command -v sshd)" -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
+    SSHD_PID=$!
+    cat >>"$WORK/extract.toml" <<EOF
+
+[[gateway]]
+name = "bench"
+host = "127.0.0.1"
+port = $port
+user = "root"
+identity_file = "$dir/client_key"
+known_hosts = "$dir/known_hosts"
+EOF
+    sleep 1
 }
 
 main_watch() {
@@ -92,29 +142,31 @@ main_watch() {
     mkdir -p "$WORK/out"
     start_directory "$n"
     write_extract_config
+    start_gateway
+    local spool="$WORK/gateway/spool/relay_recipients"
 
     log "N=$n: starting watch"
-    "$RCPTSYNC" -v watch -c "$WORK/extract.toml" 2>"$WORK/watch.log" &
+    "$RCPTSYNC" -v watch -c "$WORK/extract.toml" >"$WORK/watch.out" 2>"$WORK/watch.log" &
     WATCH_PID=$!
     for _ in $(seq 6000); do
-        [[ -s "$WORK/out/relay_recipients" ]] && break
+        [[ -s "$spool" ]] && break
         kill -0 "$WATCH_PID" || die "watch exited: $(cat "$WORK/watch.log")"
         sleep 0.1
     done
     sleep 5 # the first runs and the follow search settle
 
     log "N=$n: latency of $CHANGES new mailboxes, one every 3 s"
-    local i start latencies=()
+    local i start latencies=() spooled=()
     for i in $(seq "$CHANGES"); do
         add_mailbox "$i"
         start=$(date +%s.%N)
         latencies+=("$(wait_mapped "$i" "$start")")
+        spooled+=("$(wait_mapped "$i" "$start" "$spool")")
         sleep 3
     done
-    local sorted median worst
-    sorted=$(printf '%s\n' "${latencies[@]}" | sort -g)
-    median=$(printf '%s\n' "$sorted" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
-    worst=$(printf '%s\n' "$sorted" | tail -n 1)
+    local median worst spool_median spool_worst
+    read -r median worst < <(summary "${latencies[@]}")
+    read -r spool_median spool_worst < <(summary "${spooled[@]}")
 
     log "N=$n: $IDLE s idle"
     local w0 s0 r0 w1 s1 r1
@@ -162,6 +214,8 @@ main_watch() {
         echo
         printf 'latency, ldapadd to the map on disk (%d changes): median %.2f s, worst %.2f s\n' \
             "$CHANGES" "$median" "$worst"
+        printf 'latency, ldapadd to the gateway spool over ssh: median %.2f s, worst %.2f s\n' \
+            "$spool_median" "$spool_worst"
         printf 'idle %d s: watch CPU %.3f%% of a core, slapd CPU %.3f%% of a core, watch RSS %d -> %d KiB\n' \
             "$IDLE" "$idle_watch" "$idle_slapd" "$r0" "$r1"
         printf 'soak %d s, %d changes: watch RSS first %d, last %d, peak %d KiB; CPU %.2f%% of a core\n' \
