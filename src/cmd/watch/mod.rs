@@ -214,7 +214,8 @@ fn session(
         });
         couriers.push(courier);
     }
-    // Dropping the couriers after it ends their threads once their push is over.
+    // The couriers are dropped when the loop ends: their threads end once their push in
+    // progress is over.
     watch(
         settings, shared, printer, events, received, notifier, ready, &couriers,
     )
