@@ -129,7 +129,7 @@ fn files_and_examples(
     );
     const MAP: (&str, &str) = (
         "/var/lib/rcptsync/relay_recipients",
-        "`[output].path` in the packaged config: the map, with `.lock`, `.state` (the last full run) and `.pushed` (what each gateway acknowledged) beside it",
+        "`[output].path` in the packaged config: the map, with `.lock`, `.state` (the last full run), `.store` (what each directory object gives the map), `.pushed` and `.pushed.lock` (what each gateway acknowledged) and, while watch runs, `.watch` beside it",
     );
     const SPOOL: (&str, &str) = (
         "/var/spool/rcptsync/relay_recipients",
@@ -340,7 +340,7 @@ const MAIN_EXTRA: &str = r#".SH FILES
 the configuration (see \fBrcptsync.toml\fR(5))
 .TP
 .I /var/lib/rcptsync/
-the packaged output directory: the map and its \fI.lock\fR, \fI.state\fR and \fI.pushed\fR files
+the packaged output directory: the map and its \fI.lock\fR, \fI.state\fR, \fI.store\fR, \fI.pushed\fR, \fI.pushed.lock\fR and (while watch runs) \fI.watch\fR files
 .TP
 .I /usr/share/doc/rcptsync/examples/
 an example configuration with an Active Directory export, an authorized_keys line and a crontab
