@@ -200,13 +200,11 @@ fn session(
                     let pushed = push::to(push, &[gateway], printer, report);
                     let took = since.and_then(|at| SystemTime::now().duration_since(at).ok());
                     if let (Ok(ExitStatus::Success), Some(took)) = (&pushed, took) {
-                        shared.update(|b| {
-                            let delivery = Delivery {
-                                acknowledged_at: crate::map::state::now(),
-                                seconds: took.as_secs_f64(),
-                            };
-                            b.gateways.insert(gateway.name.clone(), delivery);
-                        });
+                        let delivery = Delivery {
+                            acknowledged_at: crate::map::state::now(),
+                            seconds: took.as_secs_f64(),
+                        };
+                        shared.delivered(&gateway.name, delivery);
                     }
                     pushed
                 })

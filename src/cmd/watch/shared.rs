@@ -10,7 +10,7 @@ use std::time::Instant;
 use tracing::warn;
 
 use super::Settings;
-use super::beacon::{Beacon, HEARTBEAT};
+use super::beacon::{Beacon, Delivery, HEARTBEAT};
 use crate::cmd::Result;
 use crate::cmd::metrics::{self, Hook};
 
@@ -23,6 +23,9 @@ struct State {
     path: Option<PathBuf>,
     /// watch is stopping: the file is gone and stays gone.
     stopped: bool,
+    /// The gateways of the config in force (a courier of the config before may still end a
+    /// push after a reload).
+    gateways: Vec<String>,
 }
 
 /// See the module.
@@ -44,6 +47,7 @@ impl Shared {
                 },
                 path: None,
                 stopped: false,
+                gateways: Vec::new(),
             }),
             metrics: Mutex::new(()),
         });
@@ -73,8 +77,22 @@ impl Shared {
                 .beacon
                 .gateways
                 .retain(|name, _| gateways.contains(name));
+            state.gateways = gateways.to_vec();
         }
         self.update(|_| {});
+    }
+
+    /// Notes that `gateway` acknowledged a change (when it is still one of the config's).
+    pub fn delivered(&self, gateway: &str, delivery: Delivery) {
+        let configured = {
+            let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.gateways.iter().any(|g| g == gateway)
+        };
+        if configured {
+            self.update(|b| {
+                b.gateways.insert(gateway.to_owned(), delivery);
+            });
+        }
     }
 
     /// Changes the file with `change` and writes it, when it has a place (a failure is
