@@ -300,3 +300,43 @@ fn failover_stops_at_read_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(4), "{run}");
 }
+
+#[test]
+fn a_dc_that_refuses_change_notifications_is_polled_instead() {
+    // AD answers a notification search past its MaxNotificationPerConn policy with
+    // unwillingToPerform: watch says so once and asks for the change mark every poll, instead
+    // of following again and again.
+    let server = RogueLdap::script(Script::RefusesNotifications);
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(
+        dir.path().join("rcptsync.toml"),
+        format!(
+            "[[source]]\nname = \"dc\"\nkind = \"ldap\"\nservers = [\"ldap://127.0.0.1:{}\"]\n\
+             base_dn = \"DC=example,DC=com\"\n\n[recipients]\ndomains = [\"example.com\"]\n\n\
+             [output]\npath = \"out/relay_recipients\"\n\n[watch]\npoll = \"1s\"\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let mut watch = crate::cli::watch::watch(dir.path(), None);
+    let log = || fs_err::read_to_string(dir.path().join("watch.log")).unwrap_or_default();
+    let refused = "source dc: the DC does not notify changes (it refused to notify: ";
+    let started = std::time::Instant::now();
+    while !log().contains(refused) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no refusal:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let text = log();
+    assert!(text.contains("MaxNotificationPerConn"), "{text}");
+    assert_eq!(text.matches(refused).count(), 1, "{text}");
+    assert!(!text.contains("following its changes again"), "{text}");
+    assert_eq!(
+        crate::cli::watch::stop(&mut watch, Duration::from_secs(5)),
+        0
+    );
+}
