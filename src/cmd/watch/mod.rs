@@ -5,14 +5,17 @@
 //!
 //! How it learns of changes: a thread per source ([`follow`]) holds the server's own change
 //! feed where it has one (OpenLDAP's refreshAndPersist, Active Directory's change
-//! notifications) and wakes the loop; the other sources
-//! are asked for their change mark every `[watch].poll` (`graph_poll` for Graph), which costs
-//! one or two small requests when nothing changed. A burst of changes is one map: the loop
-//! waits until the changes are `quiet` for a moment, at most `max_delay`. A read or a push that
-//! fails is tried again after a wait that doubles up to `max_backoff`; the map and the gateways
-//! keep what they have meanwhile. A guard that refuses is reported (by extract, at error) and
-//! the loop goes on watching. At least every `[safety].full_every` a run is made whatever
-//! happened, so that extract's full reconcile runs on time.
+//! notifications) and wakes the loop; the other sources (and those with several servers,
+//! which may lag each other) are asked for their change mark every `[watch].poll`
+//! (`graph_poll` for Graph), which costs one or two small requests when nothing changed. A
+//! burst of changes is one map: the loop waits until the changes are `quiet` for a moment, at
+//! most `max_delay`. Each new map is handed to a thread per gateway ([`courier`]), so that a
+//! gateway that is down or hangs holds up nothing else. A read or a push that fails is tried
+//! again after a wait that doubles up to `max_backoff`; the map and the gateways keep what
+//! they have meanwhile. A guard that refuses is reported (by extract, at error) and the loop
+//! goes on watching. At least every `[safety].full_every` a run is made whatever happened, so
+//! that extract's full reconcile runs on time. `status` learns that watch runs from the file
+//! it keeps beside the map ([`beacon`], [`shared`]).
 //!
 //! Signals ([`signals`]): SIGTERM and SIGINT end it (exit 0) once the run in progress is over,
 //! or after a grace period (every write is atomic: a run cut short leaves the files as they
