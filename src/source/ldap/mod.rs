@@ -29,6 +29,7 @@ pub(crate) mod reader;
 mod search;
 pub mod sync;
 pub mod usn;
+mod waiting;
 mod wire;
 
 use std::time::Duration;

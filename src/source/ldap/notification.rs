@@ -16,19 +16,16 @@
 //! registration) ends the search before it notified anything; watch then asks for its change
 //! mark every `[watch].poll`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
+use ldap3::Scope;
 use ldap3::controls::RawControl;
-use ldap3::{Scope, tokio};
 
+use super::waiting::{self, Next};
 use super::{Connection, Error, failure, self_error};
 
 /// LDAP_SERVER_NOTIFICATION_OID.
 const NOTIFICATION: &str = "1.2.840.113556.1.4.528";
-
-/// How often a quiet search looks at `stop`.
-const STOP_CHECK: Duration = Duration::from_millis(250);
 
 /// How [`Connection::notify`] ended without an error.
 #[derive(Debug)]
@@ -112,28 +109,28 @@ impl Connection {
             // answer comes): polling takes over. One it ends later is a failure: follow again.
             let mut notified = false;
             loop {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(Notified::Stopped);
-                }
-                let next = match tokio::time::timeout(STOP_CHECK, stream.next()).await {
-                    Err(_quiet) => continue,
-                    Ok(next) => next.map_err(|e| self_error(url, context, &e))?,
-                };
-                if next.is_none() {
-                    let result = stream.finish().await;
-                    let why = super::describe_result(result.rc, &result.text);
-                    if !notified {
-                        return Ok(Notified::Refused(format!("it refused to notify: {why}")));
+                let next = waiting::next(&mut stream, stop).await;
+                match next.map_err(|e| self_error(url, context, &e))? {
+                    Next::Stopped => return Ok(Notified::Stopped),
+                    Next::Ended(result) => {
+                        let why = super::describe_result(result.rc, &result.text);
+                        if !notified {
+                            return Ok(Notified::Refused(format!("it refused to notify: {why}")));
+                        }
+                        return Err(failure(
+                            url,
+                            context,
+                            format!(
+                                "the DC ended the search that notifies its changes, with {why}"
+                            ),
+                        ));
                     }
-                    return Err(failure(
-                        url,
-                        context,
-                        format!("the DC ended the search that notifies its changes, with {why}"),
-                    ));
+                    Next::Message(_) => {
+                        streaming.took();
+                        notified = true;
+                        wake();
+                    }
                 }
-                streaming.took();
-                notified = true;
-                wake();
             }
         })
     }

@@ -9,18 +9,15 @@
 //! search and no traffic. Each message is bounded by the wire like any other, and the search
 //! holds back what it has not taken yet ([`super::super::wire::Tripwire`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
 use ldap3::Scope;
 use ldap3::controls::RawControl;
 use ldap3::tokio;
 
+use super::super::waiting::{self, Next};
 use super::super::{Connection, Error, failure, self_error};
 use super::message::{self, Info, State};
-
-/// How often a quiet search looks at `stop`.
-const STOP_CHECK: Duration = Duration::from_millis(250);
 
 impl Connection {
     /// Follows the changes of naming context `context` until `stop` is set (then Ok), calling
@@ -82,19 +79,16 @@ impl Connection {
                 .await
                 .map_err(|e| self_error(url, context, &e))?;
             loop {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
-                let raw = match tokio::time::timeout(STOP_CHECK, stream.next()).await {
-                    Err(_quiet) => continue,
-                    Ok(next) => next.map_err(|e| self_error(url, context, &e))?,
-                };
-                let Some(raw) = raw else {
-                    let result = stream.finish().await;
-                    return Err(fail(format!(
-                        "the server ended the search that follows its changes, with {}",
-                        super::super::describe_result(result.rc, &result.text)
-                    )));
+                let next = waiting::next(&mut stream, stop).await;
+                let raw = match next.map_err(|e| self_error(url, context, &e))? {
+                    Next::Stopped => return Ok(()),
+                    Next::Message(raw) => raw,
+                    Next::Ended(result) => {
+                        return Err(fail(format!(
+                            "the server ended the search that follows its changes, with {}",
+                            super::super::describe_result(result.rc, &result.text)
+                        )));
+                    }
                 };
                 streaming.took();
                 let changed = if raw.is_intermediate() {
