@@ -975,19 +975,8 @@ fn graph_watch_makes_delta_rounds_every_graph_poll_and_lists_nothing_while_idle(
     )
     .unwrap();
     s.first_run();
-    let mut watch = crate::cli::watch::watch(s.dir.path(), None);
-    let log = || fs_err::read_to_string(s.path("watch.log")).unwrap_or_default();
-    let wait = |what: &str, done: &dyn Fn() -> bool| {
-        let started = std::time::Instant::now();
-        while !done() {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(15),
-                "{what}:\n{}",
-                log()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    };
+    let mut watch = crate::cli::watch::Watch::start(s.dir.path());
+    let limit = std::time::Duration::from_secs(15);
     // Idle: rounds of the delta function every second (not every poll, 5 s), and no listing.
     let rounds = || {
         s.graph
@@ -997,7 +986,7 @@ fn graph_watch_makes_delta_rounds_every_graph_poll_and_lists_nothing_while_idle(
             .filter(|l| l.contains("/v1.0/users/delta?$deltatoken="))
             .count()
     };
-    wait("a first round", &|| rounds() >= 1);
+    watch.wait_for("a first round", limit, || rounds() >= 1);
     let before = rounds();
     std::thread::sleep(std::time::Duration::from_millis(3500));
     assert!(
@@ -1013,11 +1002,8 @@ fn graph_watch_makes_delta_rounds_every_graph_poll_and_lists_nothing_while_idle(
         users.push(json!({"id": "0e3c5b8a-1f2d-4c6e-9a7b-8d9e0f1a2b3c", "userPrincipalName": "new@contoso.com",
             "proxyAddresses": ["SMTP:New@contoso.com"], "accountEnabled": true, "userType": "Member"}));
     });
-    wait("the new mailbox", &|| {
+    watch.wait_for("the new mailbox", limit, || {
         s.map().unwrap_or_default().contains("new@contoso.com OK")
     });
-    assert_eq!(
-        crate::cli::watch::stop(&mut watch, std::time::Duration::from_secs(5)),
-        0
-    );
+    assert_eq!(watch.stop(std::time::Duration::from_secs(5)), 0);
 }

@@ -18,4 +18,4 @@ mod samba;
 #[cfg(feature = "system-tests")]
 mod slapd;
 #[cfg(feature = "system-tests")]
-pub mod watch;
+mod watch;

@@ -318,25 +318,16 @@ fn a_dc_that_refuses_change_notifications_is_polled_instead() {
         ),
     )
     .unwrap();
-    let mut watch = crate::cli::watch::watch(dir.path(), None);
+    let mut watch = crate::cli::watch::Watch::start(dir.path());
     let log = || fs_err::read_to_string(dir.path().join("watch.log")).unwrap_or_default();
     let refused = "source dc: the DC does not notify changes (it refused to notify: ";
-    let started = std::time::Instant::now();
-    while !log().contains(refused) {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "no refusal:\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    watch.wait_for("the refusal", Duration::from_secs(15), || {
+        log().contains(refused)
+    });
     std::thread::sleep(Duration::from_secs(3));
-    let text = log();
+    let text = watch.log();
     assert!(text.contains("MaxNotificationPerConn"), "{text}");
     assert_eq!(text.matches(refused).count(), 1, "{text}");
     assert!(!text.contains("following its changes again"), "{text}");
-    assert_eq!(
-        crate::cli::watch::stop(&mut watch, Duration::from_secs(5)),
-        0
-    );
+    assert_eq!(watch.stop(Duration::from_secs(5)), 0);
 }

@@ -8,99 +8,19 @@
 //! is set to an hour, so only a notification can bring a change in time).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::cli::watch::Watch;
 use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
 use crate::ldap::slapd::ldap_config;
 
-/// A running `rcptsync -v watch`, its stderr in `watch.log`; killed on drop.
-pub struct Watch {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Watch {
-    pub fn start(dir: &Path) -> Self {
-        let log = dir.join("watch.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_rcptsync"))
-            .args(["-v", "watch", "-c", "rcptsync.toml"])
-            .current_dir(dir)
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(Stdio::null())
-            .stderr(fs_err::File::create(&log).unwrap().into_parts().0)
-            .spawn()
-            .unwrap();
-        Self { child, log }
-    }
-
-    pub fn log(&self) -> String {
-        fs_err::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Incremental runs so far: the `-v` line each one writes.
-    fn incremental_runs(&self) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("incremental (syncrepl): "))
-            .count()
-    }
-
-    pub fn signal(&self, signal: rustix::process::Signal) {
-        let pid = rustix::process::Pid::from_child(&self.child);
-        rustix::process::kill_process(pid, signal).unwrap();
-    }
-
-    /// SIGTERM, then the exit code, which must come within `limit`.
-    pub fn stop(mut self, limit: Duration) -> i32 {
-        self.signal(rustix::process::Signal::TERM);
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().expect("exited, not killed");
-            }
-            assert!(
-                started.elapsed() < limit,
-                "watch did not stop within {limit:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits up to `limit` for `ready`; panics with the log when it does not come.
-    pub fn wait_for(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        mut ready: impl FnMut() -> bool,
-    ) -> Duration {
-        let started = Instant::now();
-        loop {
-            if ready() {
-                return started.elapsed();
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "watch exited with {status} waiting for {what}:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                started.elapsed() < limit,
-                "{what}: not within {limit:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Incremental runs so far: the `-v` line each one writes.
+fn incremental_runs(watch: &Watch) -> usize {
+    watch
+        .log()
+        .lines()
+        .filter(|l| l.contains("incremental (syncrepl): "))
+        .count()
 }
 
 fn mapped(dir: &Path, address: &str) -> bool {
@@ -157,16 +77,16 @@ fn changes_reach_the_map_as_slapd_announces_them_and_an_idle_directory_is_not_se
     );
 
     // One new mailbox: announced, read, written within seconds.
-    let runs = watch.incremental_runs();
+    let runs = incremental_runs(&watch);
     add(&slapd, "newhire");
     let took = watch.wait_for("a new mailbox", Duration::from_secs(10), || {
         mapped(&dir, "newhire@example.com")
     });
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert_eq!(watch.incremental_runs(), runs + 1, "{}", watch.log());
+    assert_eq!(incremental_runs(&watch), runs + 1, "{}", watch.log());
 
     // A burst of 5,000 adds in one go: a handful of maps, not one per change.
-    let runs = watch.incremental_runs();
+    let runs = incremental_runs(&watch);
     let burst: String = (0..5000)
         .map(|i| {
             mailbox(
@@ -180,7 +100,7 @@ fn changes_reach_the_map_as_slapd_announces_them_and_an_idle_directory_is_not_se
         mapped(&dir, "burst4999@example.com")
     });
     // One run per max_delay (10 s) while the adds go on, and one after.
-    let runs = watch.incremental_runs() - runs;
+    let runs = incremental_runs(&watch) - runs;
     assert!(runs <= 8, "{runs} runs for one burst:\n{}", watch.log());
 
     // slapd killed; a change while it is down and one after it is back both arrive.

@@ -5,10 +5,10 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 
+use crate::cli::watch::Watch;
 use crate::fixture::postfix::Postfix;
 use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
 use crate::fixture::sshd::Sshd;
-use crate::ldap::watch::Watch;
 use crate::support::rcptsync;
 
 #[test]
