@@ -313,9 +313,14 @@ set_ldapsearch_cmd() {
         -E pr=1000/noprompt -LLL "$FILTER" "${ATTRS[@]}")
 }
 
-# slapd's CPU time so far (user + system), in seconds, from /proc.
+# A process's CPU time so far (user + system), in seconds, from /proc.
+cpu_of() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# slapd's.
 slapd_cpu() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SLAPD_PID/stat"
+    cpu_of "$SLAPD_PID"
 }
 
 # Empties the output dir: the map, its lock and any state file rcptsync keeps beside it, so

@@ -44,11 +44,6 @@ summary() {
         print m, a[NR] }'
 }
 
-# A process's CPU time so far (user + system), in seconds.
-cpu_of() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
-}
-
 # A process's resident memory now, in KiB.
 rss_of() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
