@@ -235,3 +235,54 @@ fn sigterm_ends_watch_while_its_directory_is_down_and_it_was_never_ready() {
     assert!(!dir.join("out/relay_recipients").exists());
     assert!(!dir.join("out/relay_recipients.watch").exists());
 }
+
+#[test]
+fn status_never_follows_a_link_or_waits_on_a_fifo_at_the_watch_file() {
+    // `status` may run as root and reads PATH.watch from the directory the unprivileged
+    // account owns: a link there (to a file that looks like a running watch) is not followed,
+    // a FIFO is not waited on; each is named in a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fs_err::write(dir.join("list.txt"), "user@example.com\n").unwrap();
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        "[[source]]\nname = \"list\"\nkind = \"list\"\npath = \"list.txt\"\n\n\
+         [recipients]\ndomains = [\"example.com\"]\n\n[output]\npath = \"out/relay_recipients\"\n",
+    )
+    .unwrap();
+    fs_err::create_dir(dir.join("out")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let elsewhere = dir.join("elsewhere.toml");
+    fs_err::write(
+        &elsewhere,
+        format!("pid = 1\nstarted_at = {now}\nheartbeat_at = {now}\n"),
+    )
+    .unwrap();
+    let beacon = dir.join("out/relay_recipients.watch");
+    fs_err::os::unix::fs::symlink(&elsewhere, &beacon).unwrap();
+    let run = crate::support::rcptsync_within(
+        dir,
+        &["status", "-c", "rcptsync.toml"],
+        Duration::from_secs(10),
+    );
+    assert!(!run.stdout.contains("watch:"), "{run}");
+    assert!(run.stderr.contains("relay_recipients.watch"), "{run}");
+
+    fs_err::remove_file(&beacon).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &beacon,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    let run = crate::support::rcptsync_within(
+        dir,
+        &["status", "-c", "rcptsync.toml"],
+        Duration::from_secs(10),
+    );
+    assert!(!run.stdout.contains("watch:"), "{run}");
+    assert!(run.stderr.contains("relay_recipients.watch"), "{run}");
+}
