@@ -46,6 +46,7 @@ pub mod cmd;
 pub mod config;
 pub mod crash;
 pub mod fs;
+pub mod hold;
 pub mod install;
 pub mod lock;
 pub mod map;

@@ -19,6 +19,9 @@ _rcptsync() {
             rcptsync,apply)
                 cmd="rcptsync__subcmd__apply"
                 ;;
+            rcptsync,approve)
+                cmd="rcptsync__subcmd__approve"
+                ;;
             rcptsync,doctor)
                 cmd="rcptsync__subcmd__doctor"
                 ;;
@@ -40,6 +43,9 @@ _rcptsync() {
             rcptsync,receive)
                 cmd="rcptsync__subcmd__receive"
                 ;;
+            rcptsync,review)
+                cmd="rcptsync__subcmd__review"
+                ;;
             rcptsync,status)
                 cmd="rcptsync__subcmd__status"
                 ;;
@@ -54,6 +60,9 @@ _rcptsync() {
                 ;;
             rcptsync__subcmd__help,apply)
                 cmd="rcptsync__subcmd__help__subcmd__apply"
+                ;;
+            rcptsync__subcmd__help,approve)
+                cmd="rcptsync__subcmd__help__subcmd__approve"
                 ;;
             rcptsync__subcmd__help,doctor)
                 cmd="rcptsync__subcmd__help__subcmd__doctor"
@@ -76,6 +85,9 @@ _rcptsync() {
             rcptsync__subcmd__help,receive)
                 cmd="rcptsync__subcmd__help__subcmd__receive"
                 ;;
+            rcptsync__subcmd__help,review)
+                cmd="rcptsync__subcmd__help__subcmd__review"
+                ;;
             rcptsync__subcmd__help,status)
                 cmd="rcptsync__subcmd__help__subcmd__status"
                 ;;
@@ -95,7 +107,7 @@ _rcptsync() {
 
     case "${cmd}" in
         rcptsync)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version extract push sync watch receive apply verify doctor prune status import-ini help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version extract push sync watch receive apply verify doctor prune status review approve import-ini help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,6 +139,28 @@ _rcptsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__approve)
+            opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -195,7 +229,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help)
-            opts="extract push sync watch receive apply verify doctor prune status import-ini help"
+            opts="extract push sync watch receive apply verify doctor prune status review approve import-ini help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -209,6 +243,20 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__help__subcmd__approve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -307,6 +355,20 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help__subcmd__receive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__help__subcmd__review)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -477,6 +539,28 @@ _rcptsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__review)
+            opts="-c -q -v -h --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -11,7 +11,8 @@ use crate::config::raw::{Install, Key};
 /// Reads the valid recipients from the directory, writes a Postfix map atomically, pushes
 /// it to the gateways and installs it there, refusing any change that looks like a broken
 /// directory read. Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 refused
-/// by a safety guard (nothing installed), 4 verify/doctor found problems.
+/// by a safety guard (nothing installed), or removals newly held back for review (the rest
+/// installed), 4 verify/doctor found problems.
 #[derive(Debug, Parser)]
 #[command(name = "rcptsync", version, max_term_width = 100)]
 pub struct Cli {
@@ -93,6 +94,18 @@ pub enum Command {
     /// and last attempt; on a gateway the installed map, a spooled map waiting, the last
     /// apply's outcome and whether a rollback is in force. Changes nothing.
     Status(Status),
+    /// Show the change a removal guard holds back: its ID, since when, which guard, the
+    /// removals by domain and by source, and a sample of the addresses (all with -v).
+    ///
+    /// Prints nothing when nothing is held. Changes nothing.
+    Review(Review),
+    /// Let exactly the held change ID through: the next sync removes those addresses and
+    /// pushes the approval, which the gateways honour once.
+    ///
+    /// Signs the approval with [safety].approval_key when set (run it as the account that
+    /// can read the key, root by default). An ID that is not the change held now (mistyped,
+    /// or the change grew or shrank since review) approves nothing and exits 2.
+    Approve(Approve),
     /// Convert the legacy Perl script's relay_recipients.ini to rcptsync TOML (on stdout, or
     /// -o FILE).
     ///
@@ -222,6 +235,28 @@ impl Status {
     pub fn options(&self) -> crate::cmd::status::Options {
         crate::cmd::status::Options { json: self.json }
     }
+}
+
+/// Flags of review.
+#[derive(Debug, Args)]
+pub struct Review {
+    /// Print JSON (for scripts) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Review {
+    /// The command's options.
+    pub fn options(&self) -> crate::cmd::review::Options {
+        crate::cmd::review::Options { json: self.json }
+    }
+}
+
+/// Flags of approve.
+#[derive(Debug, Args)]
+pub struct Approve {
+    /// The change's ID, as review shows it.
+    pub id: String,
 }
 
 /// Flags of import-ini.

@@ -107,6 +107,12 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
         Command::Status(args) => {
             cmd::status::run(&settings::status(&load()?, args.options())?, printer)
         }
+        Command::Review(args) => {
+            cmd::review::run(&settings::review(&load()?, args.options())?, printer)
+        }
+        Command::Approve(args) => {
+            cmd::approve::run(&settings::approve(&load()?, &args.id)?, printer)
+        }
         Command::ImportIni(args) => cmd::import_ini::run(&args.options(), printer),
     }
 }

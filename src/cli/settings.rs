@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 
 use crate::cmd::metrics::Hook;
-use crate::cmd::{apply, doctor, extract, prune, push, status, sync, verify, watch};
+use crate::cmd::{
+    apply, approve, doctor, extract, prune, push, review, status, sync, verify, watch,
+};
 use crate::config::raw::{Install, Key};
 use crate::config::{Config, DomainSetting, Error, SourceKind};
 
@@ -202,4 +204,37 @@ pub fn doctor(config: Option<&Config>, config_dir: Option<PathBuf>) -> doctor::O
         }),
         install: install.map(|i| i.map.clone()),
     }
+}
+
+/// review's settings: the map beside which the held record is.
+pub fn review(config: &Config, options: review::Options) -> Result<review::Settings, Error> {
+    let output = config.output.as_ref().ok_or_else(|| {
+        missing(
+            config,
+            "[output]",
+            "review shows what is held beside the map it names",
+        )
+    })?;
+    Ok(review::Settings {
+        config: config.path.clone(),
+        map: output.path.clone(),
+        options,
+    })
+}
+
+/// approve's settings: the map beside which the held record is, and how to sign.
+pub fn approve(config: &Config, id: &str) -> Result<approve::Settings, Error> {
+    let output = config.output.as_ref().ok_or_else(|| {
+        missing(
+            config,
+            "[output]",
+            "approve writes the approval beside the map it names",
+        )
+    })?;
+    Ok(approve::Settings {
+        config: config.path.clone(),
+        map: output.path.clone(),
+        approver: config.approver.clone(),
+        id: id.to_owned(),
+    })
 }

@@ -87,6 +87,9 @@ pub struct Observed {
     pub change: Option<(usize, usize)>,
     /// How many objects the last full reconcile found the incremental reads had wrong.
     pub drift: Option<usize>,
+    /// The map was written with removals held back that were not held before (the run
+    /// exits 3, and sync still pushes the map: its additions must reach the gateways).
+    pub held_news: bool,
 }
 
 const LAST_SUCCESS: &str = "rcptsync_last_success_timestamp_seconds";

@@ -7,6 +7,7 @@
 //! failure is [`Error::Failure`]; nobody searches an error chain afterwards.
 
 pub mod apply;
+pub mod approve;
 pub mod doctor;
 pub mod extract;
 pub mod import_ini;
@@ -15,6 +16,7 @@ pub mod printer;
 pub mod prune;
 pub mod push;
 pub mod receive;
+pub mod review;
 pub mod status;
 pub mod sync;
 pub mod verify;
@@ -35,7 +37,8 @@ pub enum ExitStatus {
     Failure = 1,
     /// Usage or config error.
     Usage = 2,
-    /// Refused by a safety guard; the installed map is untouched.
+    /// Refused by a safety guard, the installed map untouched; or removals held back for the
+    /// first time (the rest of the change written).
     Refused = 3,
     /// verify or doctor found problems.
     Problems = 4,

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::{Change, ExitStatus, Failure as _, Printer, Result};
+use crate::hold::approval::Approval;
 use crate::lock::Lock;
 use crate::map::{payload::Header, with_suffix};
 use crate::transport::record::Record;
@@ -77,6 +78,14 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
     let payload = Header::for_file(out, &settings.sources, SystemTime::now())
         .context("read the map to push (run `rcptsync extract` first)")
         .failure()?;
+    // An approval of held removals goes with every map while it is valid: a gateway that
+    // missed the push that first carried it still needs it.
+    let approval = approval(out);
+    let payload = match &approval {
+        Some(text) => payload.with_approval(text.len() as u64),
+        None => payload,
+    };
+    let trailer = approval.as_deref().unwrap_or_default();
     let record = Record::read(&record_path)?;
     let (due, current): (Vec<&Gateway>, Vec<&Gateway>) = gateways
         .iter()
@@ -111,7 +120,7 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
                     let header = &payload.text;
                     (
                         *gateway,
-                        scope.spawn(move || ssh::send(gateway, header, file)),
+                        scope.spawn(move || ssh::send(gateway, header, file, trailer)),
                     )
                 })
                 .collect();
@@ -177,4 +186,23 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
         info!("pushed to {} gateway(s)", due.len());
     }
     Ok(ExitStatus::Success)
+}
+
+/// The text of the approval beside `map` that push carries: one that is there, readable and
+/// not expired (the gateways check its signature; an unreadable one is only a warning, the
+/// map goes without it).
+fn approval(map: &std::path::Path) -> Option<Vec<u8>> {
+    let path = crate::hold::approval_path(map);
+    match Approval::read(&path) {
+        Ok(Some(approval)) if !approval.expired(crate::map::state::now()) => approval
+            .to_text()
+            .inspect_err(|e| warn!("{e}; the map is pushed without it"))
+            .ok()
+            .map(String::into_bytes),
+        Ok(_) => None,
+        Err(e) => {
+            warn!("{e}; the map is pushed without it");
+            None
+        }
+    }
 }

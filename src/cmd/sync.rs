@@ -1,6 +1,7 @@
 //! `rcptsync sync`: extract, then push, the internal host's whole job in one cron line. The
-//! push happens only when the extract succeeded; a refused or failed extract ends the run with
-//! its own exit status and the gateways keep their map.
+//! push happens only when the extract succeeded or held removals back (the map it wrote has
+//! the additions, which must reach the gateways); a refused or failed extract ends the run
+//! with its own exit status and the gateways keep their map.
 //!
 //! Security: as extract and push, unprivileged.
 
@@ -17,10 +18,15 @@ pub struct Settings {
     pub push: push::Settings,
 }
 
-/// Runs sync: the push only after an extract that succeeded.
+/// Runs sync: the push only after an extract that succeeded or held a change (which still
+/// exits 3, once, unless the push failed: that is the more urgent news).
 pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
     match extract::run(&settings.extract, printer, seen) {
         Ok(ExitStatus::Success) => push::run(&settings.push, printer),
+        Ok(ExitStatus::Refused) if seen.held_news => match push::run(&settings.push, printer)? {
+            ExitStatus::Success => Ok(ExitStatus::Refused),
+            failed => Ok(failed),
+        },
         other => other,
     }
 }

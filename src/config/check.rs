@@ -38,7 +38,7 @@ impl Checker<'_> {
             .metrics
             .map(|m| self.metrics(&m, output.is_some() && install.is_some()))
             .transpose()?;
-        let (safety, full_every) = self.safety(raw.safety)?;
+        let (safety, full_every, approver) = self.safety(raw.safety)?;
         let watch = match raw.watch {
             Some(watch) => watch,
             None => raw::Watch::defaults().map_err(|cause| Error::Parse {
@@ -68,6 +68,7 @@ impl Checker<'_> {
             output,
             safety,
             full_every,
+            approver,
             gateways: raw
                 .gateway
                 .into_iter()

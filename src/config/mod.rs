@@ -41,6 +41,8 @@ pub struct Config {
     pub safety: Limits,
     /// `[safety].full_every`: the longest extract goes without a full search.
     pub full_every: std::time::Duration,
+    /// `[safety].approval_key` and `approval_valid`: how `approve` signs.
+    pub approver: crate::hold::Approver,
     /// The `[[gateway]]` tables (used by `push`).
     pub gateways: Vec<Gateway>,
     /// The `[install]` table (used on the gateway).

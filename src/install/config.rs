@@ -33,6 +33,11 @@ table! {
         /// see `[recipients].internal_relay`); a map that opens any other domain is refused, so
         /// that whoever can write the spool cannot switch recipient checking off. Exact names
         internal_relay_domains: Vec<String> = [],
+        /// the public keys (OpenSSH `.pub` lines, ed25519) whose signed approvals let a map
+        /// past this gateway's removal guards, each approval once and only for the removals
+        /// it names (see `rcptsync approve`); empty: a map over the limits is refused, as
+        /// without approvals
+        approval_keys: Vec<String> = [],
     }
 }
 
@@ -89,7 +94,16 @@ impl Checker<'_> {
                 ),
             ));
         }
+        let approval_keys = raw
+            .approval_keys
+            .iter()
+            .map(|line| {
+                crate::hold::approval::parse_public(line)
+                    .map_err(|e| self.invalid("install.approval_keys", format!("{line:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(super::Settings {
+            approval_keys,
             spool,
             map,
             postfix_config_dir: self.resolve(&raw.postfix_config_dir),

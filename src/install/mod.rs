@@ -9,6 +9,7 @@
 //! nothing of the configuration, the sources or the transport. Everything else here runs as
 //! root and treats the spooled file as hostile input.
 
+pub mod approved;
 pub mod build;
 pub mod cdb;
 pub mod config;
@@ -38,6 +39,8 @@ pub struct Settings {
     /// `[install].internal_relay_domains`: the only domains a map may open with an `@domain`
     /// line (lower case). The gateway's own list, so that the spool cannot open a domain.
     pub internal_relay_domains: std::collections::BTreeSet<String>,
+    /// `[install].approval_keys`: whose signed approvals may let removals past the guards.
+    pub approval_keys: Vec<ssh_key::PublicKey>,
 }
 
 impl Settings {

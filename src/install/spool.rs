@@ -70,6 +70,8 @@ pub struct Spooled {
     max_bytes: u64,
     /// The body's length, once [`Spooled::digest`] has read it.
     length: Option<u64>,
+    /// The approval that came after the body, once [`Spooled::digest`] has read it.
+    approval: Option<Vec<u8>>,
 }
 
 /// The file behind a descriptor `openat` returned, with `path` for messages.
@@ -236,10 +238,7 @@ impl Spooled {
             )));
         }
         let mut reader = BufReader::with_capacity(1 << 16, file);
-        let is_payload = reader
-            .fill_buf()
-            .map_err(io)?
-            .starts_with(payload::MAGIC.as_bytes());
+        let is_payload = payload::is_payload(reader.fill_buf().map_err(io)?);
         let header = if is_payload {
             Some(Header::read(&mut reader).map_err(|cause| Error::Payload {
                 path: path.to_owned(),
@@ -256,6 +255,7 @@ impl Spooled {
             body_start,
             max_bytes,
             length: None,
+            approval: None,
         })
     }
 
@@ -273,13 +273,20 @@ impl Spooled {
             .map_err(io)?;
         let digest = match &self.header {
             Some(header) => {
+                let mut approval = Vec::new();
                 header
-                    .copy_body(&mut self.reader, self.max_bytes, &mut std::io::sink())
+                    .copy_body(
+                        &mut self.reader,
+                        self.max_bytes,
+                        &mut std::io::sink(),
+                        Some(&mut approval),
+                    )
                     .map_err(|cause| Error::Payload {
                         path: path.clone(),
                         cause,
                     })?;
                 self.length = Some(header.length);
+                self.approval = header.approval.map(|_| approval);
                 header.sha256.clone()
             }
             None => {
@@ -291,6 +298,12 @@ impl Spooled {
             }
         };
         Ok(digest)
+    }
+
+    /// The approval the payload carried after the map ([`crate::hold::approval`]), as read
+    /// by [`Spooled::digest`]: unchecked bytes from the spool account.
+    pub fn approval(&self) -> Option<&[u8]> {
+        self.approval.as_deref()
     }
 
     /// The map text again, from its start: no more than [`Spooled::digest`] read, hashed as it

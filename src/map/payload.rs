@@ -12,6 +12,12 @@
 //! ...
 //! ```
 //!
+//! A payload that carries an approval of held removals ([`crate::hold`]) is version 2: its
+//! header says `approval: N`, and exactly N bytes of the approval follow the map text. The
+//! receiver stores them with the rest; only `apply` reads them, and believes them only
+//! through their signature. A payload without one stays version 1, which every receiver
+//! takes.
+//!
 //! The receiver believes nothing until it has checked it: the version, a size limit before
 //! reading the body, exactly `length` bytes followed by the end of input (so a truncated or
 //! padded transfer is refused), the digest, and the number of entries. Only then may the map
@@ -32,6 +38,18 @@ pub const REMOTE_COMMAND: &str = "receive";
 
 /// The first line of every payload; the number is the format version.
 pub const MAGIC: &str = "rcptsync-map 1";
+
+/// The first line of a payload that carries an approval after the map.
+pub const MAGIC_APPROVAL: &str = "rcptsync-map 2";
+
+/// The largest approval a payload may carry (two million addresses).
+pub const MAX_APPROVAL: u64 = 64 << 20;
+
+/// Whether `start` (the first bytes of a file) is the start of a payload, of any version
+/// (one this reader does not know is then refused for its version, not read as a map).
+pub fn is_payload(start: &[u8]) -> bool {
+    start.starts_with(b"rcptsync-map ")
+}
 
 /// Longest header line accepted.
 pub const MAX_HEADER_LINE: usize = 1024;
@@ -74,6 +92,9 @@ pub enum Error {
     /// More bytes arrived than announced.
     #[error("more data than the announced {0} bytes")]
     Trailing(u64),
+    /// The approval after the map is larger than any approval may be.
+    #[error("the approval is {0} bytes, more than the limit of {MAX_APPROVAL}")]
+    ApprovalTooLarge(u64),
     /// The body does not hash to the announced digest.
     #[error("digest mismatch: announced {announced}, received {actual}")]
     Digest {
@@ -103,6 +124,8 @@ pub struct Header {
     pub length: u64,
     /// SHA-256 of the body, lower-case hex.
     pub sha256: String,
+    /// Bytes of the approval after the body (version 2), if any.
+    pub approval: Option<u64>,
 }
 
 /// Counts the entries of a map text as it streams past: lines that are neither blank nor
@@ -167,7 +190,17 @@ impl Header {
             count,
             length,
             sha256: sha256.to_owned(),
+            approval: None,
         }
+    }
+
+    /// This header for a payload that carries an approval of `length` bytes after the map
+    /// (version 2).
+    pub fn with_approval(mut self, length: u64) -> Self {
+        let rest = self.text.strip_prefix(MAGIC).unwrap_or(&self.text);
+        self.text = format!("{MAGIC_APPROVAL}{rest}approval: {length}\n");
+        self.approval = Some(length);
+        self
     }
 
     /// The header for the map file at `path`, measured by reading it once as a stream.
@@ -207,12 +240,12 @@ impl Header {
                 .by_ref()
                 .take(MAX_HEADER_LINE as u64 + 1)
                 .read_until(b'\n', &mut line)?;
-            if index == 0
-                && !line.is_empty()
-                && !MAGIC
+            let prefix_of = |magic: &str| {
+                magic
                     .as_bytes()
-                    .starts_with(&line[..line.len().min(MAGIC.len())])
-            {
+                    .starts_with(&line[..line.len().min(magic.len())])
+            };
+            if index == 0 && !line.is_empty() && !prefix_of(MAGIC) && !prefix_of(MAGIC_APPROVAL) {
                 let shown = String::from_utf8_lossy(&line);
                 return Err(Error::Magic(shown.trim_end().chars().take(60).collect()));
             }
@@ -226,7 +259,7 @@ impl Header {
             let text = String::from_utf8(line).map_err(|_| Error::Header("not UTF-8".into()))?;
             let text = text.trim_end_matches('\n');
             if index == 0 {
-                if text != MAGIC {
+                if text != MAGIC && text != MAGIC_APPROVAL {
                     return Err(Error::Magic(text.chars().take(60).collect()));
                 }
             } else if text.is_empty() {
@@ -257,23 +290,38 @@ impl Header {
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Header("sha256 is not 64 hex digits".into()));
         }
+        let approval = match header.starts_with(MAGIC_APPROVAL) {
+            false => None,
+            true => {
+                let length: u64 = field("approval")?
+                    .parse()
+                    .map_err(|_| Error::Header("approval is not a number".into()))?;
+                if length > MAX_APPROVAL {
+                    return Err(Error::ApprovalTooLarge(length));
+                }
+                Some(length)
+            }
+        };
         Ok(Self {
             text: header,
             count,
             length,
             sha256,
+            approval,
         })
     }
 
     /// Copies the body from `input` to `out` in bounded pieces, checking it against the
     /// header as it goes: at most `limit` bytes (refused before a byte of the body is read),
-    /// exactly `length` of them followed by the end of input, the digest and the count.
-    /// Memory stays the same whatever the header claims.
+    /// exactly `length` of them, then the approval the header announces (to `approval` when
+    /// given, else to `out`), then the end of input; the digest and the count. Memory stays
+    /// the same whatever the header claims (the approval, when kept apart, is bounded).
     pub fn copy_body(
         &self,
         input: &mut impl Read,
         limit: u64,
         out: &mut impl std::io::Write,
+        approval: Option<&mut Vec<u8>>,
     ) -> Result<(), Error> {
         use sha2::Digest as _;
         if self.length > limit {
@@ -300,6 +348,19 @@ impl Header {
             counter.feed(&buffer[..n]);
             out.write_all(&buffer[..n]).map_err(Error::Write)?;
             got += n as u64;
+        }
+        if let Some(length) = self.approval {
+            let mut part = input.take(length.min(MAX_APPROVAL));
+            let copied = match approval {
+                Some(kept) => part.read_to_end(kept)? as u64,
+                None => std::io::copy(&mut part, out).map_err(Error::Write)?,
+            };
+            if copied != length {
+                return Err(Error::Truncated {
+                    got: self.length + copied,
+                    length: self.length + length,
+                });
+            }
         }
         if input.read(&mut buffer[..1])? != 0 {
             return Err(Error::Trailing(self.length));
@@ -344,7 +405,7 @@ mod tests {
         let mut input = bytes;
         let header = Header::read(&mut input)?;
         let mut body = Vec::new();
-        header.copy_body(&mut input, 1 << 20, &mut body)?;
+        header.copy_body(&mut input, 1 << 20, &mut body, None)?;
         Ok(body)
     }
 

@@ -98,7 +98,7 @@ pub fn receive(
         out.write_all(header.text.as_bytes())
             .and_then(|()| out.write_all(b"\n"))
             .map_err(Error::Store)?;
-        header.copy_body(input, max_bytes, &mut out)?;
+        header.copy_body(input, max_bytes, &mut out, None)?;
         out.flush().map_err(Error::Store)?;
     }
     replacement.commit()?;

@@ -69,6 +69,13 @@ table! {
         canaries: Vec<String> = [],
         /// the longest `extract` goes without a full search (see below)
         full_every: String = "1h",
+        /// the approver's ed25519 private key (OpenSSH format, `ssh-keygen -t ed25519`):
+        /// `approve` signs with it so that the gateways' `[install].approval_keys` honour the
+        /// approval. Keep it unreadable by the account that runs sync/watch: whoever can read
+        /// it can approve
+        approval_key: Option<String>,
+        /// how long an approval is valid
+        approval_valid: String = "7d",
     }
 }
 
@@ -178,7 +185,10 @@ impl Checker<'_> {
 
     /// `[safety]` checked (its defaults when the file has none): the guards, and `full_every`,
     /// the longest `extract` goes without a full search.
-    pub(crate) fn safety(&self, raw: Option<Safety>) -> Result<(Limits, Duration), Error> {
+    pub(crate) fn safety(
+        &self,
+        raw: Option<Safety>,
+    ) -> Result<(Limits, Duration, crate::hold::Approver), Error> {
         let raw = match raw {
             Some(safety) => safety,
             None => Safety::defaults().map_err(|cause| Error::Parse {
@@ -215,7 +225,11 @@ impl Checker<'_> {
             max_removed_percent: raw.max_removed_percent,
             canaries,
         };
-        Ok((limits, full_every))
+        let approver = crate::hold::Approver {
+            key: raw.approval_key.as_deref().map(|key| self.resolve(key)),
+            valid: self.duration("safety.approval_valid", &raw.approval_valid)?,
+        };
+        Ok((limits, full_every, approver))
     }
 }
 

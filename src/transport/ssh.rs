@@ -264,11 +264,16 @@ pub fn command(gateway: &Gateway) -> Result<Command, Error> {
 /// Most of ssh's output kept for the report (stdout is one line, stderr a few).
 const MAX_OUTPUT: u64 = 64 << 10;
 
-/// Sends the payload (`header`, then the map text of `body`, streamed from its start) to
-/// `gateway`; returns the receiver's reply (`OK ...`). The whole session is bounded by the
-/// gateway's timeout.
-pub fn send(gateway: &Gateway, header: &str, body: crate::fs::File) -> Result<String, Error> {
-    let output = session(gateway, header, body)?;
+/// Sends the payload (`header`, then the map text of `body`, streamed from its start, then
+/// `trailer`: the approval a version 2 header announces, or nothing) to `gateway`; returns
+/// the receiver's reply (`OK ...`). The whole session is bounded by the gateway's timeout.
+pub fn send(
+    gateway: &Gateway,
+    header: &str,
+    body: crate::fs::File,
+    trailer: &[u8],
+) -> Result<String, Error> {
+    let output = session(gateway, header, body, trailer)?;
     answer(gateway, &output)
 }
 
@@ -278,6 +283,7 @@ fn session(
     gateway: &Gateway,
     header: &str,
     mut file: crate::fs::File,
+    trailer: &[u8],
 ) -> Result<std::process::Output, Error> {
     let mut child = command(gateway)?
         .stdin(Stdio::piped())
@@ -299,7 +305,8 @@ fn session(
             let written = stdin
                 .write_all(header.as_bytes())
                 .and_then(|()| stdin.write_all(b"\n"))
-                .and_then(|()| std::io::copy(&mut file, &mut stdin).map(drop));
+                .and_then(|()| std::io::copy(&mut file, &mut stdin).map(drop))
+                .and_then(|()| stdin.write_all(trailer));
             drop(stdin);
             written
         });

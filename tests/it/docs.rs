@@ -294,6 +294,42 @@ fn files_and_examples(
                 ),
             ],
         ),
+        "review" => (
+            &[
+                CONFIG,
+                (
+                    "/var/lib/rcptsync/relay_recipients.held",
+                    "the held change: its removals, since when, which guard (written by extract)",
+                ),
+            ],
+            &[
+                (
+                    "rcptsync review",
+                    "the held change, its removals by domain and source, and a sample of them",
+                ),
+                (
+                    "rcptsync -v review --json",
+                    "the same for scripts, with every address",
+                ),
+            ],
+        ),
+        "approve" => (
+            &[
+                CONFIG,
+                (
+                    "/var/lib/rcptsync/relay_recipients.approval",
+                    "the approval it writes; push carries it to the gateways",
+                ),
+                (
+                    "/etc/rcptsync/approval_key",
+                    "the approver's ed25519 key ([safety].approval_key), readable by root only",
+                ),
+            ],
+            &[(
+                "rcptsync approve 9c1f2a3b4c5d6e7f",
+                "let exactly that held change through, on this host and on every gateway",
+            )],
+        ),
         "import-ini" => (
             &[
                 (
@@ -326,7 +362,7 @@ runtime failure (directory, I/O, ssh, postmap, another run holds the lock)
 usage or configuration error
 .TP
 .B 3
-refused by a safety guard; the installed map is untouched
+refused by a safety guard, the installed map untouched; or removals held back for review for the first time (\fBrcptsync review\fR), the rest of the change written
 .TP
 .B 4
 verify or doctor found problems
@@ -340,7 +376,7 @@ const MAIN_EXTRA: &str = r#".SH FILES
 the configuration (see \fBrcptsync.toml\fR(5))
 .TP
 .I /var/lib/rcptsync/
-the packaged output directory: the map and its \fI.lock\fR, \fI.state\fR, \fI.store\fR, \fI.pushed\fR, \fI.pushed.lock\fR and (while watch runs) \fI.watch\fR files
+the packaged output directory: the map and its \fI.lock\fR, \fI.state\fR, \fI.store\fR, \fI.pushed\fR, \fI.pushed.lock\fR, \fI.held\fR (removals held for review), \fI.approval\fR and (while watch runs) \fI.watch\fR files
 .TP
 .I /usr/share/doc/rcptsync/examples/
 an example configuration with an Active Directory export, an authorized_keys line and a crontab

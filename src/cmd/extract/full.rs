@@ -10,8 +10,8 @@ use tracing::warn;
 
 use super::dump::Dump;
 use super::{Outcome, Reads, Run, conclude, read_source};
+use crate::cmd::Result;
 use crate::cmd::metrics::Observed;
-use crate::cmd::{ExitStatus, Result};
 use crate::map::keys::KeySet;
 use crate::map::state;
 use crate::rules::{Collector, Rejection};
@@ -197,19 +197,19 @@ pub(super) fn run(
     // The store's pages are written while the map is: a first commit of the temporary store
     // on a thread of its own, then, after the map, a small one that records the map it
     // stands for (only that makes it a store the next run uses; it is installed after).
-    let (status, pages) = std::thread::scope(|scope| -> Result<_> {
+    let (concluded, pages) = std::thread::scope(|scope| -> Result<_> {
         let pages = txn.map(|txn| {
             let meta = meta.clone();
             scope.spawn(move || txn.commit(&meta))
         });
-        let status = conclude(run, recipients, &stats, &rejections, gone, seen)?;
+        let concluded = conclude(run, recipients, &stats, &rejections, gone, seen)?;
         let pages = pages.map(|pages| match pages.join() {
             Ok(committed) => committed,
             Err(panic) => std::panic::resume_unwind(panic),
         });
-        Ok((status, pages))
+        Ok((concluded, pages))
     })?;
-    if status == ExitStatus::Success
+    if concluded.stands
         && let (Some(store), Some(pages)) = (store, pages)
     {
         // After the map: a store that stood for it first would stand for a map that is not
@@ -227,7 +227,8 @@ pub(super) fn run(
         }
     }
     Ok(Outcome {
-        status,
+        status: concluded.status,
+        stands: concluded.stands,
         reads,
         rejected,
         methods,

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use tracing::info;
 
+use super::write::Concluded;
 use super::{Outcome, Reads, Run, conclude, read_source};
 use crate::cmd::metrics::Observed;
 use crate::cmd::{ExitStatus, Result};
@@ -176,7 +177,8 @@ pub(super) fn run(
     // No key came or went, and every source is in the store: the map the store stands for
     // (checked by `usable`) is still right, and reading every key to compare would cost a
     // pass over the whole store for nothing.
-    let unchanged = !tables.keys_changed() && run.feeds.iter().all(Option::is_some);
+    let unchanged =
+        !tables.keys_changed() && run.feeds.iter().all(Option::is_some) && !run.reevaluate;
     if !unchanged {
         if let Err(e) = tables.keys_into(&mut recipients) {
             return damaged(e);
@@ -192,18 +194,21 @@ pub(super) fn run(
     let mut rejected: BTreeSet<String> =
         run.known.difference(&apply.old_rejected).cloned().collect();
     rejected.extend(now);
-    let status = match unchanged {
+    let concluded = match unchanged {
         true => {
             super::write::report(run, &stats, &rejections, gone);
             run.printer.note(format_args!(
                 "{}: unchanged (no recipient changed)",
                 settings.output.path.display()
             ))?;
-            ExitStatus::Success
+            Concluded {
+                status: ExitStatus::Success,
+                stands: true,
+            }
         }
         false => conclude(run, recipients, &stats, &rejections, gone, seen)?,
     };
-    if status == ExitStatus::Success && !run.change.dry_run {
+    if concluded.stands && !run.change.dry_run {
         next.map = state::file_mark(&settings.output.path)?;
         // After the map: see the module's doc. The map is right either way; a store that
         // did not move on only makes the next run read the same changes again.
@@ -212,7 +217,8 @@ pub(super) fn run(
         }
     }
     Ok(Some(Outcome {
-        status,
+        status: concluded.status,
+        stands: concluded.stands,
         reads,
         rejected,
         methods,

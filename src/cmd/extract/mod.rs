@@ -111,7 +111,12 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
             .sources
             .insert(source.name.clone(), mark.unwrap_or_default());
     }
+    // A held change is decided again even when the directory did not move, when an approval
+    // is beside it or --force overrides it: that is what changed.
+    let reevaluate = crate::hold::held_path(out).exists()
+        && (change.force || crate::hold::approval_path(out).exists());
     if !options.full
+        && !reevaluate
         && options.dump_entries.is_none()
         && all_marked
         && let Some(saved) = &saved
@@ -152,6 +157,7 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         printer,
         known: &known,
         config: &snapshot.config,
+        reevaluate,
     };
     let store_path = with_suffix(out, ".store");
     let usable = match options.full {
@@ -185,7 +191,7 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         }
         _ => full::run(&run, &mut readers, &store_path, seen, dump)?,
     };
-    if outcome.status == ExitStatus::Success && !change.dry_run {
+    if outcome.stands && !change.dry_run {
         // A cursor now stands for what was read: the mark the read left says so.
         for (name, read) in outcome.reads {
             if let Some(mark) = read.mark {
@@ -224,7 +230,7 @@ fn reconcile(
     });
     let mut outcome = full::run(run, readers, store_path, seen, dump)?;
     if let Some(before) = before
-        && outcome.status == ExitStatus::Success
+        && outcome.stands
     {
         // The map and the store are in place: a check that fails is said, not the run.
         match drift::compare(run, readers, before, store_path) {
@@ -253,6 +259,8 @@ struct Run<'a> {
     known: &'a BTreeSet<String>,
     /// The config file's digest.
     config: &'a str,
+    /// Conclude even when no recipient changed (a held change may have been approved).
+    reevaluate: bool,
 }
 
 impl Run<'_> {
@@ -282,6 +290,9 @@ fn cursor_text(meta: &crate::store::Meta) -> std::collections::BTreeMap<String, 
 /// How a run that read went.
 struct Outcome {
     status: ExitStatus,
+    /// Whether the map is the one this read makes (written, held or unchanged): the store
+    /// and the snapshot then stand for it.
+    stands: bool,
     /// What each source's read left for the next run (Graph's cursors), by source name.
     reads: Reads,
     /// The rejected values now in the directory, by id.

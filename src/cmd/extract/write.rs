@@ -9,10 +9,13 @@ use super::{Run, Settings};
 use crate::cmd::metrics::Observed;
 use crate::cmd::{Change, ExitStatus, Failure as _, Printer, Result, report_guards};
 use crate::map::diff::{Previous, Side, Summary};
+use std::borrow::Cow;
+
+use crate::hold::{self, Removals, approval::Approval, held::Held};
 use crate::map::keys::KeySet;
 use crate::map::{atomic, text};
 use crate::rules::Rejection;
-use crate::rules::guard::{Proposal, Verdict};
+use crate::rules::guard::{Proposal, Verdict, Violation};
 
 /// Adds the config's extra addresses and the open domains to `recipients` (what the sources
 /// gave, finished), reports the rejected values (those not `known` are news; `gone` were
@@ -24,7 +27,7 @@ pub(super) fn conclude(
     rejections: &[Rejection],
     gone: usize,
     seen: &mut Observed,
-) -> Result {
+) -> Result<Concluded> {
     let settings = run.settings;
     let sourced = recipients.len();
     if !settings.recipients.extra.is_empty() || !run.open.is_empty() {
@@ -93,7 +96,8 @@ const UNREADABLE: &str = "read the current map to compare against (fix or remove
 const KEPT_DIFF: usize = 100_000;
 
 /// Compares `recipients` with the current map, runs the guards and writes the map if allowed,
-/// with the diff on stdout.
+/// with the diff on stdout. A tripped removal guard holds the removals back ([`hold`]): the
+/// map keeps those addresses and takes everything else.
 fn install(
     settings: &Settings,
     recipients: &KeySet,
@@ -101,22 +105,23 @@ fn install(
     change: &Change,
     printer: Printer,
     seen: &mut Observed,
-) -> Result {
+) -> Result<Concluded> {
     let out = &settings.output.path;
     let value = settings.output.value.as_str();
     // One pass over the current map: the counts for the guards, the domains opened and
-    // closed, and the diff itself while it is small (a larger one is read again to be
-    // printed). A map edited by hand into another order is read whole.
+    // closed, the removals (which a guard may hold), and the diff itself while it is small
+    // (a larger one is read again to be printed). A map edited by hand into another order is
+    // read whole.
     let mut old = Previous::streamed(out).context(UNREADABLE).failure()?;
-    let (summary, opened, closed, kept) = loop {
-        let (mut opened, mut closed) = (Vec::new(), Vec::new());
+    let (summary, opened, closed, kept, removed) = loop {
+        let (mut opened, mut closed, mut removed) = (Vec::new(), Vec::new(), Vec::new());
         let mut kept = old.exists().then(Vec::new);
         let merged = old.merge(recipients, |side, key| {
-            if let Some(domain) = key.strip_prefix('@') {
-                match side {
-                    Side::Added => opened.push(domain.to_owned()),
-                    Side::Removed => closed.push(domain.to_owned()),
-                }
+            match (key.strip_prefix('@'), side) {
+                (Some(domain), Side::Added) => opened.push(domain.to_owned()),
+                (Some(domain), Side::Removed) => closed.push(domain.to_owned()),
+                (None, Side::Removed) => removed.push(key.to_owned()),
+                (None, Side::Added) => {}
             }
             if let Some(lines) = &mut kept {
                 match lines.len() < KEPT_DIFF {
@@ -126,27 +131,20 @@ fn install(
             }
         });
         match merged {
-            Ok(summary) => break (summary, opened, closed, kept),
+            Ok(summary) => break (summary, opened, closed, kept, removed),
             Err(e) if e.unsorted() => old = Previous::load(out).context(UNREADABLE).failure()?,
             Err(e) => return Err(e).context(UNREADABLE).failure(),
         }
     };
-    // The same keys: the map is left alone unless its text differs (its values, or lines
-    // edited by hand).
-    if summary.is_some_and(|s| s.added == 0 && s.removed == 0)
-        && text::same_as_file(out, recipients, value)?
-    {
-        printer.note(format_args!(
-            "{}: {} recipients, unchanged",
-            out.display(),
-            recipients.len()
-        ))?;
-        return Ok(ExitStatus::Success);
-    }
+    // Removals an approval names go through; the rest are what the guards measure.
+    let approval = approval(out);
+    let (covered, uncovered): (Vec<String>, Vec<String>) = removed
+        .into_iter()
+        .partition(|k| approval.as_ref().is_some_and(|a| a.removals.contains(k)));
     let proposal = Proposal {
         count: recipients.len(),
         sourced,
-        previous: summary.map(|s| (s.previous, s.removed)),
+        previous: summary.map(|s| (s.previous, uncovered.len())),
         closed: &closed,
     };
     let verdict = Verdict::new(
@@ -155,6 +153,62 @@ fn install(
         |k| recipients.contains(k),
         change.force,
     );
+    // Only the removal guards hold; a guard that says the read itself is wrong refuses it.
+    let holds = !verdict.allows()
+        && verdict.violations.iter().all(|v| {
+            matches!(
+                v,
+                Violation::TooManyRemoved { .. } | Violation::TooLargeShareRemoved { .. }
+            )
+        });
+    let (map, summary, kept, held) = match holds {
+        false => (Cow::Borrowed(recipients), summary, kept, None),
+        true => {
+            let mut map = recipients.clone();
+            for key in &uncovered {
+                map.push(key);
+            }
+            map.finish();
+            let summary = summary.map(|s| Summary {
+                removed: s.removed - uncovered.len(),
+                ..s
+            });
+            let held = Removals::new(uncovered);
+            let kept = kept.map(|mut lines| {
+                lines.retain(|(side, key)| *side == Side::Added || !held.contains(key));
+                lines
+            });
+            (Cow::Owned(map), summary, kept, Some(held))
+        }
+    };
+    let map = map.as_ref();
+    if !covered.is_empty()
+        && let Some(approval) = &approval
+    {
+        warn!(
+            "approved change {}: removing {} address(es) it names",
+            approval.id(),
+            covered.len()
+        );
+    }
+    let held_status = |dry_run: bool| hold_record(settings, held.as_ref(), &verdict, dry_run);
+    // The same keys: the map is left alone unless its text differs (its values, or lines
+    // edited by hand).
+    if summary.is_some_and(|s| s.added == 0 && s.removed == 0)
+        && text::same_as_file(out, map, value)?
+    {
+        let status = held_status(change.dry_run)?;
+        seen.held_news = status == ExitStatus::Refused;
+        printer.note(format_args!(
+            "{}: {} recipients, unchanged",
+            out.display(),
+            map.len()
+        ))?;
+        return Ok(Concluded {
+            status,
+            stands: true,
+        });
+    }
 
     // The diff: kept from the pass above, or the old map (its handle, so it can be read
     // after the rename) against the new one once more.
@@ -167,16 +221,16 @@ fn install(
                     }
                     Ok(summary)
                 }
-                None => Ok(old.merge(recipients, each)?),
+                None => Ok(old.merge(map, each)?),
             },
             |_| {
                 let summary = summary.unwrap_or(Summary {
-                    added: recipients.len(),
+                    added: map.len(),
                     ..Summary::default()
                 });
                 summary.line(
                     &out.display(),
-                    recipients.len(),
+                    map.len(),
                     change.dry_run.then_some("dry run, nothing written"),
                 )
             },
@@ -186,24 +240,34 @@ fn install(
         Some(_) => format!("refusing to replace {}, which is unchanged", out.display()),
         None => format!("refusing to write {}; there is no map yet", out.display()),
     };
+    if held.is_none() {
+        report_guards(&verdict, &refusal, "check the sources");
+    }
     if change.dry_run {
         print()?;
-        report_guards(&verdict, &refusal, "check the sources");
-        return Ok(if verdict.allows() {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Refused
+        let status = match held {
+            Some(_) => held_status(true)?,
+            None if verdict.allows() => ExitStatus::Success,
+            None => ExitStatus::Refused,
+        };
+        return Ok(Concluded {
+            status,
+            stands: false,
         });
     }
-    report_guards(&verdict, &refusal, "check the sources");
-    if !verdict.allows() {
-        return Ok(ExitStatus::Refused);
+    if held.is_none() && !verdict.allows() {
+        return Ok(Concluded {
+            status: ExitStatus::Refused,
+            stands: false,
+        });
     }
     // Written before it is reported: a reader of the report that goes away (`| head`) must
     // not keep the map from being replaced.
     crate::crash::point("extract:before-map");
-    atomic::write_with(out, 0o644, |w| text::write_map(recipients, value, w))?;
+    atomic::write_with(out, 0o644, |w| text::write_map(map, value, w))?;
     crate::crash::point("extract:map-written");
+    let status = held_status(false)?;
+    seen.held_news = status == ExitStatus::Refused;
     // Said once, when it happens: the gateway stops checking recipients there.
     for domain in &opened {
         error!(
@@ -212,7 +276,137 @@ fn install(
              it only if their [install].internal_relay_domains lists it"
         );
     }
-    seen.change = Some(summary.map_or((recipients.len(), 0), |s| (s.added, s.removed)));
+    seen.change = Some(summary.map_or((map.len(), 0), |s| (s.added, s.removed)));
     print()?;
-    Ok(ExitStatus::Success)
+    Ok(Concluded {
+        status,
+        stands: true,
+    })
+}
+
+/// How the map came out of [`conclude`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Concluded {
+    /// The run's exit status: a refusal, or a change held for the first time (or grown).
+    pub(super) status: ExitStatus,
+    /// Whether the map on disk is the one this read makes (written, or already so): the
+    /// store and the snapshot may then stand for it.
+    pub(super) stands: bool,
+}
+
+/// The approval beside `map` that extract follows: one that is there, readable and not
+/// expired (extract trusts its own directory; the gateways check the signature).
+fn approval(map: &std::path::Path) -> Option<Approval> {
+    let path = hold::approval_path(map);
+    match Approval::read(&path) {
+        Ok(Some(approval)) if !approval.expired(crate::map::state::now()) => Some(approval),
+        Ok(Some(approval)) => {
+            info!(
+                "the approval of change {} in {} expired at {}",
+                approval.id(),
+                path.display(),
+                approval.not_after_text()
+            );
+            None
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warn!("{e}; the approval is not used");
+            None
+        }
+    }
+}
+
+/// Where the held removals came from, as far as the config tells: the one source when
+/// there is only one (the config's extra addresses are always in the map).
+fn origins(settings: &Settings, held: &Removals) -> std::collections::BTreeMap<String, usize> {
+    match &settings.sources[..] {
+        [source] => [(source.name.clone(), held.len())].into(),
+        _ => Default::default(),
+    }
+}
+
+/// Brings the held record in line with this run (`held`: what it holds back, if anything)
+/// and says what changed: exit 3 when a change is held for the first time or grew, once;
+/// success otherwise. A dry run writes nothing.
+fn hold_record(
+    settings: &Settings,
+    held: Option<&Removals>,
+    verdict: &Verdict,
+    dry_run: bool,
+) -> Result<ExitStatus> {
+    let path = hold::held_path(&settings.output.path);
+    let before = Held::read(&path).unwrap_or_else(|e| {
+        warn!("{e}; it is replaced");
+        None
+    });
+    let Some(held) = held else {
+        if let Some(before) = before {
+            if !dry_run {
+                Held::remove(&path)
+                    .with_context(|| format!("remove {}", path.display()))
+                    .failure()?;
+            }
+            info!(
+                "change {} is no longer held (approved, taken back by the directory, or within \
+                 the limits now)",
+                before.removals.id()
+            );
+        }
+        return Ok(ExitStatus::Success);
+    };
+    let record = Held {
+        removals: held.clone(),
+        since: before
+            .as_ref()
+            .map_or_else(crate::map::state::now, |b| b.since),
+        guard: verdict
+            .violations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        origins: before
+            .as_ref()
+            .filter(|b| b.removals == *held)
+            .map_or_else(|| origins(settings, held), |b| b.origins.clone()),
+    };
+    if !dry_run && before.as_ref().is_none_or(|b| b.removals != *held) {
+        record.write(&path).failure()?;
+    }
+    let config = settings.config.display();
+    let (id, count) = (held.id(), held.len());
+    match &before {
+        Some(before) if held.is_subset(&before.removals) => {
+            if before.removals != *held {
+                warn!(
+                    "{} of the removals held are back in the directory; {count} still held as \
+                     change {id} (`rcptsync review -c {config}`)",
+                    before.removals.len() - count
+                );
+            } else {
+                info!("{count} removal(s) still held as change {id}");
+            }
+            Ok(ExitStatus::Success)
+        }
+        _ => {
+            for violation in &verdict.violations {
+                error!("safety guard: {violation}");
+            }
+            error!(
+                "holding back {count} removal(s) as change {id}: those addresses stay in the map, \
+                 which takes every other change{}",
+                if dry_run {
+                    " (dry run, nothing written)"
+                } else {
+                    ""
+                }
+            );
+            error!(
+                "review it with `rcptsync review -c {config}`; let it through with \
+                 `rcptsync approve {id} -c {config}`, or run again with --force"
+            );
+            Ok(ExitStatus::Refused)
+        }
+    }
 }

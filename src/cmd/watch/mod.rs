@@ -289,6 +289,11 @@ fn watch(
     let (mut next_poll, mut next_graph) =
         (later(start, timing.poll), later(start, timing.graph_poll));
     let mut next_reconcile = later(start, reconcile_every);
+    let approval_mark = || {
+        let approval = crate::hold::approval_path(&settings.extract.output.path);
+        crate::map::state::file_mark(&approval).ok()
+    };
+    let mut approval_seen = approval_mark();
     let mut burst = Burst::default();
     burst.now(start);
     // When the oldest change not read yet was announced.
@@ -323,7 +328,10 @@ fn watch(
         let now = Instant::now();
         if now >= next_poll {
             next_poll = later(now, timing.poll);
-            if polled(Polled::Poll) {
+            // An approval written by `rcptsync approve` is a change too.
+            let approval = approval_mark();
+            if polled(Polled::Poll) || approval != approval_seen {
+                approval_seen = approval;
                 burst.now(now);
             }
         }
@@ -349,14 +357,24 @@ fn watch(
         }
         // A change found by a poll is timed from the read that finds it.
         let since = announced.take().unwrap_or_else(SystemTime::now);
-        let mut changed = false;
+        let (mut changed, mut held) = (false, false);
         let status = shared.cycle(settings, |seen| {
             let status = extract::run(&settings.extract, printer, seen);
             changed = seen
                 .change
                 .is_some_and(|(added, removed)| added + removed > 0);
+            held = seen.held_news;
             status
         });
+        // A change held for the first time was said at error, once; the map was written with
+        // everything else, which goes to the gateways as any change does.
+        let status = match status {
+            Ok(ExitStatus::Refused) if held => {
+                notifier.send("STATUS=removals are held for review (rcptsync review)");
+                Ok(ExitStatus::Success)
+            }
+            other => other,
+        };
         let finished = Instant::now();
         let completed = matches!(status, Ok(ExitStatus::Success | ExitStatus::Refused));
         match status {

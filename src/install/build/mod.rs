@@ -56,6 +56,9 @@ pub struct Pass<'a> {
     pub open_domains: &'a std::collections::BTreeSet<String>,
     /// The live map, to count what the new one adds and removes.
     pub previous: &'a Previous,
+    /// The removals a checked approval names: those not named are counted apart
+    /// ([`Built::uncovered`]).
+    pub approved: Option<&'a crate::hold::Removals>,
 }
 
 /// Why the pass could not be completed (as opposed to a map that is refused).
@@ -98,6 +101,9 @@ pub struct Built {
     pub count: usize,
     /// The change against the live map (None when there is none).
     pub summary: Option<Summary>,
+    /// How many of the removals the approval given to the pass does not name (all of them
+    /// without one).
+    pub uncovered: usize,
     /// Canaries the new map lacks.
     pub missing_canaries: Vec<String>,
     /// Keys per domain, for the relay_domains report (at most [`MAX_DOMAINS`] domains).
@@ -328,6 +334,7 @@ mod tests {
             canaries: &[],
             open_domains: &NONE_OPEN,
             previous,
+            approved: None,
         }
     }
 

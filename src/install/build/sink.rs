@@ -27,6 +27,10 @@ pub(super) struct Sink<'a, W: std::io::Write> {
     hasher: sha2::Sha256,
     cdb: Option<CdbOut>,
     merger: Merger<diff::OldKeys>,
+    /// The approved removals, if an approval came with the map.
+    approved: Option<&'a crate::hold::Removals>,
+    /// Removals of live keys the approval does not name.
+    uncovered: usize,
     count: usize,
     /// Each canary and, once seen, its value.
     canaries: Vec<(&'a str, Option<String>)>,
@@ -47,6 +51,8 @@ impl<'a, W: std::io::Write> Sink<'a, W> {
             hasher: sha2::Sha256::new(),
             cdb,
             merger: Merger::new(pass.previous.keys()?),
+            approved: pass.approved,
+            uncovered: 0,
             count: 0,
             canaries: pass.canaries.iter().map(|c| (c.as_str(), None)).collect(),
             domains: BTreeMap::new(),
@@ -116,8 +122,11 @@ impl<'a, W: std::io::Write> Sink<'a, W> {
                     .add(key.as_bytes(), value.as_bytes())
                     .map_err(|e| write_error(guard, e))?;
             }
+            let (approved, uncovered) = (self.approved, &mut self.uncovered);
             self.merger
-                .push(key, |_, _| {})
+                .push(key, |side, old| {
+                    *uncovered += usize::from(is_uncovered(side, old, approved));
+                })
                 .map_err(diff::Error::from)?;
             self.count += 1;
             for (canary, found) in &mut self.canaries {
@@ -178,6 +187,8 @@ pub(super) fn finish<W: std::io::Write>(
         hasher,
         cdb: cdb_file,
         merger,
+        approved,
+        mut uncovered,
         count,
         canaries,
         domains,
@@ -190,7 +201,9 @@ pub(super) fn finish<W: std::io::Write>(
     }
     out.flush().map_err(|e| write_error(text_path, e))?;
     drop(out);
-    let summary = merger.finish(|_, _| {}).map_err(diff::Error::from)?;
+    let summary = merger
+        .finish(|side, old| uncovered += usize::from(is_uncovered(side, old, approved)))
+        .map_err(diff::Error::from)?;
     if pass.spec.kind == MapType::Texthash {
         // Postfix re-reads a texthash file until its mtime is two seconds old, in case an
         // editor is still writing it ("pausing to let file cool down"): every daemon would
@@ -226,6 +239,7 @@ pub(super) fn finish<W: std::io::Write>(
         sha256: digest::hex(&hasher.finalize()),
         count,
         summary: pass.previous.exists().then_some(summary),
+        uncovered,
         missing_canaries: canaries
             .iter()
             .filter(|(_, found)| found.is_none())
@@ -235,4 +249,9 @@ pub(super) fn finish<W: std::io::Write>(
         more_domains,
         probe,
     }))
+}
+
+/// Whether a key on one side of the merge is a removal that `approved` does not name.
+fn is_uncovered(side: diff::Side, key: &str, approved: Option<&crate::hold::Removals>) -> bool {
+    side == diff::Side::Removed && !approved.is_some_and(|a| a.contains(key))
 }

@@ -5,6 +5,7 @@ mod errors;
 mod example;
 mod extract;
 mod guards;
+mod held;
 mod import_ini;
 mod metrics;
 mod secrets;

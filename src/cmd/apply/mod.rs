@@ -11,12 +11,15 @@
 //! one only by rename ([`crate::install::swap`]). Addresses in domains the gateway does not
 //! relay are reported.
 
+mod guard;
+
 use std::path::Path;
 
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
-use super::{Change, ExitStatus, Failure as _, Printer, Result, report_guards};
+use super::{Change, ExitStatus, Failure as _, Printer, Result};
+use crate::install::approved::{self, Carried};
 use crate::install::build::{self, Built};
 use crate::install::spool::{self, Spooled};
 use crate::install::swap::Installer;
@@ -26,7 +29,7 @@ use crate::map::diff::{self, Previous, Summary};
 use crate::map::with_suffix;
 use crate::postfix::Postfix;
 use crate::postfix::settings::{RelayDomains, unrelayed};
-use crate::rules::guard::{Limits, Proposal, Verdict};
+use crate::rules::guard::Limits;
 
 /// What to apply.
 #[derive(Debug, Clone, Default)]
@@ -145,12 +148,20 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     let previous = Previous::open(&install.map.path)
         .context("read the installed map")
         .failure()?;
+    let honoured = approved::honoured_path(&install.map.path);
+    let now = crate::map::state::now();
+    let carried = approved::check(&install.approval_keys, spooled.approval(), &honoured, now);
+    let approved = match &carried {
+        Carried::Usable { approval, .. } => Some(&approval.removals),
+        _ => None,
+    };
     let built = go!(build(
         settings,
         &installer,
         &mut spooled,
         &source,
-        &previous
+        &previous,
+        approved
     )?);
     if installer.has_text(&built.sha256)? {
         if !change.dry_run {
@@ -168,7 +179,14 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         );
         return Ok(ExitStatus::Success);
     }
-    go!(guard(settings, &built, &shown));
+    let used = go!(guard::check(settings, &built, &shown, &carried));
+    if let Some(approval) = used
+        && !change.dry_run
+    {
+        approved::honour(approval, &honoured, now)
+            .context("record the approval as honoured (nothing was installed)")
+            .failure()?;
+    }
     // Only a report, and only for a map the guards let through: a relay_domains that cannot
     // be read must not stop the install.
     if let Err(e) = report_unrelayed(&postfix, &built) {
@@ -206,7 +224,7 @@ fn open_checked(
     from: Option<&Path>,
 ) -> Result<Next<(Spooled, String)>> {
     let mut spooled = match open(install, from)? {
-        Opened::Map(spooled) => spooled,
+        Opened::Map(spooled) => *spooled,
         Opened::Refused => return Ok(Next::End(ExitStatus::Refused)),
         Opened::Empty => {
             return Err(super::Error::Failure(anyhow::anyhow!(
@@ -231,6 +249,7 @@ fn build(
     spooled: &mut Spooled,
     source: &str,
     previous: &Previous,
+    approved: Option<&crate::hold::Removals>,
 ) -> Result<Next<Built>> {
     let install = &settings.install;
     let shown = spooled.path.display().to_string();
@@ -246,6 +265,7 @@ fn build(
         canaries: &settings.safety.canaries,
         open_domains: &install.internal_relay_domains,
         previous,
+        approved,
     };
     let mut body = spooled
         .body()
@@ -279,45 +299,10 @@ fn build(
     }
 }
 
-/// The guards, measured against the installed map: the built map goes on only if they allow
-/// it (each violation reported).
-fn guard(settings: &Settings, built: &Built, shown: &str) -> Next<()> {
-    let install = &settings.install;
-    let proposal = Proposal {
-        count: built.count,
-        sourced: built.count,
-        previous: built.summary.map(|s| (s.previous, s.removed)),
-        // Closing a domain is the directory side's decision, guarded by extract.
-        closed: &[],
-    };
-    let verdict = Verdict::new(
-        &settings.safety,
-        &proposal,
-        |k| !built.missing_canaries.iter().any(|c| c == k),
-        settings.options.change.force,
-    );
-    let refusal = match built.summary {
-        Some(_) => format!(
-            "refusing to install {shown} into {}; the installed map is unchanged",
-            install.map
-        ),
-        None => format!(
-            "refusing to install {shown} into {}; there is no map installed yet",
-            install.map
-        ),
-    };
-    report_guards(&verdict, &refusal, "");
-    if verdict.allows() {
-        Next::Go(())
-    } else {
-        Next::End(ExitStatus::Refused)
-    }
-}
-
 /// What [`open`] found.
 enum Opened {
     /// A map to read.
-    Map(Spooled),
+    Map(Box<Spooled>),
     /// The spool holds no map.
     Empty,
     /// The file was refused for what it is (reported).
@@ -346,7 +331,7 @@ fn open(install: &install::Settings, from: Option<&Path>) -> Result<Opened> {
         }),
     };
     match opened {
-        Ok(Some(spooled)) => Ok(Opened::Map(spooled)),
+        Ok(Some(spooled)) => Ok(Opened::Map(Box::new(spooled))),
         Ok(None) => Ok(Opened::Empty),
         Err(e) if e.is_refusal() => {
             let shown = from.map_or_else(
