@@ -56,6 +56,34 @@ pub fn payload(body: &[u8]) -> Vec<u8> {
     [header.text.as_bytes(), b"\n", body].concat()
 }
 
+/// A payload (version 2) of the map text `body` carrying `approval` after it, as push sends
+/// one.
+pub fn payload_with_approval(body: &[u8], approval: &str) -> Vec<u8> {
+    use rcptsync::map::payload::{Header, count_entries};
+    let header = Header::new(
+        body.len() as u64,
+        count_entries(body),
+        &rcptsync::map::digest::sha256_hex(body),
+        "test",
+        std::time::SystemTime::now(),
+    )
+    .with_approval(approval.len() as u64);
+    [header.text.as_bytes(), b"\n", body, approval.as_bytes()].concat()
+}
+
+/// The text of an approval of `removals`, valid for an hour, signed with the private key
+/// at `key` (as `rcptsync approve` would sign it): an approval the test can aim at another
+/// change than the one held.
+pub fn approval(removals: &[&str], key: &std::path::Path) -> String {
+    use rcptsync::hold::{Removals, approval};
+    let key = approval::load_key(key).unwrap();
+    let set = Removals::new(removals.iter().map(|r| r.to_string()).collect());
+    approval::Approval::new(set, std::time::Duration::from_secs(3600), Some(&key))
+        .unwrap()
+        .to_text()
+        .unwrap()
+}
+
 /// The map text of the payload `bytes` (what follows the header's blank line).
 pub fn body(bytes: &[u8]) -> &[u8] {
     let end = bytes

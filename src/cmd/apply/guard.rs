@@ -43,7 +43,8 @@ pub(super) fn check<'c>(
                 let within = verdict_for(built.uncovered);
                 if within.allows() {
                     warn!(
-                        "approved change {} (signed by {signer}, valid until {}) lets {}                          removal(s) past the guards",
+                        "approved change {} (signed by {signer}, valid until {}) lets {} \
+                         removal(s) past the guards",
                         approval.id(),
                         approval.not_after_text(),
                         built.summary.map_or(0, |s| s.removed) - built.uncovered

@@ -5,5 +5,7 @@
 #[cfg(feature = "system-tests")]
 mod e2e;
 #[cfg(feature = "system-tests")]
+mod held;
+#[cfg(feature = "system-tests")]
 mod push;
 mod receive;
