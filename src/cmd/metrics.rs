@@ -19,6 +19,7 @@ use tracing::error;
 
 use super::watch::beacon::Beacon;
 use super::{ExitStatus, Result};
+use crate::hold::held::Summary;
 use crate::map::with_suffix;
 use crate::metrics::{self, Metric, Textfile, label};
 use crate::transport::Gateway;
@@ -143,6 +144,7 @@ fn internal(
     let beacon = map
         .and_then(|m| Beacon::read(&with_suffix(m, ".watch")).ok().flatten())
         .filter(|b| b.fresh(now as u64));
+    let held = map.and_then(|m| Summary::read(&crate::hold::held_path(m)).ok().flatten());
     let mut success = Vec::new();
     let mut pushed_at = Vec::new();
     let mut latency = Vec::new();
@@ -176,8 +178,20 @@ fn internal(
         ),
         Metric::gauge(
             "rcptsync_guard_refused",
-            "1 when the last run was refused by a safety guard (the map was kept).",
+            "1 when the last run was refused by a safety guard (the map was kept), or newly \
+             held removals back.",
             f64::from(u8::from(status == ExitStatus::Refused)),
+        ),
+        Metric::gauge(
+            "rcptsync_held_removals",
+            "Removals a removal guard holds back for review (0: none); they stay in the map \
+             until `rcptsync approve` lets them through or the directory takes them back.",
+            held.as_ref().map_or(0.0, |h| h.count as f64),
+        ),
+        Metric::gauge(
+            "rcptsync_held_since_timestamp_seconds",
+            "Since when the held change is held (0: nothing is held); alert when it is old.",
+            held.as_ref().map_or(0.0, |h| h.since as f64),
         ),
         Metric::gauge(
             "rcptsync_recipients",

@@ -65,6 +65,17 @@ fn removals_are_held_while_additions_flow_and_the_news_is_said_once() {
     ] {
         assert!(r.stderr.contains(said), "{said:?} not in {r}");
     }
+    // status tells, as long as it is held.
+    let status = env.run(&["status"]).ok().stdout;
+    assert!(
+        status.contains("held: 10 removal(s) since ")
+            && status.contains(&format!("(change {id}; ")),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.run(&["status", "--json"]).ok().stdout).unwrap();
+    assert_eq!(json["held"]["removals"], 10);
+    assert_eq!(json["held"]["id"], id.as_str());
     // The next runs, with the same held change, say nothing and exit 0 (cron mails once).
     let again = env.run(&["extract", "--full"]).ok();
     assert_eq!((again.stdout.as_str(), again.stderr.as_str()), ("", ""));
@@ -113,6 +124,7 @@ fn removals_are_held_while_additions_flow_and_the_news_is_said_once() {
     assert!(!env.path("out/relay_recipients.held").exists());
     let review = env.run(&["review"]).ok();
     assert_eq!(review.stdout, "");
+    assert!(!env.run(&["status"]).ok().stdout.contains("held:"));
     let json = env.run(&["review", "--json"]).ok();
     assert_eq!(
         json.stdout.split_whitespace().collect::<String>(),

@@ -56,6 +56,7 @@ fn every_run_writes_the_textfile_and_a_refusal_keeps_the_last_success() {
         (10.0, 0.0)
     );
     assert_eq!(value(&env, "rcptsync_guard_refused"), 0.0);
+    assert_eq!(value(&env, "rcptsync_held_removals"), 0.0);
     let success = value(&env, "rcptsync_last_success_timestamp_seconds");
     assert!((now() - success).abs() < 60.0, "{success}");
     assert_eq!(value(&env, "rcptsync_last_run_timestamp_seconds"), success);
@@ -92,6 +93,10 @@ fn every_run_writes_the_textfile_and_a_refusal_keeps_the_last_success() {
     );
     assert!(value(&env, "rcptsync_last_run_timestamp_seconds") > success);
     assert_eq!(value(&env, "rcptsync_recipients"), 9.0);
+    // A removal guard holds them: the held change is shown until it is resolved.
+    assert_eq!(value(&env, "rcptsync_held_removals"), 6.0);
+    let since = value(&env, "rcptsync_held_since_timestamp_seconds");
+    assert!((now() - since).abs() < 60.0, "{since}");
 
     // A failure (the source is gone): exit status 1, not refused, success kept.
     fs_err::remove_file(env.path("directory.ldif")).unwrap();
@@ -102,6 +107,7 @@ fn every_run_writes_the_textfile_and_a_refusal_keeps_the_last_success() {
         value(&env, "rcptsync_last_success_timestamp_seconds"),
         success
     );
+    assert_eq!(value(&env, "rcptsync_held_removals"), 6.0);
 
     // Replaced by rename: nothing else is left in node-exporter's directory.
     let files: Vec<String> = fs_err::read_dir(env.path("prom"))

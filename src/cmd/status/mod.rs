@@ -18,8 +18,11 @@ use serde::Serialize;
 
 use tracing::warn;
 
+mod text;
+
 use super::watch::beacon::Beacon;
 use super::{ExitStatus, Failure as _, Printer, Result};
+use crate::hold::held::Summary;
 use crate::install::spool::SPOOL_NAME;
 use crate::install::swap::Installer;
 use crate::map::payload::Header;
@@ -78,6 +81,8 @@ struct Status {
     gateways: Vec<GatewayStatus>,
     /// What a running (or dead) `watch` last reported, when one ran.
     watch: Option<WatchStatus>,
+    /// The change a removal guard holds back, if any (`rcptsync review` shows it).
+    held: Option<HeldStatus>,
     /// The gateway side, when the config has `[install]`.
     install: Option<InstallStatus>,
 }
@@ -100,6 +105,14 @@ struct SourceStatus {
     method: Option<String>,
     /// Where its next read of changes starts.
     cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct HeldStatus {
+    id: String,
+    removals: usize,
+    since: String,
+    guard: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -249,6 +262,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         drift: None,
         gateways: Vec::new(),
         watch: None,
+        held: None,
         install: None,
     };
     if let Some(output) = &settings.internal {
@@ -295,6 +309,18 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
             })
             .collect();
         status.map = Some(map);
+        // The header only: root reads no more of the rcptsync account's file than that.
+        status.held = Summary::read(&crate::hold::held_path(&output.map))
+            .unwrap_or_else(|e| {
+                warn!("{e}");
+                None
+            })
+            .map(|held| HeldStatus {
+                id: held.id,
+                removals: held.count,
+                since: unix(held.since),
+                guard: held.guard,
+            });
         status.watch = Beacon::read(&with_suffix(&output.map, ".watch"))
             .unwrap_or_else(|e| {
                 warn!("{e}");
@@ -362,115 +388,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
             .failure()?;
         printer.line(text)?;
     } else {
-        print_text(&status, printer)?;
+        text::print_text(&status, printer)?;
     }
     Ok(ExitStatus::Success)
-}
-
-fn or_unknown(value: Option<&str>, unknown: &str) -> String {
-    value.unwrap_or(unknown).to_owned()
-}
-
-fn print_text(status: &Status, printer: Printer) -> Result<()> {
-    let mut out = printer.out();
-    if let Some(map) = &status.map {
-        match (&map.recipients, &map.sha256) {
-            (Some(count), Some(sha256)) => out.line(format_args!(
-                "map {}: {count} recipients, sha256 {sha256}, updated {}",
-                map.path,
-                or_unknown(map.updated.as_deref(), "at an unknown time")
-            ))?,
-            _ => out.line(format_args!(
-                "map {}: none yet (run rcptsync extract)",
-                map.path
-            ))?,
-        }
-        for source in &status.sources {
-            let read = match (&source.method, &source.cursor) {
-                (Some(method), _) if method == "full" => "last run read in full, ".to_owned(),
-                (Some(method), Some(cursor)) => {
-                    format!("last run read only the changes ({method}, cursor {cursor}), ")
-                }
-                _ => String::new(),
-            };
-            out.line(format_args!(
-                "source {}: {read}last full run {}, change mark {}",
-                source.name,
-                or_unknown(source.last_full_run.as_deref(), "never"),
-                or_unknown(source.change_mark.as_deref(), "none")
-            ))?;
-        }
-        match status.drift {
-            Some(0) => out.line(format_args!("last full reconcile: no drift"))?,
-            Some(n) => out.line(format_args!(
-                "last full reconcile: {n} object(s) the incremental reads had wrong (a bug: \
-                 please report it)"
-            ))?,
-            None => {}
-        }
-        for gateway in &status.gateways {
-            let acknowledged = match (&gateway.acknowledged_sha256, &gateway.pushed_at) {
-                (None, _) => "nothing acknowledged yet".to_owned(),
-                (Some(sha256), at) => format!(
-                    "acknowledged sha256 {sha256} {}{}",
-                    or_unknown(at.as_deref(), "at an unknown time"),
-                    if gateway.current {
-                        " (the current map)"
-                    } else {
-                        " (not the current map)"
-                    }
-                ),
-            };
-            let attempt = match (&gateway.last_attempt, &gateway.last_result) {
-                (Some(at), Some(result)) => format!("; last push {at}: {result}"),
-                _ => String::new(),
-            };
-            out.line(format_args!(
-                "gateway {} ({}): {acknowledged}{attempt}",
-                gateway.name, gateway.destination
-            ))?;
-        }
-        for line in status.watch.iter().flat_map(|w| w.beacon.describe(now())) {
-            out.line(line)?;
-        }
-    }
-    if let Some(install) = &status.install {
-        match (&install.recipients, &install.sha256) {
-            (Some(count), Some(sha256)) => out.line(format_args!(
-                "installed {}: {count} recipients, sha256 {sha256}, installed {}{}",
-                install.map,
-                or_unknown(install.installed.as_deref(), "at an unknown time"),
-                if install.as_installed {
-                    ""
-                } else {
-                    " (not as apply installed it: no record, or changed since)"
-                }
-            ))?,
-            _ => out.line(format_args!("installed {}: none yet", install.map))?,
-        }
-        let spool = &install.spool;
-        match (&spool.recipients, &spool.sha256) {
-            (Some(count), Some(sha256)) => out.line(format_args!(
-                "spool {}: {} ({count} recipients, sha256 {sha256})",
-                spool.path, spool.state
-            ))?,
-            _ => out.line(format_args!("spool {}: {}", spool.path, spool.state))?,
-        }
-        match &install.last_apply {
-            Some(last) => out.line(format_args!(
-                "last apply {}: exit {} ({})",
-                or_unknown(last.at.as_deref(), "at an unknown time"),
-                last.exit_status,
-                last.result
-            ))?,
-            None => out.line("last apply: none recorded")?,
-        }
-        out.line(if install.rolled_back {
-            "rollback: in force (the map rolled back from is not installed again until another arrives)"
-        } else {
-            "rollback: none"
-        })?;
-    }
-    out.finish()?;
-    Ok(())
 }
