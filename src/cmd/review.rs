@@ -49,7 +49,8 @@ struct Change {
     guard: String,
     removals: usize,
     by_domain: BTreeMap<String, usize>,
-    /// `SOURCE` or `SOURCE OU` → removals, where the run that held them knew.
+    /// `SOURCE` or `SOURCE OU` → removals, where the run that held them knew (`unknown`
+    /// for the others; empty when it knew none).
     by_source: BTreeMap<String, usize>,
     /// A sample of the addresses (all of them with `-v`).
     sample: Vec<String>,
@@ -72,6 +73,13 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
                 let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
                 *by_domain.entry(domain.to_owned()).or_default() += 1;
             }
+            let mut by_source = BTreeMap::new();
+            if !held.origins.is_empty() {
+                for address in held.removals.addresses() {
+                    let origin = held.origins.get(address).map_or("unknown", String::as_str);
+                    *by_source.entry(origin.to_owned()).or_default() += 1;
+                }
+            }
             let take = if printer.verbose() {
                 usize::MAX
             } else {
@@ -83,7 +91,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
                 guard: held.guard.clone(),
                 removals: held.removals.len(),
                 by_domain,
-                by_source: held.origins.clone(),
+                by_source,
                 sample: held
                     .removals
                     .addresses()

@@ -10,15 +10,13 @@
 //! since: 1796601600          (seconds since the epoch)
 //! guard: 1234 addresses would be removed, more than max_removed = 500
 //!
-//! alice@example.com
+//! alice@example.com<TAB>corp-ad OU=Sales,DC=corp,DC=example
+//! bob@example.com
 //! ...
-//!
-//! origin: 1200 corp-ad OU=Sales,DC=corp,DC=example
-//! origin: 34 extra
 //! ```
 //!
-//! The `origin` lines, after the addresses, count the removals by where the run that held
-//! them found them (source, and the OU of an LDAP object), as far as it knew.
+//! After an address, a tab and where the run that first held it had found it (the source,
+//! and the OU of an LDAP object), when it knew.
 //!
 //! Security: root reads it (`approve`, `status`) from the rcptsync account's directory:
 //! without following a link, bounded, and every line checked ([`super::parse_addresses`]);
@@ -48,9 +46,9 @@ pub struct Held {
     pub since: u64,
     /// The guard that holds it, as the run said it.
     pub guard: String,
-    /// How many of the removals came from where (`SOURCE` or `SOURCE OU`), as far as the run
-    /// that held them knew.
-    pub origins: std::collections::BTreeMap<String, usize>,
+    /// Where each held address came from (`SOURCE` or `SOURCE OU`), as far as the run that
+    /// first held it knew.
+    pub origins: std::collections::BTreeMap<String, String>,
 }
 
 /// What the header says: enough for status and the metrics, without reading the addresses.
@@ -82,27 +80,18 @@ impl Held {
     /// Parses a held record read from `path` (named in messages).
     pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
         let summary = parse_header(&mut text.lines(), path)?;
-        let mut body = text.lines().skip(HEADER_LINES);
-        let removals = parse_addresses(
-            body.by_ref().take_while(|l| !l.is_empty()),
-            path,
-            HEADER_LINES + 1,
-        )?;
         let mut origins = std::collections::BTreeMap::new();
-        for (index, line) in body.enumerate() {
-            let origin = line
-                .strip_prefix("origin: ")
-                .and_then(|l| l.split_once(' '))
-                .and_then(|(count, text)| Some((count.parse().ok()?, text)));
-            let Some((count, text)) = origin else {
-                return Err(Error::Format {
-                    path: path.to_owned(),
-                    line: HEADER_LINES + removals.len() + 2 + index,
-                    reason: "expected `origin: COUNT WHERE`".into(),
-                });
-            };
-            origins.insert(text.to_owned(), count);
-        }
+        let addresses = text
+            .lines()
+            .skip(HEADER_LINES)
+            .map(|line| match line.split_once('\t') {
+                Some((address, origin)) => {
+                    origins.insert(address.to_owned(), origin.to_owned());
+                    address
+                }
+                None => line,
+            });
+        let removals = parse_addresses(addresses, path, HEADER_LINES + 1)?;
         let mismatch = |reason: String| Error::Format {
             path: path.to_owned(),
             line: 2,
@@ -140,14 +129,13 @@ impl Held {
                 self.since
             )?;
             for address in self.removals.addresses() {
-                writeln!(out, "{address}")?;
-            }
-            if !self.origins.is_empty() {
-                writeln!(out)?;
-            }
-            for (origin, count) in &self.origins {
-                let origin: String = origin.chars().filter(|c| !c.is_control()).collect();
-                writeln!(out, "origin: {count} {origin}")?;
+                match self.origins.get(address) {
+                    Some(origin) => {
+                        let origin: String = origin.chars().filter(|c| !c.is_control()).collect();
+                        writeln!(out, "{address}\t{origin}")?;
+                    }
+                    None => writeln!(out, "{address}")?,
+                }
             }
             Ok(())
         })?;
@@ -232,10 +220,10 @@ mod tests {
             removals: Removals::new((0..3).map(|i| format!("u{i}@example.com")).collect()),
             since: 1_796_601_600,
             guard: "3 addresses would be removed, more than max_removed = 1".into(),
-            origins: [
-                ("corp OU=Sales,DC=corp".to_owned(), 2),
-                ("extra".to_owned(), 1),
-            ]
+            origins: [(
+                "u1@example.com".to_owned(),
+                "corp OU=Sales,DC=corp".to_owned(),
+            )]
             .into(),
         }
     }

@@ -31,6 +31,21 @@ impl Entry {
         }
     }
 
+    /// Where the object sits: its DN without the first RDN (the OU, for an AD user), for
+    /// reports that group objects; empty for a DN of one RDN (a Graph object's id).
+    pub fn container(&self) -> &str {
+        let mut escaped = false;
+        for (at, c) in self.dn.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                ',' => return self.dn[at + 1..].trim_start(),
+                _ => {}
+            }
+        }
+        ""
+    }
+
     /// Reads one value given as bytes (LDIF); see [`Entry::add_values`].
     pub fn add_value(&mut self, name: &str, value: &[u8]) {
         self.add_values(name, vec![text(value)]);
@@ -45,4 +60,24 @@ impl Entry {
 /// validator rejects and reports it instead of the source failing the whole run.
 fn text(value: &[u8]) -> String {
     String::from_utf8_lossy(value).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_container_is_the_dn_without_its_first_rdn() {
+        let at = |dn: &str| {
+            Entry {
+                dn: dn.into(),
+                ..Entry::default()
+            }
+            .container()
+            .to_owned()
+        };
+        assert_eq!(at("CN=Smith\\, John,OU=Sales,DC=corp"), "OU=Sales,DC=corp");
+        assert_eq!(at("uid=a, ou=people,dc=x"), "ou=people,dc=x");
+        assert_eq!(at("0f1e2d3c-graph-id"), "");
+    }
 }

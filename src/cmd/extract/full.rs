@@ -202,7 +202,9 @@ pub(super) fn run(
             let meta = meta.clone();
             scope.spawn(move || txn.commit(&meta))
         });
-        let concluded = conclude(run, recipients, &stats, &rejections, gone, seen)?;
+        // Where removed keys came from is in the store being replaced, not read here.
+        let origins = super::Origins::new();
+        let concluded = conclude(run, recipients, &stats, &rejections, gone, &origins, seen)?;
         let pages = pages.map(|pages| match pages.join() {
             Ok(committed) => committed,
             Err(panic) => std::panic::resume_unwind(panic),

@@ -12,7 +12,7 @@ use std::path::Path;
 use tracing::info;
 
 use super::write::Concluded;
-use super::{Outcome, Reads, Run, conclude, read_source};
+use super::{Origins, Outcome, Reads, Run, conclude, read_source};
 use crate::cmd::metrics::Observed;
 use crate::cmd::{ExitStatus, Result};
 use crate::map::state;
@@ -206,7 +206,15 @@ pub(super) fn run(
                 stands: true,
             }
         }
-        false => conclude(run, recipients, &stats, &rejections, gone, seen)?,
+        false => conclude(
+            run,
+            recipients,
+            &stats,
+            &rejections,
+            gone,
+            &apply.origins,
+            seen,
+        )?,
     };
     if concluded.stands && !run.change.dry_run {
         next.map = state::file_mark(&settings.output.path)?;
@@ -299,6 +307,9 @@ pub(super) struct Apply<'r> {
     old_rejected: BTreeSet<String>,
     /// The first error of the store; nothing is applied after it.
     failed: Option<crate::store::Error>,
+    /// Where each key an object lost came from (`SOURCE CONTAINER`), for a change a guard
+    /// holds ([`crate::hold::held`]).
+    pub(super) origins: Origins,
 }
 
 impl<'r> Apply<'r> {
@@ -309,6 +320,7 @@ impl<'r> Apply<'r> {
             before: Collector::new(rules),
             old_rejected: BTreeSet::new(),
             failed: None,
+            origins: Origins::new(),
         }
     }
 
@@ -325,8 +337,13 @@ impl<'r> Apply<'r> {
             // an attribute no rule reads changes no key, and so no map.
             let mut lost = Vec::new();
             if let Some(old) = tables.replace(source, id, entry)? {
+                let origin = format!("{source} {}", old.container());
                 let old = self.before.object(&old);
                 lost = old.keys;
+                for key in &lost {
+                    self.origins
+                        .insert(key.clone(), origin.trim_end().to_owned());
+                }
                 self.old_rejected.extend(old.rejected);
             }
             let mut gained = Vec::new();

@@ -328,6 +328,9 @@ fn lock(out: &Path, dry_run: bool) -> Result<Option<Lock>> {
     Ok(Some(lock))
 }
 
+/// Where keys came from (`SOURCE CONTAINER`), by key, as far as a run knows.
+type Origins = std::collections::HashMap<String, String>;
+
 /// What each source's full read left for the next run, by source name.
 type Reads = Vec<(String, Read)>;
 

@@ -26,6 +26,7 @@ pub(super) fn conclude(
     stats: &crate::rules::Stats,
     rejections: &[Rejection],
     gone: usize,
+    origins: &super::Origins,
     seen: &mut Observed,
 ) -> Result<Concluded> {
     let settings = run.settings;
@@ -47,6 +48,7 @@ pub(super) fn conclude(
         settings,
         &recipients,
         sourced,
+        origins,
         run.change,
         run.printer,
         seen,
@@ -102,6 +104,7 @@ fn install(
     settings: &Settings,
     recipients: &KeySet,
     sourced: usize,
+    origins: &super::Origins,
     change: &Change,
     printer: Printer,
     seen: &mut Observed,
@@ -191,7 +194,8 @@ fn install(
             covered.len()
         );
     }
-    let held_status = |dry_run: bool| hold_record(settings, held.as_ref(), &verdict, dry_run);
+    let held_status =
+        |dry_run: bool| hold_record(settings, held.as_ref(), origins, &verdict, dry_run);
     // The same keys: the map is left alone unless its text differs (its values, or lines
     // edited by hand).
     if summary.is_some_and(|s| s.added == 0 && s.removed == 0)
@@ -317,21 +321,13 @@ fn approval(map: &std::path::Path) -> Option<Approval> {
     }
 }
 
-/// Where the held removals came from, as far as the config tells: the one source when
-/// there is only one (the config's extra addresses are always in the map).
-fn origins(settings: &Settings, held: &Removals) -> std::collections::BTreeMap<String, usize> {
-    match &settings.sources[..] {
-        [source] => [(source.name.clone(), held.len())].into(),
-        _ => Default::default(),
-    }
-}
-
 /// Brings the held record in line with this run (`held`: what it holds back, if anything)
 /// and says what changed: exit 3 when a change is held for the first time or grew, once;
 /// success otherwise. A dry run writes nothing.
 fn hold_record(
     settings: &Settings,
     held: Option<&Removals>,
+    origins: &super::Origins,
     verdict: &Verdict,
     dry_run: bool,
 ) -> Result<ExitStatus> {
@@ -366,12 +362,26 @@ fn hold_record(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; "),
-        origins: before
-            .as_ref()
-            .filter(|b| b.removals == *held)
-            .map_or_else(|| origins(settings, held), |b| b.origins.clone()),
+        // Where each came from: as the run that first held it knew, or this one; with one
+        // source, that one.
+        origins: held
+            .addresses()
+            .iter()
+            .filter_map(|address| {
+                let origin = before
+                    .as_ref()
+                    .and_then(|b| b.origins.get(address))
+                    .or_else(|| origins.get(address))
+                    .cloned()
+                    .or_else(|| match &settings.sources[..] {
+                        [source] => Some(source.name.clone()),
+                        _ => None,
+                    })?;
+                Some((address.clone(), origin))
+            })
+            .collect(),
     };
-    if !dry_run && before.as_ref().is_none_or(|b| b.removals != *held) {
+    if !dry_run && before.as_ref().is_none_or(|b| *b != record) {
         record.write(&path).failure()?;
     }
     let config = settings.config.display();

@@ -418,9 +418,11 @@ fn a_store_that_cannot_be_written_costs_the_shortcut_not_the_map() {
 }
 
 #[test]
-fn a_refused_change_is_read_again_until_it_is_forced() {
-    // A mass deletion that arrives as changes is refused like one found by a full read, and
-    // the store does not move on: the next run sees the same deletion and refuses it again.
+fn a_mass_deletion_read_as_changes_is_held_while_new_mailboxes_flow_until_approved() {
+    // A mass deletion that arrives as changes trips the removal guard like one found by a
+    // full read: the map keeps the addresses, says so once, and takes the next new mailbox;
+    // the store moves on (it holds what the directory has), so a full reconcile finds no
+    // drift; the approval applies the deletion on an incremental run.
     let slapd = serving(100);
     let dir = slapd.dir();
     let extract = |extra: &[&str]| {
@@ -429,26 +431,52 @@ fn a_refused_change_is_read_again_until_it_is_forced() {
         rcptsync(dir, &args)
     };
     extract(&[]).ok();
-    let before = fs_err::read(dir.join("out/relay_recipients")).unwrap();
+    let before = fs_err::read_to_string(dir.join("out/relay_recipients")).unwrap();
     let deletions: String = (0..60)
         .map(|i| format!("dn: CN=user{i},{STAFF}\nchangetype: delete\n\n"))
         .collect();
     slapd.modify("ldapmodify", &deletions);
-    for _ in 0..2 {
-        let run = extract(&[]);
-        assert_eq!(run.code, 3, "{run}");
-        assert!(changed_read(&run).is_some(), "{run}");
-        assert_eq!(
-            fs_err::read(dir.join("out/relay_recipients")).unwrap(),
-            before
-        );
-    }
-    // A new mailbox does not get lost behind it either, once forced.
-    slapd.modify("ldapadd", &mailbox("late", &["SMTP:late@example.com"]));
-    let run = extract(&["--force"]).ok();
+    // The 60 mailboxes had 140 addresses.
+    let run = extract(&[]).code(3);
     assert!(changed_read(&run).is_some(), "{run}");
+    assert!(run.stderr.contains("holding back 140 removal(s)"), "{run}");
+    assert_eq!(
+        fs_err::read_to_string(dir.join("out/relay_recipients")).unwrap(),
+        before
+    );
+    // Said once; the new mailbox gets through behind it.
+    assert!(!extract(&[]).ok().stderr.contains("holding back"));
+    slapd.modify("ldapadd", &mailbox("late", &["SMTP:late@example.com"]));
+    let run = extract(&[]).ok();
+    assert_eq!(changed_read(&run), Some(1), "{run}");
     assert!(run.stdout.contains("+late@example.com"), "{run}");
+    assert!(!run.stdout.contains("-user0@example.com"), "{run}");
+    // review knows where they were: the objects the incremental read saw go.
+    let review = rcptsync(dir, &["review", "--json", "-c", "rcptsync.toml"]).ok();
+    let json: serde_json::Value = serde_json::from_str(&review.stdout).unwrap();
+    let by_source = json["held"][0]["by_source"].as_object().unwrap();
+    assert_eq!(by_source.len(), 1, "{review}");
+    let (origin, count) = by_source.iter().next().unwrap();
+    assert_eq!(
+        origin.to_lowercase(),
+        format!("ad {}", STAFF.to_lowercase())
+    );
+    assert_eq!(count, 140, "{review}");
+    let id = json["held"][0]["id"].as_str().unwrap().to_owned();
+    // A full reconcile: the held addresses are no drift, and still held.
+    reconcile(dir);
+    let status = rcptsync(dir, &["status", "-c", "rcptsync.toml"]).ok();
+    assert!(
+        status.stdout.contains("last full reconcile: no drift"),
+        "{status}"
+    );
+    assert!(status.stdout.contains("held: 140 removal(s)"), "{status}");
+    // Approved: the next (incremental) run applies it, with no directory change.
+    rcptsync(dir, &["approve", &id, "-c", "rcptsync.toml"]).ok();
+    let run = extract(&[]).ok();
+    assert!(changed_read(&run).is_some(), "{run}");
     assert!(run.stdout.contains("-user0@example.com"), "{run}");
+    assert!(run.stdout.contains("0 added, 140 removed"), "{run}");
     full_equals(dir);
 }
 
