@@ -36,7 +36,9 @@ pub enum Command {
     /// Read the sources, apply the recipient rules, write the map and print what changed.
     ///
     /// Prints nothing when nothing changed. Refuses (exit 3) and keeps the old map when a
-    /// safety guard fails. When the directory reports no change since the last full run, the
+    /// safety guard says the read is wrong; a removal guard holds the removals back instead
+    /// (the map keeps those addresses and takes the rest; exit 3 once, see review and
+    /// approve). When the directory reports no change since the last full run, the
     /// search is skipped; where a source has a change feed (AD's uSNChanged, OpenLDAP's
     /// syncprov), only what changed is read, into the store beside the map (see --full).
     Extract(Extraction),
@@ -44,7 +46,7 @@ pub enum Command {
     ///
     /// --resend pushes even a map the gateway already has; --dry-run says where it would push.
     Push(Push),
-    /// Extract, then push (only when the extract succeeded).
+    /// Extract, then push (only when the extract succeeded, or held removals back).
     ///
     /// --force overrides extract's safety guards; --resend pushes even a map the gateway
     /// already has. (Until the next release, --force alone also resends, as it did before,

@@ -2,9 +2,9 @@
 //! seconds because slapd announces it (refreshAndPersist), not because watch polls: while the
 //! directory is idle slapd answers no search at all. A burst is a few maps, not one per
 //! change; a slapd that is killed and started again is followed again and what changed
-//! meanwhile is read; a guard that refuses keeps the map and watching goes on; SIGHUP loads
-//! the config again (a broken one is refused and the old one kept); SIGTERM ends it with
-//! exit 0. Against the Samba AD DC, the change notification control does the same (polling
+//! meanwhile is read; removals a guard holds wait for an approval (which watch notices) while
+//! new mailboxes flow; SIGHUP loads the config again (a broken one is refused and the old one
+//! kept); SIGTERM ends it with exit 0. Against the Samba AD DC, the change notification control does the same (polling
 //! is set to an hour, so only a notification can bring a change in time).
 
 use std::path::Path;
@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::cli::watch::Watch;
 use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
 use crate::ldap::slapd::ldap_config;
+use crate::support::rcptsync;
 
 /// Incremental runs so far: the `-v` line each one writes.
 fn incremental_runs(watch: &Watch) -> usize {
@@ -178,7 +179,7 @@ fn watch_log(dir: &Path) -> String {
 }
 
 #[test]
-fn a_guard_that_refuses_keeps_the_map_and_watching_goes_on() {
+fn removals_a_guard_holds_wait_for_approval_while_new_mailboxes_flow() {
     let slapd = serving();
     let dir = slapd.dir().to_owned();
     let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
@@ -191,36 +192,36 @@ fn a_guard_that_refuses_keeps_the_map_and_watching_goes_on() {
     watch.wait_for("the first map", Duration::from_secs(30), || {
         mapped(&dir, "user7@example.com")
     });
-    let before = fs_err::read(dir.join("out/relay_recipients")).unwrap();
 
     // Twenty mailboxes go: the guard lets no removal through (however the deletes fall into
-    // runs).
+    // runs), and says so at error.
     let gone: String = (20..40)
         .map(|i| format!("CN=user{i},OU=Staff,{}\n", Slapd::BASE_DN))
         .collect();
     slapd.modify("ldapdelete", &gone);
-    watch.wait_for("the refusal", Duration::from_secs(20), || {
-        watch_log(&dir).contains("max_removed")
+    watch.wait_for("the held change", Duration::from_secs(20), || {
+        watch_log(&dir).contains("holding back")
     });
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(
-        fs_err::read(dir.join("out/relay_recipients")).unwrap(),
-        before,
-        "a refused change touched the map:\n{}",
+    // Watching goes on, and a new mailbox is not held up behind the removals.
+    slapd.modify("ldapadd", &mailbox("Hire", &["SMTP:hire@example.com"]));
+    watch.wait_for("the new mailbox", Duration::from_secs(20), || {
+        mapped(&dir, "hire@example.com")
+    });
+    assert!(
+        mapped(&dir, "user20@example.com") && mapped(&dir, "user39@example.com"),
+        "a held removal reached the map:\n{}",
         watch.log()
     );
 
-    // Watching goes on: once the limit is raised (SIGHUP), the held change is written.
-    fs_err::write(
-        dir.join("rcptsync.toml"),
-        format!("{config}\n[safety]\nmax_removed = 500\nmax_removed_percent = 100\n"),
-    )
-    .unwrap();
-    watch.signal(rustix::process::Signal::HUP);
-    watch.wait_for("the change once allowed", Duration::from_secs(20), || {
+    // Approved: watch notices the approval (no directory change) and applies it.
+    let review = rcptsync(&dir, &["review", "--json", "-c", "rcptsync.toml"]).ok();
+    let json: serde_json::Value = serde_json::from_str(&review.stdout).unwrap();
+    let id = json["held"][0]["id"].as_str().unwrap().to_owned();
+    rcptsync(&dir, &["approve", &id, "-c", "rcptsync.toml"]).ok();
+    watch.wait_for("the approved change", Duration::from_secs(20), || {
         !mapped(&dir, "user20@example.com")
     });
-    assert!(mapped(&dir, "user19@example.com"));
+    assert!(mapped(&dir, "user19@example.com") && mapped(&dir, "hire@example.com"));
     assert!(!mapped(&dir, "user39@example.com"));
     assert_eq!(watch.stop(Duration::from_secs(5)), 0);
 }
