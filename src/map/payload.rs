@@ -428,6 +428,48 @@ mod tests {
     }
 
     #[test]
+    fn an_approval_travels_after_the_map_in_version_2_and_is_bounded() {
+        let approval = b"rcptsync-approval 1\n...";
+        let v2 = |announced: u64, approval: &[u8]| {
+            let sha256 = crate::map::digest::sha256_hex(BODY);
+            let header = Header::new(BODY.len() as u64, 2, &sha256, "s", std::time::UNIX_EPOCH)
+                .with_approval(announced);
+            [header.text.as_bytes(), b"\n", BODY, approval].concat()
+        };
+        let good = v2(approval.len() as u64, approval);
+        assert!(good.starts_with(b"rcptsync-map 2\ncount: 2\n"));
+        assert!(is_payload(&good));
+        // The receiver stores it all; apply takes the approval apart.
+        let mut input = &good[..];
+        let header = Header::read(&mut input).unwrap();
+        assert_eq!(header.approval, Some(approval.len() as u64));
+        let (mut body, mut kept) = (Vec::new(), Vec::new());
+        header
+            .copy_body(&mut input, 1 << 20, &mut body, Some(&mut kept))
+            .unwrap();
+        assert_eq!((&body[..], &kept[..]), (BODY, &approval[..]));
+        assert_eq!(read(&good).unwrap(), [BODY, &approval[..]].concat());
+        // Cut short, padded, or announced larger than any approval may be: refused.
+        assert!(matches!(
+            read(&good[..good.len() - 1]),
+            Err(Error::Truncated { .. })
+        ));
+        assert!(matches!(
+            read(&[&good[..], b"x"].concat()),
+            Err(Error::Trailing(_))
+        ));
+        let huge = v2(MAX_APPROVAL + 1, approval);
+        assert!(matches!(read(&huge), Err(Error::ApprovalTooLarge(_))));
+        // Version 2 without its length is no payload.
+        let text = String::from_utf8(good).unwrap();
+        let unannounced = text.replace(&format!("approval: {}\n", approval.len()), "");
+        assert!(
+            matches!(read(unannounced.as_bytes()), Err(Error::Header(m)) if m == "no approval")
+        );
+        assert!(matches!(read(b"rcptsync-map 3\n"), Err(Error::Magic(_))));
+    }
+
+    #[test]
     fn damaged_input_is_refused() {
         let good = payload();
         assert!(matches!(
