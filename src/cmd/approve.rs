@@ -48,6 +48,9 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         .transpose()
         .map_err(|e| Error::Usage(e.into()))?;
     let dir = nofollow::Dir::open(atomic::dir_of(&settings.map)).failure()?;
+    if let Some(path) = &settings.approver.key {
+        warn_if_sync_can_read(path, atomic::dir_of(&settings.map));
+    }
     let text = dir
         .read(&name(&held_path), hold::MAX_BYTES)
         .with_context(|| format!("read {}", held_path.display()))
@@ -98,4 +101,24 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         if approval.is_signed() { ", signed" } else { "" }
     ))?;
     Ok(ExitStatus::Success)
+}
+
+/// Warns when the account that owns the map's directory (the one that runs sync and watch)
+/// owns the key too, and so can read it: whoever can read the key can approve, which the
+/// gateways' guards are there to prevent.
+fn warn_if_sync_can_read(key: &std::path::Path, dir: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt as _;
+    let owner = |path: &std::path::Path| crate::fs::symlink_metadata(path).ok().map(|m| m.uid());
+    if let (Some(key_owner), Some(dir_owner)) = (owner(key), owner(dir))
+        && key_owner == dir_owner
+        && key_owner != 0
+    {
+        warn!(
+            "{} belongs to uid {key_owner}, which also owns {} and so runs sync: that account \
+             can read the key and approve on its own; make the key root's (chown root, chmod \
+             0600) and run approve as root",
+            key.display(),
+            dir.display()
+        );
+    }
 }

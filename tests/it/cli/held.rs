@@ -253,3 +253,53 @@ fn a_guard_that_says_the_read_is_wrong_still_refuses_the_whole_run() {
     );
     assert!(!env.path("out/relay_recipients.held").exists());
 }
+
+#[test]
+fn approve_signs_with_a_key_only_its_owner_can_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = installed();
+    env.write("directory.ldif", &users(70));
+    let id = held_id(&env.run(&["extract"]).code(3).stderr);
+    let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[3; 32]));
+    key.write_openssh_file(&env.path("approval_key"), ssh_key::LineEnding::LF)
+        .unwrap();
+    env.config(
+        "[safety]\nmax_removed = 5\nmax_removed_percent = 100\napproval_key = \"approval_key\"\n",
+    );
+    // Readable by others: refused as a config error, nothing approved.
+    let mode = |m| {
+        fs_err::set_permissions(env.path("approval_key"), std::fs::Permissions::from_mode(m))
+            .unwrap()
+    };
+    mode(0o644);
+    let open = env.run(&["approve", &id]).code(2);
+    assert!(
+        open.stderr.contains("is accessible by group or others"),
+        "{open}"
+    );
+    assert!(!env.path("out/relay_recipients.approval").exists());
+    // Not a key at all: named, with the command that makes one.
+    fs_err::write(env.path("approval_key"), "not a key\n").unwrap();
+    mode(0o600);
+    let garbage = env.run(&["approve", &id]).code(2);
+    assert!(
+        garbage.stderr.contains("ssh-keygen -t ed25519"),
+        "{garbage}"
+    );
+    key.write_openssh_file(&env.path("approval_key"), ssh_key::LineEnding::LF)
+        .unwrap();
+    mode(0o600);
+    let signed = env.run(&["approve", &id]).ok();
+    assert!(signed.stdout.contains(", signed;"), "{signed}");
+    // Here the account that owns the map's directory (sync's) owns the key too: said.
+    if rustix::process::geteuid().as_raw() != 0 {
+        assert!(
+            signed
+                .stderr
+                .contains("can read the key and approve on its own"),
+            "{signed}"
+        );
+    }
+    let text = fs_err::read_to_string(env.path("out/relay_recipients.approval")).unwrap();
+    assert!(text.contains("-----BEGIN SSH SIGNATURE-----"), "{text}");
+}
