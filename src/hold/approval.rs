@@ -152,6 +152,27 @@ impl Approval {
 
     /// Parses an approval; `path` names where it came from in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
+        Self::parse_with(text, path, None).map(|(approval, _)| approval)
+    }
+
+    /// Parses an approval that must be signed by one of `keys`, checking the signature
+    /// before the addresses are read (so that a forged one costs no more than its header);
+    /// with the fingerprint of the key that signed it. Expiry and replay are the caller's.
+    pub fn parse_signed(
+        text: &str,
+        path: &Path,
+        keys: &[PublicKey],
+    ) -> Result<(Self, String), Error> {
+        let (approval, signer) = Self::parse_with(text, path, Some(keys))?;
+        Ok((approval, signer.unwrap_or_default()))
+    }
+
+    /// [`Approval::parse`], and with `keys` [`Approval::parse_signed`].
+    fn parse_with(
+        text: &str,
+        path: &Path,
+        keys: Option<&[PublicKey]>,
+    ) -> Result<(Self, Option<String>), Error> {
         let bad = |line: usize, reason: &str| Error::Format {
             path: path.to_owned(),
             line,
@@ -209,7 +230,20 @@ impl Approval {
         } else {
             None
         };
-        let removals = parse_addresses(rest, path, line)?;
+        let signer = match keys {
+            None => None,
+            Some(keys) => {
+                // The signed lines as they are in the text; that they are the canonical form
+                // of what was parsed is checked below.
+                let end = text
+                    .match_indices('\n')
+                    .nth(4)
+                    .map_or(text.len(), |(at, _)| at + 1);
+                Some(verify(&text[..end], signature.as_ref(), keys)?)
+            }
+        };
+        // No more lines than the count says: a signed count bounds what is read.
+        let removals = parse_addresses(rest.take(count.saturating_add(1)), path, line)?;
         if removals.sha256() != sha256 {
             return Err(bad(2, "the digest does not match the addresses listed"));
         }
@@ -226,7 +260,7 @@ impl Approval {
         if !text.starts_with(&approval.signed_text()) {
             return Err(bad(1, "the header is not in the form rcptsync writes"));
         }
-        Ok(approval)
+        Ok((approval, signer))
     }
 
     /// The approval at `path`; None when there is none. The file is read without following
@@ -250,22 +284,26 @@ impl Approval {
     /// Checks the signature against `keys`: the fingerprint of the key that made it, or why
     /// none did. Expiry and replay are the caller's (they depend on its clock and records).
     pub fn verify(&self, keys: &[PublicKey]) -> Result<String, Refusal> {
-        let Some(signature) = &self.signature else {
-            return Err(Refusal::Unsigned);
-        };
-        let text = self.signed_text();
-        keys.iter()
-            .find(|key| key.verify(NAMESPACE, text.as_bytes(), signature).is_ok())
-            .map(|key| key.fingerprint(HashAlg::Sha256).to_string())
-            .ok_or_else(|| {
-                Refusal::NotListed(
-                    signature
-                        .public_key()
-                        .fingerprint(HashAlg::Sha256)
-                        .to_string(),
-                )
-            })
+        verify(&self.signed_text(), self.signature.as_ref(), keys)
     }
+}
+
+/// Checks `signature` over `signed` against `keys`: the fingerprint of the key that made it.
+fn verify(signed: &str, signature: Option<&SshSig>, keys: &[PublicKey]) -> Result<String, Refusal> {
+    let Some(signature) = signature else {
+        return Err(Refusal::Unsigned);
+    };
+    keys.iter()
+        .find(|key| key.verify(NAMESPACE, signed.as_bytes(), signature).is_ok())
+        .map(|key| key.fingerprint(HashAlg::Sha256).to_string())
+        .ok_or_else(|| {
+            Refusal::NotListed(
+                signature
+                    .public_key()
+                    .fingerprint(HashAlg::Sha256)
+                    .to_string(),
+            )
+        })
 }
 
 /// Why a signature does not make an approval good.
@@ -396,6 +434,36 @@ mod tests {
                 .to_string()
                 .contains("not signed")
         );
+    }
+
+    #[test]
+    fn a_forged_approval_is_refused_by_its_signature_before_its_addresses_are_read() {
+        let approval = Approval::new(removals(), Duration::from_secs(3600), Some(&key())).unwrap();
+        let text = approval.to_text().unwrap();
+        let path = Path::new("x");
+        let (parsed, signer) =
+            Approval::parse_signed(&text, path, &[key().public_key().clone()]).unwrap();
+        assert_eq!(parsed, approval);
+        assert!(signer.starts_with("SHA256:"), "{signer}");
+        // Another key, and lines after the signature that are no addresses: the signature is
+        // what is refused (the lines were never read).
+        let e = Approval::parse_signed(
+            &format!("{text}NOT AN ADDRESS\n"),
+            path,
+            &[key_from(7).public_key().clone()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not valid for any key"), "{e}");
+        // Signed, but more lines than the signed count: refused without reading them all.
+        let e = Approval::parse_signed(
+            &format!("{text}u9@example.com\n"),
+            path,
+            &[key().public_key().clone()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not match"), "{e}");
     }
 
     #[test]

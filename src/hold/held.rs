@@ -54,7 +54,7 @@ pub struct Held {
 /// What the header says: enough for status and the metrics, without reading the addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
-    /// The change's ID.
+    /// The change's ID (the digest of its set of removals).
     pub id: String,
     /// How many removals.
     pub count: usize,
@@ -79,25 +79,43 @@ impl Held {
 
     /// Parses a held record read from `path` (named in messages).
     pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
-        let summary = parse_header(&mut text.lines(), path)?;
+        let mut lines = text.lines();
+        let summary = parse_header(&mut lines, path)?;
+        if lines.next().is_some_and(|l| !l.is_empty()) {
+            return Err(Error::Format {
+                path: path.to_owned(),
+                line: HEADER_LINES,
+                reason: "expected a blank line after the header".into(),
+            });
+        }
         let mut origins = std::collections::BTreeMap::new();
-        let addresses = text
-            .lines()
-            .skip(HEADER_LINES)
-            .map(|line| match line.split_once('\t') {
+        let mut bad_origin = None;
+        let addresses = lines
+            .enumerate()
+            .map(|(index, line)| match line.split_once('\t') {
                 Some((address, origin)) => {
+                    if origin.chars().any(super::invisible) {
+                        bad_origin.get_or_insert(HEADER_LINES + 1 + index);
+                    }
                     origins.insert(address.to_owned(), origin.to_owned());
                     address
                 }
                 None => line,
             });
         let removals = parse_addresses(addresses, path, HEADER_LINES + 1)?;
+        if let Some(line) = bad_origin {
+            return Err(Error::Format {
+                path: path.to_owned(),
+                line,
+                reason: "the origin has control or format characters".into(),
+            });
+        }
         let mismatch = |reason: String| Error::Format {
             path: path.to_owned(),
             line: 2,
             reason,
         };
-        if removals.id() != summary.id {
+        if removals.sha256() != summary.id {
             return Err(mismatch(
                 "the digest does not match the addresses listed (edited by hand?)".into(),
             ));
@@ -204,10 +222,10 @@ fn parse_header<'a>(
         .map_err(|_| bad(4, "since is not a number"))?;
     let guard = field(lines.next(), "guard", path, 5)?;
     Ok(Summary {
-        id: sha256[..super::ID_LEN].to_owned(),
+        id: sha256.to_owned(),
         count,
         since,
-        guard: guard.chars().filter(|c| !c.is_control()).collect(),
+        guard: guard.chars().filter(|c| !super::invisible(*c)).collect(),
     })
 }
 
@@ -257,6 +275,21 @@ mod tests {
         fs_err::write(&path, grown).unwrap();
         let e = Held::read(&path).unwrap_err().to_string();
         assert!(e.contains("line 2: the digest does not match"), "{e}");
+        // The digest's last digit changed: no ID but the whole digest names a set.
+        let sha256 = held().removals.sha256().to_owned();
+        let last = if sha256.ends_with('0') { "1" } else { "0" };
+        let other = format!("{}{last}", &sha256[..63]);
+        fs_err::write(&path, text.replace(&sha256, &other)).unwrap();
+        let e = Held::read(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2: the digest does not match"), "{e}");
+        // An origin that would act on the admin's terminal.
+        let escape = text.replace("corp OU=Sales", "corp \u{1b}[2JOU=Sales");
+        fs_err::write(&path, escape).unwrap();
+        let e = Held::read(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("the origin has control or format characters"),
+            "{e}"
+        );
         fs_err::write(&path, text.replace("count: 3", "count: x")).unwrap();
         let e = Held::read(&path).unwrap_err().to_string();
         assert!(e.contains("line 3: count is not a number"), "{e}");

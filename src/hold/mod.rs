@@ -30,10 +30,6 @@ use sha2::Digest as _;
 /// removal larger than that is not approved one by one (`--force` remains).
 pub const MAX_BYTES: u64 = crate::map::payload::MAX_APPROVAL;
 
-/// Characters of the digest that make a change's ID: short enough to type, long enough that
-/// two changes of one map never share one.
-const ID_LEN: usize = 16;
-
 /// `[safety].approval_key` and `approval_valid`: how `approve` signs. Only `approve` opens
 /// the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +68,9 @@ pub enum Error {
     /// An `[install].approval_keys` entry is not an ed25519 public key: why.
     #[error("{0}")]
     PublicKey(String),
+    /// An approval's signature is missing or not valid for any listed key.
+    #[error(transparent)]
+    Unverified(#[from] approval::Refusal),
     /// The approval key could not be used.
     #[error("approval_key {}: {reason}", path.display())]
     Key {
@@ -142,9 +141,11 @@ impl Removals {
         &self.sha256
     }
 
-    /// The change's ID, as `review` shows it and `approve` takes it.
+    /// The change's ID, as `review` shows it and `approve` takes it: the whole digest, so
+    /// that no other set can have it (the rcptsync account writes the held record, and must
+    /// not be able to swap in another set with the ID the admin reviewed).
     pub fn id(&self) -> &str {
-        &self.sha256[..ID_LEN]
+        &self.sha256
     }
 }
 
@@ -176,10 +177,7 @@ fn parse_addresses<'a>(
         if line.is_empty() || line.len() > 254 || line.contains(char::is_whitespace) {
             return Err(bad("not one address"));
         }
-        if line
-            .chars()
-            .any(|c| c.is_control() || c.is_ascii_uppercase())
-        {
+        if line.chars().any(|c| invisible(c) || c.is_ascii_uppercase()) {
             return Err(bad("not an address as the map has it"));
         }
         if addresses.last().is_some_and(|last| last.as_str() >= line) {
@@ -188,6 +186,15 @@ fn parse_addresses<'a>(
         addresses.push(line.to_owned());
     }
     Ok(Removals::new(addresses))
+}
+
+/// Whether `c` would act on a terminal or hide text rather than show itself: a control
+/// character, or a Unicode format character (bidirectional overrides and isolates,
+/// zero-width characters, the byte-order mark), which a record shown to an admin must not
+/// carry.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 /// `key: value` of a header line, checking the key.
@@ -219,7 +226,7 @@ mod tests {
             "a@x.example".into(),
         ]);
         assert_eq!(a, b);
-        assert_eq!(a.id().len(), 16);
+        assert_eq!(a.id().len(), 64);
         // The digest is sha256sum of the lines.
         assert_eq!(
             a.sha256(),
@@ -245,6 +252,7 @@ mod tests {
             (vec!["a @x"], "line 3: not one address"),
             (vec![""], "line 3: not one address"),
             (vec!["A@x"], "line 3: not an address"),
+            (vec!["a\u{202e}b@x"], "line 3: not an address"),
         ] {
             let e = parse_addresses(lines.into_iter(), path, 3)
                 .unwrap_err()

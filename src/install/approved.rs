@@ -53,14 +53,12 @@ pub fn check(
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Carried::Unusable("it is not text".into());
     };
-    let approval = match Approval::parse(text, Path::new("the approval in the payload")) {
-        Ok(approval) => approval,
-        Err(e) => return Carried::Unusable(e.to_string()),
-    };
-    let signer = match approval.verify(keys) {
-        Ok(signer) => signer,
-        Err(why) => return Carried::Unusable(why.to_string()),
-    };
+    // The signature first: a forged approval costs its header, not its addresses.
+    let (approval, signer) =
+        match Approval::parse_signed(text, Path::new("the approval in the payload"), keys) {
+            Ok(parsed) => parsed,
+            Err(e) => return Carried::Unusable(e.to_string()),
+        };
     if approval.expired(now) {
         return Carried::Unusable(format!(
             "it expired at {} (approve the change again)",

@@ -231,9 +231,13 @@ impl Spooled {
                 meta.mode() & 0o7777
             )));
         }
-        if meta.len() > max_bytes {
+        // The map is bounded by max_bytes (checked again against the header); the header
+        // and an approval after the map, by their own limits.
+        let header_bytes = (payload::MAX_HEADER_LINES * (payload::MAX_HEADER_LINE + 1)) as u64;
+        if meta.len() > max_bytes.saturating_add(payload::MAX_APPROVAL + header_bytes) {
             return Err(unsafe_file(format!(
-                "is {} bytes, more than [install].max_bytes = {max_bytes}; it is not read",
+                "is {} bytes, more than [install].max_bytes = {max_bytes} (and a payload's \
+                 header and approval); it is not read",
                 meta.len()
             )));
         }
@@ -467,6 +471,13 @@ mod tests {
         fs_err::set_permissions(&map, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(refused("mode").contains("writable by group or others"));
         fs_err::set_permissions(&map, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // Sparse: larger than the map, a header and an approval may be together.
+        fs_err::File::options()
+            .write(true)
+            .open(&map)
+            .unwrap()
+            .set_len(payload::MAX_APPROVAL + (1 << 20))
+            .unwrap();
         let e = Spooled::from_spool(dir.path(), 4).unwrap_err().to_string();
         assert!(e.contains("more than [install].max_bytes = 4"), "{e}");
         fs_err::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();

@@ -326,7 +326,7 @@ fn files_and_examples(
                 ),
             ],
             &[(
-                "rcptsync approve 9c1f2a3b4c5d6e7f",
+                "rcptsync approve 50d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c",
                 "let exactly that held change through, on this host and on every gateway",
             )],
         ),

@@ -180,7 +180,14 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         return Ok(ExitStatus::Success);
     }
     let used = go!(guard::check(settings, &built, &shown, &carried));
-    if let Some(approval) = used
+    // An approval is honoured once: by the first map installed that removes any address it
+    // names, whether or not this gateway's guards needed it.
+    let covers = built.summary.is_some_and(|s| s.removed > built.uncovered);
+    let honour = used.or(match &carried {
+        Carried::Usable { approval, .. } if covers => Some(approval.as_ref()),
+        _ => None,
+    });
+    if let Some(approval) = honour
         && !change.dry_run
     {
         approved::honour(approval, &honoured, now)

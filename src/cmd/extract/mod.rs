@@ -112,9 +112,11 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
             .insert(source.name.clone(), mark.unwrap_or_default());
     }
     // A held change is decided again even when the directory did not move, when an approval
-    // is beside it or --force overrides it: that is what changed.
-    let reevaluate = crate::hold::held_path(out).exists()
-        && (change.force || crate::hold::approval_path(out).exists());
+    // came after it or --force overrides it: that is what changed.
+    let modified = |path: &Path| crate::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let held = modified(&crate::hold::held_path(out));
+    let approved = modified(&crate::hold::approval_path(out));
+    let reevaluate = held.is_some_and(|held| change.force || approved.is_some_and(|a| a >= held));
     if !options.full
         && !reevaluate
         && options.dump_entries.is_none()

@@ -28,7 +28,7 @@ fn held_id(stderr: &str) -> String {
     let at = stderr
         .find("as change ")
         .unwrap_or_else(|| panic!("no ID in {stderr}"));
-    stderr[at + 10..at + 26].to_owned()
+    stderr[at + 10..at + 74].to_owned()
 }
 
 #[test]
@@ -81,9 +81,14 @@ fn removals_are_held_while_additions_flow_and_the_news_is_said_once() {
     assert_eq!((again.stdout.as_str(), again.stderr.as_str()), ("", ""));
     // A dry run says what a real run would, and writes nothing.
     env.write("directory.ldif", &users(80));
+    let held = fs_err::read(env.path("out/relay_recipients.held")).unwrap();
     let dry = env.run(&["extract", "--dry-run"]).code(3);
     assert!(dry.stderr.contains("holding back 21 removal(s)"), "{dry}");
     assert!(dry.stderr.contains("(dry run, nothing written)"), "{dry}");
+    assert_eq!(
+        fs_err::read(env.path("out/relay_recipients.held")).unwrap(),
+        held
+    );
     assert_eq!(
         env.map().unwrap(),
         map_with(0..100, &["newcomer@example.com"])
@@ -216,6 +221,15 @@ fn review_shows_the_held_change_and_approve_lets_exactly_it_through() {
     let next = env.run(&["extract"]).code(3);
     assert!(next.stderr.contains("holding back 10 removal(s)"), "{next}");
     assert_eq!(env.map().unwrap(), map_of(0..65));
+    // The approval beside it is older than this held change: it does not make every run
+    // read again (the shortcut for an unchanged directory still works).
+    let quiet = env.run(&["-v", "extract"]).ok();
+    assert!(
+        quiet
+            .stdout
+            .contains("unchanged (the sources report no change"),
+        "{quiet}"
+    );
 }
 
 #[test]
@@ -240,13 +254,14 @@ fn a_guard_that_says_the_read_is_wrong_still_refuses_the_whole_run() {
     assert!(r.stderr.contains("refusing to replace"), "{r}");
     assert_eq!(env.map().unwrap(), before);
     assert!(!env.path("out/relay_recipients.held").exists());
-    // --force still overrides every guard, holding nothing.
-    env.config("[safety]\nmax_removed = 5\nmax_removed_percent = 100\n");
+    // --force still overrides every guard it may (the canary's too), holding nothing.
     let forced = env.run(&["extract", "--force"]).ok();
-    assert!(
-        forced.stderr.contains("--force overrides safety guard"),
-        "{forced}"
-    );
+    for said in [
+        "--force overrides safety guard: canary u99@example.com is missing",
+        "--force overrides safety guard: 50 addresses would be removed",
+    ] {
+        assert!(forced.stderr.contains(said), "{said:?} not in {forced}");
+    }
     assert_eq!(
         env.map().unwrap(),
         map_with(0..50, &["newcomer@example.com"])

@@ -199,15 +199,49 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
     let at = tampered.len() - 3;
     tampered[at] ^= 1;
     refused(
-        "a payload changed after its approval was signed",
+        "an approval with a byte of its addresses flipped",
         &tampered,
         "not used",
+    );
+    // The genuine approval with a map that removes more than it names (the map itself is
+    // not signed: what the approval does not name counts against the gateway's limits).
+    refused(
+        "the genuine approval with a map that removes more",
+        &payload_with_approval(map(0..80, &["newcomer@example.com"]).as_bytes(), &good),
+        "does not name 10 of the removals",
     );
     // The control: the same approval, untouched, goes through (so each refusal above was
     // the tampering's doing).
     spool(&payload_with_approval(body, &good));
     apply().ok();
     assert_eq!(live_map(), approved_map);
+
+    // An approval is honoured by the first map that uses any of it, even where this
+    // gateway's own limits would have let that map through: it cannot be replayed later.
+    spool(&payload(map(0..100, &["newcomer@example.com"]).as_bytes()));
+    apply().ok();
+    // u90..u92 go: within this gateway's limit of 5, so the approval is not needed.
+    let small: Vec<&str> = removed[..3].to_vec();
+    let within = approval(&small, &key);
+    let rest: Vec<String> = (93..100).map(|i| format!("u{i}@example.com")).collect();
+    let mut kept: Vec<&str> = rest.iter().map(String::as_str).collect();
+    kept.push("newcomer@example.com");
+    spool(&payload_with_approval(
+        map(0..90, &kept).as_bytes(),
+        &within,
+    ));
+    let nonce = within
+        .lines()
+        .nth(3)
+        .unwrap()
+        .strip_prefix("nonce: ")
+        .unwrap()
+        .to_owned();
+    let honoured =
+        || fs_err::read_to_string(postfix.path("maps/relay_recipients.approvals")).unwrap();
+    assert!(!honoured().contains(&nonce));
+    apply().ok();
+    assert!(honoured().contains(&nonce), "{}", honoured());
 }
 
 /// Checks `approval` (a file `approve` wrote) with `ssh-keygen -Y verify`, as the README
