@@ -87,12 +87,12 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
     }
     let approval =
         Approval::new(held.removals.clone(), settings.approver.valid, key.as_ref()).failure()?;
-    dir.replace(
-        &name(&approval_path),
-        approval.to_text().failure()?.as_bytes(),
-        0o644,
-    )
-    .failure()?;
+    // The earlier approvals that are still valid stay beside it: a gateway that was down
+    // while they were applied needs them when it is back.
+    let mut text = earlier(&dir, &approval_path, id)?;
+    text.push_str(&approval.to_text().failure()?);
+    dir.replace(&name(&approval_path), text.as_bytes(), 0o644)
+        .failure()?;
     printer.line(format_args!(
         "approved change {id}: {} removal(s), valid until {}{}; the next sync applies them and \
          pushes the approval to the gateways",
@@ -121,4 +121,28 @@ fn warn_if_sync_can_read(key: &std::path::Path, dir: &std::path::Path) {
             dir.display()
         );
     }
+}
+
+/// The text of the approvals at `path` (read through `dir`) that stay beside a new one for
+/// change `id`: valid, of other changes, the newest [`hold::approval::MAX_KEPT`] - 1. One
+/// that cannot be read is dropped, with a warning.
+fn earlier(dir: &nofollow::Dir, path: &std::path::Path, id: &str) -> Result<String> {
+    let name = path.file_name().map(ToOwned::to_owned).unwrap_or_default();
+    let bytes = dir
+        .read(&name, hold::MAX_BYTES)
+        .with_context(|| format!("read {}", path.display()))
+        .failure()?
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let now = crate::map::state::now();
+    let mut kept = Vec::new();
+    for one in hold::approval::split(&text) {
+        match Approval::parse(one, path) {
+            Ok(approval) if !approval.expired(now) && approval.id() != id => kept.push(one),
+            Ok(_) => {}
+            Err(e) => warn!("{e}; that approval is dropped"),
+        }
+    }
+    let skip = kept.len().saturating_sub(hold::approval::MAX_KEPT - 1);
+    Ok(kept[skip..].concat())
 }

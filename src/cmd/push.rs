@@ -188,26 +188,25 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
     Ok(ExitStatus::Success)
 }
 
-/// The text of the approval beside `map` that push carries: one that is there, readable,
-/// signed and not expired (the gateways check the signature; an unsigned approval counts
-/// only on this host, and a payload without one is version 1, which a gateway that knows no
-/// approvals takes too). One that cannot be read is only a warning: the map goes without it.
+/// The text of the approvals beside `map` that push carries: those that are there, signed
+/// and not expired (the gateways check the signatures; an unsigned approval counts only on
+/// this host, and a payload without any is version 1, which a gateway that knows no
+/// approvals takes too). A file that cannot be read is only a warning: the map goes without.
 fn approval(map: &std::path::Path) -> Option<Vec<u8>> {
     let path = crate::hold::approval_path(map);
-    match Approval::read(&path) {
-        Ok(Some(approval))
-            if approval.is_signed() && !approval.expired(crate::map::state::now()) =>
-        {
-            approval
-                .to_text()
-                .inspect_err(|e| warn!("{e}; the map is pushed without it"))
-                .ok()
-                .map(String::into_bytes)
-        }
-        Ok(_) => None,
-        Err(e) => {
-            warn!("{e}; the map is pushed without it");
-            None
+    let now = crate::map::state::now();
+    let approvals = Approval::read_all(&path)
+        .inspect_err(|e| warn!("{e}; the map is pushed without an approval"))
+        .ok()?;
+    let mut text = String::new();
+    for approval in approvals
+        .iter()
+        .filter(|a| a.is_signed() && !a.expired(now))
+    {
+        match approval.to_text() {
+            Ok(one) => text.push_str(&one),
+            Err(e) => warn!("{e}; the map is pushed without it"),
         }
     }
+    (!text.is_empty()).then(|| text.into_bytes())
 }

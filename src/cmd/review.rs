@@ -61,10 +61,10 @@ struct Change {
 /// Runs review.
 pub fn run(settings: &Settings, printer: Printer) -> Result {
     let held = Held::read(&hold::held_path(&settings.map)).failure()?;
-    let approval = Approval::read(&hold::approval_path(&settings.map))
-        .ok()
-        .flatten()
-        .filter(|a| held.as_ref().is_some_and(|h| a.removals == h.removals));
+    let approval = Approval::read_all(&hold::approval_path(&settings.map))
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| held.as_ref().is_some_and(|h| a.removals == h.removals));
     let changes: Vec<Change> = held
         .iter()
         .map(|held| {

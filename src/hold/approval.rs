@@ -16,6 +16,10 @@
 //! ...
 //! ```
 //!
+//! The file holds the approvals that are still valid, one after the other, each from its
+//! first line (at most [`MAX_KEPT`]): a gateway that was down while two changes were approved
+//! needs both when it is back.
+//!
 //! The signature is OpenSSH's own format (SSHSIG, namespace [`NAMESPACE`]) over the header
 //! lines (from the first line to `not-after`, each with its line end), made with the
 //! approver's ed25519 key; so `ssh-keygen -Y verify -n rcptsync-approval` checks it as well
@@ -38,6 +42,9 @@ pub const NAMESPACE: &str = "rcptsync-approval";
 
 /// The first line; the number is the format version.
 const MAGIC: &str = "rcptsync-approval 1";
+
+/// The most approvals a file (and so a payload) carries; the oldest go first.
+pub const MAX_KEPT: usize = 16;
 
 const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
 const END: &str = "-----END SSH SIGNATURE-----";
@@ -263,22 +270,19 @@ impl Approval {
         Ok((approval, signer))
     }
 
-    /// The approval at `path`; None when there is none. The file is read without following
-    /// a link and bounded.
-    pub fn read(path: &Path) -> Result<Option<Self>, Error> {
+    /// The approvals in the file at `path` (none when there is no file), each parsed: an
+    /// error names the first that cannot be. The file is read without following a link and
+    /// bounded.
+    pub fn read_all(path: &Path) -> Result<Vec<Self>, Error> {
         let text =
             crate::map::nofollow::read_small(path, MAX_BYTES).map_err(|cause| Error::Read {
                 path: path.to_owned(),
                 cause,
             })?;
-        text.map(|text| Self::parse(&text, path)).transpose()
-    }
-
-    /// Writes it to `path`, atomically, readable by all (it holds no secret: push carries
-    /// it).
-    pub fn write(&self, path: &Path) -> Result<(), Error> {
-        crate::map::atomic::write(path, self.to_text()?.as_bytes(), 0o644)?;
-        Ok(())
+        split(text.as_deref().unwrap_or_default())
+            .take(MAX_KEPT)
+            .map(|text| Self::parse(text, path))
+            .collect()
     }
 
     /// Checks the signature against `keys`: the fingerprint of the key that made it, or why
@@ -286,6 +290,25 @@ impl Approval {
     pub fn verify(&self, keys: &[PublicKey]) -> Result<String, Refusal> {
         verify(&self.signed_text(), self.signature.as_ref(), keys)
     }
+}
+
+/// The approvals in `text`, each from its first line to the next one's (an address line
+/// cannot be a first line: it has no space).
+pub fn split(text: &str) -> impl Iterator<Item = &str> {
+    let mut starts: Vec<usize> = text
+        .match_indices(&format!("{MAGIC}\n"))
+        .map(|(at, _)| at)
+        .filter(|&at| at == 0 || text.as_bytes()[at - 1] == b'\n')
+        .collect();
+    if starts.first() != Some(&0) && !text.is_empty() {
+        // Whatever comes first is an approval too, and refused as one (not skipped).
+        starts.insert(0, 0);
+    }
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([text.len()]).collect();
+    starts
+        .into_iter()
+        .zip(ends)
+        .map(move |(start, end)| &text[start..end])
 }
 
 /// Checks `signature` over `signed` against `keys`: the fingerprint of the key that made it.
@@ -464,6 +487,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("does not match"), "{e}");
+    }
+
+    #[test]
+    fn a_file_holds_several_approvals_one_after_the_other() {
+        let a = Approval::new(removals(), Duration::from_secs(60), Some(&key())).unwrap();
+        let b = Approval::new(
+            Removals::new(vec!["x@example.com".into()]),
+            Duration::from_secs(60),
+            None,
+        )
+        .unwrap();
+        let text = format!("{}{}", a.to_text().unwrap(), b.to_text().unwrap());
+        let parsed: Vec<Approval> = split(&text)
+            .map(|t| Approval::parse(t, Path::new("x")).unwrap())
+            .collect();
+        assert_eq!(parsed, [a, b]);
+        assert_eq!(split("").count(), 0);
+        // Something before the first approval is not skipped: it is refused as one.
+        let e = Approval::parse(
+            split(&format!("junk\n{text}")).next().unwrap(),
+            Path::new("x"),
+        );
+        assert!(e.is_err());
     }
 
     #[test]

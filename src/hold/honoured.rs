@@ -49,17 +49,15 @@ impl Honoured {
         self.entries.iter().any(|(n, _)| n == nonce)
     }
 
-    /// Adds `nonce` (valid until `not_after`), forgets the expired ones as of `now`, and
-    /// writes the record to `path` before the approval is acted on.
-    pub fn record(
-        mut self,
-        path: &Path,
-        nonce: &str,
-        not_after: u64,
-        now: u64,
-    ) -> Result<(), Error> {
-        self.entries.retain(|(_, until)| *until >= now);
+    /// Adds `nonce`, whose approval is valid until `not_after`.
+    pub fn add(&mut self, nonce: &str, not_after: u64) {
         self.entries.push((nonce.to_owned(), not_after));
+    }
+
+    /// Forgets the nonces of approvals expired as of `now` and writes the record to `path`,
+    /// before the approvals are acted on.
+    pub fn write(mut self, path: &Path, now: u64) -> Result<(), Error> {
+        self.entries.retain(|(_, until)| *until >= now);
         let text: String = self
             .entries
             .iter()
@@ -81,11 +79,12 @@ mod tests {
         let (a, b) = ("a".repeat(32), "b".repeat(32));
         let none = Honoured::read(&path).unwrap();
         assert!(!none.contains(&a));
-        none.record(&path, &a, 100, 50).unwrap();
-        Honoured::read(&path)
-            .unwrap()
-            .record(&path, &b, 300, 200)
-            .unwrap();
+        let mut record = none;
+        record.add(&a, 100);
+        record.write(&path, 50).unwrap();
+        let mut record = Honoured::read(&path).unwrap();
+        record.add(&b, 300);
+        record.write(&path, 200).unwrap();
         let both = Honoured::read(&path).unwrap();
         // a expired at 100 and is forgotten at 200; b is kept.
         assert!(!both.contains(&a) && both.contains(&b));

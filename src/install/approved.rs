@@ -13,20 +13,22 @@ use std::path::{Path, PathBuf};
 use crate::hold::approval::Approval;
 use crate::hold::honoured::Honoured;
 
-/// The approval a map came with, as apply may use it.
+/// The approvals a map came with, as apply may use them.
+#[derive(Debug, Default)]
+pub struct Carried {
+    /// The valid ones: signed by a listed key, unexpired, not honoured before.
+    pub usable: Vec<Usable>,
+    /// Why each of the others cannot be used.
+    pub unusable: Vec<String>,
+}
+
+/// An approval apply may use.
 #[derive(Debug)]
-pub enum Carried {
-    /// None came with it.
-    None,
-    /// A valid one: signed by a listed key (its fingerprint), unexpired, not honoured before.
-    Usable {
-        /// The approval.
-        approval: Box<Approval>,
-        /// The fingerprint of the key that signed it.
-        signer: String,
-    },
-    /// One came, but it cannot be used: why.
-    Unusable(String),
+pub struct Usable {
+    /// The approval.
+    pub approval: Approval,
+    /// The fingerprint of the key that signed it.
+    pub signer: String,
 }
 
 /// The record of honoured approvals beside the live map `map`.
@@ -34,7 +36,7 @@ pub fn honoured_path(map: &Path) -> PathBuf {
     crate::map::with_suffix(map, ".approvals")
 }
 
-/// Checks `bytes` (the approval after the map, if any) against `keys`, the record at
+/// Checks `bytes` (the approvals after the map, if any) against `keys`, the record at
 /// `honoured` and the time `now` (seconds since the epoch).
 pub fn check(
     keys: &[ssh_key::PublicKey],
@@ -42,43 +44,68 @@ pub fn check(
     honoured: &Path,
     now: u64,
 ) -> Carried {
+    let mut carried = Carried::default();
     let Some(bytes) = bytes else {
-        return Carried::None;
+        return carried;
     };
     if keys.is_empty() {
-        return Carried::Unusable(
+        carried.unusable.push(
             "this gateway lists no [install].approval_keys, so it honours no approval".into(),
         );
+        return carried;
     }
     let Ok(text) = std::str::from_utf8(bytes) else {
-        return Carried::Unusable("it is not text".into());
+        carried.unusable.push("the approvals are not text".into());
+        return carried;
     };
-    // The signature first: a forged approval costs its header, not its addresses.
-    let (approval, signer) =
-        match Approval::parse_signed(text, Path::new("the approval in the payload"), keys) {
+    let record = match Honoured::read(honoured) {
+        Ok(record) => record,
+        Err(e) => {
+            carried
+                .unusable
+                .push(format!("the record of honoured approvals: {e}"));
+            return carried;
+        }
+    };
+    let shown = Path::new("the approval in the payload");
+    for text in crate::hold::approval::split(text).take(crate::hold::approval::MAX_KEPT) {
+        // The signature first: a forged approval costs its header, not its addresses.
+        let (approval, signer) = match Approval::parse_signed(text, shown, keys) {
             Ok(parsed) => parsed,
-            Err(e) => return Carried::Unusable(e.to_string()),
+            Err(e) => {
+                carried.unusable.push(e.to_string());
+                continue;
+            }
         };
-    if approval.expired(now) {
-        return Carried::Unusable(format!(
-            "it expired at {} (approve the change again)",
-            approval.not_after_text()
-        ));
+        if approval.expired(now) {
+            carried.unusable.push(format!(
+                "change {} expired at {} (approve it again)",
+                approval.id(),
+                approval.not_after_text()
+            ));
+        } else if record.contains(&approval.nonce) {
+            carried.unusable.push(format!(
+                "change {} was honoured here before (nonce {}); an approval lets a change \
+                 through once",
+                approval.id(),
+                approval.nonce
+            ));
+        } else {
+            carried.usable.push(Usable { approval, signer });
+        }
     }
-    match Honoured::read(honoured) {
-        Ok(record) if record.contains(&approval.nonce) => Carried::Unusable(format!(
-            "it was honoured here before (nonce {}); an approval lets a change through once",
-            approval.nonce
-        )),
-        Ok(_) => Carried::Usable {
-            approval: Box::new(approval),
-            signer,
-        },
-        Err(e) => Carried::Unusable(format!("the record of honoured approvals: {e}")),
-    }
+    carried
 }
 
-/// Records that `approval` is honoured now, before the map that uses it goes live.
-pub fn honour(approval: &Approval, honoured: &Path, now: u64) -> Result<(), crate::hold::Error> {
-    Honoured::read(honoured)?.record(honoured, &approval.nonce, approval.not_after, now)
+/// Records that `approvals` are honoured now, before the map that uses them goes live.
+pub fn honour(
+    approvals: &[&Approval],
+    honoured: &Path,
+    now: u64,
+) -> Result<(), crate::hold::Error> {
+    let mut record = Honoured::read(honoured)?;
+    for approval in approvals {
+        record.add(&approval.nonce, approval.not_after);
+    }
+    record.write(honoured, now)
 }

@@ -1,24 +1,23 @@
-//! apply's guards: measured against the installed map, with the approval the map came with
-//! ([`crate::install::approved`]) letting through exactly the removals it names.
+//! apply's guards: measured against the installed map, with the approvals the map came with
+//! ([`crate::install::approved`]) letting through exactly the removals they name.
 
 use tracing::{error, warn};
 
 use super::{Next, Settings};
 use crate::cmd::{ExitStatus, report_guards};
-use crate::hold::approval::Approval;
 use crate::install::approved::Carried;
 use crate::install::build::Built;
 use crate::rules::guard::{Proposal, Verdict};
 
 /// The guards, measured against the installed map: the built map goes on only if they allow
-/// it (each violation reported), or if the approval it came with names every removal beyond
-/// them; then that approval is returned, to be recorded as honoured.
-pub(super) fn check<'c>(
+/// it (each violation reported), or if the approvals it came with name every removal beyond
+/// them.
+pub(super) fn check(
     settings: &Settings,
     built: &Built,
     shown: &str,
-    carried: &'c Carried,
-) -> Next<Option<&'c Approval>> {
+    carried: &Carried,
+) -> Next<()> {
     let install = &settings.install;
     let verdict_for = |removed: usize| {
         let proposal = Proposal {
@@ -35,32 +34,39 @@ pub(super) fn check<'c>(
             settings.options.change.force,
         )
     };
-    let verdict = verdict_for(built.summary.map_or(0, |s| s.removed));
+    let removed = built.summary.map_or(0, |s| s.removed);
+    let verdict = verdict_for(removed);
     if !verdict.allows() {
-        match carried {
-            Carried::Usable { approval, signer } => {
-                let approval = approval.as_ref();
-                let within = verdict_for(built.uncovered);
-                if within.allows() {
+        for why in &carried.unusable {
+            error!("the map came with an approval that is not used: {why}");
+        }
+        if !carried.usable.is_empty() {
+            if verdict_for(built.uncovered).allows() {
+                for (usable, _) in carried
+                    .usable
+                    .iter()
+                    .zip(&built.approvals_hit)
+                    .filter(|(_, hit)| **hit)
+                {
                     warn!(
-                        "approved change {} (signed by {signer}, valid until {}) lets {} \
-                         removal(s) past the guards",
-                        approval.id(),
-                        approval.not_after_text(),
-                        built.summary.map_or(0, |s| s.removed) - built.uncovered
+                        "approved change {} (signed by {}, valid until {}) lets removals past \
+                         the guards",
+                        usable.approval.id(),
+                        usable.signer,
+                        usable.approval.not_after_text(),
                     );
-                    return Next::Go(Some(approval));
                 }
-                error!(
-                    "the approved change {} does not name {} of the removals",
-                    approval.id(),
+                warn!(
+                    "{} removal(s) approved, {} within the limits",
+                    removed - built.uncovered,
                     built.uncovered
                 );
+                return Next::Go(());
             }
-            Carried::Unusable(why) => {
-                error!("the map came with an approval that is not used: {why}")
-            }
-            Carried::None => {}
+            error!(
+                "the approvals the map came with do not name {} of the removals",
+                built.uncovered
+            );
         }
     }
     let refusal = match built.summary {
@@ -75,7 +81,7 @@ pub(super) fn check<'c>(
     };
     report_guards(&verdict, &refusal, "");
     if verdict.allows() {
-        Next::Go(None)
+        Next::Go(())
     } else {
         Next::End(ExitStatus::Refused)
     }

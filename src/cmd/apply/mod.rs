@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use tracing::{error, info, warn};
 
 use super::{Change, ExitStatus, Failure as _, Printer, Result};
-use crate::install::approved::{self, Carried};
+use crate::install::approved;
 use crate::install::build::{self, Built};
 use crate::install::spool::{self, Spooled};
 use crate::install::swap::Installer;
@@ -151,17 +151,18 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     let honoured = approved::honoured_path(&install.map.path);
     let now = crate::map::state::now();
     let carried = approved::check(&install.approval_keys, spooled.approval(), &honoured, now);
-    let approved = match &carried {
-        Carried::Usable { approval, .. } => Some(&approval.removals),
-        _ => None,
-    };
+    let approved: Vec<&crate::hold::Removals> = carried
+        .usable
+        .iter()
+        .map(|u| &u.approval.removals)
+        .collect();
     let built = go!(build(
         settings,
         &installer,
         &mut spooled,
         &source,
         &previous,
-        approved
+        &approved
     )?);
     if installer.has_text(&built.sha256)? {
         if !change.dry_run {
@@ -179,19 +180,19 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         );
         return Ok(ExitStatus::Success);
     }
-    let used = go!(guard::check(settings, &built, &shown, &carried));
+    go!(guard::check(settings, &built, &shown, &carried));
     // An approval is honoured once: by the first map installed that removes any address it
     // names, whether or not this gateway's guards needed it.
-    let covers = built.summary.is_some_and(|s| s.removed > built.uncovered);
-    let honour = used.or(match &carried {
-        Carried::Usable { approval, .. } if covers => Some(approval.as_ref()),
-        _ => None,
-    });
-    if let Some(approval) = honour
-        && !change.dry_run
-    {
-        approved::honour(approval, &honoured, now)
-            .context("record the approval as honoured (nothing was installed)")
+    let honour: Vec<&crate::hold::approval::Approval> = carried
+        .usable
+        .iter()
+        .zip(&built.approvals_hit)
+        .filter(|(_, hit)| **hit)
+        .map(|(usable, _)| &usable.approval)
+        .collect();
+    if !honour.is_empty() && !change.dry_run {
+        approved::honour(&honour, &honoured, now)
+            .context("record the approvals as honoured (nothing was installed)")
             .failure()?;
     }
     // Only a report, and only for a map the guards let through: a relay_domains that cannot
@@ -256,7 +257,7 @@ fn build(
     spooled: &mut Spooled,
     source: &str,
     previous: &Previous,
-    approved: Option<&crate::hold::Removals>,
+    approved: &[&crate::hold::Removals],
 ) -> Result<Next<Built>> {
     let install = &settings.install;
     let shown = spooled.path.display().to_string();

@@ -140,10 +140,10 @@ fn install(
         }
     };
     // Removals an approval names go through; the rest are what the guards measure.
-    let approval = approval(out);
+    let approvals = approvals(out);
     let (covered, uncovered): (Vec<String>, Vec<String>) = removed
         .into_iter()
-        .partition(|k| approval.as_ref().is_some_and(|a| a.removals.contains(k)));
+        .partition(|k| approvals.iter().any(|a| a.removals.contains(k)));
     let proposal = Proposal {
         count: recipients.len(),
         sourced,
@@ -185,14 +185,17 @@ fn install(
         }
     };
     let map = map.as_ref();
-    if !covered.is_empty()
-        && let Some(approval) = &approval
-    {
-        warn!(
-            "approved change {}: removing {} address(es) it names",
-            approval.id(),
-            covered.len()
-        );
+    for approval in &approvals {
+        let named = covered
+            .iter()
+            .filter(|k| approval.removals.contains(k))
+            .count();
+        if named > 0 {
+            warn!(
+                "approved change {}: removing {named} address(es) it names",
+                approval.id()
+            );
+        }
     }
     let held_status =
         |dry_run: bool| hold_record(settings, held.as_ref(), origins, &verdict, dry_run);
@@ -298,25 +301,16 @@ pub(super) struct Concluded {
     pub(super) stands: bool,
 }
 
-/// The approval beside `map` that extract follows: one that is there, readable and not
-/// expired (extract trusts its own directory; the gateways check the signature).
-fn approval(map: &std::path::Path) -> Option<Approval> {
+/// The approvals beside `map` that extract follows: those that are there, readable and not
+/// expired (extract trusts its own directory; the gateways check the signatures).
+fn approvals(map: &std::path::Path) -> Vec<Approval> {
     let path = hold::approval_path(map);
-    match Approval::read(&path) {
-        Ok(Some(approval)) if !approval.expired(crate::map::state::now()) => Some(approval),
-        Ok(Some(approval)) => {
-            info!(
-                "the approval of change {} in {} expired at {}",
-                approval.id(),
-                path.display(),
-                approval.not_after_text()
-            );
-            None
-        }
-        Ok(None) => None,
+    let now = crate::map::state::now();
+    match Approval::read_all(&path) {
+        Ok(approvals) => approvals.into_iter().filter(|a| !a.expired(now)).collect(),
         Err(e) => {
-            warn!("{e}; the approval is not used");
-            None
+            warn!("{e}; no approval is used");
+            Vec::new()
         }
     }
 }

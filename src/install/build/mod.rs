@@ -56,9 +56,9 @@ pub struct Pass<'a> {
     pub open_domains: &'a std::collections::BTreeSet<String>,
     /// The live map, to count what the new one adds and removes.
     pub previous: &'a Previous,
-    /// The removals a checked approval names: those not named are counted apart
+    /// The removals each checked approval names: those no approval names are counted apart
     /// ([`Built::uncovered`]).
-    pub approved: Option<&'a crate::hold::Removals>,
+    pub approved: &'a [&'a crate::hold::Removals],
 }
 
 /// Why the pass could not be completed (as opposed to a map that is refused).
@@ -101,9 +101,11 @@ pub struct Built {
     pub count: usize,
     /// The change against the live map (None when there is none).
     pub summary: Option<Summary>,
-    /// How many of the removals the approval given to the pass does not name (all of them
-    /// without one).
+    /// How many of the removals no approval given to the pass names (all of them without
+    /// one).
     pub uncovered: usize,
+    /// Whether each approval given to the pass names at least one of the removals.
+    pub approvals_hit: Vec<bool>,
     /// Canaries the new map lacks.
     pub missing_canaries: Vec<String>,
     /// Keys per domain, for the relay_domains report (at most [`MAX_DOMAINS`] domains).
@@ -334,7 +336,7 @@ mod tests {
             canaries: &[],
             open_domains: &NONE_OPEN,
             previous,
-            approved: None,
+            approved: &[],
         }
     }
 

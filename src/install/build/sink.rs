@@ -27,10 +27,12 @@ pub(super) struct Sink<'a, W: std::io::Write> {
     hasher: sha2::Sha256,
     cdb: Option<CdbOut>,
     merger: Merger<diff::OldKeys>,
-    /// The approved removals, if an approval came with the map.
-    approved: Option<&'a crate::hold::Removals>,
-    /// Removals of live keys the approval does not name.
+    /// The removals each usable approval that came with the map names.
+    approved: &'a [&'a crate::hold::Removals],
+    /// Removals of live keys no approval names.
     uncovered: usize,
+    /// Whether each approval names at least one of the removals.
+    hits: Vec<bool>,
     count: usize,
     /// Each canary and, once seen, its value.
     canaries: Vec<(&'a str, Option<String>)>,
@@ -53,6 +55,7 @@ impl<'a, W: std::io::Write> Sink<'a, W> {
             merger: Merger::new(pass.previous.keys()?),
             approved: pass.approved,
             uncovered: 0,
+            hits: vec![false; pass.approved.len()],
             count: 0,
             canaries: pass.canaries.iter().map(|c| (c.as_str(), None)).collect(),
             domains: BTreeMap::new(),
@@ -122,10 +125,10 @@ impl<'a, W: std::io::Write> Sink<'a, W> {
                     .add(key.as_bytes(), value.as_bytes())
                     .map_err(|e| write_error(guard, e))?;
             }
-            let (approved, uncovered) = (self.approved, &mut self.uncovered);
+            let (approved, uncovered, hits) = (self.approved, &mut self.uncovered, &mut self.hits);
             self.merger
                 .push(key, |side, old| {
-                    *uncovered += usize::from(is_uncovered(side, old, approved));
+                    count_removal(side, old, approved, uncovered, hits);
                 })
                 .map_err(diff::Error::from)?;
             self.count += 1;
@@ -189,6 +192,7 @@ pub(super) fn finish<W: std::io::Write>(
         merger,
         approved,
         mut uncovered,
+        mut hits,
         count,
         canaries,
         domains,
@@ -202,7 +206,7 @@ pub(super) fn finish<W: std::io::Write>(
     out.flush().map_err(|e| write_error(text_path, e))?;
     drop(out);
     let summary = merger
-        .finish(|side, old| uncovered += usize::from(is_uncovered(side, old, approved)))
+        .finish(|side, old| count_removal(side, old, approved, &mut uncovered, &mut hits))
         .map_err(diff::Error::from)?;
     if pass.spec.kind == MapType::Texthash {
         // Postfix re-reads a texthash file until its mtime is two seconds old, in case an
@@ -240,6 +244,7 @@ pub(super) fn finish<W: std::io::Write>(
         count,
         summary: pass.previous.exists().then_some(summary),
         uncovered,
+        approvals_hit: hits,
         missing_canaries: canaries
             .iter()
             .filter(|(_, found)| found.is_none())
@@ -251,7 +256,23 @@ pub(super) fn finish<W: std::io::Write>(
     }))
 }
 
-/// Whether a key on one side of the merge is a removal that `approved` does not name.
-fn is_uncovered(side: diff::Side, key: &str, approved: Option<&crate::hold::Removals>) -> bool {
-    side == diff::Side::Removed && !approved.is_some_and(|a| a.contains(key))
+/// Counts a key on one side of the merge if it is a removal: against each approval in
+/// `approved` that names it (`hits`), or as `uncovered` when none does.
+fn count_removal(
+    side: diff::Side,
+    key: &str,
+    approved: &[&crate::hold::Removals],
+    uncovered: &mut usize,
+    hits: &mut [bool],
+) {
+    if side != diff::Side::Removed {
+        return;
+    }
+    let mut named = false;
+    for (set, hit) in approved.iter().zip(hits.iter_mut()) {
+        if set.contains(key) {
+            (named, *hit) = (true, true);
+        }
+    }
+    *uncovered += usize::from(!named);
 }

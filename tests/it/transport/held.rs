@@ -54,52 +54,102 @@ fn live(postfix: &Postfix) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// The chain: a gateway (Postfix with a cdb map, sshd into its spool) whose own removal
+/// guard is max_removed = 5 and which lists the approver's key, and an internal host with a
+/// list source, the same limit and the approver's key.
+struct Chain {
+    postfix: Postfix,
+    _sshd: Sshd,
+    internal: tempfile::TempDir,
+    key: std::path::PathBuf,
+    public: String,
+}
+
+impl Chain {
+    fn new() -> Self {
+        let postfix = Postfix::configure("cdb");
+        let sshd = Sshd::start(Some(&postfix.path("spool")));
+        let internal = tempfile::tempdir().unwrap();
+        let key = internal.path().join("approval_key");
+        keygen(&key);
+        let public = fs_err::read_to_string(internal.path().join("approval_key.pub")).unwrap();
+        fs_err::write(
+            postfix.path("gateway.toml"),
+            format!(
+                "{}approval_keys = [\"{}\"]\n[safety]\nmax_removed = 5\nmax_removed_percent = 100\n",
+                postfix.install_toml(),
+                public.trim()
+            ),
+        )
+        .unwrap();
+        fs_err::write(
+            internal.path().join("rcptsync.toml"),
+            format!(
+                "[[source]]\nname = \"people\"\nkind = \"list\"\npath = \"list.txt\"\n\
+                 [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"out/relay_recipients\"\n\
+                 [safety]\nmax_removed = 5\nmax_removed_percent = 100\napproval_key = \"approval_key\"\n{}",
+                sshd.gateway_toml("mx1")
+            ),
+        )
+        .unwrap();
+        let chain = Self {
+            postfix,
+            _sshd: sshd,
+            internal,
+            key,
+            public,
+        };
+        chain.directory(list(0..100, &[]));
+        chain.sync().ok();
+        chain.apply().ok();
+        assert_eq!(chain.live_map(), map(0..100, &[]));
+        chain
+    }
+
+    fn dir(&self) -> &Path {
+        self.internal.path()
+    }
+
+    fn directory(&self, list: String) {
+        fs_err::write(self.dir().join("list.txt"), list).unwrap();
+    }
+
+    fn sync(&self) -> Run {
+        rcptsync(self.dir(), &["sync", "-c", "rcptsync.toml"])
+    }
+
+    fn approve(&self) -> String {
+        let id = held_id(self.dir());
+        let approved = rcptsync(self.dir(), &["approve", &id, "-c", "rcptsync.toml"]).ok();
+        assert!(approved.stdout.contains(", signed;"), "{approved}");
+        id
+    }
+
+    fn apply(&self) -> Run {
+        let config = self.postfix.path("gateway.toml");
+        rcptsync(
+            &self.postfix.path(""),
+            &["apply", "-c", config.to_str().unwrap()],
+        )
+    }
+
+    fn spool(&self, bytes: &[u8]) {
+        fs_err::write(self.postfix.path("spool/relay_recipients"), bytes).unwrap();
+    }
+
+    fn live_map(&self) -> String {
+        fs_err::read_to_string(self.postfix.map_path()).unwrap()
+    }
+}
+
 #[test]
 fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_them_through() {
-    // The gateway: its own removal guard (max_removed = 5) and the approver's public key.
-    let postfix = Postfix::configure("cdb");
-    let sshd = Sshd::start(Some(&postfix.path("spool")));
-    let internal = tempfile::tempdir().unwrap();
-    let internal = internal.path();
-    let key = internal.join("approval_key");
-    keygen(&key);
-    let public = fs_err::read_to_string(internal.join("approval_key.pub")).unwrap();
-    let gateway_config = postfix.path("gateway.toml");
-    fs_err::write(
-        &gateway_config,
-        format!(
-            "{}approval_keys = [\"{}\"]\n[safety]\nmax_removed = 5\nmax_removed_percent = 100\n",
-            postfix.install_toml(),
-            public.trim()
-        ),
-    )
-    .unwrap();
-    let apply = || {
-        rcptsync(
-            &postfix.path(""),
-            &["apply", "-c", gateway_config.to_str().unwrap()],
-        )
-    };
-    let spool =
-        |bytes: &[u8]| fs_err::write(postfix.path("spool/relay_recipients"), bytes).unwrap();
-    let live_map = || fs_err::read_to_string(postfix.map_path()).unwrap();
-
-    // The internal host: a list source, the same limit, and the approver's key.
-    fs_err::write(internal.join("list.txt"), list(0..100, &[])).unwrap();
-    fs_err::write(
-        internal.join("rcptsync.toml"),
-        format!(
-            "[[source]]\nname = \"people\"\nkind = \"list\"\npath = \"list.txt\"\n\
-             [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"out/relay_recipients\"\n\
-             [safety]\nmax_removed = 5\nmax_removed_percent = 100\napproval_key = \"approval_key\"\n{}",
-            sshd.gateway_toml("mx1")
-        ),
-    )
-    .unwrap();
-    let sync = || rcptsync(internal, &["sync", "-c", "rcptsync.toml"]);
-    sync().ok();
-    apply().ok();
-    assert_eq!(live_map(), map(0..100, &[]));
+    let chain = Chain::new();
+    let (postfix, internal, key, public) = (&chain.postfix, chain.dir(), &chain.key, &chain.public);
+    let apply = || chain.apply();
+    let sync = || chain.sync();
+    let spool = |bytes: &[u8]| chain.spool(bytes);
+    let live_map = || chain.live_map();
 
     // Ten leave, one arrives: sync holds the removals (exit 3, once) and still pushes the
     // newcomer, which the gateway installs.
@@ -117,11 +167,9 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
 
     // Approved with the key: the next sync applies it and the gateway's guard lets exactly
     // those ten through, without --force.
-    let id = held_id(internal);
-    let approved = rcptsync(internal, &["approve", &id, "-c", "rcptsync.toml"]).ok();
-    assert!(approved.stdout.contains(", signed;"), "{approved}");
+    let id = chain.approve();
     // OpenSSH's own tool verifies the signature too.
-    verify_with_ssh_keygen(&internal.join("out/relay_recipients.approval"), &public);
+    verify_with_ssh_keygen(&internal.join("out/relay_recipients.approval"), public);
     let pushed = sync().ok();
     assert!(
         pushed.stdout.contains("mx1: pushed 91 recipients"),
@@ -136,7 +184,7 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
             .contains(&format!("approved change {id} (signed by SHA256:"))
             && installed
                 .stderr
-                .contains("lets 10 removal(s) past the guards"),
+                .contains("10 removal(s) approved, 0 within the limits"),
         "{installed}"
     );
     let approved_map = map(0..90, &["newcomer@example.com"]);
@@ -146,19 +194,19 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
     // the approval (additions pass any guard)...
     spool(&payload(map(0..100, &["newcomer@example.com"]).as_bytes()));
     apply().ok();
-    let before = live(&postfix);
+    let before = live(postfix);
     let refused = |what: &str, bytes: &[u8], said: &str| {
         spool(bytes);
         let r: Run = apply();
         assert_eq!(r.code, 3, "{what}: {r}");
         assert!(r.stderr.contains(said), "{what}: {said:?} not in {r}");
-        assert_eq!(live(&postfix), before, "{what}: the live map changed");
+        assert_eq!(live(postfix), before, "{what}: the live map changed");
     };
     // ... then the very payload that carried the approval is replayed: honoured once only.
     refused(
         "a replayed approval",
         &with_approval,
-        "it was honoured here before",
+        "was honoured here before",
     );
     let body = approved_map.as_bytes();
     refused(
@@ -179,10 +227,10 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
     let others: Vec<&str> = others.iter().map(String::as_str).collect();
     refused(
         "an approval of another change",
-        &payload_with_approval(body, &approval(&others, &key)),
-        "does not name 10 of the removals",
+        &payload_with_approval(body, &approval(&others, key)),
+        "do not name 10 of the removals",
     );
-    let good = approval(&removed, &key);
+    let good = approval(&removed, key);
     let later = good.replacen("not-after: 2", "not-after: 3", 1);
     refused(
         "an approval whose expiry was moved",
@@ -208,7 +256,7 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
     refused(
         "the genuine approval with a map that removes more",
         &payload_with_approval(map(0..80, &["newcomer@example.com"]).as_bytes(), &good),
-        "does not name 10 of the removals",
+        "do not name 10 of the removals",
     );
     // The control: the same approval, untouched, goes through (so each refusal above was
     // the tampering's doing).
@@ -222,7 +270,7 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
     apply().ok();
     // u90..u92 go: within this gateway's limit of 5, so the approval is not needed.
     let small: Vec<&str> = removed[..3].to_vec();
-    let within = approval(&small, &key);
+    let within = approval(&small, key);
     let rest: Vec<String> = (93..100).map(|i| format!("u{i}@example.com")).collect();
     let mut kept: Vec<&str> = rest.iter().map(String::as_str).collect();
     kept.push("newcomer@example.com");
@@ -275,4 +323,40 @@ fn verify_with_ssh_keygen(approval: &Path, public: &str) {
         "ssh-keygen -Y verify: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_gateway_that_missed_two_approved_changes_takes_both_when_it_is_back() {
+    let chain = Chain::new();
+    // The gateway is "down": maps reach its spool, but nobody applies them.
+    chain.directory(list(0..90, &[]));
+    chain.sync().code(3);
+    let first = chain.approve();
+    chain.sync().ok();
+    chain.directory(list(0..80, &["newcomer@example.com"]));
+    chain.sync().code(3);
+    let second = chain.approve();
+    assert_ne!(first, second);
+    let pushed = chain.sync().ok();
+    assert!(
+        pushed.stdout.contains("mx1: pushed 81 recipients"),
+        "{pushed}"
+    );
+    // Back up: the map removes both sets, 20 addresses, and carries both approvals.
+    let installed = chain.apply().ok();
+    for id in [&first, &second] {
+        assert!(
+            installed
+                .stderr
+                .contains(&format!("approved change {id} (signed by")),
+            "{installed}"
+        );
+    }
+    assert!(
+        installed
+            .stderr
+            .contains("20 removal(s) approved, 0 within the limits"),
+        "{installed}"
+    );
+    assert_eq!(chain.live_map(), map(0..80, &["newcomer@example.com"]));
 }
