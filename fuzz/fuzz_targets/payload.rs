@@ -2,8 +2,9 @@
 //! `receive` reads from the pushing side), and a round trip of a payload made from the input.
 //!
 //! Invariants: no panic; a payload that is accepted had exactly `length` body bytes, whose
-//! SHA-256 and entry count are the announced ones; a payload written by `Header::new` for any
-//! body is accepted, with the same header and body.
+//! SHA-256 and entry count are the announced ones, then exactly the announced approval (of
+//! version 2), then nothing; a payload written by `Header::new` for any body is accepted,
+//! with the same header and body.
 #![no_main]
 
 use std::time::{Duration, SystemTime};
@@ -22,24 +23,32 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Reads a whole payload as `receive` does; the header and body when it is accepted.
-fn receive(bytes: &[u8]) -> Option<(Header, Vec<u8>)> {
+/// Reads a whole payload as `apply` does; the header, body and approval when it is
+/// accepted.
+fn receive(bytes: &[u8]) -> Option<(Header, Vec<u8>, Vec<u8>)> {
     let mut input = bytes;
     let header = Header::read(&mut input).ok()?;
-    assert!(header.text.starts_with("rcptsync-map 1\n"));
-    let mut body = Vec::new();
-    header.copy_body(&mut input, LIMIT, &mut body).ok()?;
+    let v2 = header.text.starts_with("rcptsync-map 2\n");
+    assert!(v2 || header.text.starts_with("rcptsync-map 1\n"));
+    assert_eq!(v2, header.approval.is_some());
+    let (mut body, mut approval) = (Vec::new(), Vec::new());
+    header
+        .copy_body(&mut input, LIMIT, &mut body, Some(&mut approval))
+        .ok()?;
     assert!(input.is_empty(), "input left after an accepted body");
-    Some((header, body))
+    assert_eq!(approval.len() as u64, header.approval.unwrap_or(0));
+    Some((header, body, approval))
 }
 
 fuzz_target!(|data: &[u8]| {
     // 1. Arbitrary bytes as a payload.
-    if let Some((header, body)) = receive(data) {
+    if let Some((header, body, approval)) = receive(data) {
         assert_eq!(body.len() as u64, header.length);
         assert_eq!(sha256_hex(&body), header.sha256);
         assert_eq!(count_entries(&body), header.count);
-        assert_eq!(&data[data.len() - body.len()..], &body[..]);
+        let end = data.len() - approval.len();
+        assert_eq!(&data[end - body.len()..end], &body[..]);
+        assert_eq!(&data[end..], &approval[..]);
     }
 
     // 2. The input as a source name and a body, sent the way `push` sends it.
@@ -60,9 +69,10 @@ fuzz_target!(|data: &[u8]| {
         SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
     );
     let sent = [header.text.as_bytes(), b"\n", body].concat();
-    let Some((received, got)) = receive(&sent) else {
+    let Some((received, got, approval)) = receive(&sent) else {
         panic!("a payload made by Header::new was refused: {sent:?}");
     };
     assert_eq!(received, header);
     assert_eq!(got, body);
+    assert!(approval.is_empty());
 });
