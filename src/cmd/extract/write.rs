@@ -2,16 +2,16 @@
 //! addresses and the open domains; the rejected values reported; then the comparison with
 //! the current map, the guards, the atomic write and the diff.
 
+use std::borrow::Cow;
+
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
 use super::{Run, Settings};
 use crate::cmd::metrics::Observed;
 use crate::cmd::{Change, ExitStatus, Failure as _, Printer, Result, report_guards};
-use crate::map::diff::{Previous, Side, Summary};
-use std::borrow::Cow;
-
 use crate::hold::{self, Removals, approval::Approval, held::Held};
+use crate::map::diff::{Previous, Side, Summary};
 use crate::map::keys::KeySet;
 use crate::map::{atomic, text};
 use crate::rules::Rejection;

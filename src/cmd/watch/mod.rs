@@ -13,7 +13,9 @@
 //! gateway that is down or hangs holds up nothing else. A read or a push that fails is tried
 //! again after a wait that doubles up to `max_backoff`; the map and the gateways keep what
 //! they have meanwhile. A guard that refuses is reported (by extract, at error) and the loop
-//! goes on watching. At least every `[safety].full_every` a run is made whatever happened, so
+//! goes on watching; a removal guard holds the removals back instead (said once), and the
+//! rest of the change goes to the gateways as any change does. An approval `rcptsync approve`
+//! writes beside the map is noticed at the next poll tick and read like a change. At least every `[safety].full_every` a run is made whatever happened, so
 //! that extract's full reconcile runs on time. `status` learns that watch runs from the file
 //! it keeps beside the map ([`beacon`], [`shared`]).
 //!
