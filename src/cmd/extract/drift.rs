@@ -25,6 +25,16 @@ pub(super) struct Before<'s> {
     txn: Txn<'s>,
     /// Each feed source's cursor after the catch-up, by source name.
     cursors: BTreeMap<String, Cursor>,
+    /// Where the keys the catch-up took away came from.
+    origins: super::Origins,
+}
+
+impl<'s> Before<'s> {
+    /// The old store as the full read replaces it: caught up (for reading it; it is never
+    /// committed), with where the keys the catch-up took away came from.
+    pub(super) fn old(&self) -> super::origins::Old<'_> {
+        super::origins::Old::Caught(&self.txn, &self.origins)
+    }
 }
 
 /// Catches the old store up (not committed); None when a cursor is no longer valid (then
@@ -37,9 +47,9 @@ pub(super) fn before<'s>(
 ) -> Result<Option<Before<'s>>> {
     let txn = store.begin()?;
     let mut cursors = BTreeMap::new();
+    let mut apply = Apply::new(run.rules);
     {
         let mut tables = txn.tables()?;
-        let mut apply = Apply::new(run.rules);
         let sources = run.settings.sources.iter().zip(readers).zip(run.feeds);
         for ((source, reader), _) in sources.filter(|(_, feed)| feed.is_some()) {
             let Some(kept) = meta.sources.get(&source.name) else {
@@ -58,7 +68,11 @@ pub(super) fn before<'s>(
             cursors.insert(source.name.clone(), caught.cursor);
         }
     }
-    Ok(Some(Before { txn, cursors }))
+    Ok(Some(Before {
+        txn,
+        cursors,
+        origins: apply.origins,
+    }))
 }
 
 /// Compares the store the full read installed at `path` with `before`, leaving out what

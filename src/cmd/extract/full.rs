@@ -31,6 +31,7 @@ pub(super) fn run(
     run: &Run<'_>,
     readers: &mut [Box<dyn Reader + '_>],
     store_path: &Path,
+    old: super::origins::Old<'_>,
     seen: &mut Observed,
     mut dump: Option<Dump>,
 ) -> Result<Outcome> {
@@ -203,7 +204,7 @@ pub(super) fn run(
             scope.spawn(move || txn.commit(&meta))
         });
         // Where removed keys came from is in the store being replaced, not read here.
-        let origins = super::Origins::new();
+        let origins = |keys: &[String]| super::origins::lookup(run, &old, keys);
         let concluded = conclude(run, recipients, &stats, &rejections, gone, &origins, seen)?;
         let pages = pages.map(|pages| match pages.join() {
             Ok(committed) => committed,

@@ -206,15 +206,15 @@ pub(super) fn run(
                 stands: true,
             }
         }
-        false => conclude(
-            run,
-            recipients,
-            &stats,
-            &rejections,
-            gone,
-            &apply.origins,
-            seen,
-        )?,
+        false => {
+            // The objects this read saw go are where its removals came from.
+            let origins = |keys: &[String]| -> super::Origins {
+                keys.iter()
+                    .filter_map(|k| Some((k.clone(), apply.origins.get(k)?.clone())))
+                    .collect()
+            };
+            conclude(run, recipients, &stats, &rejections, gone, &origins, seen)?
+        }
     };
     if concluded.stands && !run.change.dry_run {
         next.map = state::file_mark(&settings.output.path)?;

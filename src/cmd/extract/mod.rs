@@ -19,6 +19,7 @@ mod drift;
 mod dump;
 mod full;
 mod incremental;
+mod origins;
 mod write;
 
 use std::collections::BTreeSet;
@@ -36,6 +37,7 @@ use crate::rules::Rules;
 use crate::rules::guard::Limits;
 use crate::source::{Feed, Item, Read, Reader, Source};
 use dump::Dump;
+use origins::Old;
 use write::conclude;
 
 /// What extract works with: the parts of the config it uses, resolved and checked
@@ -191,7 +193,13 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
         (None, Some(usable)) if usable.due && !change.dry_run => {
             reconcile(&run, &mut readers, &usable, &store_path, seen, dump)?
         }
-        _ => full::run(&run, &mut readers, &store_path, seen, dump)?,
+        (None, usable) => {
+            let old = match &usable {
+                Some(usable) => Old::Open(&usable.store),
+                None => Old::At(&store_path),
+            };
+            full::run(&run, &mut readers, &store_path, old, seen, dump)?
+        }
     };
     if outcome.stands && !change.dry_run {
         // A cursor now stands for what was read: the mark the read left says so.
@@ -230,7 +238,11 @@ fn reconcile(
         warn!("{e}; no drift check");
         None
     });
-    let mut outcome = full::run(run, readers, store_path, seen, dump)?;
+    let old = match &before {
+        Some(before) => before.old(),
+        None => Old::Open(&usable.store),
+    };
+    let mut outcome = full::run(run, readers, store_path, old, seen, dump)?;
     if let Some(before) = before
         && outcome.stands
     {

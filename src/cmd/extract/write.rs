@@ -26,7 +26,7 @@ pub(super) fn conclude(
     stats: &crate::rules::Stats,
     rejections: &[Rejection],
     gone: usize,
-    origins: &super::Origins,
+    origins: &dyn Fn(&[String]) -> super::Origins,
     seen: &mut Observed,
 ) -> Result<Concluded> {
     let settings = run.settings;
@@ -104,7 +104,7 @@ fn install(
     settings: &Settings,
     recipients: &KeySet,
     sourced: usize,
-    origins: &super::Origins,
+    origins: &dyn Fn(&[String]) -> super::Origins,
     change: &Change,
     printer: Printer,
     seen: &mut Observed,
@@ -321,7 +321,7 @@ fn approvals(map: &std::path::Path) -> Vec<Approval> {
 fn hold_record(
     settings: &Settings,
     held: Option<&Removals>,
-    origins: &super::Origins,
+    origins: &dyn Fn(&[String]) -> super::Origins,
     verdict: &Verdict,
     dry_run: bool,
 ) -> Result<ExitStatus> {
@@ -358,22 +358,33 @@ fn hold_record(
             .join("; "),
         // Where each came from: as the run that first held it knew, or this one; with one
         // source, that one.
-        origins: held
-            .addresses()
-            .iter()
-            .filter_map(|address| {
-                let origin = before
-                    .as_ref()
-                    .and_then(|b| b.origins.get(address))
-                    .or_else(|| origins.get(address))
-                    .cloned()
-                    .or_else(|| match &settings.sources[..] {
-                        [source] => Some(source.name.clone()),
-                        _ => None,
-                    })?;
-                Some((address.clone(), origin))
-            })
-            .collect(),
+        origins: {
+            let earlier = before.as_ref().map(|b| &b.origins);
+            let unplaced: Vec<String> = held
+                .addresses()
+                .iter()
+                .filter(|a| earlier.is_none_or(|o| !o.contains_key(*a)))
+                .cloned()
+                .collect();
+            let found = match unplaced.is_empty() || dry_run {
+                true => super::Origins::new(),
+                false => origins(&unplaced),
+            };
+            held.addresses()
+                .iter()
+                .filter_map(|address| {
+                    let origin = earlier
+                        .and_then(|o| o.get(address))
+                        .or_else(|| found.get(address))
+                        .cloned()
+                        .or_else(|| match &settings.sources[..] {
+                            [source] => Some(source.name.clone()),
+                            _ => None,
+                        })?;
+                    Some((address.clone(), origin))
+                })
+                .collect()
+        },
     };
     if !dry_run && before.as_ref().is_none_or(|b| *b != record) {
         record.write(&path).failure()?;
