@@ -43,6 +43,13 @@ pub fn apply_metrics(config: &Config) -> Option<Hook<'_>> {
 /// extract needs sources, `[recipients]` and `[output]`.
 pub fn extract(config: &Config, options: extract::Options) -> Result<extract::Settings, Error> {
     let parts = config.extraction()?;
+    if let Some(key) = config.approver.readable_here() {
+        tracing::warn!(
+            "this account can read [safety].approval_key {}: it could approve held removals on \
+             its own; make the key root's (chown root, chmod 0600) and run approve as root",
+            key.display()
+        );
+    }
     Ok(extract::Settings {
         config: config.path.clone(),
         sources: parts.sources.to_vec(),

@@ -41,6 +41,18 @@ pub struct Approver {
     pub valid: std::time::Duration,
 }
 
+impl Approver {
+    /// The approval key, when the account running this (not root) can read it: sync and
+    /// watch never open it, but an account that could is one that could approve on its own.
+    /// Asked with access(2), which opens nothing.
+    pub fn readable_here(&self) -> Option<&Path> {
+        let key = self.key.as_deref()?;
+        let root = rustix::process::getuid().is_root();
+        let readable = rustix::fs::access(key, rustix::fs::Access::READ_OK).is_ok();
+        (!root && readable).then_some(key)
+    }
+}
+
 /// Why a held record or an approval cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -306,13 +306,21 @@ fn approve_signs_with_a_key_only_its_owner_can_read() {
     mode(0o600);
     let signed = env.run(&["approve", &id]).ok();
     assert!(signed.stdout.contains(", signed;"), "{signed}");
-    // Here the account that owns the map's directory (sync's) owns the key too: said.
+    // Here the account that owns the map's directory (sync's) owns the key too: said, by
+    // approve and by every extract (which never opens it).
     if rustix::process::geteuid().as_raw() != 0 {
         assert!(
             signed
                 .stderr
                 .contains("can read the key and approve on its own"),
             "{signed}"
+        );
+        let extract = env.run(&["extract"]).ok();
+        assert!(
+            extract
+                .stderr
+                .contains("this account can read [safety].approval_key"),
+            "{extract}"
         );
     }
     let text = fs_err::read_to_string(env.path("out/relay_recipients.approval")).unwrap();
