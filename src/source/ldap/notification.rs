@@ -9,8 +9,10 @@
 //! ([`super::sync`]) this only tells *that* something changed: it asks for no attributes, and
 //! each change wakes the watch, which reads what changed with the incremental read (from the
 //! store's `highestCommittedUSN`). The registration comes first and the read after, as in
-//! Microsoft's sample, so that a change is either before the read or notified. Samba answers
-//! by looking for changes every 5 s, which is late but not wrong.
+//! Microsoft's sample, so that a change is either before the read or notified. The search
+//! carries the Show Deleted control as well, so that a deletion (a move into Deleted Objects)
+//! is notified like any change. Samba answers by looking for changes every 5 s, which is late
+//! but not wrong.
 //!
 //! A DC that refuses the control (a policy, an account it will not notify, a sixth
 //! registration) ends the search before it notified anything; watch then asks for its change
@@ -81,13 +83,21 @@ impl Connection {
             crit: true,
             val: None,
         };
+        // Tombstones too: a deletion moves the object into Deleted Objects, which a search
+        // without this control does not see (Samba runs the registered search again every
+        // 5 s with its controls, and without it never notifies a deletion).
+        let show_deleted = RawControl {
+            ctype: super::usn::SHOW_DELETED.to_owned(),
+            crit: false,
+            val: None,
+        };
         let mut probe = ldap.clone();
         rt.block_on(async {
             // Counted from the request on, so that every message the relay passes is one
             // the stream (or the probe, below) takes.
             let streaming = tripwire.streaming();
             let mut stream = ldap
-                .with_controls(control)
+                .with_controls(vec![control, show_deleted])
                 .streaming_search(context, Scope::Subtree, "(objectClass=*)", vec!["1.1"])
                 .await
                 .map_err(|e| self_error(url, context, &e))?;

@@ -16,7 +16,7 @@ use ldap3::{Scope, SearchOptions};
 use super::{Connection, Error, failure, self_error};
 
 /// The Show Deleted control (LDAP_SERVER_SHOW_DELETED_OID).
-const SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
+pub(super) const SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
 /// AD's capability OID (LDAP_CAP_ACTIVE_DIRECTORY_OID), which Samba announces too.
 const ACTIVE_DIRECTORY: &str = "1.2.840.113556.1.4.800";
 /// The well-known GUID of the Deleted Objects container.
