@@ -145,6 +145,10 @@ pub fn verify(config: &Config, options: verify::Options) -> Result<verify::Setti
         domains,
         open,
         canaries,
+        plus: config
+            .install
+            .as_ref()
+            .and_then(|i| i.backend_plus_addressing),
         options,
     })
 }
@@ -210,6 +214,7 @@ pub fn doctor(config: Option<&Config>, config_dir: Option<PathBuf>) -> doctor::O
             install.map_or_else(|| "/etc/postfix".into(), |i| i.postfix_config_dir.clone())
         }),
         install: install.map(|i| i.map.clone()),
+        plus: install.and_then(|i| i.backend_plus_addressing),
     }
 }
 

@@ -23,13 +23,15 @@ pub struct Options {
     /// The map rcptsync installs (`[install].map`), when an rcptsync config was found:
     /// relay_recipient_maps must use it.
     pub install: Option<MapSpec>,
+    /// `[install].backend_plus_addressing`: what the backend does with `user+tag@`.
+    pub plus: Option<bool>,
 }
 
 /// Checks the Postfix instance in `options.config_dir`.
 pub fn run(options: &Options, printer: Printer) -> Result {
     let config_dir = &options.config_dir;
     let postfix = Postfix::new(config_dir);
-    let findings = doctor::examine(&postfix, config_dir, options.install.as_ref())
+    let findings = doctor::examine(&postfix, config_dir, options.install.as_ref(), options.plus)
         .with_context(|| {
             format!(
                 "cannot check the Postfix configuration in {}",

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{ExitStatus, Printer, Result};
 use crate::map::digest::sha256_hex;
-use crate::verify::probe::{self, Target};
+use crate::verify::probe::{self, Kind, Target};
 use crate::verify::smtp;
 
 /// Whom to probe, and how.
@@ -32,6 +32,8 @@ pub struct Settings {
     pub open: Vec<String>,
     /// `[safety].canaries`.
     pub canaries: Vec<String>,
+    /// `[install].backend_plus_addressing`: whether a canary with a `+tag` must be accepted.
+    pub plus: Option<bool>,
     /// Whom to probe, and how.
     pub options: Options,
 }
@@ -41,7 +43,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
     let (domains, open, canaries) = (&settings.domains, &settings.open, &settings.canaries);
     let options = &settings.options;
     let tag = sha256_hex(format!("{:?}{}", SystemTime::now(), std::process::id()).as_bytes());
-    let probes = probe::plan(domains, open, canaries, &tag[..12]);
+    let probes = probe::plan(domains, open, canaries, &tag[..12], settings.plus);
     let helo = crate::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
@@ -66,9 +68,11 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
                 format!("PROBLEM ({problem})")
             }
         };
-        let expected = match (probe.must_exist, probe.open) {
-            (true, true) => "must be accepted: an open domain",
-            (true, false) => "must be accepted",
+        let expected = match (probe.must_exist, probe.kind) {
+            (true, Kind::Open) => "must be accepted: an open domain",
+            (true, Kind::Tagged) => "must be accepted: the backend takes +tags",
+            (false, Kind::Tagged) => "must be refused: the backend has no plus addressing",
+            (true, _) => "must be accepted",
             (false, _) => "must be refused",
         };
         out.line(format_args!(

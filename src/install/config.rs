@@ -38,6 +38,10 @@ table! {
         /// it names (see `rcptsync approve`); empty: a map over the limits is refused, as
         /// without approvals
         approval_keys: Vec<String> = [],
+        /// whether the backend accepts `user+tag@` for a listed user (Exchange Online does by
+        /// default since 2022, Exchange Server does not): `rcptsync doctor` compares it with
+        /// `recipient_delimiter`, `rcptsync verify` probes a canary with a `+tag`
+        backend_plus_addressing: Option<bool>,
     }
 }
 
@@ -104,6 +108,7 @@ impl Checker<'_> {
             .collect::<Result<_, _>>()?;
         Ok(super::Settings {
             approval_keys,
+            backend_plus_addressing: raw.backend_plus_addressing,
             spool,
             map,
             postfix_config_dir: self.resolve(&raw.postfix_config_dir),

@@ -41,6 +41,8 @@ pub struct Settings {
     pub internal_relay_domains: std::collections::BTreeSet<String>,
     /// `[install].approval_keys`: whose signed approvals may let removals past the guards.
     pub approval_keys: Vec<ssh_key::PublicKey>,
+    /// `[install].backend_plus_addressing`: whether the backend takes `user+tag@`.
+    pub backend_plus_addressing: Option<bool>,
 }
 
 impl Settings {

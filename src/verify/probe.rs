@@ -21,14 +21,35 @@ pub struct Probe {
     /// Whether the gateway must accept it (a canary, or any address in an open domain) or
     /// refuse it (a made-up address in a checked domain).
     pub must_exist: bool,
+    /// What kind of address it is, for the verdict.
+    pub kind: Kind,
+}
+
+/// What a probe asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A made-up address in a checked domain.
+    MadeUp,
     /// A made-up address in an open domain.
-    pub open: bool,
+    Open,
+    /// A canary.
+    Canary,
+    /// A canary with a `+tag`: accepted exactly when the backend takes plus addressing.
+    Tagged,
 }
 
 /// The probes for `domains`, `open` domains and `canaries`: one made-up address per domain
 /// (the domains of the canaries included), tagged with `tag` so that it cannot exist and is
-/// easy to find in the gateway's log, then the canaries.
-pub fn plan(domains: &[String], open: &[String], canaries: &[String], tag: &str) -> Vec<Probe> {
+/// easy to find in the gateway's log, then the canaries; and when `plus` says whether the
+/// backend takes plus addressing (`[install].backend_plus_addressing`), the first canary
+/// without a `+` with a `+tag`.
+pub fn plan(
+    domains: &[String],
+    open: &[String],
+    canaries: &[String],
+    tag: &str,
+    plus: Option<bool>,
+) -> Vec<Probe> {
     let mut domains = domains.to_vec();
     domains.extend(open.iter().cloned());
     domains.extend(
@@ -44,28 +65,49 @@ pub fn plan(domains: &[String], open: &[String], canaries: &[String], tag: &str)
         Probe {
             address: format!("rcptsync-verify-{tag}@{d}"),
             must_exist: open,
-            open,
+            kind: if open { Kind::Open } else { Kind::MadeUp },
         }
     });
-    let canaries = canaries.iter().map(|c| Probe {
+    let listed = canaries.iter().map(|c| Probe {
         address: c.clone(),
         must_exist: true,
-        open: false,
+        kind: Kind::Canary,
     });
-    made_up.chain(canaries).collect()
+    let tagged = plus.and_then(|plus| {
+        let (local, domain) = canaries
+            .iter()
+            .filter_map(|c| c.rsplit_once('@'))
+            .find(|(local, _)| !local.contains('+'))?;
+        Some(Probe {
+            address: format!("{local}+rcptsync-{tag}@{domain}"),
+            must_exist: plus,
+            kind: Kind::Tagged,
+        })
+    });
+    made_up.chain(listed).chain(tagged).collect()
 }
 
 /// What a reply to a probe means; None when it is the right answer.
 pub fn judge(probe: &Probe, reply: &Reply) -> Option<&'static str> {
-    match (probe.must_exist, reply.code / 100) {
-        (true, 2) | (false, 5) => None,
-        (_, 4) => Some("temporary failure: is the map missing or unreadable?"),
-        (true, _) if probe.open => Some(
+    match (probe.must_exist, reply.code / 100, probe.kind) {
+        (true, 2, _) | (false, 5, _) => None,
+        (_, 4, _) => Some("temporary failure: is the map missing or unreadable?"),
+        (true, _, Kind::Open) => Some(
             "an address in an open domain is refused: the map lacks its @domain line (is the \
              domain in [install].internal_relay_domains, and in relay_domains?)",
         ),
-        (true, _) => Some("a canary is refused: the map is missing addresses"),
-        (false, _) => Some(
+        (true, _, Kind::Tagged) => Some(
+            "a canary with a +tag is refused, but [install].backend_plus_addressing says the \
+             backend takes them: mail it would deliver is refused (recipient_delimiter lacks +; \
+             see rcptsync doctor)",
+        ),
+        (false, _, Kind::Tagged) => Some(
+            "a canary with a +tag is accepted, but [install].backend_plus_addressing says the \
+             backend has no plus addressing: it bounces what the gateway accepted (backscatter; \
+             recipient_delimiter has +, see rcptsync doctor)",
+        ),
+        (true, _, _) => Some("a canary is refused: the map is missing addresses"),
+        (false, _, _) => Some(
             "an address that does not exist is accepted: the gateway relays mail for invalid recipients",
         ),
     }
@@ -146,6 +188,7 @@ mod tests {
             &[],
             &["postmaster@example.net".into(), "abuse@example.com".into()],
             "t",
+            None,
         );
         let addresses: Vec<(&str, bool)> = probes
             .iter()
@@ -164,6 +207,37 @@ mod tests {
     }
 
     #[test]
+    fn a_tagged_canary_is_asked_about_when_the_backend_is_known() {
+        let canaries = ["a+b@example.com".to_owned(), "c@example.com".to_owned()];
+        let probe = |plus| plan(&[], &[], &canaries, "t", plus).pop().unwrap();
+        assert_eq!(
+            probe(Some(true)),
+            Probe {
+                address: "c+rcptsync-t@example.com".into(),
+                must_exist: true,
+                kind: Kind::Tagged,
+            }
+        );
+        assert!(!probe(Some(false)).must_exist);
+        assert_eq!(probe(None).kind, Kind::Canary);
+        let reply = |code| Reply {
+            code,
+            text: String::new(),
+        };
+        assert!(
+            judge(&probe(Some(false)), &reply(250))
+                .unwrap()
+                .contains("backscatter")
+        );
+        assert!(
+            judge(&probe(Some(true)), &reply(550))
+                .unwrap()
+                .contains("lacks +")
+        );
+        assert_eq!(judge(&probe(Some(false)), &reply(550)), None);
+    }
+
+    #[test]
     fn answers_are_judged_by_their_class() {
         let reply = |code| Reply {
             code,
@@ -172,12 +246,12 @@ mod tests {
         let canary = Probe {
             address: "c@x".into(),
             must_exist: true,
-            open: false,
+            kind: Kind::Canary,
         };
         let made_up = Probe {
             address: "m@x".into(),
             must_exist: false,
-            open: false,
+            kind: Kind::MadeUp,
         };
         assert_eq!(judge(&canary, &reply(250)), None);
         assert_eq!(judge(&made_up, &reply(550)), None);
@@ -202,6 +276,7 @@ mod tests {
             &["shared.example.com".into()],
             &[],
             "t",
+            None,
         );
         assert_eq!(
             probes,
@@ -209,12 +284,12 @@ mod tests {
                 Probe {
                     address: "rcptsync-verify-t@example.com".into(),
                     must_exist: false,
-                    open: false,
+                    kind: Kind::MadeUp,
                 },
                 Probe {
                     address: "rcptsync-verify-t@shared.example.com".into(),
                     must_exist: true,
-                    open: true,
+                    kind: Kind::Open,
                 },
             ]
         );

@@ -4,8 +4,9 @@
 //! A relay gateway must relay its domains (`relay_domains`) and nothing else, check every
 //! recipient against the map (`relay_recipient_maps`, `smtpd_reject_unlisted_recipient`),
 //! deliver nothing locally (empty `mydestination` and `local_recipient_maps`, no `local`
-//! service in master.cf, `myorigin` an internal domain), and still take mail for postmaster@
-//! and abuse@ of every domain it relays (RFC 5321, RFC 2142).
+//! service in master.cf, `myorigin` an internal domain), still take mail for postmaster@
+//! and abuse@ of every domain it relays (RFC 5321, RFC 2142), and treat `user+tag@` as the
+//! backend does (`plus`).
 //!
 //! The settings are read once ([`Settings::read`]: `postconf -n`, `postconf -x NAME...`,
 //! `postconf -M`); the checks on them are pure functions, so each can be tested without
@@ -21,6 +22,7 @@
 //! re-exported here.
 
 mod local;
+mod plus;
 mod recipients;
 mod relay;
 mod roles;
@@ -36,6 +38,7 @@ use std::path::Path;
 use crate::postfix::MapSpec;
 use crate::postfix::{self, Postfix};
 pub use local::{local_recipient_maps, local_service, mydestination, myorigin};
+pub use plus::plus_addressing;
 pub use recipients::{
     MapProblem, berkeley_db, check_indexed, map_file, read_keys, reject_unlisted,
     relay_recipient_maps, table_name,
@@ -101,11 +104,13 @@ impl fmt::Display for Finding {
 /// Runs every check on the instance whose main.cf is in `config_dir`, in the checklist's
 /// order, errors first. `install` is `[install].map` when an rcptsync config was found: the
 /// map relay_recipient_maps must use, and whose keys are checked; without it the keys are
-/// those of every text map of relay_recipient_maps that exists.
+/// those of every text map of relay_recipient_maps that exists. `plus` is
+/// `[install].backend_plus_addressing`.
 pub fn examine(
     postfix: &Postfix,
     config_dir: &Path,
     install: Option<&MapSpec>,
+    plus: Option<bool>,
 ) -> Result<Vec<Finding>, postfix::Error> {
     let settings = Settings::read(postfix, config_dir)?;
     let relay = crate::postfix::settings::RelayDomains::read(postfix)?;
@@ -173,6 +178,7 @@ pub fn examine(
     findings.extend(local_service(&settings));
     findings.extend(reject_unlisted(&settings));
     findings.extend(table_name(&settings));
+    findings.extend(plus_addressing(&settings, plus));
     // Without postconf -m's list the finding is a warning; the other checks still run.
     let types = postfix
         .postconf(&["-m"])

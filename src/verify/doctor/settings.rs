@@ -19,6 +19,7 @@ pub const PARAMETERS: &[&str] = &[
     "virtual_alias_maps",
     "smtpd_reject_unlisted_recipient",
     "show_user_unknown_table_name",
+    "recipient_delimiter",
 ];
 
 /// A service line of master.cf, as `postconf -M` prints it.

@@ -336,3 +336,35 @@ fn an_empty_directory_is_a_runtime_failure_naming_it() {
     );
     assert!(r.stderr.contains("main.cf"), "{r}");
 }
+
+#[test]
+fn recipient_delimiter_must_match_what_the_backend_does_with_tags() {
+    let gw = good_gateway();
+    let with_backend = |plus: bool| {
+        gw.config(&format!("backend_plus_addressing = {plus}\n"));
+        doctor_with_config(&gw, &[])
+    };
+    // An Exchange Server backend (no plus addressing) behind a delimiter of +: backscatter.
+    postconf(&gw, &["-e", "recipient_delimiter = +"]);
+    let r = with_backend(false).code(4);
+    assert!(
+        r.stdout
+            .contains("error: recipient_delimiter = + makes the gateway accept user+tag@")
+            && r.stdout.contains(&format!(
+                "fix: postconf -c {} -e 'recipient_delimiter = '",
+                dir(&gw)
+            )),
+        "{r}"
+    );
+    // Exchange Online (plus addressing) behind it: as it should be.
+    assert_eq!(with_backend(true).ok().stdout, "");
+    // Without a delimiter, Exchange Online's tagged mail is refused.
+    postconf(&gw, &["-e", "recipient_delimiter ="]);
+    let r = with_backend(true).ok();
+    assert!(
+        r.stdout.contains("warning: the backend accepts user+tag@")
+            && r.stdout.contains("-e 'recipient_delimiter = +'"),
+        "{r}"
+    );
+    assert_eq!(with_backend(false).ok().stdout, "");
+}

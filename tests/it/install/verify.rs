@@ -265,3 +265,38 @@ fn an_endless_greeting_is_cut_off_in_bounded_time_and_memory() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     server.join().unwrap();
 }
+
+#[test]
+fn a_tagged_canary_is_probed_as_the_backend_takes_tags() {
+    let gw = running();
+    let smtp = format!("127.0.0.1:{}", gw.postfix.port);
+    let config = fs_err::read_to_string(gw.postfix.path("rcptsync.toml")).unwrap();
+    let backend = |plus: bool| {
+        let with = config.replace(
+            "[safety]\n",
+            &format!("backend_plus_addressing = {plus}\n[safety]\n"),
+        );
+        fs_err::write(gw.postfix.path("rcptsync.toml"), with).unwrap();
+    };
+    // The delimiter is +: postmaster+tag@ is accepted.
+    postconf(&gw, "recipient_delimiter = +");
+    backend(true);
+    let r = verify(&gw, &["-v", "--smtp", &smtp]).ok();
+    assert!(
+        r.stdout.contains("ok: postmaster+rcptsync-")
+            && r.stdout
+                .contains("(must be accepted: the backend takes +tags): 250"),
+        "{r}"
+    );
+    // A backend without plus addressing would bounce it: backscatter.
+    backend(false);
+    let r = verify(&gw, &["--smtp", &smtp]).code(4);
+    assert!(r.stdout.contains("backscatter"), "{r}");
+    // Without the delimiter the gateway refuses it, as that backend needs...
+    postconf(&gw, "recipient_delimiter =");
+    verify(&gw, &["--smtp", &smtp]).ok();
+    // ... and as one with plus addressing does not.
+    backend(true);
+    let r = verify(&gw, &["--smtp", &smtp]).code(4);
+    assert!(r.stdout.contains("lacks +"), "{r}");
+}
