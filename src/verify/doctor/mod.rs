@@ -38,7 +38,7 @@ use std::path::Path;
 use crate::postfix::MapSpec;
 use crate::postfix::{self, Postfix};
 pub use local::{local_recipient_maps, local_service, mydestination, myorigin};
-pub use plus::plus_addressing;
+pub use plus::{delimited_keys, plus_addressing};
 pub use recipients::{
     MapProblem, berkeley_db, check_indexed, map_file, read_keys, reject_unlisted,
     relay_recipient_maps, table_name,
@@ -148,6 +148,7 @@ pub fn examine(
     if let Some(keys) = &keys {
         findings.extend(coverage(&settings, keys, relayed)?);
         findings.extend(relay::open_domains(&settings, keys, relayed)?);
+        findings.extend(delimited_keys(&settings, keys));
     }
     findings.extend(mydestination(&settings, relayed)?);
     findings.extend(local_recipient_maps(&settings));

@@ -2,6 +2,8 @@
 //! `user+tag@`. Postfix looks up `user+tag@domain`, then `user@domain`, when the delimiter
 //! has `+`: the gateway then accepts tagged mail for every listed user. Exchange Online takes
 //! it (plus addressing, on by default since 2022), Exchange Server does not and bounces it.
+//! Addresses that hold a delimiter character themselves are looked up as they are first, and
+//! only noted.
 
 use super::{Finding, Settings, Severity};
 
@@ -48,6 +50,34 @@ pub fn plus_addressing(settings: &Settings, backend: Option<bool>) -> Option<Fin
     }
 }
 
+/// Map addresses whose local part holds a character of `recipient_delimiter`: Postfix looks
+/// each up as it is first, so it is accepted as listed (nothing to fix), but an admin reading
+/// the delimiter's effect should know they are there.
+pub fn delimited_keys(
+    settings: &Settings,
+    keys: &std::collections::BTreeSet<String>,
+) -> Option<Finding> {
+    let delimiter = settings.value("recipient_delimiter");
+    if delimiter.is_empty() {
+        return None;
+    }
+    let holds = |key: &&String| {
+        key.rsplit_once('@')
+            .is_some_and(|(local, _)| local.contains(|c| delimiter.contains(c)))
+    };
+    let first = keys.iter().find(holds)?;
+    let count = keys.iter().filter(holds).count();
+    Some(Finding::new(
+        Severity::Note,
+        format!(
+            "{count} address(es) of the map have a character of recipient_delimiter = \
+             {delimiter} in their local part (such as {first}): Postfix looks each up as it is \
+             first, so they are accepted as listed"
+        ),
+        Vec::new(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +117,17 @@ mod tests {
             plus_addressing(&with("+"), None).unwrap().severity,
             Severity::Note
         );
+    }
+
+    #[test]
+    fn addresses_with_the_delimiter_in_them_are_noted() {
+        let keys = |k: &[&str]| k.iter().map(|k| k.to_string()).collect();
+        let listed = keys(&["a+b@example.com", "c@example.com", "d-e@example.com"]);
+        let note = delimited_keys(&with("+-"), &listed).unwrap();
+        assert_eq!(note.severity, Severity::Note);
+        assert!(note.problem.starts_with("2 address(es)"), "{note}");
+        assert!(note.problem.contains("such as a+b@example.com"), "{note}");
+        assert_eq!(delimited_keys(&with(""), &listed), None);
+        assert_eq!(delimited_keys(&with("+"), &keys(&["c@example.com"])), None);
     }
 }

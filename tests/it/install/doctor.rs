@@ -358,6 +358,22 @@ fn recipient_delimiter_must_match_what_the_backend_does_with_tags() {
     );
     // Exchange Online (plus addressing) behind it: as it should be.
     assert_eq!(with_backend(true).ok().stdout, "");
+    // A mailbox whose address holds a + itself is accepted as listed: only noted (-v).
+    gw.apply_keys(&[
+        "abuse@example.com",
+        "alice@example.com",
+        "bob+sales@example.com",
+        "postmaster@example.com",
+    ]);
+    assert_eq!(doctor_with_config(&gw, &[]).ok().stdout, "");
+    let r = doctor_with_config(&gw, &["-v"]).ok();
+    assert!(
+        r.stdout.contains(
+            "note: 1 address(es) of the map have a character of recipient_delimiter = + in \
+             their local part (such as bob+sales@example.com)"
+        ),
+        "{r}"
+    );
     // Without a delimiter, Exchange Online's tagged mail is refused.
     postconf(&gw, &["-e", "recipient_delimiter ="]);
     let r = with_backend(true).ok();
