@@ -22,6 +22,18 @@ pub struct Carried {
     pub unusable: Vec<String>,
 }
 
+impl Carried {
+    /// The usable approvals that name at least one removal (`hits`: one for each usable
+    /// approval, in order, as the build pass counted them).
+    pub fn naming<'a>(&'a self, hits: &'a [bool]) -> impl Iterator<Item = &'a Usable> {
+        self.usable
+            .iter()
+            .zip(hits)
+            .filter(|(_, hit)| **hit)
+            .map(|(usable, _)| usable)
+    }
+}
+
 /// An approval apply may use.
 #[derive(Debug)]
 pub struct Usable {

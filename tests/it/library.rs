@@ -45,30 +45,26 @@ pub fn connect(source: &LdapSourceConfig) -> ldap::Connection {
 
 /// The payload `push` sends for the map text `body` (and `receive` stores in the spool).
 pub fn payload(body: &[u8]) -> Vec<u8> {
-    use rcptsync::map::payload::{Header, count_entries};
-    let header = Header::new(
-        body.len() as u64,
-        count_entries(body),
-        &rcptsync::map::digest::sha256_hex(body),
-        "test",
-        std::time::SystemTime::now(),
-    );
-    [header.text.as_bytes(), b"\n", body].concat()
+    [header(body).text.as_bytes(), b"\n", body].concat()
 }
 
 /// A payload (version 2) of the map text `body` carrying `approval` after it, as push sends
 /// one.
 pub fn payload_with_approval(body: &[u8], approval: &str) -> Vec<u8> {
+    let header = header(body).with_approval(approval.len() as u64);
+    [header.text.as_bytes(), b"\n", body, approval.as_bytes()].concat()
+}
+
+/// The header `push` makes for the map text `body`.
+fn header(body: &[u8]) -> rcptsync::map::payload::Header {
     use rcptsync::map::payload::{Header, count_entries};
-    let header = Header::new(
+    Header::new(
         body.len() as u64,
         count_entries(body),
         &rcptsync::map::digest::sha256_hex(body),
         "test",
         std::time::SystemTime::now(),
     )
-    .with_approval(approval.len() as u64);
-    [header.text.as_bytes(), b"\n", body, approval.as_bytes()].concat()
 }
 
 /// The text of an approval of `removals`, valid for an hour, signed with the private key

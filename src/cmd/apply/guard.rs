@@ -42,12 +42,7 @@ pub(super) fn check(
         }
         if !carried.usable.is_empty() {
             if verdict_for(built.uncovered).allows() {
-                for (usable, _) in carried
-                    .usable
-                    .iter()
-                    .zip(&built.approvals_hit)
-                    .filter(|(_, hit)| **hit)
-                {
+                for usable in carried.naming(&built.approvals_hit) {
                     warn!(
                         "approved change {} (signed by {}, valid until {}) lets removals past \
                          the guards",

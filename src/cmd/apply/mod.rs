@@ -184,11 +184,8 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     // An approval is honoured once: by the first map installed that removes any address it
     // names, whether or not this gateway's guards needed it.
     let honour: Vec<&crate::hold::approval::Approval> = carried
-        .usable
-        .iter()
-        .zip(&built.approvals_hit)
-        .filter(|(_, hit)| **hit)
-        .map(|(usable, _)| &usable.approval)
+        .naming(&built.approvals_hit)
+        .map(|usable| &usable.approval)
         .collect();
     if !honour.is_empty() && !change.dry_run {
         approved::honour(&honour, &honoured, now)

@@ -417,6 +417,35 @@ fn a_store_that_cannot_be_written_costs_the_shortcut_not_the_map() {
     assert!(dir.join("out/relay_recipients.store").exists(), "{run}");
 }
 
+/// `rcptsync -v extract -c rcptsync.toml EXTRA...` in `dir`.
+fn extract_in(dir: &Path, extra: &[&str]) -> Run {
+    rcptsync(
+        dir,
+        &[&["-v", "extract", "-c", "rcptsync.toml"], extra].concat(),
+    )
+}
+
+/// Deletes the mailboxes user{range} of OU=Staff.
+fn delete_staff(slapd: &Slapd, range: std::ops::Range<usize>) {
+    let deletions: String = range
+        .map(|i| format!("dn: CN=user{i},{STAFF}\nchangetype: delete\n\n"))
+        .collect();
+    slapd.modify("ldapmodify", &deletions);
+}
+
+/// The held change in `dir`, as review's JSON gives it; and its one origin (lower case) with
+/// its count.
+fn held(dir: &Path) -> (serde_json::Value, (String, u64)) {
+    let review = rcptsync(dir, &["review", "--json", "-c", "rcptsync.toml"]).ok();
+    let json: serde_json::Value = serde_json::from_str(&review.stdout).unwrap();
+    let held = json["held"][0].clone();
+    let by_source = held["by_source"].as_object().unwrap();
+    assert_eq!(by_source.len(), 1, "{review}");
+    let (origin, count) = by_source.iter().next().unwrap();
+    let origin = (origin.to_lowercase(), count.as_u64().unwrap());
+    (held, origin)
+}
+
 #[test]
 fn a_mass_deletion_read_as_changes_is_held_while_new_mailboxes_flow_until_approved() {
     // A mass deletion that arrives as changes trips the removal guard like one found by a
@@ -425,17 +454,10 @@ fn a_mass_deletion_read_as_changes_is_held_while_new_mailboxes_flow_until_approv
     // drift; the approval applies the deletion on an incremental run.
     let slapd = serving(100);
     let dir = slapd.dir();
-    let extract = |extra: &[&str]| {
-        let mut args = vec!["-v", "extract", "-c", "rcptsync.toml"];
-        args.extend(extra);
-        rcptsync(dir, &args)
-    };
+    let extract = |extra: &[&str]| extract_in(dir, extra);
     extract(&[]).ok();
     let before = fs_err::read_to_string(dir.join("out/relay_recipients")).unwrap();
-    let deletions: String = (0..60)
-        .map(|i| format!("dn: CN=user{i},{STAFF}\nchangetype: delete\n\n"))
-        .collect();
-    slapd.modify("ldapmodify", &deletions);
+    delete_staff(&slapd, 0..60);
     // The 60 mailboxes had 140 addresses.
     let run = extract(&[]).code(3);
     assert!(changed_read(&run).is_some(), "{run}");
@@ -452,17 +474,9 @@ fn a_mass_deletion_read_as_changes_is_held_while_new_mailboxes_flow_until_approv
     assert!(run.stdout.contains("+late@example.com"), "{run}");
     assert!(!run.stdout.contains("-user0@example.com"), "{run}");
     // review knows where they were: the objects the incremental read saw go.
-    let review = rcptsync(dir, &["review", "--json", "-c", "rcptsync.toml"]).ok();
-    let json: serde_json::Value = serde_json::from_str(&review.stdout).unwrap();
-    let by_source = json["held"][0]["by_source"].as_object().unwrap();
-    assert_eq!(by_source.len(), 1, "{review}");
-    let (origin, count) = by_source.iter().next().unwrap();
-    assert_eq!(
-        origin.to_lowercase(),
-        format!("ad {}", STAFF.to_lowercase())
-    );
-    assert_eq!(count, 140, "{review}");
-    let id = json["held"][0]["id"].as_str().unwrap().to_owned();
+    let (held, origin) = held(dir);
+    assert_eq!(origin, (format!("ad {}", STAFF.to_lowercase()), 140));
+    let id = held["id"].as_str().unwrap().to_owned();
     // A full reconcile: the held addresses are no drift, and still held.
     reconcile(dir);
     let status = rcptsync(dir, &["status", "-c", "rcptsync.toml"]).ok();
@@ -480,16 +494,6 @@ fn a_mass_deletion_read_as_changes_is_held_while_new_mailboxes_flow_until_approv
     full_equals(dir);
 }
 
-/// The one origin review gives the held change in `dir`, and its count.
-fn held_origin(dir: &Path) -> (String, u64) {
-    let review = rcptsync(dir, &["review", "--json", "-c", "rcptsync.toml"]).ok();
-    let json: serde_json::Value = serde_json::from_str(&review.stdout).unwrap();
-    let by_source = json["held"][0]["by_source"].as_object().unwrap();
-    assert_eq!(by_source.len(), 1, "{review}");
-    let (origin, count) = by_source.iter().next().unwrap();
-    (origin.to_lowercase(), count.as_u64().unwrap())
-}
-
 #[test]
 fn a_mass_deletion_found_by_a_full_read_is_placed_from_the_store_it_replaces() {
     // A full read sees only what is still there: where the held addresses were comes from
@@ -497,32 +501,22 @@ fn a_mass_deletion_found_by_a_full_read_is_placed_from_the_store_it_replaces() {
     // --full alike.
     let slapd = serving(100);
     let dir = slapd.dir();
-    let extract = |extra: &[&str]| {
-        let mut args = vec!["-v", "extract", "-c", "rcptsync.toml"];
-        args.extend(extra);
-        rcptsync(dir, &args)
-    };
+    let extract = |extra: &[&str]| extract_in(dir, extra);
     extract(&[]).ok();
-    let delete = |range: std::ops::Range<usize>| {
-        let deletions: String = range
-            .map(|i| format!("dn: CN=user{i},{STAFF}\nchangetype: delete\n\n"))
-            .collect();
-        slapd.modify("ldapmodify", &deletions);
-    };
     let staff = format!("ad {}", STAFF.to_lowercase());
-    delete(0..30);
+    delete_staff(&slapd, 0..30);
     crate::library::age_store(&dir.join("out/relay_recipients.store"));
     let run = extract(&[]).code(3);
     assert!(
         run.stderr.contains("older than [safety].full_every"),
         "{run}"
     );
-    assert_eq!(held_origin(dir), (staff.clone(), 70));
+    assert_eq!(held(dir).1, (staff.clone(), 70));
     // More go, found by --full: the new ones are placed too (the earlier ones keep theirs).
-    delete(30..60);
+    delete_staff(&slapd, 30..60);
     let run = extract(&["--full"]).code(3);
     assert!(changed_read(&run).is_none(), "{run}");
-    assert_eq!(held_origin(dir), (staff, 140));
+    assert_eq!(held(dir).1, (staff, 140));
 }
 
 #[test]
