@@ -326,3 +326,38 @@ fn approve_signs_with_a_key_only_its_owner_can_read() {
     let text = fs_err::read_to_string(env.path("out/relay_recipients.approval")).unwrap();
     assert!(text.contains("-----BEGIN SSH SIGNATURE-----"), "{text}");
 }
+
+#[test]
+fn approve_and_status_read_the_held_record_through_no_link_and_wait_on_no_fifo() {
+    // The rcptsync account owns the directory: it could leave a link where the held record
+    // was, to make root's approve sign (or status show) another file, or a FIFO to hang it.
+    let env = installed();
+    env.write("directory.ldif", &users(70));
+    let id = held_id(&env.run(&["extract"]).code(3).stderr);
+    let held = env.path("out/relay_recipients.held");
+    let elsewhere = env.path("elsewhere.held");
+    fs_err::rename(&held, &elsewhere).unwrap();
+    fs_err::os::unix::fs::symlink(&elsewhere, &held).unwrap();
+    let limit = std::time::Duration::from_secs(10);
+    for round in ["a link", "a FIFO"] {
+        let approve = env.run_within(&["approve", &id], limit);
+        assert_ne!(approve.code, 0, "{round}: {approve}");
+        assert!(
+            approve.stderr.contains("relay_recipients.held"),
+            "{round}: {approve}"
+        );
+        assert!(
+            !env.path("out/relay_recipients.approval").exists(),
+            "{round}"
+        );
+        let status = env.run_within(&["status"], limit);
+        assert_eq!(status.code, 0, "{round}: {status}");
+        assert!(!status.stdout.contains("held:"), "{round}: {status}");
+        assert!(
+            status.stderr.contains("relay_recipients.held"),
+            "{round}: {status}"
+        );
+        fs_err::remove_file(&held).unwrap();
+        crate::support::mkfifo(&held);
+    }
+}

@@ -258,6 +258,17 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
         &payload_with_approval(map(0..80, &["newcomer@example.com"]).as_bytes(), &good),
         "do not name 10 of the removals",
     );
+    // A record of honoured approvals that cannot be read honours nothing: the genuine
+    // approval is refused with it, and the live map stays as it is.
+    let record = postfix.path("maps/relay_recipients.approvals");
+    let honoured = fs_err::read(&record).unwrap();
+    fs_err::write(&record, "garbage\n").unwrap();
+    let damaged = live(postfix);
+    spool(&payload_with_approval(body, &good));
+    let r = apply().code(3);
+    assert!(r.stderr.contains("the record of honoured approvals"), "{r}");
+    assert_eq!(live(postfix), damaged);
+    fs_err::write(&record, honoured).unwrap();
     // The control: the same approval, untouched, goes through (so each refusal above was
     // the tampering's doing).
     spool(&payload_with_approval(body, &good));
