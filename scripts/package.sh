@@ -95,12 +95,13 @@ dpkg -i "$deb" >/dev/null
 
 # The units: valid, and as closed as they claim.
 units=(rcptsync-sync.service rcptsync-sync.timer rcptsync-apply.service rcptsync-apply.path
-       rcptsync-watch.service rcptsync-failure@.service)
+       rcptsync-apply.timer rcptsync-watch.service rcptsync-failure@.service)
 for unit in "${units[@]}"; do
     [ -f "/usr/lib/systemd/system/$unit" ] || fail "$unit is not installed"
 done
 (cd /usr/lib/systemd/system && systemd-analyze verify rcptsync-sync.service rcptsync-sync.timer \
-    rcptsync-apply.service rcptsync-apply.path rcptsync-watch.service rcptsync-failure@x.service) \
+    rcptsync-apply.service rcptsync-apply.path rcptsync-apply.timer rcptsync-watch.service \
+    rcptsync-failure@x.service) \
     || fail "systemd-analyze verify"
 for check in rcptsync-sync.service:30 rcptsync-watch.service:30 rcptsync-apply.service:50; do
     unit=${check%%:*}

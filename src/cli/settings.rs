@@ -77,6 +77,7 @@ pub fn push(config: &Config, change: crate::cmd::Change) -> Result<push::Setting
         gateways: config.gateways.clone(),
         sources: sources.join(","),
         change,
+        confirm: false,
     })
 }
 
@@ -85,7 +86,10 @@ pub fn sync(config: &Config, options: extract::Options) -> Result<sync::Settings
     let change = options.change;
     Ok(sync::Settings {
         extract: extract(config, options)?,
-        push: push(config, change)?,
+        push: push::Settings {
+            confirm: true,
+            ..push(config, change)?
+        },
     })
 }
 
@@ -94,7 +98,10 @@ pub fn watch(config: &Config) -> Result<watch::Settings, Error> {
     let options = extract::Options::default();
     let push = match config.gateways.is_empty() {
         true => None,
-        false => Some(push(config, options.change)?),
+        false => Some(push::Settings {
+            confirm: true,
+            ..push(config, options.change)?
+        }),
     };
     Ok(watch::Settings {
         extract: extract(config, options)?,
@@ -215,6 +222,7 @@ pub fn doctor(config: Option<&Config>, config_dir: Option<PathBuf>) -> doctor::O
         }),
         install: install.map(|i| i.map.clone()),
         plus: install.and_then(|i| i.backend_plus_addressing),
+        relay_table: install.and_then(|i| i.relay_domains.as_ref().map(|t| t.map.clone())),
     }
 }
 

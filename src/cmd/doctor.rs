@@ -25,13 +25,20 @@ pub struct Options {
     pub install: Option<MapSpec>,
     /// `[install].backend_plus_addressing`: what the backend does with `user+tag@`.
     pub plus: Option<bool>,
+    /// `[install].relay_domains_map`: relay_domains must name it.
+    pub relay_table: Option<MapSpec>,
 }
 
 /// Checks the Postfix instance in `options.config_dir`.
 pub fn run(options: &Options, printer: Printer) -> Result {
     let config_dir = &options.config_dir;
     let postfix = Postfix::new(config_dir);
-    let findings = doctor::examine(&postfix, config_dir, options.install.as_ref(), options.plus)
+    let rcptsync = doctor::Rcptsync {
+        map: options.install.as_ref(),
+        plus: options.plus,
+        relay_table: options.relay_table.as_ref(),
+    };
+    let findings = doctor::examine(&postfix, config_dir, &rcptsync)
         .with_context(|| {
             format!(
                 "cannot check the Postfix configuration in {}",

@@ -269,10 +269,27 @@ fn apply(textfile: &Path, installed: Option<&Path>, started: Instant, result: &R
     } else {
         textfile.previous(APPLY_LAST_SUCCESS).unwrap_or(0.0)
     };
+    let map = installed;
     let installed = installed
         .and_then(|i| metrics::count_lines(i).ok())
         .unwrap_or(0);
+    let confirmed = map
+        .and_then(|m| crate::install::stale::confirmed_at(m).ok().flatten())
+        .unwrap_or(0);
+    let stale_since = map
+        .and_then(|m| crate::install::stale::Switched::read(m).ok().flatten())
+        .map_or(0, |s| s.since);
     let list = [
+        Metric::gauge(
+            "rcptsync_map_confirmed_timestamp_seconds",
+            "When the installed map was last confirmed current by a new map or a confirmation (0: never).",
+            confirmed as f64,
+        ),
+        Metric::gauge(
+            "rcptsync_map_stale_since_timestamp_seconds",
+            "Since when the installed map is stale and unknown recipients get 450 (0: it is not).",
+            stale_since as f64,
+        ),
         Metric::gauge(
             "rcptsync_apply_last_run_timestamp_seconds",
             "When apply last ran, whatever its outcome.",

@@ -1,5 +1,7 @@
 //! `rcptsync push`: sends the current map to every `[[gateway]]` in parallel, each only when
-//! the map changed since the last successful push to it (or with `--resend`).
+//! the map changed since the last successful push to it (or with `--resend`); for `sync` and
+//! `watch`, a gateway that has it is sent a small confirmation once `confirm_every` has passed
+//! since its last acknowledgement, so that it can tell a quiet directory from a stopped host.
 //!
 //! Security: runs as the unprivileged extract account; it reads the map it wrote and talks
 //! to the gateways only through ssh with strict host-key checking. A gateway's answer is
@@ -15,7 +17,9 @@ use tracing::{error, info, warn};
 use super::{Change, ExitStatus, Failure as _, Printer, Result};
 use crate::hold::approval::Approval;
 use crate::lock::Lock;
-use crate::map::{payload::Header, with_suffix};
+use crate::map::confirm::Confirmation;
+use crate::map::payload::Header;
+use crate::map::with_suffix;
 use crate::transport::record::Record;
 use crate::transport::{Gateway, ssh};
 
@@ -30,6 +34,10 @@ pub struct Settings {
     pub sources: String,
     /// Dry run, resend.
     pub change: Change,
+    /// Whether gateways that have the map are sent a confirmation once their
+    /// `confirm_every` is up: only after a read of the directory (`sync`, `watch`), which is
+    /// what makes the map current.
+    pub confirm: bool,
 }
 
 /// Runs push (sync runs it after extract).
@@ -78,22 +86,40 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
     let payload = Header::for_file(out, &settings.sources, SystemTime::now())
         .context("read the map to push (run `rcptsync extract` first)")
         .failure()?;
-    // An approval of held removals goes with every map while it is valid: a gateway that
-    // missed the push that first carried it still needs it.
+    // The relay domains go with every map, so that a gateway that installs them relays
+    // what the directory accepts. An approval of held removals goes with every map while it
+    // is valid: a gateway that missed the push that first carried it still needs it.
+    let domains = crate::map::domains::read(out)
+        .inspect_err(|e| warn!("{e}; the map is pushed without its relay domains"))
+        .ok()
+        .flatten();
+    let delivered = crate::map::domains::delivered(&payload.sha256, domains.as_deref());
     let approval = approval(out);
-    let payload = match &approval {
-        Some(text) => payload.with_approval(text.len() as u64),
-        None => payload,
-    };
-    let trailer = approval.as_deref().unwrap_or_default();
+    let length = |part: &Option<Vec<u8>>| part.as_ref().map(|p| p.len() as u64);
+    let payload = payload.with_parts(length(&domains), length(&approval));
+    let trailer: Vec<u8> = [domains, approval]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    let trailer = &trailer[..];
     let record = Record::read(&record_path)?;
     let (due, current): (Vec<&Gateway>, Vec<&Gateway>) = gateways
         .iter()
-        .partition(|g| change.resend || !record.has(g, &payload.sha256));
+        .partition(|g| change.resend || !record.has(g, &delivered));
+    let now = crate::map::state::now();
+    let (confirming, current): (Vec<&Gateway>, Vec<&Gateway>) =
+        current.into_iter().partition(|g| {
+            let acknowledged = record.get(g).and_then(|e| e.acknowledged_at);
+            settings.confirm && acknowledged.is_none_or(|at| now >= at + g.confirm_every.as_secs())
+        });
     for gateway in current {
         printer.note(format_args!("{}: unchanged, not pushed", gateway.name))?;
     }
     if change.dry_run {
+        for gateway in &confirming {
+            printer.note(format_args!("{}: would confirm its map", gateway.name))?;
+        }
         for gateway in &due {
             printer.line(format_args!(
                 "{}: would push {} recipients to {}",
@@ -111,19 +137,21 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
         .context("open the map to push")
         .failure()?;
     drop(lock);
+    let confirmation = Confirmation::new(&payload.sha256, SystemTime::now());
     let results: Vec<(&Gateway, std::result::Result<String, ssh::Error>)> =
         std::thread::scope(|scope| {
-            let handles: Vec<_> = due
-                .iter()
-                .zip(files)
-                .map(|(gateway, file)| {
-                    let header = &payload.text;
-                    (
-                        *gateway,
-                        scope.spawn(move || ssh::send(gateway, header, file, trailer)),
-                    )
-                })
-                .collect();
+            let pushes = due.iter().zip(files).map(|(gateway, file)| {
+                let header = &payload.text;
+                let send = move || ssh::send(gateway, header, file, trailer);
+                (*gateway, scope.spawn(send))
+            });
+            let confirmations = confirming.iter().map(|gateway| {
+                // The confirmation ends in its blank line; send adds that after a header.
+                let text = confirmation.text.strip_suffix('\n').unwrap_or_default();
+                let send = move || ssh::send(gateway, text, std::io::empty(), &[]);
+                (*gateway, scope.spawn(send))
+            });
+            let handles: Vec<_> = pushes.chain(confirmations).collect();
             handles
                 .into_iter()
                 .map(|(gateway, handle)| {
@@ -152,8 +180,12 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
                 ));
                 record.fail(gateway, at, &reason);
             }
+            Ok(reply) if confirming.iter().any(|c| std::ptr::eq(*c, gateway)) => {
+                record.acknowledge(gateway, &delivered, at);
+                info!("{}: confirmed its map is current ({reply})", gateway.name);
+            }
             Ok(reply) => {
-                record.acknowledge(gateway, &payload.sha256, at);
+                record.acknowledge(gateway, &delivered, at);
                 pushed.push(format!(
                     "{}: pushed {} recipients to {} ({reply})",
                     gateway.name, payload.count, gateway.host
@@ -178,7 +210,10 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
     }
     if failed > 0 {
         if report == Report::Run {
-            error!("{failed} of {} gateway(s) did not get the map", due.len());
+            error!(
+                "{failed} of {} gateway(s) did not get the map or its confirmation",
+                due.len() + confirming.len()
+            );
         }
         return Ok(ExitStatus::Failure);
     }

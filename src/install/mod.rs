@@ -2,7 +2,8 @@
 //! `apply` does as root with what it finds there: one streaming pass ([`build`]) that
 //! validates every line again ([`validate`]) and writes the new text (and with the native
 //! writer the cdb, [`cdb`]) beside the live map, then the swap ([`swap`]): postmap for the
-//! other types, a lookup in the new map, and the renames. The `[install]` table that says
+//! other types, a lookup in the new map, and the renames; the relay domains table beside it
+//! ([`relay`]). The `[install]` table that says
 //! where is defined and checked in [`config`].
 //!
 //! Security: [`spool`] is the only part the SSH account's forced command runs; it imports
@@ -13,7 +14,9 @@ pub mod approved;
 pub mod build;
 pub mod cdb;
 pub mod config;
+pub mod relay;
 pub mod spool;
+pub mod stale;
 pub mod swap;
 pub mod validate;
 
@@ -43,6 +46,21 @@ pub struct Settings {
     pub approval_keys: Vec<ssh_key::PublicKey>,
     /// `[install].backend_plus_addressing`: whether the backend takes `user+tag@`.
     pub backend_plus_addressing: Option<bool>,
+    /// `[install].relay_domains_map` and what it may hold; None: relay_domains is the
+    /// admin's.
+    pub relay_domains: Option<RelayTable>,
+    /// `[install].stale_after`: how long the map may go unconfirmed before unknown recipients
+    /// get 450 ([`stale`]); None: never.
+    pub stale_after: Option<std::time::Duration>,
+}
+
+/// The relay domains table apply installs ([`relay`]).
+#[derive(Debug, Clone)]
+pub struct RelayTable {
+    /// Where: `TYPE:PATH` as the admin's `relay_domains` names it.
+    pub map: MapSpec,
+    /// `[install].relay_domains_allowed`: the only domains it may list.
+    pub allowed: relay::Domains,
 }
 
 impl Settings {

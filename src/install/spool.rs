@@ -20,7 +20,7 @@ use crate::map::atomic;
 use crate::map::nofollow::{self, Found};
 use crate::map::payload::{self, Header};
 use crate::receive::RECEIVE_LOCK;
-pub use crate::receive::{SPOOL_NAME, escape};
+pub use crate::receive::{CONFIRM_NAME, SPOOL_NAME, escape};
 
 /// Why a spooled map is not taken.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +70,8 @@ pub struct Spooled {
     max_bytes: u64,
     /// The body's length, once [`Spooled::digest`] has read it.
     length: Option<u64>,
-    /// The approval that came after the body, once [`Spooled::digest`] has read it.
-    approval: Option<Vec<u8>>,
+    /// What came after the body, once [`Spooled::digest`] has read it.
+    parts: payload::Parts,
 }
 
 /// The file behind a descriptor `openat` returned, with `path` for messages.
@@ -125,7 +125,9 @@ impl Spooled {
                 || text == ".."
                 || text == SPOOL_NAME
                 || text == RECEIVE_LOCK
-                || atomic::is_temp_of(&text, SPOOL_NAME);
+                || text == CONFIRM_NAME
+                || atomic::is_temp_of(&text, SPOOL_NAME)
+                || atomic::is_temp_of(&text, CONFIRM_NAME);
             if ours {
                 continue;
             }
@@ -232,12 +234,13 @@ impl Spooled {
             )));
         }
         // The map is bounded by max_bytes (checked again against the header); the header
-        // and an approval after the map, by their own limits.
+        // and the parts after the map, by their own limits.
         let header_bytes = (payload::MAX_HEADER_LINES * (payload::MAX_HEADER_LINE + 1)) as u64;
-        if meta.len() > max_bytes.saturating_add(payload::MAX_APPROVAL + header_bytes) {
+        let parts = payload::MAX_DOMAINS + payload::MAX_APPROVAL;
+        if meta.len() > max_bytes.saturating_add(parts + header_bytes) {
             return Err(unsafe_file(format!(
                 "is {} bytes, more than [install].max_bytes = {max_bytes} (and a payload's \
-                 header and approval); it is not read",
+                 header, domains and approval); it is not read",
                 meta.len()
             )));
         }
@@ -259,7 +262,7 @@ impl Spooled {
             body_start,
             max_bytes,
             length: None,
-            approval: None,
+            parts: payload::Parts::default(),
         })
     }
 
@@ -277,20 +280,20 @@ impl Spooled {
             .map_err(io)?;
         let digest = match &self.header {
             Some(header) => {
-                let mut approval = Vec::new();
+                let mut parts = payload::Parts::default();
                 header
                     .copy_body(
                         &mut self.reader,
                         self.max_bytes,
                         &mut std::io::sink(),
-                        Some(&mut approval),
+                        Some(&mut parts),
                     )
                     .map_err(|cause| Error::Payload {
                         path: path.clone(),
                         cause,
                     })?;
                 self.length = Some(header.length);
-                self.approval = header.approval.map(|_| approval);
+                self.parts = parts;
                 header.sha256.clone()
             }
             None => {
@@ -307,7 +310,14 @@ impl Spooled {
     /// The approval the payload carried after the map ([`crate::hold::approval`]), as read
     /// by [`Spooled::digest`]: unchecked bytes from the spool account.
     pub fn approval(&self) -> Option<&[u8]> {
-        self.approval.as_deref()
+        self.parts.approval.as_deref()
+    }
+
+    /// The relay domains the payload carried after the map ([`crate::install::relay`]), as
+    /// read by [`Spooled::digest`]: unchecked bytes from the spool account. None for a payload
+    /// without them (a plain map, or one from an rcptsync that did not send them).
+    pub fn domains(&self) -> Option<&[u8]> {
+        self.parts.domains.as_deref()
     }
 
     /// The map text again, from its start: no more than [`Spooled::digest`] read, hashed as it
@@ -471,12 +481,12 @@ mod tests {
         fs_err::set_permissions(&map, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(refused("mode").contains("writable by group or others"));
         fs_err::set_permissions(&map, std::fs::Permissions::from_mode(0o644)).unwrap();
-        // Sparse: larger than the map, a header and an approval may be together.
+        // Sparse: larger than the map, a header, domains and an approval may be together.
         fs_err::File::options()
             .write(true)
             .open(&map)
             .unwrap()
-            .set_len(payload::MAX_APPROVAL + (1 << 20))
+            .set_len(payload::MAX_APPROVAL + payload::MAX_DOMAINS + (1 << 20))
             .unwrap();
         let e = Spooled::from_spool(dir.path(), 4).unwrap_err().to_string();
         assert!(e.contains("more than [install].max_bytes = 4"), "{e}");

@@ -1,14 +1,17 @@
 //! The relay recipient map as a file: its text format ([`text`]), the keys in memory
 //! ([`keys`]), how two versions differ ([`diff`]), the wire format to the gateways
-//! ([`payload`]), content digests ([`digest`]), what the last full run was made from
+//! ([`payload`]), the relay domains it carries ([`domains`]) and the confirmation sent
+//! instead of it ([`confirm`]), content digests ([`digest`]), what the last full run was made from
 //! ([`state`]), the only way rcptsync ever replaces a live file ([`atomic`]) and how the small
 //! files another account may have replaced are read and written ([`nofollow`]); and the
 //! `[output]` table that says where the map goes ([`config`]).
 
 pub mod atomic;
 pub mod config;
+pub mod confirm;
 pub mod diff;
 pub mod digest;
+pub mod domains;
 pub mod keys;
 pub mod nofollow;
 pub mod payload;

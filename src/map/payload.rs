@@ -12,11 +12,13 @@
 //! ...
 //! ```
 //!
-//! A payload that carries an approval of held removals ([`crate::hold`]) is version 2: its
-//! header says `approval: N`, and exactly N bytes of the approval follow the map text. The
-//! receiver stores them with the rest; only `apply` reads them, and believes them only
-//! through their signature. A payload without one stays version 1, which every receiver
-//! takes.
+//! Parts may follow the map text, each announced in the header by its length in bytes, in
+//! this order: the relay domains (`domains: N`, one accepted domain a line, so that a gateway
+//! relays what the directory accepts: `install::relay`) and an approval of held
+//! removals (`approval: N`, [`crate::hold`]). The receiver stores them with the rest; only
+//! `apply` reads them, and believes the domains only within its own allowed patterns and an
+//! approval only through its signature. The version is the lowest that says what follows:
+//! 1 for the map alone (which every receiver takes), 2 for an approval only, 3 with domains.
 //!
 //! The receiver believes nothing until it has checked it: the version, a size limit before
 //! reading the body, exactly `length` bytes followed by the end of input (so a truncated or
@@ -42,8 +44,24 @@ pub const MAGIC: &str = "rcptsync-map 1";
 /// The first line of a payload that carries an approval after the map.
 pub const MAGIC_APPROVAL: &str = "rcptsync-map 2";
 
+/// The first line of a payload that carries the relay domains after the map (and maybe an
+/// approval after them).
+pub const MAGIC_DOMAINS: &str = "rcptsync-map 3";
+
 /// The largest approval a payload may carry (two million addresses).
 pub const MAX_APPROVAL: u64 = 64 << 20;
+
+/// The largest list of relay domains a payload may carry (some ten thousand domains).
+pub const MAX_DOMAINS: u64 = 1 << 20;
+
+/// The parts a payload carried after the map, kept apart from it when read for `apply`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parts {
+    /// The relay domains, as sent (version 3).
+    pub domains: Option<Vec<u8>>,
+    /// The approval, as sent (versions 2 and 3).
+    pub approval: Option<Vec<u8>>,
+}
 
 /// Whether `start` (the first bytes of a file) is the start of a payload, of any version
 /// (one this reader does not know is then refused for its version, not read as a map).
@@ -92,9 +110,16 @@ pub enum Error {
     /// More bytes arrived than announced.
     #[error("more data than the announced {0} bytes")]
     Trailing(u64),
-    /// The approval after the map is larger than any approval may be.
-    #[error("the approval is {0} bytes, more than the limit of {MAX_APPROVAL}")]
-    ApprovalTooLarge(u64),
+    /// A part after the map is larger than any such part may be.
+    #[error("the {part} after the map is {length} bytes, more than the limit of {limit}")]
+    PartTooLarge {
+        /// `domains` or `approval`.
+        part: &'static str,
+        /// Announced length.
+        length: u64,
+        /// The limit for that part.
+        limit: u64,
+    },
     /// The body does not hash to the announced digest.
     #[error("digest mismatch: announced {announced}, received {actual}")]
     Digest {
@@ -124,9 +149,30 @@ pub struct Header {
     pub length: u64,
     /// SHA-256 of the body, lower-case hex.
     pub sha256: String,
-    /// Bytes of the approval after the body (version 2), if any.
+    /// Bytes of the relay domains after the body (version 3), if any.
+    pub domains: Option<u64>,
+    /// Bytes of the approval after the body (and the domains), if any.
     pub approval: Option<u64>,
 }
+
+/// The parts that may follow the map, in their order: the header field, its limit, and
+/// where [`Header`] and [`Parts`] keep each.
+type Part = (
+    &'static str,
+    u64,
+    fn(&Header) -> Option<u64>,
+    fn(&mut Parts) -> &mut Option<Vec<u8>>,
+);
+
+const PARTS: [Part; 2] = [
+    ("domains", MAX_DOMAINS, |h| h.domains, |p| &mut p.domains),
+    (
+        "approval",
+        MAX_APPROVAL,
+        |h| h.approval,
+        |p| &mut p.approval,
+    ),
+];
 
 /// Counts the entries of a map text as it streams past: lines that are neither blank nor
 /// comments (see [`count_entries`]).
@@ -190,17 +236,40 @@ impl Header {
             count,
             length,
             sha256: sha256.to_owned(),
+            domains: None,
             approval: None,
         }
     }
 
-    /// This header for a payload that carries an approval of `length` bytes after the map
-    /// (version 2).
-    pub fn with_approval(mut self, length: u64) -> Self {
+    /// This header for a payload that carries `domains` bytes of relay domains and then
+    /// `approval` bytes of approval after the map, in the lowest version that says so.
+    pub fn with_parts(mut self, domains: Option<u64>, approval: Option<u64>) -> Self {
         let rest = self.text.strip_prefix(MAGIC).unwrap_or(&self.text);
-        self.text = format!("{MAGIC_APPROVAL}{rest}approval: {length}\n");
-        self.approval = Some(length);
+        let magic = match (domains, approval) {
+            (Some(_), _) => MAGIC_DOMAINS,
+            (None, Some(_)) => MAGIC_APPROVAL,
+            (None, None) => MAGIC,
+        };
+        let mut text = format!("{magic}{rest}");
+        for (name, length) in [("domains", domains), ("approval", approval)] {
+            if let Some(length) = length {
+                text.push_str(&format!("{name}: {length}\n"));
+            }
+        }
+        self.text = text;
+        self.domains = domains;
+        self.approval = approval;
         self
+    }
+
+    /// When the pushing side made the payload (its `time:`, seconds since the epoch), if the
+    /// header says so readably.
+    pub fn time(&self) -> Option<u64> {
+        let text = self.text.lines().find_map(|l| l.strip_prefix("time: "))?;
+        let time = humantime::parse_rfc3339(text).ok()?;
+        time.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
     }
 
     /// The header for the map file at `path`, measured by reading it once as a stream.
@@ -245,7 +314,8 @@ impl Header {
                     .as_bytes()
                     .starts_with(&line[..line.len().min(magic.len())])
             };
-            if index == 0 && !line.is_empty() && !prefix_of(MAGIC) && !prefix_of(MAGIC_APPROVAL) {
+            let known = [MAGIC, MAGIC_APPROVAL, MAGIC_DOMAINS];
+            if index == 0 && !line.is_empty() && !known.iter().any(|m| prefix_of(m)) {
                 let shown = String::from_utf8_lossy(&line);
                 return Err(Error::Magic(shown.trim_end().chars().take(60).collect()));
             }
@@ -259,7 +329,7 @@ impl Header {
             let text = String::from_utf8(line).map_err(|_| Error::Header("not UTF-8".into()))?;
             let text = text.trim_end_matches('\n');
             if index == 0 {
-                if text != MAGIC && text != MAGIC_APPROVAL {
+                if !known.contains(&text) {
                     return Err(Error::Magic(text.chars().take(60).collect()));
                 }
             } else if text.is_empty() {
@@ -290,38 +360,55 @@ impl Header {
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Header("sha256 is not 64 hex digits".into()));
         }
-        let approval = match header.starts_with(MAGIC_APPROVAL) {
-            false => None,
-            true => {
-                let length: u64 = field("approval")?
+        // Version 2 must carry an approval and version 3 domains; each part is optional
+        // beyond that, and bounded before a byte of it is read.
+        let part = |name: &'static str, limit: u64, required: bool| match fields.get(name) {
+            None if required => Err(Error::Header(format!("no {name}"))),
+            None => Ok(None),
+            Some(value) => {
+                let length: u64 = value
                     .parse()
-                    .map_err(|_| Error::Header("approval is not a number".into()))?;
-                if length > MAX_APPROVAL {
-                    return Err(Error::ApprovalTooLarge(length));
+                    .map_err(|_| Error::Header(format!("{name} is not a number")))?;
+                if length > limit {
+                    return Err(Error::PartTooLarge {
+                        part: name,
+                        length,
+                        limit,
+                    });
                 }
-                Some(length)
+                Ok(Some(length))
             }
+        };
+        let version = header.lines().next().unwrap_or_default();
+        let (domains, approval) = match version {
+            MAGIC => (None, None),
+            MAGIC_APPROVAL => (None, part("approval", MAX_APPROVAL, true)?),
+            _ => (
+                part("domains", MAX_DOMAINS, true)?,
+                part("approval", MAX_APPROVAL, false)?,
+            ),
         };
         Ok(Self {
             text: header,
             count,
             length,
             sha256,
+            domains,
             approval,
         })
     }
 
     /// Copies the body from `input` to `out` in bounded pieces, checking it against the
     /// header as it goes: at most `limit` bytes (refused before a byte of the body is read),
-    /// exactly `length` of them, then the approval the header announces (to `approval` when
-    /// given, else to `out`), then the end of input; the digest and the count. Memory stays
-    /// the same whatever the header claims (the approval, when kept apart, is bounded).
+    /// exactly `length` of them, then the parts the header announces (to `parts` when given,
+    /// else to `out`), then the end of input; the digest and the count. Memory stays the same
+    /// whatever the header claims (the parts, when kept apart, are bounded).
     pub fn copy_body(
         &self,
         input: &mut impl Read,
         limit: u64,
         out: &mut impl std::io::Write,
-        approval: Option<&mut Vec<u8>>,
+        mut parts: Option<&mut Parts>,
     ) -> Result<(), Error> {
         use sha2::Digest as _;
         if self.length > limit {
@@ -349,18 +436,28 @@ impl Header {
             out.write_all(&buffer[..n]).map_err(Error::Write)?;
             got += n as u64;
         }
-        if let Some(length) = self.approval {
-            let mut part = input.take(length.min(MAX_APPROVAL));
-            let copied = match approval {
-                Some(kept) => part.read_to_end(kept)? as u64,
+        let mut before = self.length;
+        for (_, max, announced, kept) in PARTS {
+            let Some(length) = announced(self) else {
+                continue;
+            };
+            let mut part = input.by_ref().take(length.min(max));
+            let copied = match parts.as_deref_mut() {
+                Some(parts) => {
+                    let mut bytes = Vec::new();
+                    let n = part.read_to_end(&mut bytes)? as u64;
+                    *kept(parts) = Some(bytes);
+                    n
+                }
                 None => std::io::copy(&mut part, out).map_err(Error::Write)?,
             };
             if copied != length {
                 return Err(Error::Truncated {
-                    got: self.length + copied,
-                    length: self.length + length,
+                    got: before + copied,
+                    length: before + length,
                 });
             }
+            before += length;
         }
         if input.read(&mut buffer[..1])? != 0 {
             return Err(Error::Trailing(self.length));
@@ -427,27 +524,43 @@ mod tests {
         assert_eq!(measured.text.as_bytes(), &bytes[..measured.text.len()]);
     }
 
+    /// A payload of `BODY` whose header announces `domains` and `approval` bytes, followed
+    /// by `after`.
+    fn with_parts(domains: Option<u64>, approval: Option<u64>, after: &[u8]) -> Vec<u8> {
+        let sha256 = crate::map::digest::sha256_hex(BODY);
+        let header = Header::new(BODY.len() as u64, 2, &sha256, "s", std::time::UNIX_EPOCH)
+            .with_parts(domains, approval);
+        [header.text.as_bytes(), b"\n", BODY, after].concat()
+    }
+
+    /// Reads `bytes` as apply does, the parts kept apart.
+    fn read_parts(bytes: &[u8]) -> Result<(Vec<u8>, Parts), Error> {
+        let mut input = bytes;
+        let header = Header::read(&mut input)?;
+        let (mut body, mut parts) = (Vec::new(), Parts::default());
+        header.copy_body(&mut input, 1 << 20, &mut body, Some(&mut parts))?;
+        Ok((body, parts))
+    }
+
     #[test]
     fn an_approval_travels_after_the_map_in_version_2_and_is_bounded() {
         let approval = b"rcptsync-approval 1\n...";
-        let v2 = |announced: u64, approval: &[u8]| {
-            let sha256 = crate::map::digest::sha256_hex(BODY);
-            let header = Header::new(BODY.len() as u64, 2, &sha256, "s", std::time::UNIX_EPOCH)
-                .with_approval(announced);
-            [header.text.as_bytes(), b"\n", BODY, approval].concat()
-        };
+        let v2 = |announced: u64, approval: &[u8]| with_parts(None, Some(announced), approval);
         let good = v2(approval.len() as u64, approval);
         assert!(good.starts_with(b"rcptsync-map 2\ncount: 2\n"));
         assert!(is_payload(&good));
         // The receiver stores it all; apply takes the approval apart.
-        let mut input = &good[..];
-        let header = Header::read(&mut input).unwrap();
-        assert_eq!(header.approval, Some(approval.len() as u64));
-        let (mut body, mut kept) = (Vec::new(), Vec::new());
-        header
-            .copy_body(&mut input, 1 << 20, &mut body, Some(&mut kept))
-            .unwrap();
-        assert_eq!((&body[..], &kept[..]), (BODY, &approval[..]));
+        let (body, parts) = read_parts(&good).unwrap();
+        assert_eq!(
+            (&body[..], parts),
+            (
+                BODY,
+                Parts {
+                    domains: None,
+                    approval: Some(approval.to_vec())
+                }
+            )
+        );
         assert_eq!(read(&good).unwrap(), [BODY, &approval[..]].concat());
         // Cut short, padded, or announced larger than any approval may be: refused.
         assert!(matches!(
@@ -459,14 +572,62 @@ mod tests {
             Err(Error::Trailing(_))
         ));
         let huge = v2(MAX_APPROVAL + 1, approval);
-        assert!(matches!(read(&huge), Err(Error::ApprovalTooLarge(_))));
+        assert!(matches!(
+            read(&huge),
+            Err(Error::PartTooLarge {
+                part: "approval",
+                ..
+            })
+        ));
         // Version 2 without its length is no payload.
         let text = String::from_utf8(good).unwrap();
         let unannounced = text.replace(&format!("approval: {}\n", approval.len()), "");
         assert!(
             matches!(read(unannounced.as_bytes()), Err(Error::Header(m)) if m == "no approval")
         );
-        assert!(matches!(read(b"rcptsync-map 3\n"), Err(Error::Magic(_))));
+        assert!(matches!(read(b"rcptsync-map 4\n"), Err(Error::Magic(_))));
+    }
+
+    #[test]
+    fn relay_domains_travel_in_version_3_before_an_approval_and_are_bounded() {
+        let (domains, approval) = (&b"example.com\n*.example.org\n"[..], &b"signed"[..]);
+        let both = with_parts(
+            Some(domains.len() as u64),
+            Some(approval.len() as u64),
+            &[domains, approval].concat(),
+        );
+        assert!(both.starts_with(b"rcptsync-map 3\n"));
+        let (body, parts) = read_parts(&both).unwrap();
+        assert_eq!(body, BODY);
+        assert_eq!(parts.domains.as_deref(), Some(domains));
+        assert_eq!(parts.approval.as_deref(), Some(approval));
+        let only = with_parts(Some(domains.len() as u64), None, domains);
+        let (_, parts) = read_parts(&only).unwrap();
+        assert_eq!(
+            (parts.domains.as_deref(), parts.approval),
+            (Some(domains), None)
+        );
+        // The receiver stores the parts with the map, as they came.
+        assert_eq!(read(&both).unwrap(), [BODY, domains, approval].concat());
+        // Each part is measured exactly: a short one is truncated, a long one trails.
+        assert!(matches!(
+            read_parts(&both[..both.len() - 1]),
+            Err(Error::Truncated { .. })
+        ));
+        let long = with_parts(Some(domains.len() as u64), None, &[domains, b"x"].concat());
+        assert!(matches!(read_parts(&long), Err(Error::Trailing(_))));
+        let huge = with_parts(Some(MAX_DOMAINS + 1), None, domains);
+        assert!(matches!(
+            read(&huge),
+            Err(Error::PartTooLarge {
+                part: "domains",
+                ..
+            })
+        ));
+        // Version 3 without its domains is no payload.
+        let text = String::from_utf8(only).unwrap();
+        let unannounced = text.replace(&format!("domains: {}\n", domains.len()), "");
+        assert!(matches!(read(unannounced.as_bytes()), Err(Error::Header(m)) if m == "no domains"));
     }
 
     #[test]

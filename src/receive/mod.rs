@@ -1,7 +1,8 @@
 //! The spool account's side of the privilege split: what the gateway's SSH forced command
 //! (`rcptsync receive`) runs. It reads one payload from its input, checks it
 //! ([`crate::map::payload`]) while streaming it to a temporary file in the spool, and renames
-//! that file to [`SPOOL_NAME`], header and body together. Root's side, which opens that file
+//! that file to [`SPOOL_NAME`], header and body together; or a confirmation that the map is
+//! still current, kept as [`CONFIRM_NAME`]. Root's side, which opens that file
 //! for `apply` and trusts nothing in it, is the install side's spool reader
 //! (`install/spool.rs`).
 //!
@@ -23,6 +24,7 @@ pub use deadline::Deadline;
 
 use crate::lock::{self, Lock};
 use crate::map::atomic::{self, Replacement};
+use crate::map::confirm::{Confirmation, is_confirmation};
 use crate::map::payload::{self, Header, REMOTE_COMMAND};
 
 /// Why nothing was stored; the reply for the pushing side says it after `ERROR`.
@@ -50,6 +52,9 @@ pub enum Error {
 
 /// The spool file `receive` writes and `apply` takes: the payload as received.
 pub const SPOOL_NAME: &str = "relay_recipients";
+
+/// The spool file where `receive` leaves the last confirmation ([`Confirmation`]).
+pub const CONFIRM_NAME: &str = "confirmed";
 
 /// receive's lock, in the spool.
 pub const RECEIVE_LOCK: &str = ".receive.lock";
@@ -84,6 +89,9 @@ pub fn receive(
             escape(leftover.as_os_str())
         );
     }
+    if is_confirmation(input.fill_buf().map_err(payload::Error::Io)?) {
+        return confirm(spool, input);
+    }
     let header = Header::read(input)?;
     if header.length > max_bytes {
         return Err(payload::Error::TooLarge {
@@ -108,6 +116,21 @@ pub fn receive(
         Err(e) => tracing::warn!("{e}"),
     }
     Ok(format!("OK {} {}", header.count, header.sha256))
+}
+
+/// Receives a confirmation from `input` into the spool (replacing the last one); the answer
+/// is `OK CONFIRMED SHA256`.
+fn confirm(spool: &Path, input: &mut impl BufRead) -> Result<String, Error> {
+    let target = spool.join(CONFIRM_NAME);
+    for leftover in atomic::remove_leftovers(&target).map_err(Error::Store)? {
+        tracing::info!(
+            "removed {}, left by a receive that was killed",
+            escape(leftover.as_os_str())
+        );
+    }
+    let confirmation = Confirmation::read(input)?;
+    atomic::write(&target, confirmation.text.as_bytes(), 0o644)?;
+    Ok(format!("OK CONFIRMED {}", confirmation.sha256))
 }
 
 /// A name as it may be printed: control characters and other bytes a terminal or a log
@@ -209,6 +232,7 @@ pub(crate) mod tests {
             "src/receive/deadline.rs",
             "src/cmd/receive.rs",
             "src/map/payload.rs",
+            "src/map/confirm.rs",
             "src/map/atomic.rs",
             "src/map/digest.rs",
             "src/lock.rs",

@@ -41,6 +41,13 @@ impl AcceptedDomains {
         self.exact.iter().map(String::as_str)
     }
 
+    /// Every accepted domain as the config writes it (`*.example.com` for a wildcard), for
+    /// the relay domains the gateways install ([`crate::map::domains`]).
+    pub fn patterns(&self) -> impl Iterator<Item = String> + '_ {
+        let wildcards = self.wildcard.iter().map(|suffix| format!("*{suffix}"));
+        self.exact.iter().cloned().chain(wildcards)
+    }
+
     /// `domain` must already be lower case (as [`super::address::normalize`] returns it).
     pub fn contains(&self, domain: &str) -> bool {
         self.exact.contains(domain)

@@ -28,6 +28,10 @@ table! {
         /// answer; then ssh is stopped and the gateway is reported as timed out (the others go
         /// on)
         timeout: String = "10m",
+        /// how long after the gateway's last acknowledgement `sync` and `watch` (which read
+        /// the directory first) send it a small confirmation that its map is still current,
+        /// when no new map went; the gateway's `[install].stale_after` counts from the last
+        confirm_every: String = "1h",
     }
 }
 
@@ -60,8 +64,10 @@ impl Checker<'_> {
             return Err(self.invalid("gateway.port", "0 is not a port"));
         }
         let timeout = self.duration("gateway.timeout", &raw.timeout)?;
+        let confirm_every = self.duration("gateway.confirm_every", &raw.confirm_every)?;
         Ok(super::Gateway {
             timeout,
+            confirm_every,
             name: raw.name,
             host: raw.host,
             port,

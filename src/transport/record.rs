@@ -168,6 +168,7 @@ mod tests {
             identity_file: None,
             known_hosts: None,
             timeout: std::time::Duration::from_secs(600),
+            confirm_every: std::time::Duration::from_secs(3600),
         }
     }
 

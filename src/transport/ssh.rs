@@ -33,6 +33,9 @@ pub struct Gateway {
     pub known_hosts: Option<PathBuf>,
     /// The longest one push to it may take, from connecting to the receiver's answer.
     pub timeout: Duration,
+    /// How long after its last acknowledgement it is sent a confirmation that its map is
+    /// still current (by `sync` and `watch`).
+    pub confirm_every: Duration,
 }
 
 impl Gateway {
@@ -264,13 +267,13 @@ pub fn command(gateway: &Gateway) -> Result<Command, Error> {
 /// Most of ssh's output kept for the report (stdout is one line, stderr a few).
 const MAX_OUTPUT: u64 = 64 << 10;
 
-/// Sends the payload (`header`, then the map text of `body`, streamed from its start, then
-/// `trailer`: the approval a version 2 header announces, or nothing) to `gateway`; returns
+/// Sends the payload (`header` and a blank line, then the map text of `body`, streamed from
+/// its start, then `trailer`: the parts the header announces) to `gateway`; returns
 /// the receiver's reply (`OK ...`). The whole session is bounded by the gateway's timeout.
 pub fn send(
     gateway: &Gateway,
     header: &str,
-    body: crate::fs::File,
+    body: impl std::io::Read + Send,
     trailer: &[u8],
 ) -> Result<String, Error> {
     let output = session(gateway, header, body, trailer)?;
@@ -282,7 +285,7 @@ pub fn send(
 fn session(
     gateway: &Gateway,
     header: &str,
-    mut file: crate::fs::File,
+    mut file: impl std::io::Read + Send,
     trailer: &[u8],
 ) -> Result<std::process::Output, Error> {
     let mut child = command(gateway)?
@@ -435,6 +438,7 @@ mod tests {
             identity_file: None,
             known_hosts: None,
             timeout: Duration::from_secs(600),
+            confirm_every: Duration::from_secs(3600),
         };
         let Ok(cmd) = command(&gateway) else {
             return; // no ssh on this machine: nothing is started either
@@ -461,6 +465,7 @@ mod tests {
             identity_file: Some(key.clone()),
             known_hosts: None,
             timeout: Duration::from_secs(600),
+            confirm_every: Duration::from_secs(3600),
         };
         let e = check_identity(&gateway).unwrap_err().to_string();
         assert!(

@@ -51,8 +51,15 @@ pub fn payload(body: &[u8]) -> Vec<u8> {
 /// A payload (version 2) of the map text `body` carrying `approval` after it, as push sends
 /// one.
 pub fn payload_with_approval(body: &[u8], approval: &str) -> Vec<u8> {
-    let header = header(body).with_approval(approval.len() as u64);
+    let header = header(body).with_parts(None, Some(approval.len() as u64));
     [header.text.as_bytes(), b"\n", body, approval.as_bytes()].concat()
+}
+
+/// A payload (version 3) of the map text `body` carrying the relay domains `domains` (one a
+/// line) after it, as push sends one.
+pub fn payload_with_domains(body: &[u8], domains: &str) -> Vec<u8> {
+    let header = header(body).with_parts(Some(domains.len() as u64), None);
+    [header.text.as_bytes(), b"\n", body, domains.as_bytes()].concat()
 }
 
 /// The header `push` makes for the map text `body`.
@@ -80,13 +87,12 @@ pub fn approval(removals: &[&str], key: &std::path::Path) -> String {
         .unwrap()
 }
 
-/// The map text of the payload `bytes` (what follows the header's blank line).
+/// The map text of the payload `bytes`: the header's `length` bytes after its blank line
+/// (the parts after them, relay domains and approval, left out).
 pub fn body(bytes: &[u8]) -> &[u8] {
-    let end = bytes
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .expect("a payload has a blank line after its header");
-    &bytes[end + 2..]
+    let mut input = bytes;
+    let header = rcptsync::map::payload::Header::read(&mut input).expect("a payload header");
+    &input[..usize::try_from(header.length).unwrap()]
 }
 
 /// Replaces the record of the object with DN `dn` in the store at `path` with bytes that are

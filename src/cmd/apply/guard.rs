@@ -11,12 +11,14 @@ use crate::rules::guard::{Proposal, Verdict};
 
 /// The guards, measured against the installed map: the built map goes on only if they allow
 /// it (each violation reported), or if the approvals it came with name every removal beyond
-/// them.
+/// them. `lost` addresses stay in the map but lose their relay domain: they count as removed,
+/// and no approval names them.
 pub(super) fn check(
     settings: &Settings,
     built: &Built,
     shown: &str,
     carried: &Carried,
+    lost: usize,
 ) -> Next<()> {
     let install = &settings.install;
     let verdict_for = |removed: usize| {
@@ -34,14 +36,18 @@ pub(super) fn check(
             settings.options.change.force,
         )
     };
-    let removed = built.summary.map_or(0, |s| s.removed);
+    if lost > 0 {
+        warn!("{lost} address(es) of the map are in relay domains the payload removes");
+    }
+    let removed = built.summary.map_or(0, |s| s.removed) + lost;
+    let uncovered = built.uncovered + lost;
     let verdict = verdict_for(removed);
     if !verdict.allows() {
         for why in &carried.unusable {
             error!("the map came with an approval that is not used: {why}");
         }
         if !carried.usable.is_empty() {
-            if verdict_for(built.uncovered).allows() {
+            if verdict_for(uncovered).allows() {
                 for usable in carried.naming(&built.approvals_hit) {
                     warn!(
                         "approved change {} (signed by {}, valid until {}) lets removals past \
@@ -53,15 +59,12 @@ pub(super) fn check(
                 }
                 warn!(
                     "{} removal(s) approved, {} within the limits",
-                    removed - built.uncovered,
-                    built.uncovered
+                    removed - uncovered,
+                    uncovered
                 );
                 return Next::Go(());
             }
-            error!(
-                "the approvals the map came with do not name {} of the removals",
-                built.uncovered
-            );
+            error!("the approvals the map came with do not name {uncovered} of the removals");
         }
     }
     let refusal = match built.summary {

@@ -12,6 +12,8 @@
 //! relay are reported.
 
 mod guard;
+mod relay;
+mod stale;
 
 use std::path::Path;
 
@@ -28,7 +30,6 @@ use crate::lock::Lock;
 use crate::map::diff::{self, Previous, Summary};
 use crate::map::with_suffix;
 use crate::postfix::Postfix;
-use crate::postfix::settings::{RelayDomains, unrelayed};
 use crate::rules::guard::Limits;
 
 /// What to apply.
@@ -59,10 +60,24 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
     let dry_run = settings.options.change.dry_run;
     let before = crate::map::state::file_mark(live).ok();
     let result = apply(settings, printer);
-    if !dry_run {
-        record_outcome(live, before, &result);
+    if dry_run {
+        return result;
     }
-    result
+    let changed = crate::map::state::file_mark(live).ok() != before;
+    record_outcome(live, changed, &result);
+    let vouched = changed && settings.options.from.is_some() && !settings.options.rollback;
+    // A payload this run refused (or could not read) vouches for nothing.
+    let taken = matches!(result, Ok(ExitStatus::Success));
+    match stale::check(&settings.install, taken, vouched) {
+        Ok(()) => result,
+        Err(e) => {
+            error!("{e:#}");
+            match result {
+                Ok(ExitStatus::Success) => Ok(ExitStatus::Failure),
+                other => other,
+            }
+        }
+    }
 }
 
 /// The most `PATH.applied` may be (it holds two numbers).
@@ -73,7 +88,7 @@ pub const APPLIED_MAX: u64 = 4096;
 /// did not succeed, for `status`. A successful run that changed nothing leaves it alone, as
 /// it leaves every other file alone. A record that cannot be written is only a warning: the
 /// map is what matters.
-fn record_outcome(map: &Path, before: Option<String>, result: &Result) {
+fn record_outcome(map: &Path, changed: bool, result: &Result) {
     let exit = match result {
         Ok(status) => *status,
         Err(e) => e.status(),
@@ -83,7 +98,6 @@ fn record_outcome(map: &Path, before: Option<String>, result: &Result) {
         .ok()
         .flatten()
         .and_then(|t| t.split_whitespace().nth(1).map(str::to_owned));
-    let changed = crate::map::state::file_mark(map).ok() != before;
     if !changed && exit == ExitStatus::Success && recorded.as_deref() == Some("0") {
         return;
     }
@@ -119,6 +133,9 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     let installer = Installer::new(&install.map, &postfix, install.cdb_writer);
     let _lock = Lock::acquire(&with_suffix(&install.map.path, ".lock"))?;
     installer.remove_leftovers()?;
+    if let Some(table) = &install.relay_domains {
+        relay::installer(table, &postfix).remove_leftovers()?;
+    }
     if options.rollback {
         return rollback(install, &installer, &postfix, change, printer);
     }
@@ -130,7 +147,9 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     let rolled_back = installer
         .rolled_back_from()?
         .filter(|_| options.from.is_none());
-    if installer.is_current(&source)? {
+    let table = install.relay_domains.as_ref();
+    let domains = go!(relay::pending(table, &spooled, &postfix)?);
+    if domains.is_none() && installer.is_current(&source)? {
         let count = spooled.header.as_ref().map(|h| h.count);
         printer.note(match count {
             Some(count) => format!("{}: {count} recipients, unchanged", install.map),
@@ -164,7 +183,8 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         &previous,
         &approved
     )?);
-    if installer.has_text(&built.sha256)? {
+    let map_changed = !installer.has_text(&built.sha256)?;
+    if !map_changed {
         if !change.dry_run {
             installer.note_source(&source, &built.sha256)?;
         }
@@ -172,15 +192,17 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
             "{}: {} recipients, unchanged",
             install.map, built.count
         ))?;
-        return Ok(ExitStatus::Success);
-    }
-    if rolled_back.as_ref().is_some_and(|r| r.text == built.sha256) {
+        if domains.is_none() {
+            return Ok(ExitStatus::Success);
+        }
+    } else if rolled_back.as_ref().is_some_and(|r| r.text == built.sha256) {
         warn!(
             "not installing {shown}: it is the map that was rolled back (apply --from FILE installs it anyway)"
         );
         return Ok(ExitStatus::Success);
     }
-    go!(guard::check(settings, &built, &shown, &carried));
+    let lost = domains.as_ref().map_or(0, |d| d.lost(&built.domains));
+    go!(guard::check(settings, &built, &shown, &carried, lost));
     // An approval is honoured once: by the first map installed that removes any address it
     // names, whether or not this gateway's guards needed it.
     let honour: Vec<&crate::hold::approval::Approval> = carried
@@ -194,8 +216,12 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
     }
     // Only a report, and only for a map the guards let through: a relay_domains that cannot
     // be read must not stop the install.
-    if let Err(e) = report_unrelayed(&postfix, &built) {
+    if let Err(e) = relay::report_unrelayed(&postfix, &built, domains.as_ref().map(|d| d.relayed()))
+    {
         warn!("could not compare the map's domains with relay_domains: {e:#}");
+    }
+    if let (Some(pending), Some(table)) = (&domains, table) {
+        printer.line(pending.line(table))?;
     }
     let report = Report {
         map: &install.map,
@@ -203,14 +229,33 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         count: built.count,
     };
     if change.dry_run {
-        report.print(&previous, &built.text, printer.verbose(), true, printer)?;
+        if map_changed {
+            report.print(&previous, &built.text, printer.verbose(), true, printer)?;
+        }
+        return Ok(ExitStatus::Success);
+    }
+    // The domains first: a table that cannot be installed leaves the map as it was too.
+    // trivial-rewrite, which tells smtpd whether a domain is relayed, stays connected and
+    // would answer from the old table for a while: a change of domains (rare) reloads.
+    let mut relay_changed = false;
+    if let (Some(pending), Some(table)) = (domains, table) {
+        pending
+            .install(table, &postfix)
+            .with_context(|| format!("install {}", table.map))
+            .failure()?;
+        relay_changed = true;
+    }
+    if !map_changed {
+        reload(install, &postfix, relay_changed)
+            .context("the new relay domains are installed, but")
+            .failure()?;
         return Ok(ExitStatus::Success);
     }
     installer
         .install(built, &source)
         .with_context(|| format!("install {}", install.map))
         .failure()?;
-    reload(install, &postfix)
+    reload(install, &postfix, relay_changed || install.needs_reload())
         .context("the new map is installed, but")
         .failure()?;
     report.print(
@@ -374,7 +419,7 @@ fn rollback(
         return Ok(ExitStatus::Success);
     }
     installer.rollback()?;
-    reload(install, postfix).failure()?;
+    reload(install, postfix, install.needs_reload()).failure()?;
     warn!("rolled back {} to the previous map", install.map);
     print_diff(&install.map, &before, &install.map.path, false, printer)?;
     Ok(ExitStatus::Success)
@@ -435,33 +480,12 @@ impl Report<'_> {
     }
 }
 
-/// Warns about addresses in domains the gateway does not relay: they are harmless in the map
-/// but point at a mismatch between the directory and the gateway's relay_domains.
-fn report_unrelayed(postfix: &Postfix, built: &Built) -> anyhow::Result<()> {
-    let relay = RelayDomains::read(postfix)?;
-    let missing = unrelayed(&built.domains, |domain| relay.covers(postfix, domain))?;
-    if !missing.is_empty() {
-        let listed: Vec<String> = missing
-            .iter()
-            .map(|(domain, count)| format!("{domain} ({count})"))
-            .collect();
-        warn!(
-            "the map has addresses in domains this gateway does not relay (not in relay_domains): {}",
-            listed.join(", ")
-        );
-    }
-    if built.more_domains > 0 {
-        warn!(
-            "the map has addresses in {} more domains, not compared with relay_domains (at most {} are)",
-            built.more_domains,
-            build::MAX_DOMAINS
-        );
-    }
-    Ok(())
-}
-
-fn reload(install: &install::Settings, postfix: &Postfix) -> anyhow::Result<()> {
-    if install.needs_reload() {
+/// `postfix reload` when `needed` (a changed table the daemons do not pick up by themselves)
+/// and the config does not say never.
+fn reload(install: &install::Settings, postfix: &Postfix, needed: bool) -> anyhow::Result<()> {
+    if needed && install.reload != install::Reload::Never
+        || install.reload == install::Reload::Always
+    {
         if postfix.is_running()? {
             postfix.reload()?;
             info!("postfix reloaded");

@@ -44,7 +44,7 @@ pub(super) fn conclude(
         recipients.finish();
     }
     report(run, stats, rejections, gone);
-    install(
+    let concluded = install(
         settings,
         &recipients,
         sourced,
@@ -52,7 +52,34 @@ pub(super) fn conclude(
         run.change,
         run.printer,
         seen,
-    )
+    )?;
+    if concluded.stands && !run.change.dry_run {
+        relay_domains(run)?;
+    }
+    Ok(concluded)
+}
+
+/// Writes the relay domains beside the map the run stands for ([`crate::map::domains`]): the
+/// accepted ones, and the domain of every held removal that is no longer accepted, so that a
+/// gateway goes on relaying the addresses its map still lists until the change is decided.
+fn relay_domains(run: &Run<'_>) -> Result<()> {
+    let out = &run.settings.output.path;
+    let mut patterns: Vec<String> = run.rules.accepted.patterns().collect();
+    let held = Held::read(&hold::held_path(out)).unwrap_or_else(|e| {
+        warn!("{e}; the relay domains leave out the domains of its addresses");
+        None
+    });
+    for address in held.iter().flat_map(|h| h.removals.addresses()) {
+        if let Some((_, domain)) = address.rsplit_once('@')
+            && !run.rules.accepted.contains(domain)
+        {
+            patterns.push(domain.to_owned());
+        }
+    }
+    let text = crate::map::domains::render(patterns.iter().map(String::as_str));
+    crate::map::domains::write(out, &text)
+        .context("write the relay domains beside the map")
+        .failure()
 }
 
 /// Reports the rejected values (those not `known` are news; `gone` were reported before and

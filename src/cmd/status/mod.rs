@@ -5,7 +5,9 @@
 //! mark (`PATH.state`), the map itself, and each configured gateway's last acknowledged push
 //! and last attempt (`PATH.pushed`). On a gateway (`[install]`): the installed map and
 //! whether its files are as apply installed them (`PATH.sha256`), a map waiting in the spool,
-//! the last apply's outcome (`PATH.applied`) and whether a rollback is in force. A host in
+//! the last apply's outcome (`PATH.applied`), whether a rollback is in force, and when the
+//! map was last confirmed current (`PATH.confirmed`; "stale since" while unknown recipients
+//! get 450). A host in
 //! both roles gets both. `--json` gives the same for scripts and monitoring.
 //!
 //! Security: runs as any user that can read those files; reads only headers of the spooled
@@ -24,6 +26,7 @@ use super::watch::beacon::Beacon;
 use super::{ExitStatus, Failure as _, Printer, Result};
 use crate::hold::held::Summary;
 use crate::install::spool::SPOOL_NAME;
+use crate::install::stale;
 use crate::install::swap::Installer;
 use crate::map::payload::Header;
 use crate::map::state::{Snapshot, now};
@@ -149,6 +152,10 @@ struct InstallStatus {
     spool: SpoolStatus,
     last_apply: Option<LastApply>,
     rolled_back: bool,
+    /// When the installed map was last confirmed current (a new map or a confirmation).
+    confirmed: Option<String>,
+    /// Since when it is stale (unknown recipients get 450), if it is.
+    stale_since: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -291,6 +298,11 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
             })
             .collect();
         let record = Record::read(&with_suffix(&output.map, ".pushed"))?;
+        let domains = crate::map::domains::read(&output.map).ok().flatten();
+        let delivered = map
+            .sha256
+            .as_deref()
+            .map(|sha256| crate::map::domains::delivered(sha256, domains.as_deref()));
         status.gateways = output
             .gateways
             .iter()
@@ -300,8 +312,10 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
                 GatewayStatus {
                     name: g.name.clone(),
                     destination: g.destination(),
-                    current: acknowledged.is_some() && acknowledged == map.sha256,
-                    acknowledged_sha256: acknowledged,
+                    current: acknowledged.is_some() && acknowledged == delivered,
+                    acknowledged_sha256: acknowledged
+                        .as_deref()
+                        .map(|a| crate::map::domains::map_part(a).to_owned()),
                     pushed_at: entry.and_then(|e| e.acknowledged_at).map(unix),
                     last_attempt: entry.and_then(|e| e.attempted_at).map(unix),
                     last_result: entry.and_then(|e| e.result.clone()),
@@ -380,6 +394,18 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
             },
             last_apply,
             rolled_back: rolled_back.is_some(),
+            confirmed: stale::confirmed_at(&install.map.path)
+                .unwrap_or_else(|e| {
+                    warn!("{e}");
+                    None
+                })
+                .map(unix),
+            stale_since: stale::Switched::read(&install.map.path)
+                .unwrap_or_else(|e| {
+                    warn!("{e}");
+                    None
+                })
+                .map(|s| unix(s.since)),
         });
     }
     if options.json {

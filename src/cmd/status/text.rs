@@ -114,6 +114,15 @@ pub(super) fn print_text(status: &Status, printer: Printer) -> Result<()> {
         } else {
             "rollback: none"
         })?;
+        match (&install.stale_since, &install.confirmed) {
+            (Some(since), confirmed) => out.line(format_args!(
+                "confirmed current: {}; stale since {since}: unknown recipients get 450 until \
+                 the internal host confirms the map or sends a new one",
+                or_unknown(confirmed.as_deref(), "never")
+            ))?,
+            (None, Some(at)) => out.line(format_args!("confirmed current: {at}"))?,
+            (None, None) => {}
+        }
     }
     out.finish()?;
     Ok(())

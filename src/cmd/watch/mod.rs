@@ -291,6 +291,13 @@ fn watch(
     let (mut next_poll, mut next_graph) =
         (later(start, timing.poll), later(start, timing.graph_poll));
     let mut next_reconcile = later(start, reconcile_every);
+    // A successful read makes the map current: the gateways that have it are handed it again
+    // this often, and push sends the ones whose confirm_every is up a confirmation.
+    let confirm_check = settings.push.as_ref().map_or(Duration::MAX, |push| {
+        let shortest = push.gateways.iter().map(|g| g.confirm_every).min();
+        (shortest.unwrap_or(Duration::MAX) / 2).max(Duration::from_secs(1))
+    });
+    let mut next_confirm = later(start, confirm_check);
     let approval_mark = || {
         let approval = crate::hold::approval_path(&settings.extract.output.path);
         crate::map::state::file_mark(&approval).ok()
@@ -390,6 +397,13 @@ fn watch(
                     for courier in couriers {
                         courier.hand(Parcel { since: Some(since) });
                     }
+                } else if finished >= next_confirm {
+                    for courier in couriers {
+                        courier.hand(Parcel { since: None });
+                    }
+                }
+                if finished >= next_confirm {
+                    next_confirm = later(finished, confirm_check);
                 }
             }
             // A guard refused: extract said why, at error. The map keeps what it has; the

@@ -101,17 +101,27 @@ impl fmt::Display for Finding {
     }
 }
 
+/// What an rcptsync config (`[install]`) says the gateway's Postfix must work with; all None
+/// without one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rcptsync<'a> {
+    /// `[install].map`: the map relay_recipient_maps must use, and whose keys are checked.
+    pub map: Option<&'a MapSpec>,
+    /// `[install].backend_plus_addressing`.
+    pub plus: Option<bool>,
+    /// `[install].relay_domains_map`: the table relay_domains must name.
+    pub relay_table: Option<&'a MapSpec>,
+}
+
 /// Runs every check on the instance whose main.cf is in `config_dir`, in the checklist's
-/// order, errors first. `install` is `[install].map` when an rcptsync config was found: the
-/// map relay_recipient_maps must use, and whose keys are checked; without it the keys are
-/// those of every text map of relay_recipient_maps that exists. `plus` is
-/// `[install].backend_plus_addressing`.
+/// order, errors first. Without `rcptsync.map` the keys checked are those of every text map
+/// of relay_recipient_maps that exists.
 pub fn examine(
     postfix: &Postfix,
     config_dir: &Path,
-    install: Option<&MapSpec>,
-    plus: Option<bool>,
+    rcptsync: &Rcptsync<'_>,
 ) -> Result<Vec<Finding>, postfix::Error> {
+    let (install, plus) = (rcptsync.map, rcptsync.plus);
     let settings = Settings::read(postfix, config_dir)?;
     let relay = crate::postfix::settings::RelayDomains::read(postfix)?;
     let relayed = |domain: &str| relay.covers(postfix, domain);
@@ -143,6 +153,9 @@ pub fn examine(
 
     let mut findings = Vec::new();
     findings.extend(relay_domains(&settings, &map_domains));
+    if let Some(table) = rcptsync.relay_table {
+        findings.extend(relay::relay_table(&settings, table));
+    }
     findings.extend(relay_recipient_maps(&settings, install));
     findings.extend(map_findings);
     if let Some(keys) = &keys {

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use super::settings::file_map;
 use super::{Finding, Settings, Severity};
+use crate::postfix::MapSpec;
 use crate::postfix::settings::{count_domains, unrelayed};
 
 /// relay_domains must name the domains the gateway relays, or it rejects all their mail.
@@ -22,6 +24,53 @@ pub fn relay_domains(settings: &Settings, map_domains: &BTreeSet<String>) -> Opt
         "relay_domains is empty: the gateway relays mail for none of your domains and rejects it with \"Relay access denied\"".to_owned(),
         vec![settings.set(&format!("relay_domains = {domains}"))],
     ))
+}
+
+/// With `[install].relay_domains_map`, relay_domains must name the table, or the domains
+/// rcptsync installs there are not relayed; and a wildcard accepted domain (a `.example.com`
+/// line) matches its subdomains only when parent_domain_matches_subdomains leaves
+/// relay_domains out (Postfix 3.0's default at compatibility level 2).
+pub fn relay_table(settings: &Settings, table: &MapSpec) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let listed = settings.list("relay_domains");
+    if !listed
+        .iter()
+        .any(|entry| file_map(entry).as_ref() == Some(table))
+    {
+        let value = match listed.is_empty() {
+            true => table.to_string(),
+            false => format!("{}, {table}", listed.join(", ")),
+        };
+        findings.push(Finding::new(
+            Severity::Error,
+            format!(
+                "relay_domains does not name {table}, the relay domains table rcptsync installs ([install].relay_domains_map): a domain newly accepted in Exchange is not relayed"
+            ),
+            vec![settings.set(&format!("relay_domains = {value}"))],
+        ));
+    }
+    let wildcards = crate::fs::read_to_string(&table.path)
+        .map(|text| text.lines().any(|line| line.starts_with('.')))
+        .unwrap_or(false);
+    let parent = settings.list("parent_domain_matches_subdomains");
+    if wildcards && parent.contains(&"relay_domains") {
+        let rest: Vec<&str> = parent
+            .iter()
+            .copied()
+            .filter(|p| *p != "relay_domains")
+            .collect();
+        findings.push(Finding::new(
+            Severity::Warning,
+            format!(
+                "parent_domain_matches_subdomains lists relay_domains, so the `.domain` lines {table} has for wildcard accepted domains (*.example.com) match nothing: mail for those subdomains is refused with \"Relay access denied\""
+            ),
+            vec![settings.set(&format!(
+                "parent_domain_matches_subdomains = {}",
+                rest.join(", ")
+            ))],
+        ));
+    }
+    findings
 }
 
 /// Addresses of the map in domains relay_domains does not cover: the gateway refuses their
@@ -125,6 +174,41 @@ mod tests {
             "error: relay_domains is empty: the gateway relays mail for none of your domains and rejects it with \"Relay access denied\"\n  \
              fix: postconf -c /etc/postfix -e 'relay_domains = example.com, example.org'"
         );
+    }
+
+    #[test]
+    fn relay_domains_must_name_the_table_and_wildcards_need_no_parent_matching() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay_domains");
+        let table = MapSpec::parse(&format!("cdb:{}", path.display())).unwrap();
+        let findings = relay_table(&good(), &table);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].severity, Severity::Error);
+        assert_eq!(
+            findings[0].to_string(),
+            format!(
+                "error: relay_domains does not name {table}, the relay domains table rcptsync installs ([install].relay_domains_map): a domain newly accepted in Exchange is not relayed\n  \
+                 fix: postconf -c /etc/postfix -e 'relay_domains = example.com, {table}'"
+            )
+        );
+        let naming = good_but(&format!("relay_domains = {table}"));
+        assert!(relay_table(&naming, &table).is_empty());
+        // A wildcard line, and Postfix's default parent matching for relay_domains.
+        crate::map::atomic::write(&path, b".example.net OK\n", 0o644).unwrap();
+        let parent = good_but(&format!(
+            "relay_domains = {table}\nparent_domain_matches_subdomains = mynetworks, relay_domains"
+        ));
+        let findings = relay_table(&parent, &table);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].severity, Severity::Warning);
+        assert!(
+            findings[0].to_string().ends_with(
+                "fix: postconf -c /etc/postfix -e 'parent_domain_matches_subdomains = mynetworks'"
+            ),
+            "{}",
+            findings[0]
+        );
+        assert!(relay_table(&naming, &table).is_empty());
     }
 
     #[test]

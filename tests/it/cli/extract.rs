@@ -302,6 +302,7 @@ fn keeps_the_owner_group_and_mode_of_an_existing_map() {
         names,
         [
             "relay_recipients",
+            "relay_recipients.domains",
             "relay_recipients.lock",
             "relay_recipients.state"
         ]

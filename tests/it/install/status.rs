@@ -68,7 +68,8 @@ fn status_shows_the_installed_map_a_waiting_one_and_a_rollback() {
     assert!(r.stdout.contains(": 2 recipients, sha256 "), "{r}");
     assert!(r.stdout.contains("\nlast apply "), "{r}");
     assert!(r.stdout.contains(": exit 3 (refused)\n"), "{r}");
-    assert!(r.stdout.ends_with("rollback: in force (the map rolled back from is not installed again until another arrives)\n"), "{r}");
+    assert!(r.stdout.contains("rollback: in force (the map rolled back from is not installed again until another arrives)\nconfirmed current: "), "{r}");
+    assert!(!r.stdout.contains("stale since"), "{r}");
 }
 
 /// The spool is the ssh account's: a FIFO put there is reported, and cannot hang status.

@@ -73,9 +73,13 @@ impl Gateway {
             .unwrap()
             .map(|e| e.unwrap().path())
             .map(|p: PathBuf| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
-            // The lock and apply's outcome record (for status) are not the map.
+            // The lock, apply's outcome record (for status) and when the map was last
+            // confirmed current (a later push of the same map moves it) are not the map.
             .filter(|(name, _)| {
-                !name.ends_with(".lock") && !name.ends_with(".applied") && !name.starts_with('.')
+                !name.ends_with(".lock")
+                    && !name.ends_with(".applied")
+                    && !name.ends_with(".confirmed")
+                    && !name.starts_with('.')
             })
             .map(|(name, p)| {
                 let digest = sha2::Sha256::digest(fs_err::read(&p).unwrap());

@@ -176,7 +176,9 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
         "{pushed}"
     );
     let with_approval = fs_err::read(postfix.path("spool/relay_recipients")).unwrap();
-    assert!(with_approval.starts_with(b"rcptsync-map 2\n"));
+    assert!(with_approval.starts_with(b"rcptsync-map 3\n"));
+    let text = String::from_utf8_lossy(&with_approval);
+    assert!(text.contains("\ndomains: 12\napproval: "), "{text}");
     let installed = apply().ok();
     assert!(
         installed

@@ -9,3 +9,7 @@ mod held;
 #[cfg(feature = "system-tests")]
 mod push;
 mod receive;
+#[cfg(feature = "system-tests")]
+mod relay;
+#[cfg(feature = "system-tests")]
+mod stale;

@@ -68,7 +68,12 @@ fn push_delivers_the_exact_map_once() {
     );
     assert_eq!(spooled(&sshd.spool).unwrap(), sender.map());
     let header = fs_err::read_to_string(sshd.spool.join("relay_recipients")).unwrap();
-    assert!(header.starts_with("rcptsync-map 1\ncount: 2\n"), "{header}");
+    // Version 3: the relay domains extract wrote beside the map follow it.
+    assert!(header.starts_with("rcptsync-map 3\ncount: 2\n"), "{header}");
+    assert!(
+        header.contains("\ndomains: 12\n") && header.ends_with(" OK\nexample.com\n"),
+        "{header}"
+    );
 
     // status: the map, and what the gateway acknowledged (the current map), when.
     let status = sender.run(&["status", "--json"]).ok();

@@ -249,3 +249,36 @@ fn a_sender_that_trickles_is_cut_off_at_the_deadline_for_the_whole_session() {
     assert!(stdout.contains("no complete map within 1s"), "{stdout}");
     trickle.join().unwrap();
 }
+
+#[test]
+fn a_confirmation_is_kept_beside_the_map_and_a_bad_one_is_not() {
+    use rcptsync::map::confirm::Confirmation;
+    let spool = tempfile::tempdir().unwrap();
+    let sha256 = "ab".repeat(32);
+    let confirmation = Confirmation::new(&sha256, std::time::SystemTime::now());
+    let (code, stdout, _) = receive(
+        spool.path(),
+        confirmation.text.as_bytes(),
+        Some("receive"),
+        &[],
+    );
+    assert_eq!((code, stdout), (0, format!("OK CONFIRMED {sha256}\n")));
+    let kept = spool.path().join("confirmed");
+    assert_eq!(fs_err::read_to_string(&kept).unwrap(), confirmation.text);
+    assert_eq!(spool_files(spool.path()), ["confirmed"]);
+    // Padded, cut short, or a line without end: refused, the last one kept, nothing left.
+    let padded = [confirmation.text.as_bytes(), &[b'x'; 100_000][..]].concat();
+    let endless = [b"rcptsync-confirm 1\nsha256: ".as_slice(), &[b'a'; 100_000]].concat();
+    for bad in [
+        padded,
+        confirmation.text.as_bytes()[..40].to_vec(),
+        endless,
+        b"rcptsync-confirm 1\nsha256: 00\ntime: now\n\n".to_vec(),
+    ] {
+        let (code, stdout, stderr) = receive(spool.path(), &bad, Some("receive"), &[]);
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        assert!(stdout.starts_with("ERROR "), "{stdout}");
+        assert_eq!(fs_err::read_to_string(&kept).unwrap(), confirmation.text);
+        assert_eq!(spool_files(spool.path()), ["confirmed"]);
+    }
+}
