@@ -95,15 +95,18 @@ dpkg -i "$deb" >/dev/null
 
 # The units: valid, and as closed as they claim.
 units=(rcptsync-sync.service rcptsync-sync.timer rcptsync-apply.service rcptsync-apply.path
-       rcptsync-apply.timer rcptsync-watch.service rcptsync-failure@.service)
+       rcptsync-apply.timer rcptsync-apply-freshness.service rcptsync-watch.service
+       rcptsync-failure@.service)
 for unit in "${units[@]}"; do
     [ -f "/usr/lib/systemd/system/$unit" ] || fail "$unit is not installed"
 done
 (cd /usr/lib/systemd/system && systemd-analyze verify rcptsync-sync.service rcptsync-sync.timer \
-    rcptsync-apply.service rcptsync-apply.path rcptsync-apply.timer rcptsync-watch.service \
+    rcptsync-apply.service rcptsync-apply.path rcptsync-apply.timer \
+    rcptsync-apply-freshness.service rcptsync-watch.service \
     rcptsync-failure@x.service) \
     || fail "systemd-analyze verify"
-for check in rcptsync-sync.service:30 rcptsync-watch.service:30 rcptsync-apply.service:50; do
+for check in rcptsync-sync.service:30 rcptsync-watch.service:30 rcptsync-apply.service:50 \
+    rcptsync-apply-freshness.service:50; do
     unit=${check%%:*}
     systemd-analyze security --offline=yes --threshold="${check##*:}" "/usr/lib/systemd/system/$unit" \
         | tail -n 1 >&2 || fail "$unit is rated above ${check##*:}/10"

@@ -129,7 +129,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__apply)
-            opts="-c -q -v -h --dry-run --force --from --rollback --config --quiet --verbose --help"
+            opts="-c -q -v -h --dry-run --force --from --rollback --freshness --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

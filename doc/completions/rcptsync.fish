@@ -83,6 +83,7 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s c -l config 
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l dry-run -d 'Show what would change, change nothing'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l force -d 'Override a safety guard (logged loudly); use only for an intended mass change'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l rollback -d 'Swap the installed map with the previous one (PATH.prev); run again to undo'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -l freshness -d 'Leave the spooled map alone: only take a confirmation that the installed map is current, and switch unknown recipients between 550 and 450 by how long ago it was ([install].stale_after; rcptsync-apply.timer runs this)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'

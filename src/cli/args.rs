@@ -156,6 +156,11 @@ pub struct Apply {
     /// Swap the installed map with the previous one (PATH.prev); run again to undo.
     #[arg(long)]
     pub rollback: bool,
+    /// Leave the spooled map alone: only take a confirmation that the installed map is
+    /// current, and switch unknown recipients between 550 and 450 by how long ago it was
+    /// ([install].stale_after; rcptsync-apply.timer runs this)
+    #[arg(long, conflicts_with_all = ["from", "rollback"])]
+    pub freshness: bool,
 }
 
 impl Apply {
@@ -165,6 +170,7 @@ impl Apply {
             change: self.change.options(),
             from: self.from.clone(),
             rollback: self.rollback,
+            freshness: self.freshness,
         }
     }
 }

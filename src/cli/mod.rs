@@ -87,7 +87,7 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
         }
         Command::Apply(args) => {
             let (config, options) = (load()?, args.options());
-            let hook = settings::apply_metrics(&config);
+            let hook = settings::apply_metrics(&config, options.freshness);
             metrics::around(hook, options.change.dry_run, |_| {
                 cmd::apply::run(&settings::apply(&config, options)?, printer)
             })

@@ -33,10 +33,11 @@ pub fn internal_metrics(config: &Config) -> Option<Hook<'_>> {
 }
 
 /// apply's metrics hook, when the config has `[metrics]` (`[install]` may be missing).
-pub fn apply_metrics(config: &Config) -> Option<Hook<'_>> {
+pub fn apply_metrics(config: &Config, freshness: bool) -> Option<Hook<'_>> {
     config.metrics.as_ref().map(|m| Hook::Apply {
         textfile: &m.apply_textfile,
         installed: config.install.as_ref().map(|i| i.map.path.as_path()),
+        freshness,
     })
 }
 

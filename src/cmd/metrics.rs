@@ -44,6 +44,9 @@ pub enum Hook<'a> {
         textfile: &'a Path,
         /// The installed text map, if the config has `[install]`.
         installed: Option<&'a Path>,
+        /// `apply --freshness`: only the freshness metrics are news; the others keep what
+        /// the last apply of a map said.
+        freshness: bool,
     },
 }
 
@@ -77,7 +80,8 @@ pub fn record(hook: Option<Hook<'_>>, started: Instant, result: &Result, seen: &
         Some(Hook::Apply {
             textfile,
             installed,
-        }) => apply(textfile, installed, started, result),
+            freshness,
+        }) => apply(textfile, installed, started, result, freshness),
     }
 }
 
@@ -91,6 +95,9 @@ pub struct Observed {
     /// The map was written with removals held back that were not held before (the run
     /// exits 3, and sync still pushes the map: its additions must reach the gateways).
     pub held_news: bool,
+    /// The relay domains beside the map changed (the gateways need them even when no
+    /// address changed).
+    pub domains_changed: bool,
 }
 
 const LAST_SUCCESS: &str = "rcptsync_last_success_timestamp_seconds";
@@ -258,7 +265,13 @@ fn internal(
 }
 
 /// Writes a gateway's metrics after apply ran for `started`.
-fn apply(textfile: &Path, installed: Option<&Path>, started: Instant, result: &Result) {
+fn apply(
+    textfile: &Path,
+    installed: Option<&Path>,
+    started: Instant,
+    result: &Result,
+    freshness: bool,
+) {
     let Some(textfile) = open(textfile) else {
         return;
     };
@@ -273,6 +286,12 @@ fn apply(textfile: &Path, installed: Option<&Path>, started: Instant, result: &R
     let installed = installed
         .and_then(|i| metrics::count_lines(i).ok())
         .unwrap_or(0);
+    // apply --freshness says nothing new about applying maps: those values stay as they were
+    // (a refused map stays reported as refused).
+    let kept = |name: &str, value: f64| match freshness {
+        true => textfile.previous(name).unwrap_or(value),
+        false => value,
+    };
     let confirmed = map
         .and_then(|m| crate::install::stale::confirmed_at(m).ok().flatten())
         .unwrap_or(0);
@@ -298,17 +317,20 @@ fn apply(textfile: &Path, installed: Option<&Path>, started: Instant, result: &R
         Metric::gauge(
             APPLY_LAST_SUCCESS,
             "When apply last succeeded (0: never).",
-            last_success,
+            kept(APPLY_LAST_SUCCESS, last_success),
         ),
         Metric::gauge(
             "rcptsync_apply_last_exit_status",
             "apply's last exit status: 0 ok, 1 failure, 2 config error, 3 refused.",
-            f64::from(status as u8),
+            kept("rcptsync_apply_last_exit_status", f64::from(status as u8)),
         ),
         Metric::gauge(
             "rcptsync_apply_refused",
             "1 when the last apply refused the map (the installed one was kept).",
-            f64::from(u8::from(status == ExitStatus::Refused)),
+            kept(
+                "rcptsync_apply_refused",
+                f64::from(u8::from(status == ExitStatus::Refused)),
+            ),
         ),
         Metric::gauge(
             "rcptsync_installed_recipients",
@@ -318,7 +340,10 @@ fn apply(textfile: &Path, installed: Option<&Path>, started: Instant, result: &R
         Metric::gauge(
             "rcptsync_apply_duration_seconds",
             "How long the last apply took.",
-            started.elapsed().as_secs_f64(),
+            kept(
+                "rcptsync_apply_duration_seconds",
+                started.elapsed().as_secs_f64(),
+            ),
         ),
     ];
     write(&textfile, &list);

@@ -43,7 +43,15 @@ pub struct Settings {
 /// Runs push (sync runs it after extract).
 pub fn run(settings: &Settings, printer: Printer) -> Result {
     let all: Vec<&Gateway> = settings.gateways.iter().collect();
-    to(settings, &all, printer, Report::Run)
+    // sync has just read the directory: the map is current now. A plain push vouches only
+    // for the time the map was last written.
+    let as_of = match settings.confirm {
+        true => SystemTime::now(),
+        false => crate::fs::metadata(&settings.map)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH),
+    };
+    to(settings, &all, printer, Report::Run, as_of)
 }
 
 /// How a push reports the gateways that did not get the map.
@@ -64,8 +72,16 @@ pub enum Report {
 /// is updated, not while the gateways take it: a slow gateway holds up no extract, and the
 /// files opened stay the map that was measured when extract replaces it meanwhile. The
 /// answers are recorded under a lock of the record's own (`PATH.pushed.lock`), which no long
-/// run holds. Failures are reported as `report` says.
-pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: Report) -> Result {
+/// run holds. Failures are reported as `report` says. `as_of` is when a read last found the
+/// map current: the payload's time and a confirmation's, which a gateway counts its
+/// freshness from.
+pub fn to(
+    settings: &Settings,
+    gateways: &[&Gateway],
+    printer: Printer,
+    report: Report,
+    as_of: SystemTime,
+) -> Result {
     let alarm = report != Report::Courier { alarm: false };
     let report_failure = |text: std::fmt::Arguments| {
         if alarm {
@@ -83,7 +99,7 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
     let lock_path = with_suffix(out, ".lock");
     let record_path = with_suffix(out, ".pushed");
     let lock = Lock::acquire_within(&lock_path, crate::lock::WAIT)?;
-    let payload = Header::for_file(out, &settings.sources, SystemTime::now())
+    let payload = Header::for_file(out, &settings.sources, as_of)
         .context("read the map to push (run `rcptsync extract` first)")
         .failure()?;
     // The relay domains go with every map, so that a gateway that installs them relays
@@ -137,7 +153,7 @@ pub fn to(settings: &Settings, gateways: &[&Gateway], printer: Printer, report: 
         .context("open the map to push")
         .failure()?;
     drop(lock);
-    let confirmation = Confirmation::new(&payload.sha256, SystemTime::now());
+    let confirmation = Confirmation::new(&payload.sha256, as_of);
     let results: Vec<(&Gateway, std::result::Result<String, ssh::Error>)> =
         std::thread::scope(|scope| {
             let pushes = due.iter().zip(files).map(|(gateway, file)| {

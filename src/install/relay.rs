@@ -7,12 +7,13 @@
 //! must match one of the gateway's own `[install].relay_domains_allowed` patterns; a payload
 //! with any other is refused whole, so that whoever can write the spool cannot make the
 //! gateway relay for someone else's domain. A wildcard (`*.example.com`) is allowed only by
-//! a pattern that covers every name it does. The table is rendered here from the checked
-//! names, never copied from the payload.
+//! a pattern that covers every name it does. Where Postfix matches a table's names with their
+//! subdomains (relay_domains in parent_domain_matches_subdomains, its default), a name relays
+//! its subdomains too, as `relay_domains = example.com` in main.cf would; a wildcard then needs
+//! its parent allowed. The table is rendered here from the checked names, never copied from
+//! the payload.
 
 use std::collections::BTreeSet;
-
-use crate::rules::address::normalize_domain;
 
 /// The largest live table read back to measure a change against (the most a payload may
 /// carry, rendered with ` OK`, with room to spare).
@@ -33,30 +34,13 @@ pub struct Refusal(String);
 
 /// `pattern` checked: an exact domain name or `*.` and one; the normal (lower case) form.
 fn checked(pattern: &str) -> Result<String, Refusal> {
-    let (wild, name) = match pattern.strip_prefix("*.") {
-        Some(name) => ("*.", name),
-        None => ("", pattern),
-    };
-    match normalize_domain(name) {
-        Ok(normal) if !normal.starts_with('[') && normal == name.to_ascii_lowercase() => {
-            Ok(format!("{wild}{normal}"))
-        }
-        _ => Err(Refusal(format!(
+    crate::rules::domains::relay_pattern(pattern).ok_or_else(|| {
+        Refusal(format!(
             "{:?} is not a domain name (write `example.com`, or `*.example.com` for its \
              subdomains)",
             pattern.chars().take(80).collect::<String>()
-        ))),
-    }
-}
-
-/// Whether `pattern` covers `name` (a domain, or a wildcard: then every name it covers).
-fn covers(pattern: &str, name: &str) -> bool {
-    match (pattern.strip_prefix('*'), name.strip_prefix('*')) {
-        // `*.a` covers `x.a`, `*.x.a` and itself, not `a`.
-        (Some(suffix), _) => name.len() > suffix.len() && name.ends_with(suffix),
-        (None, Some(_)) => false,
-        (None, None) => pattern == name,
-    }
+        ))
+    })
 }
 
 impl Domains {
@@ -114,6 +98,26 @@ impl Domains {
         Self { patterns }
     }
 
+    /// With relay_domains in parent_domain_matches_subdomains, a wildcard's line is its
+    /// parent's name ([`Domains::render`]), which relays the parent too: each wildcard's
+    /// parent must then be allowed as well, or the payload is refused.
+    pub fn parent_allowed(&self, allowed: &Self) -> Result<(), Refusal> {
+        for pattern in &self.patterns {
+            if let Some(parent) = pattern.strip_prefix("*.")
+                && !allowed.covers(parent)
+            {
+                return Err(Refusal(format!(
+                    "relay domain {pattern:?} would relay {parent} itself too, which \
+                     [install].relay_domains_allowed does not list: parent_domain_matches_subdomains \
+                     lists relay_domains, so Postfix matches no `.{parent}` line; take \
+                     relay_domains out of parent_domain_matches_subdomains (see rcptsync doctor), \
+                     or allow {parent}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// What Postfix relays with a table of these patterns ([`Domains::render`]): with
     /// `parent` (relay_domains in parent_domain_matches_subdomains, Postfix's default) a line
     /// `example.com` matches every subdomain too, and the line a wildcard gets is its parent.
@@ -132,9 +136,22 @@ impl Domains {
         Self { patterns }
     }
 
-    /// Whether one of the patterns covers `name` (a domain, or a wildcard).
+    /// Whether one of the patterns covers `name` (a domain, or a wildcard: then every name
+    /// it covers): the name itself, or `*.` and one of its parents (`*.a` covers `x.a`,
+    /// `*.x.a` and itself, not `a`). A lookup per label, however many patterns there are: it
+    /// runs for every key of a map.
     pub fn covers(&self, name: &str) -> bool {
-        self.patterns.iter().any(|p| covers(p, name))
+        if self.patterns.contains(name) {
+            return true;
+        }
+        let mut rest = name.strip_prefix("*.").unwrap_or(name);
+        while let Some((_, parent)) = rest.split_once('.') {
+            if self.patterns.contains(&format!("*.{parent}")) {
+                return true;
+            }
+            rest = parent;
+        }
+        false
     }
 
     /// The patterns, sorted.
@@ -169,21 +186,6 @@ impl Domains {
             })
             .collect();
         lines.into_iter().collect()
-    }
-
-    /// How many of the map's addresses (`per_domain`: keys per domain) lose their relay
-    /// when `self` (the live table) is replaced by `new`: those in a domain `self` covers and
-    /// `new` does not.
-    pub fn lost(
-        &self,
-        new: &Self,
-        per_domain: &std::collections::BTreeMap<String, usize>,
-    ) -> usize {
-        per_domain
-            .iter()
-            .filter(|(domain, _)| self.covers(domain) && !new.covers(domain))
-            .map(|(_, count)| count)
-            .sum()
     }
 }
 
@@ -268,17 +270,9 @@ mod tests {
         crate::map::atomic::write(&path, old.render(false).as_bytes(), 0o644).unwrap();
         assert_eq!(Domains::from_keys(&Domains::live_keys(&path).unwrap()), old);
         let new = Domains::from_payload(b"example.com\n", &allowed()).unwrap();
-        let per_domain = [
-            ("example.com", 5),
-            ("example.org", 3),
-            ("a.example.com", 2),
-            ("other.net", 7),
-        ]
-        .into_iter()
-        .map(|(d, n)| (d.to_owned(), n))
-        .collect();
-        assert_eq!(old.lost(&new, &per_domain), 5);
-        assert_eq!(new.lost(&old, &per_domain), 0);
+        let losing = |d: &str| old.covers(d) && !new.covers(d);
+        assert!(losing("example.org") && losing("a.example.com"));
+        assert!(!losing("example.com") && !losing("other.net"));
     }
 
     #[test]
@@ -300,12 +294,26 @@ mod tests {
                 && live.covers("example.net")
                 && live.covers("a.example.net")
         );
-        let per_domain = [("sub.example.com".to_owned(), 4)].into_iter().collect();
         let without = Domains::from_payload(
             b"*.example.net\n",
             &Domains::from_config(&["example.com".into(), "*.example.net".into()]).unwrap(),
         )
         .unwrap();
-        assert_eq!(live.lost(&without.as_relayed(true), &per_domain), 4);
+        assert!(!without.as_relayed(true).covers("sub.example.com"));
+        // The wildcard's line is its parent's, which the allowed patterns must cover too.
+        let allowed =
+            Domains::from_config(&["example.com".into(), "*.example.net".into()]).unwrap();
+        let e = d.parent_allowed(&allowed).unwrap_err().to_string();
+        assert!(
+            e.contains("\"*.example.net\"") && e.contains("parent_domain_matches_subdomains"),
+            "{e}"
+        );
+        let wider = Domains::from_config(&[
+            "example.com".into(),
+            "example.net".into(),
+            "*.example.net".into(),
+        ])
+        .unwrap();
+        assert!(d.parent_allowed(&wider).is_ok());
     }
 }

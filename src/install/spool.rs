@@ -79,7 +79,7 @@ pub struct Spooled {
     clippy::disallowed_types,
     reason = "openat hands over an OwnedFd; crate::fs wraps the std File made from it"
 )]
-fn file_of(fd: std::os::fd::OwnedFd, path: &Path) -> crate::fs::File {
+pub(super) fn file_of(fd: std::os::fd::OwnedFd, path: &Path) -> crate::fs::File {
     crate::fs::File::from_parts(std::fs::File::from(fd), path)
 }
 
@@ -90,31 +90,11 @@ impl Spooled {
     /// The map `receive` left in `dir`, if there is one. The directory must be writable by
     /// its owner only; the files apply does not take are returned (escaped) for a warning.
     pub fn from_spool(dir: &Path, max_bytes: u64) -> Result<(Option<Self>, Vec<String>), Error> {
-        use rustix::fs::{Mode, OFlags};
         let io = |cause: std::io::Error| Error::Io {
             path: dir.to_owned(),
             cause,
         };
-        // The directory is opened once; its checks, its listing and the open of the map all
-        // go through that handle, so nobody can swap the directory in between.
-        let handle = rustix::fs::open(
-            dir,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| io(e.into()))?;
-        let meta = rustix::fs::fstat(&handle).map_err(|e| io(e.into()))?;
-        if meta.st_mode & 0o022 != 0 {
-            return Err(Error::Unsafe {
-                path: dir.to_owned(),
-                reason: format!(
-                    "the spool directory is writable by group or others (mode {:04o}); only the \
-                     receiving account may write it: chmod go-w {}",
-                    meta.st_mode & 0o7777,
-                    escape(dir.as_os_str())
-                ),
-            });
-        }
+        let (handle, meta) = open_dir(dir)?;
         let mut strays = Vec::new();
         let mut more = 0;
         for entry in rustix::fs::Dir::read_from(&handle).map_err(|e| io(e.into()))? {
@@ -163,7 +143,7 @@ impl Spooled {
             }
             Err(cause) => return Err(Error::Io { path, cause }),
         };
-        let spooled = Self::check(file, &path, max_bytes, meta.st_uid)?;
+        let spooled = Self::check(file, &path, max_bytes, meta)?;
         if spooled.header.is_none() {
             return Err(Error::Unsafe {
                 path,
@@ -208,31 +188,7 @@ impl Spooled {
             reason,
         };
         let meta = file.metadata().map_err(io)?;
-        if !meta.is_file() {
-            return Err(unsafe_file(
-                "is not a regular file (a FIFO, device or directory); it is not read".into(),
-            ));
-        }
-        if meta.nlink() != 1 {
-            return Err(unsafe_file(format!(
-                "has {} hard links; a map to apply has exactly one (another name for the same \
-                 file could be a file the spool account must not make root read)",
-                meta.nlink()
-            )));
-        }
-        if meta.uid() != 0 && meta.uid() != trusted {
-            return Err(unsafe_file(format!(
-                "is owned by uid {}, neither root nor the spool's owner (uid {trusted}); it is \
-                 not read",
-                meta.uid()
-            )));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(unsafe_file(format!(
-                "is writable by group or others (mode {:04o}); it is not read",
-                meta.mode() & 0o7777
-            )));
-        }
+        check_file(&meta, path, trusted)?;
         // The map is bounded by max_bytes (checked again against the header); the header
         // and the parts after the map, by their own limits.
         let header_bytes = (payload::MAX_HEADER_LINES * (payload::MAX_HEADER_LINE + 1)) as u64;
@@ -386,6 +342,72 @@ impl BufRead for Body<'_> {
         }
         self.inner.consume(amount);
     }
+}
+
+/// The spool directory `dir`, opened once (its checks, its listing and the opens of its
+/// files all go through that handle, so nobody can swap the directory in between), with its
+/// owner: it must be writable by its owner only.
+pub(super) fn open_dir(dir: &Path) -> Result<(rustix::fd::OwnedFd, u32), Error> {
+    use rustix::fs::{Mode, OFlags};
+    let io = |cause: std::io::Error| Error::Io {
+        path: dir.to_owned(),
+        cause,
+    };
+    let handle = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io(e.into()))?;
+    let meta = rustix::fs::fstat(&handle).map_err(|e| io(e.into()))?;
+    if meta.st_mode & 0o022 != 0 {
+        return Err(Error::Unsafe {
+            path: dir.to_owned(),
+            reason: format!(
+                "the spool directory is writable by group or others (mode {:04o}); only the \
+                     receiving account may write it: chmod go-w {}",
+                meta.st_mode & 0o7777,
+                escape(dir.as_os_str())
+            ),
+        });
+    }
+    Ok((handle, meta.st_uid))
+}
+
+/// The checks a file of the spool passes before apply reads a byte of it (`meta`, of the
+/// opened handle; `path` for messages): a regular file with one link, owned by root or
+/// `trusted` (the spool's owner), writable by its owner only.
+pub(super) fn check_file(meta: &std::fs::Metadata, path: &Path, trusted: u32) -> Result<(), Error> {
+    let unsafe_file = |reason: String| Error::Unsafe {
+        path: path.to_owned(),
+        reason,
+    };
+    if !meta.is_file() {
+        return Err(unsafe_file(
+            "is not a regular file (a FIFO, device or directory); it is not read".into(),
+        ));
+    }
+    if meta.nlink() != 1 {
+        return Err(unsafe_file(format!(
+            "has {} hard links; a file apply reads has exactly one (another name for the same \
+                 file could be a file the spool account must not make root read)",
+            meta.nlink()
+        )));
+    }
+    if meta.uid() != 0 && meta.uid() != trusted {
+        return Err(unsafe_file(format!(
+            "is owned by uid {}, neither root nor the spool's owner (uid {trusted}); it is \
+                 not read",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(unsafe_file(format!(
+            "is writable by group or others (mode {:04o}); it is not read",
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

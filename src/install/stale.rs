@@ -21,6 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::map::confirm::Confirmation;
 use crate::map::{atomic, nofollow, with_suffix};
 use crate::postfix::Postfix;
 
@@ -83,6 +84,52 @@ pub fn note_confirmed(map: &Path, at: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// The most a confirmation file may be (receive writes about 120 bytes).
+const MAX_CONFIRMATION: u64 = 4096;
+
+/// The last confirmation `receive` left in the spool `dir`, checked like a spooled map
+/// ([`super::spool::check_file`]: opened through no link and without blocking, a regular
+/// file with one link, owned by root or the spool's owner, writable by it only) and bounded.
+/// None when there is none. Its content is never shown: what is not a confirmation is
+/// named, not quoted.
+pub fn confirmation(dir: &Path) -> Result<Option<Confirmation>, super::spool::Error> {
+    use std::io::Read as _;
+    let (handle, owner) = super::spool::open_dir(dir)?;
+    let path = dir.join(super::spool::CONFIRM_NAME);
+    let io = |cause| super::spool::Error::Io {
+        path: path.clone(),
+        cause,
+    };
+    let fd = match nofollow::open_regular_at(&handle, Path::new(super::spool::CONFIRM_NAME)) {
+        Ok(nofollow::Found::Missing) => return Ok(None),
+        Ok(nofollow::Found::Regular(fd)) => fd,
+        Ok(_) => {
+            return Err(super::spool::Error::Unsafe {
+                path,
+                reason: "is not a regular file; it is not read".into(),
+            });
+        }
+        Err(cause) => return Err(io(cause)),
+    };
+    let file = super::spool::file_of(fd, &path);
+    super::spool::check_file(&file.metadata().map_err(io)?, &path, owner)?;
+    let mut text = Vec::new();
+    file.take(MAX_CONFIRMATION + 1)
+        .read_to_end(&mut text)
+        .map_err(io)?;
+    let parsed = (text.len() as u64 <= MAX_CONFIRMATION)
+        .then(|| String::from_utf8(text).ok())
+        .flatten()
+        .and_then(|text| Confirmation::parse(&text).ok());
+    match parsed {
+        Some(confirmation) => Ok(Some(confirmation)),
+        None => Err(super::spool::Error::Unsafe {
+            path,
+            reason: "is not a confirmation as receive writes one; it is ignored".into(),
+        }),
+    }
+}
+
 /// The switch as `PATH.stale` records it: since when, and what main.cf said before (None: the
 /// parameter was not set).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +138,9 @@ pub struct Switched {
     pub since: u64,
     /// The explicit value before the switch.
     pub previous: Option<String>,
+    /// Whether the soft code was set (and Postfix reloaded): a run that failed in between
+    /// is completed by the next.
+    pub applied: bool,
 }
 
 impl Switched {
@@ -115,27 +165,65 @@ impl Switched {
             Some(value) => Some(value.trim().to_owned()),
             None => return Err(damaged("no `previous` line")),
         };
-        Ok(Some(Self { since, previous }))
+        let applied = lines.next() == Some("applied");
+        Ok(Some(Self {
+            since,
+            previous,
+            applied,
+        }))
+    }
+
+    /// Writes the record.
+    fn write(&self, map: &Path) -> Result<(), Error> {
+        let text = format!(
+            "since {}\nprevious {}\n{}",
+            self.since,
+            self.previous.as_deref().unwrap_or_default(),
+            if self.applied { "applied\n" } else { "" }
+        );
+        atomic::write(&switched_path(map), text.as_bytes(), 0o644)?;
+        Ok(())
     }
 
     /// Turns the switch on: main.cf's value is kept in the record (written first, so that a
-    /// run killed in between still knows what to put back), then the soft code is set.
-    pub fn on(map: &Path, postfix: &Postfix, since: u64) -> Result<Self, Error> {
-        let previous = explicit(postfix)?;
-        let text = format!(
-            "since {since}\nprevious {}\n",
-            previous.as_deref().unwrap_or_default()
-        );
-        atomic::write(&switched_path(map), text.as_bytes(), 0o644)?;
+    /// run killed in between still knows what to put back), then the soft code is set, then
+    /// `reload` runs; the record says so once all of it is done ([`Switched::complete`]).
+    pub fn on(
+        map: &Path,
+        postfix: &Postfix,
+        since: u64,
+        reload: impl Fn() -> Result<(), Error>,
+    ) -> Result<Self, Error> {
+        let switched = Self {
+            since,
+            previous: explicit(postfix)?,
+            applied: false,
+        };
+        switched.write(map)?;
+        switched.complete(map, postfix, reload)
+    }
+
+    /// Sets the soft code and runs `reload`, then records that it is done: what a switch
+    /// that failed half way (postconf or the reload) still needs.
+    pub fn complete(
+        mut self,
+        map: &Path,
+        postfix: &Postfix,
+        reload: impl Fn() -> Result<(), Error>,
+    ) -> Result<Self, Error> {
         postfix.postconf(&["-e", &format!("{PARAMETER}={SOFT}")])?;
-        Ok(Self { since, previous })
+        reload()?;
+        self.applied = true;
+        self.write(map)?;
+        Ok(self)
     }
 
     /// Turns the switch off: main.cf gets back what it had, unless someone changed the value
     /// meanwhile (then it is left as it is: returned as the value found); the record goes.
     pub fn off(&self, map: &Path, postfix: &Postfix) -> Result<Option<String>, Error> {
         let now = explicit(postfix)?;
-        let untouched = now.as_deref() == Some(SOFT);
+        // A switch that never got as far as postconf changed nothing to put back.
+        let untouched = self.applied && now.as_deref() == Some(SOFT);
         if untouched {
             match &self.previous {
                 Some(value) => postfix.postconf(&["-e", &format!("{PARAMETER}={value}")])?,
@@ -147,7 +235,11 @@ impl Switched {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        Ok(if untouched { None } else { now })
+        Ok(if untouched || !self.applied {
+            None
+        } else {
+            now
+        })
     }
 }
 
@@ -177,18 +269,52 @@ mod tests {
         );
 
         assert_eq!(Switched::read(&map).unwrap(), None);
-        for (text, previous) in [
-            ("since 5\nprevious \n", None),
-            ("since 5\nprevious 554\n", Some("554")),
+        for (text, previous, applied) in [
+            ("since 5\nprevious \n", None, false),
+            ("since 5\nprevious 554\napplied\n", Some("554"), true),
         ] {
             crate::map::atomic::write(&switched_path(&map), text.as_bytes(), 0o644).unwrap();
             let switched = Switched::read(&map).unwrap().unwrap();
             assert_eq!(
-                (switched.since, switched.previous.as_deref()),
-                (5, previous)
+                (
+                    switched.since,
+                    switched.previous.as_deref(),
+                    switched.applied
+                ),
+                (5, previous, applied)
             );
         }
         crate::map::atomic::write(&switched_path(&map), b"whenever\n", 0o644).unwrap();
         assert!(Switched::read(&map).is_err());
+    }
+
+    #[test]
+    fn a_confirmation_is_read_only_as_receive_writes_it() {
+        let spool = tempfile::tempdir().unwrap();
+        let kept = spool.path().join("confirmed");
+        assert!(confirmation(spool.path()).unwrap().is_none());
+        let sent = Confirmation::new(&"ab".repeat(32), std::time::SystemTime::now());
+        crate::map::atomic::write(&kept, sent.text.as_bytes(), 0o644).unwrap();
+        assert_eq!(confirmation(spool.path()).unwrap(), Some(sent.clone()));
+        // Another name for a file elsewhere, a link, or something else: refused, never quoted.
+        let secret = tempfile::NamedTempFile::new().unwrap();
+        crate::map::atomic::write(secret.path(), b"root-secret\n", 0o600).unwrap();
+        fs_err::remove_file(&kept).unwrap();
+        fs_err::hard_link(secret.path(), &kept).unwrap();
+        let e = confirmation(spool.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("hard links") && !e.contains("root-secret"),
+            "{e}"
+        );
+        fs_err::remove_file(&kept).unwrap();
+        fs_err::os::unix::fs::symlink(secret.path(), &kept).unwrap();
+        assert!(confirmation(spool.path()).is_err());
+        fs_err::remove_file(&kept).unwrap();
+        crate::map::atomic::write(&kept, b"root-secret\n", 0o644).unwrap();
+        let e = confirmation(spool.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("is not a confirmation") && !e.contains("root-secret"),
+            "{e}"
+        );
     }
 }

@@ -24,12 +24,13 @@ pub fn render<'a>(patterns: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 /// Writes `text` as the relay domains of the map at `map`, unless they are that already
-/// (a file that cannot be read is replaced).
-pub fn write(map: &Path, text: &str) -> Result<(), Error> {
+/// (a file that cannot be read is replaced); whether it wrote them.
+pub fn write(map: &Path, text: &str) -> Result<bool, Error> {
     if read(map).ok().flatten().as_deref() == Some(text.as_bytes()) {
-        return Ok(());
+        return Ok(false);
     }
-    super::atomic::write(&path(map), text.as_bytes(), 0o644)
+    super::atomic::write(&path(map), text.as_bytes(), 0o644)?;
+    Ok(true)
 }
 
 /// The relay domains of the map at `map` as the file has them (at most [`MAX_DOMAINS`]
@@ -71,10 +72,10 @@ mod tests {
         assert_eq!(read(&map).unwrap(), None);
         let text = render(["example.org", "*.example.com", "example.org", "example.com"]);
         assert_eq!(text, "*.example.com\nexample.com\nexample.org\n");
-        write(&map, &text).unwrap();
+        assert!(write(&map, &text).unwrap());
         let mark = crate::fs::metadata(path(&map)).unwrap().modified().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        write(&map, &text).unwrap();
+        assert!(!write(&map, &text).unwrap());
         let again = crate::fs::metadata(path(&map)).unwrap().modified().unwrap();
         assert_eq!(mark, again, "an unchanged list is not rewritten");
         assert_eq!(read(&map).unwrap().unwrap(), text.as_bytes());

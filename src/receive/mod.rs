@@ -17,7 +17,7 @@
 mod deadline;
 
 use std::ffi::OsStr;
-use std::io::{BufRead, Write as _};
+use std::io::{BufRead, Read as _, Write as _};
 use std::path::Path;
 
 pub use deadline::Deadline;
@@ -89,7 +89,17 @@ pub fn receive(
             escape(leftover.as_os_str())
         );
     }
-    if is_confirmation(input.fill_buf().map_err(payload::Error::Io)?) {
+    // The first line says what comes (however few bytes the first read brought); it is
+    // read again as part of what it starts.
+    let mut first = Vec::new();
+    input
+        .by_ref()
+        .take(payload::MAX_HEADER_LINE as u64 + 1)
+        .read_until(b'\n', &mut first)
+        .map_err(payload::Error::Io)?;
+    let confirmation = is_confirmation(&first);
+    let input = &mut std::io::Cursor::new(first).chain(input);
+    if confirmation {
         return confirm(spool, input);
     }
     let header = Header::read(input)?;
@@ -201,6 +211,38 @@ pub(crate) mod tests {
             .collect();
         names.sort();
         assert_eq!(names, [RECEIVE_LOCK, SPOOL_NAME]);
+    }
+
+    #[test]
+    fn a_confirmation_or_a_map_arriving_a_byte_at_a_time_is_told_apart() {
+        /// Hands out one byte per read, as a slow link may.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((&first, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                buf[0] = first;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let dir = spool();
+        let map = payload(b"a@example.com OK\n");
+        let mut input = BufReader::with_capacity(1, Trickle(&map));
+        let reply = receive(dir.path(), &mut input, 1 << 20, None).unwrap();
+        assert!(reply.starts_with("OK 1 "), "{reply}");
+        let sha256 = "ab".repeat(32);
+        let sent = Confirmation::new(&sha256, SystemTime::now());
+        let mut input = BufReader::with_capacity(1, Trickle(sent.text.as_bytes()));
+        let reply = receive(dir.path(), &mut input, 1 << 20, None).unwrap();
+        assert_eq!(reply, format!("OK CONFIRMED {sha256}"));
+        // The map spooled before is left as it was.
+        assert_eq!(fs_err::read(dir.path().join(SPOOL_NAME)).unwrap(), map);
+        assert_eq!(
+            fs_err::read_to_string(dir.path().join(CONFIRM_NAME)).unwrap(),
+            sent.text
+        );
     }
 
     #[test]

@@ -58,6 +58,22 @@ impl AcceptedDomains {
     }
 }
 
+/// `pattern` in its normal form when it is one a relay domains list may hold
+/// ([`crate::map::domains`]): a domain name
+/// as an address's domain part may be (no address literal), or `*.` and one; None otherwise.
+pub fn relay_pattern(pattern: &str) -> Option<String> {
+    let (wild, name) = match pattern.strip_prefix("*.") {
+        Some(name) => ("*.", name),
+        None => ("", pattern),
+    };
+    match super::address::normalize_domain(name) {
+        Ok(normal) if !normal.starts_with('[') && normal == name.to_ascii_lowercase() => {
+            Some(format!("{wild}{normal}"))
+        }
+        _ => None,
+    }
+}
+
 /// The excluded-domain patterns, compiled once as one anchored, case-insensitive regex.
 #[derive(Debug, Clone)]
 pub struct ExcludedDomains {

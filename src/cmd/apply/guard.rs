@@ -11,15 +11,15 @@ use crate::rules::guard::{Proposal, Verdict};
 
 /// The guards, measured against the installed map: the built map goes on only if they allow
 /// it (each violation reported), or if the approvals it came with name every removal beyond
-/// them. `lost` addresses stay in the map but lose their relay domain: they count as removed,
-/// and no approval names them.
+/// them. Addresses that stay in the map but lose their relay domain ([`Built::lost`]) count
+/// as removed, and no approval names them.
 pub(super) fn check(
     settings: &Settings,
     built: &Built,
     shown: &str,
     carried: &Carried,
-    lost: usize,
 ) -> Next<()> {
+    let lost = built.lost;
     let install = &settings.install;
     let verdict_for = |removed: usize| {
         let proposal = Proposal {

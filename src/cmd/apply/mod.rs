@@ -12,6 +12,7 @@
 //! relay are reported.
 
 mod guard;
+mod outcome;
 mod relay;
 mod stale;
 
@@ -20,9 +21,12 @@ use std::path::Path;
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
+pub use outcome::APPLIED_MAX;
+
 use super::{Change, ExitStatus, Failure as _, Printer, Result};
 use crate::install::approved;
 use crate::install::build::{self, Built};
+use crate::install::relay::Domains;
 use crate::install::spool::{self, Spooled};
 use crate::install::swap::Installer;
 use crate::install::{self};
@@ -41,6 +45,8 @@ pub struct Options {
     pub from: Option<std::path::PathBuf>,
     /// Swap the live map with `PATH.prev` instead.
     pub rollback: bool,
+    /// Only the freshness step ([`stale`]): the spooled map is left alone.
+    pub freshness: bool,
 }
 
 /// What apply works with, resolved from the config (`cli/settings.rs`).
@@ -58,13 +64,22 @@ pub struct Settings {
 pub fn run(settings: &Settings, printer: Printer) -> Result {
     let live = &settings.install.map.path;
     let dry_run = settings.options.change.dry_run;
+    if settings.options.freshness {
+        // A refused map waiting in the spool is not refused again (and reported) each time.
+        return match dry_run {
+            true => Ok(ExitStatus::Success),
+            false => stale::check(&settings.install, false, false)
+                .failure()
+                .map(|()| ExitStatus::Success),
+        };
+    }
     let before = crate::map::state::file_mark(live).ok();
     let result = apply(settings, printer);
     if dry_run {
         return result;
     }
     let changed = crate::map::state::file_mark(live).ok() != before;
-    record_outcome(live, changed, &result);
+    outcome::record(live, changed, &result);
     let vouched = changed && settings.options.from.is_some() && !settings.options.rollback;
     // A payload this run refused (or could not read) vouches for nothing.
     let taken = matches!(result, Ok(ExitStatus::Success));
@@ -77,33 +92,6 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
                 other => other,
             }
         }
-    }
-}
-
-/// The most `PATH.applied` may be (it holds two numbers).
-pub const APPLIED_MAX: u64 = 4096;
-
-/// Notes in `PATH.applied` (`UNIX_TIME EXIT_STATUS`) when apply last changed the map (an
-/// install or a rollback: the live text file `map` is no longer the one marked `before`) or
-/// did not succeed, for `status`. A successful run that changed nothing leaves it alone, as
-/// it leaves every other file alone. A record that cannot be written is only a warning: the
-/// map is what matters.
-fn record_outcome(map: &Path, changed: bool, result: &Result) {
-    let exit = match result {
-        Ok(status) => *status,
-        Err(e) => e.status(),
-    };
-    let path = with_suffix(map, ".applied");
-    let recorded = crate::map::nofollow::read_small(&path, APPLIED_MAX)
-        .ok()
-        .flatten()
-        .and_then(|t| t.split_whitespace().nth(1).map(str::to_owned));
-    if !changed && exit == ExitStatus::Success && recorded.as_deref() == Some("0") {
-        return;
-    }
-    let text = format!("{} {}\n", crate::map::state::now(), exit as u8);
-    if let Err(e) = crate::map::atomic::write(&path, text.as_bytes(), 0o644) {
-        warn!("could not record the outcome for rcptsync status: {e}");
     }
 }
 
@@ -175,13 +163,15 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         .iter()
         .map(|u| &u.approval.removals)
         .collect();
+    let relay = domains.as_ref().map(relay::Pending::relay);
     let built = go!(build(
         settings,
         &installer,
         &mut spooled,
         &source,
         &previous,
-        &approved
+        &approved,
+        relay
     )?);
     let map_changed = !installer.has_text(&built.sha256)?;
     if !map_changed {
@@ -201,8 +191,7 @@ fn apply(settings: &Settings, printer: Printer) -> Result {
         );
         return Ok(ExitStatus::Success);
     }
-    let lost = domains.as_ref().map_or(0, |d| d.lost(&built.domains));
-    go!(guard::check(settings, &built, &shown, &carried, lost));
+    go!(guard::check(settings, &built, &shown, &carried));
     // An approval is honoured once: by the first map installed that removes any address it
     // names, whether or not this gateway's guards needed it.
     let honour: Vec<&crate::hold::approval::Approval> = carried
@@ -300,6 +289,7 @@ fn build(
     source: &str,
     previous: &Previous,
     approved: &[&crate::hold::Removals],
+    relay: Option<(&Domains, &Domains)>,
 ) -> Result<Next<Built>> {
     let install = &settings.install;
     let shown = spooled.path.display().to_string();
@@ -316,6 +306,7 @@ fn build(
         open_domains: &install.internal_relay_domains,
         previous,
         approved,
+        relay,
     };
     let mut body = spooled
         .body()

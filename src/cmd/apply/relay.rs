@@ -66,17 +66,13 @@ pub(super) fn pending(
         .map_err(|e| failure(e.into()))?
         .split([',', ' ', '\t'])
         .any(|feature| feature == "relay_domains");
+    if parent && let Err(e) = carried.parent_allowed(&table.allowed) {
+        return Ok(Next::End(refuse(&e.to_string(), &shown)));
+    }
     let text = carried.render(parent);
     let sha256 = crate::map::digest::sha256_hex(text.as_bytes());
     if installer(table, postfix).has_text(&sha256)? {
         return Ok(Next::Go(None));
-    }
-    if parent && carried.iter().any(|p| p.starts_with('*')) {
-        warn!(
-            "parent_domain_matches_subdomains lists relay_domains, so a wildcard accepted \
-             domain (*.example.com) is relayed with its parent (example.com), whose mail the \
-             recipient map then refuses; take relay_domains out of it to relay subdomains only"
-        );
     }
     let live_keys = Domains::live_keys(&table.map.path).map_err(|e| {
         failure(anyhow::anyhow!(
@@ -106,10 +102,10 @@ pub(super) fn installer<'a>(table: &'a RelayTable, postfix: &'a Postfix) -> Inst
 }
 
 impl Pending {
-    /// How many of the map's addresses (`per_domain`) this change stops relaying: they count
-    /// against the removal guards like the addresses of a domain the map drops.
-    pub(super) fn lost(&self, per_domain: &BTreeMap<String, usize>) -> usize {
-        self.live.lost(&self.new, per_domain)
+    /// What Postfix relays now and after this change: the build counts the map's addresses
+    /// the change stops relaying ([`Built::lost`]).
+    pub(super) fn relay(&self) -> (&Domains, &Domains) {
+        (&self.live, &self.new)
     }
 
     /// What Postfix will relay: for the report of addresses outside it.
@@ -156,6 +152,7 @@ impl Pending {
             missing_canaries: Vec::new(),
             domains: BTreeMap::new(),
             more_domains: 0,
+            lost: 0,
             probe,
         };
         installer(table, postfix).install(built, &self.sha256)?;

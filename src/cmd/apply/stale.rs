@@ -6,12 +6,11 @@
 use anyhow::Context as _;
 use tracing::{error, info, warn};
 
-use crate::install::spool::{CONFIRM_NAME, Spooled};
+use crate::install::spool::Spooled;
 use crate::install::stale::{self, Switched};
 use crate::install::swap::Installer;
 use crate::install::{self, CdbWriter};
 use crate::lock::Lock;
-use crate::map::confirm::Confirmation;
 use crate::map::with_suffix;
 use crate::postfix::Postfix;
 
@@ -39,16 +38,10 @@ pub(super) fn check(install: &install::Settings, taken: bool, vouched: bool) -> 
         {
             said.extend(header.time().map(|t| (header.sha256.clone(), t)));
         }
-        match crate::map::nofollow::read_small(&install.spool.join(CONFIRM_NAME), 4096) {
-            Ok(Some(text)) => match Confirmation::parse(&text) {
-                Ok(c) => said.push((c.sha256, c.time)),
-                Err(e) => warn!(
-                    "ignoring {}: {e}",
-                    install.spool.join(CONFIRM_NAME).display()
-                ),
-            },
+        match stale::confirmation(&install.spool) {
+            Ok(Some(c)) => said.push((c.sha256, c.time)),
             Ok(None) => {}
-            Err(e) => warn!("ignoring the confirmation: {e}"),
+            Err(e) => warn!("{e}"),
         }
         let vouched = vouched.then_some(now);
         let latest = said
@@ -57,8 +50,12 @@ pub(super) fn check(install: &install::Settings, taken: bool, vouched: bool) -> 
             .map(|(_, time)| time.min(now))
             .chain(vouched)
             .max();
-        // Counted from now the first time, rather than found stale at once.
-        confirmed = confirmed.max(latest).or(Some(now));
+        // Counted from now the first time (a gateway just upgraded, say, whose quiet
+        // directory last pushed days ago), rather than found stale at once.
+        confirmed = Some(match recorded {
+            None => now,
+            Some(at) => latest.map_or(at, |latest| latest.max(at)),
+        });
     }
     if confirmed != recorded
         && let Some(at) = confirmed
@@ -72,24 +69,33 @@ pub(super) fn check(install: &install::Settings, taken: bool, vouched: bool) -> 
         }
         _ => None,
     };
+    let reload = || reload(install, &postfix);
     match (stale_since, switched) {
         (Some(since), None) => {
-            Switched::on(map, &postfix, since)?;
-            reload(&postfix)?;
+            Switched::on(map, &postfix, since, reload)?;
             error!(
                 "{}: not confirmed current since {} (more than [install].stale_after): is the \
                  internal host still syncing? Unknown recipients now get a temporary {} instead \
                  of a rejection, until a new map or a confirmation arrives",
                 install.map,
-                humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(confirmed.unwrap_or(0))
-                ),
+                shown(confirmed.unwrap_or(0)),
                 stale::SOFT,
+            );
+        }
+        // A switch that failed half way (postconf, or the reload) is completed.
+        (Some(_), Some(switched)) if !switched.applied => {
+            switched.complete(map, &postfix, reload)?;
+            warn!(
+                "{}: the switch to {} is now complete",
+                install.map,
+                stale::SOFT
             );
         }
         (None, Some(switched)) => {
             let kept = switched.off(map, &postfix)?;
-            reload(&postfix)?;
+            if switched.applied {
+                reload()?;
+            }
             match kept {
                 None => warn!(
                     "{}: confirmed current again; unknown recipients are rejected again",
@@ -108,9 +114,20 @@ pub(super) fn check(install: &install::Settings, taken: bool, vouched: bool) -> 
     Ok(())
 }
 
-/// `postfix reload`, when Postfix runs: smtpd reads main.cf only when it starts.
-fn reload(postfix: &Postfix) -> anyhow::Result<()> {
-    if postfix.is_running()? {
+/// A time (seconds since the epoch) as RFC 3339.
+fn shown(at: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// `postfix reload`, when Postfix runs and `[install].reload` is not `never`: smtpd reads
+/// main.cf only when it starts.
+fn reload(install: &install::Settings, postfix: &Postfix) -> Result<(), stale::Error> {
+    if install.reload == install::Reload::Never {
+        warn!(
+            "[install].reload = \"never\": reload Postfix for the change of main.cf to take effect"
+        );
+    } else if postfix.is_running()? {
         postfix.reload()?;
         info!("postfix reloaded");
     }

@@ -54,7 +54,7 @@ pub(super) fn conclude(
         seen,
     )?;
     if concluded.stands && !run.change.dry_run {
-        relay_domains(run)?;
+        seen.domains_changed = relay_domains(run)?;
     }
     Ok(concluded)
 }
@@ -62,9 +62,21 @@ pub(super) fn conclude(
 /// Writes the relay domains beside the map the run stands for ([`crate::map::domains`]): the
 /// accepted ones, and the domain of every held removal that is no longer accepted, so that a
 /// gateway goes on relaying the addresses its map still lists until the change is decided.
-fn relay_domains(run: &Run<'_>) -> Result<()> {
+/// Whether they changed.
+fn relay_domains(run: &Run<'_>) -> Result<bool> {
     let out = &run.settings.output.path;
-    let mut patterns: Vec<String> = run.rules.accepted.patterns().collect();
+    // A gateway refuses a payload with a name that is none: such a name (from Exchange's
+    // accepted domains, say) is left out here and said, rather than stop every map.
+    let mut patterns: Vec<String> = Vec::new();
+    for pattern in run.rules.accepted.patterns() {
+        match crate::rules::domains::relay_pattern(&pattern) {
+            Some(normal) => patterns.push(normal),
+            None => warn!(
+                "accepted domain {:?} is not a domain name a gateway can relay; it is left out of the relay domains",
+                pattern.chars().take(80).collect::<String>()
+            ),
+        }
+    }
     let held = Held::read(&hold::held_path(out)).unwrap_or_else(|e| {
         warn!("{e}; the relay domains leave out the domains of its addresses");
         None

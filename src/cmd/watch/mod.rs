@@ -202,7 +202,14 @@ fn session(
             courier::deliver(parcels, &gateway.name, max_backoff, |since, alarm| {
                 shared.cycle(&settings, |_| {
                     let report = push::Report::Courier { alarm };
-                    let pushed = push::to(push, &[gateway], printer, report);
+                    // What the last read found current; a map written before any read of
+                    // this process vouches for the time it was written.
+                    let as_of = shared.current_at().unwrap_or_else(|| {
+                        crate::fs::metadata(&push.map)
+                            .and_then(|m| m.modified())
+                            .unwrap_or(std::time::UNIX_EPOCH)
+                    });
+                    let pushed = push::to(push, &[gateway], printer, report, as_of);
                     let took = since.and_then(|at| SystemTime::now().duration_since(at).ok());
                     if let (Ok(ExitStatus::Success), Some(took)) = (&pushed, took) {
                         let delivery = Delivery {
@@ -369,9 +376,10 @@ fn watch(
         let (mut changed, mut held) = (false, false);
         let status = shared.cycle(settings, |seen| {
             let status = extract::run(&settings.extract, printer, seen);
-            changed = seen
-                .change
-                .is_some_and(|(added, removed)| added + removed > 0);
+            changed = seen.domains_changed
+                || seen
+                    .change
+                    .is_some_and(|(added, removed)| added + removed > 0);
             held = seen.held_news;
             status
         });
@@ -388,6 +396,7 @@ fn watch(
         let completed = matches!(status, Ok(ExitStatus::Success | ExitStatus::Refused));
         match status {
             Ok(ExitStatus::Success) => {
+                shared.current();
                 read_backoff.reset();
                 read_after = None;
                 let at = humantime::format_rfc3339_seconds(SystemTime::now());

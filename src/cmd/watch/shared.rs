@@ -33,6 +33,9 @@ struct State {
 pub struct Shared {
     state: Mutex<State>,
     metrics: Mutex<()>,
+    /// When a read last found the map current (seconds since the epoch; 0: not yet): what a
+    /// push or a confirmation vouches for, however late it goes out.
+    current_at: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -49,6 +52,7 @@ impl Shared {
                 stopped: false,
                 gateways: Vec::new(),
             }),
+            current_at: std::sync::atomic::AtomicU64::new(0),
             metrics: Mutex::new(()),
         });
         let beating = Arc::downgrade(&shared);
@@ -93,6 +97,19 @@ impl Shared {
                 b.gateways.insert(gateway.to_owned(), delivery);
             });
         }
+    }
+
+    /// Notes that a read found the map current now.
+    pub fn current(&self) {
+        let now = crate::map::state::now();
+        self.current_at
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When a read last found the map current (None: none yet in this process).
+    pub fn current_at(&self) -> Option<std::time::SystemTime> {
+        let at = self.current_at.load(std::sync::atomic::Ordering::Relaxed);
+        (at > 0).then(|| std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
     }
 
     /// Changes the file with `change` and writes it, when it has a place (a failure is

@@ -59,6 +59,12 @@ pub struct Pass<'a> {
     /// The removals each checked approval names: those no approval names are counted apart
     /// ([`Built::uncovered`]).
     pub approved: &'a [&'a crate::hold::Removals],
+    /// The relay domains now and after this change, when they change: keys in a domain the
+    /// first covers and the second does not lose their relay ([`Built::lost`]).
+    pub relay: Option<(
+        &'a crate::install::relay::Domains,
+        &'a crate::install::relay::Domains,
+    )>,
 }
 
 /// Why the pass could not be completed (as opposed to a map that is refused).
@@ -112,6 +118,9 @@ pub struct Built {
     pub domains: BTreeMap<String, usize>,
     /// Keys in the domains beyond [`MAX_DOMAINS`].
     pub more_domains: usize,
+    /// Keys whose domain the relay domains change stops relaying (all of them are counted,
+    /// whatever the number of domains).
+    pub lost: usize,
     /// A key and its value to look up in the built map before it goes live: a canary if
     /// there is one (it is what must work), else the first entry.
     pub probe: Option<(String, String)>,
@@ -337,6 +346,7 @@ mod tests {
             open_domains: &NONE_OPEN,
             previous,
             approved: &[],
+            relay: None,
         }
     }
 
@@ -369,6 +379,27 @@ mod tests {
 
     fn second_block_starts(lines: &[String]) -> usize {
         block_starts(lines)[0]
+    }
+
+    #[test]
+    fn every_key_losing_its_relay_is_counted_past_the_domains_the_report_keeps() {
+        // More domains than the report counts, sorting before the one that goes.
+        let mut text: String = (0..MAX_DOMAINS + 50)
+            .map(|i| format!("a@d{i:05}.test OK\n"))
+            .collect();
+        text.extend((0..20).map(|i| format!("u{i:02}@example.com OK\n")));
+        let (_dir, spec, previous) = map_dir();
+        let allowed = crate::install::relay::Domains::from_config(&["example.com".into()]).unwrap();
+        let live =
+            crate::install::relay::Domains::from_payload(b"example.com\n", &allowed).unwrap();
+        let new = crate::install::relay::Domains::from_payload(b"", &allowed).unwrap();
+        let pass = Pass {
+            relay: Some((&live, &new)),
+            ..pass_into(&spec, &previous)
+        };
+        let built = run(&pass, &mut text.as_bytes()).unwrap().unwrap();
+        assert_eq!(built.more_domains, 20 + 50);
+        assert_eq!(built.lost, 20);
     }
 
     #[test]

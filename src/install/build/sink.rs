@@ -8,6 +8,7 @@ use sha2::Digest as _;
 
 use super::{Batch, Built, Error, MAX_DOMAINS, MAX_LISTED, Pass, Problems, write_error};
 use crate::install::cdb;
+use crate::install::relay::Domains;
 use crate::install::validate::{self, Problem};
 use crate::map::atomic::{self, Replacement};
 use crate::map::diff::{self, Merger};
@@ -38,6 +39,8 @@ pub(super) struct Sink<'a, W: std::io::Write> {
     canaries: Vec<(&'a str, Option<String>)>,
     domains: BTreeMap<String, usize>,
     more_domains: usize,
+    relay: Option<(&'a Domains, &'a Domains)>,
+    lost: usize,
     first: Option<(String, String)>,
     /// The last valid key of the blocks so far, to check where the next block meets them.
     last: String,
@@ -60,6 +63,8 @@ impl<'a, W: std::io::Write> Sink<'a, W> {
             canaries: pass.canaries.iter().map(|c| (c.as_str(), None)).collect(),
             domains: BTreeMap::new(),
             more_domains: 0,
+            relay: pass.relay,
+            lost: 0,
             first: None,
             last: String::new(),
             problems: Problems {
@@ -146,6 +151,12 @@ impl<'a, W: std::io::Write> Sink<'a, W> {
                 }
                 None => self.more_domains += 1,
             }
+            if let Some((live, new)) = self.relay
+                && live.covers(domain)
+                && !new.covers(domain)
+            {
+                self.lost += 1;
+            }
             if self.first.is_none() {
                 self.first = Some((key.to_owned(), value.to_owned()));
             }
@@ -197,6 +208,7 @@ pub(super) fn finish<W: std::io::Write>(
         canaries,
         domains,
         more_domains,
+        lost,
         first,
         ..
     } = sink;
@@ -252,6 +264,7 @@ pub(super) fn finish<W: std::io::Write>(
             .collect(),
         domains,
         more_domains,
+        lost,
         probe,
     }))
 }

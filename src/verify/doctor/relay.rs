@@ -27,9 +27,8 @@ pub fn relay_domains(settings: &Settings, map_domains: &BTreeSet<String>) -> Opt
 }
 
 /// With `[install].relay_domains_map`, relay_domains must name the table, or the domains
-/// rcptsync installs there are not relayed; and a wildcard accepted domain (a `.example.com`
-/// line) matches its subdomains only when parent_domain_matches_subdomains leaves
-/// relay_domains out (Postfix 3.0's default at compatibility level 2).
+/// rcptsync installs there are not relayed; and while parent_domain_matches_subdomains lists
+/// relay_domains (Postfix's default), the table's names relay their subdomains too.
 pub fn relay_table(settings: &Settings, table: &MapSpec) -> Vec<Finding> {
     let mut findings = Vec::new();
     let listed = settings.list("relay_domains");
@@ -49,20 +48,17 @@ pub fn relay_table(settings: &Settings, table: &MapSpec) -> Vec<Finding> {
             vec![settings.set(&format!("relay_domains = {value}"))],
         ));
     }
-    let wildcards = crate::fs::read_to_string(&table.path)
-        .map(|text| text.lines().any(|line| line.starts_with('.')))
-        .unwrap_or(false);
     let parent = settings.list("parent_domain_matches_subdomains");
-    if wildcards && parent.contains(&"relay_domains") {
+    if parent.contains(&"relay_domains") {
         let rest: Vec<&str> = parent
             .iter()
             .copied()
             .filter(|p| *p != "relay_domains")
             .collect();
         findings.push(Finding::new(
-            Severity::Warning,
+            Severity::Note,
             format!(
-                "parent_domain_matches_subdomains lists relay_domains, so the `.domain` lines {table} has for wildcard accepted domains (*.example.com) match nothing: mail for those subdomains is refused with \"Relay access denied\""
+                "parent_domain_matches_subdomains lists relay_domains, so each domain in {table} relays its subdomains too, and a wildcard accepted domain (*.example.com) is installed only where its parent is allowed as well (apply writes its parent's name); to relay exactly the accepted domains, take relay_domains out"
             ),
             vec![settings.set(&format!(
                 "parent_domain_matches_subdomains = {}",
@@ -193,14 +189,13 @@ mod tests {
         );
         let naming = good_but(&format!("relay_domains = {table}"));
         assert!(relay_table(&naming, &table).is_empty());
-        // A wildcard line, and Postfix's default parent matching for relay_domains.
-        crate::map::atomic::write(&path, b".example.net OK\n", 0o644).unwrap();
+        // Postfix's default parent matching for relay_domains: a note.
         let parent = good_but(&format!(
             "relay_domains = {table}\nparent_domain_matches_subdomains = mynetworks, relay_domains"
         ));
         let findings = relay_table(&parent, &table);
         assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].severity, Severity::Warning);
+        assert_eq!(findings[0].severity, Severity::Note);
         assert!(
             findings[0].to_string().ends_with(
                 "fix: postconf -c /etc/postfix -e 'parent_domain_matches_subdomains = mynetworks'"

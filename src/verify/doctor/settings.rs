@@ -20,6 +20,7 @@ pub const PARAMETERS: &[&str] = &[
     "smtpd_reject_unlisted_recipient",
     "show_user_unknown_table_name",
     "recipient_delimiter",
+    "parent_domain_matches_subdomains",
 ];
 
 /// A service line of master.cf, as `postconf -M` prints it.

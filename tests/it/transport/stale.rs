@@ -72,6 +72,15 @@ impl Chain {
         )
     }
 
+    /// What rcptsync-apply.timer runs.
+    fn freshness(&self) -> Run {
+        let config = self.postfix.path("gateway.toml");
+        rcptsync(
+            &self.postfix.path(""),
+            &["apply", "--freshness", "-c", config.to_str().unwrap()],
+        )
+    }
+
     fn status(&self) -> Run {
         let config = self.postfix.path("gateway.toml");
         rcptsync(
@@ -141,7 +150,7 @@ fn an_unconfirmed_map_answers_450_until_sync_confirms_it() {
     .unwrap();
     wait_past(STALE_AFTER);
     let map_before = chain.live();
-    let switched = chain.apply().ok();
+    let switched = chain.freshness().ok();
     assert!(
         switched.stderr.contains("not confirmed current since")
             && switched
@@ -156,8 +165,9 @@ fn an_unconfirmed_map_answers_450_until_sync_confirms_it() {
     );
     chain.answers("nobody@example.com", 450);
     chain.answers("ann@example.com", 250);
-    let again = chain.apply().ok();
+    let again = chain.freshness().ok();
     assert_eq!(again.stderr, "", "said once");
+    assert_eq!(chain.apply().ok().stderr, "", "said once");
     let status = chain.status().stdout;
     assert!(status.contains("; stale since "), "{status}");
 
@@ -167,7 +177,7 @@ fn an_unconfirmed_map_answers_450_until_sync_confirms_it() {
     assert_eq!(synced.stdout, "", "{synced}");
     let confirmed = fs_err::read_to_string(chain.postfix.path("spool/confirmed")).unwrap();
     assert!(confirmed.starts_with("rcptsync-confirm 1\n"), "{confirmed}");
-    let back = chain.apply().ok();
+    let back = chain.freshness().ok();
     assert!(back.stderr.contains("confirmed current again"), "{back}");
     assert!(
         !chain
@@ -241,7 +251,7 @@ fn watch_confirms_the_map_while_the_directory_is_quiet() {
     watch.wait_for("a confirmation", Duration::from_secs(20), || {
         confirmed.exists()
     });
-    let back = chain.apply().ok();
+    let back = chain.freshness().ok();
     assert!(back.stderr.contains("confirmed current again"), "{back}");
     chain.answers("nobody@example.com", 550);
     // It goes on confirming while it runs: the next one replaces the first.
@@ -250,4 +260,29 @@ fn watch_confirms_the_map_while_the_directory_is_quiet() {
         fs_err::read(&confirmed).is_ok_and(|now| now != first)
     });
     assert_eq!(watch.stop(Duration::from_secs(10)), 0);
+}
+
+#[test]
+fn a_gateway_that_never_recorded_a_confirmation_counts_from_now() {
+    // As on a gateway just upgraded whose quiet directory last pushed long ago: the payload's
+    // time is older than stale_after, but no record says when the map was confirmed.
+    let chain = Chain::new();
+    fs_err::remove_file(chain.postfix.map_path().with_extension("confirmed")).unwrap();
+    wait_past(STALE_AFTER);
+    // A full apply: it takes the spooled payload, whose time is that old.
+    let quiet = chain.apply().ok();
+    assert_eq!(quiet.stderr, "", "{quiet}");
+    assert!(
+        !chain
+            .main_cf()
+            .contains("unknown_relay_recipient_reject_code")
+    );
+    chain.answers("nobody@example.com", 550);
+    assert!(
+        chain
+            .postfix
+            .map_path()
+            .with_extension("confirmed")
+            .exists()
+    );
 }
