@@ -59,6 +59,9 @@ pub struct Reader<R> {
     last_trailer: Option<(usize, bool)>,
     /// The first entry after that trailer, if any.
     entry_after_trailer: Option<usize>,
+    /// The file starts with ldapsearch's `# extended LDIF` header: it must end with its
+    /// result trailer, or it was cut.
+    extended: bool,
 }
 
 impl Reader<BufReader<crate::fs::File>> {
@@ -79,6 +82,7 @@ impl<R: BufRead> Reader<R> {
             started: false,
             last_trailer: None,
             entry_after_trailer: None,
+            extended: false,
         }
     }
 
@@ -114,6 +118,7 @@ impl<R: BufRead> Reader<R> {
         let line = self.line;
         if line == 1 {
             self.check_encoding(&mut bytes)?;
+            self.extended = bytes.starts_with(b"# extended LDIF");
         }
         while self.input.fill_buf()?.first() == Some(&b' ') {
             let mut next = Vec::new();
@@ -389,6 +394,12 @@ impl<R: BufRead> Reader<R> {
                 "the last page's paged-results cookie is not empty: ldapsearch stopped before the last \
                  page and the export is incomplete; export again",
             )),
+            (None, _) if self.extended => Err(self.syntax(
+                self.line,
+                "the file starts as an ldapsearch export (`# extended LDIF`) but does not end with \
+                 its result (`# search result`, `result: 0 Success`): it looks truncated (a cut \
+                 copy, or an ldapsearch that was killed); export again",
+            )),
             _ => Ok(()),
         }
     }
@@ -572,6 +583,23 @@ mod tests {
             e.starts_with("t.ldif:6: ldapsearch reported `result: 4 Size limit exceeded`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_ldapsearch_export_without_its_trailer_is_refused_as_truncated() {
+        let head = "# extended LDIF\n#\n# LDAPv3\n# base <DC=x> with scope subtree\n#\n\n\
+                    # A\ndn: CN=A\nmail: a@x.com\n\n# B\ndn: CN=B\nmail: b@x.com\n";
+        let e = error(head);
+        assert!(
+            e.starts_with("t.ldif:13: the file starts as an ldapsearch export"),
+            "{e}"
+        );
+        assert!(e.contains("looks truncated"), "{e}");
+        // With the trailer it is whole; without the header (-LLL, ldifde) none is needed.
+        let whole =
+            format!("{head}\n# search result\nsearch: 2\nresult: 0 Success\n\n# numEntries: 2\n");
+        assert_eq!(parse(&whole).unwrap().len(), 2);
+        assert_eq!(parse("dn: CN=A\nmail: a@x.com\n").unwrap().len(), 1);
     }
 
     #[test]

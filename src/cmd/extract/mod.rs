@@ -366,7 +366,8 @@ fn read_source(
         }
         each(item);
     })?;
-    info!("source {}: {items} entries", source.name);
+    let entries = if items == 1 { "entry" } else { "entries" };
+    info!("source {}: {items} {entries}", source.name);
     Ok(read)
 }
 

@@ -117,9 +117,14 @@ pub(super) fn report(
         ));
     }
     info!(
-        "{} entries read; left out: {} requiring authenticated senders, {} non-SMTP proxy addresses, \
+        "{} {} read; left out: {} requiring authenticated senders, {} non-SMTP proxy addresses, \
          {} outside the accepted domains, {} in excluded domains, {} invalid",
         stats.entries,
+        if stats.entries == 1 {
+            "entry"
+        } else {
+            "entries"
+        },
         stats.auth_required,
         stats.other_types,
         stats.foreign,

@@ -394,8 +394,9 @@ pub fn read(
         pages = stats.pages,
         referrals = stats.referrals,
         ranged = stats.ranged,
-        "read {} entries",
-        stats.entries
+        "read {} {}",
+        stats.entries,
+        if stats.entries == 1 { "entry" } else { "entries" }
     );
     Ok(stats)
 }

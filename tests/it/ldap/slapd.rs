@@ -589,3 +589,86 @@ fn dumped_entries_reproduce_the_run_as_an_ldif_source() {
     assert_ne!(r.code, 0, "{r}");
     assert!(r.stderr.contains("dump.ldif"), "{r}");
 }
+
+/// `ldapsearch` as an admin runs it for an export (paged, default output: ldapsearch's
+/// `# extended LDIF` header and its result trailer), against `slapd` with `filter`.
+fn ldapsearch_export(slapd: &Slapd, filter: &str) -> String {
+    let out = crate::fixture::run(
+        std::process::Command::new(crate::fixture::require("ldapsearch", "ldap-utils")).args([
+            "-x",
+            "-H",
+            &slapd.url(),
+            "-D",
+            Slapd::BIND_DN,
+            "-w",
+            Slapd::BIND_PW,
+            "-b",
+            Slapd::BASE_DN,
+            "-E",
+            "pr=1000/noprompt",
+            filter,
+        ]),
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_real_ldapsearch_export_cut_before_its_trailer_is_refused_as_truncated() {
+    let slapd = serving("[\"example.com\"]");
+    let dir = slapd.dir();
+    let export = ldapsearch_export(&slapd, "(objectClass=*)");
+    assert!(export.starts_with("# extended LDIF\n"), "{export:.200}");
+    fs_err::write(dir.join("export.ldif"), &export).unwrap();
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        "[[source]]\nname = \"export\"\nkind = \"ldif\"\npath = \"export.ldif\"\n\
+         [recipients]\ndomains = [\"example.com\"]\n[output]\npath = \"out/relay_recipients\"\n\
+         [safety]\nmax_removed_percent = 100\n",
+    )
+    .unwrap();
+    rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).ok();
+    let whole = map(dir).unwrap();
+    assert!(whole.lines().count() > 2000, "{}", whole.lines().count());
+
+    // The same export cut at an entry boundary (a copy that stopped, an ldapsearch that was
+    // killed): in its first page, before any trailer, or in a later one, after a page's
+    // trailer. Refused, naming the file, and the map is left alone.
+    let first_trailer = export.find("# search result").unwrap();
+    let cut = |at: usize| export[..at].rfind("\n\n").unwrap() + 2;
+    for (at, said) in [
+        (cut(first_trailer / 2), "it looks truncated"),
+        (
+            cut(first_trailer + export.len() / 4),
+            "entries follow the last",
+        ),
+    ] {
+        fs_err::write(dir.join("export.ldif"), &export[..at]).unwrap();
+        let r = rcptsync(dir, &["extract", "-c", "rcptsync.toml"]).code(1);
+        assert!(
+            r.stderr.contains("export.ldif:") && r.stderr.contains(said),
+            "{r}"
+        );
+        assert_eq!(map(dir).unwrap(), whole);
+    }
+
+    // One entry: said as one.
+    fs_err::write(
+        dir.join("export.ldif"),
+        ldapsearch_export(&slapd, "(cn=Bob)"),
+    )
+    .unwrap();
+    let r = rcptsync(
+        dir,
+        &[
+            "-vv",
+            "extract",
+            "--dry-run",
+            "--force",
+            "-c",
+            "rcptsync.toml",
+        ],
+    )
+    .ok();
+    assert!(r.stderr.contains("source export: 1 entry\n"), "{r}");
+    assert!(!r.stderr.contains("1 entries"), "{r}");
+}
