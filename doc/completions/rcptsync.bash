@@ -577,12 +577,20 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__status)
-            opts="-c -q -v -h --json --config --quiet --verbose --help"
+            opts="-c -q -v -h --json --plugin --warning --critical --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --critical)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -105,8 +105,11 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -l apply -d 'Re
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -l warning -d 'With --plugin: WARNING when the map was last found current (on a gateway: confirmed) longer ago than this' -r
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -l critical -d 'With --plugin: CRITICAL when longer ago than this' -r
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -l json -d 'Print JSON (for scripts and monitoring) instead of text'
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -l plugin -d 'Report as a monitoring plugin: one line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a usage or config error too)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'

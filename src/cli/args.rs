@@ -234,8 +234,19 @@ impl Prune {
 #[derive(Debug, Args)]
 pub struct Status {
     /// Print JSON (for scripts and monitoring) instead of text.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plugin")]
     pub json: bool,
+    /// Report as a monitoring plugin: one line with perfdata, exit 0 OK, 1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN (a usage or config error too)
+    #[arg(long)]
+    pub plugin: bool,
+    /// With --plugin: WARNING when the map was last found current (on a gateway: confirmed)
+    /// longer ago than this
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = humantime::parse_duration)]
+    pub warning: std::time::Duration,
+    /// With --plugin: CRITICAL when longer ago than this
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = humantime::parse_duration)]
+    pub critical: std::time::Duration,
 }
 
 impl Status {

@@ -41,8 +41,21 @@ pub fn main() -> std::process::ExitCode {
             "rcptsync: error: internal error{at}: {message} (please report this)"
         );
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A plugin host reads exit 2 as CRITICAL: a usage error there is UNKNOWN.
+        Err(e) if plugin_asked() && e.use_stderr() => {
+            println!("{}", cmd::status::plugin::unknown(&e.to_string()));
+            return std::process::ExitCode::from(3);
+        }
+        Err(e) => e.exit(),
+    };
     let printer = Printer::init(cli.quiet, cli.verbose);
+    if let Command::Status(args) = &cli.command
+        && args.plugin
+    {
+        return plugin(&cli, args, printer);
+    }
     match std::panic::catch_unwind(|| run(&cli, printer)) {
         Err(_) => ExitStatus::Failure.into(),
         Ok(Ok(status)) => status.into(),
@@ -52,6 +65,35 @@ pub fn main() -> std::process::ExitCode {
             err.status().into()
         }
     }
+}
+
+/// Whether the command line asks for `status --plugin` (looked at when it does not parse).
+fn plugin_asked() -> bool {
+    std::env::args_os().any(|a| a == "--plugin")
+}
+
+/// `status --plugin`: the line on stdout, the state as the exit status; whatever goes wrong
+/// (a config error too) is UNKNOWN.
+fn plugin(cli: &Cli, args: &args::Status, printer: Printer) -> std::process::ExitCode {
+    use cmd::status::plugin::{self, State, Thresholds};
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let limits = Thresholds {
+        warning: args.warning,
+        critical: args.critical,
+    };
+    let checked = Config::load(&path)
+        .map_err(cmd::Error::from)
+        .and_then(|config| Ok(settings::status(&config, args.options())?))
+        .and_then(|settings| plugin::check(&settings, limits));
+    let (state, line) = match checked {
+        Ok(found) => found,
+        Err(e) => (State::Unknown, plugin::unknown(&e.to_string())),
+    };
+    let _ = printer.line(line);
+    std::process::ExitCode::from(state as u8)
 }
 
 fn run(cli: &Cli, printer: Printer) -> cmd::Result {

@@ -44,12 +44,11 @@ pub struct Settings {
 pub fn run(settings: &Settings, printer: Printer) -> Result {
     let all: Vec<&Gateway> = settings.gateways.iter().collect();
     // sync has just read the directory: the map is current now. A plain push vouches only
-    // for the time the map was last written.
+    // for the last read that found it current (or, with no record of one, for the time the
+    // map was written).
     let as_of = match settings.confirm {
         true => SystemTime::now(),
-        false => crate::fs::metadata(&settings.map)
-            .and_then(|m| m.modified())
-            .unwrap_or(std::time::UNIX_EPOCH),
+        false => last_read(&settings.map),
     };
     to(settings, &all, printer, Report::Run, as_of)
 }
@@ -237,6 +236,17 @@ pub fn to(
         info!("pushed to {} gateway(s)", due.len());
     }
     Ok(ExitStatus::Success)
+}
+
+/// When a read last found the map at `map` current ([`crate::map::ran`]), or else when the
+/// map was written.
+pub fn last_read(map: &std::path::Path) -> SystemTime {
+    match crate::map::ran::Ran::read(map).and_then(|r| r.success) {
+        Some(at) => std::time::UNIX_EPOCH + std::time::Duration::from_secs(at),
+        None => crate::fs::metadata(map)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH),
+    }
 }
 
 /// The text of the approvals beside `map` that push carries: those that are there, signed

@@ -2,7 +2,7 @@
 //! ([`keys`]), how two versions differ ([`diff`]), the wire format to the gateways
 //! ([`payload`]), the relay domains it carries ([`domains`]) and the confirmation sent
 //! instead of it ([`confirm`]), content digests ([`digest`]), what the last full run was made from
-//! ([`state`]), the only way rcptsync ever replaces a live file ([`atomic`]) and how the small
+//! ([`state`]), how the last run ended ([`ran`]), the only way rcptsync ever replaces a live file ([`atomic`]) and how the small
 //! files another account may have replaced are read and written ([`nofollow`]); and the
 //! `[output]` table that says where the map goes ([`config`]).
 
@@ -15,6 +15,7 @@ pub mod domains;
 pub mod keys;
 pub mod nofollow;
 pub mod payload;
+pub mod ran;
 pub mod state;
 pub mod text;
 

@@ -73,6 +73,22 @@ pub struct Options {
 
 /// Runs extract; the change it makes to the map is noted in `seen`, for the metrics.
 pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
+    let result = read(settings, printer, seen);
+    if !settings.options.change.dry_run {
+        // A change held for the first time is news (exit 3), but the map was written.
+        let exit = match &result {
+            Ok(status) => *status,
+            Err(e) => e.status(),
+        };
+        let current =
+            exit == ExitStatus::Success || (exit == ExitStatus::Refused && seen.held_news);
+        crate::map::ran::Ran::note(&settings.output.path, exit as u8, current);
+    }
+    result
+}
+
+/// The run itself: [`run`] records how it ended.
+fn read(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
     let options = &settings.options;
     // The bind passwords and Graph credentials first: a secret file that is refused is a
     // config error, found before the lock, the connections and the other sources.

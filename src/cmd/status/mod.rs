@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use tracing::warn;
 
+pub mod plugin;
 mod text;
 
 use super::watch::beacon::Beacon;
@@ -84,6 +85,8 @@ struct Status {
     gateways: Vec<GatewayStatus>,
     /// What a running (or dead) `watch` last reported, when one ran.
     watch: Option<WatchStatus>,
+    /// How the last run that read the directory ended (`PATH.run`).
+    last_run: Option<LastRun>,
     /// The change a removal guard holds back, if any (`rcptsync review` shows it).
     held: Option<HeldStatus>,
     /// The gateway side, when the config has `[install]`.
@@ -167,6 +170,15 @@ struct SpoolStatus {
     state: String,
     recipients: Option<usize>,
     sha256: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LastRun {
+    at: String,
+    exit_status: u8,
+    result: String,
+    /// When a read last found the map current.
+    current_as_of: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -261,7 +273,20 @@ fn meaning(exit: u8) -> &'static str {
 
 /// Runs status.
 pub fn run(settings: &Settings, printer: Printer) -> Result {
-    let options = &settings.options;
+    let status = gather(settings)?;
+    if settings.options.json {
+        let text = serde_json::to_string_pretty(&status)
+            .map_err(|e| anyhow::anyhow!("render the status as JSON: {e}"))
+            .failure()?;
+        printer.line(text)?;
+    } else {
+        text::print_text(&status, printer)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Everything status reports, read from the files of the config's roles.
+fn gather(settings: &Settings) -> Result<Status> {
     let mut status = Status {
         config: settings.config.display().to_string(),
         map: None,
@@ -269,6 +294,7 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
         drift: None,
         gateways: Vec::new(),
         watch: None,
+        last_run: None,
         held: None,
         install: None,
     };
@@ -324,6 +350,12 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
             .collect();
         status.map = Some(map);
         // The header only: root reads no more of the rcptsync account's file than that.
+        status.last_run = crate::map::ran::Ran::read(&output.map).map(|ran| LastRun {
+            at: unix(ran.at),
+            exit_status: ran.exit,
+            result: meaning(ran.exit).to_owned(),
+            current_as_of: ran.success.map(unix),
+        });
         status.held = Summary::read(&crate::hold::held_path(&output.map))
             .unwrap_or_else(|e| {
                 warn!("{e}");
@@ -408,13 +440,5 @@ pub fn run(settings: &Settings, printer: Printer) -> Result {
                 .map(|s| unix(s.since)),
         });
     }
-    if options.json {
-        let text = serde_json::to_string_pretty(&status)
-            .map_err(|e| anyhow::anyhow!("render the status as JSON: {e}"))
-            .failure()?;
-        printer.line(text)?;
-    } else {
-        text::print_text(&status, printer)?;
-    }
-    Ok(ExitStatus::Success)
+    Ok(status)
 }

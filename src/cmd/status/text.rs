@@ -68,6 +68,15 @@ pub(super) fn print_text(status: &Status, printer: Printer) -> Result<()> {
                 gateway.name, gateway.destination
             ))?;
         }
+        if let Some(last) = &status.last_run {
+            out.line(format_args!(
+                "last run {}: exit {} ({}); map current as of {}",
+                last.at,
+                last.exit_status,
+                last.result,
+                or_unknown(last.current_as_of.as_deref(), "never")
+            ))?;
+        }
         if let Some(held) = &status.held {
             out.line(format_args!(
                 "held: {} removal(s) since {} (change {}; {}): see rcptsync review",

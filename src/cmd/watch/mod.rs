@@ -202,13 +202,11 @@ fn session(
             courier::deliver(parcels, &gateway.name, max_backoff, |since, alarm| {
                 shared.cycle(&settings, |_| {
                     let report = push::Report::Courier { alarm };
-                    // What the last read found current; a map written before any read of
-                    // this process vouches for the time it was written.
-                    let as_of = shared.current_at().unwrap_or_else(|| {
-                        crate::fs::metadata(&push.map)
-                            .and_then(|m| m.modified())
-                            .unwrap_or(std::time::UNIX_EPOCH)
-                    });
+                    // What the last read of this process found current (to the second:
+                    // the record extract leaves is written at most once a minute).
+                    let as_of = shared
+                        .current_at()
+                        .unwrap_or_else(|| push::last_read(&push.map));
                     let pushed = push::to(push, &[gateway], printer, report, as_of);
                     let took = since.and_then(|at| SystemTime::now().duration_since(at).ok());
                     if let (Ok(ExitStatus::Success), Some(took)) = (&pushed, took) {

@@ -304,6 +304,7 @@ fn keeps_the_owner_group_and_mode_of_an_existing_map() {
             "relay_recipients",
             "relay_recipients.domains",
             "relay_recipients.lock",
+            "relay_recipients.run",
             "relay_recipients.state"
         ]
     );

@@ -8,6 +8,7 @@ mod guards;
 mod held;
 mod import_ini;
 mod metrics;
+mod plugin;
 mod secrets;
 mod util;
 pub(crate) mod watch;
