@@ -35,4 +35,5 @@ mod help;
 mod install;
 mod layout;
 mod ldap;
+mod monitoring;
 mod transport;
