@@ -22,6 +22,9 @@ _rcptsync() {
             rcptsync,approve)
                 cmd="rcptsync__subcmd__approve"
                 ;;
+            rcptsync,check)
+                cmd="rcptsync__subcmd__check"
+                ;;
             rcptsync,doctor)
                 cmd="rcptsync__subcmd__doctor"
                 ;;
@@ -63,6 +66,9 @@ _rcptsync() {
                 ;;
             rcptsync__subcmd__help,approve)
                 cmd="rcptsync__subcmd__help__subcmd__approve"
+                ;;
+            rcptsync__subcmd__help,check)
+                cmd="rcptsync__subcmd__help__subcmd__check"
                 ;;
             rcptsync__subcmd__help,doctor)
                 cmd="rcptsync__subcmd__help__subcmd__doctor"
@@ -107,7 +113,7 @@ _rcptsync() {
 
     case "${cmd}" in
         rcptsync)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version extract push sync watch receive apply verify doctor prune status review approve import-ini help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version extract push sync watch receive apply verify check doctor prune status review approve import-ini help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -155,6 +161,28 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__approve)
+            opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__check)
             opts="-c -q -v -h --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -229,7 +257,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help)
-            opts="extract push sync watch receive apply verify doctor prune status review approve import-ini help"
+            opts="extract push sync watch receive apply verify check doctor prune status review approve import-ini help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,6 +285,20 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__help__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rcptsync__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

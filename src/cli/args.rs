@@ -75,6 +75,14 @@ pub enum Command {
     /// prints every answer). Exit 4 when an answer is not what it should be, 1 when the
     /// server cannot be reached.
     Verify(Verify),
+    /// Check the config as every command would take it, and every file it names.
+    ///
+    /// Password files, keytabs and Graph credentials (with extract's checks), CA files,
+    /// identity files and known_hosts, the approval key (when this account can read it), the
+    /// gateway's and the metrics' directories. Prints nothing when all is well (-v: one line
+    /// per check); each problem is named with its fix, and the exit status is 2. Connects
+    /// to nothing and changes nothing.
+    Check,
     /// Check the gateway's Postfix settings against the relay-gateway checklist.
     ///
     /// Each finding says what is wrong and the command that fixes it. Prints nothing when

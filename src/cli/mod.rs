@@ -135,6 +135,7 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
             })
         }
         Command::Receive(args) => cmd::receive::run(&args.options(), printer),
+        Command::Check => cmd::check::run(&load()?, printer),
         Command::Verify(args) => {
             cmd::verify::run(&settings::verify(&load()?, args.options())?, printer)
         }

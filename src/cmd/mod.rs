@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod approve;
+pub mod check;
 pub mod doctor;
 pub mod extract;
 pub mod import_ini;

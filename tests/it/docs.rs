@@ -242,6 +242,19 @@ fn files_and_examples(
                 ),
             ],
         ),
+        "check" => (
+            &[CONFIG],
+            &[
+                (
+                    "rcptsync check",
+                    "silent and exit 0 when the config and every file it names are usable",
+                ),
+                (
+                    "rcptsync -v check -c /etc/rcptsync/gateway.toml",
+                    "one line per check of a gateway's config",
+                ),
+            ],
+        ),
         "doctor" => (
             &[
                 CONFIG,

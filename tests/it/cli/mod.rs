@@ -1,6 +1,8 @@
 //! The binary on files only: extract's map and diff, the safety guards, errors and their exit
 //! codes, import-ini, the bundled example, and watch on files.
 
+#[cfg(feature = "system-tests")]
+mod check;
 mod errors;
 mod example;
 mod extract;
