@@ -154,11 +154,6 @@ impl Domains {
         false
     }
 
-    /// The patterns, sorted.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.patterns.iter().map(String::as_str)
-    }
-
     /// How many there are.
     pub fn len(&self) -> usize {
         self.patterns.len()

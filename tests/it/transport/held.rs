@@ -39,21 +39,6 @@ fn held_id(internal: &Path) -> String {
     json["held"][0]["id"].as_str().unwrap().to_owned()
 }
 
-/// The live map's files (text, cdb, previous, record) by name and content.
-fn live(postfix: &Postfix) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = fs_err::read_dir(postfix.path("maps"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            !name.ends_with(".lock") && !name.ends_with(".applied") && !name.starts_with('.')
-        })
-        .map(|p| (p.display().to_string(), fs_err::read(&p).unwrap()))
-        .collect();
-    files.sort();
-    files
-}
-
 /// The chain: a gateway (Postfix with a cdb map, sshd into its spool) whose own removal
 /// guard is max_removed = 5 and which lists the approver's key, and an internal host with a
 /// list source, the same limit and the approver's key.
@@ -126,11 +111,7 @@ impl Chain {
     }
 
     fn apply(&self) -> Run {
-        let config = self.postfix.path("gateway.toml");
-        rcptsync(
-            &self.postfix.path(""),
-            &["apply", "-c", config.to_str().unwrap()],
-        )
+        self.postfix.rcptsync(&["apply"])
     }
 
     fn spool(&self, bytes: &[u8]) {
@@ -196,13 +177,13 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
     // the approval (additions pass any guard)...
     spool(&payload(map(0..100, &["newcomer@example.com"]).as_bytes()));
     apply().ok();
-    let before = live(postfix);
+    let before = postfix.live();
     let refused = |what: &str, bytes: &[u8], said: &str| {
         spool(bytes);
         let r: Run = apply();
         assert_eq!(r.code, 3, "{what}: {r}");
         assert!(r.stderr.contains(said), "{what}: {said:?} not in {r}");
-        assert_eq!(live(postfix), before, "{what}: the live map changed");
+        assert_eq!(postfix.live(), before, "{what}: the live map changed");
     };
     // ... then the very payload that carried the approval is replayed: honoured once only.
     refused(
@@ -265,11 +246,11 @@ fn additions_flow_while_removals_are_held_and_one_signed_approval_lets_exactly_t
     let record = postfix.path("maps/relay_recipients.approvals");
     let honoured = fs_err::read(&record).unwrap();
     fs_err::write(&record, "garbage\n").unwrap();
-    let damaged = live(postfix);
+    let damaged = postfix.live();
     spool(&payload_with_approval(body, &good));
     let r = apply().code(3);
     assert!(r.stderr.contains("the record of honoured approvals"), "{r}");
-    assert_eq!(live(postfix), damaged);
+    assert_eq!(postfix.live(), damaged);
     fs_err::write(&record, honoured).unwrap();
     // The control: the same approval, untouched, goes through (so each refusal above was
     // the tampering's doing).

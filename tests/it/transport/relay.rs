@@ -108,38 +108,15 @@ impl Chain {
     }
 
     fn apply(&self) -> Run {
-        let config = self.postfix.path("gateway.toml");
-        rcptsync(
-            &self.postfix.path(""),
-            &["apply", "-c", config.to_str().unwrap()],
-        )
+        self.postfix.rcptsync(&["apply"])
     }
 
     fn doctor(&self) -> Run {
-        let config = self.postfix.path("gateway.toml");
-        rcptsync(
-            &self.postfix.path(""),
-            &["-v", "doctor", "-c", config.to_str().unwrap()],
-        )
+        self.postfix.rcptsync(&["-v", "doctor"])
     }
 
     fn table(&self) -> String {
         fs_err::read_to_string(self.postfix.path("maps/relay_domains")).unwrap()
-    }
-
-    /// Every live file of the map and the table, by name and content.
-    fn live(&self) -> Vec<(String, Vec<u8>)> {
-        let mut files: Vec<_> = fs_err::read_dir(self.postfix.path("maps"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                let name = p.file_name().unwrap().to_string_lossy();
-                !name.ends_with(".lock") && !name.ends_with(".applied") && !name.starts_with('.')
-            })
-            .map(|p| (p.display().to_string(), fs_err::read(&p).unwrap()))
-            .collect();
-        files.sort();
-        files
     }
 }
 
@@ -183,7 +160,7 @@ fn a_newly_accepted_domain_is_relayed_after_sync_and_apply() {
         synced.stdout.contains("mx1: pushed 21 recipients"),
         "{synced}"
     );
-    let before = chain.live();
+    let before = chain.postfix.live();
     let refused = chain.apply().code(3);
     assert!(
         refused
@@ -191,7 +168,7 @@ fn a_newly_accepted_domain_is_relayed_after_sync_and_apply() {
             .contains("relay domain \"*.example.net\" would relay example.net itself too"),
         "{refused}"
     );
-    assert_eq!(chain.live(), before);
+    assert_eq!(chain.postfix.live(), before);
     assert!(
         chain
             .doctor()
@@ -242,7 +219,7 @@ fn a_newly_accepted_domain_is_relayed_after_sync_and_apply() {
 #[test]
 fn the_spool_account_cannot_add_a_domain_or_drop_one_under_its_addresses() {
     let chain = Chain::new();
-    let before = chain.live();
+    let before = chain.postfix.live();
     let map = fs_err::read_to_string(chain.postfix.map_path()).unwrap();
     let spool = |bytes: &[u8]| {
         fs_err::write(chain.postfix.path("spool/relay_recipients"), bytes).unwrap();
@@ -268,7 +245,7 @@ fn the_spool_account_cannot_add_a_domain_or_drop_one_under_its_addresses() {
             refused.stderr.contains("the installed map is unchanged"),
             "{refused}"
         );
-        assert_eq!(chain.live(), before, "{domains:?}");
+        assert_eq!(chain.postfix.live(), before, "{domains:?}");
     }
     assert_eq!(chain.postfix.rcpt("x@evil.test").0, 554);
 
@@ -282,7 +259,7 @@ fn the_spool_account_cannot_add_a_domain_or_drop_one_under_its_addresses() {
             .contains("20 address(es) of the map are in relay domains the payload removes"),
         "{refused}"
     );
-    assert_eq!(chain.live(), before);
+    assert_eq!(chain.postfix.live(), before);
     assert_eq!(chain.postfix.rcpt("u1@example.com").0, 250);
 
     // The same with more domains in front than apply's report counts: every address that
@@ -297,7 +274,7 @@ fn the_spool_account_cannot_add_a_domain_or_drop_one_under_its_addresses() {
             .contains("20 address(es) of the map are in relay domains the payload removes"),
         "{refused}"
     );
-    assert_eq!(chain.live(), before);
+    assert_eq!(chain.postfix.live(), before);
 }
 
 #[test]
@@ -312,7 +289,7 @@ fn a_domain_removed_with_its_addresses_trips_the_gateways_guard() {
     chain.sync().ok();
     chain.apply().ok();
     assert_eq!(chain.postfix.rcpt("s1@sales.example.net").0, 250);
-    let before = chain.live();
+    let before = chain.postfix.live();
 
     // The domain goes from the accepted domains (the internal host allows it); the gateway's
     // guard counts its ten addresses and refuses map and table alike.
@@ -320,25 +297,14 @@ fn a_domain_removed_with_its_addresses_trips_the_gateways_guard() {
     chain.sync().ok();
     let refused = chain.apply().code(3);
     assert!(refused.stderr.contains("max_removed"), "{refused}");
-    assert_eq!(chain.live(), before);
+    assert_eq!(chain.postfix.live(), before);
     assert_eq!(chain.postfix.rcpt("s1@sales.example.net").0, 250);
     // --force is the admin's word for it.
-    let forced = chain.apply_forced();
+    let forced = chain.postfix.rcptsync(&["apply", "--force"]).ok();
     assert!(
         forced.stdout.contains("removed: sales.example.net"),
         "{forced}"
     );
     assert_eq!(chain.table(), "example.com OK\n");
     assert_eq!(chain.postfix.rcpt("s1@sales.example.net").0, 554);
-}
-
-impl Chain {
-    fn apply_forced(&self) -> Run {
-        let config = self.postfix.path("gateway.toml");
-        rcptsync(
-            &self.postfix.path(""),
-            &["apply", "--force", "-c", config.to_str().unwrap()],
-        )
-        .ok()
-    }
 }

@@ -65,29 +65,16 @@ impl Chain {
     }
 
     fn apply(&self) -> Run {
-        let config = self.postfix.path("gateway.toml");
-        rcptsync(
-            &self.postfix.path(""),
-            &["apply", "-c", config.to_str().unwrap()],
-        )
+        self.postfix.rcptsync(&["apply"])
     }
 
     /// What rcptsync-apply.timer runs.
     fn freshness(&self) -> Run {
-        let config = self.postfix.path("gateway.toml");
-        rcptsync(
-            &self.postfix.path(""),
-            &["apply", "--freshness", "-c", config.to_str().unwrap()],
-        )
+        self.postfix.rcptsync(&["apply", "--freshness"])
     }
 
     fn status(&self) -> Run {
-        let config = self.postfix.path("gateway.toml");
-        rcptsync(
-            &self.postfix.path(""),
-            &["status", "-c", config.to_str().unwrap()],
-        )
-        .ok()
+        self.postfix.rcptsync(&["status"]).ok()
     }
 
     fn main_cf(&self) -> String {
