@@ -288,6 +288,8 @@ mod tests {
         assert!(Switched::read(&map).is_err());
     }
 
+    /// Root reads the confirmation from the spool account's directory: through no link and
+    /// no second name, and never quotes it.
     #[test]
     fn a_confirmation_is_read_only_as_receive_writes_it() {
         let spool = tempfile::tempdir().unwrap();
