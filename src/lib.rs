@@ -45,6 +45,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod crash;
+pub mod export;
 pub mod fs;
 pub mod hold;
 pub mod install;

@@ -58,6 +58,7 @@ pub fn extract(config: &Config, options: extract::Options) -> Result<extract::Se
         output: parts.output.clone(),
         safety: config.safety.clone(),
         full_every: config.full_every,
+        exports: config.exports.clone(),
         options,
     })
 }

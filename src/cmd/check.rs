@@ -3,8 +3,8 @@
 //! config already checks its syntax and values (exit 2 naming the file and key); this goes on
 //! to the files: each source's bind password, keytab or Graph credential (read with the
 //! checks extract makes), each CA file (parsed), each gateway's identity file and
-//! known_hosts, the approval key (when this account can read it), and the directories the
-//! gateway side and the metrics write to. Silent when all is well (`-v`: one line per check);
+//! known_hosts, the approval key (when this account can read it), the directories the
+//! gateway side, the exports and the metrics write to, and each export's program. Silent when all is well (`-v`: one line per check);
 //! every problem is named with its fix, and the run exits 2. The packaged units run it as
 //! `ExecStartPre=`, so that a broken config fails fast with its message in the journal.
 //!
@@ -135,6 +135,23 @@ fn directories(config: &Config, checks: &mut Vec<Checked>) {
             });
         }
     }
+    for export in &config.exports {
+        let dir = crate::map::atomic::dir_of(&export.path);
+        checks.push(Checked {
+            what: format!(
+                "[[export]] {}: directory {}",
+                export.path.display(),
+                dir.display()
+            ),
+            problem: directory(dir),
+        });
+        if let Some(program) = export.command.as_ref().and_then(|argv| argv.first()) {
+            checks.push(Checked {
+                what: format!("[[export]] {}: command {program}", export.path.display()),
+                problem: executable(Path::new(program)),
+            });
+        }
+    }
     if let Some(metrics) = &config.metrics {
         for textfile in [&metrics.textfile, &metrics.apply_textfile] {
             let dir = crate::map::atomic::dir_of(textfile);
@@ -156,6 +173,17 @@ fn directory(path: &Path) -> Option<String> {
             path.display()
         )),
         Err(e) => Some(e.to_string()),
+    }
+}
+
+/// What is wrong with `path` as a program this account can run, if anything.
+fn executable(path: &Path) -> Option<String> {
+    match rustix::fs::access(path, rustix::fs::Access::EXEC_OK) {
+        Ok(()) if crate::fs::metadata(path).is_ok_and(|m| m.is_file()) => None,
+        Ok(()) => Some("is not a regular file".into()),
+        Err(e) => Some(format!(
+            "cannot be run by this account ({e}); install it or fix the path"
+        )),
     }
 }
 

@@ -98,6 +98,10 @@ pub struct Observed {
     /// The relay domains beside the map changed (the gateways need them even when no
     /// address changed).
     pub domains_changed: bool,
+    /// An `[[export]]` could not be made or its command failed: the run exits 1, though the
+    /// map is in place, and sync and watch still push it (a filtering service's upload must
+    /// not hold back the gateways).
+    pub exports_failed: bool,
 }
 
 const LAST_SUCCESS: &str = "rcptsync_last_success_timestamp_seconds";

@@ -27,6 +27,11 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
             ExitStatus::Success => Ok(ExitStatus::Refused),
             failed => Ok(failed),
         },
+        // The map is in place, only an export failed: the gateways get the map all the same.
+        Ok(ExitStatus::Failure) if seen.exports_failed => {
+            push::run(&settings.push, printer)?;
+            Ok(ExitStatus::Failure)
+        }
         other => other,
     }
 }

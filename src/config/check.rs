@@ -61,6 +61,7 @@ impl Checker<'_> {
         if let Some(recipients) = &recipients {
             self.canaries(&safety.canaries, recipients)?;
         }
+        let exports = self.exports(raw.export, output.as_ref())?;
         Ok(Config {
             path: self.path.to_owned(),
             sources,
@@ -77,6 +78,7 @@ impl Checker<'_> {
             install,
             metrics,
             watch,
+            exports,
         })
     }
 
@@ -108,6 +110,50 @@ impl Checker<'_> {
             ));
         }
         Ok(timing)
+    }
+
+    /// `[[export]]`s: each its own file, none of them the map or one of the files rcptsync
+    /// keeps beside it (`PATH.state`, `PATH.exports`...), and only where there is a map.
+    fn exports(
+        &self,
+        raw: Vec<raw::Export>,
+        output: Option<&crate::map::Output>,
+    ) -> Result<Vec<crate::export::Export>, Error> {
+        let mut exports: Vec<crate::export::Export> = Vec::new();
+        for export in raw {
+            let export = self.export(export)?;
+            let Some(output) = output else {
+                return Err(self.invalid(
+                    "[[export]]",
+                    "needs [output]: an export is made from the map extract writes",
+                ));
+            };
+            let own = export
+                .path
+                .as_os_str()
+                .as_encoded_bytes()
+                .starts_with(output.path.as_os_str().as_encoded_bytes());
+            if own {
+                return Err(self.invalid(
+                    "export.path",
+                    format!(
+                        "{}: the map and the files beside it (PATH.*) are rcptsync's own; choose another name",
+                        export.path.display()
+                    ),
+                ));
+            }
+            if exports.iter().any(|e| e.path == export.path) {
+                return Err(self.invalid(
+                    "export.path",
+                    format!(
+                        "{} is the file of two exports; each needs its own",
+                        export.path.display()
+                    ),
+                ));
+            }
+            exports.push(export);
+        }
+        Ok(exports)
     }
 
     /// `[metrics]`: a `.prom` file; on a host in both roles (`both`), apply (root) gets a file

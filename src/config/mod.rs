@@ -51,6 +51,8 @@ pub struct Config {
     pub metrics: Option<Metrics>,
     /// `[watch]`: how `watch` waits.
     pub watch: Timing,
+    /// The `[[export]]` tables (written by `extract` after the map).
+    pub exports: Vec<crate::export::Export>,
 }
 
 /// `[watch]`, checked: how `watch` waits.

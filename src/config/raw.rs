@@ -11,6 +11,7 @@
 
 use serde::Deserialize;
 
+pub use crate::export::config::Export;
 pub use crate::install::config::Install;
 pub use crate::map::config::Output;
 pub use crate::rules::config::{Domains, Recipients, Safety};
@@ -43,6 +44,9 @@ pub struct Config {
     pub metrics: Option<Metrics>,
     /// `[watch]`, used by `watch`; every key has a default.
     pub watch: Option<Watch>,
+    /// `[[export]]` tables: the recipients written for other consumers by `extract`.
+    #[serde(default)]
+    pub export: Vec<Export>,
 }
 
 table! {

@@ -211,6 +211,14 @@ impl<'r> Collector<'r> {
         }
     }
 
+    /// Applies the rules to one line of a plain list as [`Collector::listed`] does, but
+    /// returns its key (if the line gives one) instead of collecting it.
+    pub fn line(&mut self, origin: &str, value: &str) -> Vec<String> {
+        self.taking = Some(Vec::new());
+        self.listed(origin, value);
+        self.taking.take().unwrap_or_default()
+    }
+
     /// Applies the rules to one line of a plain list; `origin` is `file:line`.
     pub fn listed(&mut self, origin: &str, value: &str) {
         self.stats.entries += 1;

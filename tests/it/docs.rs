@@ -129,7 +129,7 @@ fn files_and_examples(
     );
     const MAP: (&str, &str) = (
         "/var/lib/rcptsync/relay_recipients",
-        "`[output].path` in the packaged config: the map, with `.lock`, `.state` (the last full run), `.store` (what each directory object gives the map), `.pushed` and `.pushed.lock` (what each gateway acknowledged) and, while watch runs, `.watch` beside it",
+        "`[output].path` in the packaged config: the map, with `.lock`, `.state` (the last full run), `.store` (what each directory object gives the map), `.pushed` and `.pushed.lock` (what each gateway acknowledged), `.exports` (which `[[export]]` files stand for the map) and, while watch runs, `.watch` beside it",
     );
     const SPOOL: (&str, &str) = (
         "/var/spool/rcptsync/relay_recipients",
@@ -450,6 +450,7 @@ const TABLES: &[(&str, &[Key])] = &[
     ("[[source]] kind = \"graph\"", raw::Graph::KEYS),
     ("[recipients]", raw::Recipients::KEYS),
     ("[output]", raw::Output::KEYS),
+    ("[[export]]", raw::Export::KEYS),
     ("[safety]", raw::Safety::KEYS),
     ("[install]", raw::Install::KEYS),
     ("[[gateway]]", raw::Gateway::KEYS),
@@ -465,6 +466,7 @@ const DEFINED_IN: &[(&str, &str)] = &[
     ("[[source]] kind = \"graph\"", "src/source/graph/config.rs"),
     ("[recipients]", "src/rules/config.rs"),
     ("[output]", "src/map/config.rs"),
+    ("[[export]]", "src/export/config.rs"),
     ("[safety]", "src/rules/config.rs"),
     ("[install]", "src/install/config.rs"),
     ("[[gateway]]", "src/transport/config.rs"),
@@ -860,6 +862,7 @@ fn the_reference_has_every_key_and_only_keys_the_parser_accepts() {
         ),
         ("[recipients]", accepted::<raw::Recipients>(unknown)),
         ("[output]", accepted::<raw::Output>(unknown)),
+        ("[[export]]", accepted::<raw::Export>(unknown)),
         ("[safety]", accepted::<raw::Safety>(unknown)),
         ("[install]", accepted::<raw::Install>(unknown)),
         ("[[gateway]]", accepted::<raw::Gateway>(unknown)),
@@ -919,6 +922,7 @@ fn writing_each_default_out_changes_nothing() {
         ),
         "[recipients]" => Some("[recipients]\ndomains = [\"example.com\"]\n"),
         "[output]" => Some("[output]\npath = \"map\"\n"),
+        "[[export]]" => Some("[[export]]\npath = \"recipients.txt\"\n"),
         "[safety]" => Some("[safety]\n"),
         "[install]" => Some("[install]\n"),
         "[[gateway]]" => {

@@ -29,6 +29,7 @@ mod support;
 
 mod cli;
 mod docs;
+mod export;
 mod graph;
 mod help;
 #[cfg(feature = "system-tests")]

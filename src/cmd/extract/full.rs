@@ -103,7 +103,7 @@ pub(super) fn run(
                         },
                     );
                 }
-                let read = read_source(source, reader.as_mut(), dump.as_mut(), &mut |item| {
+                let read = read_source(run, source, reader.as_mut(), dump.as_mut(), &mut |item| {
                     match item {
                         Item::Object { id, entry } if sender.is_some() => {
                             collector.entry_into(entry, &mut object_keys);

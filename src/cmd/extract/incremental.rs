@@ -134,7 +134,7 @@ pub(super) fn run(
         let name = source.name.as_str();
         let Some(feed) = feed else {
             methods.insert(source.name.clone(), "full".to_owned());
-            let read = read_source(source, reader.as_mut(), None, &mut |item| match item {
+            let read = read_source(run, source, reader.as_mut(), None, &mut |item| match item {
                 Item::Entry(entry) | Item::Object { entry, .. } => apply.collector.entry(entry),
                 Item::Listed { at, address } => apply.collector.listed(at, address),
             })?;

@@ -17,6 +17,7 @@
 mod domains;
 mod drift;
 mod dump;
+mod export;
 mod full;
 mod incremental;
 mod origins;
@@ -56,6 +57,8 @@ pub struct Settings {
     pub safety: Limits,
     /// `[safety].full_every`.
     pub full_every: std::time::Duration,
+    /// `[[export]]`: what is made from the map after it stands.
+    pub exports: Vec<crate::export::Export>,
     /// This run's options.
     pub options: Options,
 }
@@ -73,7 +76,11 @@ pub struct Options {
 
 /// Runs extract; the change it makes to the map is noted in `seen`, for the metrics.
 pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
-    let result = read(settings, printer, seen);
+    let result = match read(settings, printer, seen) {
+        // The map is in place; the export that failed said why, at error.
+        Ok(ExitStatus::Success) if seen.exports_failed => Ok(ExitStatus::Failure),
+        other => other,
+    };
     if !settings.options.change.dry_run {
         // A change held for the first time is news (exit 3), but the map was written.
         let exit = match &result {
@@ -141,11 +148,16 @@ fn read(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
         && all_marked
         && let Some(saved) = &saved
         && snapshot.unchanged_since(saved, settings.full_every)
+        && (change.dry_run || !export::need_read(settings))
     {
         printer.note(format_args!(
             "{}: unchanged (the sources report no change since the last full run)",
             out.display()
         ))?;
+        if !change.dry_run {
+            // A command that failed before runs again, though nothing changed.
+            seen.exports_failed = !export::make(settings, None);
+        }
         return Ok(ExitStatus::Success);
     }
     let known = saved
@@ -168,6 +180,8 @@ fn read(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
     for reader in &mut readers {
         feeds.push(reader.feed()?);
     }
+    let recorder = (export::records_origins(settings) && !change.dry_run)
+        .then(|| std::cell::RefCell::new(export::Recorder::new(settings, &rules)));
     let run = Run {
         settings,
         rules: &rules,
@@ -178,6 +192,7 @@ fn read(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
         known: &known,
         config: &snapshot.config,
         reevaluate,
+        recorder: recorder.as_ref(),
     };
     let store_path = with_suffix(out, ".store");
     let usable = match options.full {
@@ -235,6 +250,19 @@ fn read(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
         snapshot.full_at = outcome.full_at;
         crate::crash::point("extract:store-kept");
         snapshot.write(&state_path)?;
+        let incremental = snapshot
+            .methods
+            .iter()
+            .filter(|(_, method)| *method != "full")
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let read = export::Read {
+            rules: &rules,
+            recorder: recorder.as_ref(),
+            incremental,
+            store: &store_path,
+        };
+        seen.exports_failed = !export::make(settings, Some(read));
     }
     Ok(outcome.status)
 }
@@ -291,6 +319,8 @@ struct Run<'a> {
     config: &'a str,
     /// Conclude even when no recipient changed (a held change may have been approved).
     reevaluate: bool,
+    /// Where each address came from, recorded for the exports that say so.
+    recorder: Option<&'a std::cell::RefCell<export::Recorder<'a>>>,
 }
 
 impl Run<'_> {
@@ -364,9 +394,10 @@ type Origins = std::collections::HashMap<String, String>;
 /// What each source's full read left for the next run, by source name.
 type Reads = Vec<(String, Read)>;
 
-/// Reads one source, each item to `each`, and to the dump when there is one (a list's lines
-/// are a file already).
+/// Reads one source, each item to `each`, to the run's record of origins when it keeps one,
+/// and to the dump when there is one (a list's lines are a file already).
 fn read_source(
+    run: &Run<'_>,
     source: &Source,
     reader: &mut dyn Reader,
     mut dump: Option<&mut Dump>,
@@ -375,6 +406,9 @@ fn read_source(
     let mut items = 0usize;
     let read = reader.read(&mut |item| {
         items += 1;
+        if let Some(recorder) = run.recorder {
+            recorder.borrow_mut().item(&source.name, item);
+        }
         if let (Some(dump), Item::Entry(entry) | Item::Object { entry, .. }) =
             (dump.as_deref_mut(), item)
         {

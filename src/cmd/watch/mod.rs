@@ -371,7 +371,7 @@ fn watch(
         }
         // A change found by a poll is timed from the read that finds it.
         let since = announced.take().unwrap_or_else(SystemTime::now);
-        let (mut changed, mut held) = (false, false);
+        let (mut changed, mut held, mut exports_failed) = (false, false, false);
         let status = shared.cycle(settings, |seen| {
             let status = extract::run(&settings.extract, printer, seen);
             changed = seen.domains_changed
@@ -379,6 +379,7 @@ fn watch(
                     .change
                     .is_some_and(|(added, removed)| added + removed > 0);
             held = seen.held_news;
+            exports_failed = seen.exports_failed;
             status
         });
         // A change held for the first time was said at error, once; the map was written with
@@ -388,6 +389,8 @@ fn watch(
                 notifier.send("STATUS=removals are held for review (rcptsync review)");
                 Ok(ExitStatus::Success)
             }
+            // The map is in place and goes to the gateways; the export is tried again below.
+            Ok(ExitStatus::Failure) if exports_failed => Ok(ExitStatus::Success),
             other => other,
         };
         let finished = Instant::now();
@@ -411,6 +414,13 @@ fn watch(
                 }
                 if finished >= next_confirm {
                     next_confirm = later(finished, confirm_check);
+                }
+                // An export said why at error: read again (which runs what failed) after a
+                // wait that doubles, as after a failed read.
+                if exports_failed {
+                    read_after = Some(later(finished, read_backoff.wait()));
+                    burst.now(finished);
+                    notifier.send("STATUS=an export failed; trying again");
                 }
             }
             // A guard refused: extract said why, at error. The map keeps what it has; the

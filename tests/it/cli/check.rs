@@ -23,7 +23,13 @@ fn full() -> Env {
     )
     .unwrap();
     env.write("known_hosts", "mx1.example.com ssh-ed25519 AAAA\n");
-    for sub in ["spool", "maps", "postfix", "prom"] {
+    env.write("upload.sh", "#!/bin/sh\n");
+    fs_err::set_permissions(
+        env.path("upload.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    for sub in ["spool", "maps", "postfix", "prom", "exports"] {
         fs_err::create_dir_all(dir.join(sub)).unwrap();
     }
     env.write(
@@ -36,7 +42,8 @@ fn full() -> Env {
              [[gateway]]\nname = \"mx1\"\nhost = \"mx1.example.com\"\nuser = \"postrelay\"\n\
              identity_file = \"id_ed25519\"\nknown_hosts = \"known_hosts\"\n\
              [install]\nspool = \"spool\"\nmap = \"cdb:{0}/maps/relay_recipients\"\npostfix_config_dir = \"postfix\"\n\
-             [metrics]\ntextfile = \"prom/rcptsync.prom\"\n",
+             [metrics]\ntextfile = \"prom/rcptsync.prom\"\n\
+             [[export]]\npath = \"exports/list.txt\"\ncommand = [\"{0}/upload.sh\"]\n",
             dir.display()
         ),
     );
@@ -62,6 +69,7 @@ fn a_usable_config_is_silent_and_verbose_lists_every_check() {
         "ok: [install].spool ",
         "ok: [install].postfix_config_dir ",
         "ok: [metrics].textfile's directory ",
+        "ok: [[export]] ",
     ] {
         assert!(verbose.stdout.contains(line), "{line}: {verbose}");
     }
@@ -74,7 +82,7 @@ type Case<'a> = (&'a str, &'a dyn Fn(&Env), &'a str);
 
 #[test]
 fn each_unusable_file_is_named_with_its_fix_and_exit_2() {
-    let cases: [Case; 6] = [
+    let cases: [Case; 8] = [
         (
             "password file readable by others",
             &|env| {
@@ -116,6 +124,22 @@ fn each_unusable_file_is_named_with_its_fix_and_exit_2() {
             "spool missing",
             &|env| fs_err::remove_dir(env.path("spool")).unwrap(),
             "install -d ",
+        ),
+        (
+            "export directory missing",
+            &|env| fs_err::remove_dir(env.path("exports")).unwrap(),
+            "exports: does not exist; create it",
+        ),
+        (
+            "export command not executable",
+            &|env| {
+                fs_err::set_permissions(
+                    env.path("upload.sh"),
+                    std::fs::Permissions::from_mode(0o644),
+                )
+                .unwrap();
+            },
+            "upload.sh: cannot be run by this account",
         ),
     ];
     for (what, breaks, said) in cases {

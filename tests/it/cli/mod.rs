@@ -12,5 +12,5 @@ mod import_ini;
 mod metrics;
 mod plugin;
 mod secrets;
-mod util;
+pub(crate) mod util;
 pub(crate) mod watch;

@@ -73,15 +73,26 @@ fn changed_read(run: &Run) -> Option<usize> {
 }
 
 fn same_maps(dir: &Path, round: usize, log: &str) {
-    let a = fs_err::read(dir.join("out/relay_recipients")).unwrap();
-    let b = fs_err::read(dir.join("full/relay_recipients")).unwrap();
+    same_files(
+        dir,
+        "out/relay_recipients",
+        "full/relay_recipients",
+        round,
+        log,
+    );
+}
+
+/// Panics, showing the lines each has alone, unless `a` and `b` in `dir` are the same bytes.
+fn same_files(dir: &Path, a: &str, b: &str, round: usize, log: &str) {
+    let a = fs_err::read(dir.join(a)).unwrap();
+    let b = fs_err::read(dir.join(b)).unwrap();
     if a != b {
         let a = String::from_utf8_lossy(&a);
         let b = String::from_utf8_lossy(&b);
         let only_a: Vec<_> = a.lines().filter(|l| !b.contains(l)).collect();
         let only_b: Vec<_> = b.lines().filter(|l| !a.contains(l)).collect();
         panic!(
-            "round {round}: the incremental map differs from a full read's\n\
+            "round {round}: the incremental file differs from a full read's\n\
              only incremental: {only_a:?}\nonly full: {only_b:?}\nchanges:\n{log}"
         );
     }
@@ -195,6 +206,16 @@ fn random_change(rng: &mut Random, objects: &mut Vec<Known>, next: &mut usize) -
 fn incremental_maps_equal_full_reads_after_every_round_of_random_changes() {
     let slapd = serving(300);
     let dir = slapd.dir();
+    // A CSV export names each address's object: after an incremental read, the objects it
+    // did not read come from the store, and the file must be a full read's too.
+    for (config, csv) in [
+        ("rcptsync.toml", "out/origins.csv"),
+        ("full.toml", "full/origins.csv"),
+    ] {
+        let text = fs_err::read_to_string(dir.join(config)).unwrap();
+        let text = format!("{text}\n[[export]]\npath = \"{csv}\"\nformat = \"csv\"\n");
+        fs_err::write(dir.join(config), text).unwrap();
+    }
     // Full reads (there is no store yet), the same map.
     let first = incremental(dir).ok();
     assert_eq!(changed_read(&first), None, "{first}");
@@ -233,7 +254,16 @@ fn incremental_maps_equal_full_reads_after_every_round_of_random_changes() {
         );
         full(dir).ok();
         same_maps(dir, round, &log);
+        same_files(dir, "out/origins.csv", "full/origins.csv", round, &log);
     }
+    // The ids are the objects' entryUUIDs.
+    let csv = fs_err::read_to_string(dir.join("out/origins.csv")).unwrap();
+    let row = csv.lines().nth(1).unwrap();
+    let id = row.rsplit(',').next().unwrap();
+    assert!(
+        row.contains(",ad,") && id.len() == 36 && id.matches('-').count() == 4,
+        "{row}"
+    );
     // Status and the metrics tell how the last run read the source.
     let status = rcptsync(dir, &["status", "-c", "rcptsync.toml"]).ok();
     assert!(

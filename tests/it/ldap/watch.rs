@@ -178,6 +178,44 @@ fn watch_log(dir: &Path) -> String {
     fs_err::read_to_string(dir.join("watch.log")).unwrap_or_default()
 }
 
+/// slapd announces its changes, so nothing polls it: an export whose upload failed must be
+/// tried again by watch itself, with the directory idle, backing off, until it succeeds; a
+/// change meanwhile still reaches the map.
+#[test]
+fn an_export_that_failed_is_tried_again_while_the_directory_is_idle() {
+    let slapd = serving();
+    let dir = slapd.dir().to_owned();
+    let script = format!(
+        "if [ -e {0}/fail ]; then echo 'service said 503' >&2; exit 1; fi; echo \"$1\" >> {0}/uploads",
+        dir.display()
+    );
+    let config = fs_err::read_to_string(dir.join("rcptsync.toml")).unwrap();
+    fs_err::write(
+        dir.join("rcptsync.toml"),
+        format!(
+            "{config}\n[[export]]\npath = \"recipients.txt\"\n\
+             command = [\"/bin/sh\", \"-c\", {script:?}, \"sh\"]\n"
+        ),
+    )
+    .unwrap();
+    fs_err::write(dir.join("fail"), "").unwrap();
+    let mut watch = Watch::start(&dir);
+    let limit = Duration::from_secs(30);
+    watch.wait_for("the first map", limit, || mapped(&dir, "user7@example.com"));
+    watch.wait_for("three tries", limit, || {
+        watch_log(&dir).matches("service said 503").count() >= 3
+    });
+    add(&slapd, "newhire");
+    watch.wait_for("the new mailbox", limit, || {
+        mapped(&dir, "newhire@example.com")
+    });
+    fs_err::remove_file(dir.join("fail")).unwrap();
+    watch.wait_for("the upload", limit, || dir.join("uploads").exists());
+    let list = fs_err::read_to_string(dir.join("recipients.txt")).unwrap();
+    assert!(list.contains("newhire@example.com\n"), "{list}");
+    assert_eq!(watch.stop(Duration::from_secs(5)), 0);
+}
+
 #[test]
 fn removals_a_guard_holds_wait_for_approval_while_new_mailboxes_flow() {
     let slapd = serving();
