@@ -68,6 +68,9 @@ impl<'r> Recorder<'r> {
 /// Whether any export needs the map read again (its content is due): then the run may not
 /// stop at "unchanged".
 pub(super) fn need_read(settings: &Settings) -> bool {
+    if settings.exports.is_empty() {
+        return false;
+    }
     let out = &settings.output.path;
     let state = State::read(&state_path(out));
     let map = file_mark(out).unwrap_or_default();
