@@ -183,7 +183,7 @@ _rcptsync() {
             return 0
             ;;
         rcptsync__subcmd__check)
-            opts="-c -q -v -h --config --quiet --verbose --help"
+            opts="-c -q -v -h --connect --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -96,6 +96,7 @@ complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -s q -l quiet 
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand check" -s c -l config -d 'The configuration file [default: /etc/rcptsync/rcptsync.toml]' -r -F
+complete -c rcptsync -n "__fish_rcptsync_using_subcommand check" -l connect -d 'Also connect: bind to each source and read one entry (and see that the server pages searches and offers the change feed), and open an ssh session to each gateway\'s receive without sending a map. Exit 1 when one fails'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand check" -s q -l quiet -d 'Print only errors'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand check" -s v -l verbose -d 'Say more: a summary even when nothing changed (-v), details of every decision (-vv)'
 complete -c rcptsync -n "__fish_rcptsync_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -79,10 +79,10 @@ pub enum Command {
     ///
     /// Password files, keytabs and Graph credentials (with extract's checks), CA files,
     /// identity files and known_hosts, the approval key (when this account can read it), the
-    /// gateway's and the metrics' directories. Prints nothing when all is well (-v: one line
-    /// per check); each problem is named with its fix, and the exit status is 2. Connects
-    /// to nothing and changes nothing.
-    Check,
+    /// gateway's, the exports' and the metrics' directories, the exports' programs. Prints
+    /// nothing when all is well (-v: one line per check); each problem is named with its fix,
+    /// and the exit status is 2. Changes nothing, and connects to nothing unless --connect.
+    Check(Check),
     /// Check the gateway's Postfix settings against the relay-gateway checklist.
     ///
     /// Each finding says what is wrong and the command that fixes it. Prints nothing when
@@ -181,6 +181,16 @@ impl Apply {
             freshness: self.freshness,
         }
     }
+}
+
+/// Flags of check.
+#[derive(Debug, Args)]
+pub struct Check {
+    /// Also connect: bind to each source and read one entry (and see that the server pages
+    /// searches and offers the change feed), and open an ssh session to each gateway's
+    /// receive without sending a map. Exit 1 when one fails.
+    #[arg(long)]
+    pub connect: bool,
 }
 
 /// Flags of verify.

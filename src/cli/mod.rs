@@ -135,7 +135,7 @@ fn run(cli: &Cli, printer: Printer) -> cmd::Result {
             })
         }
         Command::Receive(args) => cmd::receive::run(&args.options(), printer),
-        Command::Check => cmd::check::run(&load()?, printer),
+        Command::Check(args) => cmd::check::run(&load()?, args.connect, printer),
         Command::Verify(args) => {
             cmd::verify::run(&settings::verify(&load()?, args.options())?, printer)
         }

@@ -7,8 +7,11 @@
 //! gateway side, the exports and the metrics write to, and each export's program. Silent when all is well (`-v`: one line per check);
 //! every problem is named with its fix, and the run exits 2. The packaged units run it as
 //! `ExecStartPre=`, so that a broken config fails fast with its message in the journal.
+//! `--connect` goes on to open every source and reach every gateway's receive (exit 1 when
+//! one fails), as an admin does once after setting up or rotating a credential.
 //!
-//! Security: reads what the commands read, as the account that runs it; writes nothing.
+//! Security: reads what the commands read, as the account that runs it; writes nothing (a
+//! gateway's receive answers the check without writing).
 
 use std::path::Path;
 
@@ -24,8 +27,9 @@ struct Checked {
     problem: Option<String>,
 }
 
-/// Runs every check on `config` (loaded: its syntax and values are checked already).
-pub fn run(config: &Config, printer: Printer) -> Result {
+/// Runs every check on `config` (loaded: its syntax and values are checked already); with
+/// `connect`, once the files are right, every source and gateway too.
+pub fn run(config: &Config, connect: bool, printer: Printer) -> Result {
     let mut checks = vec![Checked {
         what: format!("config {}", config.path.display()),
         problem: None,
@@ -47,6 +51,80 @@ pub fn run(config: &Config, printer: Printer) -> Result {
     if problems > 0 {
         error!("{problems} problem(s) in {}", config.path.display());
         return Ok(ExitStatus::Usage);
+    }
+    if connect {
+        return connections(config, printer);
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `--connect`: each source opened and tried ([`crate::source::Reader::check`]), each
+/// gateway's receive reached over ssh without a map ([`crate::transport::ssh::check`]);
+/// every one is tried, and exit 1 when one failed.
+fn connections(config: &Config, printer: Printer) -> Result {
+    let mut failed = 0;
+    // With domains = "exchange" the first directory source also tells the accepted domains.
+    let exchange = config
+        .recipients
+        .as_ref()
+        .is_some_and(|r| matches!(r.domains, crate::rules::DomainSetting::Exchange));
+    let mut domains_asked = false;
+    for source in &config.sources {
+        let directory = matches!(source.kind, SourceKind::Ldap(_) | SourceKind::Graph(_));
+        let ask = exchange && directory && !domains_asked;
+        domains_asked |= directory;
+        let checked = source.reader().and_then(|mut reader| {
+            let mut found = reader.check()?;
+            if ask && let Some(domains) = reader.accepted_domains() {
+                let domains = domains?;
+                found.push(format!(
+                    "accepted domains (domains = \"exchange\"): {}",
+                    domains.accepted.join(", ")
+                ));
+            }
+            Ok(found)
+        });
+        match checked {
+            Ok(found) => {
+                for line in found {
+                    printer.note(format_args!("ok: source {}: {line}", source.name))?;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                error!("{:#}", anyhow::Error::new(e));
+            }
+        }
+    }
+    for gateway in &config.gateways {
+        match crate::transport::ssh::check(gateway) {
+            Ok(_) => printer.note(format_args!(
+                "ok: gateway {}: ssh to {} (host key known, key accepted), receive answers",
+                gateway.name,
+                gateway.destination()
+            ))?,
+            Err(e) => {
+                failed += 1;
+                // A receive that predates the check takes its request for a broken map.
+                let old = matches!(&e, crate::transport::ssh::Error::Failed(text) if text.contains("refused the map"));
+                error!(
+                    "gateway {}: {e}{}",
+                    gateway.name,
+                    if old {
+                        " (a gateway whose rcptsync predates check --connect refuses its request: upgrade it there)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        error!(
+            "{failed} of {} connection(s) failed",
+            config.sources.len() + config.gateways.len()
+        );
+        return Ok(ExitStatus::Failure);
     }
     Ok(ExitStatus::Success)
 }

@@ -1,7 +1,8 @@
 //! The confirmation `sync` and `watch` send a gateway that has the current map, instead of
 //! the map again ([`Confirmation`]); `receive` takes it through the same forced command and
 //! keeps it in the spool, and `apply` counts the map's freshness from it
-//! (`install::stale`).
+//! (`install::stale`). And the request of `check --connect` ([`CHECK`]), which `receive`
+//! answers without writing anything.
 
 use std::io::{BufRead, Read};
 
@@ -10,6 +11,15 @@ use super::payload::{Error, MAX_HEADER_LINE};
 /// The first line of a confirmation: not a map, but the pushing side's word that the map
 /// with the digest it names is still what the directory makes ([`Confirmation`]).
 pub const CONFIRM_MAGIC: &str = "rcptsync-confirm 1";
+
+/// The whole input of `check --connect`: a request that proves the ssh session reaches the
+/// gateway's `receive` and its spool, carrying nothing to keep.
+pub const CHECK: &str = "rcptsync-check 1";
+
+/// Whether `first` (the input's first line) is the request of `check --connect`.
+pub fn is_check(first: &[u8]) -> bool {
+    first.strip_suffix(b"\n").unwrap_or(first) == CHECK.as_bytes()
+}
 
 /// Whether `start` (the first bytes of the input) is a confirmation rather than a map.
 pub fn is_confirmation(start: &[u8]) -> bool {

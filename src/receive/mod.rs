@@ -2,7 +2,8 @@
 //! (`rcptsync receive`) runs. It reads one payload from its input, checks it
 //! ([`crate::map::payload`]) while streaming it to a temporary file in the spool, and renames
 //! that file to [`SPOOL_NAME`], header and body together; or a confirmation that the map is
-//! still current, kept as [`CONFIRM_NAME`]. Root's side, which opens that file
+//! still current, kept as [`CONFIRM_NAME`]; or answers `check --connect`'s request, keeping
+//! nothing. Root's side, which opens that file
 //! for `apply` and trusts nothing in it, is the install side's spool reader
 //! (`install/spool.rs`).
 //!
@@ -24,7 +25,7 @@ pub use deadline::Deadline;
 
 use crate::lock::{self, Lock};
 use crate::map::atomic::{self, Replacement};
-use crate::map::confirm::{Confirmation, is_confirmation};
+use crate::map::confirm::{Confirmation, is_check, is_confirmation};
 use crate::map::payload::{self, Header, REMOTE_COMMAND};
 
 /// Why nothing was stored; the reply for the pushing side says it after `ERROR`.
@@ -97,6 +98,10 @@ pub fn receive(
         .take(payload::MAX_HEADER_LINE as u64 + 1)
         .read_until(b'\n', &mut first)
         .map_err(payload::Error::Io)?;
+    // `check --connect`: the session reached this spool, and that is all it asks.
+    if is_check(&first) {
+        return Ok("OK CHECK".to_owned());
+    }
     let confirmation = is_confirmation(&first);
     let input = &mut std::io::Cursor::new(first).chain(input);
     if confirmation {

@@ -153,6 +153,19 @@ pub trait Reader {
     /// source with a [`feed`](Reader::feed) hands its objects as [`Item::Object`].
     fn read(&mut self, each: &mut dyn FnMut(Item<'_>)) -> Result<Read, Error>;
 
+    /// For `check --connect`: connects and tries what a run needs, without reading more than
+    /// it must (an LDAP server: the bind, the base DN, one entry, paging, the change feed);
+    /// what it found, a line each. A file is read whole, which costs little.
+    fn check(&mut self) -> Result<Vec<String>, Error> {
+        self.open()?;
+        let mut items = 0usize;
+        self.read(&mut |_| items += 1)?;
+        Ok(vec![format!(
+            "{items} {} read",
+            if items == 1 { "entry" } else { "entries" }
+        )])
+    }
+
     /// How this source reads only what changed; None when it cannot (then every read is a
     /// full one). Asked after [`open`](Reader::open), before anything is read.
     fn feed(&mut self) -> Result<Option<Feed>, Error> {

@@ -280,6 +280,12 @@ pub fn send(
     answer(gateway, &output)
 }
 
+/// Opens an ssh session to `gateway` (its host key checked, its key accepted) and asks its
+/// `receive` for nothing but an answer (`check --connect`); the reply is `OK CHECK`.
+pub fn check(gateway: &Gateway) -> Result<String, Error> {
+    send(gateway, crate::map::confirm::CHECK, std::io::empty(), b"")
+}
+
 /// Runs ssh to `gateway` with the payload on its stdin, within the gateway's timeout; its
 /// exit status and (bounded) output.
 fn session(

@@ -253,6 +253,10 @@ fn files_and_examples(
                     "rcptsync -v check -c /etc/rcptsync/gateway.toml",
                     "one line per check of a gateway's config",
                 ),
+                (
+                    "rcptsync -v check --connect",
+                    "after setting up or rotating a credential: bind to each source, read one entry, reach each gateway's receive",
+                ),
             ],
         ),
         "doctor" => (

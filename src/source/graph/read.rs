@@ -262,6 +262,38 @@ impl Client {
         Ok(links)
     }
 
+    /// For `check --connect`: the first page of one object of each collection (`$top=1`),
+    /// which proves the token and each application permission; what each page held.
+    pub fn probe(&mut self) -> Result<Vec<String>, Error> {
+        self.http.restart_deadline();
+        let mut found = Vec::new();
+        for collection in RECIPIENTS {
+            let url = format!(
+                "{}{}",
+                self.http.origin(),
+                collection.listing.replace("$top=999", "$top=1")
+            );
+            let reply = self.get(&url)?;
+            if reply.status != 200 {
+                return Err(self
+                    .http
+                    .error(&url, refusal(&reply, collection, self.http.tenant())));
+            }
+            let mut objects = 0usize;
+            page::read(&reply.body, &mut |_| objects += 1).map_err(|e| {
+                self.http
+                    .error(&url, format!("the reply is not a Graph page: {e}"))
+            })?;
+            found.push(format!(
+                "{} readable ({}){}",
+                collection.name,
+                collection.permission,
+                if objects == 0 { "; none there" } else { "" }
+            ));
+        }
+        Ok(found)
+    }
+
     /// The tenant's verified domains that support Email: what `domains = "exchange"` means
     /// for a Graph source.
     pub fn accepted_domains(&mut self) -> Result<Vec<String>, Error> {

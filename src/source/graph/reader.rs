@@ -128,6 +128,18 @@ impl crate::source::Reader for Reader<'_> {
         })
     }
 
+    fn check(&mut self) -> Result<Vec<String>, Error> {
+        let tenant = self.config.tenant.clone();
+        let mut found = vec![format!("token for tenant {tenant}")];
+        let probed = self.client()?.probe();
+        found.extend(probed.map_err(|e| self.fail(e))?);
+        found.push(match self.config.incremental {
+            true => "change feed: delta (runs read only what changed)".to_owned(),
+            false => "incremental = false: every run reads in full".to_owned(),
+        });
+        Ok(found)
+    }
+
     fn feed(&mut self) -> Result<Option<Feed>, Error> {
         self.feeding = self.config.incremental;
         Ok(self.feeding.then(|| Feed {

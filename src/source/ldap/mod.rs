@@ -25,6 +25,7 @@ mod frame;
 pub mod kerberos;
 mod mark;
 mod notification;
+mod probe;
 pub(crate) mod reader;
 mod search;
 pub mod sync;

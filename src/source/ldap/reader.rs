@@ -192,6 +192,37 @@ impl crate::source::Reader for Reader<'_> {
         }
     }
 
+    fn check(&mut self) -> Result<Vec<String>, Error> {
+        let url = self.connection()?.url().to_owned();
+        let mut found = vec![format!("bound to {url}")];
+        let (base, filter) = (self.config.base_dn.clone(), self.config.filter.clone());
+        let probe = self.fresh()?.probe(&base, &filter);
+        let probe = probe.map_err(|e| self.fail(e))?;
+        found.push(format!(
+            "base_dn {base} is there; the server pages searches"
+        ));
+        match probe.first {
+            Some(dn) => found.push(format!("an entry matches the filter: {dn}")),
+            None => {
+                return Err(self.fail(super::failure(
+                    &url,
+                    &base,
+                    "no entry under base_dn matches the filter; a run would find no recipients \
+                     (check base_dn, filter, and what this account may read)"
+                        .to_owned(),
+                )));
+            }
+        }
+        found.push(match self.feed()? {
+            Some(feed) => format!("change feed: {} (runs read only what changed)", feed.method),
+            None if !self.config.incremental => {
+                "incremental = false: every run reads in full".into()
+            }
+            None => "no change feed: every run reads in full (see the warning, if any)".into(),
+        });
+        Ok(found)
+    }
+
     fn feed(&mut self) -> Result<Option<Feed>, Error> {
         if !self.config.incremental {
             return Ok(None);

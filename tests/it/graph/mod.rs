@@ -479,6 +479,36 @@ fn graph_a_missing_permission_names_it_and_admin_consent() {
 }
 
 #[test]
+fn graph_check_connect_reads_one_object_of_each_collection_and_names_a_missing_permission() {
+    let s = Setup::new();
+    let r = s.run(&["-v", "check", "--connect"]).ok();
+    for line in [
+        "ok: source m365: token for tenant ",
+        "ok: source m365: users readable (User.Read.All)",
+        "ok: source m365: groups readable (Group.Read.All)",
+        "ok: source m365: contacts readable (OrgContact.Read.All)",
+        "ok: source m365: change feed: delta",
+    ] {
+        assert!(r.stdout.contains(line), "{line}: {r}");
+    }
+    // One object a collection: never the whole tenant.
+    let log = s.graph.tenant().log.clone();
+    let listings: Vec<&String> = log.iter().filter(|l| l.contains("/v1.0/")).collect();
+    assert!(
+        !listings.is_empty() && listings.iter().all(|l| l.contains("$top=1")),
+        "{log:?}"
+    );
+    s.graph.tenant().permissions.remove("OrgContact.Read.All");
+    let r = s.run(&["check", "--connect"]).code(1);
+    assert!(
+        r.stderr
+            .contains("grant the application permission OrgContact.Read.All"),
+        "{r}"
+    );
+    assert_eq!(s.map(), None);
+}
+
+#[test]
 fn graph_and_ad_merge_into_one_map_under_one_set_of_guards() {
     let s = Setup::new();
     fs_err::write(

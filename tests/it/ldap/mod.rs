@@ -3,6 +3,8 @@
 
 // The hostile-server tests (rogue, discover) run scripted servers in the test process on
 // loopback: they need neither root nor a daemon. The rest start slapd or Samba.
+#[cfg(feature = "system-tests")]
+mod connect;
 mod discover;
 #[cfg(feature = "system-tests")]
 mod incremental;

@@ -400,3 +400,46 @@ fn internal_relay_and_address_book_disabled_domains_are_open() {
         "{closed}"
     );
 }
+
+/// `check --connect` on the DC: the bind over LDAPS, the base, one entry, paging, and the
+/// uSNChanged feed once something was deleted (the administrator sees the tombstones); a
+/// wrong password is named with AD's meaning of it.
+#[test]
+fn check_connect_binds_reads_one_entry_and_finds_the_usn_feed() {
+    let samba = Samba::start();
+    let dir = samba.dir();
+    ldaps_config(&samba);
+    let check = || rcptsync(dir, &["-v", "check", "--connect", "-c", "rcptsync.toml"]).ok();
+    let run = check();
+    for line in [
+        &format!("ok: source samba: bound to {}", samba.ldaps_url()),
+        "ok: source samba: base_dn DC=example,DC=test is there; the server pages searches",
+        "ok: source samba: an entry matches the filter: CN=",
+        "ok: source samba: accepted domains (domains = \"exchange\"): ",
+        // A new domain has deleted nothing yet, so deletions cannot be told: said, not failed.
+        "ok: source samba: no change feed: every run reads in full",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {run}");
+    }
+    assert!(run.stderr.contains("sees no deleted object"), "{run}");
+    let ldif = dir.join("delete.ldif");
+    fs_err::write(
+        &ldif,
+        format!(
+            "dn: CN=Many Addresses,OU=Staff,{}\nchangetype: delete\n\n",
+            Samba::BASE_DN
+        ),
+    )
+    .unwrap();
+    samba.modify("ldapmodify", &ldif);
+    let run = check();
+    assert!(
+        run.stdout.contains("ok: source samba: change feed: usn"),
+        "{run}"
+    );
+    fs_err::write(dir.join("admin.pw"), "not-the-password").unwrap();
+    let run = rcptsync(dir, &["check", "--connect", "-c", "rcptsync.toml"]).code(1);
+    assert!(run.stderr.contains("wrong password"), "{run}");
+    assert!(!run.stderr.contains(samba.admin_password()), "{run}");
+    assert!(map(dir).is_none());
+}

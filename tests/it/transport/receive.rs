@@ -282,3 +282,39 @@ fn a_confirmation_is_kept_beside_the_map_and_a_bad_one_is_not() {
         assert_eq!(spool_files(spool.path()), ["confirmed"]);
     }
 }
+
+#[test]
+fn check_connects_request_is_answered_and_nothing_is_kept() {
+    let spool = tempfile::tempdir().unwrap();
+    receive(
+        spool.path(),
+        &payload("a@example.com OK\n"),
+        Some("receive"),
+        &[],
+    );
+    let before = fs_err::read(spool.path().join("relay_recipients")).unwrap();
+    let (code, stdout, _) = receive(spool.path(), b"rcptsync-check 1\n\n", Some("receive"), &[]);
+    assert_eq!((code, stdout.trim()), (0, "OK CHECK"));
+    assert_eq!(spool_files(spool.path()), ["relay_recipients"]);
+    assert_eq!(
+        fs_err::read(spool.path().join("relay_recipients")).unwrap(),
+        before
+    );
+    // Only the exact line: anything after the label is a damaged payload, refused.
+    let (code, stdout, _) = receive(
+        spool.path(),
+        b"rcptsync-check 1 extra\n",
+        Some("receive"),
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(stdout.starts_with("ERROR "), "{stdout}");
+    // The forced command's rule holds for a check too.
+    let (code, _, _) = receive(
+        spool.path(),
+        b"rcptsync-check 1\n",
+        Some("cat /etc/passwd"),
+        &[],
+    );
+    assert_ne!(code, 0);
+}
