@@ -421,6 +421,7 @@ impl Extraction {
             change: self.change.options(),
             full: self.full,
             dump_entries: self.dump_entries.clone(),
+            defer_commands: false,
         }
     }
 }

@@ -86,6 +86,10 @@ pub fn push(config: &Config, change: crate::cmd::Change) -> Result<push::Setting
 /// sync needs what extract needs and what push needs, checked before either runs.
 pub fn sync(config: &Config, options: extract::Options) -> Result<sync::Settings, Error> {
     let change = options.change;
+    let options = extract::Options {
+        defer_commands: true,
+        ..options
+    };
     Ok(sync::Settings {
         extract: extract(config, options)?,
         push: push::Settings {
@@ -97,7 +101,10 @@ pub fn sync(config: &Config, options: extract::Options) -> Result<sync::Settings
 
 /// watch needs what extract needs; the gateways are optional (without, it keeps the map only).
 pub fn watch(config: &Config) -> Result<watch::Settings, Error> {
-    let options = extract::Options::default();
+    let options = extract::Options {
+        defer_commands: true,
+        ..extract::Options::default()
+    };
     let push = match config.gateways.is_empty() {
         true => None,
         false => Some(push::Settings {

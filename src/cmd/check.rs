@@ -11,7 +11,7 @@
 //! one fails), as an admin does once after setting up or rotating a credential.
 //!
 //! Security: reads what the commands read, as the account that runs it; writes nothing (a
-//! gateway's receive answers the check without writing).
+//! gateway's receive answers the check with no map written, only its lock taken).
 
 use std::path::Path;
 
@@ -97,8 +97,16 @@ fn connections(config: &Config, printer: Printer) -> Result {
         }
     }
     for gateway in &config.gateways {
-        match crate::transport::ssh::check(gateway) {
-            Ok(_) => printer.note(format_args!(
+        let answered =
+            crate::transport::ssh::check(gateway).and_then(|reply| match reply.as_str() {
+                "OK CHECK" => Ok(()),
+                other => Err(crate::transport::ssh::Error::Failed(format!(
+                    "the gateway's receive answered {:?}, not OK CHECK",
+                    other.chars().take(80).collect::<String>()
+                ))),
+            });
+        match answered {
+            Ok(()) => printer.note(format_args!(
                 "ok: gateway {}: ssh to {} (host key known, key accepted), receive answers",
                 gateway.name,
                 gateway.destination()

@@ -21,17 +21,26 @@ pub struct Settings {
 /// Runs sync: the push only after an extract that succeeded or held a change (which still
 /// exits 3, once, unless the push failed: that is the more urgent news).
 pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
-    match extract::run(&settings.extract, printer, seen) {
+    let status = match extract::run(&settings.extract, printer, seen) {
         Ok(ExitStatus::Success) => push::run(&settings.push, printer),
-        Ok(ExitStatus::Refused) if seen.held_news => match push::run(&settings.push, printer)? {
-            ExitStatus::Success => Ok(ExitStatus::Refused),
-            failed => Ok(failed),
+        Ok(ExitStatus::Refused) if seen.held_news => match push::run(&settings.push, printer) {
+            Ok(ExitStatus::Success) => Ok(ExitStatus::Refused),
+            failed => failed,
         },
         // The map is in place, only an export failed: the gateways get the map all the same.
         Ok(ExitStatus::Failure) if seen.exports_failed => {
-            push::run(&settings.push, printer)?;
-            Ok(ExitStatus::Failure)
+            push::run(&settings.push, printer).map(|_| ExitStatus::Failure)
         }
+        other => return other,
+    };
+    // The exports' commands (an upload to a filtering service) once the gateways have the
+    // map: however long one takes, it does not hold them back.
+    if extract::commands(&settings.extract) {
+        return status;
+    }
+    seen.exports_failed = true;
+    match status {
+        Ok(ExitStatus::Success) => Ok(ExitStatus::Failure),
         other => other,
     }
 }

@@ -128,11 +128,20 @@ impl Checker<'_> {
                     "needs [output]: an export is made from the map extract writes",
                 ));
             };
-            let own = export
-                .path
-                .as_os_str()
-                .as_encoded_bytes()
-                .starts_with(output.path.as_os_str().as_encoded_bytes());
+            // The map, or a file beside it named after it (`PATH.state`, `PATH.exports`...).
+            let beside = export.path.parent() == output.path.parent()
+                && export
+                    .path
+                    .file_name()
+                    .zip(output.path.file_name())
+                    .is_some_and(|(export, map)| {
+                        let mut own = map.to_owned();
+                        own.push(".");
+                        export
+                            .as_encoded_bytes()
+                            .starts_with(own.as_encoded_bytes())
+                    });
+            let own = export.path == output.path || beside;
             if own {
                 return Err(self.invalid(
                     "export.path",

@@ -52,7 +52,19 @@ pub fn run(argv: &[String], path: &Path, timeout: Duration) -> Result<(), Error>
         .to_owned();
     let mut child = {
         use std::os::unix::process::CommandExt as _;
-        Command::new(&program)
+        let mut command = Command::new(&program);
+        // systemd's notify socket is watch's: the admin's program must not be able to tell
+        // systemd that the service is ready or alive (as for ssh); and a bind password given
+        // in the environment is the directory's, not the program's.
+        for private in [
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+            "RCPTSYNC_BIND_PASSWORD",
+        ] {
+            command.env_remove(private);
+        }
+        command
             .args(&argv[1.min(argv.len())..])
             .arg(path)
             .stdin(Stdio::null())
@@ -67,7 +79,8 @@ pub fn run(argv: &[String], path: &Path, timeout: Duration) -> Result<(), Error>
     };
     // The pipe is read on a thread of its own, keeping only its end, so that a chatty program
     // never blocks on a full pipe and never fills this process's memory.
-    let stderr = child.stderr.take().map(|mut pipe| {
+    let (sender, received) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reading = child.stderr.take().map(|mut pipe| {
         std::thread::spawn(move || {
             let mut kept: Vec<u8> = Vec::new();
             let mut buffer = [0u8; 8192];
@@ -80,34 +93,45 @@ pub fn run(argv: &[String], path: &Path, timeout: Duration) -> Result<(), Error>
                     kept.drain(..kept.len() - STDERR_KEPT);
                 }
             }
-            kept
+            let _ = sender.send(kept);
         })
     });
     let deadline = Instant::now() + timeout;
     let group = rustix::process::Pid::from_raw(child.id() as i32);
+    let kill_group = || {
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    };
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() >= deadline => {
-                if let Some(group) = group {
-                    let _ =
-                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                }
+                kill_group();
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(cause) => {
+                kill_group();
                 return Err(Error::Start { program, cause });
             }
         }
     };
-    // A grandchild that kept the pipe open is in the group and was killed with it, or has
-    // ended: the reader then ends too.
-    let stderr = stderr
-        .and_then(|reader| reader.join().ok())
-        .unwrap_or_default();
+    // Something the program left running in the background may still hold the pipe: it is
+    // waited for until the deadline, then killed with its group, and the pipe given up on.
+    let left = deadline.saturating_duration_since(Instant::now());
+    let stderr = match received.recv_timeout(left) {
+        Ok(kept) => kept,
+        Err(_) => {
+            kill_group();
+            received
+                .recv_timeout(Duration::from_secs(1))
+                .unwrap_or_default()
+        }
+    };
+    drop(reading);
     match status {
         None => Err(Error::TimedOut { program, timeout }),
         Some(status) if status.success() => Ok(()),
@@ -142,9 +166,9 @@ mod tests {
     fn the_path_is_the_last_argument_and_a_failure_quotes_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("recipients.txt");
-        let ok = argv(&["/bin/sh", "-c", "test \"$1\" = \"$0\"", ""]);
+        let differ = argv(&["/bin/sh", "-c", "test \"$1\" = \"$0\"", ""]);
         // $0 is the empty string, $1 the path: they differ, so sh exits 1.
-        assert!(run(&ok, &file, Duration::from_secs(10)).is_err());
+        assert!(run(&differ, &file, Duration::from_secs(10)).is_err());
         let script = format!(
             "test \"$1\" = {} || {{ echo wrong >&2; exit 3; }}",
             file.display()
@@ -185,6 +209,31 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         std::thread::sleep(Duration::from_millis(2500));
         assert!(!marker.exists(), "the grandchild outlived the timeout");
+    }
+
+    #[test]
+    fn a_program_that_leaves_something_running_with_its_stderr_costs_at_most_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("still-running");
+        // It exits 0 at once, but its background child keeps stderr open for 30 s.
+        let script = format!("(sleep 2; touch {}) & exit 0", marker.display());
+        let started = Instant::now();
+        run(
+            &argv(&["/bin/sh", "-c", &script, "sh"]),
+            dir.path(),
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(
+            !marker.exists(),
+            "the background child outlived the timeout"
+        );
     }
 
     #[test]

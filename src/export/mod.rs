@@ -99,7 +99,7 @@ pub enum Error {
     },
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     /// Whether the file changed (it was the same, or it was replaced).
@@ -132,10 +132,12 @@ pub fn write<'a>(
         let digest = sha2::Digest::finalize(hashing.hasher);
         (left_out, crate::map::digest::hex(&digest))
     };
-    let old = match crate::map::digest::sha256_file(&export.path) {
-        Ok(old) => Some(old),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(error(e)),
+    // What is there now is read without following a link or waiting on a FIFO (the
+    // export's directory may be shared with the account that picks it up): anything but a
+    // regular file is simply replaced.
+    let old = match crate::map::nofollow::open_regular(&export.path) {
+        Ok(Some(mut file)) => Some(crate::map::digest::sha256_reader(&mut file).map_err(error)?),
+        Ok(None) | Err(_) => None,
     };
     let changed = old.as_deref() != Some(new.as_str());
     if changed {
@@ -230,6 +232,38 @@ mod tests {
         );
         // Nothing is left beside it.
         assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_fifo_at_the_path_is_replaced_not_waited_on_and_a_link_is_refused() {
+        use rustix::fs::{CWD, FileType, Mode};
+        let dir = tempfile::tempdir().unwrap();
+        let export = export(dir.path());
+        rustix::fs::mknodat(
+            CWD,
+            &export.path,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert!(
+            write(&export, rows(&["a@example.com"]), &[])
+                .unwrap()
+                .changed
+        );
+        assert_eq!(
+            fs_err::read_to_string(&export.path).unwrap(),
+            "a@example.com\n"
+        );
+        let target = dir.path().join("elsewhere");
+        fs_err::write(&target, "a@example.com\n").unwrap();
+        fs_err::remove_file(&export.path).unwrap();
+        fs_err::os::unix::fs::symlink(&target, &export.path).unwrap();
+        // A link named in the config is refused, as for the map: the target is not touched.
+        let e = write(&export, rows(&["b@example.com"]), &[]).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(fs_err::read_to_string(&target).unwrap(), "a@example.com\n");
     }
 
     #[test]

@@ -68,7 +68,10 @@ impl State {
     /// Writes it to `path`, atomically; whatever else is there (a link, a FIFO) is removed
     /// first, as for `PATH.state`: the file is rcptsync's own, named by no config.
     pub fn write(&self, path: &Path) -> Result<(), crate::map::atomic::Error> {
-        let text = serde_json::to_vec_pretty(self).unwrap_or_default();
+        let text = serde_json::to_vec_pretty(self).map_err(|e| crate::map::atomic::Error {
+            path: path.to_owned(),
+            cause: std::io::Error::other(e),
+        })?;
         if crate::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
             crate::fs::remove_file(path).map_err(|cause| crate::map::atomic::Error {
                 path: path.to_owned(),

@@ -1,7 +1,6 @@
 //! The run's exports ([`crate::export`]): made from the map once it stands, so that every
-//! consumer sees what the gateways see. Which source and object gave each address (for the
-//! formats that say so) is recorded while the sources are read ([`Recorder`]); the objects an
-//! incremental read did not read come from the store, which stands for the same map.
+//! consumer sees what the gateways see; which source and object gave each address, for the
+//! formats that say so, comes from [`super::record`].
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -10,60 +9,11 @@ use anyhow::Context as _;
 use tracing::warn;
 
 use super::Settings;
+use super::record::{Origins, Read};
 use crate::export::state::{Due, Made, State};
-use crate::export::{Export, Row};
+use crate::export::{Export, Format, Row};
 use crate::map::text::SortedKeys;
 use crate::map::{state::file_mark, with_suffix};
-use crate::rules::{Collector, Rules};
-use crate::source::Item;
-
-/// Where each address came from, recorded as the sources are read: one row per key an object
-/// or line gives, sorted at the end. Only kept when an export says where addresses came from.
-pub(super) struct Recorder<'r> {
-    collector: Collector<'r>,
-    /// The sources' names, by the index the rows use.
-    sources: Vec<String>,
-    rows: Vec<Origin>,
-}
-
-/// One key and what gave it.
-struct Origin {
-    key: String,
-    source: u32,
-    id: Box<str>,
-}
-
-impl<'r> Recorder<'r> {
-    /// An empty record, for `settings`' sources under `rules`.
-    pub(super) fn new(settings: &Settings, rules: &'r Rules) -> Self {
-        Self {
-            collector: Collector::new(rules),
-            sources: settings.sources.iter().map(|s| s.name.clone()).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    /// Records what `item`, read from `source`, gives the map.
-    pub(super) fn item(&mut self, source: &str, item: Item<'_>) {
-        let (keys, id) = match item {
-            Item::Object { id, entry } => (self.collector.object(entry).keys, id),
-            Item::Entry(entry) => (self.collector.object(entry).keys, entry.dn.as_str()),
-            Item::Listed { at, address } => (self.collector.line(at, address), at),
-        };
-        let source = self
-            .sources
-            .iter()
-            .position(|s| s == source)
-            .unwrap_or_default() as u32;
-        for key in keys {
-            self.rows.push(Origin {
-                key,
-                source,
-                id: id.into(),
-            });
-        }
-    }
-}
 
 /// Whether any export needs the map read again (its content is due): then the run may not
 /// stop at "unchanged".
@@ -85,23 +35,11 @@ pub(super) fn records_origins(settings: &Settings) -> bool {
     settings.exports.iter().any(|e| e.format.has_origins())
 }
 
-/// What a run that read the sources gives the exports that say where addresses came from.
-pub(super) struct Read<'a, 'r> {
-    /// The run's rules.
-    pub(super) rules: &'a Rules,
-    /// The run's record, if one was kept ([`records_origins`]).
-    pub(super) recorder: Option<&'a std::cell::RefCell<Recorder<'r>>>,
-    /// The sources read incrementally: their other objects are in the store.
-    pub(super) incremental: Vec<&'a str>,
-    /// The store, which stands for the map in place.
-    pub(super) store: &'a Path,
-}
-
 /// Makes every export that is due from the map in place; with no `read` (the run found
-/// nothing changed), only the commands that are due run. Every export is tried, and each
-/// failure is said at error; whether all were made. What failed is tried again by the next
-/// run.
-pub(super) fn make(settings: &Settings, read: Option<Read<'_, '_>>) -> bool {
+/// nothing changed), only the commands that are due run, and without `commands` none (they
+/// stay owed). Every export is tried, and each failure is said at error; whether all were
+/// made. What failed is tried again by the next run.
+pub(super) fn make(settings: &Settings, read: Option<Read<'_, '_>>, commands: bool) -> bool {
     if settings.exports.is_empty() {
         return true;
     }
@@ -118,11 +56,23 @@ pub(super) fn make(settings: &Settings, read: Option<Read<'_, '_>>) -> bool {
     let mut origins: Option<Origins> = None;
     let mut failed = 0;
     for export in &settings.exports {
-        let due = state.due(export, &map);
+        let mut due = state.due(export, &map);
+        // Where an address came from can change while the map does not (an alias moved to
+        // another object): a run that read makes those formats again; the same content is
+        // not written.
+        if read.is_some() && export.format.has_origins() {
+            due = Due::Content;
+        }
         if due == Due::Nothing || (due == Due::Content && read.is_none()) {
             continue;
         }
-        let mut command_done = state.made(export).and_then(|m| m.command_done.clone());
+        // A command counts as done only for the file the record describes: a run killed
+        // after it replaced the file, before it recorded that, left a command owed.
+        let file_now = file_mark(&export.path).ok();
+        let mut command_done = state
+            .made(export)
+            .filter(|made| file_now.as_deref() == Some(made.file.as_str()))
+            .and_then(|made| made.command_done.clone());
         if due == Due::Content {
             if let (true, None, Some(read)) = (export.format.has_origins(), &origins, &read) {
                 origins = Some(Origins::gather(settings, read));
@@ -137,7 +87,7 @@ pub(super) fn make(settings: &Settings, read: Option<Read<'_, '_>>) -> bool {
                 }
             }
         }
-        if export.command.is_some() && command_done != export.command {
+        if commands && export.command.is_some() && command_done != export.command {
             match crate::export::run_command(export) {
                 Ok(()) => command_done = export.command.clone(),
                 Err(e) => {
@@ -209,6 +159,16 @@ fn write(settings: &Settings, export: &Export, origins: Option<&Origins>) -> any
             id,
         }))
     });
+    if !open.is_empty() && matches!(export.format, Format::List | Format::Csv) {
+        // Said at info: every run would say it again. The README says what to do.
+        tracing::info!(
+            "export {}: the open domain(s) {} accept every address and are not in a {} file; \
+             let the service accept any address there",
+            export.path.display(),
+            open.join(", "),
+            export.format.name()
+        );
+    }
     let written = crate::export::write(export, rows, &open)?;
     if written.left_out > 0 {
         warn!(
@@ -220,84 +180,4 @@ fn write(settings: &Settings, export: &Export, origins: Option<&Origins>) -> any
         );
     }
     Ok(written.changed)
-}
-
-/// Every key's origin, sorted by key: of the objects that give a key, the first source's,
-/// and of its objects the smallest id.
-struct Origins {
-    sources: Vec<String>,
-    rows: Vec<Origin>,
-}
-
-impl Origins {
-    /// The run's record, with the objects of the sources read incrementally from the store.
-    fn gather(settings: &Settings, read: &Read<'_, '_>) -> Self {
-        let mut all = Recorder::new(settings, read.rules);
-        if let Some(recorder) = read.recorder {
-            all.rows = std::mem::take(&mut recorder.borrow_mut().rows);
-        }
-        if !read.incremental.is_empty() {
-            // redb asserts on some damaged pages: then only the origins are missing.
-            let scanned = crate::panic::catch(|| scan(&mut all, &read.incremental, read.store));
-            match scanned {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => warn!(
-                    "{e}; the exports leave the source and id of its objects' addresses empty"
-                ),
-                Err(panic) => warn!(
-                    "the store: {panic}; the exports leave the source and id of its objects' addresses empty"
-                ),
-            }
-        }
-        // Whatever order the objects came in (a search's, the store's), the same origin.
-        let mut rows = all.rows;
-        rows.sort_unstable_by(|a, b| (&a.key, a.source, &a.id).cmp(&(&b.key, b.source, &b.id)));
-        rows.dedup_by(|later, first| later.key == first.key);
-        Self {
-            sources: all.sources,
-            rows,
-        }
-    }
-
-    /// The origin of `key`; the keys are asked for in ascending order, `at` keeps the place.
-    fn of(&self, key: &str, at: &mut usize) -> (&str, &str) {
-        while self.rows.get(*at).is_some_and(|o| o.key.as_str() < key) {
-            *at += 1;
-        }
-        match self.rows.get(*at) {
-            Some(o) if o.key == key => (
-                self.sources
-                    .get(o.source as usize)
-                    .map_or("", String::as_str),
-                &o.id,
-            ),
-            _ => ("", ""),
-        }
-    }
-}
-
-/// Records every object the store keeps for the `sources`.
-fn scan(
-    recorder: &mut Recorder<'_>,
-    sources: &[&str],
-    path: &Path,
-) -> std::result::Result<(), crate::store::Error> {
-    let Some((store, _)) = crate::store::Store::open(path)? else {
-        return Ok(());
-    };
-    let txn = store.begin()?;
-    let tables = txn.tables()?;
-    for source in sources {
-        for object in tables.objects(source)? {
-            let (id, entry) = object?;
-            recorder.item(
-                source,
-                Item::Object {
-                    id: &id,
-                    entry: &entry,
-                },
-            );
-        }
-    }
-    Ok(())
 }

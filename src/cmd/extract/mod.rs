@@ -21,6 +21,7 @@ mod export;
 mod full;
 mod incremental;
 mod origins;
+mod record;
 mod write;
 
 use std::collections::BTreeSet;
@@ -72,6 +73,9 @@ pub struct Options {
     pub full: bool,
     /// Write the directory sources' entries as LDIF to this new file (`--dump-entries`).
     pub dump_entries: Option<std::path::PathBuf>,
+    /// Leave the exports' commands to [`commands`], which sync and watch run once the map is
+    /// on its way to the gateways: an upload must not hold the gateways back.
+    pub defer_commands: bool,
 }
 
 /// Runs extract; the change it makes to the map is noted in `seen`, for the metrics.
@@ -87,11 +91,20 @@ pub fn run(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result
             Ok(status) => *status,
             Err(e) => e.status(),
         };
-        let current =
-            exit == ExitStatus::Success || (exit == ExitStatus::Refused && seen.held_news);
+        // A map written with removals held, or with an export that failed, is current.
+        let current = exit == ExitStatus::Success
+            || (exit == ExitStatus::Refused && seen.held_news)
+            || (exit == ExitStatus::Failure && seen.exports_failed);
         crate::map::ran::Ran::note(&settings.output.path, exit as u8, current);
     }
     result
+}
+
+/// Runs the exports' commands that are owed (after a run with
+/// [`Options::defer_commands`]); whether all succeeded. Each failure is said at error, and
+/// tried again by the next run.
+pub fn commands(settings: &Settings) -> bool {
+    export::make(settings, None, true)
 }
 
 /// The run itself: [`run`] records how it ended.
@@ -156,7 +169,7 @@ fn read(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
         ))?;
         if !change.dry_run {
             // A command that failed before runs again, though nothing changed.
-            seen.exports_failed = !export::make(settings, None);
+            seen.exports_failed = !export::make(settings, None, !options.defer_commands);
         }
         return Ok(ExitStatus::Success);
     }
@@ -181,7 +194,7 @@ fn read(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
         feeds.push(reader.feed()?);
     }
     let recorder = (export::records_origins(settings) && !change.dry_run)
-        .then(|| std::cell::RefCell::new(export::Recorder::new(settings, &rules)));
+        .then(|| std::cell::RefCell::new(record::Recorder::new(settings, &rules)));
     let run = Run {
         settings,
         rules: &rules,
@@ -256,13 +269,13 @@ fn read(settings: &Settings, printer: Printer, seen: &mut Observed) -> Result {
             .filter(|(_, method)| *method != "full")
             .map(|(name, _)| name.as_str())
             .collect();
-        let read = export::Read {
+        let read = record::Read {
             rules: &rules,
             recorder: recorder.as_ref(),
             incremental,
             store: &store_path,
         };
-        seen.exports_failed = !export::make(settings, Some(read));
+        seen.exports_failed = !export::make(settings, Some(read), !options.defer_commands);
     }
     Ok(outcome.status)
 }
@@ -320,7 +333,7 @@ struct Run<'a> {
     /// Conclude even when no recipient changed (a held change may have been approved).
     reevaluate: bool,
     /// Where each address came from, recorded for the exports that say so.
-    recorder: Option<&'a std::cell::RefCell<export::Recorder<'a>>>,
+    recorder: Option<&'a std::cell::RefCell<record::Recorder<'a>>>,
 }
 
 impl Run<'_> {

@@ -398,8 +398,6 @@ fn watch(
         match status {
             Ok(ExitStatus::Success) => {
                 shared.current();
-                read_backoff.reset();
-                read_after = None;
                 let at = humantime::format_rfc3339_seconds(SystemTime::now());
                 notifier.send(&format!("STATUS=map current as of {at}"));
                 if changed {
@@ -415,12 +413,17 @@ fn watch(
                 if finished >= next_confirm {
                     next_confirm = later(finished, confirm_check);
                 }
-                // An export said why at error: read again (which runs what failed) after a
-                // wait that doubles, as after a failed read.
+                // The exports' commands, now that the couriers have the map: an upload that
+                // fails says why at error and is tried again by a read after a wait that
+                // doubles, as after a failed read (its backoff is not reset meanwhile).
+                exports_failed |= !extract::commands(&settings.extract);
                 if exports_failed {
-                    read_after = Some(later(finished, read_backoff.wait()));
-                    burst.now(finished);
+                    read_after = Some(later(Instant::now(), read_backoff.wait()));
+                    burst.now(Instant::now());
                     notifier.send("STATUS=an export failed; trying again");
+                } else {
+                    read_backoff.reset();
+                    read_after = None;
                 }
             }
             // A guard refused: extract said why, at error. The map keeps what it has; the

@@ -254,6 +254,10 @@ fn an_unusable_export_is_a_config_error_naming_the_key() {
             "path = \"out/relay_recipients.txt\"",
             "the map and the files beside it (PATH.*) are rcptsync's own",
         ),
+        (
+            "path = \"out/./relay_recipients\"",
+            "the map and the files beside it (PATH.*) are rcptsync's own",
+        ),
         ("path = \"x\"\ntimeout = \"soon\"", "export.timeout"),
         (
             "path = \"x\"\n[[export]]\npath = \"x\"",
@@ -269,4 +273,65 @@ fn an_unusable_export_is_a_config_error_naming_the_key() {
         assert!(r.stderr.contains(message), "{export}: {r}");
         assert!(env.map().is_none());
     }
+}
+
+#[test]
+fn the_command_gets_neither_systemds_socket_nor_the_bind_password() {
+    let script = "for v in NOTIFY_SOCKET WATCHDOG_PID RCPTSYNC_BIND_PASSWORD; do \
+                  eval \"test -z \\\"\\${$v}\\\"\" || { echo \"$v was handed on\" >&2; exit 1; }; done";
+    let env = env(&format!(
+        "[[export]]\npath = \"list.txt\"\ncommand = [\"/bin/sh\", \"-c\", {script:?}, \"sh\"]\n"
+    ));
+    let config = env.path("rcptsync.toml");
+    let run: crate::support::Run = crate::support::command()
+        .args(["extract", "-c", config.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", "/run/systemd/notify")
+        .env("WATCHDOG_PID", "1")
+        .env("RCPTSYNC_BIND_PASSWORD", "secret")
+        .current_dir(env.path(""))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{run}");
+}
+
+#[test]
+fn a_run_killed_after_it_replaced_the_file_leaves_the_command_owed() {
+    let exports = "[[export]]\npath = \"list.txt\"\ncommand = [\"/bin/sh\", \"-c\", \"echo \\\"$1\\\" >> calls.log\", \"sh\"]\n";
+    let env = env(exports);
+    env.run(&["extract"]).ok();
+    assert_eq!(read(&env, "calls.log").lines().count(), 1);
+    // A new address, and a run killed between replacing the export and recording it: the
+    // file is already what the next run makes, but its command never ran.
+    env.write("more.txt", "carol@example.com\ndave@example.com\n");
+    let next = read(&env, "list.txt").replace(
+        "carol@example.com\n",
+        "carol@example.com\ndave@example.com\n",
+    );
+    env.write("list.txt.new", &next);
+    fs_err::rename(env.path("list.txt.new"), env.path("list.txt")).unwrap();
+    env.run(&["extract"]).ok();
+    assert_eq!(read(&env, "list.txt"), next);
+    assert_eq!(read(&env, "calls.log").lines().count(), 2);
+}
+
+#[test]
+fn where_an_address_came_from_follows_the_directory_though_the_map_does_not_change() {
+    let env = env("[[export]]\npath = \"all.csv\"\nformat = \"csv\"\n");
+    env.run(&["extract"]).ok();
+    assert!(read(&env, "all.csv").contains("a@example.com,ad,\"CN=Alice,"));
+    let map = env.map().unwrap();
+    // The alias a@ moves from Alice to Bob: the same addresses, another object.
+    env.write(
+        "directory.ldif",
+        &(user("Alice", &["SMTP:alice@example.com"])
+            + &user("Bob", &["SMTP:bob@example.com", "smtp:a@example.com"])),
+    );
+    env.run(&["extract"]).ok();
+    assert_eq!(env.map().unwrap(), map);
+    assert!(
+        read(&env, "all.csv").contains("a@example.com,ad,\"CN=Bob,"),
+        "{}",
+        read(&env, "all.csv")
+    );
 }

@@ -1,6 +1,6 @@
-//! An export's upload that fails must not hold back the gateways: `sync` pushes the map over
-//! the real sshd to `receive` all the same, and exits 1 naming the export; the next `sync`,
-//! with the directory unchanged, runs the upload again.
+//! An export's upload must not hold back the gateways: `sync` runs it once the map is pushed
+//! over the real sshd to `receive`, and one that fails exits 1 naming the export; the next
+//! `sync`, with the directory unchanged, runs the upload again.
 
 use crate::fixture::sshd::Sshd;
 use crate::support::rcptsync;
@@ -11,9 +11,12 @@ fn sync_pushes_the_map_though_an_export_command_fails_and_retries_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     fs_err::write(d.join("list.txt"), "alice@example.com\nbob@example.com\n").unwrap();
+    // The upload runs once the gateway has the map: it checks the gateway's spool.
     let script = format!(
-        "if [ -e {0}/fail ]; then echo 'service said 503' >&2; exit 1; fi; echo \"$1\" >> {0}/uploads",
-        d.display()
+        "[ -e {1}/relay_recipients ] || {{ echo 'ran before the push' >&2; exit 1; }}; \
+         if [ -e {0}/fail ]; then echo 'service said 503' >&2; exit 1; fi; echo \"$1\" >> {0}/uploads",
+        d.display(),
+        sshd.spool.display()
     );
     fs_err::write(
         d.join("rcptsync.toml"),
@@ -29,6 +32,7 @@ fn sync_pushes_the_map_though_an_export_command_fails_and_retries_it() {
     fs_err::write(d.join("fail"), "").unwrap();
     let run = rcptsync(d, &["sync", "-c", "rcptsync.toml"]).code(1);
     assert!(run.stderr.contains("service said 503"), "{run}");
+    assert!(!run.stderr.contains("ran before the push"), "{run}");
     let spooled = fs_err::read(sshd.spool.join("relay_recipients")).unwrap();
     assert_eq!(
         crate::library::body(&spooled),

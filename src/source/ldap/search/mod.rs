@@ -168,6 +168,59 @@ impl Connection {
         Ok(stats)
     }
 
+    /// The DN of one entry under `base` that matches `filter`, for `check --connect`: a size
+    /// limit of 1 ("size limit exceeded" is the answer, not an error), the first entry taken
+    /// as the read takes entries (a malformed one is an error) and the rest abandoned, so
+    /// that a server that ignores the limit costs one entry.
+    pub(in crate::source::ldap) fn first(
+        &mut self,
+        base: &str,
+        filter: &str,
+    ) -> Result<Option<String>, Error> {
+        let Connection {
+            rt,
+            ldap,
+            url,
+            timeout,
+            deadline,
+            read_timeout,
+            ..
+        } = self;
+        let search = async {
+            let mut stream = ldap
+                .with_search_options(ldap3::SearchOptions::new().sizelimit(1))
+                .with_timeout(*timeout)
+                .streaming_search(base, Scope::Subtree, filter, vec!["1.1"])
+                .await
+                .map_err(|e| self_error(url, base, &e))?;
+            while let Some(raw) = stream.next().await.map_err(|e| self_error(url, base, &e))? {
+                if raw.is_intermediate() || raw.is_ref() {
+                    continue;
+                }
+                let (dn, _) = entry::attributes(raw.0)
+                    .ok_or_else(|| failure(url, base, entry::MALFORMED.to_owned()))?;
+                let id = stream.ldap_handle().last_id();
+                let _ = stream.ldap_handle().abandon(id).await;
+                return Ok(Some(dn));
+            }
+            let result = stream.finish().await;
+            // 4: sizeLimitExceeded, the one entry asked for and more.
+            match result.rc {
+                0 | 4 => Ok(None),
+                rc => Err(failure(url, base, describe_result(rc, &result.text))),
+            }
+        };
+        let found = {
+            let late = late(url, base, *read_timeout);
+            rt.block_on(async {
+                ldap3::tokio::time::timeout_at(*deadline, search)
+                    .await
+                    .unwrap_or_else(|_| Err(late()))
+            })
+        };
+        found.map_err(|e| self.explain(e))
+    }
+
     /// One entry by DN (scope base); an entry that is not there is an empty entry.
     pub(super) fn read_base(&mut self, dn: &str, attrs: &[&str]) -> Result<SearchEntry, Error> {
         let Connection {
