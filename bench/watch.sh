@@ -7,9 +7,11 @@
 # Loads the same synthetic directory as bench/run.sh into a throwaway slapd (syncprov), starts
 # `rcptsync watch` on it, and measures:
 #   - latency: CHANGES new mailboxes, one every 3 s; for each, the time from ldapadd's return
-#     to the address being in the map on disk, and in the spool of a gateway on loopback (sshd
-#     with receive as its forced command, as contrib/authorized_keys sets it up): median and
-#     worst;
+#     to the address being in the map on disk, in the spool of a gateway on loopback (sshd
+#     with receive as its forced command, as contrib/authorized_keys sets it up), and accepted
+#     (250) by that gateway's smtpd: a private Postfix whose relay_recipient_maps is the cdb
+#     map `rcptsync apply` installs, run as soon as the spool changes as
+#     rcptsync-apply.path does: median and worst;
 #   - idle cost: IDLE seconds with no change; watch's CPU time and slapd's (each as a share of
 #     one core), and watch's RSS at the start and the end;
 #   - soak: SOAK seconds with a change every 3 s (an add, then the delete of the one before);
@@ -35,7 +37,7 @@ stop_watch() {
         WATCH_PID=""
     fi
 }
-trap 'stop_watch; [[ -n "$SSHD_PID" ]] && kill "$SSHD_PID"; cleanup' EXIT
+trap 'stop_watch; stop_postfix; [[ -n "$SSHD_PID" ]] && kill "$SSHD_PID"; cleanup' EXIT
 
 # "MEDIAN WORST" of the numbers given.
 summary() {
@@ -126,6 +128,88 @@ EOF
     sleep 1
 }
 
+# A private Postfix for the gateway: smtpd on loopback, relay_recipient_maps the cdb map that
+# `rcptsync apply` installs from the spool, and a loop that runs apply whenever receive
+# replaced the spool file (a new inode), as rcptsync-apply.path does. Sets POSTFIX_PORT.
+POSTFIX_DIR="" APPLY_PID="" POSTFIX_PORT=""
+start_postfix() {
+    local d="$WORK/gateway/postfix"
+    mkdir -p "$d/etc" "$d/maps" "$d/queue" "$d/data"
+    # Postfix's daemons run as postfix and must reach the queue and the map.
+    chmod 755 "$TMP_ROOT" "$WORK" "$WORK/gateway" "$d" "$d/maps"
+    chown postfix "$d/data"
+    POSTFIX_PORT=$(free_port)
+    printf '%s\n' "compatibility_level = 3.6" "queue_directory = $d/queue" \
+        "data_directory = $d/data" "maillog_file = $d/maillog" "maillog_file_prefixes = $d" \
+        "inet_interfaces = 127.0.0.1" "inet_protocols = ipv4" "myhostname = mx.bench.test" \
+        "mydestination =" "local_recipient_maps =" "relay_domains = example.com" \
+        "relay_recipient_maps = cdb:$d/maps/relay_recipients" \
+        "smtpd_relay_restrictions = reject_unauth_destination" "smtpd_error_sleep_time = 0" \
+        "smtpd_soft_error_limit = 100000" "smtpd_hard_error_limit = 100000" >"$d/etc/main.cf"
+    printf '%s\n' "127.0.0.1:$POSTFIX_PORT inet n - n - - smtpd" \
+        "pickup unix n - n 60 1 pickup" "cleanup unix n - n - 0 cleanup" \
+        "qmgr unix n - n 300 1 qmgr" "rewrite unix - - n - - trivial-rewrite" \
+        "bounce unix - - n - 0 bounce" "defer unix - - n - 0 bounce" \
+        "trace unix - - n - 0 bounce" "verify unix - - n - 1 verify" \
+        "proxymap unix - - n - - proxymap" "smtp unix - - n - - smtp" \
+        "relay unix - - n - - smtp" "error unix - - n - - error" \
+        "retry unix - - n - - error" "discard unix - - n - - discard" \
+        "anvil unix - - n - 1 anvil" "scache unix - - n - 1 scache" \
+        "postlog unix-dgram n - n - 1 postlogd" >"$d/etc/master.cf"
+    printf '%s\n' "[install]" "spool = \"$WORK/gateway/spool\"" \
+        "map = \"cdb:$d/maps/relay_recipients\"" "postfix_config_dir = \"$d/etc\"" \
+        >"$WORK/gateway.toml"
+    postfix -c "$d/etc" start >/dev/null 2>&1 || die "postfix did not start (see $d/maillog)"
+    POSTFIX_DIR=$d
+    (
+        last=""
+        while :; do
+            now=$(stat -c %i "$WORK/gateway/spool/relay_recipients" 2>/dev/null || true)
+            if [[ -n "$now" && "$now" != "$last" ]]; then
+                last=$now
+                "$RCPTSYNC" apply -c "$WORK/gateway.toml" >>"$d/apply.log" 2>&1 || true
+            fi
+            sleep 0.05
+        done
+    ) &
+    APPLY_PID=$!
+}
+
+stop_postfix() {
+    if [[ -n "$APPLY_PID" ]]; then
+        kill "$APPLY_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$POSTFIX_DIR" ]]; then
+        postfix -c "$POSTFIX_DIR/etc" abort >/dev/null 2>&1 || true
+    fi
+    APPLY_PID="" POSTFIX_DIR=""
+}
+
+# The Python that waits for the gateway's smtpd to answer RCPT TO:<ADDRESS> with 250 (argv:
+# PORT ADDRESS START), polling every 20 ms for 60 s; prints the seconds since START.
+ACCEPTED_PY='
+import smtplib, sys, time
+port, rcpt, start = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+deadline = time.time() + 60
+while time.time() < deadline:
+    smtp = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    smtp.ehlo("bench.test")
+    smtp.mail("")
+    code, _ = smtp.rcpt(rcpt)
+    smtp.quit()
+    if code == 250:
+        print(f"{time.time() - start:.3f}")
+        sys.exit(0)
+    time.sleep(0.02)
+sys.exit(1)
+'
+
+# Waits up to 60 s for the gateway's smtpd to accept `watch$1`; prints the seconds since $2.
+wait_accepted() {
+    python3 -c "$ACCEPTED_PY" "$POSTFIX_PORT" "watch$1@example.com" "$2" ||
+        die "watch$1 was not accepted by the gateway's smtpd within 60 s (see $POSTFIX_DIR/apply.log)"
+}
+
 main_watch() {
     local n=${1:-100000}
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not '$n'"
@@ -138,6 +222,7 @@ main_watch() {
     start_directory "$n"
     write_extract_config
     start_gateway
+    start_postfix
     local spool="$WORK/gateway/spool/relay_recipients"
 
     log "N=$n: starting watch"
@@ -151,17 +236,19 @@ main_watch() {
     sleep 5 # the first runs and the follow search settle
 
     log "N=$n: latency of $CHANGES new mailboxes, one every 3 s"
-    local i start latencies=() spooled=()
+    local i start latencies=() spooled=() accepted=()
     for i in $(seq "$CHANGES"); do
         add_mailbox "$i"
         start=$(date +%s.%N)
         latencies+=("$(wait_mapped "$i" "$start")")
         spooled+=("$(wait_mapped "$i" "$start" "$spool")")
+        accepted+=("$(wait_accepted "$i" "$start")")
         sleep 3
     done
-    local median worst spool_median spool_worst
+    local median worst spool_median spool_worst smtpd_median smtpd_worst
     read -r median worst < <(summary "${latencies[@]}")
     read -r spool_median spool_worst < <(summary "${spooled[@]}")
+    read -r smtpd_median smtpd_worst < <(summary "${accepted[@]}")
 
     log "N=$n: $IDLE s idle"
     local w0 s0 r0 w1 s1 r1
@@ -211,6 +298,8 @@ main_watch() {
             "$CHANGES" "$median" "$worst"
         printf 'latency, ldapadd to the gateway spool over ssh: median %.2f s, worst %.2f s\n' \
             "$spool_median" "$spool_worst"
+        printf 'latency, ldapadd to a 250 from the gateway smtpd (after apply): median %.2f s, worst %.2f s\n' \
+            "$smtpd_median" "$smtpd_worst"
         printf 'idle %d s: watch CPU %.3f%% of a core, slapd CPU %.3f%% of a core, watch RSS %d -> %d KiB\n' \
             "$IDLE" "$idle_watch" "$idle_slapd" "$r0" "$r1"
         printf 'soak %d s, %d changes: watch RSS first %d, last %d, peak %d KiB; CPU %.2f%% of a core\n' \
