@@ -65,20 +65,14 @@ impl State {
         }
     }
 
-    /// Writes it to `path`, atomically; whatever else is there (a link, a FIFO) is removed
-    /// first, as for `PATH.state`: the file is rcptsync's own, named by no config.
+    /// Writes it to `path`, atomically, as rcptsync's own file
+    /// ([`crate::map::atomic::write_own`]: a link or a FIFO there is replaced, not followed).
     pub fn write(&self, path: &Path) -> Result<(), crate::map::atomic::Error> {
         let text = serde_json::to_vec_pretty(self).map_err(|e| crate::map::atomic::Error {
             path: path.to_owned(),
             cause: std::io::Error::other(e),
         })?;
-        if crate::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
-            crate::fs::remove_file(path).map_err(|cause| crate::map::atomic::Error {
-                path: path.to_owned(),
-                cause,
-            })?;
-        }
-        crate::map::atomic::write(path, &text, 0o644)
+        crate::map::atomic::write_own(path, &text, 0o644)
     }
 
     /// What `export` needs, the map being at `map` (its file mark).

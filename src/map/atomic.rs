@@ -216,6 +216,20 @@ pub fn write(path: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
     write_with(path, mode, |out| out.write_all(content))
 }
 
+/// Replaces one of rcptsync's own files beside the map (`PATH.state`, `PATH.exports`), named
+/// by no config, with `content` atomically. Whatever else is at `path` (a link, a FIFO) is
+/// removed first: there is no other file it could have been meant to reach, and a run that
+/// refused to replace it would fail until someone removed it by hand.
+pub fn write_own(path: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
+    if crate::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        crate::fs::remove_file(path).map_err(|cause| Error {
+            path: path.to_owned(),
+            cause,
+        })?;
+    }
+    write(path, content, mode)
+}
+
 /// Replaces `path` atomically with what `fill` writes (buffered), for content too large to
 /// build in memory first.
 pub fn write_with(

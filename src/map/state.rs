@@ -86,19 +86,11 @@ impl Snapshot {
         }
     }
 
-    /// Saves the snapshot atomically. Whatever else is at `path` (a link, a FIFO: see
-    /// [`Snapshot::read`]) is removed first: the state file is rcptsync's own, named by no
-    /// config, so there is no other file it could have been meant to reach, and a run that
-    /// refused to replace it would fail until someone removed it by hand.
+    /// Saves the snapshot atomically, as rcptsync's own file ([`atomic::write_own`]: a link
+    /// or a FIFO there, see [`Snapshot::read`], is replaced, not followed).
     pub fn write(&self, path: &Path) -> Result<(), Error> {
         let text = toml::to_string(self)?;
-        if crate::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
-            crate::fs::remove_file(path).map_err(|cause| atomic::Error {
-                path: path.to_owned(),
-                cause,
-            })?;
-        }
-        atomic::write(path, text.as_bytes(), 0o644)?;
+        atomic::write_own(path, text.as_bytes(), 0o644)?;
         Ok(())
     }
 
