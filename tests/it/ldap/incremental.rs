@@ -697,7 +697,8 @@ pub(super) fn samba_serving(n: usize) -> Samba {
     let config = format!(
         "[[source]]\nname = \"samba\"\nkind = \"ldap\"\nbase_dn = \"{SAMBA_STAFF}\"\n\
          servers = [\"{url}\"]\nca_file = \"{ca}\"\n\
-         bind_dn = \"{bind}\"\nbind_password_file = \"svc.pw\"\ntimeout = \"5s\"\n\n\
+         bind_dn = \"{bind}\"\nbind_password_file = \"svc.pw\"\ntimeout = \"5s\"\n\
+         page_size = 7\n\n\
          [recipients]\ndomains = [\"example.test\"]\n\n[output]\npath = \"out/relay_recipients\"\n",
         url = samba.ldaps_url(),
         ca = samba.ca_file().display(),

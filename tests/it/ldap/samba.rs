@@ -34,9 +34,13 @@ pub(super) fn samba_config(samba: &Samba, source: &str) {
 /// A config for LDAPS with the DC's CA, the usual way to reach a DC.
 fn ldaps_config(samba: &Samba) {
     let ca = samba.ca_file().display();
+    // Small pages, so that every read of the fixture's few recipients takes several.
     samba_config(
         samba,
-        &format!("servers = [\"{}\"]\nca_file = \"{ca}\"", samba.ldaps_url()),
+        &format!(
+            "servers = [\"{}\"]\nca_file = \"{ca}\"\npage_size = 2",
+            samba.ldaps_url()
+        ),
     );
 }
 
@@ -178,6 +182,15 @@ fn domain_root_referrals_are_skipped_and_ranged_values_are_completed() {
         .search(Samba::BASE_DN, "(objectClass=*)", &["cn"], 1000, |_, _| {})
         .unwrap();
     assert!(stats.referrals > 0, "{stats:?}");
+    // Samba sends the same paging cookie on every page of a search: it is followed to the end.
+    let paged = connection
+        .search(Samba::BASE_DN, "(objectClass=*)", &["cn"], 50, |_, _| {})
+        .unwrap();
+    assert!(paged.pages > 2, "{paged:?}");
+    assert_eq!(
+        (paged.entries, paged.referrals),
+        (stats.entries, stats.referrals)
+    );
 
     // Ask for the first 10 values only, as AD hands out the first 1500: the source must fetch
     // the remaining ranges itself and pass on all 31 values.

@@ -11,14 +11,12 @@
 mod entry;
 mod values;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use ldap3::controls::{Control, ControlType, PagedResults, RawControl};
 use ldap3::{Ldap, LdapResult, Scope, SearchEntry};
 use tracing::debug;
 
-use sha2::Digest as _;
 
 use super::{Bounds, Connection, Error, Reason, describe_result, failure, self_error};
 use values::{Pending, check_values, fetch_ranges, ranged, read_base};
@@ -359,10 +357,13 @@ async fn one_page(
 const MAX_EMPTY_PAGES: usize = 100;
 
 /// What the paging has seen so far, to tell a search that ends from one that would not.
+///
+/// A cookie that comes back is not a sign of a loop: RFC 2696 makes the cookie opaque, and
+/// Samba sends the same one for every page of a search (the id of its stored result). A
+/// server that pages for ever is stopped by `max_entries` and `read_timeout` when its pages
+/// bring entries, and by [`MAX_EMPTY_PAGES`] when they do not.
 #[derive(Debug, Default)]
 struct Paging {
-    /// Cookies seen (a digest's first 16 bytes each): one that comes back would page for ever.
-    seen: HashSet<[u8; 16]>,
     /// Pages in a row without an entry.
     empty_pages: usize,
 }
@@ -409,17 +410,6 @@ impl Paging {
             Some([]) => return Ok(None),
             Some(next) => next,
         };
-        let digest = sha2::Sha256::digest(next);
-        if !self
-            .seen
-            .insert(<[u8; 16]>::try_from(&digest[..16]).unwrap_or_default())
-        {
-            return Err(incomplete(format!(
-                "page {} returned a paging cookie the server had returned \
-                 before; following it would never end",
-                stats.pages
-            )));
-        }
         // A real server fills its pages; one that keeps paging without sending anything is
         // not getting anywhere.
         if stats.entries + stats.referrals == entries_before {
