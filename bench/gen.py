@@ -2,6 +2,8 @@
 """Writes an AD-like LDIF of N Exchange mailbox users to stdout, for bench/run.sh.
 
 Usage: bench/gen.py N [BASE_DN]        the LDIF
+       bench/gen.py --samba FROM TO BASE_DN
+                                       users FROM..TO-1 as a Samba AD DC takes them
        bench/gen.py --address I ...    the primary address of user I (lower case, as in the
                                        map), for run.sh's spot checks
        bench/gen.py --changes N ROUND [BASE_DN]
@@ -49,8 +51,11 @@ def names(i: int) -> tuple[str, str, str]:
     return first, last, f"{first}.{last}{i}"
 
 
-def entry(i: int, base_dn: str) -> str:
-    """The LDIF record of user i (ends with a blank line)."""
+def entry(i: int, base_dn: str, samba: bool = False) -> str:
+    """The LDIF record of user i (ends with a blank line). For Samba (`samba`), as an AD DC
+    takes it: no auxiliary class (the Exchange attributes are allowed on mailRecipient by the
+    schema extension bench/samba.sh adds), a sAMAccountName, and no objectCategory (the DC
+    sets it)."""
     first, last, nick = names(i)
     primary = f"{nick}@example.com"
     proxies = [
@@ -66,15 +71,13 @@ def entry(i: int, base_dn: str) -> str:
     if i % 3 == 0:
         proxies.append(f"smtp:{nick.lower()}@eu.corp.example.com")
     cn = f"{first} {last}{i}"
-    lines = [
-        f"dn: CN={cn},OU=Staff,{base_dn}",
-        "objectClass: user",
-        "objectClass: exchangeRecipient",
+    lines = [f"dn: CN={cn},OU=Staff,{base_dn}", "objectClass: user"]
+    lines += [f"sAMAccountName: u{i}"] if samba else ["objectClass: exchangeRecipient"]
+    lines += [
         f"cn: {cn}",
         f"sn: {last}",
         f"givenName: {first}",
         f"displayName: {first} {last}",
-        "objectCategory: person",
         f"mailNickname: {nick}",
         f"mail: {primary}",
         f"homeMDB: CN=DB{i % 8 + 1:02d},CN=Databases,CN=Exchange Administrative Group,"
@@ -82,6 +85,8 @@ def entry(i: int, base_dn: str) -> str:
         f"CN=Configuration,{base_dn}",
         "userAccountControl: 512",
     ]
+    if not samba:
+        lines.insert(lines.index(f"mailNickname: {nick}"), "objectCategory: person")
     lines += [f"proxyAddresses: {p}" for p in proxies]
     return "\n".join(lines) + "\n\n"
 
@@ -111,6 +116,10 @@ def main() -> int:
     if len(sys.argv) in (4, 5) and sys.argv[1] == "--changes":
         base_dn = sys.argv[4] if len(sys.argv) == 5 else "DC=example,DC=com"
         sys.stdout.write(changes(int(sys.argv[2]), int(sys.argv[3]), base_dn))
+        return 0
+    if len(sys.argv) == 5 and sys.argv[1] == "--samba":
+        first, end = int(sys.argv[2]), int(sys.argv[3])
+        sys.stdout.write("".join(entry(i, sys.argv[4], samba=True) for i in range(first, end)))
         return 0
     if len(sys.argv) >= 3 and sys.argv[1] == "--address":
         for arg in sys.argv[2:]:

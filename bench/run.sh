@@ -291,6 +291,13 @@ bind_password_file = "$WORK/svc.pw"
 # The throwaway slapd has no TLS and is compared with a plain \`ldapsearch -x\`: a cleartext
 # bind on loopback, allowed for this lab only (every run warns about it).
 insecure_cleartext_bind = true
+EOF
+    extract_config_rest >>"$WORK/extract.toml"
+}
+
+# The config after the [[source]]: the same for every directory.
+extract_config_rest() {
+    cat <<EOF
 
 [recipients]
 domains = ["example.com", "*.corp.example.com"]

@@ -3,26 +3,44 @@
 #
 # Usage: bench/watch.sh [N]            (default: 100000 recipients)
 #        CHANGES=20 IDLE=600 SOAK=1800 bench/watch.sh 100000
+#        DIRECTORY=samba bench/watch.sh 100000
 #
-# Loads the same synthetic directory as bench/run.sh into a throwaway slapd (syncprov), starts
-# `rcptsync watch` on it, and measures:
+# Loads the same synthetic directory as bench/run.sh into a throwaway slapd (syncprov), or with
+# DIRECTORY=samba into a Samba AD DC (bench/samba.sh), starts `rcptsync watch` on it, and
+# measures:
 #   - latency: CHANGES new mailboxes, one every 3 s; for each, the time from ldapadd's return
 #     to the address being in the map on disk, in the spool of a gateway on loopback (sshd
 #     with receive as its forced command, as contrib/authorized_keys sets it up), and accepted
 #     (250) by that gateway's smtpd: a private Postfix whose relay_recipient_maps is the cdb
 #     map `rcptsync apply` installs, run as soon as the spool changes as
 #     rcptsync-apply.path does: median and worst;
-#   - idle cost: IDLE seconds with no change; watch's CPU time and slapd's (each as a share of
-#     one core), and watch's RSS at the start and the end;
+#   - idle cost: IDLE seconds with no change; watch's CPU time and the directory server's (each
+#     as a share of one core; for Samba all its processes, its own housekeeping included), and
+#     watch's RSS at the start and the end;
 #   - soak: SOAK seconds with a change every 3 s (an add, then the delete of the one before);
 #     watch's RSS every 30 s (first, last, peak) and its CPU share.
-# Prints a table and writes it to bench/results/watch-N-TIMESTAMP.txt.
+# Prints a table and writes it to bench/results/watch[-samba]-N-TIMESTAMP.txt.
 
 set -euo pipefail
 
 # The directory, slapd and helpers of bench/run.sh (it runs nothing when sourced).
 # shellcheck source=bench/run.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run.sh"
+
+DIRECTORY=${DIRECTORY:-slapd}
+case "$DIRECTORY" in
+slapd)
+    DIRECTORY_NAME="slapd with syncprov"
+    directory_cpu() { cpu_of "$SLAPD_PID"; }
+    stop_samba() { :; }
+    ;;
+samba)
+    DIRECTORY_NAME="Samba $(samba -V 2>/dev/null | sed 's/^Version //') AD DC"
+    # shellcheck source=bench/samba.sh
+    source "$BENCH_DIR/samba.sh"
+    ;;
+*) die "DIRECTORY must be slapd or samba, not '$DIRECTORY'" ;;
+esac
 
 PATH="$PATH:/usr/sbin"
 CHANGES=${CHANGES:-20}
@@ -37,7 +55,7 @@ stop_watch() {
         WATCH_PID=""
     fi
 }
-trap 'stop_watch; stop_postfix; [[ -n "$SSHD_PID" ]] && kill "$SSHD_PID"; cleanup' EXIT
+trap 'stop_watch; stop_postfix; stop_samba; [[ -n "$SSHD_PID" ]] && kill "$SSHD_PID"; cleanup' EXIT
 
 # "MEDIAN WORST" of the numbers given.
 summary() {
@@ -51,8 +69,8 @@ rss_of() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
-# Adds mailbox user `watch$1` as the rootdn.
-add_mailbox() {
+# Adds mailbox user `watch$1` as the rootdn (bench/samba.sh has its own for Samba).
+[[ "$DIRECTORY" == samba ]] || add_mailbox() {
     ldapadd -x -H "$LDAP_URL" -D "CN=admin,$BASE_DN" -w "$ROOT_PW" >/dev/null <<EOF
 dn: CN=watch$1,OU=Staff,$BASE_DN
 objectClass: user
@@ -67,7 +85,7 @@ proxyAddresses: SMTP:watch$1@example.com
 EOF
 }
 
-delete_mailbox() {
+[[ "$DIRECTORY" == samba ]] || delete_mailbox() {
     ldapdelete -x -H "$LDAP_URL" -D "CN=admin,$BASE_DN" -w "$ROOT_PW" "CN=watch$1,OU=Staff,$BASE_DN"
 }
 
@@ -252,12 +270,12 @@ main_watch() {
 
     log "N=$n: $IDLE s idle"
     local w0 s0 r0 w1 s1 r1
-    w0=$(cpu_of "$WATCH_PID") s0=$(cpu_of "$SLAPD_PID") r0=$(rss_of "$WATCH_PID")
+    w0=$(cpu_of "$WATCH_PID") s0=$(directory_cpu) r0=$(rss_of "$WATCH_PID")
     sleep "$IDLE"
-    w1=$(cpu_of "$WATCH_PID") s1=$(cpu_of "$SLAPD_PID") r1=$(rss_of "$WATCH_PID")
-    local idle_watch idle_slapd
+    w1=$(cpu_of "$WATCH_PID") s1=$(directory_cpu) r1=$(rss_of "$WATCH_PID")
+    local idle_watch idle_directory
     idle_watch=$(calc "100 * ($w1 - $w0) / $IDLE")
-    idle_slapd=$(calc "100 * ($s1 - $s0) / $IDLE")
+    idle_directory=$(calc "100 * ($s1 - $s0) / $IDLE")
 
     log "N=$n: $SOAK s soak, a change every 3 s"
     local soak_start rss_first rss_last rss_peak=0 rss next_sample c0 changes=0
@@ -290,9 +308,9 @@ main_watch() {
 
     mkdir -p "$RESULTS_DIR"
     local result
-    result="$RESULTS_DIR/watch-$n-$(date +%Y%m%d-%H%M%S).txt"
+    result="$RESULTS_DIR/watch$([[ "$DIRECTORY" == samba ]] && echo -samba)-$n-$(date +%Y%m%d-%H%M%S).txt"
     {
-        echo "rcptsync watch, N=$n recipients, slapd with syncprov on loopback ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
+        echo "rcptsync watch, N=$n recipients, $DIRECTORY_NAME on loopback ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
         echo
         printf 'latency, ldapadd to the map on disk (%d changes): median %.2f s, worst %.2f s\n' \
             "$CHANGES" "$median" "$worst"
@@ -300,8 +318,8 @@ main_watch() {
             "$spool_median" "$spool_worst"
         printf 'latency, ldapadd to a 250 from the gateway smtpd (after apply): median %.2f s, worst %.2f s\n' \
             "$smtpd_median" "$smtpd_worst"
-        printf 'idle %d s: watch CPU %.3f%% of a core, slapd CPU %.3f%% of a core, watch RSS %d -> %d KiB\n' \
-            "$IDLE" "$idle_watch" "$idle_slapd" "$r0" "$r1"
+        printf 'idle %d s: watch CPU %.3f%% of a core, %s CPU %.3f%% of a core, watch RSS %d -> %d KiB\n' \
+            "$IDLE" "$idle_watch" "$DIRECTORY" "$idle_directory" "$r0" "$r1"
         printf 'soak %d s, %d changes: watch RSS first %d, last %d, peak %d KiB; CPU %.2f%% of a core\n' \
             "$SOAK" "$changes" "$rss_first" "$rss_last" "$rss_peak" "$soak_cpu"
     } | tee "$result"
