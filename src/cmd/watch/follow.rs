@@ -10,9 +10,11 @@
 //! connection that does not answer ends when its timeout does, without holding up the loop.
 //! Their wakes are coalesced: however fast a server announces changes, a source has at most
 //! one wake waiting for the loop ([`Follower::wake`]), so what the loop is sent is bounded.
+//! The time of the last change is kept beside it ([`Follower::last_announced`]), so that
+//! the loop still sees a burst go on and waits for it to be quiet.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
@@ -59,20 +61,34 @@ pub struct Follower {
     pub unannounced: AtomicBool,
     /// A change is announced that the loop has not started to read yet.
     pub pending: AtomicBool,
+    /// When the last change not yet read was announced: only the first of a burst wakes the
+    /// loop, so the loop looks here to see whether the burst has gone quiet.
+    last: Mutex<Option<Instant>>,
 }
 
 impl Follower {
-    /// Forgets the change announced; the loop calls it just before a run reads, so that a
+    /// Forgets the changes announced; the loop calls it just before a run reads, so that a
     /// change announced during the run wakes it again.
     pub fn take(&self) {
+        *self.last() = None;
         self.pending.store(false, Ordering::Release);
+    }
+
+    /// When the last change not yet read was announced.
+    pub fn last_announced(&self) -> Option<Instant> {
+        *self.last()
     }
 
     /// Notes a change, and calls `wake` unless one is already waiting.
     fn wake(&self, wake: &dyn Fn()) {
+        *self.last() = Some(Instant::now());
         if !self.pending.swap(true, Ordering::AcqRel) {
             wake();
         }
+    }
+
+    fn last(&self) -> MutexGuard<'_, Option<Instant>> {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

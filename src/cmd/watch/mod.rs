@@ -147,18 +147,23 @@ pub fn run(load: &dyn Fn() -> Result<Settings>, printer: Printer) -> Result {
 struct Burst {
     first: Option<Instant>,
     due: Option<Instant>,
+    /// The earliest read asked for that does not wait for quiet.
+    forced: Option<Instant>,
 }
 
 impl Burst {
-    /// A change at `now`.
+    /// A change at `now`: the read waits until the changes are quiet, at most `max_delay`
+    /// after the first, and never later than a read already asked for.
     fn changed(&mut self, now: Instant, timing: &Timing) {
         let first = *self.first.get_or_insert(now);
-        self.due = Some(later(now, timing.quiet).min(later(first, timing.max_delay)));
+        let quiet = later(now, timing.quiet).min(later(first, timing.max_delay));
+        self.due = Some(self.forced.map_or(quiet, |forced| forced.min(quiet)));
     }
 
     /// A read that need not wait for quiet (the first, a poll, a reconcile, a retry).
     fn now(&mut self, now: Instant) {
         self.first.get_or_insert(now);
+        self.forced = Some(self.forced.map_or(now, |forced| forced.min(now)));
         self.due = Some(self.due.map_or(now, |due| due.min(now)));
     }
 }
@@ -359,6 +364,13 @@ fn watch(
             next_reconcile = later(now, reconcile_every);
             burst.now(now);
         }
+        // A burst that goes on wakes the loop only once: its later changes push the read back.
+        let latest = followers.iter().filter_map(|f| f.last_announced()).max();
+        if let (Some(at), Some(first)) = (latest, burst.first)
+            && at > first
+        {
+            burst.changed(at, &timing);
+        }
         let read_at = burst
             .due
             .map(|due| read_after.map_or(due, |after| due.max(after)));
@@ -499,8 +511,10 @@ mod tests {
             burst.changed(start + Duration::from_millis(500 * half), &timing);
         }
         assert_eq!(burst.due, Some(start + Duration::from_secs(10)));
-        // A poll does not wait for quiet.
+        // A poll does not wait for quiet, and a change after it does not put it off.
         burst.now(start + Duration::from_secs(2));
+        assert_eq!(burst.due, Some(start + Duration::from_secs(2)));
+        burst.changed(start + Duration::from_secs(3), &timing);
         assert_eq!(burst.due, Some(start + Duration::from_secs(2)));
         // A wait too long to add is a year, not a panic.
         assert!(later(start, Duration::MAX) > start);

@@ -8,7 +8,7 @@
 //! is set to an hour, so only a notification can bring a change in time).
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cli::watch::Watch;
 use crate::fixture::slapd::{Slapd, mailbox, mailboxes};
@@ -86,8 +86,10 @@ fn changes_reach_the_map_as_slapd_announces_them_and_an_idle_directory_is_not_se
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_eq!(incremental_runs(&watch), runs + 1, "{}", watch.log());
 
-    // A burst of 5,000 adds in one go: a handful of maps, not one per change.
-    let runs = incremental_runs(&watch);
+    // A burst of 5,000 adds in one go: a handful of maps, not one per change (nor one per
+    // quiet second: the burst's first change is the only one that wakes watch).
+    let reads = |watch: &Watch| watch.log().matches(" read; left out: ").count();
+    let runs = reads(&watch);
     let burst: String = (0..5000)
         .map(|i| {
             mailbox(
@@ -96,13 +98,21 @@ fn changes_reach_the_map_as_slapd_announces_them_and_an_idle_directory_is_not_se
             )
         })
         .collect();
+    let adding = Instant::now();
     slapd.modify("ldapadd", &burst);
+    let adding = adding.elapsed();
     watch.wait_for("the burst", Duration::from_secs(90), || {
         mapped(&dir, "burst4999@example.com")
     });
-    // One run per max_delay (10 s) while the adds go on, and one after.
-    let runs = incremental_runs(&watch) - runs;
-    assert!(runs <= 8, "{runs} runs for one burst:\n{}", watch.log());
+    // A read per max_delay (10 s) while the adds go on (longer on a busy machine), one after,
+    // and one more where a sync refresh stops at slapd's size limit and is read in full.
+    let runs = reads(&watch) - runs;
+    let most = adding.as_secs() / 10 + 3;
+    assert!(
+        runs as u64 <= most,
+        "{runs} runs for one burst of {adding:?}:\n{}",
+        watch.log()
+    );
 
     // slapd killed; a change while it is down and one after it is back both arrive.
     slapd.stop();

@@ -17,7 +17,6 @@ use ldap3::controls::{Control, ControlType, PagedResults, RawControl};
 use ldap3::{Ldap, LdapResult, Scope, SearchEntry};
 use tracing::debug;
 
-
 use super::{Bounds, Connection, Error, Reason, describe_result, failure, self_error};
 use values::{Pending, check_values, fetch_ranges, ranged, read_base};
 
