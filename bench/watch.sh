@@ -307,8 +307,11 @@ main_watch() {
     stop_watch
 
     mkdir -p "$RESULTS_DIR"
-    local result
-    result="$RESULTS_DIR/watch$([[ "$DIRECTORY" == samba ]] && echo -samba)-$n-$(date +%Y%m%d-%H%M%S).txt"
+    local result tag=""
+    if [[ "$DIRECTORY" == samba ]]; then
+        tag="-samba"
+    fi
+    result="$RESULTS_DIR/watch$tag-$n-$(date +%Y%m%d-%H%M%S).txt"
     {
         echo "rcptsync watch, N=$n recipients, $DIRECTORY_NAME on loopback ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
         echo

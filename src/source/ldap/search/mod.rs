@@ -352,7 +352,9 @@ async fn one_page(
     Ok(result)
 }
 
-/// Pages in a row that may bring no entry before the search counts as stuck.
+/// Pages that may bring no entry before the search counts as stuck: counted over the whole
+/// search, not in a row, so that a server cannot go on for ever by putting an entry between
+/// every hundred empty pages.
 const MAX_EMPTY_PAGES: usize = 100;
 
 /// What the paging has seen so far, to tell a search that ends from one that would not.
@@ -363,7 +365,7 @@ const MAX_EMPTY_PAGES: usize = 100;
 /// bring entries, and by [`MAX_EMPTY_PAGES`] when they do not.
 #[derive(Debug, Default)]
 struct Paging {
-    /// Pages in a row without an entry.
+    /// Pages without an entry so far.
     empty_pages: usize,
 }
 
