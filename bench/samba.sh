@@ -6,10 +6,9 @@
 # filter reads added to the schema, as tests/it/fixture/samba.rs adds them. rcptsync binds as
 # a plain domain user that may list Deleted Objects, as the README tells admins to set it up.
 #
-# Loading users into Samba costs more the more there are (the cost of an add grows with the
-# directory: about 7 ms a user at 1,000 users, 75 ms at 40,000, measured), so 50,000 take 43
-# minutes and 100,000 over two hours. The loaded directory is therefore kept, once per N and
-# Samba version, under target/bench-samba/ (override: SAMBA_CACHE), and each run copies it.
+# Loading 100,000 users takes about 5 minutes (ldb's batch_mode, see samba_template). The
+# loaded directory is kept, once per N and Samba version, under target/bench-samba/
+# (override: SAMBA_CACHE), and each run copies it.
 
 SAMBA_CACHE=${SAMBA_CACHE:-$REPO/target/bench-samba}
 SAMBA_ADMIN_PW="Bench-Adm1n!" # a throwaway DC on loopback; not a real credential
@@ -101,7 +100,7 @@ grant_list_deleted() {
 }
 
 # Prints the path of the loaded DC for N users, building it first if it is not cached:
-# provision, schema, containers, the service account, then the users 2,000 to an ldbadd.
+# provision, schema, containers, the service account, then the users 10,000 to an ldbadd.
 samba_template() {
     local n=$1 version path build sam from to start
     version=$(samba -V | sed "s/^Version //" | tr -c "A-Za-z0-9.\n" "-")
