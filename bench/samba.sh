@@ -142,7 +142,8 @@ samba_template() {
         python3 "$BENCH_DIR/gen.py" --samba "$from" "$to" "$BASE_DN" >"$build/users.ldif"
         # batch_mode: ldb does not copy its index cache at the end of every add (which costs
         # more the more entries there are); a failed add aborts the whole batch instead.
-        ldbadd -o batch_mode:1 -H "$sam" "$build/users.ldif" >/dev/null || die "ldbadd of users $from..$to failed"
+        ldbadd -o batch_mode:1 -H "$sam" "$build/users.ldif" >/dev/null ||
+            die "ldbadd of users $from..$to failed"
         log "N=$n: $to users in Samba after $(($(date +%s) - start)) s"
     done
     rm -f "$build/users.ldif"
